@@ -1,0 +1,1 @@
+"""Counter station (clerk call/serve UI, dossier intake). Built on ``server/``."""

@@ -1,0 +1,1 @@
+"""Wall display station (board UI, announcement audio). Built on ``server/``."""

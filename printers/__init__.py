@@ -1,0 +1,1 @@
+"""ESC/POS printing: layouts, connections, spool. Imports nothing else of ours."""

@@ -1,0 +1,158 @@
+"""Request and response shapes of REST API v1. Requests are validated with these models; the
+OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class IssueTicketIn(Strict):
+    service: str = Field(min_length=1, max_length=32, description="Service code at the site")
+    priority: str | None = Field(default=None, max_length=32,
+                                 description="Priority category code, or null")
+    lang: Literal["vi", "en"] = "vi"
+
+
+class PauseIn(Strict):
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class EmptyIn(Strict):
+    pass
+
+
+class ResumeIn(Strict):
+    counter_id: int | None = Field(default=None, ge=1,
+                                   description="Counter to resume at (default: the clerk's)")
+
+
+class TransferIn(Strict):
+    service: str = Field(min_length=1, max_length=32)
+    position: Literal["front", "back"] = "back"
+
+
+class ProfileLine(Strict):
+    code: str = Field(min_length=1, max_length=32)
+    weight: float = Field(default=1.0, gt=0, le=100)
+
+
+class ProfileIn(Strict):
+    services: list[ProfileLine] = Field(max_length=50)
+
+
+class Names(BaseModel):
+    vi: str
+    en: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class SiteOut(BaseModel):
+    code: str
+    name: Names
+    kind: str
+    parent: str | None
+    timezone: str
+    agency_code: str | None
+
+
+class ServiceOut(BaseModel):
+    code: str
+    name: Names
+    prefix: str
+    active: bool
+    sla_target_minutes: int
+    waiting: int
+    waiting_priority: int
+    open_counters: int
+    eta_minutes: int | None
+
+
+class ProfileLineOut(BaseModel):
+    code: str
+    weight: float
+    site: str
+
+
+class CurrentTicketOut(BaseModel):
+    id: int
+    number: str
+    status: str
+
+
+class CounterOut(BaseModel):
+    id: int
+    number: int
+    name: str | None
+    site: str
+    status: Literal["open", "paused", "closed"]
+    status_reason: str | None
+    services: list[ProfileLineOut]
+    current_ticket: CurrentTicketOut | None
+
+
+class TicketOut(BaseModel):
+    id: int
+    number: str
+    service: str
+    service_name: Names
+    site: str
+    status: str
+    priority: str | None
+    lang: str
+    position: int | None
+    ahead: int | None
+    eta_minutes: int | None
+    issued_at: str
+    called_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    counter: int | None
+    counter_id: int | None
+    recall_count: int
+    transfer_parent_id: int | None
+
+
+class IssuedTicketOut(TicketOut):
+    token: str
+    track_url: str
+
+
+class CallNextOut(BaseModel):
+    ticket: TicketOut
+
+
+class TrackOut(BaseModel):
+    number: str
+    service: str
+    service_name: Names
+    site: str
+    status: str
+    position: int | None
+    ahead: int | None
+    eta_minutes: int | None
+    counter: int | None
+    issued_at: str
+    called_at: str | None
+
+
+class PriorityOut(BaseModel):
+    code: str
+    name: Names
+
+
+class PingOut(BaseModel):
+    ok: bool

@@ -1,0 +1,90 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from . import logs
+from .config import Settings
+from .db import Database
+
+log = logging.getLogger("motcua")
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    clock: Callable[[], dt.datetime]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> Flask:
+    logs.configure()
+    settings = settings or Settings.from_env()
+    db = db or Database(settings.database_url)
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = settings.secret_key or os.environ.get(
+        "MOTCUA_SECRET_KEY", secrets.token_hex(32)
+    )
+    app.config["JSON_AS_ASCII"] = False
+    app.extensions["motcua"] = Context(settings, db, clock or system_clock)
+
+    from .api import bp as api_bp
+    from .api import register_error_handlers
+
+    app.register_blueprint(api_bp)
+    register_error_handlers(app)
+
+    access_log = logging.getLogger("motcua.access")
+    if os.environ.get("MOTCUA_ACCESS_LOG") == "0":
+        access_log.setLevel(logging.WARNING)
+
+    @app.before_request
+    def _start() -> None:
+        g.t0 = time.perf_counter()
+
+    @app.after_request
+    def _access(resp: Response) -> Response:
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": resp.status_code,
+                    "ms": round((time.perf_counter() - g.get("t0", time.perf_counter())) * 1000,
+                                2),
+                    "actor": getattr(g.get("principal"), "actor", None),
+                },
+            )
+        return resp
+
+    @app.get("/")
+    def index() -> Any:
+        return Response(
+            "<!doctype html><html lang=vi><meta charset=utf-8><title>Motcua</title>"
+            "<h1>Motcua — hệ thống xếp hàng một cửa</h1>"
+            "<p lang=en>Motcua — one-stop queue system</p>"
+            "<ul><li><a href=/api/v1/openapi.json>API v1 (OpenAPI)</a></li></ul></html>",
+            mimetype="text/html",
+        )
+
+    return app

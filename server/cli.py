@@ -1,0 +1,203 @@
+"""``motcua`` command line: run the server, migrate, seed the demo, add devices, tokens, users.
+
+Tokens are printed once, as the last line; only their hash is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from . import migrate, seed
+from .config import Settings
+from .db import Database
+from .models import Counter, Site
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _site(s: Any, code: str) -> Site:
+    site = s.scalar(select(Site).where(Site.code == code))
+    if site is None:
+        raise click.ClickException(f"no site with code {code!r} (see `motcua demo` or the admin)")
+    return site
+
+
+def _db(settings: Settings) -> Database:
+    db = Database(settings.database_url)
+    if not migrate.has_schema(db.engine):
+        raise click.ClickException("the database has no schema yet: run `motcua init-db` first")
+    return db
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@click.group(help="Motcua: queue and kiosk system for one-stop public service centres.")
+def main() -> None:
+    pass
+
+
+@main.command("init-db", help="Create or upgrade the database schema (Alembic migrations).")
+def init_db() -> None:
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    with db.write() as s:
+        seed.ensure_priorities(s)
+    click.echo(f"Database ready at revision {migrate.current_revision(db.engine)}: "
+               f"{_safe_url(settings.database_url)}")
+    db.dispose()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.command(help="Load the demo province (idempotent) and print URLs and credentials.")
+@click.option("--base-url", default=None, help="Where the server is reached (for the URLs)")
+def demo(base_url: str | None) -> None:
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    with db.write() as s:
+        result = seed.seed_demo(s, _now())
+    base = (base_url or settings.public_base_url).rstrip("/")
+    w = click.echo
+    w("Demo loaded: sites " + ", ".join(result.sites))
+    w("")
+    w(f"  Server:            {base}/")
+    w(f"  API description:   {base}/api/v1/openapi.json")
+    w(f"  Hạc Thành services {base}/api/v1/sites/HACTHANH/services  (any token below)")
+    w("")
+    w("Users (password login, for the stations):")
+    for username, role, password in result.users:
+        w(f"  {username:<18} {role:<11} {password}")
+    w("")
+    w("API tokens (Authorization: Bearer ...), new each time this runs:")
+    for name, token in result.kiosk_tokens.items():
+        w(f"  {name:<18} kiosk       {token}")
+    for name, token in result.display_tokens.items():
+        w(f"  {name:<18} display     {token}")
+    w(f"  {'giamsat.hacthanh':<18} supervisor  {result.supervisor_token}")
+    for number, token in result.clerk_tokens.items():
+        w(f"  {'counter ' + str(number):<18} clerk       {token}  "
+          f"(counter id {result.counters[number]})")
+    w("")
+    kiosk = next(iter(result.kiosk_tokens.values()))
+    w("Try it:")
+    w(f"  curl -s -X POST {base}/api/v1/sites/HACTHANH/tickets -H 'Authorization: Bearer "
+      f"{kiosk}' -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' "
+      "-d '{\"service\": \"civil\"}'")
+    w(f"  curl -s -X POST {base}/api/v1/counters/{result.counters[3]}/call-next "
+      f"-H 'Authorization: Bearer {result.clerk_tokens[3]}'")
+    db.dispose()
+
+
+@main.group(help="Kiosks and displays.")
+def device() -> None:
+    pass
+
+
+@device.command("add", help="Register a kiosk or display; prints its token (once).")
+@click.option("--site", "site_code", required=True)
+@click.option("--kind", type=click.Choice(["kiosk", "display"]), required=True)
+@click.option("--name", required=True)
+@click.option("--printer", default=None, help="Printer URI (tcp://, usb://, serial://, file://)")
+def device_add(site_code: str, kind: str, name: str, printer: str | None) -> None:
+    db = _db(_settings())
+    with db.write() as s:
+        site = _site(s, site_code)
+        token = seed.add_device(s, site, kind, name, printer, _now())
+    click.echo(f"{kind} {name!r} registered at {site_code}. Its token (shown once):")
+    click.echo(token)
+
+
+@main.group(help="API tokens for staff and integrations.")
+def token() -> None:
+    pass
+
+
+@token.command("create", help="Create an API token; prints it (once).")
+@click.option("--role", type=click.Choice(["clerk", "supervisor", "admin"]), required=True)
+@click.option("--site", "site_code", required=True)
+@click.option("--counter", "counter_id", type=int, default=None,
+              help="Counter id: a clerk token then acts on that counter only")
+@click.option("--name", default=None, help="A label; a new token of the same name revokes the old")
+def token_create(role: str, site_code: str, counter_id: int | None, name: str | None) -> None:
+    db = _db(_settings())
+    with db.write() as s:
+        site = _site(s, site_code)
+        counter = None
+        if counter_id is not None:
+            counter = s.get(Counter, counter_id)
+            if counter is None or counter.site_id != site.id:
+                raise click.ClickException(f"no counter with id {counter_id} at {site_code}")
+        tok = seed.create_token(s, role, site, _now(), counter=counter, name=name)
+    where = f" for counter {counter.number}" if counter else ""
+    click.echo(f"{role} token for {site_code}{where}. Keep it safe (shown once):")
+    click.echo(tok)
+
+
+@main.group(help="Staff accounts.")
+def user() -> None:
+    pass
+
+
+@user.command("add", help="Create or update a user (password login for the stations).")
+@click.option("--site", "site_code", required=True)
+@click.option("--role", type=click.Choice(["clerk", "supervisor", "admin"]), required=True)
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--full-name", default=None)
+def user_add(site_code: str, role: str, username: str, password: str,
+             full_name: str | None) -> None:
+    if len(password) < 8:
+        raise click.ClickException("the password needs at least 8 characters")
+    db = _db(_settings())
+    with db.write() as s:
+        site = _site(s, site_code)
+        seed.upsert_user(s, username, password, role, [site], _now(), full_name)
+    click.echo(f"User {username!r} ({role}) can now sign in at {site_code}.")
+
+
+@main.command(help="Run the server (SQLite file in this folder unless MOTCUA_DATABASE_URL).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Processes (more than 1 needs PostgreSQL)")
+@click.option("--threads", default=32, show_default=True, type=int)
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+def run(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
+    settings = _settings()
+    sqlite = settings.database_url.startswith("sqlite")
+    if sqlite and workers > 1:
+        raise click.ClickException("SQLite serves one process: use --workers 1 or PostgreSQL")
+    if sqlite:
+        migrate.upgrade(settings.database_url)  # zero set-up on the embedded default
+    else:
+        db = Database(settings.database_url)
+        if not migrate.has_schema(db.engine):
+            raise click.ClickException("no schema yet: run `motcua init-db` first")
+        db.dispose()
+    if not access_log:
+        os.environ["MOTCUA_ACCESS_LOG"] = "0"
+    click.echo(f"Motcua serving on http://{host}:{port}/  (database: "
+               f"{_safe_url(settings.database_url)})", err=True)
+    from .serve import serve
+
+    serve(host, port, workers=workers, threads=threads)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Configuration from the environment (``MOTCUA_*``), with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_sqlite_url() -> str:
+    return f"sqlite:///{Path.cwd() / 'motcua.sqlite3'}"
+
+
+@dataclass
+class Settings:
+    database_url: str = field(default_factory=default_sqlite_url)
+    public_base_url: str = "http://127.0.0.1:5000"
+    redis_url: str | None = None
+    secret_key: str | None = None
+    default_lang: str = "vi"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {}
+        if env.get("MOTCUA_DATABASE_URL"):
+            values["database_url"] = env["MOTCUA_DATABASE_URL"]
+        if env.get("MOTCUA_PUBLIC_BASE_URL"):
+            values["public_base_url"] = env["MOTCUA_PUBLIC_BASE_URL"].rstrip("/")
+        if env.get("MOTCUA_REDIS_URL"):
+            values["redis_url"] = env["MOTCUA_REDIS_URL"]
+        if env.get("MOTCUA_SECRET_KEY"):
+            values["secret_key"] = env["MOTCUA_SECRET_KEY"]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,102 @@
+"""Engine and unit of work.
+
+SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for write transactions so a
+read-then-write (numbering, call-next) holds the write lock from its first statement.
+PostgreSQL: READ COMMITTED with row locks (``FOR UPDATE [SKIP LOCKED]``) in the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+READ_ONLY = "motcua_read_only"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            **kwargs,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's begin event decide how transactions start.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+class Database:
+    """Owns the engine and hands out units of work.
+
+    ``publish`` receives the domain events of a unit of work, after its commit only.
+    """
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self._rw = sessionmaker(self.engine, expire_on_commit=False)
+        self._ro = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
+        self.subscribers: list[Callable[[list[Any]], None]] = []
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction. Events queued in ``session.info['events']`` are published
+        after a successful commit, never on rollback."""
+        session = self._rw()
+        session.info["events"] = []
+        try:
+            with session.begin():
+                yield session
+            events = list(session.info["events"])
+        finally:
+            session.close()
+        if events:
+            for subscriber in list(self.subscribers):
+                subscriber(events)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        session = self._ro()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,312 @@
+"""Database models (SQLAlchemy 2.x, typed). Times are stored in UTC."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# --- sites, services, counters -------------------------------------------------------------
+
+SITE_KINDS = ("province", "centre", "point")
+COUNTER_STATUSES = ("open", "paused", "closed")
+ROLES = ("admin", "supervisor", "clerk")
+DEVICE_KINDS = ("kiosk", "display")
+TICKET_STATUSES = (
+    "waiting", "called", "serving", "parked", "done", "no_show", "cancelled", "transferred",
+)
+CHANNELS = ("kiosk", "counter", "api", "transfer")
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_vi: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="centre")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    agency_code: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(300))
+    # Routing: call `interleave_priority` priority tickets, then `interleave_normal` normal ones.
+    interleave_priority: Mapped[int] = mapped_column(Integer, default=1)
+    interleave_normal: Mapped[int] = mapped_column(Integer, default=2)
+
+    parent: Mapped[Site | None] = relationship(remote_side="Site.id")
+
+    __table_args__ = (
+        CheckConstraint(f"kind IN {SITE_KINDS!r}", name="kind"),
+        CheckConstraint("interleave_priority >= 1 AND interleave_normal >= 0", name="interleave"),
+    )
+
+
+class Service(Base):
+    __tablename__ = "services"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name_vi: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(4))
+    sla_target_minutes: Mapped[int] = mapped_column(Integer, default=20)
+    # Used for estimates until enough tickets have been served today.
+    default_service_minutes: Mapped[float] = mapped_column(Float, default=8.0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+    site: Mapped[Site] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "code"),
+        UniqueConstraint("site_id", "prefix"),
+        CheckConstraint("sla_target_minutes > 0", name="sla_positive"),
+    )
+
+
+class Counter(Base):
+    __tablename__ = "counters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="closed")
+    status_reason: Mapped[str | None] = mapped_column(String(200))
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    printer_uri: Mapped[str | None] = mapped_column(String(300))
+
+    site: Mapped[Site] = relationship()
+    profile: Mapped[list[CounterService]] = relationship(
+        back_populates="counter", cascade="all, delete-orphan", order_by="CounterService.service_id"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "number"),
+        CheckConstraint(f"status IN {COUNTER_STATUSES!r}", name="status"),
+    )
+
+
+class CounterService(Base):
+    """One line of a counter's work profile: a service it calls from, with a weight."""
+
+    __tablename__ = "counter_services"
+    counter_id: Mapped[int] = mapped_column(ForeignKey("counters.id"), primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+
+    counter: Mapped[Counter] = relationship(back_populates="profile")
+    service: Mapped[Service] = relationship()
+
+    __table_args__ = (CheckConstraint("weight > 0", name="weight_positive"),)
+
+
+class PriorityCategory(Base):
+    __tablename__ = "priority_categories"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_vi: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- people and devices --------------------------------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    sites: Mapped[list[Site]] = relationship(secondary="user_sites")
+
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="role"),)
+
+
+class UserSite(Base):
+    __tablename__ = "user_sites"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    printer_uri: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    site: Mapped[Site] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "name"),
+        CheckConstraint(f"kind IN {DEVICE_KINDS!r}", name="kind"),
+    )
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str | None] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="role"),)
+
+
+# --- queue ---------------------------------------------------------------------------------
+
+
+class ServiceDay(Base):
+    """Per (service, business day): the atomic ticket counter and the interleave state."""
+
+    __tablename__ = "service_days"
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), primary_key=True)
+    business_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+    last_class: Mapped[str | None] = mapped_column(String(16))
+    run_length: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    business_day: Mapped[dt.date] = mapped_column(Date)
+    # The daily number drawn from the service's sequence; NULL for a transferred ticket,
+    # which keeps its original label.
+    number: Mapped[int | None] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(16))
+    priority_id: Mapped[int | None] = mapped_column(ForeignKey("priority_categories.id"))
+    channel: Mapped[str] = mapped_column(String(16), default="kiosk")
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    # Order inside the service queue (microseconds; transfer to the front goes below the head).
+    queue_pos: Mapped[int] = mapped_column(BigInteger)
+    lang: Mapped[str] = mapped_column(String(2), default="vi")
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    called_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
+    clerk_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    recall_count: Mapped[int] = mapped_column(Integer, default=0)
+    tracking_token: Mapped[str] = mapped_column(String(64), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    transfer_parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+
+    service: Mapped[Service] = relationship()
+    priority: Mapped[PriorityCategory | None] = relationship()
+    counter: Mapped[Counter | None] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "service_id", "business_day", "number"),
+        UniqueConstraint("site_id", "idempotency_key"),
+        CheckConstraint(f"status IN {TICKET_STATUSES!r}", name="status"),
+        CheckConstraint(f"channel IN {CHANNELS!r}", name="channel"),
+        Index("ix_tickets_queue", "service_id", "business_day", "status", "queue_pos"),
+        Index("ix_tickets_counter_status", "counter_id", "status"),
+        Index("ix_tickets_transfer_parent", "transfer_parent_id"),
+    )
+
+
+class TicketEvent(Base):
+    """Append-only record of every transition. KPIs come from here."""
+
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    type: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_ticket_events_site_at", "site_id", "at"),)
+
+
+class AuditLog(Base):
+    """Who changed what configuration, with before and after."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+

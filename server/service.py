@@ -1,0 +1,855 @@
+"""Service layer: the functions the REST API, Socket.IO handlers, CLI and simulator all call.
+
+Each function takes a session inside a unit of work (``Database.write()``/``read()``), the acting
+principal and ``now`` (an aware UTC datetime, so tests and the simulator control time). It checks
+permissions and the state machine, writes TicketEvents and queues domain events in
+``session.info['events']``; ``Database.write`` publishes them only after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from . import auth
+from .auth import Principal
+from .errors import AppError, not_found
+from .models import (
+    AuditLog,
+    Counter,
+    CounterService,
+    PriorityCategory,
+    Service,
+    ServiceDay,
+    Site,
+    Ticket,
+    TicketEvent,
+)
+from .queue import eta as eta_mod
+from .queue import routing
+from .queue.calendar import business_day, format_label, queue_position_key
+from .queue.states import AT_COUNTER, Status, next_status
+
+RECENT_SERVICE_WINDOW = dt.timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A domain event, published after commit to the realtime hub."""
+
+    site_id: int
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _emit(session: Session, site_id: int, type_: str, data: dict[str, Any]) -> None:
+    session.info.setdefault("events", []).append(Event(site_id, type_, data))
+
+
+def _record(
+    session: Session,
+    ticket: Ticket,
+    type_: str,
+    from_status: str | None,
+    p: Principal,
+    now: dt.datetime,
+    data: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            site_id=ticket.site_id,
+            service_id=ticket.service_id,
+            type=type_,
+            from_status=from_status,
+            to_status=ticket.status,
+            counter_id=ticket.counter_id,
+            actor=p.actor,
+            at=now,
+            data=data,
+        )
+    )
+
+
+def _audit(
+    session: Session,
+    p: Principal,
+    now: dt.datetime,
+    site_id: int | None,
+    action: str,
+    entity: str,
+    entity_id: object,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    session.add(
+        AuditLog(
+            at=now, actor=p.actor, site_id=site_id, action=action, entity=entity,
+            entity_id=str(entity_id), before=before, after=after,
+        )
+    )
+
+
+# --- lookups ------------------------------------------------------------------------------
+
+
+def site_by_code(session: Session, code: str) -> Site:
+    site = session.scalar(select(Site).where(Site.code == code))
+    if site is None:
+        raise not_found("site")
+    return site
+
+
+def _counter(session: Session, counter_id: int, lock: bool = False) -> Counter:
+    q = select(Counter).where(Counter.id == counter_id)
+    if lock:
+        q = q.with_for_update()
+    counter = session.scalar(q)
+    if counter is None:
+        raise not_found("counter")
+    return counter
+
+
+def _ticket(session: Session, ticket_id: int, lock: bool = True) -> Ticket:
+    q = select(Ticket).where(Ticket.id == ticket_id)
+    if lock:
+        q = q.with_for_update()
+    ticket = session.scalar(q)
+    if ticket is None:
+        raise not_found("ticket")
+    return ticket
+
+
+def _interleave(site: Site) -> routing.Interleave:
+    return routing.Interleave(site.interleave_priority, site.interleave_normal)
+
+
+def _class_state(session: Session, service_id: int, day: dt.date) -> routing.ClassState:
+    row = session.get(ServiceDay, (service_id, day))
+    if row is None:
+        return routing.ClassState()
+    return routing.ClassState(row.last_class, row.run_length)
+
+
+# --- views --------------------------------------------------------------------------------
+
+
+def public_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/t/{token}"
+
+
+@dataclass
+class QueueSnapshot:
+    """The waiting tickets and capacity of a site's services today: one read, many answers."""
+
+    site: Site
+    day: dt.date
+    waiting: dict[int, tuple[list[int], list[int]]]  # service -> (priority ids, normal ids)
+    states: dict[int, routing.ClassState]
+    capacity: dict[int, float]
+    open_counters: dict[int, int]
+    service_minutes: dict[int, float]
+
+    def ahead(self, service_id: int, ticket_id: int) -> int:
+        p, n = self.waiting.get(service_id, ([], []))
+        state = self.states.get(service_id, routing.ClassState())
+        return routing.calls_before(ticket_id, p, n, state, _interleave(self.site))
+
+    def ahead_of_new(self, service_id: int, priority: bool) -> int:
+        p, n = self.waiting.get(service_id, ([], []))
+        state = self.states.get(service_id, routing.ClassState())
+        p2, n2 = ([*p, -1], n) if priority else (p, [*n, -1])
+        return routing.calls_before(-1, p2, n2, state, _interleave(self.site))
+
+    def eta(self, service_id: int, ahead: int) -> int | None:
+        return eta_mod.estimate_minutes(
+            ahead, self.service_minutes.get(service_id, 8.0), self.capacity.get(service_id, 0.0)
+        )
+
+
+def queue_snapshot(
+    session: Session, site: Site, now: dt.datetime, service_ids: list[int] | None = None
+) -> QueueSnapshot:
+    day = business_day(now, site.timezone)
+    services = session.scalars(select(Service).where(Service.site_id == site.id)).all()
+    ids = [s.id for s in services] if service_ids is None else service_ids
+
+    waiting: dict[int, tuple[list[int], list[int]]] = {sid: ([], []) for sid in ids}
+    rows = session.execute(
+        select(Ticket.service_id, Ticket.id, Ticket.priority_id)
+        .where(
+            Ticket.service_id.in_(ids),
+            Ticket.business_day == day,
+            Ticket.status == Status.WAITING,
+        )
+        .order_by(Ticket.queue_pos, Ticket.id)
+    ).all()
+    for service_id, ticket_id, priority_id in rows:
+        waiting[service_id][0 if priority_id is not None else 1].append(ticket_id)
+
+    states = {
+        row.service_id: routing.ClassState(row.last_class, row.run_length)
+        for row in session.scalars(
+            select(ServiceDay).where(ServiceDay.service_id.in_(ids), ServiceDay.business_day == day)
+        )
+    }
+
+    # Capacity: each open counter gives each of its services its share of the counter's weights.
+    capacity: dict[int, float] = defaultdict(float)
+    open_counters: dict[int, int] = defaultdict(int)
+    profile_rows = session.execute(
+        select(CounterService.counter_id, CounterService.service_id, CounterService.weight)
+        .join(Counter, Counter.id == CounterService.counter_id)
+        .where(Counter.status == "open")
+    ).all()
+    totals: dict[int, float] = defaultdict(float)
+    for counter_id, _sid, weight in profile_rows:
+        totals[counter_id] += weight
+    for counter_id, sid, weight in profile_rows:
+        if sid in waiting:
+            capacity[sid] += weight / totals[counter_id]
+            open_counters[sid] += 1
+
+    recent: dict[int, list[float]] = defaultdict(list)
+    for sid, started, finished in session.execute(
+        select(Ticket.service_id, Ticket.started_at, Ticket.finished_at).where(
+            Ticket.service_id.in_(ids),
+            Ticket.status == Status.DONE,
+            Ticket.finished_at >= now - RECENT_SERVICE_WINDOW,
+            Ticket.started_at.is_not(None),
+        )
+    ):
+        recent[sid].append(max((finished - started).total_seconds() / 60.0, 0.0))
+    defaults = {s.id: s.default_service_minutes for s in services}
+    service_minutes = {
+        sid: eta_mod.mean_service_minutes(recent.get(sid, []), defaults.get(sid, 8.0))
+        for sid in ids
+    }
+    return QueueSnapshot(site, day, waiting, states, dict(capacity), dict(open_counters),
+                         service_minutes)
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if t else None
+
+
+def ticket_view(
+    session: Session,
+    ticket: Ticket,
+    now: dt.datetime,
+    base_url: str,
+    snapshot: QueueSnapshot | None = None,
+    include_token: bool = False,
+) -> dict[str, Any]:
+    service = ticket.service
+    site = service.site if service.site_id == ticket.site_id else session.get(Site, ticket.site_id)
+    assert site is not None
+    position = ahead = eta = None
+    if ticket.status == Status.WAITING:
+        snap = snapshot or queue_snapshot(session, site, now, [ticket.service_id])
+        ahead = snap.ahead(ticket.service_id, ticket.id)
+        position = ahead + 1
+        eta = snap.eta(ticket.service_id, ahead)
+    counter = ticket.counter
+    view: dict[str, Any] = {
+        "id": ticket.id,
+        "number": ticket.label,
+        "service": service.code,
+        "service_name": {"vi": service.name_vi, "en": service.name_en},
+        "site": site.code,
+        "status": ticket.status,
+        "priority": ticket.priority.code if ticket.priority else None,
+        "lang": ticket.lang,
+        "position": position,
+        "ahead": ahead,
+        "eta_minutes": eta,
+        "issued_at": _iso(ticket.issued_at),
+        "called_at": _iso(ticket.called_at),
+        "started_at": _iso(ticket.started_at),
+        "finished_at": _iso(ticket.finished_at),
+        "counter": counter.number if counter else None,
+        "counter_id": counter.id if counter else None,
+        "recall_count": ticket.recall_count,
+        "transfer_parent_id": ticket.transfer_parent_id,
+    }
+    if include_token:
+        view["token"] = ticket.tracking_token
+        view["track_url"] = public_url(base_url, ticket.tracking_token)
+    return view
+
+
+def _called_event(ticket: Ticket, counter: Counter) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket.id,
+        "number": ticket.label,
+        "service": ticket.service.code,
+        "counter": counter.number,
+        "counter_id": counter.id,
+        "priority": ticket.priority_id is not None,
+        "lang": ticket.lang,
+    }
+
+
+# --- sites, services, counters ------------------------------------------------------------
+
+
+def site_view(site: Site, parent_code: str | None) -> dict[str, Any]:
+    return {
+        "code": site.code,
+        "name": {"vi": site.name_vi, "en": site.name_en},
+        "kind": site.kind,
+        "parent": parent_code,
+        "timezone": site.timezone,
+        "agency_code": site.agency_code,
+        "interleave": {"priority": site.interleave_priority, "normal": site.interleave_normal},
+    }
+
+
+def list_sites(session: Session, p: Principal) -> list[dict[str, Any]]:
+    sites = session.scalars(select(Site).order_by(Site.id)).all()
+    codes = {s.id: s.code for s in sites}
+    return [
+        site_view(s, codes.get(s.parent_id) if s.parent_id else None)
+        for s in sites
+        if auth.can_read_site(session, p, s.id)
+    ]
+
+
+def list_services(session: Session, p: Principal, site_code: str, now: dt.datetime) -> list[dict]:
+    site = site_by_code(session, site_code)
+    auth.require(auth.can_read_site(session, p, site.id))
+    snap = queue_snapshot(session, site, now)
+    services = session.scalars(
+        select(Service).where(Service.site_id == site.id).order_by(Service.sort_order, Service.id)
+    ).all()
+    out = []
+    for s in services:
+        pr, nr = snap.waiting.get(s.id, ([], []))
+        ahead_new = snap.ahead_of_new(s.id, priority=False)
+        out.append(
+            {
+                "code": s.code,
+                "name": {"vi": s.name_vi, "en": s.name_en},
+                "prefix": s.prefix,
+                "active": s.active,
+                "sla_target_minutes": s.sla_target_minutes,
+                "waiting": len(pr) + len(nr),
+                "waiting_priority": len(pr),
+                "open_counters": snap.open_counters.get(s.id, 0),
+                "eta_minutes": snap.eta(s.id, ahead_new),
+            }
+        )
+    return out
+
+
+def counter_view(session: Session, counter: Counter) -> dict[str, Any]:
+    current = session.scalar(
+        select(Ticket).where(Ticket.counter_id == counter.id, Ticket.status.in_(AT_COUNTER))
+    )
+    return {
+        "id": counter.id,
+        "number": counter.number,
+        "name": counter.name,
+        "site": counter.site.code,
+        "status": counter.status,
+        "status_reason": counter.status_reason,
+        "services": [
+            {"code": line.service.code, "weight": line.weight, "site": line.service.site.code}
+            for line in counter.profile
+        ],
+        "current_ticket": (
+            {"id": current.id, "number": current.label, "status": current.status}
+            if current
+            else None
+        ),
+    }
+
+
+def list_counters(session: Session, p: Principal, site_code: str) -> list[dict[str, Any]]:
+    site = site_by_code(session, site_code)
+    auth.require(auth.can_read_site(session, p, site.id))
+    counters = session.scalars(
+        select(Counter).where(Counter.site_id == site.id).order_by(Counter.number)
+    ).all()
+    return [counter_view(session, c) for c in counters]
+
+
+def list_priorities(session: Session) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(PriorityCategory)
+        .where(PriorityCategory.active.is_(True))
+        .order_by(PriorityCategory.sort_order, PriorityCategory.id)
+    ).all()
+    return [{"code": r.code, "name": {"vi": r.name_vi, "en": r.name_en}} for r in rows]
+
+
+# --- issue ----------------------------------------------------------------------------------
+
+
+def _next_number(session: Session, service_id: int, day: dt.date) -> int:
+    """Atomically draw the next number of (service, day). The row lock (PostgreSQL) or the
+    write lock (SQLite ``BEGIN IMMEDIATE``) is held until commit, and the unique constraint on
+    tickets makes a duplicate impossible even if this were wrong."""
+    dialect = session.get_bind().dialect.name
+    ins_mod = postgresql if dialect == "postgresql" else sqlite
+    stmt = ins_mod.insert(ServiceDay).values(
+        service_id=service_id, business_day=day, last_number=1, run_length=0
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ServiceDay.service_id, ServiceDay.business_day],
+        set_={"last_number": ServiceDay.last_number + 1},
+    ).returning(ServiceDay.last_number)
+    return int(session.execute(stmt).scalar_one())
+
+
+def issue_ticket(
+    session: Session,
+    p: Principal,
+    site_code: str,
+    service_code: str,
+    priority_code: str | None,
+    lang: str,
+    idempotency_key: str | None,
+    now: dt.datetime,
+    base_url: str,
+) -> tuple[dict[str, Any], bool]:
+    """Issue a ticket. Returns (view, created); a repeated Idempotency-Key returns the
+    ticket issued the first time with created=False."""
+    site = site_by_code(session, site_code)
+    auth.require(auth.can_issue(session, p, site.id))
+    service = session.scalar(
+        select(Service).where(Service.site_id == site.id, Service.code == service_code)
+    )
+    if service is None:
+        raise AppError("unknown_service", code=service_code)
+    priority = None
+    if priority_code is not None:
+        priority = session.scalar(
+            select(PriorityCategory).where(
+                PriorityCategory.code == priority_code, PriorityCategory.active.is_(True)
+            )
+        )
+        if priority is None:
+            raise AppError("unknown_priority", code=priority_code)
+
+    if idempotency_key is not None:
+        existing = session.scalar(
+            select(Ticket).where(
+                Ticket.site_id == site.id, Ticket.idempotency_key == idempotency_key
+            )
+        )
+        if existing is not None:
+            same = existing.service_id == service.id and existing.priority_id == (
+                priority.id if priority else None
+            )
+            if not same:
+                raise AppError("idempotency_conflict")
+            return ticket_view(session, existing, now, base_url, include_token=True), False
+
+    if not service.active:
+        raise AppError("service_inactive", code=service.code)
+
+    day = business_day(now, site.timezone)
+    number = _next_number(session, service.id, day)
+    ticket = Ticket(
+        site_id=site.id,
+        service_id=service.id,
+        business_day=day,
+        number=number,
+        label=format_label(service.prefix, number),
+        priority_id=priority.id if priority else None,
+        channel="kiosk" if p.role == "kiosk" else "counter",
+        status=Status.WAITING,
+        queue_pos=queue_position_key(now),
+        lang=lang,
+        issued_at=now,
+        device_id=p.id if p.kind == "device" else None,
+        tracking_token=auth.new_tracking_token(),
+        idempotency_key=idempotency_key,
+    )
+    ticket.service = service
+    ticket.priority = priority
+    session.add(ticket)
+    session.flush()
+    _record(session, ticket, "ticket.issued", None, p, now)
+    view = ticket_view(session, ticket, now, base_url, include_token=True)
+    _emit(
+        session,
+        site.id,
+        "ticket.issued",
+        {
+            "ticket_id": ticket.id,
+            "number": ticket.label,
+            "service": service.code,
+            "priority": priority is not None,
+            "ahead": view["ahead"],
+        },
+    )
+    return view, True
+
+
+# --- counters -------------------------------------------------------------------------------
+
+
+def _current_at_counter(session: Session, counter_id: int) -> Ticket | None:
+    return session.scalar(
+        select(Ticket).where(Ticket.counter_id == counter_id, Ticket.status.in_(AT_COUNTER))
+    )
+
+
+def set_counter_status(
+    session: Session,
+    p: Principal,
+    counter_id: int,
+    status: str,
+    now: dt.datetime,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    counter = _counter(session, counter_id, lock=True)
+    auth.require(auth.can_operate_counter(session, p, counter))
+    if status == "closed":
+        current = _current_at_counter(session, counter.id)
+        if current is not None:
+            raise AppError("counter_busy", number=counter.number, label=current.label)
+    before = {"status": counter.status, "reason": counter.status_reason}
+    counter.status = status
+    counter.status_reason = reason if status == "paused" else None
+    counter.status_changed_at = now
+    after = {"status": counter.status, "reason": counter.status_reason}
+    if before != after:
+        _audit(session, p, now, counter.site_id, f"counter.{status}", "counter", counter.id,
+               before, after)
+        _emit(session, counter.site_id, "counter.changed",
+              {"counter_id": counter.id, "number": counter.number, **after})
+    return counter_view(session, counter)
+
+
+def set_counter_profile(
+    session: Session,
+    p: Principal,
+    counter_id: int,
+    lines: list[tuple[str, float]],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    counter = _counter(session, counter_id, lock=True)
+    auth.require(auth.can_rebalance(session, p, counter.site_id))
+    codes = [c for c, _ in lines]
+    if len(set(codes)) != len(codes):
+        raise AppError("validation_error", detail="services: duplicate code")
+    services = {
+        s.code: s
+        for s in session.scalars(
+            select(Service).where(Service.site_id == counter.site_id, Service.code.in_(codes))
+        )
+    }
+    for code in codes:
+        if code not in services:
+            raise AppError("unknown_service", code=code)
+    before = {"services": [{"code": x.service.code, "weight": x.weight} for x in counter.profile]}
+    counter.profile.clear()
+    session.flush()
+    for code, weight in lines:
+        counter.profile.append(CounterService(service=services[code], weight=weight))
+    session.flush()
+    after = {"services": [{"code": c, "weight": w} for c, w in lines]}
+    _audit(session, p, now, counter.site_id, "counter.profile", "counter", counter.id, before,
+           after)
+    _emit(session, counter.site_id, "counter.changed",
+          {"counter_id": counter.id, "number": counter.number, **after})
+    return counter_view(session, counter)
+
+
+# --- call next ------------------------------------------------------------------------------
+
+
+def _head(
+    session: Session, service_id: int, day: dt.date, priority: bool, exclude: set[int]
+) -> routing.Head | None:
+    q = select(Ticket.id, Ticket.queue_pos, Ticket.issued_at).where(
+        Ticket.service_id == service_id,
+        Ticket.business_day == day,
+        Ticket.status == Status.WAITING,
+        Ticket.priority_id.is_not(None) if priority else Ticket.priority_id.is_(None),
+    )
+    if exclude:
+        q = q.where(Ticket.id.not_in(exclude))
+    row = session.execute(q.order_by(Ticket.queue_pos, Ticket.id).limit(1)).first()
+    return routing.Head(row[0], row[1], row[2]) if row else None
+
+
+MAX_CLAIM_ATTEMPTS = 50
+
+
+def call_next(
+    session: Session, p: Principal, counter_id: int, now: dt.datetime, base_url: str
+) -> dict[str, Any] | None:
+    """Claim the next ticket for this counter, or return None when nobody waits for it."""
+    counter = _counter(session, counter_id, lock=True)  # serialises calls at one counter
+    auth.require(auth.can_operate_counter(session, p, counter))
+    if counter.status != "open":
+        raise AppError("counter_not_open", number=counter.number)
+    current = _current_at_counter(session, counter.id)
+    if current is not None:
+        raise AppError("counter_busy", number=counter.number, label=current.label)
+
+    site = counter.site
+    ratio = _interleave(site)
+    profile = [(line.service, line.weight) for line in counter.profile]
+    excluded: set[int] = set()
+    for _attempt in range(MAX_CLAIM_ATTEMPTS):
+        queues = []
+        for service, weight in profile:
+            day = business_day(now, service.site.timezone)
+            queues.append(
+                routing.ServiceQueue(
+                    service_id=service.id,
+                    weight=weight,
+                    sla_minutes=float(service.sla_target_minutes),
+                    state=_class_state(session, service.id, day),
+                    priority_head=_head(session, service.id, day, True, excluded),
+                    normal_head=_head(session, service.id, day, False, excluded),
+                )
+            )
+        choice = routing.choose(queues, now, ratio)
+        if choice is None:
+            return None
+        # Lock the chosen row; another counter holding it makes us skip it (PostgreSQL).
+        locked = session.scalar(
+            select(Ticket.id)
+            .where(Ticket.id == choice.ticket_id, Ticket.status == Status.WAITING)
+            .with_for_update(skip_locked=True)
+        )
+        if locked is None:
+            excluded.add(choice.ticket_id)
+            continue
+        claimed = session.execute(
+            update(Ticket)
+            .where(Ticket.id == choice.ticket_id, Ticket.status == Status.WAITING)
+            .values(
+                status=Status.CALLED,
+                counter_id=counter.id,
+                clerk_id=p.user_id,
+                called_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            excluded.add(choice.ticket_id)
+            continue
+        ticket = session.get(Ticket, choice.ticket_id, populate_existing=True)
+        assert ticket is not None
+        day = ticket.business_day
+        session.execute(
+            update(ServiceDay)
+            .where(ServiceDay.service_id == ticket.service_id, ServiceDay.business_day == day)
+            .values(
+                run_length=_case_run_length(choice.klass),
+                last_class=choice.klass,
+            )
+        )
+        _record(session, ticket, "ticket.called", Status.WAITING, p, now)
+        _emit(session, ticket.site_id, "ticket.called", _called_event(ticket, counter))
+        return ticket_view(session, ticket, now, base_url)
+    raise AppError("internal_error")
+
+
+def _case_run_length(klass: str) -> Any:
+    return case(
+        (ServiceDay.last_class == klass, ServiceDay.run_length + 1),
+        else_=1,
+    )
+
+
+# --- transitions on one ticket --------------------------------------------------------------
+
+EVENT_FOR_ACTION = {
+    "recall": "ticket.recalled",
+    "start": "ticket.serving",
+    "finish": "ticket.done",
+    "no_show": "ticket.no_show",
+    "park": "ticket.parked",
+    "resume": "ticket.called",
+    "cancel": "ticket.done",
+}
+
+
+def ticket_action(
+    session: Session,
+    p: Principal,
+    ticket_id: int,
+    action: str,
+    now: dt.datetime,
+    base_url: str,
+    counter_id: int | None = None,
+) -> dict[str, Any]:
+    """recall | start | finish | no_show | park | resume | cancel."""
+    ticket = _ticket(session, ticket_id)
+    auth.require(auth.can_act_on_ticket(session, p, ticket))
+    before = ticket.status
+    to = next_status(before, action)  # raises IllegalTransition -> 409
+    counter: Counter | None = ticket.counter
+    if action == "resume":
+        # Resume at the given counter (default: the one that parked it, or the clerk's own).
+        target_id = counter_id or p.counter_id or ticket.counter_id
+        if target_id is None:
+            raise AppError("validation_error", detail="counter_id")
+        counter = _counter(session, target_id, lock=True)
+        auth.require(auth.can_operate_counter(session, p, counter))
+        if counter.status != "open":
+            raise AppError("counter_not_open", number=counter.number)
+        busy = _current_at_counter(session, counter.id)
+        if busy is not None and busy.id != ticket.id:
+            raise AppError("counter_busy", number=counter.number, label=busy.label)
+        ticket.counter_id = counter.id
+        ticket.counter = counter
+        ticket.called_at = now
+    ticket.status = to
+    if action == "recall":
+        ticket.recall_count += 1
+    elif action == "start" and ticket.started_at is None:
+        ticket.started_at = now
+    elif action in ("finish", "no_show", "cancel"):
+        ticket.finished_at = now
+    session.flush()
+    _record(session, ticket, EVENT_FOR_ACTION[action], before, p, now,
+            {"action": action} if action in ("cancel", "resume") else None)
+    data: dict[str, Any] = {
+        "ticket_id": ticket.id,
+        "number": ticket.label,
+        "service": ticket.service.code,
+        "status": ticket.status,
+        "counter": counter.number if counter else None,
+        "counter_id": counter.id if counter else None,
+    }
+    if action in ("recall", "resume") and counter is not None:
+        data = {**_called_event(ticket, counter), "status": ticket.status}
+        if action == "recall":
+            data["recall_count"] = ticket.recall_count
+    _emit(session, ticket.site_id, EVENT_FOR_ACTION[action], data)
+    return ticket_view(session, ticket, now, base_url)
+
+
+def transfer(
+    session: Session,
+    p: Principal,
+    ticket_id: int,
+    service_code: str,
+    position: str,
+    now: dt.datetime,
+    base_url: str,
+) -> dict[str, Any]:
+    """Move a ticket to another service of its site, at the front or the back of that queue.
+    The old ticket ends as ``transferred``; a child ticket keeps the citizen's number."""
+    ticket = _ticket(session, ticket_id)
+    auth.require(auth.can_act_on_ticket(session, p, ticket))
+    if ticket.status == Status.WAITING:
+        # Moving a waiting ticket is rebalancing: supervisors only.
+        auth.require(auth.can_rebalance(session, p, ticket.site_id))
+    target = session.scalar(
+        select(Service).where(Service.site_id == ticket.site_id, Service.code == service_code)
+    )
+    if target is None:
+        raise AppError("unknown_service", code=service_code)
+    if target.id == ticket.service_id:
+        raise AppError("same_service")
+    before = ticket.status
+    ticket.status = next_status(before, "transfer")
+    ticket.finished_at = now
+    from_counter = ticket.counter
+    session.flush()
+    if position == "front":
+        head = session.scalar(
+            select(func.min(Ticket.queue_pos)).where(
+                Ticket.service_id == target.id,
+                Ticket.business_day == ticket.business_day,
+                Ticket.status == Status.WAITING,
+            )
+        )
+        pos = min(head - 1, queue_position_key(now)) if head is not None else queue_position_key(
+            now)
+    else:
+        pos = queue_position_key(now)
+    child = Ticket(
+        site_id=ticket.site_id,
+        service_id=target.id,
+        business_day=ticket.business_day,
+        number=None,
+        label=ticket.label,
+        priority_id=ticket.priority_id,
+        channel="transfer",
+        status=Status.WAITING,
+        queue_pos=pos,
+        lang=ticket.lang,
+        issued_at=now,
+        device_id=ticket.device_id,
+        tracking_token=auth.new_tracking_token(),
+        transfer_parent_id=ticket.id,
+    )
+    child.service = target
+    session.add(child)
+    session.flush()
+    _record(session, ticket, "ticket.transferred", before, p, now,
+            {"to_ticket": child.id, "to_service": target.code, "position": position})
+    _record(session, child, "ticket.issued", None, p, now,
+            {"from_ticket": ticket.id, "position": position})
+    _emit(
+        session,
+        ticket.site_id,
+        "ticket.transferred",
+        {
+            "ticket_id": ticket.id,
+            "new_ticket_id": child.id,
+            "number": ticket.label,
+            "from_service": ticket.service.code,
+            "service": target.code,
+            "position": position,
+            "counter": from_counter.number if from_counter else None,
+        },
+    )
+    return ticket_view(session, child, now, base_url)
+
+
+# --- public tracking ------------------------------------------------------------------------
+
+
+def track(session: Session, token: str, now: dt.datetime, base_url: str) -> dict[str, Any]:
+    """Public view of a ticket by its tracking token; follows transfers. No personal data."""
+    ticket = session.scalar(select(Ticket).where(Ticket.tracking_token == token))
+    if ticket is None:
+        raise not_found("ticket")
+    seen = {ticket.id}
+    while ticket.status == Status.TRANSFERRED:
+        child = session.scalar(
+            select(Ticket).where(Ticket.transfer_parent_id == ticket.id).order_by(Ticket.id.desc())
+        )
+        if child is None or child.id in seen:
+            break
+        seen.add(child.id)
+        ticket = child
+    v = ticket_view(session, ticket, now, base_url)
+    return {
+        "number": v["number"],
+        "service": v["service"],
+        "service_name": v["service_name"],
+        "site": v["site"],
+        "status": v["status"],
+        "position": v["position"],
+        "ahead": v["ahead"],
+        "eta_minutes": v["eta_minutes"],
+        "counter": v["counter"],
+        "issued_at": v["issued_at"],
+        "called_at": v["called_at"],
+    }
+
+
+def get_ticket(session: Session, p: Principal, ticket_id: int, now: dt.datetime,
+               base_url: str) -> dict[str, Any]:
+    ticket = _ticket(session, ticket_id, lock=False)
+    auth.require(auth.in_scope(session, p, ticket.site_id) and p.role in auth.STAFF)
+    return ticket_view(session, ticket, now, base_url)

@@ -1,0 +1,1 @@
+"""Supervisor station (live dashboard, rebalancing, reports). Built on ``server/``."""
