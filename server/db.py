@@ -7,6 +7,7 @@ PostgreSQL: READ COMMITTED with row locks (``FOR UPDATE [SKIP LOCKED]``) in the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 READ_ONLY = "motcua_read_only"
+log = logging.getLogger("motcua.db")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -48,8 +50,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
@@ -87,7 +90,10 @@ class Database:
             session.close()
         if events:
             for subscriber in list(self.subscribers):
-                subscriber(events)
+                try:
+                    subscriber(events)
+                except Exception:  # the commit stands; a broken listener must not undo it
+                    log.exception("event subscriber failed", extra={"events": len(events)})
 
     @contextmanager
     def read(self) -> Iterator[Session]:

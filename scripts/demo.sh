@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Start Motcua on the embedded default (SQLite file in ./var), load the demo province and
+# print the URLs and credentials. Works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+HOST=${MOTCUA_HOST:-127.0.0.1}
+PORT=${MOTCUA_PORT:-5000}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+
+mkdir -p var
+cd var
+export MOTCUA_PUBLIC_BASE_URL=${MOTCUA_PUBLIC_BASE_URL:-http://$HOST:$PORT}
+../.venv/bin/motcua demo
+echo
+echo "Starting the server on http://$HOST:$PORT/ (Ctrl-C stops it)"
+exec ../.venv/bin/motcua run --host "$HOST" --port "$PORT"

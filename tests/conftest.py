@@ -1,0 +1,266 @@
+"""Shared fixtures: real databases (SQLite file, PostgreSQL), a controllable clock, a small
+site built through the same seed helpers the demo uses.
+
+PostgreSQL: ``MOTCUA_TEST_PG_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``
+as the maintenance database). A fresh database is created for the run and dropped after.
+Without a server the PostgreSQL tests skip with a message, except under ``CI=true`` where they
+fail: CI must never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from server import migrate, seed
+from server.db import Database
+from server.models import Base
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_ADMIN_URL = os.environ.get(
+    "MOTCUA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("MOTCUA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _unavailable(what: str, why: str) -> None:
+    msg = f"{what} not reachable ({why}); these tests need it"
+    if CI:
+        pytest.fail(f"{msg}: under CI=true they must run, not skip", pytrace=False)
+    pytest.skip(msg)
+
+
+# --- clock --------------------------------------------------------------------------------
+
+
+class Clock:
+    """A settable clock; ``None`` means real time."""
+
+    def __init__(self) -> None:
+        self.fixed: dt.datetime | None = None
+
+    def __call__(self) -> dt.datetime:
+        return self.fixed or dt.datetime.now(dt.UTC)
+
+    def set(self, when: dt.datetime) -> None:
+        self.fixed = when
+
+    def advance(self, **delta: float) -> dt.datetime:
+        self.fixed = self() + dt.timedelta(**delta)
+        return self.fixed
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+# --- databases ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        _unavailable("PostgreSQL", f"{make_url(PG_ADMIN_URL).render_as_string()}: "
+                     f"{type(exc).__name__}")
+        return
+    name = f"motcua_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+        ), {"n": name})
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "motcua.sqlite3"
+        shutil.copy(template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_database")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+# --- a small site -------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    db: Database
+    site: str = "HT"
+    tokens: dict[str, str] = field(default_factory=dict)
+    counters: dict[int, int] = field(default_factory=dict)  # number -> id
+    services: dict[str, int] = field(default_factory=dict)  # code -> id
+
+
+def build_world(
+    database: Database,
+    now: dt.datetime,
+    counters: dict[int, list[tuple[str, float]]] | None = None,
+    interleave: tuple[int, int] = (1, 2),
+) -> World:
+    """Site HT (Asia/Ho_Chi_Minh) with services land/A, civil/B, business/C, counters, an
+    other site OTHER, and a token for every role."""
+    counters = counters or {
+        1: [("land", 1.0)],
+        2: [("civil", 1.0)],
+        3: [("business", 1.0), ("land", 0.5)],
+    }
+    w = World(database)
+    with database.write() as s:
+        seed.ensure_priorities(s)
+        province = seed.upsert_site(s, "PROV", name_vi="Tỉnh", name_en="Province",
+                                    kind="province")
+        site = seed.upsert_site(
+            s, "HT", name_vi="Phường Hạc Thành", name_en="Hac Thanh Ward", kind="centre",
+            parent_id=province.id, timezone="Asia/Ho_Chi_Minh", agency_code="H56.27",
+            interleave_priority=interleave[0], interleave_normal=interleave[1],
+        )
+        point = seed.upsert_site(s, "HT-P1", name_vi="Điểm bổ sung", name_en="Extra point",
+                                 kind="point", parent_id=site.id)
+        other = seed.upsert_site(s, "OTHER", name_vi="Nơi khác", name_en="Elsewhere",
+                                 kind="centre", parent_id=province.id)
+        services = {}
+        for i, (code, prefix, vi, en) in enumerate([
+            ("land", "A", "Đất đai", "Land"),
+            ("civil", "B", "Hộ tịch", "Civil status"),
+            ("business", "C", "Kinh doanh", "Business"),
+        ]):
+            services[code] = seed.upsert_service(
+                s, site, code, prefix=prefix, name_vi=vi, name_en=en, sla_target_minutes=20,
+                default_service_minutes=6.0, active=True, sort_order=i,
+            )
+            w.services[code] = services[code].id
+        other_svc = seed.upsert_service(s, other, "land", prefix="A", name_vi="Đất đai",
+                                        name_en="Land", sla_target_minutes=20)
+        seed.upsert_service(s, point, "land", prefix="A", name_vi="Đất đai", name_en="Land",
+                            sla_target_minutes=20)
+        for number, lines in counters.items():
+            c = seed.upsert_counter(s, site, number, [(services[c], wt) for c, wt in lines],
+                                    "open")
+            w.counters[number] = c.id
+        other_counter = seed.upsert_counter(s, other, 1, [(other_svc, 1.0)], "open")
+        w.counters[-1] = other_counter.id
+        w.tokens["kiosk"] = seed.add_device(s, site, "kiosk", "kiosk-1", None, now)
+        w.tokens["display"] = seed.add_device(s, site, "display", "display-1", None, now)
+        w.tokens["other_kiosk"] = seed.add_device(s, other, "kiosk", "kiosk-x", None, now)
+        w.tokens["clerk"] = seed.create_token(s, "clerk", site, now)
+        first = s.get(seed.Counter, w.counters[min(counters)])
+        w.tokens["clerk_c1"] = seed.create_token(s, "clerk", site, now, counter=first)
+        w.tokens["supervisor"] = seed.create_token(s, "supervisor", site, now)
+        w.tokens["province_supervisor"] = seed.create_token(s, "supervisor", province, now)
+        w.tokens["other_clerk"] = seed.create_token(s, "clerk", other, now)
+        w.tokens["admin"] = seed.create_token(s, "admin", province, now)
+    return w
+
+
+@pytest.fixture
+def world(db: Database, clock: Clock) -> World:
+    return build_world(db, clock())
+
+
+# --- the app ------------------------------------------------------------------------------
+
+BASE_URL = "http://motcua.test"
+
+
+class Api:
+    """A thin JSON client over Flask's test client, with bearer tokens by role name."""
+
+    def __init__(self, client: object, world: World) -> None:
+        self.client = client
+        self.world = world
+
+    def call(self, method: str, path: str, role: str | None = None, json: object = None,
+             token: str | None = None, headers: dict[str, str] | None = None,
+             data: str | bytes | None = None) -> object:
+        h = dict(headers or {})
+        tok = token if token is not None else (self.world.tokens[role] if role else None)
+        if tok is not None:
+            h["Authorization"] = f"Bearer {tok}"
+        kwargs: dict[str, object] = {"headers": h}
+        if data is not None:
+            kwargs["data"] = data
+            h.setdefault("Content-Type", "application/json")
+        elif json is not None:
+            kwargs["json"] = json
+        return getattr(self.client, method.lower())(path, **kwargs)
+
+    def issue(self, service: str = "land", priority: str | None = None, key: str | None = None,
+              role: str = "kiosk", site: str = "HT") -> dict:
+        headers = {"Idempotency-Key": key} if key else None
+        r = self.call("POST", f"/api/v1/sites/{site}/tickets", role,
+                      json={"service": service, "priority": priority}, headers=headers)
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()
+
+    def call_next(self, counter: int, role: str = "clerk") -> dict | None:
+        cid = self.world.counters[counter]
+        r = self.call("POST", f"/api/v1/counters/{cid}/call-next", role)
+        if r.status_code == 204:
+            return None
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()["ticket"]
+
+    def act(self, ticket_id: int, action: str, role: str = "clerk", json: object = None) -> object:
+        return self.call("POST", f"/api/v1/tickets/{ticket_id}/{action}", role, json=json)
+
+
+@pytest.fixture
+def app(db: Database, clock: Clock, world: World) -> object:
+    from server.app import create_app
+    from server.config import Settings
+
+    application = create_app(Settings(database_url=db.url, public_base_url=BASE_URL), db=db,
+                             clock=clock)
+    application.testing = True
+    return application
+
+
+@pytest.fixture
+def api(app: object, world: World) -> Api:
+    return Api(app.test_client(), world)  # type: ignore[attr-defined]
