@@ -13,6 +13,15 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
 
+# Front-end libraries come from npm with the lockfile (served by the app, never a CDN).
+if command -v npm >/dev/null 2>&1; then
+    echo "==> npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+else
+    echo "npm not found: install Node.js (the browser pages need node_modules/)" >&2
+    exit 1
+fi
+
 mkdir -p var
 cd var
 export MOTCUA_PUBLIC_BASE_URL=${MOTCUA_PUBLIC_BASE_URL:-http://$HOST:$PORT}

@@ -15,6 +15,15 @@ echo "==> installing Python packages"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 
+# Front-end libraries come from npm with the lockfile (served by the app, never a CDN).
+if command -v npm >/dev/null 2>&1; then
+    echo "==> npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+else
+    echo "npm not found: install Node.js (the browser pages need node_modules/)" >&2
+    exit 1
+fi
+
 echo "==> ruff"
 .venv/bin/ruff check .
 

@@ -9,15 +9,23 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, abort, g, request, send_from_directory
 
 from . import logs
 from .config import Settings
 from .db import Database
 
 log = logging.getLogger("motcua")
+
+NODE_MODULES = Path(os.environ.get("MOTCUA_NODE_MODULES",
+                                   Path(__file__).resolve().parent.parent / "node_modules"))
+VENDOR_FILES = {
+    "socket.io.min.js": Path("socket.io-client/dist/socket.io.min.js"),
+    "socket.io.min.js.map": Path("socket.io-client/dist/socket.io.min.js.map"),
+}
 
 
 def system_clock() -> dt.datetime:
@@ -52,6 +60,19 @@ def create_app(
 
     app.register_blueprint(api_bp)
     register_error_handlers(app)
+
+    from .realtime import Hub
+
+    app.extensions["motcua_hub"] = Hub(app, settings.async_mode, settings.redis_url,
+                                          settings.redis_channel)
+
+    @app.get("/static/vendor/<path:name>")
+    def vendor(name: str) -> Any:
+        """Front-end libraries installed by npm (package-lock.json), never from a CDN."""
+        if name not in VENDOR_FILES:
+            abort(404)
+        return send_from_directory(NODE_MODULES / VENDOR_FILES[name].parent,
+                                   VENDOR_FILES[name].name, max_age=86400)
 
     access_log = logging.getLogger("motcua.access")
     if os.environ.get("MOTCUA_ACCESS_LOG") == "0":

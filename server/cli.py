@@ -174,15 +174,15 @@ def user_add(site_code: str, role: str, username: str, password: str,
 @main.command(help="Run the server (SQLite file in this folder unless MOTCUA_DATABASE_URL).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Processes (more than 1 needs PostgreSQL)")
-@click.option("--threads", default=32, show_default=True, type=int)
+@click.option("--threads", default=256, show_default=True, type=int,
+              help="Threading mode: the most simultaneous connections (one per websocket)")
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
-def run(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
+def run(host: str, port: int, threads: int, access_log: bool) -> None:
+    """One process. A province runs several on PostgreSQL + Redis behind nginx (deploy/)."""
     settings = _settings()
     sqlite = settings.database_url.startswith("sqlite")
-    if sqlite and workers > 1:
-        raise click.ClickException("SQLite serves one process: use --workers 1 or PostgreSQL")
+    if settings.async_mode not in ("threading", "gevent"):
+        raise click.ClickException("MOTCUA_ASYNC_MODE must be threading or gevent")
     if sqlite:
         migrate.upgrade(settings.database_url)  # zero set-up on the embedded default
     else:
@@ -196,7 +196,7 @@ def run(host: str, port: int, workers: int, threads: int, access_log: bool) -> N
                f"{_safe_url(settings.database_url)})", err=True)
     from .serve import serve
 
-    serve(host, port, workers=workers, threads=threads)
+    serve(host, port, async_mode=settings.async_mode, threads=threads)
 
 
 if __name__ == "__main__":

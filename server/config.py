@@ -16,8 +16,10 @@ class Settings:
     database_url: str = field(default_factory=default_sqlite_url)
     public_base_url: str = "http://127.0.0.1:5000"
     redis_url: str | None = None
+    redis_channel: str = "motcua"
     secret_key: str | None = None
     default_lang: str = "vi"
+    async_mode: str = "threading"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -29,6 +31,10 @@ class Settings:
             values["public_base_url"] = env["MOTCUA_PUBLIC_BASE_URL"].rstrip("/")
         if env.get("MOTCUA_REDIS_URL"):
             values["redis_url"] = env["MOTCUA_REDIS_URL"]
+        if env.get("MOTCUA_ASYNC_MODE"):
+            values["async_mode"] = env["MOTCUA_ASYNC_MODE"]
+        if env.get("MOTCUA_REDIS_CHANNEL"):
+            values["redis_channel"] = env["MOTCUA_REDIS_CHANNEL"]
         if env.get("MOTCUA_SECRET_KEY"):
             values["secret_key"] = env["MOTCUA_SECRET_KEY"]
         values.update({k: v for k, v in overrides.items() if v is not None})

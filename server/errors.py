@@ -51,11 +51,11 @@ WHAT = {
 
 
 class AppError(Exception):
-    def __init__(self, code: str, **params: Any) -> None:
-        if code not in MESSAGES:
-            raise KeyError(code)
-        self.code = code
-        self.status = MESSAGES[code][0]
+    def __init__(self, error_code: str, /, **params: Any) -> None:
+        if error_code not in MESSAGES:
+            raise KeyError(error_code)
+        self.code = error_code
+        self.status = MESSAGES[error_code][0]
         self.params = params
         super().__init__(self.message("en"))
 

@@ -234,6 +234,15 @@ class ServiceDay(Base):
     run_length: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class SiteSeq(Base):
+    """The per-site sequence number of realtime events. Incremented inside the transaction
+    that causes the event, so the order of numbers is the order of commits at a site."""
+
+    __tablename__ = "site_seq"
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     id: Mapped[int] = mapped_column(primary_key=True)

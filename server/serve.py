@@ -1,4 +1,6 @@
-"""Serve the app with gunicorn (threaded workers) from ``motcua run``."""
+"""Serve the app with gunicorn from ``motcua run``: one worker process (Socket.IO keeps
+per-process client state; scale with more processes behind nginx and Redis), threaded or
+gevent according to ``MOTCUA_ASYNC_MODE``."""
 
 from __future__ import annotations
 
@@ -17,24 +19,30 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        # Built in each worker (no preload), so database pools are never shared across fork.
+        # Built in the worker (no preload), so database pools are never shared across fork.
         from .app import create_app
 
         return create_app()
 
 
-def serve(host: str, port: int, workers: int = 1, threads: int = 32) -> None:
-    _Gunicorn(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "worker_class": "gthread",
-            "threads": threads,
-            "timeout": 60,
-            "graceful_timeout": 20,
-            "keepalive": 5,
-            "accesslog": None,
-            "errorlog": "-",
-            "loglevel": "warning",
-        }
-    ).run()
+def gunicorn_options(host: str, port: int, async_mode: str, threads: int) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}",
+        "workers": 1,
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+    }
+    if async_mode == "gevent":
+        options.update(worker_class="gevent", worker_connections=10000)
+    else:
+        # Threading mode holds one thread per websocket client.
+        options.update(worker_class="gthread", threads=threads)
+    return options
+
+
+def serve(host: str, port: int, async_mode: str = "threading", threads: int = 256) -> None:
+    _Gunicorn(gunicorn_options(host, port, async_mode, threads)).run()

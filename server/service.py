@@ -28,6 +28,7 @@ from .models import (
     Service,
     ServiceDay,
     Site,
+    SiteSeq,
     Ticket,
     TicketEvent,
 )
@@ -37,19 +38,67 @@ from .queue.calendar import business_day, format_label, queue_position_key
 from .queue.states import AT_COUNTER, Status, next_status
 
 RECENT_SERVICE_WINDOW = dt.timedelta(hours=2)
+STATS_ORDER_LIMIT = 1000
 
 
 @dataclass(frozen=True)
 class Event:
-    """A domain event, published after commit to the realtime hub."""
+    """A domain event, published after commit to the realtime hub. ``seq`` is the site's
+    event sequence number, drawn inside the same transaction."""
 
     site_id: int
+    seq: int
     type: str
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def next_seq(session: Session, site_id: int) -> int:
+    dialect = session.get_bind().dialect.name
+    ins_mod = postgresql if dialect == "postgresql" else sqlite
+    stmt = (
+        ins_mod.insert(SiteSeq)
+        .values(site_id=site_id, seq=1)
+        .on_conflict_do_update(index_elements=[SiteSeq.site_id],
+                               set_={"seq": SiteSeq.seq + 1})
+        .returning(SiteSeq.seq)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def current_seq(session: Session, site_id: int) -> int:
+    return int(session.scalar(select(SiteSeq.seq).where(SiteSeq.site_id == site_id)) or 0)
+
+
 def _emit(session: Session, site_id: int, type_: str, data: dict[str, Any]) -> None:
-    session.info.setdefault("events", []).append(Event(site_id, type_, data))
+    """The one place events are created. They leave only after the commit."""
+    session.info.setdefault("events", []).append(
+        Event(site_id, next_seq(session, site_id), type_, data)
+    )
+
+
+def _emit_queue_stats(session: Session, site_id: int, service_ids: set[int],
+                      now: dt.datetime) -> None:
+    """Absolute queue state of the services a change touched: waiting counts, the call order
+    (ticket ids, so a tracking page finds its own place without asking the database) and the
+    estimated wait at each place."""
+    site = session.get(Site, site_id)
+    assert site is not None
+    snap = queue_snapshot(session, site, now, sorted(service_ids))
+    for sid in sorted(service_ids):
+        svc = session.get(Service, sid)
+        assert svc is not None
+        pr, nr = snap.waiting.get(sid, ([], []))
+        order = routing.call_order(pr, nr, snap.states.get(sid, routing.ClassState()),
+                                   _interleave(site))[:STATS_ORDER_LIMIT]
+        _emit(session, site_id, "queue.stats", {
+            "service": svc.code,
+            "waiting": len(pr) + len(nr),
+            "waiting_priority": len(pr),
+            "open_counters": snap.open_counters.get(sid, 0),
+            "order": order,
+            "eta_minutes": [snap.eta(sid, i) for i in range(len(order))],
+            "eta_new": snap.eta(sid, snap.ahead_of_new(sid, priority=False)),
+        })
 
 
 def _record(
@@ -491,6 +540,7 @@ def issue_ticket(
             "ahead": view["ahead"],
         },
     )
+    _emit_queue_stats(session, site.id, {service.id}, now)
     return view, True
 
 
@@ -527,7 +577,13 @@ def set_counter_status(
                before, after)
         _emit(session, counter.site_id, "counter.changed",
               {"counter_id": counter.id, "number": counter.number, **after})
+        _emit_queue_stats(session, counter.site_id, _local_services(counter), now)
     return counter_view(session, counter)
+
+
+def _local_services(counter: Counter) -> set[int]:
+    return {line.service_id for line in counter.profile
+            if line.service.site_id == counter.site_id}
 
 
 def set_counter_profile(
@@ -539,6 +595,7 @@ def set_counter_profile(
 ) -> dict[str, Any]:
     counter = _counter(session, counter_id, lock=True)
     auth.require(auth.can_rebalance(session, p, counter.site_id))
+    touched = _local_services(counter)
     codes = [c for c, _ in lines]
     if len(set(codes)) != len(codes):
         raise AppError("validation_error", detail="services: duplicate code")
@@ -561,7 +618,9 @@ def set_counter_profile(
     _audit(session, p, now, counter.site_id, "counter.profile", "counter", counter.id, before,
            after)
     _emit(session, counter.site_id, "counter.changed",
-          {"counter_id": counter.id, "number": counter.number, **after})
+          {"counter_id": counter.id, "number": counter.number, "status": counter.status,
+           **after})
+    _emit_queue_stats(session, counter.site_id, touched | _local_services(counter), now)
     return counter_view(session, counter)
 
 
@@ -655,6 +714,7 @@ def call_next(
         )
         _record(session, ticket, "ticket.called", Status.WAITING, p, now)
         _emit(session, ticket.site_id, "ticket.called", _called_event(ticket, counter))
+        _emit_queue_stats(session, ticket.site_id, {ticket.service_id}, now)
         return ticket_view(session, ticket, now, base_url)
     raise AppError("internal_error")
 
@@ -732,6 +792,8 @@ def ticket_action(
         if action == "recall":
             data["recall_count"] = ticket.recall_count
     _emit(session, ticket.site_id, EVENT_FOR_ACTION[action], data)
+    if before == Status.WAITING:
+        _emit_queue_stats(session, ticket.site_id, {ticket.service_id}, now)
     return ticket_view(session, ticket, now, base_url)
 
 
@@ -812,14 +874,16 @@ def transfer(
             "counter": from_counter.number if from_counter else None,
         },
     )
+    touched = {target.id} | ({ticket.service_id} if before == Status.WAITING else set())
+    _emit_queue_stats(session, ticket.site_id, touched, now)
     return ticket_view(session, child, now, base_url)
 
 
 # --- public tracking ------------------------------------------------------------------------
 
 
-def track(session: Session, token: str, now: dt.datetime, base_url: str) -> dict[str, Any]:
-    """Public view of a ticket by its tracking token; follows transfers. No personal data."""
+def resolve_tracking(session: Session, token: str) -> Ticket:
+    """The ticket a tracking token stands for now: transfers are followed to the newest."""
     ticket = session.scalar(select(Ticket).where(Ticket.tracking_token == token))
     if ticket is None:
         raise not_found("ticket")
@@ -832,6 +896,12 @@ def track(session: Session, token: str, now: dt.datetime, base_url: str) -> dict
             break
         seen.add(child.id)
         ticket = child
+    return ticket
+
+
+def track(session: Session, token: str, now: dt.datetime, base_url: str) -> dict[str, Any]:
+    """Public view of a ticket by its tracking token; follows transfers. No personal data."""
+    ticket = resolve_tracking(session, token)
     v = ticket_view(session, ticket, now, base_url)
     return {
         "number": v["number"],

@@ -36,7 +36,7 @@ def counts(db: Database) -> dict[str, int]:
 
 def test_init_db_and_demo_are_idempotent(db_url: str) -> None:
     out = run_cli(db_url, "init-db")
-    assert "Database ready at revision 0001" in out
+    assert "Database ready at revision 0002" in out
     out1 = run_cli(db_url, "demo")
     db = Database(db_url)
     first = counts(db)

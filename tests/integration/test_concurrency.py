@@ -175,12 +175,18 @@ def test_issue_and_call_concurrently(db: Database) -> None:
         for t in tickets:
             assert trail[t.id] == expected, (t.label, trail[t.id])
 
-    # Published (after-commit) events: one of each kind per ticket.
-    kinds = Tally((e.type, e.data["ticket_id"]) for e in published)
+    # Published (after-commit) events: one of each kind per ticket, and a queue.stats after
+    # each change of a waiting line (issue and call).
+    ticket_events = [e for e in published if e.type.startswith("ticket.")]
+    kinds = Tally((e.type, e.data["ticket_id"]) for e in ticket_events)
     for t in tickets:
         for kind in ("ticket.issued", "ticket.called", "ticket.serving", "ticket.done"):
             assert kinds[(kind, t.id)] == 1, (kind, t.label)
-    assert len(published) == 4 * total
+    assert len(ticket_events) == 4 * total
+    assert sum(e.type == "queue.stats" for e in published) == 2 * total
+    # The site's sequence numbers: every event has its own, with no gap.
+    seqs = sorted(e.seq for e in published)
+    assert seqs == list(range(1, len(published) + 1))
 
 
 def test_same_idempotency_key_concurrently_gives_one_ticket(db: Database) -> None:

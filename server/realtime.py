@@ -1,0 +1,273 @@
+"""Realtime hub: Socket.IO namespaces per audience, snapshots with the site's ``seq``, events
+after commit, Redis fan-out across nodes when ``MOTCUA_REDIS_URL`` is set.
+
+Protocol (see ARCHITECTURE.md, "Realtime"):
+- connect with ``auth={"token": ...}`` (``/counter`` also takes ``counter_id``; ``/supervisor``
+  may take ``site``); a bad token is refused at connect;
+- the server emits ``snapshot`` (with ``seq``), then ``event`` messages
+  ``{"seq", "type", "data"}``; every event of the site reaches every audience (so ``seq`` has
+  no holes), with ``data`` cut down to what that audience may see;
+- the client emits ``resync`` (on a gap in ``seq`` or after reconnecting) and gets a new
+  ``snapshot``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, request
+from flask_socketio import Namespace, SocketIO, join_room
+from sqlalchemy import select
+
+from . import auth, snapshots
+from .errors import AppError
+from .models import Counter, Site
+from .service import Event
+
+log = logging.getLogger("motcua.realtime")
+
+AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
+
+# What the public audiences (lobby TVs, kiosks, citizens' phones) may see of each event.
+PUBLIC_TICKET_KEYS = ("ticket_id", "new_ticket_id", "number", "service", "from_service",
+                      "counter", "status", "recall_count", "position", "lang")
+PUBLIC_STATS_KEYS = ("service", "waiting", "waiting_priority", "open_counters", "eta_new")
+
+
+def _pick(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: data[k] for k in keys if k in data}
+
+
+def project(audience: str, event: Event) -> dict[str, Any]:
+    """The part of an event's data an audience may see."""
+    t, d = event.type, event.data
+    if audience in ("/counter", "/supervisor"):
+        return d
+    if t.startswith("ticket."):
+        return _pick(d, PUBLIC_TICKET_KEYS)
+    if t == "queue.stats":
+        keys = PUBLIC_STATS_KEYS + (("order", "eta_minutes") if audience == "/track" else ())
+        return _pick(d, keys)
+    if t == "counter.changed":
+        return _pick(d, ("number", "status"))
+    if t == "printer.changed" and audience == "/kiosk":
+        return _pick(d, ("device_id", "status"))
+    return {}
+
+
+class _AudienceNamespace(Namespace):  # type: ignore[misc]
+    """Common connect/resync logic. Subclasses say who may connect and what they see."""
+
+    def __init__(self, namespace: str, hub: Hub) -> None:
+        super().__init__(namespace)
+        self.hub = hub
+        self.clients: dict[str, dict[str, Any]] = {}
+
+    # -- subclass API --
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+        """Return the client's context (``site_id``, ``rooms``, ...) or raise AppError."""
+        raise NotImplementedError
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- handlers --
+    def on_connect(self, auth_data: Any = None) -> None:
+        if not isinstance(auth_data, dict) or not isinstance(auth_data.get("token"), str):
+            raise ConnectionRefusedError("unauthorized")
+        token = auth_data["token"][:200]
+        try:
+            with self.hub.db.read() as s:
+                client = self.admit(s, token, auth_data)
+        except AppError as err:
+            raise ConnectionRefusedError(err.code) from None
+        sid = request.sid  # type: ignore[attr-defined]
+        self.clients[sid] = client
+        for room in client["rooms"]:
+            join_room(room)
+        self._send_snapshot(sid)
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        self.clients.pop(request.sid, None)  # type: ignore[attr-defined]
+
+    def on_resync(self, *_args: Any) -> None:
+        sid = request.sid  # type: ignore[attr-defined]
+        if sid in self.clients:
+            self._send_snapshot(sid)
+
+    def trigger_event(self, event: str, *args: Any) -> Any:
+        # Unknown or malformed client messages are ignored, never a crash.
+        try:
+            return super().trigger_event(event, *args)
+        except (ConnectionRefusedError, KeyboardInterrupt):
+            raise
+        except Exception:
+            log.exception("socket handler failed", extra={"namespace": self.namespace,
+                                                          "event": event})
+            return None
+
+    def _send_snapshot(self, sid: str) -> None:
+        client = self.clients.get(sid)
+        if client is None:
+            return
+        try:
+            with self.hub.db.read() as s:
+                snap = self.snapshot(s, client)
+        except AppError as err:
+            self.emit("error", {"code": err.code}, room=sid)
+            return
+        self.emit("snapshot", snap, room=sid)
+
+
+def _principal(session: Any, token: str, roles: tuple[str, ...]) -> auth.Principal:
+    p = auth.principal_from_token(session, token)
+    if p is None:
+        raise AppError("unauthorized")
+    if p.role not in roles:
+        raise AppError("forbidden")
+    return p
+
+
+def _site_rooms(site_id: int) -> list[str]:
+    return [f"site:{site_id}"]
+
+
+class DisplayNamespace(_AudienceNamespace):
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+        p = _principal(session, token, ("display", "supervisor", "admin"))
+        site_id = _requested_site(session, p, auth_data)
+        return {"site_id": site_id, "rooms": _site_rooms(site_id)}
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        site = session.get(Site, client["site_id"])
+        return snapshots.display(session, site, self.hub.clock())
+
+
+class KioskNamespace(_AudienceNamespace):
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+        p = _principal(session, token, ("kiosk",))
+        assert p.site_id is not None
+        return {"site_id": p.site_id, "device_id": p.id,
+                "rooms": [*_site_rooms(p.site_id), f"device:{p.id}"]}
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        site = session.get(Site, client["site_id"])
+        return snapshots.kiosk(session, site, self.hub.clock())
+
+
+class CounterNamespace(_AudienceNamespace):
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+        p = _principal(session, token, ("clerk", "supervisor", "admin"))
+        counter_id = auth_data.get("counter_id", p.counter_id)
+        if not isinstance(counter_id, int) or isinstance(counter_id, bool):
+            raise AppError("validation_error", detail="counter_id")
+        counter = session.get(Counter, counter_id)
+        if counter is None:
+            raise AppError("not_found", what="counter")
+        if not auth.can_operate_counter(session, p, counter):
+            raise AppError("forbidden")
+        return {"site_id": counter.site_id, "counter_id": counter.id,
+                "rooms": [*_site_rooms(counter.site_id), f"counter:{counter.id}"]}
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        counter = session.get(Counter, client["counter_id"])
+        return snapshots.counter(session, counter, self.hub.clock(), self.hub.base_url)
+
+
+class SupervisorNamespace(_AudienceNamespace):
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+        p = _principal(session, token, ("supervisor", "admin"))
+        site_id = _requested_site(session, p, auth_data)
+        return {"site_id": site_id, "rooms": _site_rooms(site_id)}
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        site = session.get(Site, client["site_id"])
+        return snapshots.supervisor(session, site, self.hub.clock())
+
+
+class TrackNamespace(_AudienceNamespace):
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+        from .service import resolve_tracking
+
+        if len(token) > 64:
+            raise AppError("not_found", what="ticket")
+        ticket = resolve_tracking(session, token)
+        return {"site_id": ticket.site_id, "token": token,
+                "rooms": [*_site_rooms(ticket.site_id), f"ticket:{ticket.id}"]}
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        snap = snapshots.track(session, client["token"], self.hub.clock(), self.hub.base_url)
+        room = f"ticket:{snap['ticket_id']}"
+        if room not in client["rooms"]:  # followed a transfer: listen to the new ticket
+            client["rooms"].append(room)
+            self.enter_room(request.sid, room)  # type: ignore[attr-defined]
+        return snap
+
+
+def _requested_site(session: Any, p: auth.Principal, auth_data: dict[str, Any]) -> int:
+    code = auth_data.get("site")
+    if code is None:
+        if p.site_id is None:
+            raise AppError("validation_error", detail="site")
+        return p.site_id
+    if not isinstance(code, str):
+        raise AppError("validation_error", detail="site")
+    site_id = session.scalar(select(Site.id).where(Site.code == code))
+    if site_id is None:
+        raise AppError("not_found", what="site")
+    if not auth.in_scope(session, p, site_id):
+        raise AppError("forbidden")
+    return int(site_id)
+
+
+NAMESPACE_CLASSES: dict[str, type[_AudienceNamespace]] = {
+    "/display": DisplayNamespace,
+    "/counter": CounterNamespace,
+    "/kiosk": KioskNamespace,
+    "/supervisor": SupervisorNamespace,
+    "/track": TrackNamespace,
+}
+
+
+class Hub:
+    """Owns the SocketIO server; subscribed to the database's after-commit events."""
+
+    def __init__(self, app: Flask, async_mode: str, redis_url: str | None,
+                 channel: str = "motcua") -> None:
+        ctx = app.extensions["motcua"]
+        self.db = ctx.db
+        self.clock: Callable[[], Any] = ctx.clock
+        self.base_url: str = ctx.settings.public_base_url
+        kwargs: dict[str, Any] = {
+            "async_mode": async_mode,
+            "cors_allowed_origins": [],  # same origin only
+            "ping_interval": 10,
+            "ping_timeout": 10,
+            "logger": False,
+            "engineio_logger": False,
+        }
+        if redis_url:
+            # Every node publishes its committed events here and relays what the others publish.
+            kwargs["message_queue"] = redis_url
+            kwargs["channel"] = channel
+        self.socketio = SocketIO(app, **kwargs)
+        self.namespaces = {name: cls(name, self) for name, cls in NAMESPACE_CLASSES.items()}
+        for ns in self.namespaces.values():
+            self.socketio.on_namespace(ns)
+        self.db.subscribers.append(self.publish)
+
+    def publish(self, events: list[Event]) -> None:
+        for event in events:
+            room = f"site:{event.site_id}"
+            for audience in AUDIENCES:
+                self.socketio.emit(
+                    "event",
+                    {"seq": event.seq, "type": event.type, "data": project(audience, event)},
+                    namespace=audience,
+                    to=room,
+                )
+
+    def connected(self) -> int:
+        return sum(len(ns.clients) for ns in self.namespaces.values())

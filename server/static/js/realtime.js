@@ -1,0 +1,74 @@
+/*
+ * Motcua realtime client: the snapshot + seq protocol over Socket.IO.
+ *
+ *   const rt = MotcuaRealtime.connect("/display", {token: "..."}, {
+ *     snapshot(state) { ... },        // full state; replaces whatever was shown
+ *     event(type, data, seq) { ... }, // one change, in order
+ *     status(online) { ... },         // connection state, for a discreet "reconnecting" mark
+ *   });
+ *
+ * Events arrive numbered per site. An event at or below the last seen number is a duplicate and
+ * is dropped; a jump means something was missed, so the client asks for a fresh snapshot
+ * ("resync") and ignores events until it arrives. Every reconnect also resyncs: the server
+ * sends a snapshot on connect.
+ */
+(function (global) {
+  "use strict";
+
+  function connect(namespace, auth, handlers, options) {
+    var io = global.io;
+    var lastSeq = null;
+    var waitingForSnapshot = true;
+    var opts = Object.assign({
+      auth: auth,
+      transports: ["websocket", "polling"],
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 5000,
+      timeout: 10000,
+    }, options || {});
+    var socket = io(namespace, opts);
+
+    function status(online) {
+      if (handlers.status) handlers.status(online);
+    }
+
+    function resync() {
+      waitingForSnapshot = true;
+      socket.emit("resync");
+    }
+
+    socket.on("connect", function () { status(true); });
+    socket.on("disconnect", function () { status(false); waitingForSnapshot = true; });
+    socket.on("connect_error", function (err) {
+      status(false);
+      if (handlers.refused && err && err.message && err.message !== "xhr poll error" &&
+          err.message !== "websocket error" && err.message !== "timeout") {
+        handlers.refused(err.message);
+      }
+    });
+    socket.on("snapshot", function (state) {
+      lastSeq = state.seq;
+      waitingForSnapshot = false;
+      handlers.snapshot(state);
+    });
+    socket.on("event", function (msg) {
+      if (waitingForSnapshot || lastSeq === null) return;
+      if (msg.seq <= lastSeq) return;          // duplicate or already in the snapshot
+      if (msg.seq !== lastSeq + 1) {           // a gap: something was missed
+        resync();
+        return;
+      }
+      lastSeq = msg.seq;
+      handlers.event(msg.type, msg.data, msg.seq);
+    });
+
+    return {
+      socket: socket,
+      resync: resync,
+      lastSeq: function () { return lastSeq; },
+      close: function () { socket.close(); },
+    };
+  }
+
+  global.MotcuaRealtime = { connect: connect };
+})(window);

@@ -1,0 +1,150 @@
+"""Realtime across real server processes: two nodes sharing PostgreSQL and Redis, a server
+killed and restarted under a connected display, a client that misses events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from server import service
+from server.auth import Principal
+from server.cli import main
+from server.db import Database
+from tests.support import SeqClient, ServerProcess
+
+
+def demo(db_url: str) -> dict[str, Any]:
+    out = CliRunner().invoke(main, ["demo"], env={"MOTCUA_DATABASE_URL": db_url},
+                             catch_exceptions=False).output
+    clerks = {int(n): (tok, int(cid)) for n, tok, cid in
+              re.findall(r"counter (\d+)\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)}
+    return {
+        "kiosk": re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1),  # type: ignore[union-attr]
+        "display": re.search(r"display-lobby\s+display\s+(\S+)", out).group(1),  # type: ignore[union-attr]
+        "clerks": clerks,
+    }
+
+
+def issue(base: str, token: str, service_code: str = "civil") -> dict[str, Any]:
+    r = requests.post(f"{base}/api/v1/sites/HACTHANH/tickets", timeout=10,
+                      headers={"Authorization": f"Bearer {token}",
+                               "Idempotency-Key": uuid.uuid4().hex},
+                      json={"service": service_code})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def call_next(base: str, clerk: tuple[str, int]) -> dict[str, Any]:
+    r = requests.post(f"{base}/api/v1/counters/{clerk[1]}/call-next", timeout=10,
+                      headers={"Authorization": f"Bearer {clerk[0]}"})
+    assert r.status_code == 200, r.text
+    return r.json()["ticket"]
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_call_on_node_a_reaches_display_on_node_b(pg_database: str, redis_url: str,
+                                                  tmp_path: Path) -> None:
+    from tests.conftest import _truncate_pg
+
+    _truncate_pg(pg_database)
+    creds = demo(pg_database)
+    env = {"MOTCUA_DATABASE_URL": pg_database, "MOTCUA_REDIS_URL": redis_url,
+           "MOTCUA_REDIS_CHANNEL": f"motcua-test-{uuid.uuid4().hex[:8]}"}
+    a = ServerProcess(tmp_path, env).start()
+    b = ServerProcess(tmp_path, env).start()
+    display = SeqClient(b.url, "/display", {"token": creds["display"]})
+    try:
+        display.connect()
+        issue(a.url, creds["kiosk"])
+        called = call_next(a.url, creds["clerks"][3])
+        display.wait_for(lambda: "ticket.called" in display.event_types())
+        ev = next(e for e in display.events if e["type"] == "ticket.called")
+        assert ev["data"]["number"] == called["number"] == "B001"
+        assert ev["data"]["counter"] == 3 and ev["data"]["service"] == "civil"
+        assert display.gaps == 0
+        # And the other way round: a change on node B reaches a display on node A.
+        display_a = SeqClient(a.url, "/display", {"token": creds["display"]}).connect()
+        issue(b.url, creds["kiosk"], "land")
+        display_a.wait_for(lambda: "ticket.issued" in display_a.event_types())
+        display_a.close()
+    finally:
+        display.close()
+        a.stop()
+        b.stop()
+    assert "Traceback" not in a.output() + b.output()
+
+
+@pytest.mark.slow
+def test_display_state_equals_database_after_server_killed_and_restarted(tmp_path: Path
+                                                                         ) -> None:
+    db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
+    creds = demo(db_url)
+    env = {"MOTCUA_DATABASE_URL": db_url}
+    server = ServerProcess(tmp_path, env).start()
+    display = SeqClient(server.url, "/display", {"token": creds["display"]})
+    try:
+        display.connect()
+        first = issue(server.url, creds["kiosk"])
+        call_next(server.url, creds["clerks"][3])
+        display.wait_for(lambda: "ticket.called" in display.event_types())
+
+        server.kill()
+        # While the server is down, the queue moves on (another node, or the CLI).
+        db = Database(db_url)
+        with db.write() as s:
+            site = service.site_by_code(s, "HACTHANH")
+            clerk = Principal("system", None, "system", None)
+            now = dt.datetime.now(dt.UTC)
+            t = service.issue_ticket(s, clerk, "HACTHANH", "land", None, "vi", None, now, "")[0]
+            counter_id = creds["clerks"][1][1]
+            called = service.call_next(s, clerk, counter_id, now, "")
+            assert called is not None and called["id"] == t["id"]
+            assert site.code == "HACTHANH"
+        db.dispose()
+
+        server.start()
+        display.wait_for(lambda: display.snapshots >= 2, timeout=20)
+        serving = {(x["number"], x["counter"]) for x in display.snapshot["now_serving"]}
+        assert serving == {(first["number"], 3), ("A001", 1)}
+        # New events after the restart continue the same sequence, with no gap.
+        issue(server.url, creds["kiosk"], "business")
+        display.wait_for(lambda: display.events[-1]["type"] == "queue.stats"
+                         and display.events[-1]["data"]["service"] == "business")
+        fresh = SeqClient(server.url, "/display", {"token": creds["display"]}).connect()
+        assert fresh.snapshot["seq"] == display.seq
+        assert fresh.snapshot["now_serving"] == display.snapshot["now_serving"]
+        fresh.close()
+    finally:
+        display.close()
+        server.stop()
+
+
+@pytest.mark.slow
+def test_client_that_misses_an_event_resyncs(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
+    creds = demo(db_url)
+    server = ServerProcess(tmp_path, {"MOTCUA_DATABASE_URL": db_url}).start()
+    display = SeqClient(server.url, "/display", {"token": creds["display"]})
+    try:
+        display.connect()
+        display.drop_next = 1  # the network loses the next event
+        issue(server.url, creds["kiosk"])
+        display.wait_for(lambda: display.snapshots == 2)
+        assert display.gaps == 1
+        waiting = {s["code"]: s["waiting"] for s in display.snapshot["services"]}
+        assert waiting["civil"] == 1
+        issue(server.url, creds["kiosk"])
+        display.wait_for(lambda: display.seq == display.snapshot["seq"] + 2)
+        assert display.gaps == 1 and display.snapshots == 2
+    finally:
+        display.close()
+        server.stop()

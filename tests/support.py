@@ -1,0 +1,148 @@
+"""Test helpers: real server processes and a Socket.IO client that speaks the seq protocol."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+import socketio
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """``motcua run`` in a subprocess on 127.0.0.1."""
+
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None, port: int | None = None
+                 ) -> None:
+        self.cwd = cwd
+        self.env = {**os.environ, **(env or {})}
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[str] | None = None
+        self.log = cwd / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> ServerProcess:
+        out = open(self.log, "a")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "run", "--port", str(self.port),
+             "--no-access-log"],
+            cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,  # its own process group: kill() reaches the worker too
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/api/v1/ping", timeout=1).ok:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise AssertionError(f"server did not start: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to clients, as in a power cut."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+class SeqClient:
+    """A Socket.IO client keeping the state of one audience with the snapshot + seq protocol,
+    like the browser's realtime.js. ``drop_next`` simulates a lost event."""
+
+    def __init__(self, url: str, namespace: str, auth: dict[str, Any],
+                 reconnection: bool = True) -> None:
+        self.url, self.namespace, self.auth = url, namespace, auth
+        self.sio = socketio.Client(reconnection=reconnection, reconnection_delay=0.2,
+                                   reconnection_delay_max=1, request_timeout=5)
+        self.snapshot: dict[str, Any] | None = None
+        self.snapshots = 0
+        self.seq: int | None = None
+        self.events: list[dict[str, Any]] = []
+        self.gaps = 0
+        self.drop_next = 0
+        self.refused: str | None = None
+        self.cond = threading.Condition()
+        ns = namespace
+        self.sio.on("snapshot", self._on_snapshot, namespace=ns)
+        self.sio.on("event", self._on_event, namespace=ns)
+        self.sio.on("connect_error", self._on_refused, namespace=ns)
+
+    def connect(self, wait: bool = True) -> SeqClient:
+        self.sio.connect(self.url, namespaces=[self.namespace], auth=self.auth,
+                         transports=["websocket"], wait_timeout=10)
+        if wait:
+            self.wait_for(lambda: self.snapshot is not None)
+        return self
+
+    def _on_refused(self, data: Any = None) -> None:
+        self.refused = str(data)
+
+    def _on_snapshot(self, data: dict[str, Any]) -> None:
+        with self.cond:
+            self.snapshot = data
+            self.seq = data["seq"]
+            self.snapshots += 1
+            self.cond.notify_all()
+
+    def _on_event(self, msg: dict[str, Any]) -> None:
+        with self.cond:
+            if self.drop_next:
+                self.drop_next -= 1
+                return
+            if self.seq is None or msg["seq"] <= self.seq:
+                return
+            if msg["seq"] != self.seq + 1:
+                self.gaps += 1
+                self.seq = None
+                self.sio.emit("resync", namespace=self.namespace)
+                return
+            self.seq = msg["seq"]
+            self.events.append(msg)
+            self.cond.notify_all()
+
+    def wait_for(self, predicate: Any, timeout: float = 10) -> None:
+        with self.cond:
+            if not self.cond.wait_for(predicate, timeout=timeout):
+                raise AssertionError(
+                    f"timed out; seq={self.seq} events={[e['type'] for e in self.events]}")
+
+    def event_types(self) -> list[str]:
+        return [e["type"] for e in self.events]
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a dead connection is fine
+            self.sio.disconnect()
