@@ -118,7 +118,7 @@ def test_motcua_run_serves_the_demo(tmp_path: Path) -> None:
             try:
                 if requests.get(f"{base}/api/v1/ping", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         else:
             raise AssertionError("server did not start")
