@@ -77,13 +77,14 @@ def _emit(session: Session, site_id: int, type_: str, data: dict[str, Any]) -> N
 
 
 def _emit_queue_stats(session: Session, site_id: int, service_ids: set[int],
-                      now: dt.datetime) -> None:
+                      now: dt.datetime, snap: QueueSnapshot | None = None) -> None:
     """Absolute queue state of the services a change touched: waiting counts, the call order
     (ticket ids, so a tracking page finds its own place without asking the database) and the
     estimated wait at each place."""
     site = session.get(Site, site_id)
     assert site is not None
-    snap = queue_snapshot(session, site, now, sorted(service_ids))
+    if snap is None or not service_ids <= set(snap.waiting):
+        snap = queue_snapshot(session, site, now, sorted(service_ids))
     for sid in sorted(service_ids):
         svc = session.get(Service, sid)
         assert svc is not None
@@ -527,7 +528,8 @@ def issue_ticket(
     session.add(ticket)
     session.flush()
     _record(session, ticket, "ticket.issued", None, p, now)
-    view = ticket_view(session, ticket, now, base_url, include_token=True)
+    snap = queue_snapshot(session, site, now, [service.id])
+    view = ticket_view(session, ticket, now, base_url, snapshot=snap, include_token=True)
     _emit(
         session,
         site.id,
@@ -540,7 +542,7 @@ def issue_ticket(
             "ahead": view["ahead"],
         },
     )
-    _emit_queue_stats(session, site.id, {service.id}, now)
+    _emit_queue_stats(session, site.id, {service.id}, now, snap)
     return view, True
 
 
