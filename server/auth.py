@@ -59,9 +59,10 @@ def principal_from_token(session: Session, token: str | None) -> Principal | Non
     if not token:
         return None
     digest = hash_token(token)
-    device = session.scalar(select(Device).where(Device.token_hash == digest))
-    if device is not None:
-        if device.revoked_at is not None:
+    # Device tokens start with "dev_" (see new_token): look in one table only.
+    if token.startswith("dev_"):
+        device = session.scalar(select(Device).where(Device.token_hash == digest))
+        if device is None or device.revoked_at is not None:
             return None
         return Principal("device", device.id, device.kind, device.site_id)
     api = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))

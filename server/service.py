@@ -9,6 +9,7 @@ permissions and the state machine, writes TicketEvents and queues domain events 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,10 +42,10 @@ RECENT_SERVICE_WINDOW = dt.timedelta(hours=2)
 STATS_ORDER_LIMIT = 1000
 
 
-@dataclass(frozen=True)
+@dataclass
 class Event:
     """A domain event, published after commit to the realtime hub. ``seq`` is the site's
-    event sequence number, drawn inside the same transaction."""
+    event sequence number, drawn inside the same transaction just before it commits."""
 
     site_id: int
     seq: int
@@ -52,17 +53,32 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def next_seq(session: Session, site_id: int) -> int:
+def reserve_seqs(session: Session, site_id: int, count: int) -> int:
+    """Take ``count`` numbers from the site's sequence; returns the last one. The row lock
+    (PostgreSQL) is held until commit, so numbers follow commit order at a site."""
     dialect = session.get_bind().dialect.name
     ins_mod = postgresql if dialect == "postgresql" else sqlite
     stmt = (
         ins_mod.insert(SiteSeq)
-        .values(site_id=site_id, seq=1)
+        .values(site_id=site_id, seq=count)
         .on_conflict_do_update(index_elements=[SiteSeq.site_id],
-                               set_={"seq": SiteSeq.seq + 1})
+                               set_={"seq": SiteSeq.seq + count})
         .returning(SiteSeq.seq)
     )
     return int(session.execute(stmt).scalar_one())
+
+
+def _number_events(session: Session) -> None:
+    """Run by ``Database.write`` just before commit: one sequence update per site."""
+    events: list[Event] = session.info.get("events", [])
+    by_site: dict[int, list[Event]] = defaultdict(list)
+    for e in events:
+        if e.seq == 0:
+            by_site[e.site_id].append(e)
+    for site_id, site_events in by_site.items():
+        last = reserve_seqs(session, site_id, len(site_events))
+        for i, e in enumerate(site_events):
+            e.seq = last - len(site_events) + 1 + i
 
 
 def current_seq(session: Session, site_id: int) -> int:
@@ -71,9 +87,10 @@ def current_seq(session: Session, site_id: int) -> int:
 
 def _emit(session: Session, site_id: int, type_: str, data: dict[str, Any]) -> None:
     """The one place events are created. They leave only after the commit."""
-    session.info.setdefault("events", []).append(
-        Event(site_id, next_seq(session, site_id), type_, data)
-    )
+    session.info.setdefault("events", []).append(Event(site_id, 0, type_, data))
+    hooks = session.info.setdefault("before_commit", [])
+    if _number_events not in hooks:
+        hooks.append(_number_events)
 
 
 def _emit_queue_stats(session: Session, site_id: int, service_ids: set[int],
@@ -81,25 +98,12 @@ def _emit_queue_stats(session: Session, site_id: int, service_ids: set[int],
     """Absolute queue state of the services a change touched: waiting counts, the call order
     (ticket ids, so a tracking page finds its own place without asking the database) and the
     estimated wait at each place."""
-    site = session.get(Site, site_id)
-    assert site is not None
-    if snap is None or not service_ids <= set(snap.waiting):
+    if snap is None or not service_ids <= set(snap.lines):
+        site = session.get(Site, site_id)
+        assert site is not None
         snap = queue_snapshot(session, site, now, sorted(service_ids))
     for sid in sorted(service_ids):
-        svc = session.get(Service, sid)
-        assert svc is not None
-        pr, nr = snap.waiting.get(sid, ([], []))
-        order = routing.call_order(pr, nr, snap.states.get(sid, routing.ClassState()),
-                                   _interleave(site))[:STATS_ORDER_LIMIT]
-        _emit(session, site_id, "queue.stats", {
-            "service": svc.code,
-            "waiting": len(pr) + len(nr),
-            "waiting_priority": len(pr),
-            "open_counters": snap.open_counters.get(sid, 0),
-            "order": order,
-            "eta_minutes": [snap.eta(sid, i) for i in range(len(order))],
-            "eta_new": snap.eta(sid, snap.ahead_of_new(sid, priority=False)),
-        })
+        _emit(session, site_id, "queue.stats", snap.lines[sid].stats())
 
 
 def _record(
@@ -195,40 +199,89 @@ def public_url(base_url: str, token: str) -> str:
 
 
 @dataclass
+class ServiceLine:
+    """One service's waiting line today, with what estimates need. Pure once loaded."""
+
+    service_id: int
+    code: str
+    priority_ids: list[int]
+    normal_ids: list[int]
+    state: routing.ClassState
+    ratio: routing.Interleave
+    capacity: float
+    open_counters: int
+    minutes: float
+    _order: list[int] | None = None
+    _index: dict[int, int] | None = None
+
+    def order(self) -> list[int]:
+        if self._order is None:
+            self._order = routing.call_order(self.priority_ids, self.normal_ids, self.state,
+                                             self.ratio)
+        return self._order
+
+    def ahead(self, ticket_id: int) -> int:
+        if self._index is None:
+            self._index = {tid: i for i, tid in enumerate(self.order())}
+        return self._index[ticket_id]
+
+    def ahead_of_new(self, priority: bool = False) -> int:
+        p, n = self.priority_ids, self.normal_ids
+        p2, n2 = ([*p, -1], n) if priority else (p, [*n, -1])
+        if not priority and not p:
+            return len(n)
+        return routing.calls_before(-1, p2, n2, self.state, self.ratio)
+
+    def eta(self, ahead: int) -> int | None:
+        return eta_mod.estimate_minutes(ahead, self.minutes, self.capacity)
+
+    @property
+    def waiting(self) -> int:
+        return len(self.priority_ids) + len(self.normal_ids)
+
+    def stats(self) -> dict[str, Any]:
+        order = self.order()[:STATS_ORDER_LIMIT]
+        if self.capacity > 0:
+            per = self.minutes / self.capacity  # as in eta.estimate_minutes, for every place
+            etas: list[int | None] = [math.ceil(i * per) for i in range(len(order))]
+        else:
+            etas = [None] * len(order)
+        return {
+            "service": self.code,
+            "waiting": self.waiting,
+            "waiting_priority": len(self.priority_ids),
+            "open_counters": self.open_counters,
+            "order": order,
+            "eta_minutes": etas,
+            "eta_new": self.eta(self.ahead_of_new()),
+        }
+
+
+@dataclass
 class QueueSnapshot:
-    """The waiting tickets and capacity of a site's services today: one read, many answers."""
+    """The waiting lines of some of a site's services today: one read, many answers."""
 
     site: Site
     day: dt.date
-    waiting: dict[int, tuple[list[int], list[int]]]  # service -> (priority ids, normal ids)
-    states: dict[int, routing.ClassState]
-    capacity: dict[int, float]
-    open_counters: dict[int, int]
-    service_minutes: dict[int, float]
-
-    def ahead(self, service_id: int, ticket_id: int) -> int:
-        p, n = self.waiting.get(service_id, ([], []))
-        state = self.states.get(service_id, routing.ClassState())
-        return routing.calls_before(ticket_id, p, n, state, _interleave(self.site))
-
-    def ahead_of_new(self, service_id: int, priority: bool) -> int:
-        p, n = self.waiting.get(service_id, ([], []))
-        state = self.states.get(service_id, routing.ClassState())
-        p2, n2 = ([*p, -1], n) if priority else (p, [*n, -1])
-        return routing.calls_before(-1, p2, n2, state, _interleave(self.site))
-
-    def eta(self, service_id: int, ahead: int) -> int | None:
-        return eta_mod.estimate_minutes(
-            ahead, self.service_minutes.get(service_id, 8.0), self.capacity.get(service_id, 0.0)
-        )
+    lines: dict[int, ServiceLine]
 
 
 def queue_snapshot(
-    session: Session, site: Site, now: dt.datetime, service_ids: list[int] | None = None
+    session: Session,
+    site: Site,
+    now: dt.datetime,
+    service_ids: list[int] | None = None,
+    states: dict[int, routing.ClassState] | None = None,
+    services: list[Service] | None = None,
 ) -> QueueSnapshot:
+    """Read the waiting lines (4 or 5 statements whatever the number of services)."""
     day = business_day(now, site.timezone)
-    services = session.scalars(select(Service).where(Service.site_id == site.id)).all()
-    ids = [s.id for s in services] if service_ids is None else service_ids
+    if services is None:
+        q = select(Service).where(Service.site_id == site.id)
+        if service_ids is not None:
+            q = q.where(Service.id.in_(service_ids))
+        services = list(session.scalars(q))
+    ids = [sv.id for sv in services]
 
     waiting: dict[int, tuple[list[int], list[int]]] = {sid: ([], []) for sid in ids}
     rows = session.execute(
@@ -243,20 +296,23 @@ def queue_snapshot(
     for service_id, ticket_id, priority_id in rows:
         waiting[service_id][0 if priority_id is not None else 1].append(ticket_id)
 
-    states = {
-        row.service_id: routing.ClassState(row.last_class, row.run_length)
-        for row in session.scalars(
-            select(ServiceDay).where(ServiceDay.service_id.in_(ids), ServiceDay.business_day == day)
-        )
-    }
+    if states is None:
+        states = {
+            row.service_id: routing.ClassState(row.last_class, row.run_length)
+            for row in session.scalars(
+                select(ServiceDay).where(ServiceDay.service_id.in_(ids),
+                                         ServiceDay.business_day == day)
+            )
+        }
 
     # Capacity: each open counter gives each of its services its share of the counter's weights.
     capacity: dict[int, float] = defaultdict(float)
     open_counters: dict[int, int] = defaultdict(int)
+    serving = select(CounterService.counter_id).where(CounterService.service_id.in_(ids))
     profile_rows = session.execute(
         select(CounterService.counter_id, CounterService.service_id, CounterService.weight)
         .join(Counter, Counter.id == CounterService.counter_id)
-        .where(Counter.status == "open")
+        .where(Counter.status == "open", CounterService.counter_id.in_(serving))
     ).all()
     totals: dict[int, float] = defaultdict(float)
     for counter_id, _sid, weight in profile_rows:
@@ -270,19 +326,30 @@ def queue_snapshot(
     for sid, started, finished in session.execute(
         select(Ticket.service_id, Ticket.started_at, Ticket.finished_at).where(
             Ticket.service_id.in_(ids),
+            Ticket.business_day == day,
             Ticket.status == Status.DONE,
             Ticket.finished_at >= now - RECENT_SERVICE_WINDOW,
-            Ticket.started_at.is_not(None),
         )
     ):
-        recent[sid].append(max((finished - started).total_seconds() / 60.0, 0.0))
-    defaults = {s.id: s.default_service_minutes for s in services}
-    service_minutes = {
-        sid: eta_mod.mean_service_minutes(recent.get(sid, []), defaults.get(sid, 8.0))
-        for sid in ids
+        if started is not None:
+            recent[sid].append(max((finished - started).total_seconds() / 60.0, 0.0))
+    ratio = _interleave(site)
+    lines = {
+        sv.id: ServiceLine(
+            service_id=sv.id,
+            code=sv.code,
+            priority_ids=waiting[sv.id][0],
+            normal_ids=waiting[sv.id][1],
+            state=states.get(sv.id, routing.ClassState()),
+            ratio=ratio,
+            capacity=capacity.get(sv.id, 0.0),
+            open_counters=open_counters.get(sv.id, 0),
+            minutes=eta_mod.mean_service_minutes(recent.get(sv.id, []),
+                                                 sv.default_service_minutes),
+        )
+        for sv in services
     }
-    return QueueSnapshot(site, day, waiting, states, dict(capacity), dict(open_counters),
-                         service_minutes)
+    return QueueSnapshot(site, day, lines)
 
 
 def _iso(t: dt.datetime | None) -> str | None:
@@ -303,9 +370,10 @@ def ticket_view(
     position = ahead = eta = None
     if ticket.status == Status.WAITING:
         snap = snapshot or queue_snapshot(session, site, now, [ticket.service_id])
-        ahead = snap.ahead(ticket.service_id, ticket.id)
+        line = snap.lines[ticket.service_id]
+        ahead = line.ahead(ticket.id)
         position = ahead + 1
-        eta = snap.eta(ticket.service_id, ahead)
+        eta = line.eta(ahead)
     counter = ticket.counter
     view: dict[str, Any] = {
         "id": ticket.id,
@@ -380,8 +448,7 @@ def list_services(session: Session, p: Principal, site_code: str, now: dt.dateti
     ).all()
     out = []
     for s in services:
-        pr, nr = snap.waiting.get(s.id, ([], []))
-        ahead_new = snap.ahead_of_new(s.id, priority=False)
+        line = snap.lines[s.id]
         out.append(
             {
                 "code": s.code,
@@ -389,10 +456,10 @@ def list_services(session: Session, p: Principal, site_code: str, now: dt.dateti
                 "prefix": s.prefix,
                 "active": s.active,
                 "sla_target_minutes": s.sla_target_minutes,
-                "waiting": len(pr) + len(nr),
-                "waiting_priority": len(pr),
-                "open_counters": snap.open_counters.get(s.id, 0),
-                "eta_minutes": snap.eta(s.id, ahead_new),
+                "waiting": line.waiting,
+                "waiting_priority": len(line.priority_ids),
+                "open_counters": line.open_counters,
+                "eta_minutes": line.eta(line.ahead_of_new()),
             }
         )
     return out
@@ -442,7 +509,9 @@ def list_priorities(session: Session) -> list[dict[str, Any]]:
 # --- issue ----------------------------------------------------------------------------------
 
 
-def _next_number(session: Session, service_id: int, day: dt.date) -> int:
+def _next_number(
+    session: Session, service_id: int, day: dt.date
+) -> tuple[int, routing.ClassState]:
     """Atomically draw the next number of (service, day). The row lock (PostgreSQL) or the
     write lock (SQLite ``BEGIN IMMEDIATE``) is held until commit, and the unique constraint on
     tickets makes a duplicate impossible even if this were wrong."""
@@ -454,8 +523,9 @@ def _next_number(session: Session, service_id: int, day: dt.date) -> int:
     stmt = stmt.on_conflict_do_update(
         index_elements=[ServiceDay.service_id, ServiceDay.business_day],
         set_={"last_number": ServiceDay.last_number + 1},
-    ).returning(ServiceDay.last_number)
-    return int(session.execute(stmt).scalar_one())
+    ).returning(ServiceDay.last_number, ServiceDay.last_class, ServiceDay.run_length)
+    number, last_class, run_length = session.execute(stmt).one()
+    return int(number), routing.ClassState(last_class, run_length)
 
 
 def issue_ticket(
@@ -471,13 +541,17 @@ def issue_ticket(
 ) -> tuple[dict[str, Any], bool]:
     """Issue a ticket. Returns (view, created); a repeated Idempotency-Key returns the
     ticket issued the first time with created=False."""
-    site = site_by_code(session, site_code)
-    auth.require(auth.can_issue(session, p, site.id))
-    service = session.scalar(
-        select(Service).where(Service.site_id == site.id, Service.code == service_code)
-    )
-    if service is None:
+    row = session.execute(
+        select(Service, Site)
+        .join(Site, Site.id == Service.site_id)
+        .where(Site.code == site_code, Service.code == service_code)
+    ).first()
+    if row is None:
+        site = site_by_code(session, site_code)  # unknown site: 404
+        auth.require(auth.can_issue(session, p, site.id))
         raise AppError("unknown_service", code=service_code)
+    service, site = row
+    auth.require(auth.can_issue(session, p, site.id))
     priority = None
     if priority_code is not None:
         priority = session.scalar(
@@ -506,7 +580,7 @@ def issue_ticket(
         raise AppError("service_inactive", code=service.code)
 
     day = business_day(now, site.timezone)
-    number = _next_number(session, service.id, day)
+    number, state = _next_number(session, service.id, day)
     ticket = Ticket(
         site_id=site.id,
         service_id=service.id,
@@ -528,7 +602,7 @@ def issue_ticket(
     session.add(ticket)
     session.flush()
     _record(session, ticket, "ticket.issued", None, p, now)
-    snap = queue_snapshot(session, site, now, [service.id])
+    snap = queue_snapshot(session, site, now, services=[service], states={service.id: state})
     view = ticket_view(session, ticket, now, base_url, snapshot=snap, include_token=True)
     _emit(
         session,

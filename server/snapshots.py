@@ -32,16 +32,16 @@ def _services_public(session: Any, site: Site, now: dt.datetime) -> list[dict[st
     ).all()
     out = []
     for s in rows:
-        pr, nr = snap.waiting.get(s.id, ([], []))
+        line = snap.lines[s.id]
         out.append({
             "code": s.code,
             "name": {"vi": s.name_vi, "en": s.name_en},
             "prefix": s.prefix,
             "active": s.active,
-            "waiting": len(pr) + len(nr),
-            "waiting_priority": len(pr),
-            "open_counters": snap.open_counters.get(s.id, 0),
-            "eta_new": snap.eta(s.id, snap.ahead_of_new(s.id, priority=False)),
+            "waiting": line.waiting,
+            "waiting_priority": len(line.priority_ids),
+            "open_counters": line.open_counters,
+            "eta_new": line.eta(line.ahead_of_new()),
         })
     return out
 

@@ -30,4 +30,4 @@ def estimate_minutes(ahead: int, service_minutes: float, serving_capacity: float
         return None
     if ahead <= 0:
         return 0
-    return math.ceil(ahead * service_minutes / serving_capacity)
+    return math.ceil(ahead * (service_minutes / serving_capacity))

@@ -114,19 +114,28 @@ def choose(queues: Iterable[ServiceQueue], now: dt.datetime, ratio: Interleave) 
 def call_order(
     priority_ids: Sequence[int], normal_ids: Sequence[int], state: ClassState, ratio: Interleave
 ) -> list[int]:
-    """The order a single service's waiting tickets will be called in if nobody else arrives."""
+    """The order a single service's waiting tickets will be called in if nobody else arrives.
+
+    Works a run at a time (list slices), so a long queue costs little: it runs on every
+    change of a waiting line to tell each tracking page its place."""
     p, n = list(priority_ids), list(normal_ids)
     i = j = 0
     out: list[int] = []
-    while i < len(p) or j < len(n):
-        klass = class_to_call(state, i < len(p), j < len(n), ratio)
+    while i < len(p) and j < len(n):
+        klass = class_to_call(state, True, True, ratio)
+        run = state.run_length if state.last_class == klass else 0
         if klass == PRIORITY:
-            out.append(p[i])
-            i += 1
+            take = len(p) - i if ratio.normal == 0 else max(ratio.priority - run, 1)
+            take = min(take, len(p) - i)
+            out.extend(p[i:i + take])
+            i += take
         else:
-            out.append(n[j])
-            j += 1
-        state = state.after(klass or NORMAL)
+            take = min(max(ratio.normal - run, 1), len(n) - j)
+            out.extend(n[j:j + take])
+            j += take
+        state = ClassState(klass, run + take)
+    out.extend(p[i:])
+    out.extend(n[j:])
     return out
 
 

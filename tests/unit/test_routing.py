@@ -181,3 +181,32 @@ def test_call_order_and_calls_before() -> None:
     # Mid-run state: two normal calls just happened, so priority is next.
     assert routing.call_order([10], [1], ClassState(NORMAL, 2), Interleave(1, 2)) == [10, 1]
     assert routing.call_order([10], [1], ClassState(NORMAL, 1), Interleave(1, 2)) == [1, 10]
+
+
+def reference_call_order(p: list[int], n: list[int], state: ClassState, ratio: Interleave
+                         ) -> list[int]:
+    """One call at a time through class_to_call: the definition call_order must match."""
+    i = j = 0
+    out = []
+    while i < len(p) or j < len(n):
+        klass = routing.class_to_call(state, i < len(p), j < len(n), ratio)
+        if klass == PRIORITY:
+            out.append(p[i])
+            i += 1
+        else:
+            out.append(n[j])
+            j += 1
+        state = state.after(klass or NORMAL)
+    return out
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.integers(0, 30), st.integers(0, 30), ratios,
+    st.sampled_from([None, PRIORITY, NORMAL]), st.integers(0, 6),
+)
+def test_fast_call_order_matches_one_call_at_a_time(n_p, n_n, ratio, last, run) -> None:
+    p = list(range(1000, 1000 + n_p))
+    n = list(range(n_n))
+    state = ClassState(last, run if last else 0)
+    assert routing.call_order(p, n, state, ratio) == reference_call_order(p, n, state, ratio)
