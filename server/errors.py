@@ -30,6 +30,8 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
                      "Counter {number} is serving {label}; finish or transfer it first."),
     "idempotency_conflict": (409, "Mã chống trùng đã được dùng cho một yêu cầu khác.",
                              "This Idempotency-Key was used for a different request."),
+    "wrong_counter": (409, "Quầy {number} không phục vụ vé này.",
+                      "Counter {number} does not serve this ticket."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
     "internal_error": (500, "Lỗi hệ thống, vui lòng thử lại.",
                        "Something went wrong; please try again."),

@@ -160,7 +160,12 @@ def site_by_code(session: Session, code: str) -> Site:
     return site
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in every backend we run on
+
+
 def _counter(session: Session, counter_id: int, lock: bool = False) -> Counter:
+    if not 1 <= counter_id <= MAX_ID:
+        raise not_found("counter")
     q = select(Counter).where(Counter.id == counter_id)
     if lock:
         q = q.with_for_update()
@@ -171,6 +176,8 @@ def _counter(session: Session, counter_id: int, lock: bool = False) -> Counter:
 
 
 def _ticket(session: Session, ticket_id: int, lock: bool = True) -> Ticket:
+    if not 1 <= ticket_id <= MAX_ID:
+        raise not_found("ticket")
     q = select(Ticket).where(Ticket.id == ticket_id)
     if lock:
         q = q.with_for_update()
@@ -837,6 +844,9 @@ def ticket_action(
             raise AppError("validation_error", detail="counter_id")
         counter = _counter(session, target_id, lock=True)
         auth.require(auth.can_operate_counter(session, p, counter))
+        serves = any(line.service_id == ticket.service_id for line in counter.profile)
+        if counter.site_id != ticket.site_id and not serves:
+            raise AppError("wrong_counter", number=counter.number)
         if counter.status != "open":
             raise AppError("counter_not_open", number=counter.number)
         busy = _current_at_counter(session, counter.id)

@@ -28,7 +28,7 @@ class EmptyIn(Strict):
 
 
 class ResumeIn(Strict):
-    counter_id: int | None = Field(default=None, ge=1,
+    counter_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
                                    description="Counter to resume at (default: the clerk's)")
 
 
