@@ -1,1 +1,50 @@
-"""Kiosk station (touch UI, ticket issue flow, citizen ID QR reading). Built on ``server/``."""
+"""Kiosk station: a full-screen touch page where citizens take a numbered ticket.
+
+``/kiosk?token=<device token>`` (the page keeps the token, so a reboot returns to the same
+kiosk); Vietnamese by default, ``?lang=en`` or one tap for English. The page talks to the REST
+API (issue with an Idempotency-Key) and listens on the ``/kiosk`` namespace for live counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+
+from server.qr import svg
+
+from .strings import STRINGS
+
+bp = Blueprint(
+    "kiosk",
+    __name__,
+    url_prefix="/kiosk",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+
+@bp.get("")
+@bp.get("/")
+def page() -> Any:
+    lang = request.args.get("lang", "vi")
+    if lang not in STRINGS:
+        lang = "vi"
+    resp = Response(
+        render_template("kiosk/index.html", lang=lang, strings=STRINGS, t=STRINGS[lang])
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"  # the token is in the first URL
+    return resp
+
+
+@bp.get("/qr/<token>.svg")
+def qr(token: str) -> Response:
+    """The tracking QR of a ticket, drawn for the screen."""
+    if not (8 <= len(token) <= 64) or not token.replace("-", "").replace("_", "").isalnum():
+        abort(404)
+    base = current_app.extensions["motcua"].settings.public_base_url.rstrip("/")
+    resp = Response(svg(f"{base}/t/{token}"), mimetype="image/svg+xml")
+    resp.headers["Cache-Control"] = "public, max-age=86400"
+    return resp

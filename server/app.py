@@ -20,8 +20,9 @@ from .db import Database
 
 log = logging.getLogger("motcua")
 
-NODE_MODULES = Path(os.environ.get("MOTCUA_NODE_MODULES",
-                                   Path(__file__).resolve().parent.parent / "node_modules"))
+NODE_MODULES = Path(
+    os.environ.get("MOTCUA_NODE_MODULES", Path(__file__).resolve().parent.parent / "node_modules")
+)
 VENDOR_FILES = {
     "socket.io.min.js": Path("socket.io-client/dist/socket.io.min.js"),
     "socket.io.min.js.map": Path("socket.io-client/dist/socket.io.min.js.map"),
@@ -61,18 +62,24 @@ def create_app(
     app.register_blueprint(api_bp)
     register_error_handlers(app)
 
+    from kiosk import bp as kiosk_bp
+
+    app.register_blueprint(kiosk_bp)
+
     from .realtime import Hub
 
-    app.extensions["motcua_hub"] = Hub(app, settings.async_mode, settings.redis_url,
-                                          settings.redis_channel)
+    app.extensions["motcua_hub"] = Hub(
+        app, settings.async_mode, settings.redis_url, settings.redis_channel
+    )
 
     @app.get("/static/vendor/<path:name>")
     def vendor(name: str) -> Any:
         """Front-end libraries installed by npm (package-lock.json), never from a CDN."""
         if name not in VENDOR_FILES:
             abort(404)
-        return send_from_directory(NODE_MODULES / VENDOR_FILES[name].parent,
-                                   VENDOR_FILES[name].name, max_age=86400)
+        return send_from_directory(
+            NODE_MODULES / VENDOR_FILES[name].parent, VENDOR_FILES[name].name, max_age=86400
+        )
 
     access_log = logging.getLogger("motcua.access")
     if os.environ.get("MOTCUA_ACCESS_LOG") == "0":
@@ -91,8 +98,7 @@ def create_app(
                     "method": request.method,
                     "path": request.path,
                     "status": resp.status_code,
-                    "ms": round((time.perf_counter() - g.get("t0", time.perf_counter())) * 1000,
-                                2),
+                    "ms": round((time.perf_counter() - g.get("t0", time.perf_counter())) * 1000, 2),
                     "actor": getattr(g.get("principal"), "actor", None),
                 },
             )

@@ -53,8 +53,10 @@ def init_db() -> None:
     db = Database(settings.database_url)
     with db.write() as s:
         seed.ensure_priorities(s)
-    click.echo(f"Database ready at revision {migrate.current_revision(db.engine)}: "
-               f"{_safe_url(settings.database_url)}")
+    click.echo(
+        f"Database ready at revision {migrate.current_revision(db.engine)}: "
+        f"{_safe_url(settings.database_url)}"
+    )
     db.dispose()
 
 
@@ -91,16 +93,22 @@ def demo(base_url: str | None) -> None:
         w(f"  {name:<18} display     {token}")
     w(f"  {'giamsat.hacthanh':<18} supervisor  {result.supervisor_token}")
     for number, token in result.clerk_tokens.items():
-        w(f"  {'counter ' + str(number):<18} clerk       {token}  "
-          f"(counter id {result.counters[number]})")
+        w(
+            f"  {'counter ' + str(number):<18} clerk       {token}  "
+            f"(counter id {result.counters[number]})"
+        )
     w("")
     kiosk = next(iter(result.kiosk_tokens.values()))
     w("Try it:")
-    w(f"  curl -s -X POST {base}/api/v1/sites/HACTHANH/tickets -H 'Authorization: Bearer "
-      f"{kiosk}' -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' "
-      "-d '{\"service\": \"civil\"}'")
-    w(f"  curl -s -X POST {base}/api/v1/counters/{result.counters[3]}/call-next "
-      f"-H 'Authorization: Bearer {result.clerk_tokens[3]}'")
+    w(
+        f"  curl -s -X POST {base}/api/v1/sites/HACTHANH/tickets -H 'Authorization: Bearer "
+        f"{kiosk}' -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' "
+        '-d \'{"service": "civil"}\''
+    )
+    w(
+        f"  curl -s -X POST {base}/api/v1/counters/{result.counters[3]}/call-next "
+        f"-H 'Authorization: Bearer {result.clerk_tokens[3]}'"
+    )
     db.dispose()
 
 
@@ -131,8 +139,13 @@ def token() -> None:
 @token.command("create", help="Create an API token; prints it (once).")
 @click.option("--role", type=click.Choice(["clerk", "supervisor", "admin"]), required=True)
 @click.option("--site", "site_code", required=True)
-@click.option("--counter", "counter_id", type=int, default=None,
-              help="Counter id: a clerk token then acts on that counter only")
+@click.option(
+    "--counter",
+    "counter_id",
+    type=int,
+    default=None,
+    help="Counter id: a clerk token then acts on that counter only",
+)
 @click.option("--name", default=None, help="A label; a new token of the same name revokes the old")
 def token_create(role: str, site_code: str, counter_id: int | None, name: str | None) -> None:
     db = _db(_settings())
@@ -160,8 +173,9 @@ def user() -> None:
 @click.option("--username", required=True)
 @click.option("--password", required=True)
 @click.option("--full-name", default=None)
-def user_add(site_code: str, role: str, username: str, password: str,
-             full_name: str | None) -> None:
+def user_add(
+    site_code: str, role: str, username: str, password: str, full_name: str | None
+) -> None:
     if len(password) < 8:
         raise click.ClickException("the password needs at least 8 characters")
     db = _db(_settings())
@@ -174,8 +188,13 @@ def user_add(site_code: str, role: str, username: str, password: str,
 @main.command(help="Run the server (SQLite file in this folder unless MOTCUA_DATABASE_URL).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--threads", default=256, show_default=True, type=int,
-              help="Threading mode: the most simultaneous connections (one per websocket)")
+@click.option(
+    "--threads",
+    default=256,
+    show_default=True,
+    type=int,
+    help="Threading mode: the most simultaneous connections (one per websocket)",
+)
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 def run(host: str, port: int, threads: int, access_log: bool) -> None:
     """One process. A province runs several on PostgreSQL + Redis behind nginx (deploy/)."""
@@ -192,8 +211,10 @@ def run(host: str, port: int, threads: int, access_log: bool) -> None:
         db.dispose()
     if not access_log:
         os.environ["MOTCUA_ACCESS_LOG"] = "0"
-    click.echo(f"Motcua serving on http://{host}:{port}/  (database: "
-               f"{_safe_url(settings.database_url)})", err=True)
+    click.echo(
+        f"Motcua serving on http://{host}:{port}/  (database: {_safe_url(settings.database_url)})",
+        err=True,
+    )
     from .serve import serve
 
     serve(host, port, async_mode=settings.async_mode, threads=threads)

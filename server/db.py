@@ -102,8 +102,7 @@ class Database:
                     try:
                         subscriber(events)
                     except Exception:  # the commit stands; a broken listener must not undo it
-                        log.exception("event subscriber failed",
-                                      extra={"events": len(events)})
+                        log.exception("event subscriber failed", extra={"events": len(events)})
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -6,49 +6,92 @@ from typing import Any
 
 # code -> (http status, vi template, en template)
 MESSAGES: dict[str, tuple[int, str, str]] = {
-    "bad_json": (400, "Nội dung yêu cầu không phải JSON hợp lệ.",
-                 "The request body is not valid JSON."),
+    "bad_json": (
+        400,
+        "Nội dung yêu cầu không phải JSON hợp lệ.",
+        "The request body is not valid JSON.",
+    ),
     "bad_header": (400, "Tiêu đề {header} không hợp lệ.", "The {header} header is invalid."),
     "validation_error": (422, "Dữ liệu không hợp lệ: {detail}", "Invalid data: {detail}"),
     "unauthorized": (401, "Thiếu hoặc sai mã truy cập.", "Missing or invalid access token."),
-    "forbidden": (403, "Bạn không có quyền thực hiện thao tác này.",
-                  "You are not allowed to do this."),
+    "forbidden": (
+        403,
+        "Bạn không có quyền thực hiện thao tác này.",
+        "You are not allowed to do this.",
+    ),
     "not_found": (404, "Không tìm thấy {what}.", "{what_en} not found."),
     "route_not_found": (404, "Không có địa chỉ này.", "No such address."),
     "method_not_allowed": (405, "Phương thức không được hỗ trợ.", "Method not allowed."),
-    "unknown_service": (422, "Không có lĩnh vực \"{code}\" tại điểm này.",
-                        "There is no service \"{code}\" at this site."),
-    "unknown_priority": (422, "Không có đối tượng ưu tiên \"{code}\".",
-                         "There is no priority category \"{code}\"."),
-    "service_inactive": (409, "Lĩnh vực \"{code}\" đang tạm ngừng nhận số.",
-                         "Service \"{code}\" is not taking tickets now."),
-    "illegal_transition": (409, "Không thể {action_vi} vé đang ở trạng thái \"{status_vi}\".",
-                           "Cannot {action} a ticket that is {status}."),
+    "unknown_service": (
+        422,
+        'Không có lĩnh vực "{code}" tại điểm này.',
+        'There is no service "{code}" at this site.',
+    ),
+    "unknown_priority": (
+        422,
+        'Không có đối tượng ưu tiên "{code}".',
+        'There is no priority category "{code}".',
+    ),
+    "service_inactive": (
+        409,
+        'Lĩnh vực "{code}" đang tạm ngừng nhận số.',
+        'Service "{code}" is not taking tickets now.',
+    ),
+    "illegal_transition": (
+        409,
+        'Không thể {action_vi} vé đang ở trạng thái "{status_vi}".',
+        "Cannot {action} a ticket that is {status}.",
+    ),
     "counter_not_open": (409, "Quầy {number} chưa mở.", "Counter {number} is not open."),
-    "counter_busy": (409,
-                     "Quầy {number} đang phục vụ vé {label}; hãy kết thúc hoặc chuyển vé đó trước.",
-                     "Counter {number} is serving {label}; finish or transfer it first."),
-    "idempotency_conflict": (409, "Mã chống trùng đã được dùng cho một yêu cầu khác.",
-                             "This Idempotency-Key was used for a different request."),
-    "wrong_counter": (409, "Quầy {number} không phục vụ vé này.",
-                      "Counter {number} does not serve this ticket."),
+    "counter_busy": (
+        409,
+        "Quầy {number} đang phục vụ vé {label}; hãy kết thúc hoặc chuyển vé đó trước.",
+        "Counter {number} is serving {label}; finish or transfer it first.",
+    ),
+    "idempotency_conflict": (
+        409,
+        "Mã chống trùng đã được dùng cho một yêu cầu khác.",
+        "This Idempotency-Key was used for a different request.",
+    ),
+    "wrong_counter": (
+        409,
+        "Quầy {number} không phục vụ vé này.",
+        "Counter {number} does not serve this ticket.",
+    ),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
-    "internal_error": (500, "Lỗi hệ thống, vui lòng thử lại.",
-                       "Something went wrong; please try again."),
+    "internal_error": (
+        500,
+        "Lỗi hệ thống, vui lòng thử lại.",
+        "Something went wrong; please try again.",
+    ),
 }
 
 ACTION_VI = {
-    "call": "gọi", "recall": "gọi lại", "start": "bắt đầu phục vụ", "finish": "kết thúc",
-    "no_show": "đánh dấu vắng mặt", "park": "tạm giữ", "resume": "tiếp tục", "cancel": "huỷ",
+    "call": "gọi",
+    "recall": "gọi lại",
+    "start": "bắt đầu phục vụ",
+    "finish": "kết thúc",
+    "no_show": "đánh dấu vắng mặt",
+    "park": "tạm giữ",
+    "resume": "tiếp tục",
+    "cancel": "huỷ",
     "transfer": "chuyển",
 }
 STATUS_VI = {
-    "waiting": "đang chờ", "called": "đã gọi", "serving": "đang phục vụ", "parked": "tạm giữ",
-    "done": "đã xong", "no_show": "vắng mặt", "cancelled": "đã huỷ", "transferred": "đã chuyển",
+    "waiting": "đang chờ",
+    "called": "đã gọi",
+    "serving": "đang phục vụ",
+    "parked": "tạm giữ",
+    "done": "đã xong",
+    "no_show": "vắng mặt",
+    "cancelled": "đã huỷ",
+    "transferred": "đã chuyển",
 }
 WHAT = {
-    "site": ("điểm phục vụ", "Site"), "counter": ("quầy", "Counter"),
-    "ticket": ("vé", "Ticket"), "service": ("lĩnh vực", "Service"),
+    "site": ("điểm phục vụ", "Site"),
+    "counter": ("quầy", "Counter"),
+    "ticket": ("vé", "Ticket"),
+    "service": ("lĩnh vực", "Service"),
 }
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     TypeDecorator,
@@ -64,7 +65,14 @@ COUNTER_STATUSES = ("open", "paused", "closed")
 ROLES = ("admin", "supervisor", "clerk")
 DEVICE_KINDS = ("kiosk", "display")
 TICKET_STATUSES = (
-    "waiting", "called", "serving", "parked", "done", "no_show", "cancelled", "transferred",
+    "waiting",
+    "called",
+    "serving",
+    "parked",
+    "done",
+    "no_show",
+    "cancelled",
+    "transferred",
 )
 CHANNELS = ("kiosk", "counter", "api", "transfer")
 
@@ -286,6 +294,53 @@ class Ticket(Base):
     )
 
 
+class TicketApplicant(Base):
+    """Who a ticket is for, when a citizen scanned the ID card at the kiosk: so the clerk does
+    not retype it. Staff-only; never sent to displays or tracking pages."""
+
+    __tablename__ = "ticket_applicants"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(200))
+    dob: Mapped[dt.date | None] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(String(400))
+
+
+class PrintJob(Base):
+    """A print job of the spool (``printers.spool.Job``), kept in the main database so it
+    survives restarts and is shared by every app node."""
+
+    __tablename__ = "print_jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    uri: Mapped[str] = mapped_column(String(300))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ref: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_print_jobs_due", "status", "next_attempt_at"),)
+
+
+class PrinterState(Base):
+    """The last known state of each printer (by URI), for alerts and the kiosk."""
+
+    __tablename__ = "printer_states"
+    uri: Mapped[str] = mapped_column(String(300), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(300))
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class TicketEvent(Base):
     """Append-only record of every transition. KPIs come from here."""
 
@@ -318,4 +373,3 @@ class AuditLog(Base):
     entity_id: Mapped[str | None] = mapped_column(String(64))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-

@@ -31,8 +31,18 @@ log = logging.getLogger("motcua.realtime")
 AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
 
 # What the public audiences (lobby TVs, kiosks, citizens' phones) may see of each event.
-PUBLIC_TICKET_KEYS = ("ticket_id", "new_ticket_id", "number", "service", "from_service",
-                      "counter", "status", "recall_count", "position", "lang")
+PUBLIC_TICKET_KEYS = (
+    "ticket_id",
+    "new_ticket_id",
+    "number",
+    "service",
+    "from_service",
+    "counter",
+    "status",
+    "recall_count",
+    "position",
+    "lang",
+)
 PUBLIC_STATS_KEYS = ("service", "waiting", "waiting_priority", "open_counters", "eta_new")
 
 
@@ -104,8 +114,9 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
         except (ConnectionRefusedError, KeyboardInterrupt):
             raise
         except Exception:
-            log.exception("socket handler failed", extra={"namespace": self.namespace,
-                                                          "event": event})
+            log.exception(
+                "socket handler failed", extra={"namespace": self.namespace, "event": event}
+            )
             return None
 
     def _send_snapshot(self, sid: str) -> None:
@@ -149,8 +160,11 @@ class KioskNamespace(_AudienceNamespace):
     def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
         p = _principal(session, token, ("kiosk",))
         assert p.site_id is not None
-        return {"site_id": p.site_id, "device_id": p.id,
-                "rooms": [*_site_rooms(p.site_id), f"device:{p.id}"]}
+        return {
+            "site_id": p.site_id,
+            "device_id": p.id,
+            "rooms": [*_site_rooms(p.site_id), f"device:{p.id}"],
+        }
 
     def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
         site = session.get(Site, client["site_id"])
@@ -168,8 +182,11 @@ class CounterNamespace(_AudienceNamespace):
             raise AppError("not_found", what="counter")
         if not auth.can_operate_counter(session, p, counter):
             raise AppError("forbidden")
-        return {"site_id": counter.site_id, "counter_id": counter.id,
-                "rooms": [*_site_rooms(counter.site_id), f"counter:{counter.id}"]}
+        return {
+            "site_id": counter.site_id,
+            "counter_id": counter.id,
+            "rooms": [*_site_rooms(counter.site_id), f"counter:{counter.id}"],
+        }
 
     def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
         counter = session.get(Counter, client["counter_id"])
@@ -194,8 +211,11 @@ class TrackNamespace(_AudienceNamespace):
         if len(token) > 64:
             raise AppError("not_found", what="ticket")
         ticket = resolve_tracking(session, token)
-        return {"site_id": ticket.site_id, "token": token,
-                "rooms": [*_site_rooms(ticket.site_id), f"ticket:{ticket.id}"]}
+        return {
+            "site_id": ticket.site_id,
+            "token": token,
+            "rooms": [*_site_rooms(ticket.site_id), f"ticket:{ticket.id}"],
+        }
 
     def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
         snap = snapshots.track(session, client["token"], self.hub.clock(), self.hub.base_url)
@@ -234,8 +254,9 @@ NAMESPACE_CLASSES: dict[str, type[_AudienceNamespace]] = {
 class Hub:
     """Owns the SocketIO server; subscribed to the database's after-commit events."""
 
-    def __init__(self, app: Flask, async_mode: str, redis_url: str | None,
-                 channel: str = "motcua") -> None:
+    def __init__(
+        self, app: Flask, async_mode: str, redis_url: str | None, channel: str = "motcua"
+    ) -> None:
         ctx = app.extensions["motcua"]
         self.db = ctx.db
         self.clock: Callable[[], Any] = ctx.clock

@@ -201,36 +201,62 @@ def seed_demo(s: Session, now: dt.datetime) -> DemoResult:
     ensure_priorities(s)
     out = DemoResult()
     province = upsert_site(
-        s, "TH", name_vi="Tỉnh Thanh Hóa", name_en="Thanh Hoa Province", kind="province",
-        parent_id=None, timezone="Asia/Ho_Chi_Minh", agency_code="H56",
+        s,
+        "TH",
+        name_vi="Tỉnh Thanh Hóa",
+        name_en="Thanh Hoa Province",
+        kind="province",
+        parent_id=None,
+        timezone="Asia/Ho_Chi_Minh",
+        agency_code="H56",
     )
     centre = upsert_site(
-        s, "TTHCC-TH",
+        s,
+        "TTHCC-TH",
         name_vi="Trung tâm Phục vụ hành chính công tỉnh Thanh Hóa",
         name_en="Thanh Hoa Provincial Public Administration Service Centre",
-        kind="centre", parent_id=province.id, timezone="Asia/Ho_Chi_Minh",
-        agency_code="H56.01", address="Thanh Hóa",
+        kind="centre",
+        parent_id=province.id,
+        timezone="Asia/Ho_Chi_Minh",
+        agency_code="H56.01",
+        address="Thanh Hóa",
     )
     ward = upsert_site(
-        s, "HACTHANH",
+        s,
+        "HACTHANH",
         name_vi="Trung tâm Phục vụ hành chính công phường Hạc Thành",
         name_en="Hac Thanh Ward Public Administration Service Centre",
-        kind="centre", parent_id=province.id, timezone="Asia/Ho_Chi_Minh",
-        agency_code="H56.27", address="Phường Hạc Thành, tỉnh Thanh Hóa",
+        kind="centre",
+        parent_id=province.id,
+        timezone="Asia/Ho_Chi_Minh",
+        agency_code="H56.27",
+        address="Phường Hạc Thành, tỉnh Thanh Hóa",
     )
     point = upsert_site(
-        s, "HACTHANH-P1",
+        s,
+        "HACTHANH-P1",
         name_vi="Điểm tiếp nhận bổ sung của phường Hạc Thành tại Trung tâm tỉnh",
         name_en="Hac Thanh extra reception point at the provincial centre",
-        kind="point", parent_id=ward.id, timezone="Asia/Ho_Chi_Minh", agency_code="H56.27",
+        kind="point",
+        parent_id=ward.id,
+        timezone="Asia/Ho_Chi_Minh",
+        agency_code="H56.27",
     )
     out.sites = [province.code, centre.code, ward.code, point.code]
 
     ward_services = {}
     for i, (code, prefix, vi, en, sla, minutes) in enumerate(HAC_THANH_SERVICES):
         ward_services[code] = upsert_service(
-            s, ward, code, prefix=prefix, name_vi=vi, name_en=en, sla_target_minutes=sla,
-            default_service_minutes=minutes, active=True, sort_order=i,
+            s,
+            ward,
+            code,
+            prefix=prefix,
+            name_vi=vi,
+            name_en=en,
+            sla_target_minutes=sla,
+            default_service_minutes=minutes,
+            active=True,
+            sort_order=i,
         )
     for number, lines in HAC_THANH_COUNTERS.items():
         c = upsert_counter(s, ward, number, [(ward_services[c], w) for c, w in lines], "open")
@@ -239,8 +265,16 @@ def seed_demo(s: Session, now: dt.datetime) -> DemoResult:
     prov_services = {}
     for i, (code, prefix, vi, en, sla, minutes) in enumerate(PROVINCIAL_SERVICES):
         prov_services[code] = upsert_service(
-            s, centre, code, prefix=prefix, name_vi=vi, name_en=en, sla_target_minutes=sla,
-            default_service_minutes=minutes, active=True, sort_order=i,
+            s,
+            centre,
+            code,
+            prefix=prefix,
+            name_vi=vi,
+            name_en=en,
+            sla_target_minutes=sla,
+            default_service_minutes=minutes,
+            active=True,
+            sort_order=i,
         )
     for number, code in enumerate(["land", "justice", "investment", "transport"], start=1):
         upsert_counter(s, centre, number, [(prov_services[code], 1.0)], "closed")
@@ -249,31 +283,49 @@ def seed_demo(s: Session, now: dt.datetime) -> DemoResult:
     point_services = {}
     for i, (code, prefix, vi, en, sla, minutes) in enumerate(HAC_THANH_SERVICES[:2]):
         point_services[code] = upsert_service(
-            s, point, code, prefix=prefix, name_vi=vi, name_en=en, sla_target_minutes=sla,
-            default_service_minutes=minutes, active=True, sort_order=i,
+            s,
+            point,
+            code,
+            prefix=prefix,
+            name_vi=vi,
+            name_en=en,
+            sla_target_minutes=sla,
+            default_service_minutes=minutes,
+            active=True,
+            sort_order=i,
         )
-    upsert_counter(s, point, 1, [(point_services["land"], 1.0), (point_services["civil"], 1.0)],
-                   "closed")
+    upsert_counter(
+        s, point, 1, [(point_services["land"], 1.0), (point_services["civil"], 1.0)], "closed"
+    )
 
     for n in (1, 2):
         out.kiosk_tokens[f"kiosk-{n}"] = add_device(
             s, ward, "kiosk", f"kiosk-{n}", f"file://./var/printers/hacthanh-kiosk-{n}.bin", now
         )
-    out.display_tokens["display-lobby"] = add_device(s, ward, "display", "display-lobby", None,
-                                                     now)
+    out.display_tokens["display-lobby"] = add_device(s, ward, "display", "display-lobby", None, now)
 
-    supervisor = upsert_user(s, "giamsat.hacthanh", DEMO_PASSWORD, "supervisor", [ward, point],
-                             now, "Nguyễn Thị Giám Sát")
+    supervisor = upsert_user(
+        s,
+        "giamsat.hacthanh",
+        DEMO_PASSWORD,
+        "supervisor",
+        [ward, point],
+        now,
+        "Nguyễn Thị Giám Sát",
+    )
     out.users.append((supervisor.username, "supervisor", DEMO_PASSWORD))
     admin = upsert_user(s, "quantri", DEMO_PASSWORD, "admin", [province], now, "Quản trị tỉnh")
     out.users.append((admin.username, "admin", DEMO_PASSWORD))
-    out.supervisor_token = create_token(s, "supervisor", ward, now, user=supervisor,
-                                        name="demo-supervisor")
+    out.supervisor_token = create_token(
+        s, "supervisor", ward, now, user=supervisor, name="demo-supervisor"
+    )
     for number in range(1, 9):
-        clerk = upsert_user(s, f"canbo{number}", DEMO_PASSWORD, "clerk", [ward], now,
-                            f"Cán bộ quầy {number}")
+        clerk = upsert_user(
+            s, f"canbo{number}", DEMO_PASSWORD, "clerk", [ward], now, f"Cán bộ quầy {number}"
+        )
         out.users.append((clerk.username, "clerk", DEMO_PASSWORD))
         counter = s.get(Counter, out.counters[number])
-        out.clerk_tokens[number] = create_token(s, "clerk", ward, now, counter=counter,
-                                                user=clerk, name=f"demo-clerk-{number}")
+        out.clerk_tokens[number] = create_token(
+            s, "clerk", ward, now, counter=counter, user=clerk, name=f"demo-clerk-{number}"
+        )
     return out

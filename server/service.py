@@ -31,6 +31,7 @@ from .models import (
     Site,
     SiteSeq,
     Ticket,
+    TicketApplicant,
     TicketEvent,
 )
 from .queue import eta as eta_mod
@@ -61,8 +62,7 @@ def reserve_seqs(session: Session, site_id: int, count: int) -> int:
     stmt = (
         ins_mod.insert(SiteSeq)
         .values(site_id=site_id, seq=count)
-        .on_conflict_do_update(index_elements=[SiteSeq.site_id],
-                               set_={"seq": SiteSeq.seq + count})
+        .on_conflict_do_update(index_elements=[SiteSeq.site_id], set_={"seq": SiteSeq.seq + count})
         .returning(SiteSeq.seq)
     )
     return int(session.execute(stmt).scalar_one())
@@ -93,8 +93,13 @@ def _emit(session: Session, site_id: int, type_: str, data: dict[str, Any]) -> N
         hooks.append(_number_events)
 
 
-def _emit_queue_stats(session: Session, site_id: int, service_ids: set[int],
-                      now: dt.datetime, snap: QueueSnapshot | None = None) -> None:
+def _emit_queue_stats(
+    session: Session,
+    site_id: int,
+    service_ids: set[int],
+    now: dt.datetime,
+    snap: QueueSnapshot | None = None,
+) -> None:
     """Absolute queue state of the services a change touched: waiting counts, the call order
     (ticket ids, so a tracking page finds its own place without asking the database) and the
     estimated wait at each place."""
@@ -144,8 +149,14 @@ def _audit(
 ) -> None:
     session.add(
         AuditLog(
-            at=now, actor=p.actor, site_id=site_id, action=action, entity=entity,
-            entity_id=str(entity_id), before=before, after=after,
+            at=now,
+            actor=p.actor,
+            site_id=site_id,
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            before=before,
+            after=after,
         )
     )
 
@@ -223,8 +234,9 @@ class ServiceLine:
 
     def order(self) -> list[int]:
         if self._order is None:
-            self._order = routing.call_order(self.priority_ids, self.normal_ids, self.state,
-                                             self.ratio)
+            self._order = routing.call_order(
+                self.priority_ids, self.normal_ids, self.state, self.ratio
+            )
         return self._order
 
     def ahead(self, ticket_id: int) -> int:
@@ -307,8 +319,9 @@ def queue_snapshot(
         states = {
             row.service_id: routing.ClassState(row.last_class, row.run_length)
             for row in session.scalars(
-                select(ServiceDay).where(ServiceDay.service_id.in_(ids),
-                                         ServiceDay.business_day == day)
+                select(ServiceDay).where(
+                    ServiceDay.service_id.in_(ids), ServiceDay.business_day == day
+                )
             )
         }
 
@@ -351,8 +364,7 @@ def queue_snapshot(
             ratio=ratio,
             capacity=capacity.get(sv.id, 0.0),
             open_counters=open_counters.get(sv.id, 0),
-            minutes=eta_mod.mean_service_minutes(recent.get(sv.id, []),
-                                                 sv.default_service_minutes),
+            minutes=eta_mod.mean_service_minutes(recent.get(sv.id, []), sv.default_service_minutes),
         )
         for sv in services
     }
@@ -370,7 +382,9 @@ def ticket_view(
     base_url: str,
     snapshot: QueueSnapshot | None = None,
     include_token: bool = False,
+    staff: bool = False,
 ) -> dict[str, Any]:
+    """A ticket as the API shows it. ``staff`` adds the applicant read at the kiosk."""
     service = ticket.service
     site = service.site if service.site_id == ticket.site_id else session.get(Site, ticket.site_id)
     assert site is not None
@@ -403,6 +417,8 @@ def ticket_view(
         "recall_count": ticket.recall_count,
         "transfer_parent_id": ticket.transfer_parent_id,
     }
+    if staff:
+        view["applicant"] = applicant_view(session, ticket.id)
     if include_token:
         view["token"] = ticket.tracking_token
         view["track_url"] = public_url(base_url, ticket.tracking_token)
@@ -516,9 +532,7 @@ def list_priorities(session: Session) -> list[dict[str, Any]]:
 # --- issue ----------------------------------------------------------------------------------
 
 
-def _next_number(
-    session: Session, service_id: int, day: dt.date
-) -> tuple[int, routing.ClassState]:
+def _next_number(session: Session, service_id: int, day: dt.date) -> tuple[int, routing.ClassState]:
     """Atomically draw the next number of (service, day). The row lock (PostgreSQL) or the
     write lock (SQLite ``BEGIN IMMEDIATE``) is held until commit, and the unique constraint on
     tickets makes a duplicate impossible even if this were wrong."""
@@ -545,6 +559,7 @@ def issue_ticket(
     idempotency_key: str | None,
     now: dt.datetime,
     base_url: str,
+    applicant: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Issue a ticket. Returns (view, created); a repeated Idempotency-Key returns the
     ticket issued the first time with created=False."""
@@ -608,6 +623,8 @@ def issue_ticket(
     ticket.priority = priority
     session.add(ticket)
     session.flush()
+    if applicant is not None:
+        session.add(_applicant_row(ticket.id, applicant))
     _record(session, ticket, "ticket.issued", None, p, now)
     snap = queue_snapshot(session, site, now, services=[service], states={service.id: state})
     view = ticket_view(session, ticket, now, base_url, snapshot=snap, include_token=True)
@@ -625,6 +642,26 @@ def issue_ticket(
     )
     _emit_queue_stats(session, site.id, {service.id}, now, snap)
     return view, True
+
+
+def _applicant_row(ticket_id: int, a: dict[str, Any]) -> TicketApplicant:
+    dob = None
+    if a.get("dob"):
+        try:
+            dob = dt.date.fromisoformat(a["dob"])
+        except ValueError:
+            raise AppError("validation_error", detail="applicant.dob") from None
+    return TicketApplicant(ticket_id=ticket_id, id_number=a["id_number"], name=a["name"],
+                           dob=dob, sex=a.get("sex"), address=a.get("address"))
+
+
+def applicant_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
+    row = session.get(TicketApplicant, ticket_id)
+    if row is None:
+        return None
+    return {"id_number": row.id_number, "name": row.name,
+            "dob": row.dob.isoformat() if row.dob else None, "sex": row.sex,
+            "address": row.address}
 
 
 # --- counters -------------------------------------------------------------------------------
@@ -656,17 +693,29 @@ def set_counter_status(
     counter.status_changed_at = now
     after = {"status": counter.status, "reason": counter.status_reason}
     if before != after:
-        _audit(session, p, now, counter.site_id, f"counter.{status}", "counter", counter.id,
-               before, after)
-        _emit(session, counter.site_id, "counter.changed",
-              {"counter_id": counter.id, "number": counter.number, **after})
+        _audit(
+            session,
+            p,
+            now,
+            counter.site_id,
+            f"counter.{status}",
+            "counter",
+            counter.id,
+            before,
+            after,
+        )
+        _emit(
+            session,
+            counter.site_id,
+            "counter.changed",
+            {"counter_id": counter.id, "number": counter.number, **after},
+        )
         _emit_queue_stats(session, counter.site_id, _local_services(counter), now)
     return counter_view(session, counter)
 
 
 def _local_services(counter: Counter) -> set[int]:
-    return {line.service_id for line in counter.profile
-            if line.service.site_id == counter.site_id}
+    return {line.service_id for line in counter.profile if line.service.site_id == counter.site_id}
 
 
 def set_counter_profile(
@@ -698,11 +747,15 @@ def set_counter_profile(
         counter.profile.append(CounterService(service=services[code], weight=weight))
     session.flush()
     after = {"services": [{"code": c, "weight": w} for c, w in lines]}
-    _audit(session, p, now, counter.site_id, "counter.profile", "counter", counter.id, before,
-           after)
-    _emit(session, counter.site_id, "counter.changed",
-          {"counter_id": counter.id, "number": counter.number, "status": counter.status,
-           **after})
+    _audit(
+        session, p, now, counter.site_id, "counter.profile", "counter", counter.id, before, after
+    )
+    _emit(
+        session,
+        counter.site_id,
+        "counter.changed",
+        {"counter_id": counter.id, "number": counter.number, "status": counter.status, **after},
+    )
     _emit_queue_stats(session, counter.site_id, touched | _local_services(counter), now)
     return counter_view(session, counter)
 
@@ -798,7 +851,7 @@ def call_next(
         _record(session, ticket, "ticket.called", Status.WAITING, p, now)
         _emit(session, ticket.site_id, "ticket.called", _called_event(ticket, counter))
         _emit_queue_stats(session, ticket.site_id, {ticket.service_id}, now)
-        return ticket_view(session, ticket, now, base_url)
+        return ticket_view(session, ticket, now, base_url, staff=True)
     raise AppError("internal_error")
 
 
@@ -863,8 +916,15 @@ def ticket_action(
     elif action in ("finish", "no_show", "cancel"):
         ticket.finished_at = now
     session.flush()
-    _record(session, ticket, EVENT_FOR_ACTION[action], before, p, now,
-            {"action": action} if action in ("cancel", "resume") else None)
+    _record(
+        session,
+        ticket,
+        EVENT_FOR_ACTION[action],
+        before,
+        p,
+        now,
+        {"action": action} if action in ("cancel", "resume") else None,
+    )
     data: dict[str, Any] = {
         "ticket_id": ticket.id,
         "number": ticket.label,
@@ -880,7 +940,7 @@ def ticket_action(
     _emit(session, ticket.site_id, EVENT_FOR_ACTION[action], data)
     if before == Status.WAITING:
         _emit_queue_stats(session, ticket.site_id, {ticket.service_id}, now)
-    return ticket_view(session, ticket, now, base_url)
+    return ticket_view(session, ticket, now, base_url, staff=True)
 
 
 def transfer(
@@ -919,8 +979,9 @@ def transfer(
                 Ticket.status == Status.WAITING,
             )
         )
-        pos = min(head - 1, queue_position_key(now)) if head is not None else queue_position_key(
-            now)
+        pos = (
+            min(head - 1, queue_position_key(now)) if head is not None else queue_position_key(now)
+        )
     else:
         pos = queue_position_key(now)
     child = Ticket(
@@ -942,10 +1003,27 @@ def transfer(
     child.service = target
     session.add(child)
     session.flush()
-    _record(session, ticket, "ticket.transferred", before, p, now,
-            {"to_ticket": child.id, "to_service": target.code, "position": position})
-    _record(session, child, "ticket.issued", None, p, now,
-            {"from_ticket": ticket.id, "position": position})
+    carried = applicant_view(session, ticket.id)
+    if carried is not None:
+        session.add(_applicant_row(child.id, carried))
+    _record(
+        session,
+        ticket,
+        "ticket.transferred",
+        before,
+        p,
+        now,
+        {"to_ticket": child.id, "to_service": target.code, "position": position},
+    )
+    _record(
+        session,
+        child,
+        "ticket.issued",
+        None,
+        p,
+        now,
+        {"from_ticket": ticket.id, "position": position},
+    )
     _emit(
         session,
         ticket.site_id,
@@ -962,7 +1040,7 @@ def transfer(
     )
     touched = {target.id} | ({ticket.service_id} if before == Status.WAITING else set())
     _emit_queue_stats(session, ticket.site_id, touched, now)
-    return ticket_view(session, child, now, base_url)
+    return ticket_view(session, child, now, base_url, staff=True)
 
 
 # --- public tracking ------------------------------------------------------------------------
@@ -1004,8 +1082,9 @@ def track(session: Session, token: str, now: dt.datetime, base_url: str) -> dict
     }
 
 
-def get_ticket(session: Session, p: Principal, ticket_id: int, now: dt.datetime,
-               base_url: str) -> dict[str, Any]:
+def get_ticket(
+    session: Session, p: Principal, ticket_id: int, now: dt.datetime, base_url: str
+) -> dict[str, Any]:
     ticket = _ticket(session, ticket_id, lock=False)
     auth.require(auth.in_scope(session, p, ticket.site_id) and p.role in auth.STAFF)
-    return ticket_view(session, ticket, now, base_url)
+    return ticket_view(session, ticket, now, base_url, staff=True)

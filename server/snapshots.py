@@ -21,8 +21,11 @@ RECENT_CALLS = 10
 
 
 def _site_info(site: Site) -> dict[str, Any]:
-    return {"code": site.code, "name": {"vi": site.name_vi, "en": site.name_en},
-            "timezone": site.timezone}
+    return {
+        "code": site.code,
+        "name": {"vi": site.name_vi, "en": site.name_en},
+        "timezone": site.timezone,
+    }
 
 
 def _services_public(session: Any, site: Site, now: dt.datetime) -> list[dict[str, Any]]:
@@ -33,31 +36,40 @@ def _services_public(session: Any, site: Site, now: dt.datetime) -> list[dict[st
     out = []
     for s in rows:
         line = snap.lines[s.id]
-        out.append({
-            "code": s.code,
-            "name": {"vi": s.name_vi, "en": s.name_en},
-            "prefix": s.prefix,
-            "active": s.active,
-            "waiting": line.waiting,
-            "waiting_priority": len(line.priority_ids),
-            "open_counters": line.open_counters,
-            "eta_new": line.eta(line.ahead_of_new()),
-        })
+        out.append(
+            {
+                "code": s.code,
+                "name": {"vi": s.name_vi, "en": s.name_en},
+                "prefix": s.prefix,
+                "active": s.active,
+                "waiting": line.waiting,
+                "waiting_priority": len(line.priority_ids),
+                "open_counters": line.open_counters,
+                "eta_new": line.eta(line.ahead_of_new()),
+            }
+        )
     return out
 
 
 def _now_serving(session: Any, site: Site) -> list[dict[str, Any]]:
     rows = session.execute(
-        select(Ticket.id, Ticket.label, Ticket.status, Ticket.called_at, Counter.number,
-               Service.code)
+        select(
+            Ticket.id, Ticket.label, Ticket.status, Ticket.called_at, Counter.number, Service.code
+        )
         .join(Counter, Counter.id == Ticket.counter_id)
         .join(Service, Service.id == Ticket.service_id)
         .where(Ticket.site_id == site.id, Ticket.status.in_(AT_COUNTER))
         .order_by(Ticket.called_at.desc())
     ).all()
     return [
-        {"ticket_id": r[0], "number": r[1], "status": r[2], "called_at": service._iso(r[3]),
-         "counter": r[4], "service": r[5]}
+        {
+            "ticket_id": r[0],
+            "number": r[1],
+            "status": r[2],
+            "called_at": service._iso(r[3]),
+            "counter": r[4],
+            "service": r[5],
+        }
         for r in rows
     ]
 
@@ -77,13 +89,22 @@ def _recent_calls(session: Any, site: Site, now: dt.datetime) -> list[dict[str, 
         .order_by(TicketEvent.id.desc())
         .limit(RECENT_CALLS)
     ).all()
-    return [{"at": service._iso(r[0]), "number": r[1], "counter": r[2], "service": r[3],
-             "recall": r[4] == "ticket.recalled"} for r in rows]
+    return [
+        {
+            "at": service._iso(r[0]),
+            "number": r[1],
+            "counter": r[2],
+            "service": r[3],
+            "recall": r[4] == "ticket.recalled",
+        }
+        for r in rows
+    ]
 
 
 def _counters_public(session: Any, site: Site) -> list[dict[str, Any]]:
     rows = session.execute(
-        select(Counter.number, Counter.status).where(Counter.site_id == site.id)
+        select(Counter.number, Counter.status)
+        .where(Counter.site_id == site.id)
         .order_by(Counter.number)
     ).all()
     return [{"number": n, "status": st} for n, st in rows]
@@ -114,26 +135,30 @@ def kiosk(session: Any, site: Site, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def counter(session: Any, counter_row: Counter, now: dt.datetime, base_url: str
-            ) -> dict[str, Any]:
+def counter(session: Any, counter_row: Counter, now: dt.datetime, base_url: str) -> dict[str, Any]:
     site = counter_row.site
     seq = service.current_seq(session, site.id)
     current = session.scalar(
         select(Ticket).where(Ticket.counter_id == counter_row.id, Ticket.status.in_(AT_COUNTER))
     )
     parked = session.scalars(
-        select(Ticket).where(Ticket.counter_id == counter_row.id,
-                             Ticket.status == Status.PARKED).order_by(Ticket.id)
+        select(Ticket)
+        .where(Ticket.counter_id == counter_row.id, Ticket.status == Status.PARKED)
+        .order_by(Ticket.id)
     ).all()
     services = {s["code"]: s for s in _services_public(session, site, now)}
-    mine = [services[line.service.code] for line in counter_row.profile
-            if line.service.code in services and line.service.site_id == site.id]
+    mine = [
+        services[line.service.code]
+        for line in counter_row.profile
+        if line.service.code in services and line.service.site_id == site.id
+    ]
     return {
         "seq": seq,
         "site": _site_info(site),
         "counter": service.counter_view(session, counter_row),
-        "current": service.ticket_view(session, current, now, base_url) if current else None,
-        "parked": [service.ticket_view(session, t, now, base_url) for t in parked],
+        "current": (service.ticket_view(session, current, now, base_url, staff=True)
+                    if current else None),
+        "parked": [service.ticket_view(session, t, now, base_url, staff=True) for t in parked],
         "services": mine,
         "server_time": service._iso(now),
     }
@@ -162,4 +187,3 @@ def track(session: Any, token: str, now: dt.datetime, base_url: str) -> dict[str
     seq = service.current_seq(session, site.id)
     view = service.track(session, token, now, base_url)
     return {"seq": seq, "ticket_id": ticket.id, "ticket": view}
-

@@ -57,8 +57,17 @@ def endpoint(
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=fn, methods=[method])
         default_errors = [400, 401, 403, 404, 422] if auth else [404]
         REGISTRY.append(
-            EndpointDoc(method, rule, summary, tag, auth, body, responses,
-                        errors if errors is not None else default_errors, headers or [])
+            EndpointDoc(
+                method,
+                rule,
+                summary,
+                tag,
+                auth,
+                body,
+                responses,
+                errors if errors is not None else default_errors,
+                headers or [],
+            )
         )
         return fn
 
@@ -244,10 +253,14 @@ def openapi_document() -> dict[str, Any]:
         path = "/api/v1" + _PARAM.sub(lambda m: "{" + m.group(2) + "}", e.rule)
         params = []
         for conv, name in _PARAM.findall(e.rule):
-            params.append({
-                "name": name, "in": "path", "required": True,
-                "schema": {"type": "integer"} if conv == "int" else {"type": "string"},
-            })
+            params.append(
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer"} if conv == "int" else {"type": "string"},
+                }
+            )
         params.extend(e.headers)
         op: dict[str, Any] = {
             "summary": e.summary,

@@ -50,66 +50,116 @@ IDEMPOTENCY_HEADER = {
 _KEY_OK = re.compile(r"^[\x21-\x7e]{1,100}$")
 
 
-@endpoint("GET", "/openapi.json", summary="This document", tag="meta", auth=None,
-          responses={200: None}, errors=[])
+@endpoint(
+    "GET",
+    "/openapi.json",
+    summary="This document",
+    tag="meta",
+    auth=None,
+    responses={200: None},
+    errors=[],
+)
 def openapi() -> Response:
     return json_response(openapi_document())
 
 
-@endpoint("GET", "/ping", summary="Liveness and the framework floor for benchmarks", tag="meta",
-          auth=None, responses={200: PingOut}, errors=[])
+@endpoint(
+    "GET",
+    "/ping",
+    summary="Liveness and the framework floor for benchmarks",
+    tag="meta",
+    auth=None,
+    responses={200: PingOut},
+    errors=[],
+)
 def ping() -> Response:
     return json_response({"ok": True})
 
 
-@endpoint("GET", "/sites", summary="Sites the caller may see", tag="sites",
-          auth="any valid token", responses={200: [SiteOut]}, errors=[401])
+@endpoint(
+    "GET",
+    "/sites",
+    summary="Sites the caller may see",
+    tag="sites",
+    auth="any valid token",
+    responses={200: [SiteOut]},
+    errors=[401],
+)
 def sites() -> Response:
     with read() as s:
         p = principal(s)
         return json_response(service.list_sites(s, p))
 
 
-@endpoint("GET", "/sites/<site>/services",
-          summary="Services of a site with waiting counts, open counters and estimated wait",
-          tag="sites", auth="any token of the site", responses={200: [ServiceOut]},
-          errors=[401, 403, 404])
+@endpoint(
+    "GET",
+    "/sites/<site>/services",
+    summary="Services of a site with waiting counts, open counters and estimated wait",
+    tag="sites",
+    auth="any token of the site",
+    responses={200: [ServiceOut]},
+    errors=[401, 403, 404],
+)
 def services(site: str) -> Response:
     with read() as s:
         p = principal(s)
         return json_response(service.list_services(s, p, site, now()))
 
 
-@endpoint("GET", "/sites/<site>/counters", summary="Counters of a site", tag="sites",
-          auth="any token of the site", responses={200: [CounterOut]}, errors=[401, 403, 404])
+@endpoint(
+    "GET",
+    "/sites/<site>/counters",
+    summary="Counters of a site",
+    tag="sites",
+    auth="any token of the site",
+    responses={200: [CounterOut]},
+    errors=[401, 403, 404],
+)
 def counters(site: str) -> Response:
     with read() as s:
         p = principal(s)
         return json_response(service.list_counters(s, p, site))
 
 
-@endpoint("GET", "/priorities", summary="Priority categories offered at kiosks", tag="sites",
-          auth="any valid token", responses={200: [PriorityOut]}, errors=[401])
+@endpoint(
+    "GET",
+    "/priorities",
+    summary="Priority categories offered at kiosks",
+    tag="sites",
+    auth="any valid token",
+    responses={200: [PriorityOut]},
+    errors=[401],
+)
 def priorities() -> Response:
     with read() as s:
         principal(s)
         return json_response(service.list_priorities(s))
 
 
-@endpoint("POST", "/sites/<site>/tickets", summary="Issue a ticket", tag="tickets",
-          auth="the site's kiosks; staff of the site", body=IssueTicketIn,
-          responses={201: IssuedTicketOut}, errors=[400, 401, 403, 404, 409, 422],
-          headers=[IDEMPOTENCY_HEADER])
+@endpoint(
+    "POST",
+    "/sites/<site>/tickets",
+    summary="Issue a ticket",
+    tag="tickets",
+    auth="the site's kiosks; staff of the site",
+    body=IssueTicketIn,
+    responses={201: IssuedTicketOut},
+    errors=[400, 401, 403, 404, 409, 422],
+    headers=[IDEMPOTENCY_HEADER],
+)
 def issue(site: str) -> Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _KEY_OK.match(key):
         raise AppError("bad_header", header="Idempotency-Key")
+
     def unit() -> tuple[dict[str, Any], bool]:
         with write() as s:
             p = principal(s)
             data = body(IssueTicketIn)
+            applicant = data.applicant.model_dump() if data.applicant else None
             return service.issue_ticket(
-                s, p, site, data.service, data.priority, data.lang, key, now(), base_url()
+                s, p, site, data.service, data.priority, data.lang, key, now(), base_url(),
+                applicant=applicant,
             )
 
     view, created = retrying(unit)
@@ -119,8 +169,15 @@ def issue(site: str) -> Response:
     return json_response(view, 201, headers)
 
 
-@endpoint("GET", "/tickets/<int:ticket_id>", summary="One ticket, for staff", tag="tickets",
-          auth=STAFF, responses={200: TicketOut}, errors=[401, 403, 404])
+@endpoint(
+    "GET",
+    "/tickets/<int:ticket_id>",
+    summary="One ticket, for staff",
+    tag="tickets",
+    auth=STAFF,
+    responses={200: TicketOut},
+    errors=[401, 403, 404],
+)
 def get_ticket(ticket_id: int) -> Response:
     with read() as s:
         p = principal(s)
@@ -139,30 +196,56 @@ def _counter_status(counter_id: int, status: str) -> Response:
     return json_response(retrying(unit))
 
 
-@endpoint("POST", "/counters/<int:counter_id>/open", summary="Open a counter", tag="counters",
-          auth=STAFF, body=EmptyIn, responses={200: CounterOut})
+@endpoint(
+    "POST",
+    "/counters/<int:counter_id>/open",
+    summary="Open a counter",
+    tag="counters",
+    auth=STAFF,
+    body=EmptyIn,
+    responses={200: CounterOut},
+)
 def counter_open(counter_id: int) -> Response:
     return _counter_status(counter_id, "open")
 
 
-@endpoint("POST", "/counters/<int:counter_id>/pause", summary="Pause a counter (with a reason)",
-          tag="counters", auth=STAFF, body=PauseIn, responses={200: CounterOut})
+@endpoint(
+    "POST",
+    "/counters/<int:counter_id>/pause",
+    summary="Pause a counter (with a reason)",
+    tag="counters",
+    auth=STAFF,
+    body=PauseIn,
+    responses={200: CounterOut},
+)
 def counter_pause(counter_id: int) -> Response:
     return _counter_status(counter_id, "paused")
 
 
-@endpoint("POST", "/counters/<int:counter_id>/close",
-          summary="Close a counter (refused while a ticket is called or being served there)",
-          tag="counters", auth=STAFF, body=EmptyIn, responses={200: CounterOut},
-          errors=[400, 401, 403, 404, 409, 422])
+@endpoint(
+    "POST",
+    "/counters/<int:counter_id>/close",
+    summary="Close a counter (refused while a ticket is called or being served there)",
+    tag="counters",
+    auth=STAFF,
+    body=EmptyIn,
+    responses={200: CounterOut},
+    errors=[400, 401, 403, 404, 409, 422],
+)
 def counter_close(counter_id: int) -> Response:
     return _counter_status(counter_id, "closed")
 
 
-@endpoint("POST", "/counters/<int:counter_id>/call-next",
-          summary="Call the next ticket for this counter (204 when nobody waits for it)",
-          tag="counters", auth=STAFF, body=EmptyIn, responses={200: CallNextOut, 204: None},
-          errors=[400, 401, 403, 404, 409, 422])
+@endpoint(
+    "POST",
+    "/counters/<int:counter_id>/call-next",
+    summary="Call the next ticket for this counter (204 when nobody waits for it)",
+    tag="counters",
+    auth=STAFF,
+    body=EmptyIn,
+    responses={200: CallNextOut, 204: None},
+    errors=[400, 401, 403, 404, 409, 422],
+)
 def call_next(counter_id: int) -> Response:
     def unit() -> dict[str, Any] | None:
         with write() as s:
@@ -176,10 +259,15 @@ def call_next(counter_id: int) -> Response:
     return json_response({"ticket": ticket})
 
 
-@endpoint("PUT", "/counters/<int:counter_id>/profile",
-          summary="Set the services a counter calls from, with weights", tag="counters",
-          auth="supervisors and admins of the site", body=ProfileIn,
-          responses={200: CounterOut})
+@endpoint(
+    "PUT",
+    "/counters/<int:counter_id>/profile",
+    summary="Set the services a counter calls from, with weights",
+    tag="counters",
+    auth="supervisors and admins of the site",
+    body=ProfileIn,
+    responses={200: CounterOut},
+)
 def counter_profile(counter_id: int) -> Response:
     def unit() -> dict[str, Any]:
         with write() as s:
@@ -212,9 +300,16 @@ def _simple_action(action: str, summary: str) -> None:
         return _ticket_action(ticket_id, action)
 
     view.__name__ = f"ticket_{action}"
-    endpoint("POST", f"/tickets/<int:ticket_id>/{path}", summary=summary, tag="tickets",
-             auth=STAFF, body=EmptyIn, responses={200: TicketOut},
-             errors=[400, 401, 403, 404, 409, 422])(view)
+    endpoint(
+        "POST",
+        f"/tickets/<int:ticket_id>/{path}",
+        summary=summary,
+        tag="tickets",
+        auth=STAFF,
+        body=EmptyIn,
+        responses={200: TicketOut},
+        errors=[400, 401, 403, 404, 409, 422],
+    )(view)
 
 
 _simple_action("recall", "Call the ticket again (display announces it again)")
@@ -225,31 +320,49 @@ _simple_action("park", "Set a ticket aside (the citizen fetches a missing paper)
 _simple_action("cancel", "Cancel a ticket")
 
 
-@endpoint("POST", "/tickets/<int:ticket_id>/resume",
-          summary="Resume a parked ticket at a counter (it is called there)", tag="tickets",
-          auth=STAFF, body=ResumeIn, responses={200: TicketOut},
-          errors=[400, 401, 403, 404, 409, 422])
+@endpoint(
+    "POST",
+    "/tickets/<int:ticket_id>/resume",
+    summary="Resume a parked ticket at a counter (it is called there)",
+    tag="tickets",
+    auth=STAFF,
+    body=ResumeIn,
+    responses={200: TicketOut},
+    errors=[400, 401, 403, 404, 409, 422],
+)
 def ticket_resume(ticket_id: int) -> Response:
     return _ticket_action(ticket_id, "resume")
 
 
-@endpoint("POST", "/tickets/<int:ticket_id>/transfer",
-          summary="Transfer to another service, at the front or back of its queue",
-          tag="tickets", auth=STAFF + " (waiting tickets: supervisors)", body=TransferIn,
-          responses={200: TicketOut}, errors=[400, 401, 403, 404, 409, 422])
+@endpoint(
+    "POST",
+    "/tickets/<int:ticket_id>/transfer",
+    summary="Transfer to another service, at the front or back of its queue",
+    tag="tickets",
+    auth=STAFF + " (waiting tickets: supervisors)",
+    body=TransferIn,
+    responses={200: TicketOut},
+    errors=[400, 401, 403, 404, 409, 422],
+)
 def ticket_transfer(ticket_id: int) -> Response:
     def unit() -> dict[str, Any]:
         with write() as s:
             p = principal(s)
             data = body(TransferIn)
-            return service.transfer(s, p, ticket_id, data.service, data.position, now(),
-                                    base_url())
+            return service.transfer(s, p, ticket_id, data.service, data.position, now(), base_url())
 
     return json_response(retrying(unit))
 
 
-@endpoint("GET", "/track/<token>", summary="Public tracking of a ticket (no personal data)",
-          tag="public", auth=None, responses={200: TrackOut}, errors=[404])
+@endpoint(
+    "GET",
+    "/track/<token>",
+    summary="Public tracking of a ticket (no personal data)",
+    tag="public",
+    auth=None,
+    responses={200: TrackOut},
+    errors=[404],
+)
 def track(token: str) -> Response:
     if len(token) > 64:
         raise AppError("not_found", what="ticket")

@@ -12,11 +12,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class ApplicantIn(Strict):
+    """Read from the citizen ID card (CCCD) QR at the kiosk; staff-only afterwards."""
+
+    id_number: str = Field(pattern=r"^\d{12}$", description="12-digit citizen ID number")
+    name: str = Field(min_length=1, max_length=200)
+    dob: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                            description="YYYY-MM-DD")
+    sex: str | None = Field(default=None, max_length=16)
+    address: str | None = Field(default=None, max_length=400)
+
+
 class IssueTicketIn(Strict):
     service: str = Field(min_length=1, max_length=32, description="Service code at the site")
-    priority: str | None = Field(default=None, max_length=32,
-                                 description="Priority category code, or null")
+    priority: str | None = Field(
+        default=None, max_length=32, description="Priority category code, or null"
+    )
     lang: Literal["vi", "en"] = "vi"
+    applicant: ApplicantIn | None = None
 
 
 class PauseIn(Strict):
@@ -28,8 +41,9 @@ class EmptyIn(Strict):
 
 
 class ResumeIn(Strict):
-    counter_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
-                                   description="Counter to resume at (default: the clerk's)")
+    counter_id: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="Counter to resume at (default: the clerk's)"
+    )
 
 
 class TransferIn(Strict):
@@ -104,6 +118,14 @@ class CounterOut(BaseModel):
     current_ticket: CurrentTicketOut | None
 
 
+class ApplicantOut(BaseModel):
+    id_number: str
+    name: str
+    dob: str | None
+    sex: str | None
+    address: str | None
+
+
 class TicketOut(BaseModel):
     id: int
     number: str
@@ -124,6 +146,7 @@ class TicketOut(BaseModel):
     counter_id: int | None
     recall_count: int
     transfer_parent_id: int | None
+    applicant: ApplicantOut | None = None
 
 
 class IssuedTicketOut(TicketOut):

@@ -127,11 +127,11 @@ def call_order(
         if klass == PRIORITY:
             take = len(p) - i if ratio.normal == 0 else max(ratio.priority - run, 1)
             take = min(take, len(p) - i)
-            out.extend(p[i:i + take])
+            out.extend(p[i : i + take])
             i += take
         else:
             take = min(max(ratio.normal - run, 1), len(n) - j)
-            out.extend(n[j:j + take])
+            out.extend(n[j : j + take])
             j += take
         state = ClassState(klass, run + take)
     out.extend(p[i:])

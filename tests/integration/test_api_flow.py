@@ -28,8 +28,13 @@ def test_idempotent_issue_returns_the_same_ticket(api: Api) -> None:
     b = api.issue("land", key="kiosk-1-abc")
     assert a["id"] == b["id"] and a["number"] == b["number"] and a["token"] == b["token"]
     assert api.issue("land")["number"] == "A002"
-    r = api.call("POST", "/api/v1/sites/HT/tickets", "kiosk", json={"service": "civil"},
-                 headers={"Idempotency-Key": "kiosk-1-abc"})
+    r = api.call(
+        "POST",
+        "/api/v1/sites/HT/tickets",
+        "kiosk",
+        json={"service": "civil"},
+        headers={"Idempotency-Key": "kiosk-1-abc"},
+    )
     assert r.status_code == 409
     assert r.get_json()["error"]["code"] == "idempotency_conflict"
 
@@ -48,7 +53,8 @@ def test_services_and_counters_lists(api: Api) -> None:
     counters = [CounterOut.model_validate(c) for c in r.get_json()]
     assert [c.number for c in counters] == [1, 2, 3]
     assert [s.code for s in counters[2].services] == ["land", "business"] or [
-        s.code for s in counters[2].services] == ["business", "land"]
+        s.code for s in counters[2].services
+    ] == ["business", "land"]
 
 
 def test_full_lifecycle_and_tracking(api: Api, clock: Clock) -> None:
@@ -80,8 +86,12 @@ def test_full_lifecycle_and_tracking(api: Api, clock: Clock) -> None:
 def test_call_next_is_204_when_empty_and_409_when_closed(api: Api) -> None:
     assert api.call_next(1) is None
     cid = api.world.counters[1]
-    assert api.call("POST", f"/api/v1/counters/{cid}/pause", "clerk",
-                    json={"reason": "họp giao ban"}).get_json()["status"] == "paused"
+    assert (
+        api.call(
+            "POST", f"/api/v1/counters/{cid}/pause", "clerk", json={"reason": "họp giao ban"}
+        ).get_json()["status"]
+        == "paused"
+    )
     r = api.call("POST", f"/api/v1/counters/{cid}/call-next", "clerk")
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "counter_not_open"
     assert api.call("POST", f"/api/v1/counters/{cid}/open", "clerk").status_code == 200
@@ -138,3 +148,29 @@ def test_transfer_front_and_back(api: Api, clock: Clock) -> None:
     r = api.act(b2["id"], "transfer", "supervisor", json={"service": "land", "position": "back"})
     assert r.status_code == 200 and r.get_json()["position"] == 2
 
+
+CCCD = {"id_number": "038090001234", "name": "Nguyễn Văn An", "dob": "1958-03-12",
+        "sex": "Nam", "address": "Phường Hạc Thành, Thanh Hóa"}
+
+
+def test_applicant_from_the_id_card_reaches_staff_only(api: Api) -> None:
+    r = api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
+                 json={"service": "land", "priority": "elderly", "applicant": CCCD})
+    assert r.status_code == 201
+    issued = r.get_json()
+    assert "applicant" not in issued  # the kiosk shows initials from its own scan only
+    track = api.call("GET", f"/api/v1/track/{issued['token']}").get_json()
+    assert "Nguyễn" not in str(track) and "038090001234" not in str(track)
+    called = api.call_next(1)
+    assert called["applicant"] == CCCD
+    staff = api.call("GET", f"/api/v1/tickets/{issued['id']}", "clerk").get_json()
+    assert staff["applicant"]["id_number"] == "038090001234"
+
+
+def test_bad_id_card_number_is_refused_and_nothing_saved(api: Api) -> None:
+    for bad in ("03809000123", "03809000123X", "0380900012345"):
+        r = api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
+                     json={"service": "land", "applicant": {**CCCD, "id_number": bad}})
+        assert r.status_code == 422, bad
+        assert r.get_json()["error"]["code"] == "validation_error"
+    assert api.issue("land")["number"] == "A001"

@@ -1,0 +1,288 @@
+/* Motcua kiosk: choose a service, say if you are a priority case, get a ticket. */
+(function () {
+  "use strict";
+
+  var STR = window.MOTCUA_STRINGS;
+  var params = new URLSearchParams(location.search);
+  var TOKEN_KEY = "motcua.kiosk.token";
+  var token = params.get("token") || localStorage.getItem(TOKEN_KEY);
+  var lang = params.get("lang") || window.MOTCUA_LANG || "vi";
+  var HOME_IDLE_MS = 60000;
+  var TICKET_IDLE_MS = 25000;
+
+  var state = {
+    site: null,
+    services: [],
+    priorities: [],
+    chosen: null,
+    issueKey: null,
+    applicant: null,
+    idleTimer: null,
+    lastTicket: null,
+  };
+
+  function $(id) { return document.getElementById(id); }
+  function t(key) { return (STR[lang] && STR[lang][key]) || STR.vi[key] || key; }
+
+  if (params.get("token")) {
+    // Keep the token so a reboot returns to the same kiosk, and take it out of the address bar.
+    localStorage.setItem(TOKEN_KEY, params.get("token"));
+    params.delete("token");
+    var q = params.toString();
+    history.replaceState(null, "", location.pathname + (q ? "?" + q : ""));
+  }
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return "k-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
+  }
+
+  function api(method, path, body, key) {
+    var headers = { "Authorization": "Bearer " + token, "Accept-Language": lang };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (key) headers["Idempotency-Key"] = key;
+    return fetch(path, {
+      method: method, headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (!r.ok) { var e = new Error((data.error && data.error.message) || r.status); e.status = r.status; throw e; }
+        return data;
+      });
+    });
+  }
+
+  // --- screens ------------------------------------------------------------------------------
+  function show(name) {
+    ["home", "priority", "busy", "ticket", "error"].forEach(function (s) {
+      $("screen-" + s).hidden = s !== name;
+    });
+    armIdle(name);
+  }
+
+  function armIdle(name) {
+    clearTimeout(state.idleTimer);
+    if (name === "home") return;
+    state.idleTimer = setTimeout(goHome, name === "ticket" ? TICKET_IDLE_MS : HOME_IDLE_MS);
+  }
+
+  function goHome() {
+    state.chosen = null;
+    state.issueKey = null;
+    state.applicant = null;
+    $("scan-note").hidden = true;
+    renderServices();
+    show("home");
+  }
+
+  function applyLang() {
+    document.documentElement.lang = lang;
+    document.querySelectorAll("[data-t]").forEach(function (el) { el.textContent = t(el.dataset.t); });
+    $("lang").textContent = t("switch_lang");
+    $("lang").setAttribute("aria-label", t("switch_lang_name"));
+    $("conn").textContent = t("offline");
+    if (state.site) $("site-name").textContent = state.site.name[lang] || state.site.name.vi;
+    renderServices();
+    renderPriorities();
+    if (state.lastTicket && !$("screen-ticket").hidden) renderTicket(state.lastTicket);
+  }
+
+  function etaText(minutes) {
+    if (minutes === null || minutes === undefined) return t("no_eta");
+    return t("eta") + " " + minutes + " " + t("minutes");
+  }
+
+  function renderServices() {
+    var box = $("services");
+    box.textContent = "";
+    state.services.forEach(function (s) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "svc";
+      b.dataset.code = s.code;
+      b.disabled = s.active === false;
+      var name = document.createElement("span");
+      name.className = "svc-name";
+      name.textContent = s.name[lang] || s.name.vi;
+      var other = document.createElement("span");
+      other.className = "svc-en";
+      other.textContent = lang === "vi" ? s.name.en : s.name.vi;
+      var meta = document.createElement("span");
+      meta.className = "svc-meta";
+      var eta = s.eta_new !== undefined ? s.eta_new : s.eta_minutes;
+      meta.textContent = s.active === false ? t("service_closed")
+        : t("waiting") + ": " + s.waiting + " " + t("people") + " · " + etaText(eta);
+      b.appendChild(name); b.appendChild(other); b.appendChild(meta);
+      b.setAttribute("aria-label", name.textContent + ", " + meta.textContent);
+      b.addEventListener("click", function () { chooseService(s); });
+      box.appendChild(b);
+    });
+  }
+
+  function renderPriorities() {
+    var box = $("priorities");
+    box.textContent = "";
+    var none = document.createElement("button");
+    none.type = "button";
+    none.textContent = t("priority_none");
+    none.addEventListener("click", function () { issue(null); });
+    box.appendChild(none);
+    state.priorities.forEach(function (p) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.textContent = p.name[lang] || p.name.vi;
+      b.dataset.code = p.code;
+      b.addEventListener("click", function () { issue(p.code); });
+      box.appendChild(b);
+    });
+  }
+
+  function chooseService(s) {
+    state.chosen = s;
+    state.issueKey = newKey();  // one key per ticket request: a double tap or retry gives one ticket
+    if (state.priorities.length) { renderPriorities(); show("priority"); } else { issue(null); }
+  }
+
+  function issue(priority) {
+    if (!state.chosen || !$("screen-busy").hidden) return;
+    show("busy");
+    var body = { service: state.chosen.code, priority: priority, lang: lang };
+    if (state.applicant) body.applicant = state.applicant;
+    var attempt = 0;
+    (function tryIssue() {
+      attempt += 1;
+      api("POST", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/tickets", body,
+          state.issueKey)
+        .then(function (ticket) { state.lastTicket = ticket; renderTicket(ticket); show("ticket"); speak(ticket); })
+        .catch(function (err) {
+          var retryable = !err.status || err.status >= 500;
+          if (retryable && attempt < 4) { setTimeout(tryIssue, 600 * attempt); return; }
+          $("error-text").textContent = (err.status && err.status < 500 && err.message) || t("error_retry");
+          show("error");
+        });
+    })();
+  }
+
+  function renderTicket(ticket) {
+    $("t-number").textContent = ticket.number;
+    $("t-priority").hidden = !ticket.priority;
+    $("t-service").textContent = ticket.service_name[lang] || ticket.service_name.vi;
+    $("t-ahead").textContent = ticket.ahead === null ? "—" : ticket.ahead;
+    $("t-eta").textContent = etaText(ticket.eta_minutes);
+    $("t-qr").src = "/kiosk/qr/" + encodeURIComponent(ticket.token) + ".svg";
+    $("t-qr").alt = "QR " + ticket.track_url;
+    var printLine = $("t-print");
+    var failed = ticket.print && ticket.print.status === "failed";
+    printLine.textContent = failed ? t("print_failed") : t("take_ticket");
+    printLine.classList.toggle("problem", !!failed);
+  }
+
+  function speak(ticket) {
+    if (!("speechSynthesis" in window)) return;
+    try {
+      var spaced = ticket.number.split("").join(" ");
+      var u = new SpeechSynthesisUtterance(t("announce").replace("{number}", spaced));
+      u.lang = lang === "vi" ? "vi-VN" : "en-US";
+      u.rate = 0.9;
+      speechSynthesis.cancel();
+      speechSynthesis.speak(u);
+    } catch (e) { /* speech is a courtesy; the number is on screen and on paper */ }
+  }
+
+  // --- citizen ID card (CCCD) QR from a USB scanner that types like a keyboard -------------
+  var scanBuf = "";
+  var scanLast = 0;
+  document.addEventListener("keydown", function (ev) {
+    var now = Date.now();
+    if (now - scanLast > 150) scanBuf = "";  // scanners type fast; people do not
+    scanLast = now;
+    if (ev.key === "Enter") {
+      if (scanBuf.length > 20) onScan(scanBuf);
+      scanBuf = "";
+      return;
+    }
+    if (ev.key.length === 1) scanBuf += ev.key;
+  });
+
+  function parseCccd(text) {
+    var f = text.trim().split("|");
+    if (f.length !== 6 && f.length !== 7) return null;
+    if (!/^\d{12}$/.test(f[0])) return null;
+    var dob = f[3];
+    if (!/^\d{8}$/.test(dob)) return null;
+    return { id_number: f[0], name: f[2].trim(), dob: dob.slice(4) + "-" + dob.slice(2, 4) + "-" + dob.slice(0, 2),
+             sex: f[4], address: f[5] };
+  }
+
+  function initials(name) {
+    return name.split(/\s+/).filter(Boolean).map(function (w) { return w[0].toUpperCase() + "."; }).join(" ");
+  }
+
+  function onScan(text) {
+    var a = parseCccd(text);
+    var note = $("scan-note");
+    note.hidden = false;
+    if (!a) { note.textContent = t("scan_invalid"); state.applicant = null; return; }
+    state.applicant = a;
+    note.textContent = t("scanned") + ": " + initials(a.name);
+    armIdle("priority");
+  }
+  window.MotcuaKiosk = { parseCccd: parseCccd, initials: initials };
+
+  // --- start ----------------------------------------------------------------------------------
+  $("lang").addEventListener("click", function () { lang = lang === "vi" ? "en" : "vi"; applyLang(); armIdle("priority"); });
+  $("back").addEventListener("click", goHome);
+  $("error-back").addEventListener("click", goHome);
+  $("done").addEventListener("click", goHome);
+  document.addEventListener("pointerdown", function () {
+    if ($("screen-home").hidden) armIdle($("screen-ticket").hidden ? "priority" : "ticket");
+  });
+
+  if (!token) {
+    $("error-text").textContent = t("not_registered");
+    show("error");
+    return;
+  }
+
+  function mergeStats(data) {
+    state.services.forEach(function (s) {
+      if (s.code === data.service) {
+        if (data.waiting !== undefined) s.waiting = data.waiting;
+        if (data.eta_new !== undefined) s.eta_new = data.eta_new;
+        if (data.open_counters !== undefined) s.open_counters = data.open_counters;
+      }
+    });
+    if (!$("screen-home").hidden) renderServices();
+  }
+
+  function start() {
+    api("GET", "/api/v1/sites").then(function (sites) {
+      if (!sites.length) throw new Error("no site");
+      state.site = sites[0];
+      return Promise.all([
+        api("GET", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/services"),
+        api("GET", "/api/v1/priorities"),
+      ]);
+    }).then(function (res) {
+      state.services = res[0];
+      state.priorities = res[1];
+      applyLang();
+      goHome();
+      if (window.io && window.MotcuaRealtime) {
+        MotcuaRealtime.connect("/kiosk", { token: token }, {
+          snapshot: function (snap) {
+            state.site = snap.site; state.services = snap.services; state.priorities = snap.priorities;
+            applyLang();
+          },
+          event: function (type, data) { if (type === "queue.stats") mergeStats(data); },
+          status: function (online) { $("conn").hidden = online; },
+        });
+      }
+    }).catch(function (err) {
+      $("error-text").textContent = err.status === 401 ? t("not_registered") : t("error_retry");
+      show("error");
+      if (err.status !== 401) setTimeout(start, 5000);
+    });
+  }
+  start();
+})();
