@@ -81,8 +81,9 @@ def pg_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
-        _unavailable("PostgreSQL", f"{make_url(PG_ADMIN_URL).render_as_string()}: "
-                     f"{type(exc).__name__}")
+        _unavailable(
+            "PostgreSQL", f"{make_url(PG_ADMIN_URL).render_as_string()}: {type(exc).__name__}"
+        )
         return
     name = f"motcua_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
@@ -91,9 +92,10 @@ def pg_database() -> Iterator[str]:
     migrate.upgrade(url)
     yield url
     with admin.connect() as conn:
-        conn.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
-        ), {"n": name})
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 
@@ -164,35 +166,64 @@ def build_world(
     w = World(database)
     with database.write() as s:
         seed.ensure_priorities(s)
-        province = seed.upsert_site(s, "PROV", name_vi="Tỉnh", name_en="Province",
-                                    kind="province")
+        province = seed.upsert_site(s, "PROV", name_vi="Tỉnh", name_en="Province", kind="province")
         site = seed.upsert_site(
-            s, "HT", name_vi="Phường Hạc Thành", name_en="Hac Thanh Ward", kind="centre",
-            parent_id=province.id, timezone="Asia/Ho_Chi_Minh", agency_code="H56.27",
-            interleave_priority=interleave[0], interleave_normal=interleave[1],
+            s,
+            "HT",
+            name_vi="Phường Hạc Thành",
+            name_en="Hac Thanh Ward",
+            kind="centre",
+            parent_id=province.id,
+            timezone="Asia/Ho_Chi_Minh",
+            agency_code="H56.27",
+            interleave_priority=interleave[0],
+            interleave_normal=interleave[1],
         )
-        point = seed.upsert_site(s, "HT-P1", name_vi="Điểm bổ sung", name_en="Extra point",
-                                 kind="point", parent_id=site.id)
-        other = seed.upsert_site(s, "OTHER", name_vi="Nơi khác", name_en="Elsewhere",
-                                 kind="centre", parent_id=province.id)
+        point = seed.upsert_site(
+            s,
+            "HT-P1",
+            name_vi="Điểm bổ sung",
+            name_en="Extra point",
+            kind="point",
+            parent_id=site.id,
+        )
+        other = seed.upsert_site(
+            s,
+            "OTHER",
+            name_vi="Nơi khác",
+            name_en="Elsewhere",
+            kind="centre",
+            parent_id=province.id,
+        )
         services = {}
-        for i, (code, prefix, vi, en) in enumerate([
-            ("land", "A", "Đất đai", "Land"),
-            ("civil", "B", "Hộ tịch", "Civil status"),
-            ("business", "C", "Kinh doanh", "Business"),
-        ]):
+        for i, (code, prefix, vi, en) in enumerate(
+            [
+                ("land", "A", "Đất đai", "Land"),
+                ("civil", "B", "Hộ tịch", "Civil status"),
+                ("business", "C", "Kinh doanh", "Business"),
+            ]
+        ):
             services[code] = seed.upsert_service(
-                s, site, code, prefix=prefix, name_vi=vi, name_en=en, sla_target_minutes=20,
-                default_service_minutes=6.0, active=True, sort_order=i,
+                s,
+                site,
+                code,
+                prefix=prefix,
+                name_vi=vi,
+                name_en=en,
+                sla_target_minutes=20,
+                default_service_minutes=6.0,
+                active=True,
+                sort_order=i,
             )
             w.services[code] = services[code].id
-        other_svc = seed.upsert_service(s, other, "land", prefix="A", name_vi="Đất đai",
-                                        name_en="Land", sla_target_minutes=20)
-        seed.upsert_service(s, point, "land", prefix="A", name_vi="Đất đai", name_en="Land",
-                            sla_target_minutes=20)
+        other_svc = seed.upsert_service(
+            s, other, "land", prefix="A", name_vi="Đất đai", name_en="Land", sla_target_minutes=20
+        )
+        seed.upsert_service(
+            s, point, "land", prefix="A", name_vi="Đất đai", name_en="Land", sla_target_minutes=20
+        )
         for number, lines in counters.items():
-            c = seed.upsert_counter(s, site, number, [(services[c], wt) for c, wt in lines],
-                                    "open")
+            c = seed.upsert_counter(s, site, number, [(services[c], wt) for c, wt in lines], "open")
             w.counters[number] = c.id
         other_counter = seed.upsert_counter(s, other, 1, [(other_svc, 1.0)], "open")
         w.counters[-1] = other_counter.id
@@ -226,9 +257,16 @@ class Api:
         self.client = client
         self.world = world
 
-    def call(self, method: str, path: str, role: str | None = None, json: object = None,
-             token: str | None = None, headers: dict[str, str] | None = None,
-             data: str | bytes | None = None) -> object:
+    def call(
+        self,
+        method: str,
+        path: str,
+        role: str | None = None,
+        json: object = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        data: str | bytes | None = None,
+    ) -> object:
         h = dict(headers or {})
         tok = token if token is not None else (self.world.tokens[role] if role else None)
         if tok is not None:
@@ -241,11 +279,22 @@ class Api:
             kwargs["json"] = json
         return getattr(self.client, method.lower())(path, **kwargs)
 
-    def issue(self, service: str = "land", priority: str | None = None, key: str | None = None,
-              role: str = "kiosk", site: str = "HT") -> dict:
+    def issue(
+        self,
+        service: str = "land",
+        priority: str | None = None,
+        key: str | None = None,
+        role: str = "kiosk",
+        site: str = "HT",
+    ) -> dict:
         headers = {"Idempotency-Key": key} if key else None
-        r = self.call("POST", f"/api/v1/sites/{site}/tickets", role,
-                      json={"service": service, "priority": priority}, headers=headers)
+        r = self.call(
+            "POST",
+            f"/api/v1/sites/{site}/tickets",
+            role,
+            json={"service": service, "priority": priority},
+            headers=headers,
+        )
         assert r.status_code == 201, r.get_json()
         return r.get_json()
 
@@ -266,8 +315,9 @@ def app(db: Database, clock: Clock, world: World) -> object:
     from server.app import create_app
     from server.config import Settings
 
-    application = create_app(Settings(database_url=db.url, public_base_url=BASE_URL), db=db,
-                             clock=clock)
+    application = create_app(
+        Settings(database_url=db.url, public_base_url=BASE_URL), db=db, clock=clock
+    )
     application.testing = True
     return application
 

@@ -26,8 +26,9 @@ def free_port() -> int:
 class ServerProcess:
     """``motcua run`` in a subprocess on 127.0.0.1."""
 
-    def __init__(self, cwd: Path, env: dict[str, str] | None = None, port: int | None = None
-                 ) -> None:
+    def __init__(
+        self, cwd: Path, env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
         self.cwd = cwd
         self.env = {**os.environ, **(env or {})}
         self.port = port or free_port()
@@ -41,9 +42,20 @@ class ServerProcess:
     def start(self, timeout: float = 30) -> ServerProcess:
         out = open(self.log, "a")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "run", "--port", str(self.port),
-             "--no-access-log"],
-            cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "run",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+            ],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
             start_new_session=True,  # its own process group: kill() reaches the worker too
         )
         deadline = time.monotonic() + timeout
@@ -83,11 +95,16 @@ class SeqClient:
     """A Socket.IO client keeping the state of one audience with the snapshot + seq protocol,
     like the browser's realtime.js. ``drop_next`` simulates a lost event."""
 
-    def __init__(self, url: str, namespace: str, auth: dict[str, Any],
-                 reconnection: bool = True) -> None:
+    def __init__(
+        self, url: str, namespace: str, auth: dict[str, Any], reconnection: bool = True
+    ) -> None:
         self.url, self.namespace, self.auth = url, namespace, auth
-        self.sio = socketio.Client(reconnection=reconnection, reconnection_delay=0.2,
-                                   reconnection_delay_max=1, request_timeout=5)
+        self.sio = socketio.Client(
+            reconnection=reconnection,
+            reconnection_delay=0.2,
+            reconnection_delay_max=1,
+            request_timeout=5,
+        )
         self.snapshot: dict[str, Any] | None = None
         self.snapshots = 0
         self.seq: int | None = None
@@ -102,8 +119,13 @@ class SeqClient:
         self.sio.on("connect_error", self._on_refused, namespace=ns)
 
     def connect(self, wait: bool = True) -> SeqClient:
-        self.sio.connect(self.url, namespaces=[self.namespace], auth=self.auth,
-                         transports=["websocket"], wait_timeout=10)
+        self.sio.connect(
+            self.url,
+            namespaces=[self.namespace],
+            auth=self.auth,
+            transports=["websocket"],
+            wait_timeout=10,
+        )
         if wait:
             self.wait_for(lambda: self.snapshot is not None)
         return self
@@ -138,7 +160,8 @@ class SeqClient:
         with self.cond:
             if not self.cond.wait_for(predicate, timeout=timeout):
                 raise AssertionError(
-                    f"timed out; seq={self.seq} events={[e['type'] for e in self.events]}")
+                    f"timed out; seq={self.seq} events={[e['type'] for e in self.events]}"
+                )
 
     def event_types(self) -> list[str]:
         return [e["type"] for e in self.events]

@@ -107,8 +107,13 @@ class Reply:
         return json.loads(self.body)
 
 
-def send(conn: Connection, method: str, path: str, body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> Reply:
+def send(
+    conn: Connection,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     t0 = time.perf_counter()
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -190,8 +195,9 @@ class Aborted(Exception):
 STOP = threading.Event()  # set on Ctrl-C / SIGTERM: every worker stops at once
 
 
-def run_threads(ports: list[int], n: int, worker: Worker, warmup: float,
-                seconds: float) -> Recorder:
+def run_threads(
+    ports: list[int], n: int, worker: Worker, warmup: float, seconds: float
+) -> Recorder:
     """Run ``worker`` on ``n`` threads, each with its own connection (thread i to server
     ``ports[i % len(ports)]``). Requests that start in
     [start + warmup, start + warmup + seconds) are counted; workers stop starting new work at
@@ -250,8 +256,10 @@ def parse_demo(output: str) -> Demo:
         ids[int(number)] = int(cid)
     missing = [n for n in COUNTERS if n not in clerks]
     if not kiosks or missing:
-        raise RuntimeError(f"could not parse the tokens from `motcua demo` (kiosks: {len(kiosks)},"
-                           f" counters missing: {missing}):\n{output}")
+        raise RuntimeError(
+            f"could not parse the tokens from `motcua demo` (kiosks: {len(kiosks)},"
+            f" counters missing: {missing}):\n{output}"
+        )
     return Demo(kiosks, clerks, ids)
 
 
@@ -268,6 +276,7 @@ def ping_worker(_i: int, conn: Connection, rec: Recorder, stop: threading.Event)
 def authread_worker(demo: Demo) -> Worker:
     """GET /api/v1/priorities with a kiosk token: the floor plus a token check and one small
     read, for context beside the framework floor."""
+
     def worker(i: int, conn: Connection, rec: Recorder, stop: threading.Event) -> None:
         headers = auth(demo.kiosk_tokens[i % len(demo.kiosk_tokens)])
         while not stop.is_set() and time.perf_counter() < rec.t_end:
@@ -285,8 +294,10 @@ def issue_worker(demo: Demo, tag: str, priority_share: float, limit: int | None 
 
     def worker(i: int, conn: Connection, rec: Recorder, stop: threading.Event) -> None:
         rng = random.Random(f"{tag}-{i}")
-        base = {**auth(demo.kiosk_tokens[i % len(demo.kiosk_tokens)]),
-                "Content-Type": "application/json"}
+        base = {
+            **auth(demo.kiosk_tokens[i % len(demo.kiosk_tokens)]),
+            "Content-Type": "application/json",
+        }
         seq = 0
         while not stop.is_set() and time.perf_counter() < rec.t_end:
             if limit is not None and seq >= limit:
@@ -305,8 +316,12 @@ def issue_worker(demo: Demo, tag: str, priority_share: float, limit: int | None 
             except ValueError:
                 rec.add("issue", r, False, "(not JSON)")
                 continue
-            if (t.get("service") != service or t.get("priority") != priority
-                    or t.get("status") != "waiting" or "Idempotent-Replayed" in r.headers):
+            if (
+                t.get("service") != service
+                or t.get("priority") != priority
+                or t.get("status") != "waiting"
+                or "Idempotent-Replayed" in r.headers
+            ):
                 rec.add("issue", r, False, "(unexpected ticket)")
                 continue
             rec.add("issue", r, True)
@@ -445,8 +460,9 @@ def read_server_log(path: Path, into: ServerLog) -> None:
 
 
 @contextlib.contextmanager
-def server(motcua: str, workdir: Path, env: dict[str, str], name: str,
-           server_log: ServerLog) -> Iterator[int]:
+def server(
+    motcua: str, workdir: Path, env: dict[str, str], name: str, server_log: ServerLog
+) -> Iterator[int]:
     """One ``motcua run`` process on a free port of 127.0.0.1; yields the port."""
     port = free_port()
     if not port_is_free(port):
@@ -454,22 +470,33 @@ def server(motcua: str, workdir: Path, env: dict[str, str], name: str,
     log_path = workdir / f"{name}.log"
     cmd = [motcua, "run", "--host", HOST, "--port", str(port), "--no-access-log"]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {proc.returncode}:\n"
-                                   + log_path.read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    f"the server exited with {proc.returncode}:\n"
+                    + log_path.read_text(errors="replace")[-3000:]
+                )
             conn = Connection(port)
             r = send(conn, "GET", "/api/v1/ping")
             conn.close()
             if r.status == 200:
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer /api/v1/ping within 30 s:\n"
-                                   + log_path.read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    "the server did not answer /api/v1/ping within 30 s:\n"
+                    + log_path.read_text(errors="replace")[-3000:]
+                )
             time.sleep(0.1)
         yield port
     finally:
@@ -509,8 +536,13 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
     client threads are spread over them (the deployment model of deploy/: several
     single-process nodes behind a proxy)."""
     motcua = motcua_executable()
-    result: dict[str, Any] = {"backend": backend, "nodes": nodes, "errors": 0,
-                              "error_samples": [], "loadavg_before": os.getloadavg()}
+    result: dict[str, Any] = {
+        "backend": backend,
+        "nodes": nodes,
+        "errors": 0,
+        "error_samples": [],
+        "loadavg_before": os.getloadavg(),
+    }
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="motcua-bench-")))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -520,17 +552,19 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
             db = stack.enter_context(pg_database())
             env["MOTCUA_DATABASE_URL"] = PG_URL.format(db=db)
             result["database"] = db
-        demo_out = subprocess.run([motcua, "demo"], cwd=workdir, env=env, capture_output=True,
-                                  text=True, timeout=120)
+        demo_out = subprocess.run(
+            [motcua, "demo"], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+        )
         if demo_out.returncode != 0:
             raise RuntimeError(f"`motcua demo` failed:\n{demo_out.stdout}\n{demo_out.stderr}")
         demo = parse_demo(demo_out.stdout)
         server_log = ServerLog()
-        ports = [stack.enter_context(server(motcua, workdir, env, f"server{n}", server_log))
-                 for n in range(nodes)]
+        ports = [
+            stack.enter_context(server(motcua, workdir, env, f"server{n}", server_log))
+            for n in range(nodes)
+        ]
         result["async_mode"] = env.get("MOTCUA_ASYNC_MODE", "threading (default)")
-        log(f"{label}: {nodes} server process(es) on {HOST}:{','.join(map(str, ports))}, "
-            f"{workdir}")
+        log(f"{label}: {nodes} server process(es) on {HOST}:{','.join(map(str, ports))}, {workdir}")
 
         errors: list[str] = []
 
@@ -547,15 +581,20 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
         rec = run_threads(ports, opts.clients, ping_worker, opts.warmup, opts.seconds)
         account("floor", rec)
         lat = rec.latencies["ping"]
-        result["floor"] = {"rps": round(len(lat) / opts.seconds, 1),
-                           "p50_ms": ms(percentile(lat, 50)), "p99_ms": ms(percentile(lat, 99))}
+        result["floor"] = {
+            "rps": round(len(lat) / opts.seconds, 1),
+            "p50_ms": ms(percentile(lat, 50)),
+            "p99_ms": ms(percentile(lat, 99)),
+        }
         log(f"{label}: floor {result['floor']['rps']} rps")
         rec = run_threads(ports, opts.clients, authread_worker(demo), opts.warmup, opts.seconds)
         account("authread", rec)
         lat = rec.latencies["authread"]
-        result["authread"] = {"rps": round(len(lat) / opts.seconds, 1),
-                              "p50_ms": ms(percentile(lat, 50)),
-                              "p99_ms": ms(percentile(lat, 99))}
+        result["authread"] = {
+            "rps": round(len(lat) / opts.seconds, 1),
+            "p50_ms": ms(percentile(lat, 50)),
+            "p99_ms": ms(percentile(lat, 99)),
+        }
         log(f"{label}: authenticated read {result['authread']['rps']} rps")
 
         # b. issue, then issue with 20% elderly
@@ -563,26 +602,43 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
         issued = Recorder(0, 0)
         for name, share in trials:
             before = sum(waiting(ports, demo).values())
-            rec = run_threads(ports, opts.clients, issue_worker(demo, f"{name}-{label}", share),
-                              opts.warmup, opts.seconds)
+            rec = run_threads(
+                ports,
+                opts.clients,
+                issue_worker(demo, f"{name}-{label}", share),
+                opts.warmup,
+                opts.seconds,
+            )
             account(name, rec)
             issued.merge(rec)
-            result[name] = {**summarize_issue(rec, opts.seconds), "priority_share": share,
-                            "waiting_before": before,
-                            "waiting_after": sum(waiting(ports, demo).values())}
-            log(f"{label}: {name} {result[name]['rps']} rps "
-                f"(waiting {before} -> {result[name]['waiting_after']})")
-        result["issue_ratio"] = (round(result["issue"]["rps"] / result["floor"]["rps"], 3)
-                                 if result["floor"]["rps"] else None)
-
+            result[name] = {
+                **summarize_issue(rec, opts.seconds),
+                "priority_share": share,
+                "waiting_before": before,
+                "waiting_after": sum(waiting(ports, demo).values()),
+            }
+            log(
+                f"{label}: {name} {result[name]['rps']} rps "
+                f"(waiting {before} -> {result[name]['waiting_after']})"
+            )
+        result["issue_ratio"] = (
+            round(result["issue"]["rps"] / result["floor"]["rps"], 3)
+            if result["floor"]["rps"]
+            else None
+        )
 
         # c. call-next: top the queues up to `preissue` waiting tickets, then one clerk thread
         # per counter.
         missing = max(0, opts.preissue - sum(waiting(ports, demo).values()))
         if missing:
             per_thread = -(-missing // opts.clients)
-            rec = run_threads(ports, opts.clients,
-                              issue_worker(demo, f"fill-{label}", 0.2, per_thread), 0.0, 300.0)
+            rec = run_threads(
+                ports,
+                opts.clients,
+                issue_worker(demo, f"fill-{label}", 0.2, per_thread),
+                0.0,
+                300.0,
+            )
             account("preissue", rec)
             issued.merge(rec)
         before = waiting(ports, demo)
@@ -603,8 +659,10 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
             "waiting_before_by_service": before,
             "waiting_after": sum(waiting(ports, demo).values()),
         }
-        log(f"{label}: call-next {result['call_next']['calls_per_s']} calls/s, "
-            f"p50 {result['call_next']['p50_ms']} ms")
+        log(
+            f"{label}: call-next {result['call_next']['calls_per_s']} calls/s, "
+            f"p50 {result['call_next']['p50_ms']} ms"
+        )
 
         # integrity over every ticket this backend issued: no id or number twice
         integrity = Recorder(0, 0)
@@ -655,29 +713,54 @@ def table(results: dict[str, dict[str, Any]], opts: Options) -> str:
         ("token + 1 read GET /priorities (req/s)", lambda r: fmt(get(r, "authread", "rps"))),
         ("issue (req/s)", lambda r: fmt(get(r, "issue", "rps"))),
         ("issue/floor ratio (target)", ratio),
-        ("issue p50 / p99 (ms)",
-         lambda r: f"{fmt(get(r, 'issue', 'p50_ms'))} / {fmt(get(r, 'issue', 'p99_ms'))}"),
-        ("issue waiting before->after",
-         lambda r: f"{fmt(get(r, 'issue', 'waiting_before'))} -> "
-                   f"{fmt(get(r, 'issue', 'waiting_after'))}"),
+        (
+            "issue p50 / p99 (ms)",
+            lambda r: f"{fmt(get(r, 'issue', 'p50_ms'))} / {fmt(get(r, 'issue', 'p99_ms'))}",
+        ),
+        (
+            "issue waiting before->after",
+            lambda r: (
+                f"{fmt(get(r, 'issue', 'waiting_before'))} -> "
+                f"{fmt(get(r, 'issue', 'waiting_after'))}"
+            ),
+        ),
         ("issue 20% elderly (req/s)", lambda r: fmt(get(r, "issue_elderly", "rps"))),
-        ("  p50 / p99 (ms)",
-         lambda r: f"{fmt(get(r, 'issue_elderly', 'p50_ms'))} / "
-                   f"{fmt(get(r, 'issue_elderly', 'p99_ms'))}"),
-        ("  waiting before->after",
-         lambda r: f"{fmt(get(r, 'issue_elderly', 'waiting_before'))} -> "
-                   f"{fmt(get(r, 'issue_elderly', 'waiting_after'))}"),
-        ("call-next p50 / p99 / max (ms)",
-         lambda r: " / ".join(fmt(get(r, "call_next", k)) for k in ("p50_ms", "p99_ms",
-                                                                     "max_ms"))),
+        (
+            "  p50 / p99 (ms)",
+            lambda r: (
+                f"{fmt(get(r, 'issue_elderly', 'p50_ms'))} / "
+                f"{fmt(get(r, 'issue_elderly', 'p99_ms'))}"
+            ),
+        ),
+        (
+            "  waiting before->after",
+            lambda r: (
+                f"{fmt(get(r, 'issue_elderly', 'waiting_before'))} -> "
+                f"{fmt(get(r, 'issue_elderly', 'waiting_after'))}"
+            ),
+        ),
+        (
+            "call-next p50 / p99 / max (ms)",
+            lambda r: " / ".join(
+                fmt(get(r, "call_next", k)) for k in ("p50_ms", "p99_ms", "max_ms")
+            ),
+        ),
         ("calls/s (8 counters)", lambda r: fmt(get(r, "call_next", "calls_per_s"))),
         ("call-next 204 (nobody waiting)", lambda r: fmt(get(r, "call_next", "empty_204"))),
-        ("call waiting before->after",
-         lambda r: f"{fmt(get(r, 'call_next', 'waiting_before'))} -> "
-                   f"{fmt(get(r, 'call_next', 'waiting_after'))}"),
-        ("start / finish p50 (ms)",
-         lambda r: f"{fmt(get(r, 'call_next', 'start_p50_ms'))} / "
-                   f"{fmt(get(r, 'call_next', 'finish_p50_ms'))}"),
+        (
+            "call waiting before->after",
+            lambda r: (
+                f"{fmt(get(r, 'call_next', 'waiting_before'))} -> "
+                f"{fmt(get(r, 'call_next', 'waiting_after'))}"
+            ),
+        ),
+        (
+            "start / finish p50 (ms)",
+            lambda r: (
+                f"{fmt(get(r, 'call_next', 'start_p50_ms'))} / "
+                f"{fmt(get(r, 'call_next', 'finish_p50_ms'))}"
+            ),
+        ),
         ("server log warnings", lambda r: fmt(sum(r.get("server_warnings", {}).values()))),
         ("errors", lambda r: fmt(r.get("errors"))),
     ]
@@ -685,8 +768,10 @@ def table(results: dict[str, dict[str, Any]], opts: Options) -> str:
     cells = [[fn(results[lb]) for lb in labels] for _, fn in rows]
     w0 = max(len(name) for name, _ in rows)
     widths = [max(len(lb), *(len(c[j]) for c in cells)) for j, lb in enumerate(labels)]
-    load = ", ".join(f"{lb} {r['loadavg_before'][0]:.1f}->{r['loadavg_after'][0]:.1f}"
-                     for lb, r in results.items())
+    load = ", ".join(
+        f"{lb} {r['loadavg_before'][0]:.1f}->{r['loadavg_after'][0]:.1f}"
+        for lb, r in results.items()
+    )
     out = [
         f"Motcua API benchmark: {opts.seconds:g} s per measurement after {opts.warmup:g} s "
         f"warm-up, {opts.clients} client threads (call-next: {len(COUNTERS)}), keep-alive, "
@@ -697,8 +782,9 @@ def table(results: dict[str, dict[str, Any]], opts: Options) -> str:
         "-+-".join(["-" * w0, *("-" * w for w in widths)]),
     ]
     for (name, _), row in zip(rows, cells, strict=True):
-        out.append(" | ".join([name.ljust(w0),
-                               *(c.rjust(w) for c, w in zip(row, widths, strict=True))]))
+        out.append(
+            " | ".join([name.ljust(w0), *(c.rjust(w) for c, w in zip(row, widths, strict=True))])
+        )
     return "\n".join(out)
 
 
@@ -715,11 +801,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="per measurement (default 10)")
     ap.add_argument("--warmup", type=float, default=1.0, help="before each measurement")
     ap.add_argument("--clients", type=int, default=8, help="client threads (default 8)")
-    ap.add_argument("--preissue", type=int, default=1500,
-                    help="waiting tickets ensured before call-next (default 1500)")
-    ap.add_argument("--pg-nodes", type=int, default=2,
-                    help="also run PostgreSQL with this many server processes sharing the "
-                         "database, client threads spread over them (default 2; 0: skip)")
+    ap.add_argument(
+        "--preissue",
+        type=int,
+        default=1500,
+        help="waiting tickets ensured before call-next (default 1500)",
+    )
+    ap.add_argument(
+        "--pg-nodes",
+        type=int,
+        default=2,
+        help="also run PostgreSQL with this many server processes sharing the "
+        "database, client threads spread over them (default 2; 0: skip)",
+    )
     ap.add_argument("--json", action="store_true", help="also print one JSON object")
     args = ap.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0:
@@ -769,11 +863,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {e}")
     print(f"\n(total {elapsed:.0f} s)")
     if args.json:
-        print(json.dumps({
-            "seconds": opts.seconds, "warmup": opts.warmup, "clients": opts.clients,
-            "ratio_target": RATIO_TARGET, "cpus": os.cpu_count(), "elapsed_s": round(elapsed, 1),
-            "failures": failures, "results": results,
-        }, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "seconds": opts.seconds,
+                    "warmup": opts.warmup,
+                    "clients": opts.clients,
+                    "ratio_target": RATIO_TARGET,
+                    "cpus": os.cpu_count(),
+                    "elapsed_s": round(elapsed, 1),
+                    "failures": failures,
+                    "results": results,
+                },
+                ensure_ascii=False,
+            )
+        )
     return 1 if total_errors or failures else 0
 
 

@@ -45,8 +45,10 @@ SNAPSHOT: dict[str, tuple[type, list[Any]]] = {
     "ticket_events": (TicketEvent, list(TicketEvent.__table__.columns)),
     "audit_log": (AuditLog, list(AuditLog.__table__.columns)),
     "service_days": (ServiceDay, list(ServiceDay.__table__.columns)),
-    "counters": (Counter, [Counter.id, Counter.status, Counter.status_reason,
-                           Counter.status_changed_at]),
+    "counters": (
+        Counter,
+        [Counter.id, Counter.status, Counter.status_reason, Counter.status_changed_at],
+    ),
     "counter_services": (CounterService, list(CounterService.__table__.columns)),
 }
 
@@ -79,8 +81,16 @@ def check_error(resp: Any, status: int, code: str, case: str = "") -> dict[str, 
     return err
 
 
-def refused(api: Api, db: Database, method: str, path: str, role: str | None, status: int,
-            code: str, **kwargs: Any) -> dict[str, str]:
+def refused(
+    api: Api,
+    db: Database,
+    method: str,
+    path: str,
+    role: str | None,
+    status: int,
+    code: str,
+    **kwargs: Any,
+) -> dict[str, str]:
     """Make one bad request; assert the error and that the database did not change."""
     case = f"{method} {path} as {role} {kwargs or ''}"
     before = db_state(db)
@@ -169,11 +179,12 @@ BODY_ENDPOINTS = [e for e in AUTHED_ENDPOINTS if e[0] != "GET"]
 # --- 401 ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("variant", ["missing", "wrong token", "malformed header", "no scheme",
-                                     "empty bearer"])
-def test_bad_or_missing_token_is_401_on_every_endpoint(api: Api, db: Database, world: World,
-                                                       scene: dict[str, int],
-                                                       variant: str) -> None:
+@pytest.mark.parametrize(
+    "variant", ["missing", "wrong token", "malformed header", "no scheme", "empty bearer"]
+)
+def test_bad_or_missing_token_is_401_on_every_endpoint(
+    api: Api, db: Database, world: World, scene: dict[str, int], variant: str
+) -> None:
     good = world.tokens["supervisor"]  # a valid token, sent the wrong way in some variants
     headers = {
         "missing": {},
@@ -183,15 +194,32 @@ def test_bad_or_missing_token_is_401_on_every_endpoint(api: Api, db: Database, w
         "empty bearer": {"Authorization": "Bearer "},
     }[variant]
     for method, path, body in AUTHED_ENDPOINTS:
-        refused(api, db, method, API + path.format(**scene), None, 401, "unauthorized",
-                json=body, headers=headers)
+        refused(
+            api,
+            db,
+            method,
+            API + path.format(**scene),
+            None,
+            401,
+            "unauthorized",
+            json=body,
+            headers=headers,
+        )
 
 
 def test_revoked_device_token_is_401(api: Api, db: Database) -> None:
     with db.write() as s:
         s.execute(update(Device).where(Device.name == "kiosk-1").values(revoked_at=NOON_IN_HANOI))
-    refused(api, db, "POST", f"{API}/sites/HT/tickets", "kiosk", 401, "unauthorized",
-            json=GOOD_BODY["issue"])
+    refused(
+        api,
+        db,
+        "POST",
+        f"{API}/sites/HT/tickets",
+        "kiosk",
+        401,
+        "unauthorized",
+        json=GOOD_BODY["issue"],
+    )
     refused(api, db, "GET", f"{API}/sites", "kiosk", 401, "unauthorized")
 
 
@@ -200,8 +228,7 @@ def test_track_is_public_and_unknown_token_is_404(api: Api, db: Database) -> Non
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Token xyz"}):
         r = api.call("GET", f"{API}/track/{token}", headers=headers)
         assert r.status_code == 200, (headers, r.get_json())
-        refused(api, db, "GET", f"{API}/track/not-a-token", None, 404, "not_found",
-                headers=headers)
+        refused(api, db, "GET", f"{API}/track/not-a-token", None, 404, "not_found", headers=headers)
     refused(api, db, "GET", f"{API}/track/{token[:-1]}", None, 404, "not_found")
     refused(api, db, "GET", f"{API}/track/{token.upper()}", None, 404, "not_found")
     refused(api, db, "GET", f"{API}/track/{'x' * 65}", None, 404, "not_found")
@@ -234,8 +261,7 @@ FORBIDDEN: dict[str, list[tuple[str, str, Any]]] = {
         ("POST", "/tickets/{waiting}/transfer", GOOD_BODY["transfer"]),
         # Counters of another site.
         ("POST", "/tickets/{parked}/resume", {"counter_id": Ref("other_counter")}),
-        *[("POST", f"/counters/{{other_counter}}/{a}", GOOD_BODY.get(a))
-          for a in COUNTER_ACTIONS],
+        *[("POST", f"/counters/{{other_counter}}/{a}", GOOD_BODY.get(a)) for a in COUNTER_ACTIONS],
     ],
     # A clerk bound to counter 1 works at counter 1 only.
     "clerk_c1": [
@@ -247,8 +273,7 @@ FORBIDDEN: dict[str, list[tuple[str, str, Any]]] = {
     ],
     # A supervisor of HT has no say over site OTHER.
     "supervisor": [
-        *[("POST", f"/counters/{{other_counter}}/{a}", GOOD_BODY.get(a))
-          for a in COUNTER_ACTIONS],
+        *[("POST", f"/counters/{{other_counter}}/{a}", GOOD_BODY.get(a)) for a in COUNTER_ACTIONS],
         ("PUT", "/counters/{other_counter}/profile", GOOD_BODY["profile"]),
     ],
     # Staff and devices of site OTHER have no say over site HT.
@@ -273,22 +298,36 @@ FORBIDDEN: dict[str, list[tuple[str, str, Any]]] = {
 
 
 @pytest.mark.parametrize("role", list(FORBIDDEN))
-def test_wrong_role_or_scope_is_403(api: Api, db: Database, scene: dict[str, int],
-                                    role: str) -> None:
+def test_wrong_role_or_scope_is_403(
+    api: Api, db: Database, scene: dict[str, int], role: str
+) -> None:
     for method, path, body in FORBIDDEN[role]:
-        refused(api, db, method, API + path.format(**scene), role, 403, "forbidden",
-                json=fill(body, scene))
+        refused(
+            api,
+            db,
+            method,
+            API + path.format(**scene),
+            role,
+            403,
+            "forbidden",
+            json=fill(body, scene),
+        )
 
 
 @pytest.mark.parametrize("role", ["province_supervisor", "admin"])
-def test_resume_at_a_counter_of_another_site_is_refused(api: Api, db: Database,
-                                                        scene: dict[str, int], role: str) -> None:
+def test_resume_at_a_counter_of_another_site_is_refused(
+    api: Api, db: Database, scene: dict[str, int], role: str
+) -> None:
     """Staff who may operate counters of both sites must still not put an HT ticket on a
     counter of site OTHER: OTHER's clerks cannot act on it (403) and their counter stays
     busy with it."""
     before = db_state(db)
-    r = api.call("POST", f"{API}/tickets/{scene['parked']}/resume", role,
-                 json={"counter_id": scene["other_counter"]})
+    r = api.call(
+        "POST",
+        f"{API}/tickets/{scene['parked']}/resume",
+        role,
+        json={"counter_id": scene["other_counter"]},
+    )
     assert r.status_code == 409, r.get_json()
     assert r.get_json()["error"]["code"] == "wrong_counter"
     assert db_state(db) == before
@@ -304,8 +343,7 @@ NOT_FOUND: list[tuple[str | None, str, str, Any]] = [
     ("kiosk", "GET", "/sites/ht/services", None),  # codes are case-sensitive
     ("supervisor", "GET", "/tickets/999999", None),
     *[("supervisor", "POST", f"/tickets/999999/{a}", GOOD_BODY.get(a)) for a in TICKET_ACTIONS],
-    *[("supervisor", "POST", f"/counters/999999/{a}", GOOD_BODY.get(a))
-      for a in COUNTER_ACTIONS],
+    *[("supervisor", "POST", f"/counters/999999/{a}", GOOD_BODY.get(a)) for a in COUNTER_ACTIONS],
     ("supervisor", "PUT", "/counters/999999/profile", GOOD_BODY["profile"]),
     ("supervisor", "POST", "/tickets/{parked}/resume", {"counter_id": 999999}),
     (None, "GET", "/track/not-a-token", None),
@@ -330,11 +368,14 @@ ROUTE_NOT_FOUND: list[tuple[str | None, str, str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("code", "cases"), [("not_found", NOT_FOUND),
-                                             ("route_not_found", ROUTE_NOT_FOUND)],
-                         ids=["not_found", "route_not_found"])
-def test_unknown_ids_and_routes_are_404(api: Api, db: Database, scene: dict[str, int],
-                                        code: str, cases: list) -> None:
+@pytest.mark.parametrize(
+    ("code", "cases"),
+    [("not_found", NOT_FOUND), ("route_not_found", ROUTE_NOT_FOUND)],
+    ids=["not_found", "route_not_found"],
+)
+def test_unknown_ids_and_routes_are_404(
+    api: Api, db: Database, scene: dict[str, int], code: str, cases: list
+) -> None:
     for role, method, path, body in cases:
         refused(api, db, method, API + path.format(**scene), role, 404, code, json=body)
 
@@ -352,8 +393,10 @@ def test_out_of_range_ids_are_404(api: Api, db: Database, scene: dict[str, int])
         ("POST", f"/tickets/{scene['parked']}/resume", {"counter_id": TOO_BIG}),
     ]
     before = db_state(db)
-    got = {path: api.call(method, API + path, "supervisor", json=body).status_code
-           for method, path, body in cases}
+    got = {
+        path: api.call(method, API + path, "supervisor", json=body).status_code
+        for method, path, body in cases
+    }
     expected = {path: 404 for _, path, _ in cases}
     expected[f"/tickets/{scene['parked']}/resume"] = 422  # an id in the body: invalid data
     assert got == expected
@@ -396,73 +439,123 @@ RAW_BODIES: list[tuple[str | bytes, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("raw", "status", "code"), RAW_BODIES,
-                         ids=[repr(r)[:24] for r, _, _ in RAW_BODIES])
-def test_malformed_bodies_on_every_endpoint(api: Api, db: Database, scene: dict[str, int],
-                                            raw: str | bytes, status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "status", "code"), RAW_BODIES, ids=[repr(r)[:24] for r, _, _ in RAW_BODIES]
+)
+def test_malformed_bodies_on_every_endpoint(
+    api: Api, db: Database, scene: dict[str, int], raw: str | bytes, status: int, code: str
+) -> None:
     for method, path, _ in BODY_ENDPOINTS:
-        refused(api, db, method, API + path.format(**scene), "supervisor", status, code,
-                data=raw)
+        refused(api, db, method, API + path.format(**scene), "supervisor", status, code, data=raw)
 
 
-def test_unknown_fields_are_422_on_every_endpoint(api: Api, db: Database,
-                                                  scene: dict[str, int]) -> None:
+def test_unknown_fields_are_422_on_every_endpoint(
+    api: Api, db: Database, scene: dict[str, int]
+) -> None:
     for method, path, body in BODY_ENDPOINTS:
-        err = refused(api, db, method, API + path.format(**scene) + "?lang=en", "supervisor",
-                      422, "validation_error", json={**(body or {}), "surprise": 1})
+        err = refused(
+            api,
+            db,
+            method,
+            API + path.format(**scene) + "?lang=en",
+            "supervisor",
+            422,
+            "validation_error",
+            json={**(body or {}), "surprise": 1},
+        )
         assert "surprise: unknown field" in err["message"], (method, path, err)
 
 
 # group -> (role, method, path, [(body, status, code)])
 BAD_FIELDS: dict[str, tuple[str, str, str, list[tuple[Any, int, str]]]] = {
-    "issue": ("kiosk", "POST", "/sites/HT/tickets", [
-        ({}, 422, "validation_error"),
-        ({"priority": "elderly"}, 422, "validation_error"),
-        *[({"service": v}, 422, "validation_error")
-          for v in (5, None, "", "x" * 33, ["land"], True)],
-        *[({"service": "land", "priority": v}, 422, "validation_error")
-          for v in (3, True, ["elderly"], "x" * 33)],
-        *[({"service": "land", "lang": v}, 422, "validation_error")
-          for v in ("fr", None, "EN", 1)],
-        ({"service": "nope"}, 422, "unknown_service"),
-        ({"service": "Land"}, 422, "unknown_service"),
-        ({"service": "land", "priority": "vip"}, 422, "unknown_priority"),
-        ({"service": "land", "priority": ""}, 422, "unknown_priority"),
-    ]),
-    "pause": ("clerk", "POST", "/counters/{c3}/pause", [
-        ({"reason": 5}, 422, "validation_error"),
-        ({"reason": "x" * 201}, 422, "validation_error"),
-        ({"reason": ["lunch"]}, 422, "validation_error"),
-        ({"why": "lunch"}, 422, "validation_error"),
-    ]),
-    "profile": ("supervisor", "PUT", "/counters/{c3}/profile", [
-        ({}, 422, "validation_error"),
-        *[({"services": v}, 422, "validation_error")
-          for v in ("land", {"code": "land"}, ["land"], None, [None])],
-        ({"services": [{"weight": 1}]}, 422, "validation_error"),
-        ({"services": [{"code": 5}]}, 422, "validation_error"),
-        ({"services": [{"code": ""}]}, 422, "validation_error"),
-        *[({"services": [{"code": "land", "weight": w}]}, 422, "validation_error")
-          for w in ("x", "1", 0, -1, 0.0, -0.5, 100.5, None, True, [1])],
-        ({"services": [{"code": "land", "weight": 1, "extra": 1}]}, 422, "validation_error"),
-        ({"services": [{"code": "land"}, {"code": "land", "weight": 2}]}, 422,
-         "validation_error"),
-        ({"services": [{"code": "land"}] * 51}, 422, "validation_error"),
-        ({"services": [{"code": "land"}, {"code": "nope"}]}, 422, "unknown_service"),
-    ]),
-    "resume": ("clerk", "POST", "/tickets/{parked}/resume", [
-        *[({"counter_id": v}, 422, "validation_error") for v in ("1", 0, -1, 1.5, True, [1])],
-        ({"counter": 1}, 422, "validation_error"),
-    ]),
-    "transfer": ("clerk", "POST", "/tickets/{called}/transfer", [
-        ({}, 422, "validation_error"),
-        ({"position": "front"}, 422, "validation_error"),
-        *[({"service": v}, 422, "validation_error") for v in (5, "", None, "x" * 33)],
-        *[({"service": "civil", "position": p}, 422, "validation_error")
-          for p in ("middle", "FRONT", 1, None)],
-        ({"service": "nope"}, 422, "unknown_service"),
-        ({"service": "nope", "position": "front"}, 422, "unknown_service"),
-    ]),
+    "issue": (
+        "kiosk",
+        "POST",
+        "/sites/HT/tickets",
+        [
+            ({}, 422, "validation_error"),
+            ({"priority": "elderly"}, 422, "validation_error"),
+            *[
+                ({"service": v}, 422, "validation_error")
+                for v in (5, None, "", "x" * 33, ["land"], True)
+            ],
+            *[
+                ({"service": "land", "priority": v}, 422, "validation_error")
+                for v in (3, True, ["elderly"], "x" * 33)
+            ],
+            *[
+                ({"service": "land", "lang": v}, 422, "validation_error")
+                for v in ("fr", None, "EN", 1)
+            ],
+            ({"service": "nope"}, 422, "unknown_service"),
+            ({"service": "Land"}, 422, "unknown_service"),
+            ({"service": "land", "priority": "vip"}, 422, "unknown_priority"),
+            ({"service": "land", "priority": ""}, 422, "unknown_priority"),
+        ],
+    ),
+    "pause": (
+        "clerk",
+        "POST",
+        "/counters/{c3}/pause",
+        [
+            ({"reason": 5}, 422, "validation_error"),
+            ({"reason": "x" * 201}, 422, "validation_error"),
+            ({"reason": ["lunch"]}, 422, "validation_error"),
+            ({"why": "lunch"}, 422, "validation_error"),
+        ],
+    ),
+    "profile": (
+        "supervisor",
+        "PUT",
+        "/counters/{c3}/profile",
+        [
+            ({}, 422, "validation_error"),
+            *[
+                ({"services": v}, 422, "validation_error")
+                for v in ("land", {"code": "land"}, ["land"], None, [None])
+            ],
+            ({"services": [{"weight": 1}]}, 422, "validation_error"),
+            ({"services": [{"code": 5}]}, 422, "validation_error"),
+            ({"services": [{"code": ""}]}, 422, "validation_error"),
+            *[
+                ({"services": [{"code": "land", "weight": w}]}, 422, "validation_error")
+                for w in ("x", "1", 0, -1, 0.0, -0.5, 100.5, None, True, [1])
+            ],
+            ({"services": [{"code": "land", "weight": 1, "extra": 1}]}, 422, "validation_error"),
+            (
+                {"services": [{"code": "land"}, {"code": "land", "weight": 2}]},
+                422,
+                "validation_error",
+            ),
+            ({"services": [{"code": "land"}] * 51}, 422, "validation_error"),
+            ({"services": [{"code": "land"}, {"code": "nope"}]}, 422, "unknown_service"),
+        ],
+    ),
+    "resume": (
+        "clerk",
+        "POST",
+        "/tickets/{parked}/resume",
+        [
+            *[({"counter_id": v}, 422, "validation_error") for v in ("1", 0, -1, 1.5, True, [1])],
+            ({"counter": 1}, 422, "validation_error"),
+        ],
+    ),
+    "transfer": (
+        "clerk",
+        "POST",
+        "/tickets/{called}/transfer",
+        [
+            ({}, 422, "validation_error"),
+            ({"position": "front"}, 422, "validation_error"),
+            *[({"service": v}, 422, "validation_error") for v in (5, "", None, "x" * 33)],
+            *[
+                ({"service": "civil", "position": p}, 422, "validation_error")
+                for p in ("middle", "FRONT", 1, None)
+            ],
+            ({"service": "nope"}, 422, "unknown_service"),
+            ({"service": "nope", "position": "front"}, 422, "unknown_service"),
+        ],
+    ),
 }
 
 
@@ -473,11 +566,23 @@ def test_bad_fields(api: Api, db: Database, scene: dict[str, int], group: str) -
         refused(api, db, method, API + path.format(**scene), role, status, code, json=body)
 
 
-@pytest.mark.parametrize("key", ["k" * 101, "has space", "", "tab\there", "é-latin1"],
-                         ids=["101 chars", "space", "empty", "tab", "non-ascii"])
+@pytest.mark.parametrize(
+    "key",
+    ["k" * 101, "has space", "", "tab\there", "é-latin1"],
+    ids=["101 chars", "space", "empty", "tab", "non-ascii"],
+)
 def test_bad_idempotency_key_is_400(api: Api, db: Database, key: str) -> None:
-    err = refused(api, db, "POST", f"{API}/sites/HT/tickets?lang=en", "kiosk", 400, "bad_header",
-                  json=GOOD_BODY["issue"], headers={"Idempotency-Key": key})
+    err = refused(
+        api,
+        db,
+        "POST",
+        f"{API}/sites/HT/tickets?lang=en",
+        "kiosk",
+        400,
+        "bad_header",
+        json=GOOD_BODY["issue"],
+        headers={"Idempotency-Key": key},
+    )
     assert err["message"] == "The Idempotency-Key header is invalid."
 
 
@@ -489,9 +594,14 @@ def test_longest_idempotency_key_is_accepted(api: Api) -> None:
 # --- 409 ------------------------------------------------------------------------------------
 
 ACTION_PATH = {
-    Action.RECALL: "recall", Action.START: "start", Action.FINISH: "finish",
-    Action.NO_SHOW: "no-show", Action.PARK: "park", Action.RESUME: "resume",
-    Action.CANCEL: "cancel", Action.TRANSFER: "transfer",
+    Action.RECALL: "recall",
+    Action.START: "start",
+    Action.FINISH: "finish",
+    Action.NO_SHOW: "no-show",
+    Action.PARK: "park",
+    Action.RESUME: "resume",
+    Action.CANCEL: "cancel",
+    Action.TRANSFER: "transfer",
 }
 STEPS_TO: dict[Status, list[str]] = {
     Status.WAITING: [],
@@ -526,16 +636,27 @@ def test_the_matrix_covers_the_state_machine() -> None:
 
 
 @pytest.mark.parametrize("state", list(Status), ids=str)
-def test_illegal_transitions_are_409(api: Api, db: Database, world: World, clock: Clock,
-                                     state: Status) -> None:
+def test_illegal_transitions_are_409(
+    api: Api, db: Database, world: World, clock: Clock, state: Status
+) -> None:
     clock.set(NOON_IN_HANOI)
     ticket = _to_state(api, state)
     illegal = [a for a in ACTION_PATH if (state, a) not in TRANSITIONS]
-    bodies = {Action.RESUME: {"counter_id": world.counters[3]},
-              Action.TRANSFER: GOOD_BODY["transfer"]}
+    bodies = {
+        Action.RESUME: {"counter_id": world.counters[3]},
+        Action.TRANSFER: GOOD_BODY["transfer"],
+    }
     for action in illegal:
-        err = refused(api, db, "POST", f"{API}/tickets/{ticket}/{ACTION_PATH[action]}?lang=en",
-                      "supervisor", 409, "illegal_transition", json=bodies.get(action))
+        err = refused(
+            api,
+            db,
+            "POST",
+            f"{API}/tickets/{ticket}/{ACTION_PATH[action]}?lang=en",
+            "supervisor",
+            409,
+            "illegal_transition",
+            json=bodies.get(action),
+        )
         assert err["message"] == f"Cannot {ACTION_PATH[action]} a ticket that is {state}.", err
     # A final state refuses everything; the others refuse exactly what TRANSITIONS lacks.
     if state in (Status.DONE, Status.NO_SHOW, Status.CANCELLED, Status.TRANSFERRED):
@@ -544,23 +665,23 @@ def test_illegal_transitions_are_409(api: Api, db: Database, world: World, clock
 
 def test_illegal_transition_message_in_vietnamese(api: Api, db: Database) -> None:
     t = api.issue("land")["id"]
-    err = refused(api, db, "POST", f"{API}/tickets/{t}/start", "clerk", 409,
-                  "illegal_transition")
+    err = refused(api, db, "POST", f"{API}/tickets/{t}/start", "clerk", 409, "illegal_transition")
     assert err["message"] == 'Không thể bắt đầu phục vụ vé đang ở trạng thái "đang chờ".'
 
 
-def test_call_next_on_a_busy_counter_is_409(api: Api, db: Database,
-                                            scene: dict[str, int]) -> None:
+def test_call_next_on_a_busy_counter_is_409(api: Api, db: Database, scene: dict[str, int]) -> None:
     c1 = scene["c1"]
-    err = refused(api, db, "POST", f"{API}/counters/{c1}/call-next?lang=en", "clerk", 409,
-                  "counter_busy")
+    err = refused(
+        api, db, "POST", f"{API}/counters/{c1}/call-next?lang=en", "clerk", 409, "counter_busy"
+    )
     assert err["message"] == "Counter 1 is serving A002; finish or transfer it first."
     assert api.act(scene["called"], "start").status_code == 200
     refused(api, db, "POST", f"{API}/counters/{c1}/call-next", "clerk_c1", 409, "counter_busy")
 
 
-def test_closing_a_counter_with_a_ticket_is_409(api: Api, db: Database,
-                                                scene: dict[str, int]) -> None:
+def test_closing_a_counter_with_a_ticket_is_409(
+    api: Api, db: Database, scene: dict[str, int]
+) -> None:
     url = f"{API}/counters/{scene['c2']}/close"
     refused(api, db, "POST", url, "supervisor", 409, "counter_busy")  # B001 called there
     assert api.act(scene["at2"], "start").status_code == 200
@@ -568,29 +689,45 @@ def test_closing_a_counter_with_a_ticket_is_409(api: Api, db: Database,
 
 
 @pytest.mark.parametrize("status", ["pause", "close"])
-def test_call_next_or_resume_at_a_counter_not_open_is_409(api: Api, db: Database,
-                                                          scene: dict[str, int],
-                                                          status: str) -> None:
+def test_call_next_or_resume_at_a_counter_not_open_is_409(
+    api: Api, db: Database, scene: dict[str, int], status: str
+) -> None:
     c3 = scene["c3"]
     assert api.call("POST", f"{API}/counters/{c3}/{status}", "clerk").status_code == 200
     refused(api, db, "POST", f"{API}/counters/{c3}/call-next", "clerk", 409, "counter_not_open")
-    refused(api, db, "POST", f"{API}/tickets/{scene['parked']}/resume", "clerk", 409,
-            "counter_not_open", json={"counter_id": c3})
+    refused(
+        api,
+        db,
+        "POST",
+        f"{API}/tickets/{scene['parked']}/resume",
+        "clerk",
+        409,
+        "counter_not_open",
+        json={"counter_id": c3},
+    )
 
 
 def test_resume_at_a_busy_counter_is_409(api: Api, db: Database, scene: dict[str, int]) -> None:
     url = f"{API}/tickets/{scene['parked']}/resume"
     refused(api, db, "POST", url, "clerk_c1", 409, "counter_busy")  # own counter: A002 there
     refused(api, db, "POST", url, "clerk", 409, "counter_busy")  # default: the parking counter
-    refused(api, db, "POST", url, "supervisor", 409, "counter_busy",
-            json={"counter_id": scene["c2"]})
+    refused(
+        api, db, "POST", url, "supervisor", 409, "counter_busy", json={"counter_id": scene["c2"]}
+    )
 
 
-def test_transfer_to_the_same_service_is_409(api: Api, db: Database,
-                                             scene: dict[str, int]) -> None:
+def test_transfer_to_the_same_service_is_409(api: Api, db: Database, scene: dict[str, int]) -> None:
     for ticket in ("waiting", "called", "parked"):
-        refused(api, db, "POST", f"{API}/tickets/{scene[ticket]}/transfer", "supervisor", 409,
-                "same_service", json={"service": "land", "position": "front"})
+        refused(
+            api,
+            db,
+            "POST",
+            f"{API}/tickets/{scene[ticket]}/transfer",
+            "supervisor",
+            409,
+            "same_service",
+            json={"service": "land", "position": "front"},
+        )
 
 
 def test_idempotency_key_reused_for_another_request_is_409(api: Api, db: Database) -> None:
@@ -598,42 +735,70 @@ def test_idempotency_key_reused_for_another_request_is_409(api: Api, db: Databas
     url = f"{API}/sites/HT/tickets"
     headers = {"Idempotency-Key": "kiosk-1-0001"}
     for body in ({"service": "civil"}, {"service": "land", "priority": "elderly"}):
-        refused(api, db, "POST", url, "kiosk", 409, "idempotency_conflict", json=body,
-                headers=headers)
+        refused(
+            api, db, "POST", url, "kiosk", 409, "idempotency_conflict", json=body, headers=headers
+        )
 
 
 def test_issuing_for_an_inactive_service_is_409(api: Api, db: Database) -> None:
     with db.write() as s:
         s.execute(update(Service).where(Service.code == "business").values(active=False))
-    refused(api, db, "POST", f"{API}/sites/HT/tickets", "kiosk", 409, "service_inactive",
-            json={"service": "business"})
+    refused(
+        api,
+        db,
+        "POST",
+        f"{API}/sites/HT/tickets",
+        "kiosk",
+        409,
+        "service_inactive",
+        json={"service": "business"},
+    )
 
 
 # --- languages ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("query", "headers", "lang"), [
-    ("", {}, "vi"),
-    ("?lang=vi", {"Accept-Language": "en"}, "vi"),
-    ("?lang=en", {}, "en"),
-    ("", {"Accept-Language": "en"}, "en"),
-    ("", {"Accept-Language": "en-US,en;q=0.9"}, "en"),
-    ("", {"Accept-Language": "fr"}, "vi"),
-    ("?lang=fr", {}, "vi"),
-], ids=["default", "query wins", "query", "header", "header region", "header other",
-        "query other"])
-def test_messages_are_vietnamese_unless_english_is_asked(api: Api, db: Database, query: str,
-                                                         headers: dict[str, str],
-                                                         lang: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "headers", "lang"),
+    [
+        ("", {}, "vi"),
+        ("?lang=vi", {"Accept-Language": "en"}, "vi"),
+        ("?lang=en", {}, "en"),
+        ("", {"Accept-Language": "en"}, "en"),
+        ("", {"Accept-Language": "en-US,en;q=0.9"}, "en"),
+        ("", {"Accept-Language": "fr"}, "vi"),
+        ("?lang=fr", {}, "vi"),
+    ],
+    ids=[
+        "default",
+        "query wins",
+        "query",
+        "header",
+        "header region",
+        "header other",
+        "query other",
+    ],
+)
+def test_messages_are_vietnamese_unless_english_is_asked(
+    api: Api, db: Database, query: str, headers: dict[str, str], lang: str
+) -> None:
     column = 1 if lang == "vi" else 2
-    err = refused(api, db, "GET", f"{API}/sites{query}", None, 401, "unauthorized",
-                  headers=headers)
+    err = refused(api, db, "GET", f"{API}/sites{query}", None, 401, "unauthorized", headers=headers)
     assert err["message"] == MESSAGES["unauthorized"][column]
-    err = refused(api, db, "GET", f"{API}/sites/NOPE/services{query}", "admin", 404, "not_found",
-                  headers=headers)
+    err = refused(
+        api,
+        db,
+        "GET",
+        f"{API}/sites/NOPE/services{query}",
+        "admin",
+        404,
+        "not_found",
+        headers=headers,
+    )
     assert err["message"] == {"vi": "Không tìm thấy điểm phục vụ.", "en": "Site not found."}[lang]
-    err = refused(api, db, "GET", f"{API}/nope{query}", None, 404, "route_not_found",
-                  headers=headers)
+    err = refused(
+        api, db, "GET", f"{API}/nope{query}", None, 404, "route_not_found", headers=headers
+    )
     assert err["message"] == MESSAGES["route_not_found"][column]
 
 
@@ -652,8 +817,10 @@ DOCUMENTED: dict[tuple[str, str], set[int]] = {
     ("post", "/api/v1/counters/{counter_id}/close"): {400, 401, 403, 404, 409, 422},
     ("post", "/api/v1/counters/{counter_id}/call-next"): {400, 401, 403, 404, 409, 422},
     ("put", "/api/v1/counters/{counter_id}/profile"): {400, 401, 403, 404, 422},
-    **{("post", f"/api/v1/tickets/{{ticket_id}}/{a}"): {400, 401, 403, 404, 409, 422}
-       for a in TICKET_ACTIONS},
+    **{
+        ("post", f"/api/v1/tickets/{{ticket_id}}/{a}"): {400, 401, 403, 404, 409, 422}
+        for a in TICKET_ACTIONS
+    },
     ("get", "/api/v1/track/{token}"): {404},
 }
 

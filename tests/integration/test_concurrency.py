@@ -72,8 +72,15 @@ def test_issue_and_call_concurrently(db: Database) -> None:
                 code = codes[(k + i) % 3]
                 with db.write() as s:
                     view, created = service.issue_ticket(
-                        s, kiosk, "HT", code, "elderly" if rnd.random() < 0.2 else None, "vi",
-                        f"k{k}-{i}", now(), BASE,
+                        s,
+                        kiosk,
+                        "HT",
+                        code,
+                        "elderly" if rnd.random() < 0.2 else None,
+                        "vi",
+                        f"k{k}-{i}",
+                        now(),
+                        BASE,
                     )
                 assert created
                 with lock:
@@ -206,8 +213,9 @@ def test_same_idempotency_key_concurrently_gives_one_ticket(db: Database) -> Non
             for attempt in range(4):
                 try:
                     with db.write() as s:
-                        view, _ = service.issue_ticket(s, kiosk, "HT", "land", None, "vi",
-                                                       "double-tap", now(), BASE)
+                        view, _ = service.issue_ticket(
+                            s, kiosk, "HT", "land", None, "vi", "double-tap", now(), BASE
+                        )
                     results.append(view["id"])
                     return
                 except IntegrityError:

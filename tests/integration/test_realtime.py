@@ -40,7 +40,11 @@ def test_display_gets_snapshot_then_numbered_events(app: Any, api: Api) -> None:
     events = received(c, "/display", "event")
     assert [e["seq"] for e in events] == list(range(seq0 + 1, seq0 + 1 + len(events)))
     assert [e["type"] for e in events] == [
-        "ticket.issued", "queue.stats", "ticket.called", "queue.stats"]
+        "ticket.issued",
+        "queue.stats",
+        "ticket.called",
+        "queue.stats",
+    ]
     call = events[2]["data"]
     assert call["number"] == called["number"] == "A001"
     assert call["counter"] == 1 and call["service"] == "land"
@@ -58,8 +62,11 @@ def test_public_audiences_see_no_more_than_public_fields(app: Any, api: Api) -> 
     clients = {
         "/display": connect(app, "/display", {"token": api.world.tokens["display"]}),
         "/kiosk": connect(app, "/kiosk", {"token": api.world.tokens["kiosk"]}),
-        "/counter": connect(app, "/counter", {"token": api.world.tokens["clerk"],
-                                              "counter_id": api.world.counters[1]}),
+        "/counter": connect(
+            app,
+            "/counter",
+            {"token": api.world.tokens["clerk"], "counter_id": api.world.counters[1]},
+        ),
         "/supervisor": connect(app, "/supervisor", {"token": api.world.tokens["supervisor"]}),
     }
     t = api.issue("land", priority="elderly")
@@ -90,7 +97,7 @@ def test_public_audiences_see_no_more_than_public_fields(app: Any, api: Api) -> 
     # Every audience gets every event of the site (no holes in seq).
     tail = seqs["/track"]
     for ns, s in seqs.items():
-        assert s[-len(tail):] == tail, ns
+        assert s[-len(tail) :] == tail, ns
 
 
 def test_track_clients_learn_their_position_from_the_call_order(app: Any, api: Api) -> None:
@@ -131,8 +138,7 @@ def test_track_clients_learn_their_position_from_the_call_order(app: Any, api: A
         ("/track", {"token": "x" * 5000}),
     ],
 )
-def test_bad_tokens_are_refused_at_connect(app: Any, api: Api, namespace: str, auth: Any
-                                           ) -> None:
+def test_bad_tokens_are_refused_at_connect(app: Any, api: Api, namespace: str, auth: Any) -> None:
     if isinstance(auth, dict):
         auth = dict(auth)
         if isinstance(auth.get("token"), str) and auth["token"].startswith("@"):
@@ -159,8 +165,7 @@ def test_malformed_client_messages_do_not_crash(app: Any, api: Api) -> None:
     snaps = received(c, "/display", "snapshot")
     assert len(snaps) == 2
     api.issue("civil")
-    assert [e["type"] for e in received(c, "/display", "event")] == [
-        "ticket.issued", "queue.stats"]
+    assert [e["type"] for e in received(c, "/display", "event")] == ["ticket.issued", "queue.stats"]
 
 
 def test_supervisor_of_the_ward_watches_its_reception_point(app: Any, api: Api) -> None:

@@ -22,10 +22,15 @@ from tests.support import SeqClient, ServerProcess
 
 
 def demo(db_url: str) -> dict[str, Any]:
-    out = CliRunner().invoke(main, ["demo"], env={"MOTCUA_DATABASE_URL": db_url},
-                             catch_exceptions=False).output
-    clerks = {int(n): (tok, int(cid)) for n, tok, cid in
-              re.findall(r"counter (\d+)\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)}
+    out = (
+        CliRunner()
+        .invoke(main, ["demo"], env={"MOTCUA_DATABASE_URL": db_url}, catch_exceptions=False)
+        .output
+    )
+    clerks = {
+        int(n): (tok, int(cid))
+        for n, tok, cid in re.findall(r"counter (\d+)\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)
+    }
     return {
         "kiosk": re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1),  # type: ignore[union-attr]
         "display": re.search(r"display-lobby\s+display\s+(\S+)", out).group(1),  # type: ignore[union-attr]
@@ -34,17 +39,22 @@ def demo(db_url: str) -> dict[str, Any]:
 
 
 def issue(base: str, token: str, service_code: str = "civil") -> dict[str, Any]:
-    r = requests.post(f"{base}/api/v1/sites/HACTHANH/tickets", timeout=10,
-                      headers={"Authorization": f"Bearer {token}",
-                               "Idempotency-Key": uuid.uuid4().hex},
-                      json={"service": service_code})
+    r = requests.post(
+        f"{base}/api/v1/sites/HACTHANH/tickets",
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
+        json={"service": service_code},
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def call_next(base: str, clerk: tuple[str, int]) -> dict[str, Any]:
-    r = requests.post(f"{base}/api/v1/counters/{clerk[1]}/call-next", timeout=10,
-                      headers={"Authorization": f"Bearer {clerk[0]}"})
+    r = requests.post(
+        f"{base}/api/v1/counters/{clerk[1]}/call-next",
+        timeout=10,
+        headers={"Authorization": f"Bearer {clerk[0]}"},
+    )
     assert r.status_code == 200, r.text
     return r.json()["ticket"]
 
@@ -52,14 +62,18 @@ def call_next(base: str, clerk: tuple[str, int]) -> dict[str, Any]:
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.slow
-def test_call_on_node_a_reaches_display_on_node_b(pg_database: str, redis_url: str,
-                                                  tmp_path: Path) -> None:
+def test_call_on_node_a_reaches_display_on_node_b(
+    pg_database: str, redis_url: str, tmp_path: Path
+) -> None:
     from tests.conftest import _truncate_pg
 
     _truncate_pg(pg_database)
     creds = demo(pg_database)
-    env = {"MOTCUA_DATABASE_URL": pg_database, "MOTCUA_REDIS_URL": redis_url,
-           "MOTCUA_REDIS_CHANNEL": f"motcua-test-{uuid.uuid4().hex[:8]}"}
+    env = {
+        "MOTCUA_DATABASE_URL": pg_database,
+        "MOTCUA_REDIS_URL": redis_url,
+        "MOTCUA_REDIS_CHANNEL": f"motcua-test-{uuid.uuid4().hex[:8]}",
+    }
     a = ServerProcess(tmp_path, env).start()
     b = ServerProcess(tmp_path, env).start()
     display = SeqClient(b.url, "/display", {"token": creds["display"]})
@@ -91,8 +105,7 @@ def test_call_on_node_a_reaches_display_on_node_b(pg_database: str, redis_url: s
 
 
 @pytest.mark.slow
-def test_display_state_equals_database_after_server_killed_and_restarted(tmp_path: Path
-                                                                         ) -> None:
+def test_display_state_equals_database_after_server_killed_and_restarted(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
     creds = demo(db_url)
     env = {"MOTCUA_DATABASE_URL": db_url}
@@ -124,8 +137,12 @@ def test_display_state_equals_database_after_server_killed_and_restarted(tmp_pat
         assert serving == {(first["number"], 3), ("A001", 1)}
         # New events after the restart continue the same sequence, with no gap.
         issue(server.url, creds["kiosk"], "business")
-        display.wait_for(lambda: display.events[-1]["type"] == "queue.stats"
-                         and display.events[-1]["data"]["service"] == "business")
+        display.wait_for(
+            lambda: (
+                display.events[-1]["type"] == "queue.stats"
+                and display.events[-1]["data"]["service"] == "business"
+            )
+        )
         fresh = SeqClient(server.url, "/display", {"token": creds["display"]}).connect()
         assert fresh.snapshot["seq"] == display.seq
         assert fresh.snapshot["now_serving"] == display.snapshot["now_serving"]
@@ -170,12 +187,26 @@ def test_shipped_gunicorn_config_serves_api_and_sockets(tmp_path: Path, async_mo
     creds = demo(db_url)
     port = free_port()
     repo = Path(__file__).resolve().parents[2]
-    env = {**__import__("os").environ, "MOTCUA_DATABASE_URL": db_url,
-           "MOTCUA_BIND": f"127.0.0.1:{port}", "MOTCUA_ASYNC_MODE": async_mode}
+    env = {
+        **__import__("os").environ,
+        "MOTCUA_DATABASE_URL": db_url,
+        "MOTCUA_BIND": f"127.0.0.1:{port}",
+        "MOTCUA_ASYNC_MODE": async_mode,
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(repo / "deploy" / "gunicorn.conf.py"),
-         "server.app:create_app()"],
-        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(repo / "deploy" / "gunicorn.conf.py"),
+            "server.app:create_app()",
+        ],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     display = SeqClient(base, "/display", {"token": creds["display"]})

@@ -40,8 +40,14 @@ def test_numbers_restart_at_local_midnight_and_history_stays(api: Api, clock: Cl
         assert days[a1["id"]] == dt.date(2026, 11, 25)
         assert days[new["id"]] == dt.date(2026, 11, 26)
         assert len(days) == 5
-        types = [e.type for e in s.scalars(select(TicketEvent).where(
-            TicketEvent.ticket_id == a1["id"]).order_by(TicketEvent.id))]
+        types = [
+            e.type
+            for e in s.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == a1["id"])
+                .order_by(TicketEvent.id)
+            )
+        ]
         assert types == ["ticket.issued", "ticket.called", "ticket.serving", "ticket.done"]
     old = api.call("GET", f"/api/v1/track/{a1['token']}").get_json()
     assert old["number"] == "A001" and old["status"] == "done"

@@ -41,8 +41,9 @@ class Sim:
             for prio in (True, False):
                 q = self.waiting.get((sid, prio), [])
                 heads[prio] = routing.Head(q[0][0], q[0][0], q[0][1]) if q else None
-            queues.append(routing.ServiceQueue(sid, weight, sla, self.states[sid], heads[True],
-                                               heads[False]))
+            queues.append(
+                routing.ServiceQueue(sid, weight, sla, self.states[sid], heads[True], heads[False])
+            )
         choice = routing.choose(queues, now, self.ratio)
         if choice is None:
             return None
@@ -57,11 +58,13 @@ class Sim:
 arrivals = st.lists(
     st.tuples(st.integers(0, 2), st.booleans(), st.integers(0, 600)), min_size=1, max_size=80
 )
-services = st.fixed_dictionaries({
-    0: st.tuples(st.sampled_from([0.5, 1.0, 2.0]), st.sampled_from([10.0, 20.0, 30.0])),
-    1: st.tuples(st.sampled_from([0.5, 1.0, 2.0]), st.sampled_from([10.0, 20.0, 30.0])),
-    2: st.tuples(st.sampled_from([0.5, 1.0, 2.0]), st.sampled_from([10.0, 20.0, 30.0])),
-})
+services = st.fixed_dictionaries(
+    {
+        0: st.tuples(st.sampled_from([0.5, 1.0, 2.0]), st.sampled_from([10.0, 20.0, 30.0])),
+        1: st.tuples(st.sampled_from([0.5, 1.0, 2.0]), st.sampled_from([10.0, 20.0, 30.0])),
+        2: st.tuples(st.sampled_from([0.5, 1.0, 2.0]), st.sampled_from([10.0, 20.0, 30.0])),
+    }
+)
 ratios = st.builds(Interleave, st.integers(1, 3), st.integers(0, 4))
 
 
@@ -164,10 +167,12 @@ def test_no_service_starves_behind_a_busy_one(w_busy, w_lone, sla_busy, sla_lone
 
 def test_longest_wait_relative_to_sla_and_weight() -> None:
     now = T0 + dt.timedelta(minutes=30)
-    a = routing.ServiceQueue(1, 1.0, 20.0, ClassState(), None,
-                             routing.Head(1, 1, T0 + dt.timedelta(minutes=10)))  # 20/20 = 1.0
-    b = routing.ServiceQueue(2, 1.0, 10.0, ClassState(), None,
-                             routing.Head(2, 2, T0 + dt.timedelta(minutes=15)))  # 15/10 = 1.5
+    a = routing.ServiceQueue(
+        1, 1.0, 20.0, ClassState(), None, routing.Head(1, 1, T0 + dt.timedelta(minutes=10))
+    )  # 20/20 = 1.0
+    b = routing.ServiceQueue(
+        2, 1.0, 10.0, ClassState(), None, routing.Head(2, 2, T0 + dt.timedelta(minutes=15))
+    )  # 15/10 = 1.5
     assert routing.choose([a, b], now, Interleave()).ticket_id == 2
     a2 = routing.ServiceQueue(1, 2.0, 20.0, ClassState(), None, a.normal_head)  # 2.0
     assert routing.choose([a2, b], now, Interleave()).ticket_id == 1
@@ -183,8 +188,9 @@ def test_call_order_and_calls_before() -> None:
     assert routing.call_order([10], [1], ClassState(NORMAL, 1), Interleave(1, 2)) == [1, 10]
 
 
-def reference_call_order(p: list[int], n: list[int], state: ClassState, ratio: Interleave
-                         ) -> list[int]:
+def reference_call_order(
+    p: list[int], n: list[int], state: ClassState, ratio: Interleave
+) -> list[int]:
     """One call at a time through class_to_call: the definition call_order must match."""
     i = j = 0
     out = []
@@ -202,8 +208,11 @@ def reference_call_order(p: list[int], n: list[int], state: ClassState, ratio: I
 
 @settings(max_examples=500, deadline=None)
 @given(
-    st.integers(0, 30), st.integers(0, 30), ratios,
-    st.sampled_from([None, PRIORITY, NORMAL]), st.integers(0, 6),
+    st.integers(0, 30),
+    st.integers(0, 30),
+    ratios,
+    st.sampled_from([None, PRIORITY, NORMAL]),
+    st.integers(0, 6),
 )
 def test_fast_call_order_matches_one_call_at_a_time(n_p, n_n, ratio, last, run) -> None:
     p = list(range(1000, 1000 + n_p))

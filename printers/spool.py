@@ -1,0 +1,668 @@
+"""Print spool: jobs are stored, sent, retried with backoff, and failures stay visible.
+
+The storage is a :class:`JobStore` protocol so the server can keep jobs in its own database;
+:class:`MemoryJobStore` (tests) and :class:`SQLiteJobStore` (a plain SQLite file, so a spool
+survives a restart without the server) implement it.
+
+Claiming a job marks it ``printing`` with a lease and counts one attempt. A process that dies
+while printing leaves the lease behind; once it expires the job is due again and is printed by
+the next claimer, once (ESC/POS cannot confirm that paper came out, so a job cut off by a crash
+is printed again rather than lost). Every ``mark_*`` call is fenced by the attempt number: a slow
+worker whose lease was taken over cannot overwrite the new owner's result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from printers.status import DEFAULT_STATUS_TIMEOUT, PrinterStatus, query
+from printers.uri import DEFAULT_TIMEOUT, PrinterError, parse_uri
+from printers.uri import send as send_raw
+
+log = logging.getLogger(__name__)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    PRINTING = "printing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One print job. ``attempts`` counts claims; ``ref`` is free text for the caller (e.g.
+    ``"ticket:123"``) so a failure can be traced back to what it was printing."""
+
+    id: str
+    uri: str
+    data: bytes
+    attempts: int = 0
+    next_attempt_at: dt.datetime = field(default_factory=utcnow)
+    status: JobStatus = JobStatus.QUEUED
+    last_error: str | None = None
+    created_at: dt.datetime = field(default_factory=utcnow)
+    lease_until: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    ref: str | None = None
+
+    @staticmethod
+    def new(uri: str, data: bytes, now: dt.datetime, ref: str | None = None) -> Job:
+        return Job(
+            id=uuid.uuid4().hex,
+            uri=uri,
+            data=bytes(data),
+            next_attempt_at=now,
+            created_at=now,
+            ref=ref,
+        )
+
+
+class JobStore(Protocol):
+    """Where jobs live. Implementations must make :meth:`claim_due` atomic across threads (and
+    across processes, for a shared database)."""
+
+    def add(self, job: Job) -> None:
+        """Store a new job."""
+        ...
+
+    def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[Job]:
+        """Up to ``limit`` jobs to print now, oldest first: queued jobs whose
+        ``next_attempt_at`` has come, and ``printing`` jobs whose lease has expired. Each is
+        returned (and stored) as ``printing`` with ``lease_until`` and ``attempts + 1``."""
+        ...
+
+    def mark_done(self, job: Job, now: dt.datetime) -> bool:
+        """The claimed ``job`` was sent. False if the claim was lost (fenced by attempts)."""
+        ...
+
+    def mark_retry(self, job: Job, next_at: dt.datetime, error: str) -> bool:
+        """Back to ``queued`` until ``next_at``, remembering ``error``."""
+        ...
+
+    def mark_failed(self, job: Job, error: str, now: dt.datetime) -> bool:
+        """Given up; the job stays stored as ``failed``."""
+        ...
+
+    def pending(self) -> list[Job]:
+        """Queued and printing jobs, oldest first."""
+        ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+
+# --- in memory -----------------------------------------------------------------------------
+
+
+class MemoryJobStore:
+    """A :class:`JobStore` in a dict (tests, and a server that accepts losing jobs on restart)."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def add(self, job: Job) -> None:
+        with self._lock:
+            if job.id in self._jobs:
+                raise ValueError(f"job {job.id} already exists")
+            self._jobs[job.id] = job
+
+    def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[Job]:
+        with self._lock:
+            due = [
+                j
+                for j in self._jobs.values()
+                if (j.status is JobStatus.QUEUED and j.next_attempt_at <= now)
+                or (
+                    j.status is JobStatus.PRINTING
+                    and j.lease_until is not None
+                    and j.lease_until <= now
+                )
+            ][: max(0, limit)]
+            claimed = []
+            for job in due:
+                new = replace(
+                    job,
+                    status=JobStatus.PRINTING,
+                    attempts=job.attempts + 1,
+                    lease_until=lease_until,
+                )
+                self._jobs[job.id] = new
+                claimed.append(new)
+            return claimed
+
+    def _finish(self, job: Job, **changes: Any) -> bool:
+        with self._lock:
+            current = self._jobs.get(job.id)
+            if (
+                current is None
+                or current.status is not JobStatus.PRINTING
+                or current.attempts != job.attempts
+            ):
+                return False
+            self._jobs[job.id] = replace(current, lease_until=None, **changes)
+            return True
+
+    def mark_done(self, job: Job, now: dt.datetime) -> bool:
+        return self._finish(job, status=JobStatus.DONE, finished_at=now)
+
+    def mark_retry(self, job: Job, next_at: dt.datetime, error: str) -> bool:
+        return self._finish(job, status=JobStatus.QUEUED, next_attempt_at=next_at, last_error=error)
+
+    def mark_failed(self, job: Job, error: str, now: dt.datetime) -> bool:
+        return self._finish(job, status=JobStatus.FAILED, last_error=error, finished_at=now)
+
+    def pending(self) -> list[Job]:
+        with self._lock:
+            return [
+                j for j in self._jobs.values() if j.status in (JobStatus.QUEUED, JobStatus.PRINTING)
+            ]
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def all(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs.values())
+
+
+# --- SQLite --------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS print_jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    uri TEXT NOT NULL,
+    data BLOB NOT NULL,
+    ref TEXT,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'printing', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    lease_until REAL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS print_jobs_due ON print_jobs (status, next_attempt_at);
+"""
+
+_COLUMNS = (
+    "id, uri, data, ref, status, attempts, next_attempt_at, lease_until, last_error, "
+    "created_at, finished_at"
+)
+
+
+def _ts(value: dt.datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("spool times must be timezone-aware")
+    return value.timestamp()
+
+
+def _dt(value: float | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+def _row_job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        uri=row["uri"],
+        data=bytes(row["data"]),
+        ref=row["ref"],
+        status=JobStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=_dt(row["next_attempt_at"]) or utcnow(),
+        lease_until=_dt(row["lease_until"]),
+        last_error=row["last_error"],
+        created_at=_dt(row["created_at"]) or utcnow(),
+        finished_at=_dt(row["finished_at"]),
+    )
+
+
+class SQLiteJobStore:
+    """A :class:`JobStore` in a SQLite file (WAL). Safe across threads and processes: claims run
+    in ``BEGIN IMMEDIATE`` transactions."""
+
+    def __init__(self, path: str | Path, busy_timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SQLiteJobStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, job: Job) -> None:
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO print_jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.id,
+                    job.uri,
+                    job.data,
+                    job.ref,
+                    job.status.value,
+                    job.attempts,
+                    _ts(job.next_attempt_at),
+                    _ts(job.lease_until),
+                    job.last_error,
+                    _ts(job.created_at),
+                    _ts(job.finished_at),
+                ),
+            )
+
+    def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[Job]:
+        t = _ts(now)
+        with self._tx() as db:
+            rows = db.execute(
+                f"SELECT seq, {_COLUMNS} FROM print_jobs"
+                " WHERE (status = 'queued' AND next_attempt_at <= ?)"
+                " OR (status = 'printing' AND lease_until <= ?)"
+                " ORDER BY seq LIMIT ?",
+                (t, t, max(0, limit)),
+            ).fetchall()
+            claimed = []
+            for row in rows:
+                db.execute(
+                    "UPDATE print_jobs SET status = 'printing', attempts = attempts + 1,"
+                    " lease_until = ? WHERE seq = ?",
+                    (_ts(lease_until), row["seq"]),
+                )
+                job = _row_job(row)
+                claimed.append(
+                    replace(
+                        job,
+                        status=JobStatus.PRINTING,
+                        attempts=job.attempts + 1,
+                        lease_until=lease_until,
+                    )
+                )
+            return claimed
+
+    def _finish(self, job: Job, sql: str, args: tuple[object, ...]) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                f"UPDATE print_jobs SET {sql}, lease_until = NULL"
+                " WHERE id = ? AND status = 'printing' AND attempts = ?",
+                (*args, job.id, job.attempts),
+            )
+            return cur.rowcount == 1
+
+    def mark_done(self, job: Job, now: dt.datetime) -> bool:
+        return self._finish(job, "status = 'done', finished_at = ?", (_ts(now),))
+
+    def mark_retry(self, job: Job, next_at: dt.datetime, error: str) -> bool:
+        return self._finish(
+            job, "status = 'queued', next_attempt_at = ?, last_error = ?", (_ts(next_at), error)
+        )
+
+    def mark_failed(self, job: Job, error: str, now: dt.datetime) -> bool:
+        return self._finish(
+            job, "status = 'failed', last_error = ?, finished_at = ?", (error, _ts(now))
+        )
+
+    def _select(self, where: str, args: tuple[object, ...] = ()) -> list[Job]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM print_jobs WHERE {where} ORDER BY seq", args
+            ).fetchall()
+        return [_row_job(r) for r in rows]
+
+    def pending(self) -> list[Job]:
+        return self._select("status IN ('queued', 'printing')")
+
+    def get(self, job_id: str) -> Job | None:
+        jobs = self._select("id = ?", (job_id,))
+        return jobs[0] if jobs else None
+
+    def all(self) -> list[Job]:
+        return self._select("1 = 1")
+
+    def purge(self, finished_before: dt.datetime) -> int:
+        """Delete done and failed jobs finished before the given time; returns how many."""
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM print_jobs WHERE status IN ('done', 'failed') AND finished_at < ?",
+                (_ts(finished_before),),
+            )
+            return cur.rowcount
+
+
+# --- the spool -----------------------------------------------------------------------------
+
+
+def backoff_delay(attempts: int, base: float = 1.0, cap: float = 60.0) -> float:
+    """Seconds to wait after the ``attempts``-th failed try: 1, 2, 4, 8, ... capped at 60."""
+    if attempts < 1:
+        return 0.0
+    return float(min(cap, base * 2 ** min(attempts - 1, 32)))
+
+
+@dataclass(frozen=True)
+class PrinterState:
+    """The spool's view of one printer: its last status, why, and since when."""
+
+    uri: str
+    status: PrinterStatus
+    detail: str
+    since: dt.datetime
+
+
+SendFn = Callable[[str, bytes, float], None]
+StatusFn = Callable[[str], "PrinterStatus | tuple[PrinterStatus, str]"]
+OnChange = Callable[[str, PrinterStatus, Job | None], None]
+OnJob = Callable[[Job], None]
+
+#: Statuses in which nothing is sent: the job waits (and counts an attempt).
+HOLD = frozenset({PrinterStatus.PAPER_OUT, PrinterStatus.OFFLINE, PrinterStatus.ERROR})
+
+
+def _default_status(uri: str) -> tuple[PrinterStatus, str]:
+    report = query(uri, DEFAULT_STATUS_TIMEOUT)
+    return report.status, report.detail
+
+
+class Spool:
+    """Sends stored jobs to their printers.
+
+    ``send(uri, data, timeout)`` raises :class:`PrinterError` on failure (default:
+    :func:`printers.uri.send`). ``status(uri)`` returns a :class:`PrinterStatus` (or a
+    ``(status, detail)`` pair) before each batch to one printer; ``None`` skips the check.
+    ``on_change(uri, status, job)`` is called whenever a printer's status differs from the last
+    one seen (including the first), with the job that revealed it; ``on_job(job)`` when a job is
+    done or failed for good. Both may be called from worker threads and must not block long."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        send: SendFn = send_raw,
+        status: StatusFn | None = _default_status,
+        clock: Callable[[], dt.datetime] = utcnow,
+        on_change: OnChange | None = None,
+        on_job: OnJob | None = None,
+        *,
+        max_attempts: int = 8,
+        base_delay: float = 1.0,
+        max_delay: float = 60.0,
+        lease: float = 60.0,
+        batch: int = 20,
+        send_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.store = store
+        self._send = send
+        self._status = status
+        self.clock = clock
+        self.on_change = on_change
+        self.on_job = on_job
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.lease = lease
+        self.batch = batch
+        self.send_timeout = send_timeout
+        self._states: dict[str, PrinterState] = {}
+        self._lock = threading.Lock()
+        self.work = threading.Event()  # set by submit(); a Worker waits on it
+
+    # submitting ---------------------------------------------------------------------------
+
+    def submit(self, uri: str, data: bytes, ref: str | None = None) -> Job:
+        """Queue ``data`` for the printer at ``uri`` (checked now: a bad URI raises
+        ``ValueError`` here, not later in the worker)."""
+        parse_uri(uri)
+        job = Job.new(uri, data, self.clock(), ref)
+        self.store.add(job)
+        self.work.set()
+        return job
+
+    # printer states -----------------------------------------------------------------------
+
+    def printers(self) -> dict[str, PrinterState]:
+        """Last known state of every printer this spool has talked to."""
+        with self._lock:
+            return dict(self._states)
+
+    def state(self, uri: str) -> PrinterStatus | None:
+        with self._lock:
+            st = self._states.get(uri)
+        return st.status if st else None
+
+    def _set_state(self, uri: str, status: PrinterStatus, detail: str, job: Job | None) -> None:
+        with self._lock:
+            previous = self._states.get(uri)
+            if previous is not None and previous.status is status:
+                if previous.detail != detail:
+                    self._states[uri] = replace(previous, detail=detail)
+                return
+            self._states[uri] = PrinterState(uri, status, detail, self.clock())
+        log.log(
+            logging.INFO if status.can_print else logging.WARNING,
+            "printer %s: %s%s",
+            uri,
+            status.value,
+            f" ({detail})" if detail else "",
+        )
+        if self.on_change is not None:
+            try:
+                self.on_change(uri, status, job)
+            except Exception:
+                log.exception("printer on_change callback failed")
+
+    def check(self, uri: str) -> PrinterStatus:
+        """Ask the printer's status now (outside any request path) and record it."""
+        status, detail = self._ask_status(uri)
+        self._set_state(uri, status, detail, None)
+        return status
+
+    def _ask_status(self, uri: str) -> tuple[PrinterStatus, str]:
+        if self._status is None:
+            return PrinterStatus.UNKNOWN, ""
+        try:
+            answer = self._status(uri)
+        except Exception as exc:
+            log.exception("printer status check failed for %s", uri)
+            return PrinterStatus.UNKNOWN, f"status check failed: {exc}"
+        if isinstance(answer, tuple):
+            return answer
+        return answer, ""
+
+    # printing -----------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim the due jobs, send them (printers in parallel, each printer's jobs in order),
+        and record the outcome. Returns how many jobs were handled."""
+        now = self.clock()
+        jobs = self.store.claim_due(now, self.batch, now + dt.timedelta(seconds=self.lease))
+        if not jobs:
+            return 0
+        groups: dict[str, list[Job]] = {}
+        for job in jobs:
+            groups.setdefault(job.uri, []).append(job)
+        if len(groups) == 1:
+            self._print_group(*next(iter(groups.items())))
+        else:
+            with ThreadPoolExecutor(
+                max_workers=min(8, len(groups)), thread_name_prefix="motcua-print"
+            ) as pool:
+                for future in [pool.submit(self._print_group, u, g) for u, g in groups.items()]:
+                    future.result()
+        return len(jobs)
+
+    def _finished(self, job: Job) -> None:
+        if self.on_job is None:
+            return
+        final = self.store.get(job.id) or job
+        try:
+            self.on_job(final)
+        except Exception:
+            log.exception("print on_job callback failed")
+
+    def _retry(self, job: Job, error: str) -> None:
+        if job.attempts >= self.max_attempts:
+            log.warning(
+                "print job %s (%s) failed after %d attempts: %s",
+                job.id,
+                job.ref,
+                job.attempts,
+                error,
+            )
+            if self.store.mark_failed(job, error, self.clock()):
+                self._finished(job)
+            return
+        delay = backoff_delay(job.attempts, self.base_delay, self.max_delay)
+        self.store.mark_retry(job, self.clock() + dt.timedelta(seconds=delay), error)
+
+    def _print_group(self, uri: str, jobs: list[Job]) -> None:
+        todo = []
+        for job in jobs:
+            if job.attempts > self.max_attempts:  # e.g. a job that kept crashing its worker
+                if self.store.mark_failed(job, job.last_error or "too many attempts", self.clock()):
+                    self._finished(job)
+            else:
+                todo.append(job)
+        if not todo:
+            return
+        status, detail = self._ask_status(uri)
+        if status in HOLD:
+            self._set_state(uri, status, detail, todo[0])
+            reason = f"printer {status.value}" + (f": {detail}" if detail else "")
+            for job in todo:
+                self._retry(job, reason)
+            return
+        for i, job in enumerate(todo):
+            try:
+                self._send(uri, job.data, self.send_timeout)
+            except Exception as exc:
+                reason = exc.reason if isinstance(exc, PrinterError) else f"{exc!r}"
+                if not isinstance(exc, PrinterError):
+                    log.exception("unexpected error printing job %s", job.id)
+                self._set_state(uri, PrinterStatus.ERROR, reason, job)
+                for rest in todo[i:]:
+                    self._retry(rest, reason)
+                return
+            if self.store.mark_done(job, self.clock()):
+                self._finished(job)
+            after = status if status is PrinterStatus.PAPER_NEAR_END else PrinterStatus.ONLINE
+            self._set_state(uri, after, detail if after is status else "", job)
+
+
+class Worker:
+    """Runs :meth:`Spool.run_once` in a background thread until :meth:`stop`.
+
+    It wakes when a job is submitted, else every ``interval`` seconds (to pick up retries that
+    became due). With ``status_interval``, it also asks the status of every printer it knows
+    (and of ``watch`` URIs) that often, so paper-out shows before the next job."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        interval: float = 0.5,
+        status_interval: float | None = None,
+        watch: list[str] | None = None,
+        name: str = "motcua-print-spool",
+    ) -> None:
+        self.spool = spool
+        self.interval = interval
+        self.status_interval = status_interval
+        self.watch = list(watch or [])
+        self.name = name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_status_check = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> Worker:
+        if self.running:
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.spool.work.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wake(self) -> None:
+        self.spool.work.set()
+
+    def _check_printers(self) -> None:
+        if self.status_interval is None:
+            return
+        now = time.monotonic()
+        if now - self._last_status_check < self.status_interval:
+            return
+        self._last_status_check = now
+        for uri in dict.fromkeys([*self.watch, *self.spool.printers()]):
+            if self._stop.is_set():
+                return
+            self.spool.check(uri)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.spool.work.clear()
+            handled = 0
+            try:
+                handled = self.spool.run_once()
+                self._check_printers()
+            except Exception:
+                log.exception("print spool pass failed")
+            if handled >= self.spool.batch:
+                continue  # more may be due right away
+            self.spool.work.wait(self.interval)
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,346 @@
+"""Printer URIs and connections.
+
+=====================================  =============================================================
+``tcp://host[:port]``                  ESC/POS over TCP (raw port, default 9100)
+``usb://VENDOR:PRODUCT``               USB, hex ids (``usb://04b8:0202``); needs ``pyusb``
+``serial:///dev/ttyUSB0?baudrate=N``   serial port (default 9600 baud); needs ``pyserial``
+``file:///abs/path``                   append the bytes to a file (demo, tests)
+``file://./rel/path``                  the same, relative to the working directory
+=====================================  =============================================================
+
+Query options for every scheme: ``profile=`` (a python-escpos capability profile, default
+``default``) and ``text=`` (``cp1258``, ``tcvn3``, ``image`` or ``ascii``: how Vietnamese is
+printed, see :mod:`printers.vietnamese`; default: the best the profile supports).
+USB also takes ``in_ep=`` / ``out_ep=`` (hex endpoints).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qs, urlsplit
+
+from escpos.capabilities import CAPABILITIES
+from escpos.escpos import Escpos
+from escpos.exceptions import Error as EscposError
+from escpos.printer import File, Network, Serial, Usb
+
+from printers.vietnamese import TextMode
+
+DEFAULT_TCP_PORT = 9100
+DEFAULT_BAUDRATE = 9600
+#: Connect/write timeout for sending jobs. python-escpos' own default (60 s) blocks far too long.
+DEFAULT_TIMEOUT = 3.0
+
+SCHEMES = ("tcp", "usb", "serial", "file")
+_COMMON_OPTIONS = ("profile", "text")
+_OPTIONS = {
+    "tcp": _COMMON_OPTIONS,
+    "usb": (*_COMMON_OPTIONS, "in_ep", "out_ep"),
+    "serial": (*_COMMON_OPTIONS, "baudrate"),
+    "file": _COMMON_OPTIONS,
+}
+
+
+class PrinterError(Exception):
+    """A printer could not be reached or written; ``reason`` is short enough for a UI."""
+
+    def __init__(self, reason: str, uri: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.uri = uri
+
+
+@dataclass(frozen=True)
+class PrinterURI:
+    """A parsed printer URI."""
+
+    uri: str
+    scheme: str
+    profile: str = "default"
+    text: TextMode | None = None
+    host: str | None = None
+    port: int | None = None
+    vendor_id: int | None = None
+    product_id: int | None = None
+    in_ep: int | None = None
+    out_ep: int | None = None
+    device: str | None = None
+    baudrate: int | None = None
+    path: Path | None = None
+    options: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __str__(self) -> str:
+        return self.uri
+
+    @property
+    def label(self) -> str:
+        """A short human name: ``192.168.1.50:9100``, ``usb 04b8:0202``, a path."""
+        if self.scheme == "tcp":
+            return f"{self.host}:{self.port}"
+        if self.scheme == "usb":
+            return f"usb {self.vendor_id:04x}:{self.product_id:04x}"
+        if self.scheme == "serial":
+            return f"{self.device} @ {self.baudrate}"
+        return str(self.path)
+
+
+def _bad(uri: str, why: str) -> ValueError:
+    return ValueError(f"bad printer URI {uri!r}: {why}")
+
+
+def _hex_id(uri: str, value: str, what: str) -> int:
+    text = value.strip().lower().removeprefix("0x")
+    if not text or len(text) > 4 or any(c not in "0123456789abcdef" for c in text):
+        raise _bad(uri, f"{what} must be a hex number of 1-4 digits, got {value!r}")
+    return int(text, 16)
+
+
+def _options(uri: str, scheme: str, query: str) -> dict[str, str]:
+    try:
+        parsed = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError as exc:
+        raise _bad(uri, f"cannot read the query string {query!r}") from exc
+    allowed = _OPTIONS[scheme]
+    options: dict[str, str] = {}
+    for key, values in parsed.items():
+        if key not in allowed:
+            raise _bad(
+                uri, f"unknown option {key!r} for {scheme}:// (allowed: {', '.join(allowed)})"
+            )
+        if len(values) != 1 or not values[0]:
+            raise _bad(uri, f"option {key!r} needs exactly one value")
+        options[key] = values[0]
+    return options
+
+
+def _profile(uri: str, name: str) -> str:
+    profiles = CAPABILITIES["profiles"]
+    if name in profiles:
+        return name
+    close = difflib.get_close_matches(name, list(profiles), n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise _bad(uri, f"unknown printer profile {name!r}{hint}")
+
+
+def parse_uri(uri: str) -> PrinterURI:
+    """Parse a printer URI; raises :class:`ValueError` with the reason when it is wrong."""
+    if not isinstance(uri, str) or not uri.strip():
+        raise ValueError("printer URI is empty")
+    uri = uri.strip()
+    if "://" not in uri:
+        raise _bad(uri, "expected scheme://..., e.g. tcp://192.168.1.50:9100")
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise _bad(uri, f"unsupported scheme {parts.scheme!r} (use tcp, usb, serial or file)")
+    if parts.fragment:
+        raise _bad(uri, "a fragment (#...) is not allowed")
+    options = _options(uri, scheme, parts.query)
+    profile = _profile(uri, options.get("profile", "default"))
+    text: TextMode | None = None
+    if "text" in options:
+        try:
+            text = TextMode(options["text"].lower())
+        except ValueError:
+            raise _bad(
+                uri,
+                f"text must be one of {', '.join(m.value for m in TextMode)}, got "
+                f"{options['text']!r}",
+            ) from None
+    common: dict[str, Any] = {
+        "uri": uri,
+        "scheme": scheme,
+        "profile": profile,
+        "text": text,
+        "options": options,
+    }
+
+    if scheme == "tcp":
+        if parts.path not in ("", "/"):
+            raise _bad(uri, "a tcp:// printer URI has no path")
+        if parts.username or parts.password:
+            raise _bad(uri, "user names are not supported")
+        host = parts.hostname
+        if not host:
+            raise _bad(uri, "missing host, e.g. tcp://192.168.1.50:9100")
+        try:
+            port = parts.port
+        except ValueError:
+            raise _bad(uri, "port must be a number from 1 to 65535") from None
+        if port == 0:
+            raise _bad(uri, "port must be a number from 1 to 65535")
+        return PrinterURI(**common, host=host, port=port or DEFAULT_TCP_PORT)
+
+    if scheme == "usb":
+        ids = parts.netloc or parts.path.strip("/")
+        if parts.path.strip("/") and parts.netloc:
+            raise _bad(uri, "expected usb://VENDOR:PRODUCT, e.g. usb://04b8:0202")
+        if ids.count(":") != 1:
+            raise _bad(uri, "expected usb://VENDOR:PRODUCT with hex ids, e.g. usb://04b8:0202")
+        vendor, product = ids.split(":")
+        extra: dict[str, Any] = {
+            "vendor_id": _hex_id(uri, vendor, "vendor id"),
+            "product_id": _hex_id(uri, product, "product id"),
+        }
+        for key in ("in_ep", "out_ep"):
+            if key in options:
+                extra[key] = _hex_id(uri, options[key], key)
+        return PrinterURI(**common, **extra)
+
+    if scheme == "serial":
+        device = parts.path if not parts.netloc else parts.netloc + parts.path
+        if not device or device == "/":
+            raise _bad(uri, "missing device, e.g. serial:///dev/ttyUSB0?baudrate=19200")
+        baud_text = options.get("baudrate", str(DEFAULT_BAUDRATE))
+        if not baud_text.isdigit() or not 50 <= int(baud_text) <= 4_000_000:
+            raise _bad(uri, f"baudrate must be a number like 9600 or 19200, got {baud_text!r}")
+        return PrinterURI(**common, device=device, baudrate=int(baud_text))
+
+    # file
+    if parts.netloc in ("", "localhost"):
+        path = Path(parts.path)
+    elif parts.netloc in (".", ".."):
+        path = Path(parts.netloc + parts.path)
+    else:
+        raise _bad(uri, "use file:///absolute/path or file://./relative/path")
+    if not parts.path or parts.path.endswith("/"):
+        raise _bad(uri, "missing file name, e.g. file:///var/lib/motcua/kiosk-1.bin")
+    return PrinterURI(**common, path=path)
+
+
+def as_uri(uri: str | PrinterURI) -> PrinterURI:
+    return uri if isinstance(uri, PrinterURI) else parse_uri(uri)
+
+
+# --- python-escpos connections -------------------------------------------------------------
+
+
+class AppendFile(File):
+    """python-escpos' File printer, but appending (its own opens with ``wb``) and creating the
+    parent folders."""
+
+    def open(self, raise_not_found: bool = True) -> None:
+        if self._device:
+            self.close()
+        device: IO[bytes] | None = None
+        try:
+            Path(self.devfile).parent.mkdir(parents=True, exist_ok=True)
+            device = open(self.devfile, "ab")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            if raise_not_found:
+                raise PrinterError(f"cannot open {self.devfile}: {exc.strerror or exc}") from exc
+        self.device = device
+
+
+def open_printer(uri: str | PrinterURI, timeout: float = DEFAULT_TIMEOUT) -> Escpos:
+    """An opened python-escpos printer for ``uri`` (``close()`` it when done).
+
+    Raises :class:`PrinterError` when the device cannot be opened, and :class:`ValueError` for a
+    bad URI."""
+    u = as_uri(uri)
+    printer: Escpos
+    try:
+        if u.scheme == "tcp":
+            printer = Network(host=u.host, port=u.port, timeout=timeout, profile=u.profile)
+        elif u.scheme == "usb":
+            if not Usb.is_usable():
+                raise PrinterError("USB printing needs the pyusb package", u.uri)
+            kwargs: dict[str, Any] = {}
+            if u.in_ep is not None:
+                kwargs["in_ep"] = u.in_ep
+            if u.out_ep is not None:
+                kwargs["out_ep"] = u.out_ep
+            printer = Usb(
+                idVendor=u.vendor_id,
+                idProduct=u.product_id,
+                timeout=int(timeout * 1000),
+                profile=u.profile,
+                **kwargs,
+            )
+        elif u.scheme == "serial":
+            if not Serial.is_usable():
+                raise PrinterError("serial printing needs the pyserial package", u.uri)
+            printer = Serial(
+                devfile=u.device, baudrate=u.baudrate, timeout=timeout, profile=u.profile
+            )
+        else:
+            printer = AppendFile(devfile=str(u.path), profile=u.profile)
+        printer.open()
+    except PrinterError:
+        raise
+    except (EscposError, OSError, RuntimeError) as exc:
+        raise PrinterError(_short(exc), u.uri) from exc
+    return printer
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _tcp_reason(exc: OSError, u: PrinterURI, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer from {u.label} within {timeout:g} s"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {u.label}"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host {u.host}"
+    return f"{u.label}: {exc.strerror or _short(exc)}"
+
+
+def _send_tcp(u: PrinterURI, data: bytes, timeout: float) -> None:
+    assert u.host is not None and u.port is not None
+    try:
+        with socket.create_connection((u.host, u.port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(data)
+            # Close gracefully: say we are done, then read (and drop) whatever the printer still
+            # sends, e.g. status bytes, until it closes too. Closing with unread data would reset
+            # the connection, and the printer might drop the end of the job.
+            sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + min(timeout, 1.0)
+            while (left := deadline - time.monotonic()) > 0:
+                sock.settimeout(left)
+                try:
+                    if not sock.recv(4096):
+                        break
+                except (TimeoutError, OSError):
+                    break
+    except OSError as exc:
+        raise PrinterError(_tcp_reason(exc, u, timeout), u.uri) from exc
+
+
+def send(uri: str | PrinterURI, data: bytes, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Write raw ESC/POS bytes to the printer at ``uri``.
+
+    TCP uses a plain socket with ``timeout`` for the connect and each write; ``file://`` appends;
+    USB and serial go through python-escpos. Raises :class:`PrinterError` with a short reason."""
+    u = as_uri(uri)
+    if u.scheme == "tcp":
+        _send_tcp(u, data, timeout)
+        return
+    if u.scheme == "file":
+        assert u.path is not None
+        try:
+            u.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(u.path, "ab") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise PrinterError(f"cannot write {u.path}: {exc.strerror or exc}", u.uri) from exc
+        return
+    printer = open_printer(u, timeout)
+    try:
+        printer._raw(data)
+    except PrinterError:
+        raise
+    except Exception as exc:  # pyusb / pyserial raise their own types
+        raise PrinterError(f"{u.label}: {_short(exc)}", u.uri) from exc
+    finally:
+        with contextlib.suppress(Exception):
+            printer.close()
