@@ -24,6 +24,7 @@ if async_mode == "gevent":
 else:
     worker_class = "gthread"
     threads = int(os.environ.get("MOTCUA_THREADS", "256"))  # one per websocket client
+    worker_connections = threads + 64  # gunicorn refuses new connections beyond this
 timeout = 60
 graceful_timeout = 20
 keepalive = 5

@@ -62,6 +62,14 @@ def create_app(
     app.register_blueprint(api_bp)
     register_error_handlers(app)
 
+    from . import service
+    from .printing import Printing
+
+    app.extensions["motcua_printing"] = Printing(
+        db, settings.public_base_url, publish_change=service.emit_printer_changed,
+        start_worker=settings.print_worker,
+    )
+
     from kiosk import bp as kiosk_bp
 
     app.register_blueprint(kiosk_bp)

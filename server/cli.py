@@ -198,6 +198,8 @@ def user_add(
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 def run(host: str, port: int, threads: int, access_log: bool) -> None:
     """One process. A province runs several on PostgreSQL + Redis behind nginx (deploy/)."""
+    # gevent unless told otherwise: one greenlet per websocket (see deploy/gunicorn.conf.py).
+    os.environ.setdefault("MOTCUA_ASYNC_MODE", "gevent")
     settings = _settings()
     sqlite = settings.database_url.startswith("sqlite")
     if settings.async_mode not in ("threading", "gevent"):

@@ -20,6 +20,7 @@ class Settings:
     secret_key: str | None = None
     default_lang: str = "vi"
     async_mode: str = "threading"
+    print_worker: bool = True
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -35,6 +36,8 @@ class Settings:
             values["async_mode"] = env["MOTCUA_ASYNC_MODE"]
         if env.get("MOTCUA_REDIS_CHANNEL"):
             values["redis_channel"] = env["MOTCUA_REDIS_CHANNEL"]
+        if env.get("MOTCUA_PRINT_WORKER"):
+            values["print_worker"] = env["MOTCUA_PRINT_WORKER"] not in ("0", "false", "no")
         if env.get("MOTCUA_SECRET_KEY"):
             values["secret_key"] = env["MOTCUA_SECRET_KEY"]
         values.update({k: v for k, v in overrides.items() if v is not None})

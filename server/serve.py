@@ -39,10 +39,12 @@ def gunicorn_options(host: str, port: int, async_mode: str, threads: int) -> dic
     if async_mode == "gevent":
         options.update(worker_class="gevent", worker_connections=10000)
     else:
-        # Threading mode holds one thread per websocket client.
-        options.update(worker_class="gthread", threads=threads)
+        # Threading mode holds one thread per websocket client; gunicorn also stops accepting
+        # at worker_connections (default 1000), so it must exceed the threads.
+        options.update(worker_class="gthread", threads=threads,
+                       worker_connections=threads + 64)
     return options
 
 
-def serve(host: str, port: int, async_mode: str = "threading", threads: int = 256) -> None:
+def serve(host: str, port: int, async_mode: str = "gevent", threads: int = 256) -> None:
     _Gunicorn(gunicorn_options(host, port, async_mode, threads)).run()

@@ -1043,6 +1043,11 @@ def transfer(
     return ticket_view(session, child, now, base_url, staff=True)
 
 
+def emit_printer_changed(session: Session, site_id: int, data: dict[str, Any]) -> None:
+    """A printer of the site changed state (paper out, offline, back online)."""
+    _emit(session, site_id, "printer.changed", data)
+
+
 # --- public tracking ------------------------------------------------------------------------
 
 

@@ -311,15 +311,18 @@ class Api:
 
 
 @pytest.fixture
-def app(db: Database, clock: Clock, world: World) -> object:
+def app(db: Database, clock: Clock, world: World) -> Iterator[object]:
     from server.app import create_app
     from server.config import Settings
 
     application = create_app(
-        Settings(database_url=db.url, public_base_url=BASE_URL), db=db, clock=clock
+        Settings(database_url=db.url, public_base_url=BASE_URL, print_worker=False),
+        db=db,
+        clock=clock,
     )
     application.testing = True
-    return application
+    yield application
+    application.extensions["motcua_printing"].stop()
 
 
 @pytest.fixture

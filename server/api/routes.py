@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from .. import service
 from ..errors import AppError
@@ -149,12 +149,14 @@ def priorities() -> Response:
 )
 def issue(site: str) -> Response:
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not _KEY_OK.match(key):
-        raise AppError("bad_header", header="Idempotency-Key")
+    who: list[Any] = []
 
     def unit() -> tuple[dict[str, Any], bool]:
         with write() as s:
             p = principal(s)
+            who[:] = [p]
+            if key is not None and not _KEY_OK.match(key):
+                raise AppError("bad_header", header="Idempotency-Key")
             data = body(IssueTicketIn)
             applicant = data.applicant.model_dump() if data.applicant else None
             return service.issue_ticket(
@@ -163,6 +165,11 @@ def issue(site: str) -> Response:
             )
 
     view, created = retrying(unit)
+    p = who[0]
+    if created and p.kind == "device" and p.role == "kiosk":
+        # After the commit: a printer fault never costs the citizen the ticket.
+        view["print"] = current_app.extensions["motcua_printing"].print_ticket(
+            view["id"], view, p.id)
     headers = {"Location": f"/api/v1/tickets/{view['id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"

@@ -848,3 +848,11 @@ def test_openapi_documents_every_endpoint_and_its_errors(api: Api) -> None:
         for method, op in ops.items():
             if op["security"]:
                 assert "401" in op["responses"], (method, path)
+
+
+def test_missing_token_is_401_before_a_bad_idempotency_key(api: Api, db: Database) -> None:
+    before = db_state(db)
+    r = api.call("POST", f"{API}/sites/HT/tickets", None, json={"service": "land"},
+                 headers={"Idempotency-Key": "has space"})
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+    assert db_state(db) == before
