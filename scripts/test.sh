@@ -24,6 +24,18 @@ else
     exit 1
 fi
 
+# Browser tests drive Debian's Chromium (never a downloaded browser) through Playwright.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing Chromium and DejaVu fonts (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+    else
+        echo "Chromium is missing: browser tests will skip (CI=true makes them fail)." >&2
+        echo "Install it with: sudo apt-get install -y chromium fonts-dejavu-core" >&2
+    fi
+fi
+
 echo "==> ruff"
 .venv/bin/ruff check .
 

@@ -124,7 +124,10 @@ class Printing:
         self.db = db
         self.base_url = base_url
         self.store = DbJobStore(db)
-        kwargs: dict[str, Any] = {"on_change": self._on_change}
+        # A send takes at most a few seconds (3 s timeout): a 15 s lease brings a job whose
+        # worker died back quickly after a restart, without racing a live worker.
+        kwargs: dict[str, Any] = {"on_change": self._on_change, "lease": 15.0,
+                                  "max_delay": 30.0}
         if clock is not None:
             kwargs["clock"] = clock
         self.spool = Spool(self.store, **kwargs)

@@ -172,9 +172,20 @@
     $("t-qr").src = "/kiosk/qr/" + encodeURIComponent(ticket.token) + ".svg";
     $("t-qr").alt = "QR " + ticket.track_url;
     var printLine = $("t-print");
-    var failed = ticket.print && ticket.print.status === "failed";
+    var failed = (ticket.print && ticket.print.status === "failed") ||
+      (ticket.print && ticket.print.status === "queued" &&
+       ["offline", "paper_out", "error"].indexOf(ticket.print.printer) >= 0);
     printLine.textContent = failed ? t("print_failed") : t("take_ticket");
     printLine.classList.toggle("problem", !!failed);
+  }
+
+  function onPrinter(status) {
+    // The printer cannot print now: say so while the ticket is on screen (the QR is there).
+    state.printerProblem = ["offline", "paper_out", "error"].indexOf(status) >= 0;
+    if (state.lastTicket && !$("screen-ticket").hidden && state.printerProblem) {
+      state.lastTicket.print = { status: "failed" };
+      renderTicket(state.lastTicket);
+    }
   }
 
   function speak(ticket) {
@@ -272,9 +283,13 @@
         MotcuaRealtime.connect("/kiosk", { token: token }, {
           snapshot: function (snap) {
             state.site = snap.site; state.services = snap.services; state.priorities = snap.priorities;
+            state.deviceId = snap.device_id;
             applyLang();
           },
-          event: function (type, data) { if (type === "queue.stats") mergeStats(data); },
+          event: function (type, data) {
+            if (type === "queue.stats") mergeStats(data);
+            if (type === "printer.changed" && data.device_id === state.deviceId) onPrinter(data.status);
+          },
           status: function (online) { $("conn").hidden = online; },
         });
       }
