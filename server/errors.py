@@ -58,6 +58,8 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Quầy {number} không phục vụ vé này.",
         "Counter {number} does not serve this ticket.",
     ),
+    "no_printer": (409, "Vé này không được in từ máy có máy in.",
+                   "This ticket was not issued at a kiosk with a printer."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
     "internal_error": (
         500,

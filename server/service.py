@@ -1043,6 +1043,14 @@ def transfer(
     return ticket_view(session, child, now, base_url, staff=True)
 
 
+def reprint_target(session: Session, p: Principal, ticket_id: int, now: dt.datetime,
+                   base_url: str) -> tuple[int | None, dict[str, Any]]:
+    """Which kiosk printed a ticket, and its current view, for a reprint by staff."""
+    ticket = _ticket(session, ticket_id, lock=False)
+    auth.require(p.role in auth.STAFF and auth.in_scope(session, p, ticket.site_id))
+    return ticket.device_id, ticket_view(session, ticket, now, base_url)
+
+
 def emit_printer_changed(session: Session, site_id: int, data: dict[str, Any]) -> None:
     """A printer of the site changed state (paper out, offline, back online)."""
     _emit(session, site_id, "printer.changed", data)

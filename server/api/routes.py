@@ -362,6 +362,27 @@ def ticket_transfer(ticket_id: int) -> Response:
 
 
 @endpoint(
+    "POST",
+    "/tickets/<int:ticket_id>/reprint",
+    summary="Print a ticket again on the printer of the kiosk that issued it",
+    tag="tickets",
+    auth="supervisors and admins of the site; clerks of the site",
+    body=EmptyIn,
+    responses={200: None},
+    errors=[401, 403, 404, 409],
+)
+def ticket_reprint(ticket_id: int) -> Response:
+    with read() as s:
+        p = principal(s)
+        body(EmptyIn)
+        device_id, view = service.reprint_target(s, p, ticket_id, now(), base_url())
+    result = current_app.extensions["motcua_printing"].print_ticket(ticket_id, view, device_id)
+    if result["status"] == "none":
+        raise AppError("no_printer")
+    return json_response({"print": result})
+
+
+@endpoint(
     "GET",
     "/track/<token>",
     summary="Public tracking of a ticket (no personal data)",

@@ -151,3 +151,18 @@ def test_restart_mid_queue_prints_each_job_once(site: dict[str, Any]) -> None:
     assert sum(first["number"] in x for x in texts) == 1
     assert sum(second["number"] in x for x in texts) == 1
     assert [j.status for j in jobs(site["db_url"])] == ["done", "done"]
+
+
+def test_staff_can_reprint_and_a_display_cannot(site: dict[str, Any]) -> None:
+    printer: FakePrinter = site["printer"]
+    t = issue(site)
+    assert printer.wait_for(b"\x1dV", timeout=10)
+    out = cli(site["db_url"], "token", "create", "--role", "supervisor", "--site", "HACTHANH")
+    sup = out.strip().splitlines()[-1]
+    url = f"{site['server'].url}/api/v1/tickets/{t['id']}/reprint"
+    r = requests.post(url, headers={"Authorization": f"Bearer {sup}"}, timeout=10)
+    assert r.status_code == 200 and r.json()["print"]["status"] == "queued"
+    assert printer.wait_for(b"\x1dV", timeout=10, count=2)
+    assert len(printer.jobs) == 2
+    r = requests.post(url, headers={"Authorization": f"Bearer {site['kiosk']}"}, timeout=10)
+    assert r.status_code == 403
