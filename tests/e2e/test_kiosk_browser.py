@@ -35,7 +35,7 @@ def kiosk_site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     printer.down()
 
 
-def test_tap_a_service_and_get_a_printed_ticket_with_qr(page: Any, kiosk_site: dict) -> None:
+def test_tap_a_service_and_get_a_printed_ticket_with_qr(kiosk_site: dict, page: Any) -> None:
     base = kiosk_site["server"].url
     page.goto(f"{base}/kiosk?token={kiosk_site['kiosk']}")
     # The token leaves the address bar but stays with the kiosk.
@@ -65,7 +65,7 @@ def test_tap_a_service_and_get_a_printed_ticket_with_qr(page: Any, kiosk_site: d
     expect(page.get_by_role("button", name=re.compile("Hộ tịch"))).to_contain_text("1")
 
 
-def test_english_is_one_tap_away_and_lang_param_works(page: Any, kiosk_site: dict) -> None:
+def test_english_is_one_tap_away_and_lang_param_works(kiosk_site: dict, page: Any) -> None:
     base = kiosk_site["server"].url
     page.goto(f"{base}/kiosk?token={kiosk_site['kiosk']}")
     page.get_by_role("button", name="Switch to English").click()
@@ -75,6 +75,6 @@ def test_english_is_one_tap_away_and_lang_param_works(page: Any, kiosk_site: dic
     expect(page.get_by_role("button", name="Chuyển sang tiếng Việt")).to_be_visible()
 
 
-def test_unregistered_kiosk_says_so(page: Any, kiosk_site: dict) -> None:
+def test_unregistered_kiosk_says_so(kiosk_site: dict, page: Any) -> None:
     page.goto(f"{kiosk_site['server'].url}/kiosk?token=dev_wrong")
     expect(page.get_by_role("alert")).to_contain_text("chưa được đăng ký")
