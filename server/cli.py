@@ -83,8 +83,8 @@ def demo(base_url: str | None) -> None:
     w(f"  Hạc Thành services {base}/api/v1/sites/HACTHANH/services  (any token below)")
     for name, token in result.kiosk_tokens.items():
         w(f"  Kiosk {name}:     {base}/kiosk?token={token}")
-    w("  (demo kiosks print to files in ./var/printers/; `motcua printer set` points them at "
-      "a real printer)")
+    w("  (demo kiosks print to files in ./printers/ beside the database; `motcua printer set` "
+      "points them at a real printer)")
     w("")
     w("Users (password login, for the stations):")
     for username, role, password in result.users:
