@@ -30,7 +30,10 @@ def kiosk_site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     server = ServerProcess(tmp_path, {**env, "MOTCUA_PUBLIC_BASE_URL": "http://motcua.test"})
     server.start()
     kiosk = re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1)  # type: ignore[union-attr]
-    yield {"server": server, "printer": printer, "kiosk": kiosk}
+    c1 = re.search(r"counter 1\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)
+    assert c1
+    yield {"server": server, "printer": printer, "kiosk": kiosk,
+           "clerk1": (c1.group(1), int(c1.group(2)))}
     server.stop()
     printer.down()
 
@@ -78,3 +81,41 @@ def test_english_is_one_tap_away_and_lang_param_works(kiosk_site: dict, page: An
 def test_unregistered_kiosk_says_so(kiosk_site: dict, page: Any) -> None:
     page.goto(f"{kiosk_site['server'].url}/kiosk?token=dev_wrong")
     expect(page.get_by_role("alert")).to_contain_text("chưa được đăng ký")
+
+
+def test_printer_fault_is_said_on_screen_with_the_qr(kiosk_site: dict, page: Any) -> None:
+    printer: FakePrinter = kiosk_site["printer"]
+    printer.state = "paper_out"
+    page.goto(f"{kiosk_site['server'].url}/kiosk?token={kiosk_site['kiosk']}")
+    page.get_by_role("button", name=re.compile("^Đất đai")).click()
+    page.get_by_role("button", name="Không, lấy số thường").click()
+    expect(page.locator("#t-number")).to_have_text("A001")
+    expect(page.locator("#t-print")).to_contain_text("Máy in đang gặp sự cố", timeout=15000)
+    expect(page.locator("#t-qr")).to_be_visible()
+    assert printer.jobs == []
+    printer.state = "online"
+    assert printer.wait_for(b"\x1dV", timeout=30), "the held job prints once paper is back"
+
+
+def test_id_card_scan_shows_initials_and_reaches_the_clerk(kiosk_site: dict, page: Any) -> None:
+    import requests
+
+    page.goto(f"{kiosk_site['server'].url}/kiosk?token={kiosk_site['kiosk']}")
+    expect(page.get_by_role("button", name=re.compile("^Đất đai"))).to_be_visible()
+    # A USB scanner types the QR of the chip-based ID card (CCCD), then Enter.
+    page.keyboard.type("038090001234|171234567|Nguyễn Văn An|12031958|Nam|"
+                       "Phường Hạc Thành, Thanh Hóa|01012021", delay=2)
+    page.keyboard.press("Enter")
+    expect(page.locator("#scan-note")).to_have_text("Đã đọc CCCD: N. V. A.")
+    assert "Nguyễn Văn An" not in page.content()
+    page.get_by_role("button", name=re.compile("^Đất đai")).click()
+    page.get_by_role("button", name=re.compile("Người cao tuổi")).click()
+    expect(page.locator("#t-number")).to_have_text("A001")
+    expect(page.locator("#t-priority")).to_be_visible()
+    # The clerk who calls the ticket gets the applicant without retyping it.
+    clerk = kiosk_site["clerk1"]
+    r = requests.post(f"{kiosk_site['server'].url}/api/v1/counters/{clerk[1]}/call-next",
+                      headers={"Authorization": f"Bearer {clerk[0]}"}, timeout=5)
+    assert r.status_code == 200
+    assert r.json()["ticket"]["applicant"]["id_number"] == "038090001234"
+    assert r.json()["ticket"]["applicant"]["dob"] == "1958-03-12"
