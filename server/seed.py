@@ -186,6 +186,19 @@ PROVINCIAL_SERVICES = [
 DEMO_PASSWORD = "motcua-demo"
 
 
+def _upsert_services(
+    s: Session, site: Site, rows: list[tuple[str, str, str, str, int, float]]
+) -> dict[str, Service]:
+    """Services from (code, prefix, name vi, name en, SLA minutes, typical minutes) rows."""
+    return {
+        code: upsert_service(
+            s, site, code, prefix=prefix, name_vi=vi, name_en=en, sla_target_minutes=sla,
+            default_service_minutes=minutes, active=True, sort_order=i,
+        )
+        for i, (code, prefix, vi, en, sla, minutes) in enumerate(rows)
+    }
+
+
 @dataclass
 class DemoResult:
     sites: list[str] = field(default_factory=list)
@@ -244,56 +257,17 @@ def seed_demo(s: Session, now: dt.datetime) -> DemoResult:
     )
     out.sites = [province.code, centre.code, ward.code, point.code]
 
-    ward_services = {}
-    for i, (code, prefix, vi, en, sla, minutes) in enumerate(HAC_THANH_SERVICES):
-        ward_services[code] = upsert_service(
-            s,
-            ward,
-            code,
-            prefix=prefix,
-            name_vi=vi,
-            name_en=en,
-            sla_target_minutes=sla,
-            default_service_minutes=minutes,
-            active=True,
-            sort_order=i,
-        )
+    ward_services = _upsert_services(s, ward, HAC_THANH_SERVICES)
     for number, lines in HAC_THANH_COUNTERS.items():
         c = upsert_counter(s, ward, number, [(ward_services[c], w) for c, w in lines], "open")
         out.counters[number] = c.id
 
-    prov_services = {}
-    for i, (code, prefix, vi, en, sla, minutes) in enumerate(PROVINCIAL_SERVICES):
-        prov_services[code] = upsert_service(
-            s,
-            centre,
-            code,
-            prefix=prefix,
-            name_vi=vi,
-            name_en=en,
-            sla_target_minutes=sla,
-            default_service_minutes=minutes,
-            active=True,
-            sort_order=i,
-        )
+    prov_services = _upsert_services(s, centre, PROVINCIAL_SERVICES)
     for number, code in enumerate(["land", "justice", "investment", "transport"], start=1):
         upsert_counter(s, centre, number, [(prov_services[code], 1.0)], "closed")
 
     # The extra reception point takes Hạc Thành's busiest fields.
-    point_services = {}
-    for i, (code, prefix, vi, en, sla, minutes) in enumerate(HAC_THANH_SERVICES[:2]):
-        point_services[code] = upsert_service(
-            s,
-            point,
-            code,
-            prefix=prefix,
-            name_vi=vi,
-            name_en=en,
-            sla_target_minutes=sla,
-            default_service_minutes=minutes,
-            active=True,
-            sort_order=i,
-        )
+    point_services = _upsert_services(s, point, HAC_THANH_SERVICES[:2])
     upsert_counter(
         s, point, 1, [(point_services["land"], 1.0), (point_services["civil"], 1.0)], "closed"
     )

@@ -462,9 +462,9 @@ def list_sites(session: Session, p: Principal) -> list[dict[str, Any]]:
     ]
 
 
-def list_services(session: Session, p: Principal, site_code: str, now: dt.datetime) -> list[dict]:
-    site = site_by_code(session, site_code)
-    auth.require(auth.can_read_site(session, p, site.id))
+def services_with_queues(session: Session, site: Site, now: dt.datetime) -> list[dict[str, Any]]:
+    """Every service of a site with its waiting line: counts, open counters and the estimated
+    wait of a ticket taken now. The API, the kiosk and the display share this."""
     snap = queue_snapshot(session, site, now)
     services = session.scalars(
         select(Service).where(Service.site_id == site.id).order_by(Service.sort_order, Service.id)
@@ -472,6 +472,7 @@ def list_services(session: Session, p: Principal, site_code: str, now: dt.dateti
     out = []
     for s in services:
         line = snap.lines[s.id]
+        eta_new = line.eta(line.ahead_of_new())
         out.append(
             {
                 "code": s.code,
@@ -482,10 +483,18 @@ def list_services(session: Session, p: Principal, site_code: str, now: dt.dateti
                 "waiting": line.waiting,
                 "waiting_priority": len(line.priority_ids),
                 "open_counters": line.open_counters,
-                "eta_minutes": line.eta(line.ahead_of_new()),
+                "eta_minutes": eta_new,
+                "eta_new": eta_new,
             }
         )
     return out
+
+
+def list_services(session: Session, p: Principal, site_code: str, now: dt.datetime) -> list[dict]:
+    site = site_by_code(session, site_code)
+    auth.require(auth.can_read_site(session, p, site.id))
+    return [{k: v for k, v in row.items() if k != "eta_new"}
+            for row in services_with_queues(session, site, now)]
 
 
 def counter_view(session: Session, counter: Counter) -> dict[str, Any]:

@@ -29,26 +29,7 @@ def _site_info(site: Site) -> dict[str, Any]:
 
 
 def _services_public(session: Any, site: Site, now: dt.datetime) -> list[dict[str, Any]]:
-    snap = service.queue_snapshot(session, site, now)
-    rows = session.scalars(
-        select(Service).where(Service.site_id == site.id).order_by(Service.sort_order, Service.id)
-    ).all()
-    out = []
-    for s in rows:
-        line = snap.lines[s.id]
-        out.append(
-            {
-                "code": s.code,
-                "name": {"vi": s.name_vi, "en": s.name_en},
-                "prefix": s.prefix,
-                "active": s.active,
-                "waiting": line.waiting,
-                "waiting_priority": len(line.priority_ids),
-                "open_counters": line.open_counters,
-                "eta_new": line.eta(line.ahead_of_new()),
-            }
-        )
-    return out
+    return service.services_with_queues(session, site, now)
 
 
 def _now_serving(session: Any, site: Site) -> list[dict[str, Any]]:

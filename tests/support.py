@@ -23,6 +23,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_up(base: str, proc: subprocess.Popen[str] | None = None, timeout: float = 30,
+                  log: Path | None = None) -> None:
+    """Poll ``/api/v1/ping`` until the server answers (or its process exits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"server exited: {log.read_text()[-3000:] if log else ''}")
+        try:
+            if requests.get(f"{base}/api/v1/ping", timeout=1).ok:
+                return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise AssertionError(f"server did not start: {log.read_text()[-3000:] if log else ''}")
+
+
 class ServerProcess:
     """``motcua run`` in a subprocess on 127.0.0.1."""
 
@@ -58,16 +73,8 @@ class ServerProcess:
             text=True,
             start_new_session=True,  # its own process group: kill() reaches the worker too
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{self.url}/api/v1/ping", timeout=1).ok:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise AssertionError(f"server did not start: {self.log.read_text()[-3000:]}")
+        wait_until_up(self.url, self.proc, timeout, self.log)
+        return self
 
     def kill(self) -> None:
         """SIGKILL: no goodbye to clients, as in a power cut."""

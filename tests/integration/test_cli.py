@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from server.auth import hash_token
 from server.cli import main
 from server.db import Database
 from server.models import ApiToken, Counter, Device, Service, Site, User
+from tests.support import ServerProcess
 
 
 def run_cli(db_url: str, *args: str) -> str:
@@ -135,15 +134,9 @@ def test_device_token_and_user_commands(db_url: str) -> None:
     assert bad.exit_code != 0 and "no site with code 'NOPE'" in bad.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_motcua_run_serves_the_demo(tmp_path: Path) -> None:
-    """The real server process (gunicorn, threaded) on the embedded default."""
+    """The real server process (gunicorn, gevent worker) on the embedded default."""
     env = {**os.environ, "MOTCUA_PUBLIC_BASE_URL": "http://kiosk.example"}
     env.pop("MOTCUA_DATABASE_URL", None)
     motcua = [sys.executable, "-m", "server.cli"]
@@ -160,25 +153,9 @@ def test_motcua_run_serves_the_demo(tmp_path: Path) -> None:
     kiosk = re.search(r"kiosk-1\s+kiosk\s+(\S+)", demo).group(1)  # type: ignore[union-attr]
     clerk = re.search(r"counter 3\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", demo)
     assert clerk
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*motcua, "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = ServerProcess(tmp_path, env).start()  # `python -m server.cli run --port N`
+    base = server.url
     try:
-        for _ in range(100):
-            try:
-                if requests.get(f"{base}/api/v1/ping", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("server did not start")
         r = requests.post(
             f"{base}/api/v1/sites/HACTHANH/tickets",
             timeout=5,
@@ -195,7 +172,7 @@ def test_motcua_run_serves_the_demo(tmp_path: Path) -> None:
         assert r.status_code == 200 and r.json()["ticket"]["number"] == "B001"
         assert requests.get(f"{base}/api/v1/openapi.json", timeout=5).json()["openapi"]
     finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
+        returncode = server.stop()
+    out = server.output()
+    assert returncode == 0, out
     assert "Traceback" not in out

@@ -181,7 +181,7 @@ def test_shipped_gunicorn_config_serves_api_and_sockets(tmp_path: Path, async_mo
     import subprocess
     import sys
 
-    from tests.support import free_port
+    from tests.support import free_port, wait_until_up
 
     db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
     creds = demo(db_url)
@@ -211,12 +211,7 @@ def test_shipped_gunicorn_config_serves_api_and_sockets(tmp_path: Path, async_mo
     base = f"http://127.0.0.1:{port}"
     display = SeqClient(base, "/display", {"token": creds["display"]})
     try:
-        for _ in range(100):
-            try:
-                if requests.get(f"{base}/api/v1/ping", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
+        wait_until_up(base, proc)
         display.connect()
         issue(base, creds["kiosk"])
         called = call_next(base, creds["clerks"][3])
