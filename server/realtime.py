@@ -54,6 +54,9 @@ def project(audience: str, event: Event) -> dict[str, Any]:
     """The part of an event's data an audience may see."""
     t, d = event.type, event.data
     if audience in ("/counter", "/supervisor"):
+        if t == "queue.stats":
+            # The call order is for tracking pages; staff screens show counts.
+            return {k: v for k, v in d.items() if k not in ("order", "eta_minutes")}
         return d
     if t.startswith("ticket."):
         return _pick(d, PUBLIC_TICKET_KEYS)
