@@ -72,6 +72,10 @@ def create_app(
 
     from kiosk import bp as kiosk_bp
 
+    from .track_page import bp as track_bp
+
+    app.register_blueprint(track_bp)
+
     app.register_blueprint(kiosk_bp)
 
     from .realtime import Hub

@@ -174,3 +174,16 @@ def test_bad_id_card_number_is_refused_and_nothing_saved(api: Api) -> None:
         assert r.status_code == 422, bad
         assert r.get_json()["error"]["code"] == "validation_error"
     assert api.issue("land")["number"] == "A001"
+
+
+def test_tracking_page_shows_the_number_and_no_personal_data(api: Api) -> None:
+    r = api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
+                 json={"service": "land", "applicant": CCCD})
+    token = r.get_json()["token"]
+    page = api.client.get(f"/t/{token}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "A001" in html and "Đất đai" in html
+    assert "Nguyễn" not in html and "038090001234" not in html
+    assert len(page.data) < 8_000  # small for a slow phone connection
+    missing = api.client.get("/t/nope-nope-nope?lang=en")
+    assert missing.status_code == 404 and "Number not found" in missing.get_data(as_text=True)

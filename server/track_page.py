@@ -1,0 +1,90 @@
+"""The citizen's tracking page ``/t/<token>``: the page the ticket's QR opens on a phone.
+
+Small (no framework; the realtime client is the only script library), Vietnamese first
+(``?lang=en``), live through the ``/track`` namespace, no personal data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from . import service
+from .errors import AppError
+
+bp = Blueprint("track", __name__, template_folder="templates")
+
+STRINGS: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Theo dõi số thứ tự",
+        "your_number": "Số của bạn",
+        "ahead": "Người chờ trước bạn",
+        "eta": "Thời gian chờ dự kiến",
+        "minutes": "phút",
+        "no_eta": "Chưa có quầy mở",
+        "waiting": "Đang chờ đến lượt",
+        "called": "Mời bạn đến quầy",
+        "serving": "Đang được phục vụ",
+        "parked": "Tạm giữ – vui lòng chờ cán bộ gọi lại",
+        "done": "Đã phục vụ xong. Cảm ơn bạn!",
+        "no_show": "Bạn đã bị gọi nhưng vắng mặt. Hãy liên hệ quầy hướng dẫn.",
+        "cancelled": "Số này đã bị huỷ.",
+        "transferred": "Số của bạn đã được chuyển sang lĩnh vực khác.",
+        "go_now": "Mời đến quầy {counter} ngay",
+        "live": "Cập nhật trực tiếp",
+        "offline": "Mất kết nối, đang thử lại…",
+        "switch_lang": "English",
+        "not_found_title": "Không tìm thấy số thứ tự",
+        "not_found": "Mã này không đúng hoặc đã hết hạn. Vui lòng kiểm tra lại vé của bạn.",
+    },
+    "en": {
+        "title": "Follow your number",
+        "your_number": "Your number",
+        "ahead": "People before you",
+        "eta": "Estimated wait",
+        "minutes": "min",
+        "no_eta": "No counter open yet",
+        "waiting": "Waiting for your turn",
+        "called": "Please go to counter",
+        "serving": "Being served",
+        "parked": "On hold – staff will call you again",
+        "done": "Served. Thank you!",
+        "no_show": "You were called but not present. Please ask at the help desk.",
+        "cancelled": "This number was cancelled.",
+        "transferred": "Your number was moved to another service.",
+        "go_now": "Go to counter {counter} now",
+        "live": "Live",
+        "offline": "Connection lost, retrying…",
+        "switch_lang": "Tiếng Việt",
+        "not_found_title": "Number not found",
+        "not_found": "This code is wrong or has expired. Please check your ticket.",
+    },
+}
+
+
+def _lang() -> str:
+    lang = request.args.get("lang")
+    if lang in STRINGS:
+        return lang
+    return request.accept_languages.best_match(["vi", "en"]) or "vi"
+
+
+@bp.get("/t/<token>")
+def page(token: str) -> Any:
+    lang = _lang()
+    ctx = current_app.extensions["motcua"]
+    try:
+        if len(token) > 64:
+            raise AppError("not_found", what="ticket")
+        with ctx.db.read() as s:
+            state = service.track(s, token, ctx.clock(), ctx.settings.public_base_url)
+    except AppError:
+        html = render_template("track/not_found.html", lang=lang, t=STRINGS[lang])
+        return Response(html, status=404, mimetype="text/html")
+    html = render_template(
+        "track/page.html", lang=lang, t=STRINGS[lang], strings=STRINGS, state=state, token=token
+    )
+    resp = Response(html, mimetype="text/html")
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
