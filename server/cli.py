@@ -83,7 +83,7 @@ def demo(base_url: str | None) -> None:
     w(f"  Hạc Thành services {base}/api/v1/sites/HACTHANH/services  (any token below)")
     for name, token in result.kiosk_tokens.items():
         w(f"  Kiosk {name}:     {base}/kiosk?token={token}")
-    w("  (demo kiosks print to files in ./printers/ beside the database; `motcua printer set` "
+    w("  (demo kiosks print to files in ./printed/ beside the database; `motcua printer set` "
       "points them at a real printer)")
     w("")
     w("Users (password login, for the stations):")

@@ -274,7 +274,7 @@ def seed_demo(s: Session, now: dt.datetime) -> DemoResult:
 
     for n in (1, 2):
         out.kiosk_tokens[f"kiosk-{n}"] = add_device(
-            s, ward, "kiosk", f"kiosk-{n}", f"file://./printers/hacthanh-kiosk-{n}.bin", now
+            s, ward, "kiosk", f"kiosk-{n}", f"file://./printed/hacthanh-kiosk-{n}.bin", now
         )
     out.display_tokens["display-lobby"] = add_device(s, ward, "display", "display-lobby", None, now)
 
