@@ -78,6 +78,10 @@ def create_app(
 
     app.register_blueprint(kiosk_bp)
 
+    from display import bp as display_bp
+
+    app.register_blueprint(display_bp)
+
     from .realtime import Hub
 
     app.extensions["motcua_hub"] = Hub(

@@ -1101,6 +1101,7 @@ def track(session: Session, token: str, now: dt.datetime, base_url: str) -> dict
         "counter": v["counter"],
         "issued_at": v["issued_at"],
         "called_at": v["called_at"],
+        "lang": v["lang"],
     }
 
 

@@ -31,6 +31,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "cancelled": "Số này đã bị huỷ.",
         "transferred": "Số của bạn đã được chuyển sang lĩnh vực khác.",
         "go_now": "Mời đến quầy {counter} ngay",
+        "soon": "Sắp đến lượt bạn",
         "live": "Cập nhật trực tiếp",
         "offline": "Mất kết nối, đang thử lại…",
         "switch_lang": "English",
@@ -53,6 +54,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "cancelled": "This number was cancelled.",
         "transferred": "Your number was moved to another service.",
         "go_now": "Go to counter {counter} now",
+        "soon": "You are next",
         "live": "Live",
         "offline": "Connection lost, retrying…",
         "switch_lang": "Tiếng Việt",
@@ -62,11 +64,12 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
-def _lang() -> str:
+def _lang(ticket_lang: str | None = None) -> str:
+    """``?lang=`` wins; else the language the ticket was taken in; else Vietnamese."""
     lang = request.args.get("lang")
     if lang in STRINGS:
         return lang
-    return request.accept_languages.best_match(["vi", "en"]) or "vi"
+    return ticket_lang if ticket_lang in STRINGS else "vi"
 
 
 @bp.get("/t/<token>")
@@ -81,6 +84,7 @@ def page(token: str) -> Any:
     except AppError:
         html = render_template("track/not_found.html", lang=lang, t=STRINGS[lang])
         return Response(html, status=404, mimetype="text/html")
+    lang = _lang(state.get("lang"))
     html = render_template(
         "track/page.html", lang=lang, t=STRINGS[lang], strings=STRINGS, state=state, token=token
     )

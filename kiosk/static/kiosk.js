@@ -89,6 +89,7 @@
 
   function etaText(minutes) {
     if (minutes === null || minutes === undefined) return t("no_eta");
+    if (minutes === 0) return t("soon");
     return t("eta") + " " + minutes + " " + t("minutes");
   }
 

@@ -170,6 +170,7 @@ class TrackOut(BaseModel):
     counter: int | None
     issued_at: str
     called_at: str | None
+    lang: str
 
 
 class PriorityOut(BaseModel):

@@ -9,7 +9,7 @@
 
   function range(eta) {
     if (eta === null || eta === undefined) return t.no_eta;
-    if (eta === 0) return "0 " + t.minutes;
+    if (eta === 0) return t.soon;
     // Estimates drift: show a range that widens with the wait.
     var hi = Math.ceil(eta * 1.3 + 2);
     return eta + "–" + hi + " " + t.minutes;
