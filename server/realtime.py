@@ -267,7 +267,8 @@ class Hub:
         self.base_url: str = ctx.settings.public_base_url
         kwargs: dict[str, Any] = {
             "async_mode": async_mode,
-            "cors_allowed_origins": [],  # same origin only
+            # Default origin check: browsers may connect only from pages this server served
+            # (behind nginx the Host and X-Forwarded-Proto headers make that origin).
             "ping_interval": 10,
             "ping_timeout": 10,
             "logger": False,

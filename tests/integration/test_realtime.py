@@ -198,3 +198,24 @@ def test_browser_client_library_is_served_from_npm(app: Any) -> None:
     r = c.get("/static/js/realtime.js")
     assert r.status_code == 200 and b"resync" in r.data
     r.close()
+
+
+def test_a_page_from_another_origin_cannot_open_a_socket(tmp_path: Any) -> None:
+    """Socket.IO keeps the same-origin check: a page elsewhere cannot ride a kiosk's token."""
+    import requests
+    from click.testing import CliRunner
+
+    from server.cli import main
+    from tests.support import ServerProcess
+
+    db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
+    CliRunner().invoke(main, ["demo"], env={"MOTCUA_DATABASE_URL": db_url})
+    server = ServerProcess(tmp_path, {"MOTCUA_DATABASE_URL": db_url}).start()
+    try:
+        url = f"{server.url}/socket.io/?EIO=4&transport=polling"
+        same = requests.get(url, headers={"Origin": server.url}, timeout=5)
+        other = requests.get(url, headers={"Origin": "http://evil.example"}, timeout=5)
+        assert same.status_code == 200
+        assert other.status_code == 400
+    finally:
+        server.stop()
