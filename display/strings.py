@@ -1,0 +1,45 @@
+"""Wall display texts, Vietnamese first. The board shows the other language in small type
+under each heading, so both groups of citizens can read it."""
+
+from __future__ import annotations
+
+STRINGS: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Bảng gọi số",
+        "now_calling": "Mời số",
+        "counter": "Quầy",
+        "to_counter": "đến quầy số",
+        "recent": "Vừa gọi",
+        "waiting": "Đang chờ",
+        "people": "người",
+        "recall": "Gọi lại",
+        "serving": "Đang phục vụ",
+        "none_called": "Xin vui lòng chờ đến lượt",
+        "offline": "Đang kết nối lại…",
+        "stale": "Mất kết nối — thông tin có thể chưa cập nhật",
+        "connecting": "Đang kết nối…",
+        "not_registered": "Màn hình này chưa được đăng ký. Vui lòng liên hệ cán bộ.",
+        "sound_blocked": "Chạm vào màn hình để bật âm thanh",
+        "paused": "Tạm ngừng",
+        "speech_unavailable": "Không có bộ đọc tiếng nói trên máy chủ; chỉ phát chuông.",
+    },
+    "en": {
+        "title": "Call board",
+        "now_calling": "Now calling",
+        "counter": "Counter",
+        "to_counter": "to counter",
+        "recent": "Recent calls",
+        "waiting": "Waiting",
+        "people": "people",
+        "recall": "Called again",
+        "serving": "Being served",
+        "none_called": "Please wait for your number",
+        "offline": "Reconnecting…",
+        "stale": "Connection lost — this may be out of date",
+        "connecting": "Connecting…",
+        "not_registered": "This display is not registered. Please contact staff.",
+        "sound_blocked": "Touch the screen to turn the sound on",
+        "paused": "Paused",
+        "speech_unavailable": "No speech engine on the server; chime only.",
+    },
+}
