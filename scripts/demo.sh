@@ -13,6 +13,14 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
 
+# Spoken announcements on the wall display: eSpeak NG (the pip package espeakng-loader covers
+# x86_64; the Debian package covers the rest and is preferred where it can be installed).
+if ! command -v espeak-ng >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing espeak-ng (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null \
+        || echo "espeak-ng could not be installed: displays will chime without speech" >&2
+fi
+
 # Front-end libraries come from npm with the lockfile (served by the app, never a CDN).
 if command -v npm >/dev/null 2>&1; then
     echo "==> npm ci"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, request
+from flask_socketio import ConnectionRefusedError as Refused
 from flask_socketio import Namespace, SocketIO, join_room
 from sqlalchemy import select
 
@@ -89,13 +90,13 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
     # -- handlers --
     def on_connect(self, auth_data: Any = None) -> None:
         if not isinstance(auth_data, dict) or not isinstance(auth_data.get("token"), str):
-            raise ConnectionRefusedError("unauthorized")
+            raise Refused("unauthorized")
         token = auth_data["token"][:200]
         try:
             with self.hub.db.read() as s:
                 client = self.admit(s, token, auth_data)
         except AppError as err:
-            raise ConnectionRefusedError(err.code) from None
+            raise Refused(err.code) from None
         sid = request.sid  # type: ignore[attr-defined]
         self.clients[sid] = client
         for room in client["rooms"]:
@@ -114,7 +115,7 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
         # Unknown or malformed client messages are ignored, never a crash.
         try:
             return super().trigger_event(event, *args)
-        except (ConnectionRefusedError, KeyboardInterrupt):
+        except (Refused, KeyboardInterrupt):
             raise
         except Exception:
             log.exception(
