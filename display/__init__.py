@@ -25,9 +25,9 @@ from flask.blueprints import BlueprintSetupState
 
 from server.auth import principal_from_token
 from server.errors import AppError
+from server.speech import VOICES, InvalidPart, Speech, SpeechUnavailable, chime_wav, validate
 
 from .options import parse_options
-from .speech import VOICES, InvalidPart, Speech, SpeechUnavailable, chime_wav, validate
 from .strings import STRINGS
 
 bp = Blueprint(

@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .speech import LANGS
+from server.speech import LANGS
+
 from .strings import STRINGS
 
 

@@ -190,6 +190,18 @@
   }
 
   function speak(ticket) {
+    // The server's voice (eSpeak NG, works offline); the browser's own voice if that fails.
+    fetch("/kiosk/audio/" + lang + "/" + encodeURIComponent(ticket.number) + ".wav",
+          { headers: { "Authorization": "Bearer " + token } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.blob(); })
+      .then(function (blob) {
+        var audio = new Audio(URL.createObjectURL(blob));
+        return audio.play();
+      })
+      .catch(function () { speakInBrowser(ticket); });
+  }
+
+  function speakInBrowser(ticket) {
     if (!("speechSynthesis" in window)) return;
     try {
       var spaced = ticket.number.split("").join(" ");

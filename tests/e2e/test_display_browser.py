@@ -15,8 +15,8 @@ import requests
 from click.testing import CliRunner
 from playwright.sync_api import expect
 
-from display.speech import find_engine
 from server.cli import main
+from server.speech import find_engine
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.slow

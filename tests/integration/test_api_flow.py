@@ -187,3 +187,23 @@ def test_tracking_page_shows_the_number_and_no_personal_data(api: Api) -> None:
     assert len(page.data) < 8_000  # small for a slow phone connection
     missing = api.client.get("/t/nope-nope-nope?lang=en")
     assert missing.status_code == 404 and "Number not found" in missing.get_data(as_text=True)
+
+
+def test_kiosk_speaks_the_number_on_the_server(api: Api) -> None:
+    import io
+    import wave
+
+    from server.speech import find_engine
+
+    ok = api.call("GET", "/kiosk/audio/vi/A042.wav", "kiosk")
+    if find_engine()[0] is None:
+        assert ok.status_code == 503
+    else:
+        assert ok.status_code == 200 and ok.headers["X-Speech-Voice"] == "vi"
+        with wave.open(io.BytesIO(ok.data)) as w:
+            assert w.getnframes() > w.getframerate() // 2  # at least half a second of speech
+    assert api.call("GET", "/kiosk/audio/vi/A042.wav", None).status_code == 401
+    assert api.call("GET", "/kiosk/audio/vi/A042.wav", "display").status_code == 403
+    bad = api.call("GET", "/kiosk/audio/vi/A%20042.wav", "kiosk")
+    assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "validation_error"
+    assert api.call("GET", "/kiosk/audio/fr/A042.wav", "kiosk").status_code == 422

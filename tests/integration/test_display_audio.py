@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from display.speech import (
+from server.speech import (
     Engine,
     Speech,
     find_engine,
@@ -259,7 +259,7 @@ def test_only_displays_and_supervisors_get_the_spoken_call(
 def test_without_an_engine_the_chime_still_works_and_the_log_says_so_once(
     display_app: Any, api: Api, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="motcua.display.speech")
+    caplog.set_level(logging.INFO, logger="motcua.speech")
     speech = Speech.from_env({"MOTCUA_SPEECH": "none", "MOTCUA_AUDIO_DIR": str(tmp_path / "a")})
     use_speech(display_app, speech)
     for _ in range(3):
@@ -281,7 +281,7 @@ def test_a_failing_engine_gives_503_and_one_log_line(
     engine, log = fake_engine
     broken = Engine("fake", "1", (*engine.argv[:-1], "fail"))
     use_speech(display_app, Speech(tmp_path / "audio", broken))
-    caplog.set_level(logging.INFO, logger="motcua.display.speech")
+    caplog.set_level(logging.INFO, logger="motcua.speech")
     for _ in range(2):
         assert get(api, "/display/audio/vi/A042/3.wav").status_code == 503
     failures = [rec for rec in caplog.records if rec.getMessage() == "speech synthesis failed"]

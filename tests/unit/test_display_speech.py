@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from display.options import parse_options
-from display.speech import (
+from server.speech import (
     VOICES,
     Engine,
     InvalidPart,
@@ -115,7 +115,7 @@ def test_cache_names_differ_by_language_and_engine() -> None:
 
 
 def test_without_an_engine_it_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="motcua.display.speech")
+    caplog.set_level(logging.INFO, logger="motcua.speech")
     s = Speech("/nonexistent-motcua-audio", None, unavailable_reason="espeak-ng: not found")
     for _ in range(3):
         with pytest.raises(SpeechUnavailable):

@@ -40,7 +40,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("motcua.display.speech")
+log = logging.getLogger("motcua.speech")
 
 LANGS: tuple[str, ...] = ("vi", "en")
 # eSpeak NG voice per language: the Vietnamese phrase must be read by the Vietnamese voice.
@@ -71,14 +71,17 @@ class SpeechUnavailable(RuntimeError):
 # --- phrases --------------------------------------------------------------------------------
 
 
-def validate(lang: str, number: str, counter: str | int) -> tuple[str, str, int]:
+def validate(lang: str, number: str, counter: str | int | None) -> tuple[str, str, int | None]:
     """Return ``(lang, number, counter)`` or raise :class:`InvalidPart` naming the bad part.
+    ``counter`` None is the kiosk's phrase ("your number is ..."), not a call.
 
     Strict on purpose: the parts name a file in the cache and go into the synthesiser."""
     if not isinstance(lang, str) or lang not in LANGS:
         raise InvalidPart("lang")
     if not isinstance(number, str) or not NUMBER_RE.fullmatch(number):
         raise InvalidPart("number")
+    if counter is None:
+        return lang, number, None
     text = str(counter) if isinstance(counter, int) and not isinstance(counter, bool) else counter
     if not isinstance(text, str) or not COUNTER_RE.fullmatch(text):
         raise InvalidPart("counter")
@@ -93,19 +96,21 @@ def display_phrase(lang: str, number: str, counter: int) -> str:
     return f"Number {number}, please go to counter {counter}"
 
 
-def spoken_ssml(lang: str, number: str, counter: int) -> str:
+def spoken_ssml(lang: str, number: str, counter: int | None) -> str:
     """The call as eSpeak NG reads it (SSML, ``espeak-ng -m``).
 
     The ticket number is spelled character by character ("A, không, bốn, hai" / "A, zero,
     four, two") with a short pause between characters: read as a whole, eSpeak says "A không
     bốn mươi hai" in Vietnamese and the article "a" plus "zero forty-two" in English. The
     counter is said as a number ("quầy số mười hai" / "counter twelve")."""
-    lang, number, counter = validate(lang, number, counter)
+    lang, number, checked = validate(lang, number, counter)
     spelled = f'<say-as interpret-as="characters">{number}</say-as>'
-    if lang == "vi":
-        body = f"Mời số {spelled}, đến quầy số {counter}."
+    if checked is None:  # the kiosk, right after issuing
+        body = f"Số của bạn là {spelled}." if lang == "vi" else f"Your number is {spelled}."
+    elif lang == "vi":
+        body = f"Mời số {spelled}, đến quầy số {checked}."
     else:
-        body = f"Number {spelled}, please go to counter {counter}."
+        body = f"Number {spelled}, please go to counter {checked}."
     # No xml:lang here: eSpeak NG would let it pick the voice; the voice is chosen with "-v".
     return f"<speak>{body}</speak>"
 
@@ -300,7 +305,7 @@ class Speech:
         self._logged.add(key)
         log.warning(msg, extra={"event": "speech_unavailable", **extra})
 
-    def cache_path(self, lang: str, number: str, counter: int) -> Path:
+    def cache_path(self, lang: str, number: str, counter: int | None) -> Path:
         """Where a phrase is kept. The name carries a digest of the engine and the text, so a
         new engine or a new wording never serves an old file."""
         lang, number, counter = validate(lang, number, counter)
@@ -313,7 +318,8 @@ class Speech:
             spoken_ssml(lang, number, counter),
         ])
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-        return self.cache_dir / lang / f"{number}-{counter}.{digest}.wav"
+        which = "ticket" if counter is None else str(counter)
+        return self.cache_dir / lang / f"{number}-{which}.{digest}.wav"
 
     @staticmethod
     def sidecar(path: Path) -> dict[str, Any]:
@@ -327,7 +333,7 @@ class Speech:
                 self._locks = {k: v for k, v in self._locks.items() if v.locked()}
             return self._locks.setdefault(key, threading.Lock())
 
-    def phrase_wav(self, lang: str, number: str, counter: int | str) -> Path:
+    def phrase_wav(self, lang: str, number: str, counter: int | str | None) -> Path:
         """The WAV file of a call, synthesised if it is not cached yet.
 
         Raises :class:`InvalidPart` for a bad part, :class:`SpeechUnavailable` when there is no
@@ -349,7 +355,7 @@ class Speech:
             self.prune()
         return path
 
-    def _synthesise(self, engine: Engine, lang: str, number: str, counter: int,
+    def _synthesise(self, engine: Engine, lang: str, number: str, counter: int | None,
                     path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")

@@ -1,7 +1,7 @@
 """Synthesise SSML from stdin to a WAV file with the eSpeak NG library shipped by the PyPI
 package ``espeakng-loader`` (no ``espeak-ng`` command needed).
 
-Run as a child process by ``display.speech`` (never imported by the server: a fault in the C
+Run as a child process by ``server.speech`` (never imported by the server: a fault in the C
 library ends this process only)::
 
     python _espeak_lib.py --voice vi --rate 150 --out phrase.wav < phrase.ssml
