@@ -83,6 +83,8 @@ def demo(base_url: str | None) -> None:
     w(f"  Hạc Thành services {base}/api/v1/sites/HACTHANH/services  (any token below)")
     for name, token in result.kiosk_tokens.items():
         w(f"  Kiosk {name}:     {base}/kiosk?token={token}")
+    for name, token in result.display_tokens.items():
+        w(f"  Display {name}: {base}/display?token={token}  (lobby TV; ?voices=vi,en)")
     w("  (demo kiosks print to files in ./printed/ beside the database; `motcua printer set` "
       "points them at a real printer)")
     w("")
