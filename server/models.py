@@ -91,6 +91,9 @@ class Site(Base):
     # Routing: call `interleave_priority` priority tickets, then `interleave_normal` normal ones.
     interleave_priority: Mapped[int] = mapped_column(Integer, default=1)
     interleave_normal: Mapped[int] = mapped_column(Integer, default=2)
+    # A short message for the lobby displays, set by a supervisor.
+    ticker_vi: Mapped[str | None] = mapped_column(String(300))
+    ticker_en: Mapped[str | None] = mapped_column(String(300))
 
     parent: Mapped[Site | None] = relationship(remote_side="Site.id")
 

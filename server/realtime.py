@@ -66,6 +66,8 @@ def project(audience: str, event: Event) -> dict[str, Any]:
         return _pick(d, keys)
     if t == "counter.changed":
         return _pick(d, ("number", "status"))
+    if t == "ticker.changed":
+        return d
     if t == "printer.changed" and audience == "/kiosk":
         return _pick(d, ("device_id", "status"))
     return {}

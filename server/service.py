@@ -493,8 +493,10 @@ def services_with_queues(session: Session, site: Site, now: dt.datetime) -> list
 def list_services(session: Session, p: Principal, site_code: str, now: dt.datetime) -> list[dict]:
     site = site_by_code(session, site_code)
     auth.require(auth.can_read_site(session, p, site.id))
-    return [{k: v for k, v in row.items() if k != "eta_new"}
-            for row in services_with_queues(session, site, now)]
+    return [
+        {k: v for k, v in row.items() if k != "eta_new"}
+        for row in services_with_queues(session, site, now)
+    ]
 
 
 def counter_view(session: Session, counter: Counter) -> dict[str, Any]:
@@ -660,17 +662,27 @@ def _applicant_row(ticket_id: int, a: dict[str, Any]) -> TicketApplicant:
             dob = dt.date.fromisoformat(a["dob"])
         except ValueError:
             raise AppError("validation_error", detail="applicant.dob") from None
-    return TicketApplicant(ticket_id=ticket_id, id_number=a["id_number"], name=a["name"],
-                           dob=dob, sex=a.get("sex"), address=a.get("address"))
+    return TicketApplicant(
+        ticket_id=ticket_id,
+        id_number=a["id_number"],
+        name=a["name"],
+        dob=dob,
+        sex=a.get("sex"),
+        address=a.get("address"),
+    )
 
 
 def applicant_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
     row = session.get(TicketApplicant, ticket_id)
     if row is None:
         return None
-    return {"id_number": row.id_number, "name": row.name,
-            "dob": row.dob.isoformat() if row.dob else None, "sex": row.sex,
-            "address": row.address}
+    return {
+        "id_number": row.id_number,
+        "name": row.name,
+        "dob": row.dob.isoformat() if row.dob else None,
+        "sex": row.sex,
+        "address": row.address,
+    }
 
 
 # --- counters -------------------------------------------------------------------------------
@@ -1052,12 +1064,37 @@ def transfer(
     return ticket_view(session, child, now, base_url, staff=True)
 
 
-def reprint_target(session: Session, p: Principal, ticket_id: int, now: dt.datetime,
-                   base_url: str) -> tuple[int | None, dict[str, Any]]:
+def reprint_target(
+    session: Session, p: Principal, ticket_id: int, now: dt.datetime, base_url: str
+) -> tuple[int | None, dict[str, Any]]:
     """Which kiosk printed a ticket, and its current view, for a reprint by staff."""
     ticket = _ticket(session, ticket_id, lock=False)
     auth.require(p.role in auth.STAFF and auth.in_scope(session, p, ticket.site_id))
     return ticket.device_id, ticket_view(session, ticket, now, base_url)
+
+
+def ticker_of(site: Site) -> dict[str, str] | None:
+    if not site.ticker_vi and not site.ticker_en:
+        return None
+    return {
+        "vi": site.ticker_vi or site.ticker_en or "",
+        "en": site.ticker_en or site.ticker_vi or "",
+    }
+
+
+def set_ticker(
+    session: Session, p: Principal, site_code: str, vi: str | None, en: str | None, now: dt.datetime
+) -> dict[str, Any]:
+    """The lobby displays' ticker line (empty clears it). Supervisors; audited."""
+    site = site_by_code(session, site_code)
+    auth.require(auth.can_rebalance(session, p, site.id))
+    before = {"vi": site.ticker_vi, "en": site.ticker_en}
+    site.ticker_vi, site.ticker_en = (vi or None), (en or None)
+    after = {"vi": site.ticker_vi, "en": site.ticker_en}
+    if before != after:
+        _audit(session, p, now, site.id, "site.ticker", "site", site.code, before, after)
+        _emit(session, site.id, "ticker.changed", {"ticker": ticker_of(site)})
+    return {"site": site.code, "ticker": ticker_of(site)}
 
 
 def emit_printer_changed(session: Session, site_id: int, data: dict[str, Any]) -> None:

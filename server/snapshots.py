@@ -101,6 +101,7 @@ def display(session: Any, site: Site, now: dt.datetime) -> dict[str, Any]:
         "counters": _counters_public(session, site),
         "now_serving": _now_serving(session, site),
         "recent_calls": _recent_calls(session, site, now),
+        "ticker": service.ticker_of(site),
         "server_time": service._iso(now),
     }
 

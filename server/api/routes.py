@@ -34,6 +34,7 @@ from .schemas import (
     ResumeIn,
     ServiceOut,
     SiteOut,
+    TickerIn,
     TicketOut,
     TrackOut,
     TransferIn,
@@ -380,6 +381,25 @@ def ticket_reprint(ticket_id: int) -> Response:
     if result["status"] == "none":
         raise AppError("no_printer")
     return json_response({"print": result})
+
+
+@endpoint(
+    "PUT",
+    "/sites/<site>/ticker",
+    summary="Set the ticker line of the site's lobby displays (empty clears it)",
+    tag="sites",
+    auth="supervisors and admins of the site",
+    body=TickerIn,
+    responses={200: None},
+)
+def site_ticker(site: str) -> Response:
+    def unit() -> dict[str, Any]:
+        with write() as s:
+            p = principal(s)
+            data = body(TickerIn)
+            return service.set_ticker(s, p, site, data.vi, data.en, now())
+
+    return json_response(retrying(unit))
 
 
 @endpoint(

@@ -51,6 +51,11 @@ class TransferIn(Strict):
     position: Literal["front", "back"] = "back"
 
 
+class TickerIn(Strict):
+    vi: str | None = Field(default=None, max_length=300)
+    en: str | None = Field(default=None, max_length=300)
+
+
 class ProfileLine(Strict):
     code: str = Field(min_length=1, max_length=32)
     weight: float = Field(default=1.0, gt=0, le=100)

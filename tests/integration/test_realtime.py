@@ -219,3 +219,26 @@ def test_a_page_from_another_origin_cannot_open_a_socket(tmp_path: Any) -> None:
         assert other.status_code == 400
     finally:
         server.stop()
+
+
+def test_supervisor_sets_the_display_ticker(app: Any, api: Api) -> None:
+    from sqlalchemy import select
+
+    from server.models import AuditLog
+
+    c = connect(app, "/display", {"token": api.world.tokens["display"]})
+    assert received(c, "/display", "snapshot")[0]["ticker"] is None
+    body = {"vi": "Chiều nay nghỉ từ 16:30", "en": "Closing at 16:30 today"}
+    assert api.call("PUT", "/api/v1/sites/HT/ticker", "clerk", json=body).status_code == 403
+    r = api.call("PUT", "/api/v1/sites/HT/ticker", "supervisor", json=body)
+    assert r.status_code == 200 and r.get_json()["ticker"] == body
+    events = received(c, "/display", "event")
+    assert [e["type"] for e in events] == ["ticker.changed"]
+    assert events[0]["data"]["ticker"] == body
+    c.emit("resync", namespace="/display")
+    assert received(c, "/display", "snapshot")[-1]["ticker"] == body
+    with api.world.db.read() as s:
+        audit = s.scalars(select(AuditLog).where(AuditLog.action == "site.ticker")).all()
+        assert len(audit) == 1 and audit[0].after == body
+    r = api.call("PUT", "/api/v1/sites/HT/ticker", "supervisor", json={"vi": "", "en": ""})
+    assert r.get_json()["ticker"] is None
