@@ -17,15 +17,13 @@ Audio, made on the server without internet (see ``speech.py``):
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, render_template, request, send_file
+from flask import Blueprint, Response, render_template, request
 from flask.blueprints import BlueprintSetupState
 
-from server.auth import principal_from_token
-from server.errors import AppError
-from server.speech import VOICES, InvalidPart, Speech, SpeechUnavailable, chime_wav, validate
+from server.audio import phrase_response
+from server.speech import Speech, chime_wav
 
 from .options import parse_options
 from .strings import STRINGS
@@ -46,32 +44,6 @@ AUDIO_ROLES = ("display", "supervisor", "admin")
 def _setup(state: BlueprintSetupState) -> None:
     # One synthesiser per app; it looks for an engine once and logs once if there is none.
     state.app.extensions.setdefault("motcua_speech", Speech.from_env())
-
-
-def speech() -> Speech:
-    s: Speech = current_app.extensions["motcua_speech"]
-    return s
-
-
-def _lang() -> str:
-    q = request.args.get("lang")
-    if q in STRINGS:
-        return q
-    return request.accept_languages.best_match(list(STRINGS)) or "vi"
-
-
-def _json_error(code: str, status: int, message: str) -> Response:
-    resp = Response(
-        json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False),
-        status=status,
-        mimetype="application/json",
-    )
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-def _app_error(err: AppError) -> Response:
-    return _json_error(err.code, err.status, err.message(_lang()))
 
 
 @bp.get("")
@@ -100,27 +72,5 @@ def chime() -> Response:
 
 @bp.get("/audio/<lang>/<number>/<counter>.wav")
 def phrase(lang: str, number: str, counter: str) -> Response:
-    # Strict checks first: the parts name a cache file and go into the synthesiser.
-    try:
-        lang, number, n = validate(lang, number, counter)
-    except InvalidPart as bad:
-        return _app_error(AppError("validation_error", detail=bad.part))
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header[:7].lower() == "bearer " else None
-    with current_app.extensions["motcua"].db.read() as s:
-        p = principal_from_token(s, token)
-    if p is None:
-        return _app_error(AppError("unauthorized"))
-    g.principal = p  # for the access log
-    if p.role not in AUDIO_ROLES:
-        return _app_error(AppError("forbidden"))
-    try:
-        path = speech().phrase_wav(lang, number, n)
-    except SpeechUnavailable:
-        resp = _json_error("speech_unavailable", 503, STRINGS[_lang()]["speech_unavailable"])
-        resp.headers["Retry-After"] = "300"
-        return resp
-    resp = send_file(path, mimetype="audio/wav", max_age=86400, conditional=True, etag=True)
-    resp.headers["Cache-Control"] = "private, max-age=86400"
-    resp.headers["X-Speech-Voice"] = VOICES[lang]
-    return resp
+    """The spoken call, e.g. /display/audio/vi/A042/3.wav (display token)."""
+    return phrase_response(lang, number, counter, AUDIO_ROLES)

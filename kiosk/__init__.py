@@ -9,23 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    current_app,
-    g,
-    jsonify,
-    render_template,
-    request,
-    send_file,
-)
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 
-from server.auth import principal_from_token
-from server.errors import AppError
+from server.audio import phrase_response
 from server.qr import svg
-from server.speech import VOICES, InvalidPart, Speech, SpeechUnavailable, validate
+from server.speech import Speech
 
 from .strings import STRINGS
 
@@ -45,40 +34,11 @@ def _setup(state: BlueprintSetupState) -> None:
     state.app.extensions.setdefault("motcua_speech", Speech.from_env())
 
 
-def _error(err: AppError) -> Response:
-    lang = request.args.get("lang", "vi")
-    resp = jsonify({"error": {"code": err.code, "message": err.message(lang)}})
-    resp.status_code = err.status
-    return resp
-
-
 @bp.get("/audio/<lang>/<number>.wav")
 def announce(lang: str, number: str) -> Response:
     """"Số của bạn là A042" / "Your number is A042", spoken on the server (eSpeak NG), for
     citizens who cannot read the screen. The kiosk's bearer token is required."""
-    try:
-        lang, number, _ = validate(lang, number, None)
-    except InvalidPart as bad:
-        return _error(AppError("validation_error", detail=bad.part))
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header[:7].lower() == "bearer " else None
-    with current_app.extensions["motcua"].db.read() as s:
-        p = principal_from_token(s, token)
-    if p is None:
-        return _error(AppError("unauthorized"))
-    g.principal = p
-    if p.role != "kiosk":
-        return _error(AppError("forbidden"))
-    try:
-        path = current_app.extensions["motcua_speech"].phrase_wav(lang, number, None)
-    except SpeechUnavailable:
-        resp = jsonify({"error": {"code": "speech_unavailable", "message": "no speech engine"}})
-        resp.status_code = 503
-        return resp
-    resp = send_file(path, mimetype="audio/wav", max_age=86400, conditional=True, etag=True)
-    resp.headers["Cache-Control"] = "private, max-age=86400"
-    resp.headers["X-Speech-Voice"] = VOICES[lang]
-    return resp
+    return phrase_response(lang, number, None, ("kiosk",))
 
 
 @bp.get("")
