@@ -154,9 +154,18 @@ class TicketOut(BaseModel):
     applicant: ApplicantOut | None = None
 
 
+class PrintOut(BaseModel):
+    status: Literal["queued", "none", "failed"]
+    job_id: str | None = None
+    printer: str | None = Field(default=None, description="Last known printer state")
+
+
 class IssuedTicketOut(TicketOut):
     token: str
     track_url: str
+    print: PrintOut | None = Field(
+        default=None, description="Kiosk tickets: the print job queued after the commit"
+    )
 
 
 class CallNextOut(BaseModel):
