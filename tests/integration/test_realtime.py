@@ -242,3 +242,20 @@ def test_supervisor_sets_the_display_ticker(app: Any, api: Api) -> None:
         assert len(audit) == 1 and audit[0].after == body
     r = api.call("PUT", "/api/v1/sites/HT/ticker", "supervisor", json={"vi": "", "en": ""})
     assert r.get_json()["ticker"] is None
+
+
+def test_track_follows_a_transfer_on_resync(app: Any, api: Api) -> None:
+    t = api.issue("land")
+    c = connect(app, "/track", {"token": t["token"]})
+    first = received(c, "/track", "snapshot")[0]
+    assert first["ticket_id"] == t["id"]
+    called = api.call_next(1)
+    child = api.act(called["id"], "transfer", json={"service": "civil", "position": "front"})
+    assert child.status_code == 200
+    types = [e["type"] for e in received(c, "/track", "event")]
+    assert "ticket.transferred" in types
+    c.emit("resync", namespace="/track")
+    snap = received(c, "/track", "snapshot")[-1]
+    assert snap["ticket_id"] == child.get_json()["id"]
+    assert snap["ticket"]["service"] == "civil" and snap["ticket"]["position"] == 1
+    assert c.is_connected("/track")
