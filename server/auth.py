@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -139,6 +138,3 @@ def can_act_on_ticket(session: Session, p: Principal, ticket: Ticket) -> bool:
 def can_rebalance(session: Session, p: Principal, site_id: int) -> bool:
     return p.role in ("supervisor", "admin", "system") and in_scope(session, p, site_id)
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -5,7 +5,6 @@ Tokens are printed once, as the last line; only their hash is stored.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 from typing import Any
@@ -14,6 +13,7 @@ import click
 from sqlalchemy import select
 
 from . import migrate, seed
+from .app import system_clock
 from .config import Settings
 from .db import Database
 from .models import Counter, Device, Site
@@ -35,10 +35,6 @@ def _db(settings: Settings) -> Database:
     if not migrate.has_schema(db.engine):
         raise click.ClickException("the database has no schema yet: run `motcua init-db` first")
     return db
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @click.group(help="Motcua: queue and kiosk system for one-stop public service centres.")
@@ -73,7 +69,7 @@ def demo(base_url: str | None) -> None:
     migrate.upgrade(settings.database_url)
     db = Database(settings.database_url)
     with db.write() as s:
-        result = seed.seed_demo(s, _now())
+        result = seed.seed_demo(s, system_clock())
     base = (base_url or settings.public_base_url).rstrip("/")
     w = click.echo
     w("Demo loaded: sites " + ", ".join(result.sites))
@@ -132,7 +128,7 @@ def device_add(site_code: str, kind: str, name: str, printer: str | None) -> Non
     db = _db(_settings())
     with db.write() as s:
         site = _site(s, site_code)
-        token = seed.add_device(s, site, kind, name, printer, _now())
+        token = seed.add_device(s, site, kind, name, printer, system_clock())
     click.echo(f"{kind} {name!r} registered at {site_code}. Its token (shown once):")
     click.echo(token)
 
@@ -201,7 +197,7 @@ def token_create(role: str, site_code: str, counter_id: int | None, name: str | 
             counter = s.get(Counter, counter_id)
             if counter is None or counter.site_id != site.id:
                 raise click.ClickException(f"no counter with id {counter_id} at {site_code}")
-        tok = seed.create_token(s, role, site, _now(), counter=counter, name=name)
+        tok = seed.create_token(s, role, site, system_clock(), counter=counter, name=name)
     where = f" for counter {counter.number}" if counter else ""
     click.echo(f"{role} token for {site_code}{where}. Keep it safe (shown once):")
     click.echo(tok)
@@ -226,7 +222,7 @@ def user_add(
     db = _db(_settings())
     with db.write() as s:
         site = _site(s, site_code)
-        seed.upsert_user(s, username, password, role, [site], _now(), full_name)
+        seed.upsert_user(s, username, password, role, [site], system_clock(), full_name)
     click.echo(f"User {username!r} ({role}) can now sign in at {site_code}.")
 
 

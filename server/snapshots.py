@@ -28,10 +28,6 @@ def _site_info(site: Site) -> dict[str, Any]:
     }
 
 
-def _services_public(session: Any, site: Site, now: dt.datetime) -> list[dict[str, Any]]:
-    return service.services_with_queues(session, site, now)
-
-
 def _now_serving(session: Any, site: Site) -> list[dict[str, Any]]:
     rows = session.execute(
         select(
@@ -97,7 +93,7 @@ def display(session: Any, site: Site, now: dt.datetime) -> dict[str, Any]:
     return {
         "seq": seq,
         "site": _site_info(site),
-        "services": _services_public(session, site, now),
+        "services": service.services_with_queues(session, site, now),
         "counters": _counters_public(session, site),
         "now_serving": _now_serving(session, site),
         "recent_calls": _recent_calls(session, site, now),
@@ -111,7 +107,7 @@ def kiosk(session: Any, site: Site, now: dt.datetime) -> dict[str, Any]:
     return {
         "seq": seq,
         "site": _site_info(site),
-        "services": _services_public(session, site, now),
+        "services": service.services_with_queues(session, site, now),
         "priorities": service.list_priorities(session),
         "server_time": service._iso(now),
     }
@@ -128,7 +124,7 @@ def counter(session: Any, counter_row: Counter, now: dt.datetime, base_url: str)
         .where(Ticket.counter_id == counter_row.id, Ticket.status == Status.PARKED)
         .order_by(Ticket.id)
     ).all()
-    services = {s["code"]: s for s in _services_public(session, site, now)}
+    services = {s["code"]: s for s in service.services_with_queues(session, site, now)}
     mine = [
         services[line.service.code]
         for line in counter_row.profile
@@ -154,7 +150,7 @@ def supervisor(session: Any, site: Site, now: dt.datetime) -> dict[str, Any]:
     return {
         "seq": seq,
         "site": _site_info(site),
-        "services": _services_public(session, site, now),
+        "services": service.services_with_queues(session, site, now),
         "counters": [service.counter_view(session, c) for c in counters],
         "now_serving": _now_serving(session, site),
         "server_time": service._iso(now),

@@ -49,7 +49,6 @@ TRANSITIONS: dict[tuple[Status, Action], Status] = {
     (S.PARKED, A.TRANSFER): S.TRANSFERRED,
 }
 
-FINAL = frozenset({S.DONE, S.NO_SHOW, S.CANCELLED, S.TRANSFERRED})
 AT_COUNTER = frozenset({S.CALLED, S.SERVING})
 
 
@@ -66,6 +65,3 @@ def next_status(status: str, action: str) -> Status:
     except (KeyError, ValueError):
         raise IllegalTransition(status, action) from None
 
-
-def allowed_actions(status: str) -> list[str]:
-    return [a.value for (s, a) in TRANSITIONS if s == status]
