@@ -13,13 +13,20 @@ motcua_setup() {
     .venv/bin/python -m pip install -q --disable-pip-version-check -e "$target"
 
     # Spoken announcements: eSpeak NG (the pip package espeakng-loader covers x86_64; the
-    # Debian package covers the rest and is preferred where it can be installed).
-    if ! command -v espeak-ng >/dev/null 2>&1 && [ "$(id -u)" = "0" ] \
-            && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing espeak-ng (apt-get)"
-        apt-get update -qq \
-            && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null \
-            || echo "espeak-ng could not be installed: displays will chime without speech" >&2
+    # Debian package covers the rest). Printed Vietnamese on printers without a Vietnamese code
+    # page: DejaVu Sans.
+    local missing=""
+    command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$missing fonts-dejavu-core"
+    if [ -n "$missing" ]; then
+        if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+            echo "==> installing$missing (apt-get)"
+            apt-get update -qq \
+                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null \
+                || echo "could not install$missing" >&2
+        else
+            echo "missing:$missing (sudo apt-get install -y$missing)" >&2
+        fi
     fi
 
     # Front-end libraries come from npm with the lockfile (served by the app, never a CDN).

@@ -45,7 +45,6 @@ RECEIPT = ReceiptPrint(
     collect_at="Quầy 3 — Trung tâm PVHCC phường Hạc Thành",
     track_url="https://motcua.example.vn/d/Qw8r5TzX",
 )
-HAS_FONT = vn.find_font() is not None
 
 
 def native_qr_data(data: bytes) -> list[bytes]:
@@ -150,7 +149,7 @@ def test_ticket_in_tcvn3() -> None:
     assert native_qr_data(data) == [TRACK.encode()]
 
 
-@pytest.mark.skipif(not HAS_FONT, reason="no TrueType font with Vietnamese glyphs")
+@pytest.mark.usefixtures("vietnamese_font")
 def test_ticket_image_fallback_has_raster_images_and_no_utf8() -> None:
     data = ticket_bytes(TICKET, "TM-T88IV")  # no Vietnamese code page, 512 dots wide
     assert vn.choose_mode("TM-T88IV") is vn.TextMode.IMAGE
@@ -267,7 +266,7 @@ def test_receipt_without_documents() -> None:
     assert "Documents received:\n  —" in parse_escpos(receipt_bytes(r)).text
 
 
-@pytest.mark.skipif(not HAS_FONT, reason="no TrueType font with Vietnamese glyphs")
+@pytest.mark.usefixtures("vietnamese_font")
 def test_receipt_image_fallback() -> None:
     data = receipt_bytes(RECEIPT, "TM-T88IV")
     assert b"\x1dv0" in data

@@ -139,7 +139,7 @@ def test_font_override_by_environment(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert vn.find_font() == font
 
 
-@pytest.mark.skipif(vn.find_font() is None, reason="no TrueType font with Vietnamese glyphs")
+@pytest.mark.usefixtures("vietnamese_font")
 def test_render_lines_draws_black_on_white_without_grey() -> None:
     img = vn.render_lines(
         [
