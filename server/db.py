@@ -14,6 +14,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 READ_ONLY = "motcua_read_only"
@@ -56,6 +57,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def retrying(fn: Callable[[], Any], attempts: int = 4) -> Any:
+    """Run a whole unit of work again when the database refuses it for a concurrency reason
+    (a unique key taken by a concurrent idempotent retry, a deadlock, SQLite busy)."""
+    for i in range(attempts):
+        try:
+            return fn()
+        except (IntegrityError, OperationalError) as exc:
+            if i == attempts - 1:
+                raise
+            log.warning("retrying unit of work", extra={"error": type(exc).__name__, "try": i})
+    raise AssertionError("unreachable")
 
 
 class Database:

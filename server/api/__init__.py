@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ..auth import Principal, principal_from_token
@@ -168,19 +167,6 @@ def write() -> Iterator[Session]:
 def read() -> Iterator[Session]:
     with ctx().db.read() as s:
         yield s
-
-
-def retrying(fn: Callable[[], Any], attempts: int = 4) -> Any:
-    """Run a whole unit of work again when the database refuses it for a concurrency reason
-    (a unique key taken by a concurrent idempotent retry, a deadlock, SQLite busy)."""
-    for i in range(attempts):
-        try:
-            return fn()
-        except (IntegrityError, OperationalError) as exc:
-            if i == attempts - 1:
-                raise
-            log.warning("retrying unit of work", extra={"error": type(exc).__name__, "try": i})
-    raise AssertionError("unreachable")
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, current_app, request
 
 from .. import service
+from ..db import retrying
 from ..errors import AppError
 from . import (
     base_url,
@@ -18,7 +19,6 @@ from . import (
     openapi_document,
     principal,
     read,
-    retrying,
     write,
 )
 from .schemas import (
