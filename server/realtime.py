@@ -175,7 +175,8 @@ class KioskNamespace(_AudienceNamespace):
     def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
         site = session.get(Site, client["site_id"])
         return {**snapshots.kiosk(session, site, self.hub.clock()),
-                "device_id": client["device_id"]}
+                "device_id": client["device_id"],
+                "printer": snapshots.device_printer_status(session, client["device_id"])}
 
 
 class CounterNamespace(_AudienceNamespace):

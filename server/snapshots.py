@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from . import service
-from .models import Counter, Service, Site, Ticket, TicketEvent
+from .models import Counter, Device, PrinterState, Service, Site, Ticket, TicketEvent
 from .queue.calendar import business_day
 from .queue.states import AT_COUNTER, Status
 
@@ -111,6 +111,15 @@ def kiosk(session: Any, site: Site, now: dt.datetime) -> dict[str, Any]:
         "priorities": service.list_priorities(session),
         "server_time": service._iso(now),
     }
+
+
+def device_printer_status(session: Any, device_id: int) -> str | None:
+    """The last known state of a kiosk's printer (online, paper_out, ...), if it has one."""
+    return session.scalar(
+        select(PrinterState.status)
+        .join(Device, Device.printer_uri == PrinterState.uri)
+        .where(Device.id == device_id)
+    )
 
 
 def counter(session: Any, counter_row: Counter, now: dt.datetime, base_url: str) -> dict[str, Any]:

@@ -173,7 +173,7 @@
     $("t-qr").src = "/kiosk/qr/" + encodeURIComponent(ticket.token) + ".svg";
     $("t-qr").alt = "QR " + ticket.track_url;
     var printLine = $("t-print");
-    var failed = (ticket.print && ticket.print.status === "failed") ||
+    var failed = state.printerProblem || (ticket.print && ticket.print.status === "failed") ||
       (ticket.print && ticket.print.status === "queued" &&
        ["offline", "paper_out", "error"].indexOf(ticket.print.printer) >= 0);
     printLine.textContent = failed ? t("print_failed") : t("take_ticket");
@@ -183,10 +183,7 @@
   function onPrinter(status) {
     // The printer cannot print now: say so while the ticket is on screen (the QR is there).
     state.printerProblem = ["offline", "paper_out", "error"].indexOf(status) >= 0;
-    if (state.lastTicket && !$("screen-ticket").hidden && state.printerProblem) {
-      state.lastTicket.print = { status: "failed" };
-      renderTicket(state.lastTicket);
-    }
+    if (state.lastTicket && !$("screen-ticket").hidden) renderTicket(state.lastTicket);
   }
 
   function speak(ticket) {
@@ -297,6 +294,7 @@
           snapshot: function (snap) {
             state.site = snap.site; state.services = snap.services; state.priorities = snap.priorities;
             state.deviceId = snap.device_id;
+            if (snap.printer) onPrinter(snap.printer);
             applyLang();
           },
           event: function (type, data) {

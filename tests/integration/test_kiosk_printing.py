@@ -128,6 +128,10 @@ def test_paper_out_raises_an_alert_and_holds_the_job(site: dict[str, Any]) -> No
             e["type"] == "printer.changed" and e["data"].get("status") == "paper_out"
             for e in kiosk_socket.events), timeout=15)
         assert printer.jobs == [], "nothing is sent to a printer without paper"
+        # A kiosk screen that connects later learns it from its snapshot.
+        late = SeqClient(site["server"].url, "/kiosk", {"token": site["kiosk"]}).connect()
+        assert late.snapshot is not None and late.snapshot["printer"] == "paper_out"
+        late.close()
         printer.state = "online"
         assert printer.wait_for(b"\x1dV", timeout=30)
         assert len(printer.jobs) == 1
