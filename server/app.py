@@ -72,7 +72,10 @@ def create_app(
 
     from kiosk import bp as kiosk_bp
 
+    from . import web_auth
     from .track_page import bp as track_bp
+
+    web_auth.init_app(app)
 
     app.register_blueprint(track_bp)
 

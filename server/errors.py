@@ -19,6 +19,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Bạn không có quyền thực hiện thao tác này.",
         "You are not allowed to do this.",
     ),
+    "csrf_failed": (
+        403,
+        "Phiên làm việc đã hết hạn. Vui lòng tải lại trang.",
+        "Your session has expired. Please reload the page.",
+    ),
     "not_found": (404, "Không tìm thấy {what}.", "{what_en} not found."),
     "route_not_found": (404, "Không có địa chỉ này.", "No such address."),
     "method_not_allowed": (405, "Phương thức không được hỗ trợ.", "Method not allowed."),

@@ -91,9 +91,15 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
 
     # -- handlers --
     def on_connect(self, auth_data: Any = None) -> None:
-        if not isinstance(auth_data, dict) or not isinstance(auth_data.get("token"), str):
+        if auth_data is None:
+            auth_data = {}
+        if not isinstance(auth_data, dict):
             raise Refused("unauthorized")
-        token = auth_data["token"][:200]
+        # No token: a signed-in person's session cookie (staff pages), see _principal.
+        token = auth_data.get("token") or ""
+        if not isinstance(token, str):
+            raise Refused("unauthorized")
+        token = token[:200]
         try:
             with self.hub.db.read() as s:
                 client = self.admit(s, token, auth_data)
@@ -139,7 +145,12 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
 
 
 def _principal(session: Any, token: str, roles: tuple[str, ...]) -> auth.Principal:
-    p = auth.principal_from_token(session, token)
+    if token:
+        p = auth.principal_from_token(session, token)
+    else:
+        from .web_auth import principal_from_session
+
+        p = principal_from_session(session)
     if p is None:
         raise AppError("unauthorized")
     if p.role not in roles:
