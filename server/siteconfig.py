@@ -145,7 +145,8 @@ def _names(vi: str, en: str) -> dict[str, str]:
     return {"vi": vi, "en": en}
 
 
-def _site_doc(session: Session, site: Site) -> dict[str, Any]:
+def _site_doc(session: Session, site: Site, top: bool = True) -> dict[str, Any]:
+    """A site's part of the file. Children leave ``parent`` out: it is the enclosing site."""
     parent = session.get(Site, site.parent_id) if site.parent_id else None
     services = session.scalars(
         select(Service).where(Service.site_id == site.id).order_by(Service.sort_order, Service.id)
@@ -197,8 +198,10 @@ def _site_doc(session: Session, site: Site) -> dict[str, Any]:
             }
             for c in counters
         ],
-        "children": [_site_doc(session, child) for child in children],
+        "children": [_site_doc(session, child, top=False) for child in children],
     }
+    if not top:
+        del doc["site"]["parent"]
     if site.kind == "province":
         doc["procedures"] = [
             {
