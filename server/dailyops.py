@@ -49,6 +49,7 @@ log = logging.getLogger("motcua.dailyops")
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 HORIZON_DAYS = 60  # how far ahead to look for the next opening (Tết is ~9 days)
+MAX_ALTERNATIVES = 10  # reception points looked at for a suggestion
 
 WEEKDAY_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 WEEKDAY_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -274,10 +275,13 @@ def province_holidays(
     return {d: (vi, en) for d, vi, en in rows}
 
 
-def load_site_day(session: Session, site: Site, now: dt.datetime) -> SiteDay:
+def load_site_day(session: Session, site: Site, now: dt.datetime, counts: bool = True) -> SiteDay:
+    """Holidays ahead and (``counts``) today's issued numbers per service of the site."""
     now_local = local(now, site.timezone)
     today = now_local.date()
     holidays = province_holidays(session, site, today, today + dt.timedelta(days=HORIZON_DAYS))
+    if not counts:
+        return SiteDay(site, now_local, holidays)
     issued = dict(
         session.execute(
             select(ServiceDay.service_id, ServiceDay.last_number)
@@ -325,24 +329,27 @@ def check(sd: SiteDay, svc: Service, issued_today: int | None = None) -> Unavail
 def find_alternative(
     session: Session, site: Site, svc: Service, now: dt.datetime
 ) -> dict[str, Any] | None:
-    """A nearby reception point offering the same service code and taking tickets now: the
-    site's children, then its siblings (same parent; not a province), fewest waiting first."""
+    """A nearby reception point offering the same service code and taking tickets now, fewest
+    waiting first: the site's extra reception points (children of kind point); for a point,
+    also its parent centre and sibling points. Not every centre of the province: that would
+    be 50+ sites to read for each greyed tile."""
     from .service import queue_snapshot  # service imports this module
 
-    cond = [Site.parent_id == site.id]
-    if site.parent_id is not None:
-        cond.append(Site.parent_id == site.parent_id)
+    cond = [(Site.parent_id == site.id) & (Site.kind == "point")]
+    if site.kind == "point" and site.parent_id is not None:
+        cond.append((Site.parent_id == site.parent_id) & (Site.kind == "point"))
+        cond.append((Site.id == site.parent_id) & (Site.kind != "province"))
     candidates = session.execute(
         select(Service, Site)
         .join(Site, Site.id == Service.site_id)
         .where(
             or_(*cond),
             Site.id != site.id,
-            Site.kind != "province",
             Service.code == svc.code,
             Service.active.is_(True),
         )
         .order_by(Site.id)
+        .limit(MAX_ALTERNATIVES)
     ).all()
     best: dict[str, Any] | None = None
     for other_svc, other_site in candidates:
@@ -365,7 +372,7 @@ def availability(
 ) -> Unavailable | None:
     """``check`` plus a nearby alternative when the service is unavailable."""
     why = check(sd, svc, issued_today)
-    if why is not None:
+    if why is not None and why.code != "site_holiday":  # a holiday closes the whole province
         why.alternative = find_alternative(session, sd.site, svc, now)
     return why
 
@@ -385,7 +392,7 @@ def check_issue(
     refusal, or returns the code of the limit a staff override passed (None if none)."""
     if override and p.role not in auth.STAFF:
         raise AppError("forbidden")
-    sd = load_site_day(session, site, now)
+    sd = load_site_day(session, site, now, counts=False)  # the count is given
     if number is None:
         why = check(sd, svc, issued_today=0)
     else:
@@ -396,7 +403,8 @@ def check_issue(
         return None
     if override:
         return why.code
-    why.alternative = find_alternative(session, site, svc, now)
+    if why.code != "site_holiday":
+        why.alternative = find_alternative(session, site, svc, now)
     raise why.error()
 
 

@@ -391,3 +391,67 @@ def test_unserved_tickets_are_counted_per_day(api: Api, world: World, clock: Clo
         ).all()
         assert len(rows) == 4
         assert {t.business_day for t in rows} == {dt.date(2026, 11, 25)}
+
+
+# --- concurrency and the public tracking page ---------------------------------------------------
+
+
+def test_concurrent_kiosks_never_exceed_the_cap(db: Any, world: World) -> None:
+    """8 threads x 5 attempts on a cap of 12: exactly 12 tickets, numbers 1..12, the other 28
+    refused with the cap's error (the draw of a number past the cap is rolled back)."""
+    import threading
+
+    from server import service
+    from server.auth import Principal
+    from server.db import retrying
+    from server.errors import AppError
+
+    configure(world, land={"daily_cap": 12})
+    with db.read() as s:
+        site_id = site_by_code(s, "HT").id
+    kiosk = Principal("device", 1, "kiosk", site_id)
+    when = at(25, 9)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker() -> None:
+        start.wait()
+        for _ in range(5):
+
+            def unit() -> str:
+                with db.write() as s:
+                    view, _ = service.issue_ticket(
+                        s, kiosk, "HT", "land", None, "vi", None, when, "http://x"
+                    )
+                    return str(view["number"])
+
+            try:
+                result = retrying(unit)
+            except AppError as exc:
+                result = exc.code
+            with lock:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    numbers = sorted(o for o in outcomes if o.startswith("A"))
+    assert numbers == [f"A{i:03d}" for i in range(1, 13)]
+    assert outcomes.count("service_cap_reached") == 28
+    with db.read() as s:
+        from server.models import ServiceDay
+
+        row = s.get(ServiceDay, (world.services["land"], dt.date(2026, 11, 25)))
+        assert row.last_number == 12
+
+
+def test_tracking_page_says_the_centre_closed(api: Api, world: World, clock: Clock) -> None:
+    clock.set(at(25, 10))
+    t = api.issue("land")
+    api.call("POST", f"{API}/sites/HT/close-day", "supervisor")
+    assert api.call("GET", f"{API}/track/{t['token']}").get_json()["status"] == "unserved_at_close"
+    page = api.client.get(f"/t/{t['token']}?lang=en").get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "The centre closed before your turn" in page
