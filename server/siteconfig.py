@@ -475,7 +475,12 @@ def _check_site_doc(
     try:
         hours = validate_opening_hours(s.get("opening_hours"))
     except ValueError as exc:
-        c.err(f"{sp}.opening_hours", str(exc))
+        # "1[0]: ..." names a weekday's interval: point the path (and line) at it.
+        m = re.match(r"^'?(\d)'?(\[\d+\])?: (.*)$", str(exc))
+        if m:
+            c.err(f"{sp}.opening_hours.{m.group(1)}{m.group(2) or ''}", m.group(3))
+        else:
+            c.err(f"{sp}.opening_hours", str(exc))
     inter = c.mapping(s.get("interleave", {"priority": 1, "normal": 2}), f"{sp}.interleave")
     pri = nor = None
     if inter is not None:

@@ -243,11 +243,11 @@ BREAKAGES = {
     ),
     "bad opening hours": (
         lambda d: d["site"].update(opening_hours={"0": [["11:30", "07:30"]]}),
-        "site.opening_hours: 0[0]: opening 11:30 must be before closing 07:30",
+        "site.opening_hours.0[0]: opening 11:30 must be before closing 07:30",
     ),
     "weekday 7": (
         lambda d: d["site"].update(opening_hours={"7": []}),
-        "site.opening_hours: '7': weekday must be 0 (Monday) to 6 (Sunday)",
+        "site.opening_hours.7: weekday must be 0 (Monday) to 6 (Sunday)",
     ),
     "unknown field": (
         lambda d: d["services"][0].update(colour="#fff"),
