@@ -439,6 +439,9 @@ class SitePlan:
     procedures: list[dict[str, Any]] | None
     holidays: list[dict[str, Any]] | None
     parent_code: str | None
+    # The top site's file has no "parent" key: an existing site keeps its place in the tree
+    # (a new one becomes a root). An explicit null makes it a root.
+    keep_parent: bool = False
     children: list[SitePlan] = field(default_factory=list)
 
 
@@ -600,6 +603,7 @@ def _check_site_doc(
         holidays = _check_holidays(c, doc, path)
 
     plan = SitePlan(path, site, services, counters, procedures, holidays, parent)
+    plan.keep_parent = top and "parent" not in s
     for ip, child in c.items(doc, "children", path):
         sub = _check_site_doc(c, child, ip, code, top=False)
         if sub is not None:
@@ -880,7 +884,7 @@ def _apply_site(a: Applier, pl: SitePlan, parent: Site | None) -> Site:
             "name_vi": spec["name"][0],
             "name_en": spec["name"][1],
             "kind": spec["kind"],
-            "parent_id": parent.id if parent else None,
+            "parent_id": (site.parent_id if pl.keep_parent else (parent.id if parent else None)),
             "timezone": spec["timezone"],
             "agency_code": spec["agency_code"],
             "address": spec["address"],

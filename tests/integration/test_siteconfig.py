@@ -399,3 +399,17 @@ def test_cli_export_import_and_close_day(
     r = runner.invoke(main, ["close-day", "--site", "HT", "--json"], env=env)
     assert r.exit_code == 0, r.output
     assert json.loads(r.output.strip().splitlines()[-1])["site"] == "HT"
+
+
+def test_a_file_without_parent_keeps_the_site_in_its_province(
+    api: Api, world: World, configured: None
+) -> None:
+    doc = export(api)
+    del doc["site"]["parent"]
+    doc["site"]["address"] = "2 Lê Lợi"
+    r = do_import(api, json.dumps(doc, ensure_ascii=False))
+    assert r.get_json()["updated"] == 1, r.get_json()
+    assert export(api)["site"]["parent"] == "PROV"
+    doc["site"]["parent"] = "NOWHERE"
+    msg = refused(api, world, json.dumps(doc, indent=2))
+    assert "site.parent: no site 'NOWHERE' in the database (line " in msg
