@@ -265,8 +265,8 @@ def dossier_intake(ticket_id: int) -> Response:
     view, created = retrying(unit)
     if created:
         result = receipts.print_receipt(_printing(), view["code"], base_url())
-    else:
-        result = {"printed": False, "status": "none"}  # printed the first time already
+    else:  # a replay: report the first request's print, print nothing again
+        result = receipts.last_print(_printing(), view["code"])
     view["print"] = result
     view["printed"] = result["printed"]
     headers = {"Location": f"/api/v1/dossiers/{view['code']}"}

@@ -459,9 +459,11 @@ def test_receipt_reaches_the_counter_printer_with_code_and_qr(
         with api.world.db.write() as s:
             s.get(Counter, api.world.counters[2]).printer_uri = printer.uri
         t = served(api)
-        r = intake(api, t["id"])
+        r = intake(api, t["id"], key="one-receipt")
         d = r.get_json()
         assert d["printed"] is True and d["print"]["status"] == "queued"
+        replay = intake(api, t["id"], key="one-receipt").get_json()
+        assert replay["printed"] is True and replay["print"]["job_id"] == d["print"]["job_id"]
         spool = app.extensions["motcua_printing"].spool
         assert spool.run_once() == 1
         assert printer.wait_for(b"\x1dV", timeout=10)
@@ -471,7 +473,7 @@ def test_receipt_reaches_the_counter_printer_with_code_and_qr(
         assert d["track_url"].startswith("http://motcua.test/d/")
         assert "0340******34" in out.text and ID not in out.text
         with api.world.db.read() as s:
-            job = s.scalar(select(PrintJob))
+            job = s.scalars(select(PrintJob)).one()
             assert job.counter_id == api.world.counters[2] and job.ref == f"dossier:{d['code']}"
         again = api.call("POST", f"/api/v1/dossiers/{d['code']}/receipt/print", "clerk")
         assert again.status_code == 200 and again.get_json()["printed"] is True
