@@ -544,6 +544,18 @@ def get(session: Session, p: Principal, code: str, now: dt.datetime, base_url: s
     return dossier_view(session, d, now, base_url)
 
 
+def list_for_ticket(
+    session: Session, p: Principal, ticket_id: int, now: dt.datetime, base_url: str
+) -> list[dict[str, Any]]:
+    """The dossiers received from the citizen of a ticket, oldest first (staff of its site)."""
+    ticket = _ticket(session, ticket_id, lock=False)
+    _require_staff(session, p, ticket.site_id)
+    rows = session.scalars(
+        select(Dossier).where(Dossier.ticket_id == ticket.id).order_by(Dossier.id)
+    ).all()
+    return [dossier_view(session, d, now, base_url, events=False) for d in rows]
+
+
 LIST_LIMIT = 500
 
 
