@@ -95,6 +95,10 @@ class TicketRecord:
     eta_min: int | None
     naive_min: float | None
     ahead: int
+    naive_ahead_min: float | None = None  # the same formula with the places ahead, not own
+    minutes: float = 0.0  # mean service time the system used
+    capacity: float = 0.0  # weighted open counters serving the service
+    idle_serving: int = 0  # idle open counters serving the service at issue
     called_at: dt.datetime | None = None
 
     @property
@@ -116,6 +120,7 @@ class SimResult:
     eta: dict[str, Any]
     advice_moves: list[dict[str, Any]] = field(default_factory=list)
     runtime_s: float = 0.0
+    records: list[TicketRecord] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -518,14 +523,14 @@ def _run(
                 line = service.queue_snapshot(
                     s, s.get(Site, world.site_id), now, [world.services[a.service].id]
                 ).lines[world.services[a.service].id]
-                naive = (
-                    (view["ahead"] + 1) * line.minutes / line.open_counters
-                    if line.open_counters
-                    else None
-                )
+                naive = naive_ahead = None
+                if line.open_counters:
+                    naive = (view["ahead"] + 1) * line.minutes / line.open_counters
+                    naive_ahead = view["ahead"] * line.minutes / line.open_counters
+            idle_serving = sum(1 for cid in idle if a.service in profiles[cid])
             records[view["id"]] = TicketRecord(
                 view["id"], a.service, a.priority is not None, now, view["eta_minutes"], naive,
-                view["ahead"],
+                view["ahead"], naive_ahead, line.minutes, line.capacity, idle_serving,
             )
             # Only an idle counter that serves this service can take the new ticket.
             ready = sorted(cid for cid in idle if a.service in profiles[cid])
@@ -592,13 +597,14 @@ def _run(
         eta=eta_accuracy(records.values()),
         advice_moves=moves,
         runtime_s=time.perf_counter() - started,
+        records=list(records.values()),
     )
 
 
 def eta_accuracy(records: Iterable[TicketRecord]) -> dict[str, Any]:
     """Mean and P90 absolute error of the estimate given at issue, and of the naive formula
     (position x mean service time / open counters), against the actual wait."""
-    err, naive = [], []
+    err, naive, naive_ahead = [], [], []
     for r in records:
         w = r.wait_min
         if w is None or r.eta_min is None:
@@ -606,6 +612,8 @@ def eta_accuracy(records: Iterable[TicketRecord]) -> dict[str, Any]:
         err.append(abs(r.eta_min - w))
         if r.naive_min is not None:
             naive.append(abs(r.naive_min - w))
+        if r.naive_ahead_min is not None:
+            naive_ahead.append(abs(r.naive_ahead_min - w))
 
     def stats(xs: list[float]) -> tuple[float | None, float | None]:
         if not xs:
@@ -620,6 +628,8 @@ def eta_accuracy(records: Iterable[TicketRecord]) -> dict[str, Any]:
         "p90_abs_err_min": p90e,
         "naive_mae_min": nmae,
         "naive_p90_abs_err_min": np90,
+        "naive_ahead_mae_min": stats(naive_ahead)[0],
+        "naive_ahead_p90_abs_err_min": stats(naive_ahead)[1],
     }
 
 
