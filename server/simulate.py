@@ -20,7 +20,8 @@ Policies:
 - ``fixed``: each counter serves one service; counters are split between services by their
   share of the work (arrivals x mean service time, largest remainder, at least one each).
 - ``routing``: our routing with the demo's work profiles (counter i gets the profile of demo
-  counter ((i - 1) mod 8) + 1 when there are more than 8).
+  counter ((i - 1) mod 8) + 1 when there are more than 8; with fewer, a service none of the
+  open counters serves is added at weight 0.5 to the one with the fewest services).
 - ``advice``: ``routing``, and every 30 simulated minutes the supervisor applies the moves the
   advice (``server.advice``) suggests, through ``service.set_counter_profile``.
 """
@@ -45,6 +46,7 @@ from . import advice_service, migrate, reports, seed, service
 from .auth import Principal
 from .db import Database
 from .models import Counter, CounterService, Device, Service, Site, User
+from .queue import eta as eta_mod
 from .queue.calendar import zone
 
 POLICIES = ("fixed", "routing", "advice")
@@ -245,10 +247,12 @@ def _copy_site(source_url: str, dst: Any, code: str) -> Site:
     database into the throwaway one. Users, devices and history are not copied."""
     src = Database(source_url)
     try:
+        if not migrate.has_schema(src.engine):
+            raise LookupError(f"no site {code!r}: the configured database has no schema")
         with src.read() as s:
             site = s.scalar(select(Site).where(Site.code == code))
             if site is None:
-                raise LookupError(code)
+                raise LookupError(f"no site {code!r} in the configured database")
             site_fields = {
                 k: getattr(site, k)
                 for k in ("name_vi", "name_en", "kind", "timezone", "agency_code",
@@ -327,6 +331,16 @@ def build_world(
             existing.append(c)
         for i, c in enumerate(existing):
             c.status = "open" if i < n else "closed"
+        # Fewer counters than configured: a service none of them serves goes, at weight 0.5,
+        # to the open counter with the fewest services (else its tickets would never be called).
+        services_all = list(s.scalars(select(Service).where(Service.site_id == site.id,
+                                                            Service.active.is_(True))))
+        opened = existing[:n]
+        for sv in services_all:
+            if not any(ln.service_id == sv.id for c in opened for ln in c.profile):
+                target = min(opened, key=lambda c: (len(c.profile), c.number))
+                target.profile.append(CounterService(service_id=sv.id, weight=0.5))
+                s.flush()
         counters = [c.id for c in existing[:n]]
         clerks = {}
         for i, cid in enumerate(counters):
@@ -605,11 +619,15 @@ def eta_accuracy(records: Iterable[TicketRecord]) -> dict[str, Any]:
     """Mean and P90 absolute error of the estimate given at issue, and of the naive formula
     (position x mean service time / open counters), against the actual wait."""
     err, naive, naive_ahead = [], [], []
+    inside = 0
     for r in records:
         w = r.wait_min
         if w is None or r.eta_min is None:
             continue
         err.append(abs(r.eta_min - w))
+        band = eta_mod.estimate_range(r.eta_min)
+        if band is not None and band[0] - 0.5 <= w <= band[1] + 0.5:  # shown in whole minutes
+            inside += 1
         if r.naive_min is not None:
             naive.append(abs(r.naive_min - w))
         if r.naive_ahead_min is not None:
@@ -630,7 +648,45 @@ def eta_accuracy(records: Iterable[TicketRecord]) -> dict[str, Any]:
         "naive_p90_abs_err_min": np90,
         "naive_ahead_mae_min": stats(naive_ahead)[0],
         "naive_ahead_p90_abs_err_min": stats(naive_ahead)[1],
+        "range_coverage": round(inside / len(err), 3) if err else None,
     }
 
 
-__all__ = ["POLICIES", "SimResult", "generate_arrivals", "read_arrivals", "run"]
+def _fmt(x: float | None, unit: str = "") -> str:
+    return "-" if x is None else f"{x:.1f}{unit}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
+def text_report(r: SimResult, eta_report: bool = False) -> list[str]:
+    d = r.as_dict()
+    lines = [
+        f"{r.site}, policy {r.policy}, seed {r.seed}: {r.counters} counters, {r.tickets} "
+        f"tickets on {d['date']} (simulated in {d['runtime_s']} s)",
+        f"  all services   awt {_fmt(d['awt_min'], ' min')}, P90 {_fmt(d['p90_min'], ' min')}, "
+        f"service level {_pct(d['service_level'])} (served {d['served']}, "
+        f"no-shows {d['no_shows']})",
+    ]
+    for code, row in r.by_service.items():
+        lines.append(
+            f"  {code:<14} awt {_fmt(row['awt_min'], ' min')}, P90 {_fmt(row['p90_min'], ' min')}, "
+            f"within {row['sla_target_minutes']} min: {_pct(row['service_level'])} "
+            f"({row['tickets']} tickets)"
+        )
+    if r.advice_moves:
+        lines.append("  advice applied: " + "; ".join(
+            f"{m['at']} counter #{m['counter_id']} -> {m['to']}" for m in r.advice_moves))
+    if eta_report:
+        e = r.eta
+        lines.append(
+            f"  ETA at issue ({e['n']} tickets): MAE {_fmt(e['mae_min'], ' min')}, P90 abs error "
+            f"{_fmt(e['p90_abs_err_min'], ' min')}; naive position x mean / open counters: MAE "
+            f"{_fmt(e['naive_mae_min'], ' min')}, P90 {_fmt(e['naive_p90_abs_err_min'], ' min')};"
+            f" actual wait inside the shown range: {_pct(e['range_coverage'])}"
+        )
+    return lines
+
+
+__all__ = ["POLICIES", "SimResult", "generate_arrivals", "read_arrivals", "run", "text_report"]
