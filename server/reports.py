@@ -32,12 +32,24 @@ from sqlalchemy.orm import Session
 from . import auth
 from .auth import Principal
 from .errors import AppError
-from .models import Counter, Service, Site, Ticket, TicketEvent, User
+from .models import (
+    Counter,
+    Dossier,
+    DossierEvent,
+    Procedure,
+    Rating,
+    Service,
+    Site,
+    Ticket,
+    TicketEvent,
+    User,
+)
 from .queue.calendar import local, zone
 from .service import site_by_code
 
 MAX_RANGE_DAYS = 366
 
+SCORES = ("very_satisfied", "satisfied", "not_satisfied")
 METRICS = (
     "issued",
     "transferred_in",
@@ -49,6 +61,14 @@ METRICS = (
     "p90_wait_min",
     "ast_min",
     "service_level",
+    "rated",
+    *SCORES,
+    "satisfaction_rate",
+    "dossiers_received",
+    "dossiers_settled",
+    "dossiers_on_time_rate",
+    "dossiers_settled_late",
+    "dossiers_overdue",
 )
 
 
@@ -66,6 +86,7 @@ class TicketFacts:
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     sla_min: float
+    rating: str | None = None
 
     @property
     def wait_min(self) -> float | None:
@@ -108,7 +129,91 @@ def summarize(facts: Iterable[TicketFacts]) -> dict[str, Any]:
         "p90_wait_min": _r(p90(waits)),
         "ast_min": _r(sum(times) / len(times)) if times else None,
         "service_level": _r(within / len(waits), 4) if waits else None,
+        **{score: sum(1 for f in rows if f.rating == score) for score in SCORES},
     }
+
+
+def row(tickets: Sequence[TicketFacts], dossiers: Sequence[DossierFacts]) -> dict[str, Any]:
+    out = summarize(tickets)
+    rated = sum(out[score] for score in SCORES)
+    out["rated"] = rated
+    out["satisfaction_rate"] = (
+        _r((out["very_satisfied"] + out["satisfied"]) / rated, 4) if rated else None
+    )
+    out.update(summarize_dossiers(dossiers))
+    return out
+
+
+@dataclass
+class DossierFacts:
+    id: int
+    service_code: str
+    counter_id: int | None
+    clerk_id: int | None
+    received_at: dt.datetime
+    due_at: dt.datetime
+    settled_at: dt.datetime | None  # first step to result ready or a final state
+    overdue: bool  # open past its due time at the report's ``now``
+
+
+def summarize_dossiers(rows: Sequence[DossierFacts]) -> dict[str, Any]:
+    settled = [d for d in rows if d.settled_at is not None]
+    on_time = sum(1 for d in settled if d.settled_at is not None and d.settled_at <= d.due_at)
+    return {
+        "dossiers_received": len(rows),
+        "dossiers_settled": len(settled),
+        "dossiers_on_time_rate": _r(on_time / len(settled), 4) if settled else None,
+        "dossiers_settled_late": len(settled) - on_time,
+        "dossiers_overdue": sum(1 for d in rows if d.overdue),
+    }
+
+
+def load_dossier_facts(
+    session: Session, site: Site, start: dt.date, end: dt.date, now: dt.datetime
+) -> list[DossierFacts]:
+    """Dossiers received at the site on its local days ``start..end``."""
+    from .dossier_states import SETTLED
+
+    tz = zone(site.timezone)
+    t0 = dt.datetime.combine(start, dt.time(0), tzinfo=tz)
+    t1 = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    rows = session.execute(
+        select(Dossier, Procedure.service_code)
+        .join(Procedure, Procedure.id == Dossier.procedure_id)
+        .where(Dossier.site_id == site.id, Dossier.received_at >= t0, Dossier.received_at < t1)
+        .order_by(Dossier.id)
+    ).all()
+    settled_states = [str(x) for x in SETTLED]
+    settled_at: dict[int, dt.datetime] = {}
+    ids = [d.id for d, _code in rows]
+    for chunk_start in range(0, len(ids), 5000):
+        chunk = ids[chunk_start : chunk_start + 5000]
+        for did, at in session.execute(
+            select(DossierEvent.dossier_id, DossierEvent.at)
+            .where(DossierEvent.dossier_id.in_(chunk), DossierEvent.status_to.in_(settled_states))
+            .order_by(DossierEvent.dossier_id, DossierEvent.at, DossierEvent.id)
+        ):
+            settled_at.setdefault(did, at)
+    out = []
+    for d, code in rows:
+        done = settled_at.get(d.id)
+        out.append(
+            DossierFacts(
+                id=d.id,
+                service_code=code,
+                counter_id=d.counter_id,
+                clerk_id=d.clerk_user_id,
+                received_at=d.received_at,
+                due_at=d.due_at,
+                settled_at=done,
+                overdue=(
+                    done is None
+                    and d.status != "supplement_requested"
+                    and d.due_at <= now
+                ),
+            )
+        )
+    return out
 
 
 def load_facts(
@@ -137,6 +242,17 @@ def load_facts(
             .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)
         ):
             first.setdefault(tid, (at, cid))
+    ratings: dict[int, str] = {}
+    for tid, score in session.execute(
+        select(Rating.ticket_id, Rating.score)
+        .join(Ticket, Ticket.id == Rating.ticket_id)
+        .where(
+            Ticket.site_id == site.id,
+            Ticket.business_day >= start,
+            Ticket.business_day <= end,
+        )
+    ):
+        ratings[tid] = score
     out = []
     for t, sla in rows:
         at, cid = first.get(t.id, (None, None))
@@ -154,6 +270,7 @@ def load_facts(
                 started_at=t.started_at,
                 finished_at=t.finished_at,
                 sla_min=float(sla),
+                rating=ratings.get(t.id),
             )
         )
     return out
@@ -183,69 +300,91 @@ def parse_range(from_: str | None, to: str | None) -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def kpis(session: Session, site: Site, start: dt.date, end: dt.date) -> dict[str, Any]:
+def kpis(
+    session: Session,
+    site: Site,
+    start: dt.date,
+    end: dt.date,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The report. ``now`` decides which open dossiers are overdue (default: the end of the
+    range's last day)."""
+    tz = site.timezone
+    if now is None:
+        now = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zone(tz))
     facts = load_facts(session, site, start, end)
+    dfacts = load_dossier_facts(session, site, start, end, now)
     services = {
         s.id: s
         for s in session.scalars(
             select(Service).where(Service.site_id == site.id).order_by(Service.sort_order)
         )
     }
+    code_to_id = {s.code: s.id for s in services.values()}
     counters = {
         c.id: c for c in session.scalars(select(Counter).where(Counter.site_id == site.id))
     }
     clerk_ids = {f.call_clerk_id for f in facts if f.call_clerk_id is not None}
+    clerk_ids |= {d.clerk_id for d in dfacts if d.clerk_id is not None}
     clerks = {
         u.id: u
         for u in (session.scalars(select(User).where(User.id.in_(clerk_ids))) if clerk_ids else [])
     }
-    tz = site.timezone
 
-    by_service = []
-    groups = _group(facts, lambda f: f.service_id)
-    for sid, svc in services.items():
-        by_service.append(
-            {
-                "service": svc.code,
-                "name": {"vi": svc.name_vi, "en": svc.name_en},
-                "sla_target_minutes": svc.sla_target_minutes,
-                **summarize(groups.get(sid, [])),
-            }
+    def grouped(
+        tkey: Callable[[TicketFacts], Any], dkey: Callable[[DossierFacts], Any]
+    ) -> dict[Any, dict[str, Any]]:
+        tg, dg = _group(facts, tkey), _group(dfacts, dkey)
+        return {k: row(tg.get(k, []), dg.get(k, [])) for k in set(tg) | set(dg)}
+
+    per_service = grouped(lambda f: f.service_id, lambda d: code_to_id.get(d.service_code))
+    by_service = [
+        {
+            "service": svc.code,
+            "name": {"vi": svc.name_vi, "en": svc.name_en},
+            "sla_target_minutes": svc.sla_target_minutes,
+            **per_service.get(sid, row([], [])),
+        }
+        for sid, svc in services.items()
+    ]
+    per_counter = grouped(lambda f: f.call_counter_id, lambda d: d.counter_id)
+    by_counter = [
+        {"counter": counters[cid].number if cid in counters else None, "counter_id": cid, **r}
+        for cid, r in sorted(
+            per_counter.items(),
+            key=lambda kv: counters[kv[0]].number if kv[0] in counters else 10**9,
         )
-    by_counter = []
-    for cid, rows in sorted(
-        _group(facts, lambda f: f.call_counter_id).items(),
-        key=lambda kv: counters[kv[0]].number if kv[0] in counters else 10**9,
-    ):
-        c = counters.get(cid)
-        by_counter.append(
-            {"counter": c.number if c else None, "counter_id": cid, **summarize(rows)}
-        )
+    ]
     by_clerk = []
-    for uid, rows in sorted(_group(facts, lambda f: f.call_clerk_id).items()):
+    for uid, r in sorted(grouped(lambda f: f.call_clerk_id, lambda d: d.clerk_id).items()):
         u = clerks.get(uid)
         by_clerk.append(
             {
                 "clerk_id": uid,
                 "username": u.username if u else None,
                 "full_name": u.full_name if u else None,
-                **summarize(rows),
+                **r,
             }
         )
     by_hour = [
-        {"hour": h, **summarize(rows)}
-        for h, rows in sorted(_group(facts, lambda f: local(f.issued_at, tz).hour).items())
+        {"hour": h, **r}
+        for h, r in sorted(
+            grouped(lambda f: local(f.issued_at, tz).hour,
+                    lambda d: local(d.received_at, tz).hour).items()
+        )
     ]
     by_day = [
-        {"date": d.isoformat(), **summarize(rows)}
-        for d, rows in sorted(_group(facts, lambda f: f.day).items())
+        {"date": d.isoformat(), **r}
+        for d, r in sorted(
+            grouped(lambda f: f.day, lambda d: local(d.received_at, tz).date()).items()
+        )
     ]
     return {
         "site": site.code,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "timezone": tz,
-        "totals": summarize(facts),
+        "totals": row(facts, dfacts),
         "by_service": by_service,
         "by_counter": by_counter,
         "by_clerk": by_clerk,
@@ -255,13 +394,18 @@ def kpis(session: Session, site: Site, start: dt.date, end: dt.date) -> dict[str
 
 
 def site_kpis(
-    session: Session, p: Principal, site_code: str, from_: str | None, to: str | None
+    session: Session,
+    p: Principal,
+    site_code: str,
+    from_: str | None,
+    to: str | None,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """``GET /sites/{site}/reports/kpis``: supervisors and admins of the site."""
     site = site_by_code(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
     start, end = parse_range(from_, to)
-    return kpis(session, site, start, end)
+    return kpis(session, site, start, end, now)
 
 
 # --- exports ------------------------------------------------------------------------------

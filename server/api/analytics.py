@@ -67,6 +67,16 @@ class KpiRow(BaseModel):
     p90_wait_min: float | None
     ast_min: float | None
     service_level: float | None
+    rated: int
+    very_satisfied: int
+    satisfied: int
+    not_satisfied: int
+    satisfaction_rate: float | None = Field(description="(very satisfied + satisfied) / rated")
+    dossiers_received: int
+    dossiers_settled: int = Field(description="reached result-ready or a final state")
+    dossiers_on_time_rate: float | None = Field(description="settled by the due time / settled")
+    dossiers_settled_late: int
+    dossiers_overdue: int = Field(description="still open past the due time (at report time)")
 
 
 class KpiServiceRow(KpiRow):
@@ -173,7 +183,9 @@ def site_kpis(site: str) -> Response:
         raise AppError("validation_error", detail="format: json, csv or xlsx")
     with read() as s:
         p = principal(s)
-        report = reports.site_kpis(s, p, site, request.args.get("from"), request.args.get("to"))
+        report = reports.site_kpis(
+            s, p, site, request.args.get("from"), request.args.get("to"), now()
+        )
     name = f"motcua-kpis-{report['site']}-{report['from']}-{report['to']}"
     if fmt == "csv":
         return Response(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from server import seed
 from server.api.analytics import AdviceOut, KpisOut, SeriesOut
-from server.models import Site
+from server.models import Dossier, DossierEvent, Procedure, Rating, Site
 from tests.conftest import Api, Clock, World
 
 DAY = "2026-11-25"
@@ -72,7 +72,10 @@ def test_kpis_exact_figures(api: Api, day: dict[str, int]) -> None:
     assert rep["totals"] == {
         "issued": 4, "transferred_in": 0, "served": 2, "no_shows": 1, "cancelled": 1,
         "transferred": 0, "awt_min": 15.0, "p90_wait_min": 30.0, "ast_min": 11.0,
-        "service_level": 0.6667,
+        "service_level": 0.6667, "rated": 0, "very_satisfied": 0, "satisfied": 0,
+        "not_satisfied": 0, "satisfaction_rate": None, "dossiers_received": 0,
+        "dossiers_settled": 0, "dossiers_on_time_rate": None, "dossiers_settled_late": 0,
+        "dossiers_overdue": 0,
     }
     svc = {row["service"]: row for row in rep["by_service"]}
     assert (svc["land"]["issued"], svc["land"]["served"], svc["land"]["cancelled"]) == (3, 2, 1)
@@ -103,7 +106,7 @@ def test_kpis_csv_and_xlsx(api: Api, day: dict[str, int]) -> None:
     text = r.data.decode("utf-8-sig")
     lines = text.strip().split("\r\n")
     assert lines[0].startswith("group,key,issued,transferred_in,served")
-    assert lines[1] == "site,HT,4,0,2,1,1,0,15.0,30.0,11.0,0.6667"
+    assert lines[1] == "site,HT,4,0,2,1,1,0,15.0,30.0,11.0,0.6667,0,0,0,0,,0,0,,0,0"
     assert any(line.startswith("service,land,3,0,2,0,1,0,17.5,30.0") for line in lines)
     r = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}&format=xlsx", "admin")
     assert r.status_code == 200 and r.data[:2] == b"PK"
@@ -178,3 +181,69 @@ def test_advice_suggests_a_move_that_the_profile_endpoint_applies(
     number = next(n for n, cid in world.counters.items() if cid == action["counter_id"])
     called = api.call_next(number)
     assert called is not None and called["service"] == "land"
+
+
+def test_satisfaction_and_dossiers(
+    api: Api, clock: Clock, world: World, day: dict[str, int]
+) -> None:
+    """Ratings of two land tickets; three dossiers: one settled on time, one settled late,
+    one still open past its due time when the report is read."""
+    local = dt.timezone(dt.timedelta(hours=7))
+
+    def t(h: int, m: int) -> dt.datetime:
+        return dt.datetime(2026, 11, 25, h, m, tzinfo=local)
+
+    with world.db.write() as s:
+        site = s.scalar(select(Site).where(Site.code == "HT"))
+        assert site is not None
+        land = world.services["land"]
+        s.add_all([
+            Rating(ticket_id=day["a1"], site_id=site.id, service_id=land, score="very_satisfied",
+                   source="track", created_at=t(8, 20)),
+            Rating(ticket_id=day["a2"], site_id=site.id, service_id=land, score="not_satisfied",
+                   source="tablet", created_at=t(9, 1)),
+        ])
+        proc = {
+            code: Procedure(site_id=site.parent_id, code=f"P-{code}", name_vi=code, name_en=code,
+                            service_code=code, processing_days=1, documents=[])
+            for code in ("land", "civil")
+        }
+        s.add_all(proc.values())
+        s.flush()
+        plan = [  # code, procedure, received, due, settled (step, at) or None, counter
+            ("D1", "land", t(8, 20), t(17, 0), ("result_ready", t(10, 0)), world.counters[1]),
+            ("D2", "civil", t(8, 30), t(10, 0), None, world.counters[2]),
+            ("D3", "land", t(8, 40), t(8, 50), ("returned", t(9, 0)), world.counters[1]),
+        ]
+        for code, pcode, received, due, settled, cid in plan:
+            d = Dossier(code=code, site_id=site.id, procedure_id=proc[pcode].id, counter_id=cid,
+                        status=settled[0] if settled else "received", applicant_name="A",
+                        applicant_id_number="012345678901", documents=[], sets=1,
+                        delivery="counter", received_at=received, due_at=due,
+                        paused_days_total=0, tracking_token=f"tok-{code}")
+            s.add(d)
+            s.flush()
+            s.add(DossierEvent(dossier_id=d.id, at=received, status_from=None,
+                               status_to="received", actor="test"))
+            if settled:
+                s.add(DossierEvent(dossier_id=d.id, at=settled[1], status_from="received",
+                                   status_to=settled[0], actor="test"))
+    r = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}", "supervisor")
+    rep = r.get_json()
+    KpisOut.model_validate(rep)
+    tot = rep["totals"]
+    assert (tot["rated"], tot["very_satisfied"], tot["not_satisfied"]) == (2, 1, 1)
+    assert tot["satisfaction_rate"] == 0.5
+    assert (tot["dossiers_received"], tot["dossiers_settled"]) == (3, 2)
+    assert tot["dossiers_on_time_rate"] == 0.5 and tot["dossiers_settled_late"] == 1
+    assert tot["dossiers_overdue"] == 1
+    svc = {row["service"]: row for row in rep["by_service"]}
+    assert svc["land"]["dossiers_received"] == 2 and svc["land"]["rated"] == 2
+    assert svc["civil"]["dossiers_overdue"] == 1 and svc["civil"]["rated"] == 0
+    counters = {row["counter"]: row for row in rep["by_counter"]}
+    assert counters[1]["dossiers_received"] == 2 and counters[2]["dossiers_overdue"] == 1
+    assert [(h["hour"], h["dossiers_received"]) for h in rep["by_hour"]] == [(8, 3)]
+    # Read before D2 was due, nothing is overdue yet.
+    clock.set(t(9, 30).astimezone(dt.UTC))
+    early = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}", "supervisor")
+    assert early.get_json()["totals"]["dossiers_overdue"] == 0
