@@ -485,16 +485,21 @@ def _run(
     idle: set[int] = set(world.counters)
     pick = random.Random(seed_ * 104729 + 3)  # which idle counter presses "next" first
 
-    def serves() -> dict[int, set[str]]:
+    def serves() -> dict[int, dict[str, float]]:
+        """Each simulated counter's profile now: service code -> weight."""
         with world.db.read() as s:
-            out: dict[int, set[str]] = {cid: set() for cid in world.counters}
-            for cid, code in s.execute(
-                select(CounterService.counter_id, Service.code)
+            out: dict[int, dict[str, float]] = {cid: {} for cid in world.counters}
+            for cid, code, weight in s.execute(
+                select(CounterService.counter_id, Service.code, CounterService.weight)
                 .join(Service, Service.id == CounterService.service_id)
                 .where(CounterService.counter_id.in_(world.counters))
             ):
-                out[cid].add(code)
+                out[cid][code] = float(weight)
             return out
+
+    # Service times of finished tickets (finish time, minutes), for the naive formula's mean:
+    # the same recent mean the system uses (service.RECENT_SERVICE_WINDOW).
+    done: dict[str, list[tuple[dt.datetime, float]]] = {}
 
     profiles = serves()
     records: dict[int, TicketRecord] = {}
@@ -519,7 +524,8 @@ def _run(
         start = now + dt.timedelta(minutes=WALK_MIN)
         minutes = lognormal_minutes(svc_rng, mean, cv)
         push(start, "start", (cid, view["id"]))
-        push(start + dt.timedelta(minutes=minutes), "finish", (cid, view["id"]))
+        push(start + dt.timedelta(minutes=minutes), "finish",
+             (cid, view["id"], view["service"], minutes))
 
     def act(cid: int, tid: int, action: str, now: dt.datetime) -> None:
         with world.db.write() as s:
@@ -534,17 +540,23 @@ def _run(
                     s, world.kiosk, site_view_code, a.service, a.priority, "vi", None, now,
                     BASE_URL,
                 )
-                line = service.queue_snapshot(
-                    s, s.get(Site, world.site_id), now, [world.services[a.service].id]
-                ).lines[world.services[a.service].id]
-                naive = naive_ahead = None
-                if line.open_counters:
-                    naive = (view["ahead"] + 1) * line.minutes / line.open_counters
-                    naive_ahead = view["ahead"] * line.minutes / line.open_counters
+            recent = [
+                m for f, m in done.get(a.service, [])
+                if f >= now - service.RECENT_SERVICE_WINDOW
+            ]
+            minutes = eta_mod.mean_service_minutes(
+                recent, world.services[a.service].default_service_minutes
+            )
+            serving = [prof for prof in profiles.values() if a.service in prof]
+            capacity = sum(prof[a.service] / sum(prof.values()) for prof in serving)
+            naive = naive_ahead = None
+            if serving:
+                naive = (view["ahead"] + 1) * minutes / len(serving)
+                naive_ahead = view["ahead"] * minutes / len(serving)
             idle_serving = sum(1 for cid in idle if a.service in profiles[cid])
             records[view["id"]] = TicketRecord(
                 view["id"], a.service, a.priority is not None, now, view["eta_minutes"], naive,
-                view["ahead"], naive_ahead, line.minutes, line.capacity, idle_serving,
+                view["ahead"], naive_ahead, minutes, capacity, idle_serving,
             )
             # Only an idle counter that serves this service can take the new ticket.
             ready = sorted(cid for cid in idle if a.service in profiles[cid])
@@ -561,8 +573,9 @@ def _run(
             cid, tid = payload
             act(cid, tid, "start", now)
         elif kind == "finish":
-            cid, tid = payload
+            cid, tid, code, minutes = payload
             act(cid, tid, "finish", now)
+            done.setdefault(code, []).append((now, minutes))
             call(cid, now)
         elif kind == "advise":
             with world.db.read() as s:
