@@ -252,10 +252,19 @@ def _queue(load: ServiceLoad, capacity: float) -> Queue:
     return Queue(load.effective_rate, load.service_min, capacity)
 
 
-def _p90_text(p90: float | None, lang: str) -> str:
-    if p90 is None:
-        return "quá tải" if lang == "vi" else "overloaded"
-    return f"{round(p90)}"
+def _change_text(before: float | None, after: float | None, lang: str) -> str:
+    """'38 → about 12 min', 'overloaded → about 12 min', 'overloaded → still overloaded'."""
+    vi = lang == "vi"
+    b = ("quá tải" if vi else "overloaded") if before is None else f"{round(before)}"
+    if after is None:
+        a = "vẫn quá tải" if vi else "still overloaded"
+    else:
+        a = f"khoảng {round(after)} phút" if vi else f"about {round(after)} min"
+    if before is not None and after is not None:
+        return f"{b} → {a}"
+    if before is not None:
+        b += " phút" if vi else " min"
+    return f"{b} → {a}"
 
 
 def _meets(load: ServiceLoad, capacity: float, level: float) -> bool:
@@ -291,23 +300,35 @@ def _assess(load: ServiceLoad, capacity: float, level: float) -> ServiceAdvice:
     )
 
 
+CLEARLY_BETTER = 0.2  # a donor may dip below the level if it stays this much better served
+
+
 def _can_give_up(
     counter: CounterState,
     caps: Mapping[str, float],
     loads: Mapping[str, ServiceLoad],
     level: float,
+    target_level_now: float = 0.0,
 ) -> bool:
-    """A counter may leave its services when every one of them still meets the level without
-    it, and none with tickets waiting is left with no counter at all."""
+    """A counter may leave its services when none with tickets waiting is left with no
+    counter at all, and each of them either still meets the level without it or, with nobody
+    waiting, stays stable and clearly better served than the target service is now."""
     for code, share in shares(counter.profile).items():
         load = loads.get(code)
         left = caps.get(code, 0.0) - share
         if load is None:
             continue
         busy = load.waiting > 0 or load.effective_rate > 0
-        if busy and left <= 1e-9:
+        if not busy:
+            continue
+        if left <= 1e-9:
             return False  # never take the last counter of a service people are waiting for
-        if busy and not _meets(load, left, level):
+        if _meets(load, left, level):
+            continue
+        q = _queue(load, left)
+        if load.waiting > 0 or not q.stable:
+            return False
+        if q.service_level(load.sla_min) < target_level_now + CLEARLY_BETTER:
             return False
     return True
 
@@ -333,7 +354,11 @@ def advise(
         return CounterState(cid, numbers[cid], status[cid], profiles[cid])
 
     def deficit_order() -> list[ServiceLoad]:
-        short = [x for x in loads if not _meets(x, caps.get(x.code, 0.0), level)]
+        # Only where people wait now: a short service with an empty line needs no move yet
+        # (and a few tickets in a short window are noise, not a trend).
+        short = [
+            x for x in loads if x.waiting > 0 and not _meets(x, caps.get(x.code, 0.0), level)
+        ]
         # worst first: lowest predicted service level, then the most waiting
         return sorted(
             short,
@@ -359,7 +384,8 @@ def advise(
                 if set(prof) == {target.code}:
                     continue  # already serves only this service
                 cs = state_of(cid)
-                if not _can_give_up(cs, caps, by_code, level):
+                target_now = _queue(target, before_cap).service_level(target.sla_min)
+                if not _can_give_up(cs, caps, by_code, level, target_now):
                     continue
                 gain = 1.0 - shares(prof).get(target.code, 0.0)
                 # prefer the counter that frees the most spare capacity elsewhere
@@ -430,13 +456,11 @@ def _suggest_move(
 ) -> Suggestion:
     vi = (
         f"Chuyển quầy {number} từ {_names(from_codes, loads, 'vi')} sang {target.name_vi}: "
-        f"thời gian chờ P90 của {target.name_vi} {_p90_text(before, 'vi')} → "
-        f"khoảng {_p90_text(after, 'vi')} phút"
+        f"thời gian chờ P90 của {target.name_vi} {_change_text(before, after, 'vi')}"
     )
     en = (
         f"Move counter {number} from {_names(from_codes, loads, 'en')} to {target.name_en}: "
-        f"{target.name_en} P90 wait {_p90_text(before, 'en')} → about "
-        f"{_p90_text(after, 'en')} min"
+        f"{target.name_en} P90 wait {_change_text(before, after, 'en')}"
     )
     return Suggestion(
         kind="move",
@@ -463,11 +487,11 @@ def _suggest_open(
 ) -> Suggestion:
     vi = (
         f"Mở thêm quầy {number} cho {target.name_vi}: thời gian chờ P90 "
-        f"{_p90_text(before, 'vi')} → khoảng {_p90_text(after, 'vi')} phút"
+        f"{_change_text(before, after, 'vi')}"
     )
     en = (
-        f"Open counter {number} for {target.name_en}: P90 wait {_p90_text(before, 'en')} → "
-        f"about {_p90_text(after, 'en')} min"
+        f"Open counter {number} for {target.name_en}: P90 wait "
+        f"{_change_text(before, after, 'en')}"
     )
     return Suggestion(
         kind="open",
