@@ -130,10 +130,12 @@ def site_advice(
     """``GET /sites/{site}/advice``: supervisors and admins of the site."""
     site = site_by_code(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
-    result = compute(session, site, now).as_dict()
+    loads, counters = loads_and_counters(session, site, now)
+    result = advice.advise(loads, counters).as_dict()
+    span = loads[0].window_min if loads else WINDOW.total_seconds() / 60
     return {
         "site": site.code,
         "at": now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-        "window_minutes": int(WINDOW.total_seconds() // 60),
+        "window_minutes": round(span),
         **result,
     }

@@ -170,7 +170,7 @@ def test_advice_suggests_a_move_that_the_profile_endpoint_applies(
     adv = AdviceOut.model_validate(r.get_json())
     land = next(s for s in adv.services if s.service == "land")
     assert land.waiting == 30 and land.state == "overloaded" and land.counters_needed > 2
-    assert land.arrivals_per_hour == 60.0
+    assert land.arrivals_per_hour == 60.0 and adv.window_minutes == 30  # since the first ticket
     moves = [s for s in adv.suggestions if s.kind == "move"]
     assert moves and moves[0].to_service == "land"
     action = moves[0].action
