@@ -300,5 +300,10 @@ from .cli_dossiers import register as _register_dossiers  # noqa: E402  (issue 5
 
 _register_dossiers(main)
 
+from .cli_ops import close_day, config  # noqa: E402  (issue 10)
+
+main.add_command(config)
+main.add_command(close_day)
+
 if __name__ == "__main__":
     sys.exit(main())
