@@ -304,4 +304,5 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-from . import routes  # noqa: E402,F401  (registers the endpoints)
+# Registers the endpoints (analytics: supervisor advice and KPI reports).
+from . import analytics, routes  # noqa: E402,F401
