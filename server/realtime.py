@@ -43,6 +43,8 @@ PUBLIC_TICKET_KEYS = (
     "recall_count",
     "position",
     "lang",
+    "counter_site",  # a counter of another site (an extra reception point) called it
+    "counter_site_name",
 )
 PUBLIC_STATS_KEYS = ("service", "waiting", "waiting_priority", "open_counters", "eta_new")
 
