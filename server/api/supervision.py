@@ -201,7 +201,7 @@ def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     ],
 )
 def site_dashboard(site: str) -> Response:
-    idle = _int_arg("idle_minutes", supervision.IDLE_ALERT_MINUTES, 1, 240)
+    idle = _int_arg("idle_minutes", supervision.IDLE_ALERT_MINUTES, 1, 1440)
     with read() as s:
         p = principal(s)
         return json_response(
