@@ -14,7 +14,8 @@ Definitions (shown to supervisors, so kept simple and stable):
   the last ticket the counter called today (``tickets.clerk_id`` is set at every call from
   the signed-in user or the user-bound token). ``None`` when unknown.
 - **Idle time**: for an open counter with no ticket called or being served, the time since
-  the latest of: its last ticket ended today, it was opened, the start of the business day.
+  the latest of: its last ticket ended today, it was opened, the first ticket of the day at
+  the site (0 while the site has no ticket today).
 - **Alerts**: SLA breach (red service), printer paper out / offline / error (paper near its
   end as a warning), and an open counter idle for ``idle_minutes`` (default 5) or more while
   a queue it serves is long (``LONG_QUEUE`` tickets or more waiting, or its SLA state is not
@@ -222,13 +223,19 @@ def _counters_block(
             .group_by(Ticket.reserved_counter_id)
         ).all()
     )
-    day_start = _day_start(day, site.timezone)
+    # Idle time cannot start before there was work: the day's first ticket at the site.
+    first_issue = session.scalar(
+        select(func.min(Ticket.issued_at)).where(
+            Ticket.site_id == site.id, Ticket.business_day == day
+        )
+    )
+    work_start = max(first_issue or now, _day_start(day, site.timezone))
     out = []
     for c in counters:
         cur = current.get(c.id)
         idle = None
         if c.status == "open" and cur is None:
-            marks = [day_start]
+            marks = [work_start]
             if c.status_changed_at is not None:
                 marks.append(c.status_changed_at)
             if last_end.get(c.id) is not None:
@@ -766,6 +773,11 @@ def audit_log(
         q = q.where(AuditLog.id < before)
     rows = list(session.scalars(q.order_by(AuditLog.id.desc()).limit(limit)))
     who = _who(session, {r.actor for r in rows})
+    counter_ids = {int(r.entity_id) for r in rows
+                   if r.entity == "counter" and r.entity_id and r.entity_id.isdigit()}
+    numbers = dict(session.execute(
+        select(Counter.id, Counter.number).where(Counter.id.in_(counter_ids))
+    ).all()) if counter_ids else {}
     items = [
         {
             "id": r.id,
@@ -776,6 +788,12 @@ def audit_log(
             "action": r.action,
             "entity": r.entity,
             "entity_id": r.entity_id,
+            "entity_label": (
+                {"vi": f"Quầy {numbers[int(r.entity_id)]}",
+                 "en": f"Counter {numbers[int(r.entity_id)]}"}
+                if r.entity == "counter" and r.entity_id and r.entity_id.isdigit()
+                and int(r.entity_id) in numbers else None
+            ),
             "before": r.before,
             "after": r.after,
         }

@@ -146,6 +146,7 @@ class AuditItemOut(BaseModel):
     action: str
     entity: str
     entity_id: str | None
+    entity_label: Names | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
 
