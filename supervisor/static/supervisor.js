@@ -617,6 +617,11 @@
                                    "stroke-dasharray": DASHES[k % DASHES.length] });
       line.appendChild(svg("title", {}, name(sv.name)));
       root.appendChild(line);
+      pts.forEach(function (p) {  // markers: a lone bucket is visible too
+        var xy = p.split(",");
+        root.appendChild(svg("circle", { cx: xy[0], cy: xy[1], r: 2.5,
+                                         fill: COLORS[k % COLORS.length] }));
+      });
     });
     box.appendChild(root);
     var legend = el("ul", "legend");

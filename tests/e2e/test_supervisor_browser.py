@@ -37,7 +37,11 @@ def demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
         r"counter (\d+)\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)}
     site = {
         "server": server,
+        "env": env,
         "kiosk": re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1),  # type: ignore[union-attr]
+        "display": re.search(r"display-lobby\s+display\s+(\S+)", out).group(1),  # type: ignore[union-attr]
+        # The token line (the users' list above it shows the password on a similar line).
+        "supervisor": re.findall(r"giamsat.hacthanh\s+supervisor\s+(\S+)", out)[-1],
         "clerks": clerks,  # number -> (token, counter id)
     }
     yield site
@@ -180,3 +184,58 @@ def test_english_page_pause_and_move_tickets_dialogs(demo: dict[str, Any], page:
     assert href is not None and "format=csv" in href
     r = page.request.get(f"{base}{href}")
     assert r.status == 200 and "text/csv" in r.headers["content-type"]
+
+
+def test_a_reception_point_counter_serves_the_ward_queue_and_the_ward_board_says_where(
+    demo: dict[str, Any], page: Any, browser: Any
+) -> None:
+    """The supervisor opens the point's counter and gives it the ward's Land queue in the
+    dialog ("serve another site's queue"); its clerk calls; the ward's lobby display shows the
+    number with the counter AND the point's name."""
+    base = demo["server"].url
+    sup = {"Authorization": f"Bearer {demo['supervisor']}"}
+    point = requests.get(f"{base}/api/v1/sites/HACTHANH-P1/counters", headers=sup,
+                         timeout=10).json()[0]
+    out = CliRunner().invoke(main, ["token", "create", "--role", "clerk", "--site",
+                                    "HACTHANH-P1", "--counter", str(point["id"])],
+                             env=demo["env"], catch_exceptions=False).output
+    point_clerk = out.strip().splitlines()[-1]
+    issue(demo, "land", 1)
+
+    sign_in(page, base, SUPERVISOR)
+    row = page.locator(
+        f'section[data-site="HACTHANH-P1"] tr.counter[data-number="{point["number"]}"]')
+    expect(row.locator(".counter-status")).to_have_text("Đóng")
+    page.get_by_role("button", name="Mở quầy 1 (HACTHANH-P1)", exact=True).click()
+    expect(row.locator(".counter-status")).to_have_text("Đang mở")
+    page.get_by_role("button", name="Cho quầy 1 phục vụ hàng chờ của điểm khác (HACTHANH-P1)",
+                     exact=True).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Đất đai (HACTHANH)", exact=True).check()
+    dialog.get_by_role("button", name="Lưu").click()
+    expect(dialog).to_be_hidden()
+    expect(row.locator(".counter-services")).to_contain_text("Đất đai @HACTHANH")
+    land = page.locator('section[data-site="HACTHANH"] .tile[data-code="land"]')
+    expect(land).to_contain_text("Quầy 1 (HACTHANH-P1)")
+
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="vi-VN")
+    tv = context.new_page()
+    try:
+        tv.goto(f"{base}/display?token={demo['display']}")
+        expect(tv.locator("#hero-empty")).to_be_visible()
+        r = post(base, f"/api/v1/counters/{point['id']}/call-next", point_clerk)
+        assert r.status_code == 200, r.text
+        assert r.json()["ticket"]["number"] == "A001" and r.json()["ticket"]["site"] == "HACTHANH"
+        expect(tv.locator("#hero-number")).to_have_text("A001")
+        expect(tv.locator("#hero-counter")).to_have_text("1")
+        expect(tv.locator("#hero-where")).to_have_text(re.compile(r"^tại Điểm tiếp nhận bổ sung"))
+        expect(tv.locator("#recent li").first).to_contain_text("tại Điểm tiếp nhận bổ sung")
+        # After a reload (snapshot, not event) the board still says where.
+        tv.reload()
+        expect(tv.locator("#hero-where")).to_have_text(re.compile(r"^tại Điểm tiếp nhận bổ sung"))
+    finally:
+        context.close()
+    # The point's clerk serves the ward's ticket to the end.
+    for action in ("start", "finish"):
+        assert post(base, f"/api/v1/tickets/{r.json()['ticket']['id']}/{action}",
+                    point_clerk).status_code == 200
