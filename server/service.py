@@ -735,7 +735,11 @@ def set_counter_status(
             "counter.changed",
             {"counter_id": counter.id, "number": counter.number, **after},
         )
-        _emit_queue_stats(session, counter.site_id, _local_services(counter), now)
+        by_site: dict[int, set[int]] = defaultdict(set)  # also queues of other sites it serves
+        for line in counter.profile:
+            by_site[line.service.site_id].add(line.service_id)
+        for site_id, service_ids in sorted(by_site.items()):
+            _emit_queue_stats(session, site_id, service_ids, now)
     return counter_view(session, counter)
 
 

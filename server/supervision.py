@@ -561,11 +561,10 @@ def set_counter_profile(
     }
     service._emit(session, own.id, "counter.changed", changed)
     for site_id in sorted(set(touched) - {own.id}):
-        # The other site's supervisors see who serves their queue (and it is in their audit).
+        # In the other site's audit too. Its screens learn it from the queue.stats below (not
+        # a counter.changed: its displays would take our counter for theirs of that number).
         service._audit(session, p, now, site_id, "counter.serves_site", "counter", counter.id,
                        {**before, "counter_site": own.code}, {**after, "counter_site": own.code})
-        service._emit(session, site_id, "counter.changed",
-                      {**changed, "counter_site": own.code})
     for site_id, service_ids in sorted(touched.items()):
         service._emit_queue_stats(session, site_id, service_ids, now)
     if own.id not in touched:

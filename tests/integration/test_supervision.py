@@ -299,8 +299,20 @@ def test_a_reception_point_counter_serves_its_ward_queue(
     assert {"code": "land", "weight": 2.0, "site": "HT"} in point_audit[0]["after"]["services"]
     assert ward_audit[0]["action"] == "counter.serves_site"
     assert ward_audit[0]["after"]["counter_site"] == "HT-P1"
-    changed_sites = {e.site_id for e in seen if e.type == "counter.changed"}
-    assert len(changed_sites) == 2
+    with db.read() as s:
+        ward_id = service.site_by_code(s, "HT").id
+    assert ward_id not in {e.site_id for e in seen if e.type == "counter.changed"}
+    assert [e.type for e in seen].count("counter.changed") == 1
+    ward_stats = [e.data for e in seen if e.type == "queue.stats" and e.site_id == ward_id]
+    assert ward_stats and ward_stats[-1]["service"] == "land"
+    assert ward_stats[-1]["open_counters"] == 3  # counters 1 and 3 of HT, and the point's
+    # Pausing the point's counter tells the ward too (its Land queue lost a counter).
+    seen.clear()
+    r = api.call("POST", f"/api/v1/counters/{point_counter}/pause", SUP, json={})
+    assert r.status_code == 200
+    ward_stats = [e.data for e in seen if e.type == "queue.stats" and e.site_id == ward_id]
+    assert ward_stats and ward_stats[-1]["open_counters"] == 2
+    assert api.call("POST", f"/api/v1/counters/{point_counter}/open", SUP).status_code == 200
     with_points = api.call("GET", "/api/v1/sites/HT/audit?include_points=1", SUP).get_json()
     assert {i["site"] for i in with_points["items"]} == {"HT", "HT-P1"}
     d = dashboard(api, query="?include_points=1")
@@ -433,5 +445,10 @@ def test_clerks_get_403_on_every_supervisor_action(
     assert by(d["services"], "code", "land")["waiting"] == 1
     assert by(d["counters"], "number", 1)["services"][0]["code"] == "land"
     assert api.call("GET", "/api/v1/sites/HT/audit", SUP).get_json()["items"] == []
+    # A clerk bound to counter 1 cannot open, pause or close another counter.
+    c2 = api.world.counters[2]
+    for action in ("open", "pause", "close"):
+        r = api.call("POST", f"/api/v1/counters/{c2}/{action}", "clerk_c1", json={})
+        assert r.status_code == 403, action
     # And a supervisor of another site is refused too.
     assert api.call("GET", "/api/v1/sites/OTHER/dashboard", SUP).status_code == 403
