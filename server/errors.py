@@ -66,6 +66,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "no_printer": (409, "Vé này không được in từ máy có máy in.",
                    "This ticket was not issued at a kiosk with a printer."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
+    "internal_error": (
+        500,
+        "Lỗi hệ thống, vui lòng thử lại.",
+        "Something went wrong; please try again.",
+    ),
     # --- supervisor rebalancing (server/supervision.py) ---
     "site_not_nearby": (
         422,
@@ -76,11 +81,6 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         409,
         "Có vé không còn đang chờ ở lĩnh vực này; hãy tải lại danh sách.",
         "Some tickets are no longer waiting in this service; reload the list.",
-    ),
-    "internal_error": (
-        500,
-        "Lỗi hệ thống, vui lòng thử lại.",
-        "Something went wrong; please try again.",
     ),
 }
 

@@ -305,4 +305,4 @@ def openapi_document() -> dict[str, Any]:
 
 
 # Registers the endpoints (analytics: supervisor advice and KPI reports).
-from . import analytics, routes, supervision  # noqa: E402,F401
+from . import analytics, routes  # noqa: E402,F401

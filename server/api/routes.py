@@ -417,3 +417,7 @@ def track(token: str) -> Response:
         raise AppError("not_found", what="ticket")
     with read() as s:
         return json_response(service.track(s, token, now(), base_url()))
+
+
+# Supervisor station endpoints (issue 7): dashboard, moving tickets, audit.
+from . import supervision as _supervision_api  # noqa: E402,F401
