@@ -174,7 +174,28 @@ def test_english_page_pause_and_move_tickets_dialogs(demo: dict[str, Any], page:
     other = page.locator('section[data-site="HACTHANH"] .tile[data-code="other"]')
     expect(other.locator(".tile-count")).to_have_text("2")
 
+    # Advice: "Apply" sends the suggestion's action as it is (here a fixed suggestion, so
+    # the test does not depend on the Erlang C figures of four tickets).
+    counter5 = demo["clerks"][5][1]
+    advice = {"site": "HACTHANH", "at": "2026-11-25T01:00:00Z", "window_minutes": 60,
+              "level": 0.8, "services": [], "suggestions": [{
+                  "kind": "move", "counter_id": counter5, "counter": 5, "to_service": "land",
+                  "from_services": ["business", "other"], "p90_before_minutes": 38.0,
+                  "p90_after_minutes": 12.0,
+                  "text": {"vi": "Chuyển quầy 5 sang Đất đai", "en": "Move counter 5 to Land"},
+                  "action": {"kind": "profile", "counter_id": counter5, "method": "PUT",
+                             "path": f"/api/v1/counters/{counter5}/profile",
+                             "services": [{"code": "land", "weight": 1.0}]}}]}
+    page.route("**/api/v1/sites/HACTHANH/advice", lambda route: route.fulfill(json=advice))
+    page.get_by_role("button", name="Recompute advice").click()
+    page.get_by_role("button", name="Apply advice: Move counter 5 to Land").click()
+    expect(counter_row(page, 5).locator(".counter-services")).to_have_text("Land")
+    page.get_by_role("tab", name="Audit log").click()
+    expect(page.locator('#audit tr[data-action="counter.profile"]').first).to_contain_text(
+        "Counter 5")
+
     # The reception point of the ward is on the page too.
+    page.get_by_role("tab", name="Dashboard").click()
     expect(page.locator('section[data-site="HACTHANH-P1"] h2')).to_contain_text(
         "Reception point")
     # KPI tab: a table and download links for today.
