@@ -61,6 +61,8 @@ def project(audience: str, event: Event) -> dict[str, Any]:
             # The call order is for tracking pages; staff screens show counts.
             return {k: v for k, v in d.items() if k not in ("order", "eta_minutes")}
         return d
+    if t == "ticket.reserved":  # a supervisor kept a waiting ticket for one counter: staff only
+        return {}
     if t.startswith("ticket."):
         return _pick(d, PUBLIC_TICKET_KEYS)
     if t == "queue.stats":

@@ -16,6 +16,7 @@ from server.auth import Principal
 from server.db import Database, retrying
 from server.models import Device, PrinterState, Ticket
 from server.realtime import project
+from server.service import Event
 from tests.conftest import Api, Clock, World, sign_in
 
 T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)  # 08:00 in Hạc Thành
@@ -168,6 +169,10 @@ def test_a_reserved_ticket_is_called_only_by_its_counter(api: Api, clock: Clock)
     assert r.get_json()["target"]["counter"] == 2
     d = dashboard(api)
     assert by(d["services"], "code", "land")["reserved"] == 1
+    # Staff screens hear of it; public ones (display, kiosk, tracking page) are not told.
+    reserved = Event(1, 1, "ticket.reserved", {"ticket_id": tickets[2]["id"], "counter": 2})
+    assert project("/supervisor", reserved)["counter"] == 2
+    assert project("/track", reserved) == {} and project("/display", reserved) == {}
     assert by(d["counters"], "number", 2)["reserved_waiting"] == 1
     # Counter 1 (land) calls A001, A002 and then nobody: A003 waits for counter 2 only.
     assert api.call_next(1)["number"] == "A001"  # type: ignore[index]
