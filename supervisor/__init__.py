@@ -47,16 +47,27 @@ def page(principal: Principal) -> Any:
     lang = page_lang()
     db = current_app.extensions["motcua"].db
     with db.read() as s:
+        # Centres in scope (their reception points are on each centre's page).
+        centres = [
+            c for c in s.scalars(select(Site).where(Site.kind == "centre").order_by(Site.id))
+            if auth.can_rebalance(s, principal, c.id)
+        ]
         code = request.args.get("site")
         site: Site | None
         if code:
             site = s.scalar(select(Site).where(Site.code == code[:32]))
         elif principal.site_id is not None:
             site = s.get(Site, principal.site_id)
+            if site is not None and site.kind == "province" and centres:
+                site = centres[0]  # a province's own page has no queue: its first centre
         else:  # an admin with no site: the first centre
-            site = s.scalar(select(Site).where(Site.kind == "centre").order_by(Site.id))
+            site = centres[0] if centres else None
         if site is None or not auth.can_rebalance(s, principal, site.id):
             return _forbidden(lang)
+        choices = [
+            {"code": c.code, "name": c.name_vi if lang == "vi" else c.name_en}
+            for c in centres
+        ]
         user = s.get(User, principal.user_id) if principal.user_id else None
         info = {
             "code": site.code,
@@ -72,6 +83,7 @@ def page(principal: Principal) -> Any:
             strings=STRINGS[lang],
             site=info,
             user_name=user_name,
+            choices=choices if len(choices) > 1 else [],
             other_lang="en" if lang == "vi" else "vi",
         )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Giám sát",
+        "site": "Đơn vị",
         "product": "Motcua – Hệ thống xếp hàng một cửa",
         "sign_out": "Đăng xuất",
         "switch_lang": "English",
@@ -130,6 +131,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "Supervisor",
+        "site": "Site",
         "product": "Motcua – one-stop queue system",
         "sign_out": "Sign out",
         "switch_lang": "Tiếng Việt",

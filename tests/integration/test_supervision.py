@@ -457,3 +457,31 @@ def test_clerks_get_403_on_every_supervisor_action(
         assert r.status_code == 403, action
     # And a supervisor of another site is refused too.
     assert api.call("GET", "/api/v1/sites/OTHER/dashboard", SUP).status_code == 403
+
+
+def test_the_page_for_supervisors_and_admins_only(
+    app: Any, staff: dict[str, int], world: World
+) -> None:
+    sup = app.test_client()
+    sign_in(sup, "sup.ht")
+    page = sup.get("/supervisor/")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and '<html lang="vi">' in html
+    assert "Bảng điều hành" in html and "Phường Hạc Thành" in html
+    assert '"code": "HT"' in html or '"code":"HT"' in html
+    english = sup.get("/supervisor/?lang=en").get_data(as_text=True)
+    assert "Dashboard" in english and "Hac Thanh Ward" in english
+    assert sup.get("/supervisor/?site=OTHER").status_code == 403  # not in scope
+    assert sup.get("/supervisor/?site=HT-P1").status_code == 200  # its reception point
+    assert sup.get("/supervisor/static/supervisor.js").status_code == 200
+
+    clerk = app.test_client()
+    sign_in(clerk, "clerk.ht")
+    assert clerk.get("/supervisor/").status_code == 403
+    assert app.test_client().get("/supervisor/").status_code == 302  # to the sign-in form
+
+    # A province supervisor lands on a centre, with a picker of the centres in scope.
+    prov = app.test_client()
+    sign_in(prov, "sup.prov")
+    html = prov.get("/supervisor/").get_data(as_text=True)
+    assert 'id="site-pick"' in html and 'value="OTHER"' in html and "Phường Hạc Thành" in html
