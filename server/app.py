@@ -94,6 +94,10 @@ def create_app(
 
     app.register_blueprint(display_bp)
 
+    from supervisor import bp as supervisor_bp
+
+    app.register_blueprint(supervisor_bp)
+
     from .realtime import Hub
 
     app.extensions["motcua_hub"] = Hub(

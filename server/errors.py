@@ -143,6 +143,17 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Lỗi hệ thống, vui lòng thử lại.",
         "Something went wrong; please try again.",
     ),
+    # --- supervisor rebalancing (server/supervision.py) ---
+    "site_not_nearby": (
+        422,
+        'Quầy {number} không thể phục vụ hàng chờ của "{site}" (chỉ điểm cha, con hoặc cùng cấp).',
+        'Counter {number} cannot serve the queues of "{site}" (only a parent, child or sibling).',
+    ),
+    "tickets_not_waiting": (
+        409,
+        "Có vé không còn đang chờ ở lĩnh vực này; hãy tải lại danh sách.",
+        "Some tickets are no longer waiting in this service; reload the list.",
+    ),
 }
 
 ACTION_VI = {

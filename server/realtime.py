@@ -43,6 +43,8 @@ PUBLIC_TICKET_KEYS = (
     "recall_count",
     "position",
     "lang",
+    "counter_site",  # a counter of another site (an extra reception point) called it
+    "counter_site_name",
 )
 PUBLIC_STATS_KEYS = ("service", "waiting", "waiting_priority", "open_counters", "eta_new")
 
@@ -59,6 +61,8 @@ def project(audience: str, event: Event) -> dict[str, Any]:
             # The call order is for tracking pages; staff screens show counts.
             return {k: v for k, v in d.items() if k not in ("order", "eta_minutes")}
         return d
+    if t == "ticket.reserved":  # a supervisor kept a waiting ticket for one counter: staff only
+        return {}
     if t.startswith("ticket."):
         return _pick(d, PUBLIC_TICKET_KEYS)
     if t == "queue.stats":

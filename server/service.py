@@ -459,7 +459,7 @@ def ticket_view(
 
 
 def _called_event(ticket: Ticket, counter: Counter) -> dict[str, Any]:
-    return {
+    data = {
         "ticket_id": ticket.id,
         "number": ticket.label,
         "service": ticket.service.code,
@@ -468,6 +468,10 @@ def _called_event(ticket: Ticket, counter: Counter) -> dict[str, Any]:
         "priority": ticket.priority_id is not None,
         "lang": ticket.lang,
     }
+    if counter.site_id != ticket.site_id:  # a counter of another site serves this queue
+        data["counter_site"] = counter.site.code
+        data["counter_site_name"] = {"vi": counter.site.name_vi, "en": counter.site.name_en}
+    return data
 
 
 # --- sites, services, counters ------------------------------------------------------------
@@ -780,7 +784,11 @@ def set_counter_status(
             "counter.changed",
             {"counter_id": counter.id, "number": counter.number, **after},
         )
-        _emit_queue_stats(session, counter.site_id, _local_services(counter), now)
+        by_site: dict[int, set[int]] = defaultdict(set)  # also queues of other sites it serves
+        for line in counter.profile:
+            by_site[line.service.site_id].add(line.service_id)
+        for site_id, service_ids in sorted(by_site.items()):
+            _emit_queue_stats(session, site_id, service_ids, now)
     return counter_view(session, counter)
 
 
@@ -795,39 +803,13 @@ def set_counter_profile(
     lines: list[tuple[str, float]],
     now: dt.datetime,
 ) -> dict[str, Any]:
-    counter = _counter(session, counter_id, lock=True)
-    auth.require(auth.can_rebalance(session, p, counter.site_id))
-    touched = _local_services(counter)
-    codes = [c for c, _ in lines]
-    if len(set(codes)) != len(codes):
-        raise AppError("validation_error", detail="services: duplicate code")
-    services = {
-        s.code: s
-        for s in session.scalars(
-            select(Service).where(Service.site_id == counter.site_id, Service.code.in_(codes))
-        )
-    }
-    for code in codes:
-        if code not in services:
-            raise AppError("unknown_service", code=code)
-    before = {"services": [{"code": x.service.code, "weight": x.weight} for x in counter.profile]}
-    counter.profile.clear()
-    session.flush()
-    for code, weight in lines:
-        counter.profile.append(CounterService(service=services[code], weight=weight))
-    session.flush()
-    after = {"services": [{"code": c, "weight": w} for c, w in lines]}
-    _audit(
-        session, p, now, counter.site_id, "counter.profile", "counter", counter.id, before, after
+    """Services of the counter's own site (see ``supervision.set_counter_profile`` for lines
+    naming another site's service)."""
+    from . import supervision
+
+    return supervision.set_counter_profile(
+        session, p, counter_id, [(c, w, None) for c, w in lines], now
     )
-    _emit(
-        session,
-        counter.site_id,
-        "counter.changed",
-        {"counter_id": counter.id, "number": counter.number, "status": counter.status, **after},
-    )
-    _emit_queue_stats(session, counter.site_id, touched | _local_services(counter), now)
-    return counter_view(session, counter)
 
 
 # --- call next ------------------------------------------------------------------------------
@@ -841,6 +823,7 @@ def _head(
         Ticket.business_day == day,
         Ticket.status == Status.WAITING,
         Ticket.priority_id.is_not(None) if priority else Ticket.priority_id.is_(None),
+        Ticket.reserved_counter_id.is_(None),  # reserved tickets: only their counter calls them
     )
     if exclude:
         q = q.where(Ticket.id.not_in(exclude))
@@ -863,6 +846,11 @@ def call_next(
     if current is not None:
         raise AppError("counter_busy", number=counter.number, label=current.label)
 
+    from . import supervision
+
+    reserved = supervision.call_reserved(session, p, counter, now, base_url)
+    if reserved is not None:
+        return reserved
     site = counter.site
     ratio = _interleave(site)
     profile = [(line.service, line.weight) for line in counter.profile]
@@ -895,7 +883,11 @@ def call_next(
             continue
         claimed = session.execute(
             update(Ticket)
-            .where(Ticket.id == choice.ticket_id, Ticket.status == Status.WAITING)
+            .where(
+                Ticket.id == choice.ticket_id,
+                Ticket.status == Status.WAITING,
+                Ticket.reserved_counter_id.is_(None),
+            )
             .values(
                 status=Status.CALLED,
                 counter_id=counter.id,
