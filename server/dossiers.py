@@ -47,7 +47,7 @@ from .models import (
 from .queue.calendar import business_day, local
 from .service import _audit, _emit, _iso, _ticket, applicant_view, site_by_code
 
-ID_NUMBER = re.compile(r"^\d{12}$")
+ID_NUMBER = re.compile(r"^[0-9]{12}$")  # not \\d: it takes any Unicode digit
 PHONE = re.compile(r"^\+?[0-9 .-]{6,20}$")
 MAX_CODE = 80
 

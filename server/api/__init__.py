@@ -304,4 +304,5 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
+from . import dossiers as _dossiers  # noqa: E402,F401  (issue 5: catalog, dossiers, ratings)
 from . import routes  # noqa: E402,F401  (registers the endpoints)
