@@ -177,13 +177,43 @@ def station(counter_id: int, principal: auth.Principal) -> Any:
 
 
 @bp.get("/<int:counter_id>/rate")
+def rate(counter_id: int) -> Any:
+    """The citizen-facing tablet of a counter: signed in as that counter's clerk, or a
+    device in kiosk mode opened with ``?token=<kiosk device token of the site>`` (the
+    token leaves the address bar at once, as on the kiosk)."""
+    token = request.args.get("token")
+    if token:
+        return _rate_device(counter_id, token[:200])
+    return _rate_signed_in(counter_id=counter_id)
+
+
 @login_required(*STAFF_ROLES)
-def rate(counter_id: int, principal: auth.Principal) -> Any:
-    """The citizen-facing tablet of a counter (signed in as that counter's clerk)."""
+def _rate_signed_in(counter_id: int, principal: auth.Principal) -> Any:
     info = _station_counter(principal, counter_id)
     if isinstance(info, Response):
         return info
-    return _page("counter/rate.html", counter=info, user=info["user"])
+    return _page("counter/rate.html", counter=info, user=info["user"], device_token=None)
+
+
+def _rate_device(counter_id: int, token: str) -> Any:
+    with _ctx().db.read() as s:
+        p = auth.principal_from_token(s, token)
+        counter = s.get(Counter, counter_id)
+        if counter is None:
+            return _error_page("not_found_title", "not_found", 404)
+        if p is None or p.role != "kiosk" or p.site_id != counter.site_id:
+            return _error_page("forbidden_title", "forbidden_counter", 403)
+        site = counter.site
+        info = {
+            "id": counter.id,
+            "number": counter.number,
+            "site": site.code,
+            "site_name": {"vi": site.name_vi, "en": site.name_en},
+            "timezone": site.timezone,
+        }
+    resp = _page("counter/rate.html", counter=info, user=None, device_token=token)
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
 
 
 @bp.get("/qr/d/<token>.svg")

@@ -2,6 +2,8 @@
  * The citizen-facing tablet at a counter: idle until a ticket is finished at this counter
  * (live on the /counter namespace), then three large buttons; one tap posts the rating
  * (POST /api/v1/counters/{id}/rating), says thank you and goes back to idle.
+ * Signed in as the counter's clerk it listens on /counter; opened as a kiosk device
+ * (?token=...) it listens on /kiosk, where finished tickets carry the counter's number.
  */
 (function () {
   "use strict";
@@ -13,6 +15,10 @@
   var ASK_FOR_MS = 120000;
   var timer = null;
   var sending = false;
+  var token = cfg.token;
+  if (token && window.history && history.replaceState) {
+    history.replaceState(null, "", location.pathname + "?lang=" + cfg.lang);  // hide the token
+  }
   function $(id) { return document.getElementById(id); }
 
   function show(which) {
@@ -37,7 +43,8 @@
       document.querySelectorAll("[data-score]").forEach(function (x) { x.disabled = true; });
       fetch("/api/v1/counters/" + me.id + "/rating?lang=" + cfg.lang, {
         method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        headers: token ? { "Content-Type": "application/json", "Authorization": "Bearer " + token }
+                       : { "Content-Type": "application/json", "X-CSRF-Token": csrf },
         body: JSON.stringify({ score: b.getAttribute("data-score") }),
       }).then(function (r) {
         return r.json().catch(function () { return null; }).then(function (d) { return { ok: r.ok, status: r.status, data: d }; });
@@ -52,10 +59,13 @@
 
   show("idle");
   if (!window.io || !window.MotcuaRealtime) return;
-  MotcuaRealtime.connect("/counter", { counter_id: me.id }, {
+  var here = token
+    ? function (data) { return data.counter === me.number; }      // public event data
+    : function (data) { return data.counter_id === me.id; };
+  MotcuaRealtime.connect(token ? "/kiosk" : "/counter", token ? { token: token } : { counter_id: me.id }, {
     snapshot: function () {},
     event: function (type, data) {
-      if (type === "ticket.done" && data.counter_id === me.id && data.status === "done") ask(data.number);
+      if (type === "ticket.done" && data.status === "done" && here(data)) ask(data.number);
     },
     status: function (online) {
       $("rate-conn").textContent = online ? "" : t.reconnecting;

@@ -63,7 +63,7 @@
   function current() { return snap && snap.current; }
 
   function legal(action) {
-    if (!snap) return false;
+    if (!snap || !online) return false;   // offline: the screen may be stale, no moves
     var c = current();
     var st = c ? c.status : null;
     var open = snap.counter.status === "open";
@@ -89,9 +89,9 @@
     var reason = $("pause-reason");
     reason.hidden = !(c.status === "paused" && c.status_reason);
     reason.textContent = c.status_reason ? fmt(t.paused_because, { reason: c.status_reason }) : "";
-    $("btn-open").disabled = busy || c.status === "open";
-    $("btn-pause").disabled = busy || c.status !== "open";
-    $("btn-close").disabled = busy || c.status === "closed" || !!current();
+    $("btn-open").disabled = busy || !online || c.status === "open";
+    $("btn-pause").disabled = busy || !online || c.status !== "open";
+    $("btn-close").disabled = busy || !online || c.status === "closed" || !!current();
   }
 
   function renderCurrent() {
@@ -128,7 +128,7 @@
       var b = document.createElement("button");
       b.type = "button"; b.className = "secondary"; b.textContent = t.resume;
       b.setAttribute("aria-describedby", label.id);
-      b.disabled = busy || snap.counter.status !== "open" || !!current();
+      b.disabled = busy || !online || snap.counter.status !== "open" || !!current();
       b.addEventListener("click", function () {
         act(api("POST", "/tickets/" + p.id + "/resume", { counter_id: me.id }), function (res) {
           showMessage(fmt(t.called_msg, { number: res.data.number }));
@@ -548,6 +548,7 @@
     $("reconnecting").hidden = on;
     $("conn").textContent = on ? t.online : t.reconnecting;
     $("conn").classList.toggle("off", !on);
+    if (snap) { renderCounter(); renderCurrent(); renderParked(); }
   }
 
   function mine(data) {
@@ -584,6 +585,8 @@
     snapshot: function (state) { snap = state; render(); },
     event: onEvent,
     status: setOnline,
-    refused: function (code) { showError(code); },
+    refused: function (code) {
+      showError(code === "forbidden" ? t.forbidden_counter : code === "unauthorized" ? t.session_expired : t.network_error);
+    },
   });
 })();

@@ -31,7 +31,8 @@ PASSWORD = "motcua-demo"  # the demo's password for its users (server/seed.py)
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
-    env = {"MOTCUA_DATABASE_URL": db_url}
+    # A fixed session key: a restarted server still knows the clerk's session.
+    env = {"MOTCUA_DATABASE_URL": db_url, "MOTCUA_SECRET_KEY": uuid.uuid4().hex}
     out = CliRunner().invoke(main, ["demo"], env=env, catch_exceptions=False).output
     printer = FakePrinter().start()
     r = CliRunner().invoke(main, ["printer", "set", "--site", "HACTHANH", "--counter", "3",
@@ -42,10 +43,12 @@ def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     kiosk = re.search(r"kiosk-1\s+kiosk\s+(\S+)", out)
     assert c3 and kiosk
     engine = create_engine(db_url)
-    yield {"server": server, "printer": printer, "kiosk": kiosk.group(1),
-           "clerk3": (c3.group(1), int(c3.group(2))), "engine": engine}
+    info = {"server": server, "printer": printer, "kiosk": kiosk.group(1),
+            "clerk3": (c3.group(1), int(c3.group(2))), "engine": engine,
+            "env": {**env, "MOTCUA_PUBLIC_BASE_URL": PUBLIC}, "tmp": tmp_path}
+    yield info
     engine.dispose()
-    server.stop()
+    info["server"].stop()
     printer.down()
 
 
@@ -156,6 +159,14 @@ def test_clerk_serves_receives_a_dossier_prints_the_receipt_and_the_citizen_rate
     dossier_page.goto(f"{base}/d/{token}?lang=en")
     expect(dossier_page.locator("body")).to_contain_text("Received")
 
+    # The clerk moves the dossier on from today's list; the public page follows.
+    page.get_by_label(f"Move to {code}").select_option("transferred")
+    page.get_by_role("button", name=f"Update {code}").click()
+    expect(page.locator(f'#dossiers tr[data-code="{code}"]')).to_contain_text(
+        "Sent to the competent agency")
+    dossier_page.reload()
+    expect(dossier_page.locator("body")).to_contain_text("Sent to the competent agency")
+
     # The ticket's tracking page offers the rating once the visit is finished.
     track = page.context.new_page()
     track.goto(f"{base}/t/{ticket['token']}?lang=en")
@@ -193,3 +204,68 @@ def test_counter_tablet_asks_after_finish_and_stores_the_rating(
         rows = conn.execute(text("SELECT score, source, ticket_id FROM ratings")).all()
     assert [tuple(r) for r in rows] == [("satisfied", "tablet", ticket["id"])]
     assert _post(site, f"/tickets/{ticket['id']}/start", clerk_token).status_code == 409
+
+
+def test_pause_with_a_reason_park_resume_transfer_and_reconnect(
+    site: dict[str, Any], page: Any
+) -> None:
+    base = site["server"].url
+    clerk_token, counter_id = site["clerk3"]
+    first, second = issue(site), issue(site)
+    sign_in_at_counter_3(page, base)
+    call = page.get_by_role("button", name="Call next", exact=True)
+
+    page.get_by_role("button", name="Pause").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Meeting").check()
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#counter-status")).to_have_text("Paused")
+    expect(page.locator("#pause-reason")).to_have_text("Paused: Meeting")
+    expect(call).to_be_disabled()
+    with site["engine"].connect() as conn:
+        row = conn.execute(text("SELECT status, status_reason FROM counters WHERE id = :i"),
+                           {"i": counter_id}).one()
+    assert tuple(row) == ("paused", "Meeting")
+    page.get_by_role("button", name="Open counter").click()
+    expect(page.locator("#counter-status")).to_have_text("Open")
+
+    page.keyboard.press("F2")  # Call next
+    expect(page.locator("#cur-number")).to_have_text(first["number"])
+    page.keyboard.press("F7")  # Park
+    expect(page.locator("#parked")).to_contain_text(first["number"])
+    expect(page.locator("#cur-number")).to_have_text("—")
+    call.click()
+    expect(page.locator("#cur-number")).to_have_text(second["number"])
+    resume = page.get_by_role("button", name="Resume", exact=True)
+    expect(resume).to_be_disabled()  # someone is at the counter
+    page.keyboard.press("F9")  # Transfer: a dialog; Esc closes it without moving anything
+    expect(page.get_by_role("dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    expect(page.locator("#cur-number")).to_have_text(second["number"])
+    page.get_by_role("button", name="Transfer", exact=True).click()
+    page.get_by_label("To service").select_option("land")
+    page.get_by_role("dialog").get_by_label("Front").check()
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#cur-number")).to_have_text("—")
+    r = requests.get(f"{base}/api/v1/tickets/{second['id']}", timeout=10,
+                     headers={"Authorization": f"Bearer {clerk_token}"})
+    assert r.json()["status"] == "transferred"
+    resume.click()
+    expect(page.locator("#cur-number")).to_have_text(first["number"])
+    expect(page.locator("#parked")).to_contain_text("None")
+
+    # A server restart: the station says it is reconnecting, then shows the true state.
+    port = site["server"].port
+    site["server"].kill()
+    expect(page.locator("#reconnecting")).to_be_visible(timeout=15000)
+    start = page.get_by_role("button", name="Start", exact=True)
+    expect(start).to_be_disabled()  # no moves on a possibly stale screen
+    site["server"] = ServerProcess(site["tmp"], site["env"], port=port).start()
+    expect(page.locator("#reconnecting")).to_be_hidden(timeout=20000)
+    expect(page.locator("#conn")).to_have_text("Online")
+    expect(page.locator("#cur-number")).to_have_text(first["number"])
+    start.click()
+    expect(page.locator("#cur-status")).to_have_text("Being served")

@@ -163,3 +163,17 @@ def test_dossier_qr_is_drawn_for_signed_in_staff(app, staff) -> None:
     r = c.get("/counter/qr/d/abcdefghijkl.svg")
     assert r.status_code == 200 and r.mimetype == "image/svg+xml" and b"<svg" in r.data
     assert c.get("/counter/qr/d/bad%20token!.svg").status_code == 404
+
+
+def test_rating_tablet_as_a_kiosk_device_of_the_site(app, staff, world) -> None:
+    c = app.test_client()  # no one signed in: the device token is the credential
+    cid = world.counters[2]
+    r = c.get(f"/counter/{cid}/rate?lang=en&token={world.tokens['kiosk']}")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert ">Very satisfied</button>" in html and world.tokens["kiosk"] in html
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    for role in ("other_kiosk", "display"):
+        denied = c.get(f"/counter/{cid}/rate?token={world.tokens[role]}")
+        assert denied.status_code == 403, role
+    assert c.get(f"/counter/{cid}/rate?token=nonsense").status_code == 403
