@@ -23,6 +23,7 @@
   var formTicket = null;    // the ticket the intake form was prepared for
   var intakeKey = null;     // Idempotency-Key of the dossier being received
   var lastDossier = null;
+  var resultTicket = null;  // the ticket whose dossier receipt is on screen
 
   function $(id) { return document.getElementById(id); }
   function fmt(s, vars) {
@@ -321,9 +322,14 @@
   function prepareIntake() {
     var c = current();
     var form = $("intake-form");
-    form.hidden = !c;
+    if (c && resultTicket !== null && resultTicket !== c.id) {
+      $("intake-result").hidden = true;    // the next citizen: the last receipt is done with
+      resultTicket = null;
+    }
+    var showForm = !!c && resultTicket === null;
+    form.hidden = !showForm;
     $("intake-need").hidden = !!c;
-    if (!c || formTicket === c.id) return;
+    if (!showForm || formTicket === c.id) return;
     formTicket = c.id;
     intakeKey = newKey();
     form.reset();
@@ -401,8 +407,9 @@
       $("btn-receive").disabled = false;
       if (!res.ok) { err.textContent = errorText(res); return; }
       showResult(res.data);
+      resultTicket = c.id;
       formTicket = null;          // a second dossier for the same citizen starts afresh
-      $("intake-form").hidden = true;
+      prepareIntake();
       loadDossiers();
     });
   });
@@ -437,6 +444,7 @@
 
   $("btn-new-dossier").addEventListener("click", function () {
     $("intake-result").hidden = true;
+    resultTicket = null;
     formTicket = null;
     prepareIntake();
   });
@@ -449,6 +457,9 @@
       b.disabled = false;
       if (!res.ok) { $("intake-error").textContent = errorText(res); return; }
       var r = res.data.receipt || res.data;
+      var rlang = r.lang === "en" ? "en" : "vi";
+      document.querySelectorAll("#receipt .rl").forEach(function (el) { el.textContent = el.getAttribute("data-" + rlang); });
+      $("receipt").setAttribute("lang", rlang);
       $("rc-site").textContent = r.site_name;
       $("rc-code").textContent = r.code;
       $("rc-applicant").textContent = r.applicant_name + (r.applicant_id_masked ? " (" + r.applicant_id_masked + ")" : "");

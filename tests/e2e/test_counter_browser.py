@@ -185,6 +185,10 @@ def test_counter_tablet_asks_after_finish_and_stores_the_rating(
     base = site["server"].url
     clerk_token, counter_id = site["clerk3"]
     ticket = issue(site)
+    with site["engine"].begin() as conn:  # this time the counter has no receipt printer
+        conn.execute(text("UPDATE counters SET printer_uri = NULL WHERE id = :i"),
+                     {"i": counter_id})
+    page.add_init_script("window.print = function () { window.__printed = 1; };")
     sign_in_at_counter_3(page, base)
     tablet = page.context.new_page()  # the same clerk session, on the citizen's side
     tablet.goto(f"{base}/counter/{counter_id}/rate?lang=en")
@@ -194,6 +198,21 @@ def test_counter_tablet_asks_after_finish_and_stores_the_rating(
     expect(page.locator("#cur-number")).to_have_text(ticket["number"])
     page.keyboard.press("F4")  # Start
     expect(page.locator("#cur-status")).to_have_text("Being served")
+    # No printer at the counter: the receipt is printed from the browser instead.
+    page.locator("#f-procedure").select_option("HT-KS")
+    page.get_by_label("Full name").fill("Phạm Thị Hoa")
+    page.get_by_label("Citizen ID (12 digits)").fill("038190004321")
+    page.get_by_role("button", name="Receive dossier").click()
+    expect(page.locator("#r-printed")).to_have_text("This counter has no printer (or it failed).")
+    code = page.locator("#r-code").inner_text()
+    page.get_by_role("button", name="Print the receipt in the browser").click()
+    page.wait_for_function("window.__printed === 1")
+    expect(page.locator("#rc-code")).to_have_text(code)
+    expect(page.locator("#rc-applicant")).to_contain_text("Phạm Thị Hoa (0381******21)")
+    # The slip is in the citizen's language (the ticket's: Vietnamese), not the clerk's.
+    expect(page.locator("#rc-procedure")).to_have_text("Đăng ký khai sinh")
+    expect(page.locator("#receipt h3")).to_have_text("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ")
+    expect(page.locator("#intake-form")).to_be_hidden()  # until "Receive another dossier"
     page.keyboard.press("F8")  # Finish
     expect(page.locator("#cur-number")).to_have_text("—")
 
