@@ -263,5 +263,9 @@ def run(host: str, port: int, threads: int, access_log: bool) -> None:
     serve(host, port, async_mode=settings.async_mode, threads=threads)
 
 
+from .cli_dossiers import register as _register_dossiers  # noqa: E402  (issue 5)
+
+_register_dossiers(main)
+
 if __name__ == "__main__":
     sys.exit(main())

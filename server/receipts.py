@@ -16,7 +16,7 @@ from printers.spool import Job
 from printers.uri import parse_uri
 
 from .dossiers import mask_id, track_url
-from .models import Counter, Dossier, Site, Ticket
+from .models import Counter, Dossier, PrintJob, Site, Ticket
 from .printing import Printing
 from .queue.calendar import local
 
@@ -109,3 +109,21 @@ def print_receipt(printing: Printing, code: str, base_url: str) -> dict[str, Any
     except Exception:
         log.exception("could not queue a receipt print", extra={"dossier": code})
         return {"printed": False, "status": "failed"}
+
+
+def last_print(printing: Printing, code: str) -> dict[str, Any]:
+    """The receipt job queued for dossier ``code`` most recently, in the shape of
+    :func:`print_receipt` (for an idempotent replay of the intake: nothing is printed twice)."""
+    with printing.db.read() as s:
+        job = s.scalar(
+            select(PrintJob)
+            .where(PrintJob.ref == f"dossier:{code}"[:64])
+            .order_by(PrintJob.created_at.desc())
+            .limit(1)
+        )
+        if job is None:
+            return {"printed": False, "status": "none"}
+        if job.status == "failed":
+            return {"printed": False, "status": "failed", "job_id": job.id}
+        return {"printed": True, "status": "queued", "job_id": job.id,
+                "printer": printing.printer_state(job.uri)}

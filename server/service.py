@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import auth
+from .applicants import purge_applicants
 from .auth import Principal
 from .errors import AppError, not_found
 from .models import (
@@ -614,6 +615,8 @@ def issue_ticket(
 
     day = business_day(now, site.timezone)
     number, state = _next_number(session, service.id, day)
+    if number == 1:  # the service's first ticket of the day: older ID card scans go (rule 7)
+        purge_applicants(session, now, site.id)
     ticket = Ticket(
         site_id=site.id,
         service_id=service.id,
