@@ -32,6 +32,7 @@ from sqlalchemy import select
 from server import auth
 from server.models import Counter, Site, User
 from server.qr import svg
+from server.queue.states import AT_COUNTER, TRANSITIONS
 from server.web_auth import bind_counter, csrf_ok, login_required, page_lang
 
 from .strings import ACTIONS, PAUSE_REASONS, STRINGS
@@ -46,6 +47,17 @@ bp = Blueprint(
 )
 
 STAFF_ROLES = ("clerk", "supervisor", "admin")
+
+#: For each button of the current-ticket panel, the statuses of the ticket at the counter
+#: from which the move is legal: the page enables a button from this table, taken from the
+#: state machine itself (server/queue/states.py), so the two cannot drift apart.
+TICKET_MOVES: dict[str, list[str]] = {
+    action: sorted(
+        str(status) for (status, act) in TRANSITIONS if act == action and status in AT_COUNTER
+    )
+    for action, _key, _shortcut in ACTIONS
+    if action != "call_next"
+}
 
 
 def _ctx() -> Any:
@@ -171,6 +183,7 @@ def station(counter_id: int, principal: auth.Principal) -> Any:
         counter=info,
         principal=principal,
         actions=ACTIONS,
+        moves=TICKET_MOVES,
         pause_reasons=PAUSE_REASONS,
         user=info["user"],
     )

@@ -63,18 +63,13 @@
 
   function current() { return snap && snap.current; }
 
+  /** Call next needs an open counter with nobody at it; every other move is legal from the
+   *  statuses the server's state machine allows (cfg.moves, from server/queue/states.py). */
   function legal(action) {
     if (!snap || !online) return false;   // offline: the screen may be stale, no moves
     var c = current();
-    var st = c ? c.status : null;
-    var open = snap.counter.status === "open";
-    switch (action) {
-      case "call_next": return open && !c;
-      case "recall": case "start": case "no_show": return st === "called";
-      case "finish": return st === "serving";
-      case "park": case "transfer": return st === "called" || st === "serving";
-      default: return false;
-    }
+    if (action === "call_next") return snap.counter.status === "open" && !c;
+    return !!c && (cfg.moves[action] || []).indexOf(c.status) >= 0;
   }
 
   function minutesBetween(a, b) {
