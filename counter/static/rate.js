@@ -19,6 +19,16 @@
   if (token && window.history && history.replaceState) {
     history.replaceState(null, "", location.pathname + "?lang=" + cfg.lang);  // hide the token
   }
+  if (token) {
+    // The language link must keep the device's token, which left the address bar.
+    document.querySelectorAll("a.lang").forEach(function (a) {
+      a.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        location.href = location.pathname + "?lang=" + (cfg.lang === "vi" ? "en" : "vi") +
+          "&token=" + encodeURIComponent(token);
+      });
+    });
+  }
   function $(id) { return document.getElementById(id); }
 
   function show(which) {
