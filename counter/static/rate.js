@@ -79,6 +79,7 @@
     },
     status: function (online) {
       $("rate-conn").textContent = online ? "" : t.reconnecting;
+      document.body.setAttribute("data-online", online ? "1" : "0");
     },
   });
 })();

@@ -193,6 +193,7 @@ def test_counter_tablet_asks_after_finish_and_stores_the_rating(
     tablet = page.context.new_page()  # the same clerk session, on the citizen's side
     tablet.goto(f"{base}/counter/{counter_id}/rate?lang=en")
     expect(tablet.get_by_role("heading", name="Thank you for visiting the centre.")).to_be_visible()
+    tablet.wait_for_selector('body[data-online="1"]')
 
     page.get_by_role("button", name="Call next", exact=True).click()
     expect(page.locator("#cur-number")).to_have_text(ticket["number"])
@@ -288,3 +289,23 @@ def test_pause_with_a_reason_park_resume_transfer_and_reconnect(
     expect(page.locator("#cur-number")).to_have_text(first["number"])
     start.click()
     expect(page.locator("#cur-status")).to_have_text("Being served")
+
+
+def test_counter_tablet_as_a_kiosk_device(site: dict[str, Any], page: Any) -> None:
+    base = site["server"].url
+    clerk_token, counter_id = site["clerk3"]
+    ticket = issue(site)
+    page.goto(f"{base}/counter/{counter_id}/rate?token={site['kiosk']}")
+    expect(page).to_have_url(re.compile(r"/rate\?lang=vi$"))  # the token left the address bar
+    expect(page.get_by_role("heading", name="Cảm ơn quý khách đã đến Trung tâm.")).to_be_visible()
+    page.wait_for_selector('body[data-online="1"]')  # listening before the visit ends
+    for action in ("call-next", "start", "finish"):
+        path = (f"/counters/{counter_id}/call-next" if action == "call-next"
+                else f"/tickets/{ticket['id']}/{action}")
+        assert _post(site, path, clerk_token).status_code == 200
+    expect(page.get_by_role("heading", name=re.compile(ticket["number"]))).to_be_visible()
+    page.get_by_role("button", name="Không hài lòng").click()
+    expect(page.get_by_role("heading", name="Cảm ơn quý khách đã đánh giá!")).to_be_visible()
+    with site["engine"].connect() as conn:
+        rows = conn.execute(text("SELECT score, source, ticket_id FROM ratings")).all()
+    assert [tuple(r) for r in rows] == [("not_satisfied", "tablet", ticket["id"])]
