@@ -6,6 +6,7 @@ counter's tablet."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -203,6 +204,19 @@ def test_counter_tablet_asks_after_finish_and_stores_the_rating(
     page.locator("#f-procedure").select_option("HT-KS")
     page.get_by_label("Full name").fill("Phạm Thị Hoa")
     page.get_by_label("Citizen ID (12 digits)").fill("038190004321")
+
+    # The server's own check is shown as it says it (a request altered on the way).
+    def bad_id(route: Any) -> None:
+        data = json.loads(route.request.post_data)
+        data["applicant"]["id_number"] = "0381900043２1"  # a full-width digit
+        route.continue_(post_data=json.dumps(data))
+
+    intake_url = re.compile(r"/api/v1/tickets/\d+/dossiers")
+    page.route(intake_url, bad_id)
+    page.get_by_role("button", name="Receive dossier").click()
+    expect(page.locator("#intake-error")).to_have_text(
+        "The citizen ID number must be exactly 12 digits.")
+    page.unroute(intake_url, bad_id)
     page.get_by_role("button", name="Receive dossier").click()
     expect(page.locator("#r-printed")).to_have_text("This counter has no printer (or it failed).")
     code = page.locator("#r-code").inner_text()
