@@ -423,9 +423,10 @@ def intake(
         raise AppError("validation_error", detail="sets/delivery")
 
     day = business_day(now, site.timezone)
+    due = Calendar(session, site, day).due_at(now, procedure.processing_days)
+    # Last before the inserts: the (agency, day) row stays locked until the commit.
     agency = agency_of(site)
     code = format_code(agency, day, next_number(session, agency, day))
-    cal = Calendar(session, site, day)
     dossier = Dossier(
         code=code,
         site_id=site.id,
@@ -442,7 +443,7 @@ def intake(
         sets=sets,
         delivery=delivery,
         received_at=now,
-        due_at=cal.due_at(now, procedure.processing_days),
+        due_at=due,
         paused_days_total=0,
         tracking_token=auth.new_tracking_token(),
         idempotency_key=idempotency_key,
