@@ -33,6 +33,7 @@ from server import auth
 from server.models import Counter, Site, User
 from server.qr import svg
 from server.queue.states import AT_COUNTER, TRANSITIONS
+from server.service import counter_view
 from server.web_auth import bind_counter, csrf_ok, login_required, page_lang
 
 from .strings import ACTIONS, PAUSE_REASONS, STRINGS
@@ -110,20 +111,21 @@ def pick(principal: auth.Principal) -> Any:
             for site in s.scalars(select(Site).order_by(Site.id))
             if auth.in_scope(s, principal, site.id)
         ]
+        with_counters = set(s.scalars(select(Counter.site_id).distinct()))
         wanted = request.args.get("site")
         site = next((x for x in sites if x.code == wanted), None) if wanted else None
-        if site is None:
+        if site is None:  # their own site; else (a province) the first with counters
             site = next((x for x in sites if x.id == principal.site_id), None)
-        if site is None:
-            site = sites[0] if sites else None
+            if site is None or site.id not in with_counters:
+                site = next((x for x in sites if x.id in with_counters), site)
         counters = []
         if site is not None:
-            from server.service import counter_view
-
-            for c in s.scalars(
-                select(Counter).where(Counter.site_id == site.id).order_by(Counter.number)
-            ):
-                counters.append(counter_view(s, c))
+            counters = [
+                counter_view(s, c)
+                for c in s.scalars(
+                    select(Counter).where(Counter.site_id == site.id).order_by(Counter.number)
+                )
+            ]
         site_choices = [(x.code, x.name_vi, x.name_en) for x in sites]
         site_info = (site.code, site.name_vi, site.name_en) if site else None
         user = _username(s, principal)
@@ -142,8 +144,8 @@ def pick(principal: auth.Principal) -> Any:
 def bind(counter_id: int, principal: auth.Principal) -> Any:
     """Sit at this counter: a clerk's session is bound to it; supervisors and admins simply
     open its station (they may act on any counter of their sites)."""
-    if not csrf_ok():
-        abort(400)
+    if not csrf_ok():  # a stale or forged form: nothing changes
+        return _error_page("forbidden_title", "stale_form", 400)
     with _ctx().db.read() as s:
         found = _counter_or_error(s, principal, counter_id)
         if isinstance(found, Response):

@@ -34,6 +34,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "forbidden_title": "Không có quyền truy cập",
         "forbidden_counter": "Tài khoản của bạn không được làm việc tại quầy này.",
         "bind_first": "Hãy chọn quầy làm việc trước.",
+        "stale_form": "Trang đã cũ. Vui lòng mở lại danh sách quầy và chọn lại.",
         # station
         "station_title": "Quầy {number}",
         "reconnecting": "Mất kết nối – đang kết nối lại…",
@@ -168,6 +169,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "forbidden_title": "Access denied",
         "forbidden_counter": "Your account may not work at this counter.",
         "bind_first": "Choose your counter first.",
+        "stale_form": "This page was out of date. Please open the counter list and choose again.",
         "station_title": "Counter {number}",
         "reconnecting": "Connection lost – reconnecting…",
         "online": "Online",

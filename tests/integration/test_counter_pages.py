@@ -140,6 +140,8 @@ def test_supervisor_opens_any_counter_of_their_site_without_binding(app, staff, 
     # A province supervisor chooses among the sites under the province.
     c2 = app.test_client()
     sign_in(c2, "sup.prov")
+    default = c2.get("/counter/?lang=en").get_data(as_text=True)  # a site with counters
+    assert f"/counter/{world.counters[1]}/bind" in default
     html = c2.get("/counter/?site=OTHER&lang=en").get_data(as_text=True)
     assert 'name="site"' in html and f"/counter/{world.counters[-1]}/bind" in html
     assert "Open the counter 1 station" in html
