@@ -98,6 +98,10 @@ def create_app(
 
     app.register_blueprint(supervisor_bp)
 
+    from counter import bp as counter_bp
+
+    app.register_blueprint(counter_bp)
+
     from .realtime import Hub
 
     app.extensions["motcua_hub"] = Hub(

@@ -2,7 +2,7 @@
 ticket status unserved_at_close
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-25 15:40:00
 """
 
