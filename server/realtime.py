@@ -107,6 +107,8 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
             raise Refused(err.code) from None
         sid = request.sid  # type: ignore[attr-defined]
         self.clients[sid] = client
+        if client.get("device_id"):
+            self.hub.seen(client["device_id"])
         for room in client["rooms"]:
             join_room(room)
         self._send_snapshot(sid)
@@ -166,6 +168,9 @@ class DisplayNamespace(_AudienceNamespace):
     def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
         p = _principal(session, token, ("display", "supervisor", "admin"))
         site_id = _requested_site(session, p, auth_data)
+        if p.kind == "device":  # issue 10: a revoked display is disconnected (Hub.kick_device)
+            return {"site_id": site_id, "device_id": p.id,
+                    "rooms": [*_site_rooms(site_id), f"device:{p.id}"]}
         return {"site_id": site_id, "rooms": _site_rooms(site_id)}
 
     def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
@@ -299,8 +304,33 @@ class Hub:
             self.socketio.on_namespace(ns)
         self.db.subscribers.append(self.publish)
 
+    def seen(self, device_id: int) -> None:
+        """A device connected: note its last-seen time for the admin console (issue 10)."""
+        from .admin import device_seen_recently, touch_device
+
+        try:
+            now = self.clock()
+            with self.db.read() as s:
+                if device_seen_recently(s, device_id, now):
+                    return
+            with self.db.write() as s:
+                touch_device(s, device_id, now)
+        except Exception:  # never refuse a display because a bookkeeping write failed
+            log.warning("could not record device last-seen", exc_info=True)
+
+    def kick_device(self, device_id: int) -> None:
+        """A revoked device: close its sockets on this node, and tell its pages on every node
+        (the ``revoked`` message reaches them through the Redis fan-out) to stop."""
+        for name, ns in self.namespaces.items():
+            self.socketio.emit("revoked", {}, namespace=name, to=f"device:{device_id}")
+            for sid, client in list(ns.clients.items()):
+                if client.get("device_id") == device_id:
+                    self.socketio.server.disconnect(sid, namespace=name)
+
     def publish(self, events: list[Event]) -> None:
         for event in events:
+            if event.type == "device.revoked":
+                self.kick_device(int(event.data["device_id"]))
             room = f"site:{event.site_id}"
             for audience in AUDIENCES:
                 self.socketio.emit(

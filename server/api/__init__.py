@@ -304,4 +304,7 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-from . import routes  # noqa: E402,F401  (registers the endpoints)
+from . import (  # noqa: E402  (register the endpoints)
+    admin,  # noqa: F401  (issue 10: admin console endpoints)
+    routes,  # noqa: F401
+)
