@@ -72,6 +72,8 @@ class ReceiptPrint:
     collect_at: str
     track_url: str
     lang: str = "vi"
+    applicant_id_masked: str | None = None  # e.g. 0340******12, never the full number
+    sets: int | None = None
 
 
 # --- blocks --------------------------------------------------------------------------------
@@ -211,6 +213,10 @@ def receipt_blocks(r: ReceiptPrint) -> list[Block]:
         Line(_label("Mã hồ sơ", "Dossier code", lang)),
         Line(code, align="center", bold=True, width=code_width, height=2),
         Row(_label("Người nộp", "Applicant", lang), r.applicant_name, bold_value=True),
+    ]
+    if r.applicant_id_masked:
+        blocks.append(Row(_label("Số CCCD", "ID no.", lang), r.applicant_id_masked))
+    blocks += [
         Row(_label("Thủ tục", "Procedure", lang), r.procedure_name),
         Line(_label("Giấy tờ đã nhận", "Documents received", lang)),
     ]
@@ -220,6 +226,8 @@ def receipt_blocks(r: ReceiptPrint) -> list[Block]:
             blocks.append(Line(f"  {i:>{width}}. {doc}", indent=width + 4))
     else:
         blocks.append(Line(f"  {DASH}"))
+    if r.sets is not None:
+        blocks.append(Row(_label("Số bộ hồ sơ", "Sets", lang), str(r.sets)))
     blocks += [
         Rule(),
         Row(_label("Ngày nhận", "Received", lang), r.received_at_local),

@@ -79,6 +79,10 @@ def create_app(
 
     app.register_blueprint(track_bp)
 
+    from .dossier_page import bp as dossier_page_bp
+
+    app.register_blueprint(dossier_page_bp)
+
     app.register_blueprint(kiosk_bp)
 
     from display import bp as display_bp

@@ -78,6 +78,52 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Mã ghép nối đã hết hạn. Thiết bị sẽ hiện mã mới.",
         "The pairing code has expired. The device will show a new one.",
     ),
+    # --- dossiers, procedures, ratings (issue 5) ---
+    "illegal_dossier_step": (
+        409,
+        'Không thể chuyển hồ sơ đang ở bước "{status_vi}" sang "{step_vi}".',
+        'Cannot move a dossier that is "{status}" to "{step}".',
+    ),
+    "reason_required": (
+        422,
+        "Cần ghi rõ lý do từ chối.",
+        "A reason is required to refuse a dossier.",
+    ),
+    "bad_id_number": (
+        422,
+        "Số định danh cá nhân (CCCD) phải gồm đúng 12 chữ số.",
+        "The citizen ID number must be exactly 12 digits.",
+    ),
+    "applicant_required": (
+        422,
+        "Thiếu {field_vi} của người nộp hồ sơ.",
+        "The applicant's {field} is missing.",
+    ),
+    "unknown_procedure": (
+        422,
+        'Không có thủ tục "{code}" trong danh mục của tỉnh.',
+        'There is no procedure "{code}" in the province\'s catalog.',
+    ),
+    "ticket_not_served": (
+        409,
+        "Vé {label} chưa được gọi đến quầy; chỉ nhận hồ sơ của công dân đang được phục vụ.",
+        "Ticket {label} is not at a counter; dossiers are received from a citizen being served.",
+    ),
+    "already_rated": (
+        409,
+        "Lượt phục vụ này đã được đánh giá. Cảm ơn bạn!",
+        "This visit has already been rated. Thank you!",
+    ),
+    "rating_closed": (
+        409,
+        "Chỉ đánh giá được sau khi được phục vụ xong, trong vòng 2 giờ.",
+        "A visit can be rated once it is finished, within 2 hours.",
+    ),
+    "nothing_to_rate": (
+        409,
+        "Quầy này chưa phục vụ xong ai trong 10 phút qua.",
+        "Nobody was served at this counter in the last 10 minutes.",
+    ),
     "internal_error": (
         500,
         "Lỗi hệ thống, vui lòng thử lại.",
@@ -113,6 +159,8 @@ WHAT = {
     "service": ("lĩnh vực", "Service"),
     "user": ("tài khoản", "User"),  # issue 10
     "device": ("thiết bị", "Device"),  # issue 10
+    "dossier": ("hồ sơ", "Dossier"),
+    "procedure": ("thủ tục", "Procedure"),
 }
 
 

@@ -95,6 +95,9 @@ class Site(Base):
     # A short message for the lobby displays, set by a supervisor.
     ticker_vi: Mapped[str | None] = mapped_column(String(300))
     ticker_en: Mapped[str | None] = mapped_column(String(300))
+    # Dossiers received after this local time ("HH:MM") count from the next working day;
+    # inherited from the parent sites, 16:30 when none sets it.
+    dossier_cutoff: Mapped[str | None] = mapped_column(String(5))
 
     parent: Mapped[Site | None] = relationship(remote_side="Site.id")
 
@@ -417,3 +420,141 @@ class PairingCode(Base):
     device: Mapped[Device | None] = relationship()
 
     __table_args__ = (Index("ix_pairing_codes_expires_at", "expires_at"),)
+# --- dossiers, procedures, holidays, ratings (issue 5) -------------------------------------
+
+DOSSIER_STATUSES = (
+    "received",
+    "transferred",
+    "processing",
+    "supplement_requested",
+    "result_ready",
+    "returned",
+    "refused",
+    "withdrawn",
+)
+DELIVERIES = ("counter", "post")
+RATING_SCORES = ("very_satisfied", "satisfied", "not_satisfied")
+RATING_SOURCES = ("track", "tablet")
+
+
+class Procedure(Base):
+    """An administrative procedure (thủ tục) of a province's catalog. ``service_code`` is the
+    field: the code of the matching service at the province's centres (e.g. ``civil``)."""
+
+    __tablename__ = "procedures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name_vi: Mapped[str] = mapped_column(String(400))
+    name_en: Mapped[str] = mapped_column(String(400))
+    service_code: Mapped[str] = mapped_column(String(32))
+    processing_days: Mapped[int] = mapped_column(Integer)
+    # [{"vi": ..., "en": ...}, ...]: the documents a complete dossier holds.
+    documents: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    fee_note_vi: Mapped[str | None] = mapped_column(String(400))
+    fee_note_en: Mapped[str | None] = mapped_column(String(400))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "code"),
+        CheckConstraint("processing_days >= 0", name="processing_days"),
+    )
+
+
+class Holiday(Base):
+    """A public holiday of a province: no working day, so no dossier clock."""
+
+    __tablename__ = "holidays"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    day: Mapped[dt.date] = mapped_column(Date)
+    name_vi: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (UniqueConstraint("site_id", "day"),)
+
+
+class DossierDay(Base):
+    """The atomic daily counter of dossier codes, per agency code and site-local day. Sites
+    that share an agency code (a ward and its extra reception point) share the counter, so
+    codes stay unique and gap-free."""
+
+    __tablename__ = "dossier_days"
+    agency_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Dossier(Base):
+    """One procedure filed at a counter (hồ sơ). The only place ID numbers are kept."""
+
+    __tablename__ = "dossiers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(80), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedures.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
+    clerk_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(24), default="received")
+    # The step a supplement request interrupted; the dossier goes back to it when resubmitted.
+    resume_status: Mapped[str | None] = mapped_column(String(24))
+    applicant_name: Mapped[str] = mapped_column(String(200))
+    applicant_id_number: Mapped[str] = mapped_column(String(12))
+    applicant_phone: Mapped[str | None] = mapped_column(String(20))
+    applicant_address: Mapped[str | None] = mapped_column(String(400))
+    documents: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sets: Mapped[int] = mapped_column(Integer, default=1)
+    delivery: Mapped[str] = mapped_column(String(8), default="counter")
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    paused_days_total: Mapped[int] = mapped_column(Integer, default=0)
+    tracking_token: Mapped[str] = mapped_column(String(64), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    refused_reason: Mapped[str | None] = mapped_column(String(400))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    procedure: Mapped[Procedure] = relationship()
+    site: Mapped[Site] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "idempotency_key"),
+        CheckConstraint(f"status IN {DOSSIER_STATUSES!r}", name="status"),
+        CheckConstraint(f"delivery IN {DELIVERIES!r}", name="delivery"),
+        CheckConstraint("sets >= 1", name="sets"),
+        Index("ix_dossiers_site_status_due", "site_id", "status", "due_at"),
+    )
+
+
+class DossierEvent(Base):
+    """Append-only history of a dossier's steps: who, when, from -> to, a note."""
+
+    __tablename__ = "dossier_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status_from: Mapped[str | None] = mapped_column(String(24))
+    status_to: Mapped[str] = mapped_column(String(24))
+    note: Mapped[str | None] = mapped_column(String(400))
+    actor: Mapped[str] = mapped_column(String(64))
+
+
+class Rating(Base):
+    """A citizen's satisfaction with one served ticket (once per ticket)."""
+
+    __tablename__ = "ratings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
+    clerk_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    score: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint(f"score IN {RATING_SCORES!r}", name="score"),
+        CheckConstraint(f"source IN {RATING_SOURCES!r}", name="source"),
+    )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import auth
+from . import auth, procedures
 from .models import (
     ApiToken,
     Counter,
@@ -223,6 +223,7 @@ def seed_demo(s: Session, now: dt.datetime) -> DemoResult:
         timezone="Asia/Ho_Chi_Minh",
         agency_code="H56",
     )
+    procedures.seed_catalog(s, province)  # procedure catalog and holidays (issue 5)
     centre = upsert_site(
         s,
         "TTHCC-TH",

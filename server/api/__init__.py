@@ -308,3 +308,4 @@ from . import (  # noqa: E402  (register the endpoints)
     admin,  # noqa: F401  (issue 10: admin console endpoints)
     routes,  # noqa: F401
 )
+from . import dossiers as _dossiers  # noqa: E402,F401  (issue 5: catalog, dossiers, ratings)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0005"  # merged with wt-dossier (the lead rechains after 0006)
 branch_labels = None
 depends_on = None
 
