@@ -108,6 +108,33 @@ STRINGS: dict[str, dict[str, str]] = {
         "yes": "Có",
         "no": "Không",
         "actions": "Thao tác",
+        "tab_catalog": "Thủ tục & ngày nghỉ",
+        "province_of": "Danh mục thủ tục và ngày nghỉ dùng chung của {name} ({code}).",
+        "procedures": "Danh mục thủ tục hành chính",
+        "linked_procedures": "Thủ tục",
+        "service": "Lĩnh vực",
+        "processing_days": "Số ngày làm việc",
+        "documents": "Giấy tờ",
+        "csv_file": "Tệp CSV",
+        "csv_procedures_help": (
+            "Cột: code, name_vi, name_en, service, processing_days, documents_vi, documents_en, "
+            "fee_note_vi, fee_note_en, active; giấy tờ cách nhau bằng dấu |. Nếu có lỗi, "
+            "không có gì thay đổi."
+        ),
+        "csv_holidays_help": (
+            "Cột: day (2026-09-02), name_vi, name_en. Nếu có lỗi, không có gì thay đổi."
+        ),
+        "check_only": "Kiểm tra tệp",
+        "import_csv": "Nhập từ CSV",
+        "export_csv": "Xuất CSV",
+        "checked": "Tệp hợp lệ: {created} thủ tục mới, {updated} cập nhật (chưa lưu).",
+        "imported": "Đã nhập: {created} thủ tục mới, {updated} cập nhật.",
+        "pick_file": "Chọn một tệp CSV.",
+        "holidays": "Ngày nghỉ lễ",
+        "holiday_day": "Ngày",
+        "add_holiday": "Thêm ngày nghỉ",
+        "delete_holiday": "Xoá ngày nghỉ {name}",
+        "delete": "Xoá",
     },
     "en": {
         "title": "Administration",
@@ -212,6 +239,33 @@ STRINGS: dict[str, dict[str, str]] = {
         "yes": "Yes",
         "no": "No",
         "actions": "Actions",
+        "tab_catalog": "Procedures & holidays",
+        "province_of": "The procedure catalog and holidays shared by {name} ({code}).",
+        "procedures": "Administrative procedure catalog",
+        "linked_procedures": "Procedures",
+        "service": "Service",
+        "processing_days": "Working days",
+        "documents": "Documents",
+        "csv_file": "CSV file",
+        "csv_procedures_help": (
+            "Columns: code, name_vi, name_en, service, processing_days, documents_vi, "
+            "documents_en, fee_note_vi, fee_note_en, active; documents separated by |. On any "
+            "error nothing changes."
+        ),
+        "csv_holidays_help": (
+            "Columns: day (2026-09-02), name_vi, name_en. On any error nothing changes."
+        ),
+        "check_only": "Check the file",
+        "import_csv": "Import CSV",
+        "export_csv": "Export CSV",
+        "checked": "The file is valid: {created} new, {updated} updated (not saved yet).",
+        "imported": "Imported: {created} new, {updated} updated.",
+        "pick_file": "Choose a CSV file.",
+        "holidays": "Public holidays",
+        "holiday_day": "Day",
+        "add_holiday": "Add a holiday",
+        "delete_holiday": "Remove the holiday {name}",
+        "delete": "Remove",
     },
 }
 

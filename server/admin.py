@@ -45,6 +45,7 @@ from .models import (
     PairingCode,
     PrinterState,
     PriorityCategory,
+    Procedure,
     Service,
     Site,
     User,
@@ -433,7 +434,17 @@ def list_services(session: Session, p: Principal, site_code: str) -> list[dict[s
     rows = session.scalars(
         select(Service).where(Service.site_id == site.id).order_by(Service.sort_order, Service.id)
     ).all()
-    return [service_admin_view(s) for s in rows]
+    # Linked procedures: the province catalog's procedures of this field (service code).
+    from .dossiers import province_of
+
+    linked: dict[str, list[str]] = {}
+    for code, svc_code in session.execute(
+        select(Procedure.code, Procedure.service_code)
+        .where(Procedure.site_id == province_of(session, site).id, Procedure.active.is_(True))
+        .order_by(Procedure.code)
+    ):
+        linked.setdefault(svc_code, []).append(code)
+    return [{**service_admin_view(s), "procedures": linked.get(s.code, [])} for s in rows]
 
 
 def save_service(

@@ -159,6 +159,7 @@ WHAT = {
     "service": ("lĩnh vực", "Service"),
     "user": ("tài khoản", "User"),  # issue 10
     "device": ("thiết bị", "Device"),  # issue 10
+    "holiday": ("ngày nghỉ", "Holiday"),  # issue 10
     "dossier": ("hồ sơ", "Dossier"),
     "procedure": ("thủ tục", "Procedure"),
 }

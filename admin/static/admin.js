@@ -258,7 +258,7 @@
         body.appendChild(el("tr", { "data-code": s.code }, [
           td(s.code), el("td", {}, [sw, document.createTextNode(s.prefix)]), td(name(s.name)),
           td(s.sla_target_minutes), td(s.daily_cap), td(s.last_ticket_time),
-          td(s.active ? T.active : T.inactive), actions,
+          td((s.procedures || []).join(", ")), td(s.active ? T.active : T.inactive), actions,
         ]));
       });
     });
@@ -386,6 +386,74 @@
     }).catch(function (err) { showErrors(form, err); });
   });
   loaders.priorities = loadPriorities;
+
+  // --- procedures and holidays of the province -------------------------------------------
+  function readFile(input) {
+    var f = input.files && input.files[0];
+    if (!f) return Promise.reject(Object.assign(new Error(T.pick_file), { data: { error: { fields: { csv: T.pick_file } } } }));
+    return f.text();
+  }
+  function loadCatalog() {
+    if (!state.site) return Promise.resolve();
+    $("catalog-export").href = "/api/v1/admin/sites/" + site() + "/procedures.csv";
+    return Promise.all([
+      api("GET", "/admin/sites/" + site() + "/procedures"),
+      api("GET", "/admin/sites/" + site() + "/holidays"),
+    ]).then(function (res) {
+      var prov = state.sites.filter(function (x) { return x.code === res[0].province; })[0];
+      $("catalog-province").textContent = fmt("province_of", { name: prov ? name(prov.name) : res[0].province, code: res[0].province });
+      var body = $("procedure-rows");
+      body.innerHTML = "";
+      res[0].procedures.forEach(function (p) {
+        body.appendChild(el("tr", { "data-code": p.code }, [td(p.code), td(name(p.name)), td(p.service),
+          td(p.processing_days), td(p.documents.map(name).join("; ")), td(p.active ? T.active : T.inactive)]));
+      });
+      renderHolidays(res[1]);
+    });
+  }
+  function renderHolidays(data) {
+    var body = $("holiday-rows");
+    body.innerHTML = "";
+    data.holidays.forEach(function (h) {
+      var actions = el("td");
+      if (isAdmin) actions.appendChild(actionButton(T.delete, fmt("delete_holiday", { name: h.day + " " + name(h.name) }), function () {
+        api("DELETE", "/admin/sites/" + site() + "/holidays/" + h.day).then(renderHolidays).catch(function (e) { flash(e.message); });
+      }));
+      body.appendChild(el("tr", { "data-day": h.day }, [td(h.day), td(h.name.vi), td(h.name.en), actions]));
+    });
+  }
+  function importCatalog(dry) {
+    var form = $("catalog-form");
+    clearErrors(form);
+    readFile($("catalog-file")).then(function (text) {
+      return api("POST", "/admin/sites/" + site() + "/procedures/import" + (dry ? "?dry_run=1" : ""), { csv: text });
+    }).then(function (r) {
+      flash(fmt(dry ? "checked" : "imported", { created: r.created, updated: r.updated }));
+      if (!dry) return loadCatalog();
+    }).catch(function (err) { showErrors(form, err); });
+  }
+  $("catalog-form").addEventListener("submit", function (ev) { ev.preventDefault(); importCatalog(false); });
+  $("catalog-check").addEventListener("click", function () { importCatalog(true); });
+  $("holiday-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var form = $("holiday-form");
+    clearErrors(form);
+    api("PUT", "/admin/sites/" + site() + "/holidays", readForm(form)).then(function (data) {
+      form.reset();
+      flash(T.saved);
+      renderHolidays(data);
+    }).catch(function (err) { showErrors(form, err); });
+  });
+  $("holiday-import-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var form = $("holiday-import-form");
+    clearErrors(form);
+    readFile($("holiday-file")).then(function (text) {
+      return api("POST", "/admin/sites/" + site() + "/holidays/import", { csv: text });
+    }).then(function (data) { flash(T.saved); renderHolidays(data); })
+      .catch(function (err) { showErrors(form, err); });
+  });
+  loaders.catalog = loadCatalog;
 
   // --- users ------------------------------------------------------------------------------
   function showPassword(u) {

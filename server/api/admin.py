@@ -13,7 +13,7 @@ from typing import Any
 from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .. import admin
+from .. import admin, admin_catalog
 from ..db import retrying
 from ..errors import AppError
 from . import bp, endpoint, json_response, lang, now, principal, read, write
@@ -106,6 +106,54 @@ class PairingCollectIn(_In):
     secret: str = Field(min_length=32, max_length=128)
 
 
+class CsvIn(_In):
+    csv: str = Field(max_length=2_000_000, description="The CSV file's text (UTF-8)")
+
+
+class HolidayIn(_In):
+    day: str | None = Field(default=None, max_length=20, description="YYYY-MM-DD")
+    name_vi: str | None = Field(default=None, max_length=400)
+    name_en: str | None = Field(default=None, max_length=400)
+
+
+class DocumentOut(BaseModel):
+    vi: str
+    en: str
+
+
+class ProcedureAdminOut(BaseModel):
+    code: str
+    name: Names
+    processing_days: int
+    service: str
+    documents: list[DocumentOut]
+    fee_note: Names | None
+    active: bool
+
+
+class CatalogOut(BaseModel):
+    province: str
+    procedures: list[ProcedureAdminOut]
+
+
+class CatalogImportOut(BaseModel):
+    province: str
+    dry_run: bool
+    created: int
+    updated: int
+    codes: list[str]
+
+
+class HolidayOut(BaseModel):
+    day: str
+    name: Names
+
+
+class HolidaysOut(BaseModel):
+    province: str
+    holidays: list[HolidayOut]
+
+
 class InterleaveOut(BaseModel):
     priority: int
     normal: int
@@ -136,6 +184,9 @@ class ServiceAdminOut(BaseModel):
     display_colour: str | None
     active: bool
     sort_order: int
+    procedures: list[str] = Field(
+        default_factory=list, description="Codes of the province's procedures of this field"
+    )
 
 
 class ProfileLineAdminOut(BaseModel):
@@ -463,3 +514,67 @@ def admin_audit() -> Response:
     with read() as s:
         p = principal(s)
         return json_response(admin.list_audit(s, p, request.args.get("site") or None))
+
+
+# --- the province's procedure catalog and holidays ---------------------------------------
+
+
+@endpoint("GET", "/admin/sites/<site>/procedures",
+          summary="The procedure catalog of the site's province (retired ones too)",
+          tag="admin", auth=READ, responses={200: CatalogOut}, errors=[401, 403, 404])
+def admin_procedures(site: str) -> Response:
+    with read() as s:
+        return json_response(admin_catalog.list_catalog(s, principal(s), site))
+
+
+@endpoint("POST", "/admin/sites/<site>/procedures/import",
+          summary="Import the province's catalog from CSV (all or nothing; ?dry_run=1 checks)",
+          tag="admin", auth=ADMIN, body=CsvIn, responses={200: CatalogImportOut})
+def admin_procedures_import(site: str) -> Response:
+    data = _data(CsvIn)
+    dry = request.args.get("dry_run") in ("1", "true", "yes")
+    return json_response(_write(lambda s, p: admin_catalog.import_catalog(
+        s, p, site, data["csv"], now(), dry_run=dry)))
+
+
+@endpoint("GET", "/admin/sites/<site>/procedures.csv",
+          summary="Export the province's catalog as CSV", tag="admin", auth=READ,
+          responses={200: None}, errors=[401, 403, 404])
+def admin_procedures_export(site: str) -> Response:
+    with read() as s:
+        province, text = admin_catalog.export_catalog(s, principal(s), site)
+    resp = Response("\ufeff" + text, mimetype="text/csv")
+    resp.headers["Content-Disposition"] = f'attachment; filename="procedures-{province}.csv"'
+    return resp
+
+
+@endpoint("GET", "/admin/sites/<site>/holidays", summary="The holidays of the site's province",
+          tag="admin", auth=READ, responses={200: HolidaysOut}, errors=[401, 403, 404])
+def admin_holidays(site: str) -> Response:
+    with read() as s:
+        return json_response(admin_catalog.list_holidays(s, principal(s), site))
+
+
+@endpoint("PUT", "/admin/sites/<site>/holidays", summary="Add or rename a holiday (by day)",
+          tag="admin", auth=ADMIN, body=HolidayIn, responses={200: HolidaysOut})
+def admin_holiday_save(site: str) -> Response:
+    data = _data(HolidayIn)
+    return json_response(_write(lambda s, p: admin_catalog.add_holiday(s, p, site, data, now())))
+
+
+@endpoint("DELETE", "/admin/sites/<site>/holidays/<day>", summary="Remove a holiday",
+          tag="admin", auth=ADMIN, responses={200: HolidaysOut}, errors=[401, 403, 404])
+def admin_holiday_delete(site: str, day: str) -> Response:
+    return json_response(
+        _write(lambda s, p: admin_catalog.delete_holiday(s, p, site, day, now()))
+    )
+
+
+@endpoint("POST", "/admin/sites/<site>/holidays/import",
+          summary="Import holidays from CSV: day,name_vi,name_en (all or nothing)",
+          tag="admin", auth=ADMIN, body=CsvIn, responses={200: HolidaysOut})
+def admin_holidays_import(site: str) -> Response:
+    data = _data(CsvIn)
+    return json_response(
+        _write(lambda s, p: admin_catalog.import_holidays(s, p, site, data["csv"], now()))
+    )

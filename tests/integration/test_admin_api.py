@@ -422,3 +422,70 @@ def test_openapi_lists_admin_paths(api: Api) -> None:
     doc = api.call("GET", "/api/v1/openapi.json").get_json()
     assert "/api/v1/admin/pairing/claim" in doc["paths"]
     assert doc["paths"]["/api/v1/pairing"]["post"]["security"] == []
+
+
+# --- procedures catalog and holidays of the province -------------------------------------
+
+CATALOG = (
+    "code,name_vi,name_en,service,processing_days,documents_vi,documents_en,active\n"
+    "KH-01,Đăng ký kết hôn,Marriage registration,civil,5,Tờ khai | CCCD,Form | ID card,yes\n"
+    "DD-01,Cấp GCN lần đầu,First land certificate,land,30,Đơn,Application,yes\n"
+)
+
+
+def test_catalog_import_export_from_a_centre(api: Api, world: World) -> None:
+    from server.models import Procedure
+
+    base = "/api/v1/admin/sites/HT/procedures"
+    broken = CATALOG + "XX-9,Thiếu ngày,,civil,soon,,,yes\n"
+    r = api.call("POST", f"{base}/import?lang=en", "admin", json={"csv": broken})
+    assert r.status_code == 422
+    msg = r.get_json()["error"]["fields"]["csv"]
+    assert "line 4, processing_days" in msg and "nothing was changed" in msg
+    assert count(world, Procedure) == 0
+    # The supervisor of the centre reads, but does not import.
+    assert api.call("GET", base, "supervisor").status_code == 200
+    assert api.call("POST", f"{base}/import", "supervisor",
+                    json={"csv": CATALOG}).status_code == 403
+    r = api.call("POST", f"{base}/import?dry_run=1", "admin", json={"csv": CATALOG})
+    assert r.get_json() == {"province": "PROV", "dry_run": True, "created": 2, "updated": 0,
+                            "codes": ["KH-01", "DD-01"]}
+    assert count(world, Procedure) == 0
+    r = api.call("POST", f"{base}/import", "admin", json={"csv": CATALOG})
+    assert r.status_code == 200 and r.get_json()["created"] == 2
+    [row] = audits(world, "procedures.import")
+    assert row.after["codes"] == ["KH-01", "DD-01"]
+    listed = api.call("GET", base, "admin").get_json()
+    assert listed["province"] == "PROV" and len(listed["procedures"]) == 2
+    # Linked to the centre's services by field.
+    services = api.call("GET", "/api/v1/admin/sites/HT/services", "admin").get_json()
+    assert next(s for s in services if s["code"] == "civil")["procedures"] == ["KH-01"]
+    r = api.call("GET", "/api/v1/admin/sites/HT/procedures.csv", "admin")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    text = r.get_data(as_text=True)
+    assert "KH-01,Đăng ký kết hôn" in text and "Tờ khai | CCCD" in text
+
+
+def test_holidays(api: Api, world: World) -> None:
+    base = "/api/v1/admin/sites/HT/holidays"
+    r = api.call("PUT", f"{base}?lang=en", "admin", json={"day": "2026-13-01", "name_vi": ""})
+    assert r.status_code == 422 and set(r.get_json()["error"]["fields"]) == {"day", "name_vi"}
+    r = api.call("PUT", base, "admin",
+                 json={"day": "2026-09-02", "name_vi": "Quốc khánh", "name_en": "National Day"})
+    assert r.status_code == 200
+    assert r.get_json()["holidays"] == [
+        {"day": "2026-09-02", "name": {"vi": "Quốc khánh", "en": "National Day"}}
+    ]
+    bad = "day,name_vi,name_en\n2026-04-30,Giải phóng,Reunification\n2026-02-30,Sai,Wrong\n"
+    r = api.call("POST", f"{base}/import?lang=en", "admin", json={"csv": bad})
+    assert r.status_code == 422 and "line 3, day" in r.get_json()["error"]["fields"]["csv"]
+    assert len(api.call("GET", base, "admin").get_json()["holidays"]) == 1
+    good = "day,name_vi,name_en\n2026-04-30,Giải phóng,Reunification\n2026-05-01,Lao động,Labour\n"
+    r = api.call("POST", f"{base}/import", "admin", json={"csv": good})
+    assert r.status_code == 200 and len(r.get_json()["holidays"]) == 3
+    r = api.call("DELETE", f"{base}/2026-05-01", "admin")
+    assert r.status_code == 200 and len(r.get_json()["holidays"]) == 2
+    assert api.call("DELETE", f"{base}/2026-05-01", "admin").status_code == 404
+    assert api.call("DELETE", f"{base}/2026-04-30", "supervisor").status_code == 403
+    assert {a.action for a in audits(world, "holiday.delete")} == {"holiday.delete"}
+    assert len(audits(world, "holidays.import")) == 1
