@@ -135,6 +135,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "add_holiday": "Thêm ngày nghỉ",
         "delete_holiday": "Xoá ngày nghỉ {name}",
         "delete": "Xoá",
+        "counter_open": "Đang mở",
+        "counter_paused": "Tạm dừng",
+        "counter_closed": "Đã đóng",
     },
     "en": {
         "title": "Administration",
@@ -266,6 +269,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "add_holiday": "Add a holiday",
         "delete_holiday": "Remove the holiday {name}",
         "delete": "Remove",
+        "counter_open": "Open",
+        "counter_paused": "Paused",
+        "counter_closed": "Closed",
     },
 }
 

@@ -119,6 +119,7 @@
     };
     var cancel = form.querySelector("[data-cancel]");
     if (cancel) cancel.onclick = function () { form.hidden = true; };
+    form.scrollIntoView({ block: "nearest" });
     var first = form.querySelector("[data-field]:not([disabled])");
     if (first) first.focus();
   }
@@ -328,7 +329,7 @@
         if (isAdmin) actions.appendChild(actionButton(T.edit, fmt("edit_name", { name: c.name || String(c.number) }), function () { editCounter(c); }));
         body.appendChild(el("tr", { "data-number": c.number }, [
           td(c.number), td(c.name), td(c.services.map(function (l) { return l.code + " ×" + l.weight; }).join(", ")),
-          td(c.printer_uri), td(c.status), actions,
+          td(c.printer_uri), td(T["counter_" + c.status] || c.status), actions,
         ]));
       });
     });

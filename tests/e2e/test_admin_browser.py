@@ -181,3 +181,38 @@ def test_admin_sets_up_a_site_pairs_devices_and_a_ticket_reaches_the_display(
     row.get_by_role("button", name="Thu hồi tv-sanh").click()
     expect(row).to_contain_text("Đã thu hồi")
     expect(tv.locator("#notice")).to_contain_text("chưa được đăng ký", timeout=10000)
+
+
+def test_admin_creates_a_user_and_sees_the_password_once_in_english(
+    server: ServerProcess, page: Any
+) -> None:
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{server.url}/login?lang=en&next=/admin/")
+    page.get_by_label("Username").fill(ADMIN)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("body[data-ready='1']")).to_have_count(1)
+    expect(page.get_by_role("heading", name="Administration")).to_be_visible()
+    page.get_by_role("tab", name="Users").click()
+    page.get_by_role("button", name="Add a user").click()
+    form = page.locator("#user-form")
+    fill_field(form, "username", "Not Valid")
+    form.get_by_role("button", name="Save").click()
+    expect(form.locator("#user-username-error")).to_contain_text("lowercase letters")
+    fill_field(form, "username", "canbo.moi")
+    fill_field(form, "full_name", "Trần Thị B")
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_be_hidden()
+    note = page.locator("#password-once")
+    expect(note).to_contain_text("New password of canbo.moi:")
+    password = re.search(r": (\S{12}) ", note.inner_text()).group(1)  # type: ignore[union-attr]
+    row = page.locator('#user-rows tr[data-username="canbo.moi"]')
+    expect(row).to_contain_text("Clerk")
+    assert password not in page.locator("#user-rows").inner_text()
+    # Disable, then the change log shows who did what.
+    row.get_by_role("button", name="Disable canbo.moi").click()
+    expect(row).to_contain_text("Disabled")
+    page.get_by_role("tab", name="Change log").click()
+    expect(page.locator("#audit-rows")).to_contain_text("user.update")
+    expect(page.locator("#audit-rows")).to_contain_text("user.create")
+    assert password not in page.locator("#audit-rows").inner_text()
