@@ -58,6 +58,7 @@ PAIRING_TTL = dt.timedelta(minutes=10)
 COLLECT_TTL = dt.timedelta(minutes=10)
 PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 PAIRING_LENGTH = 6
+MAX_PENDING_CODES = 200  # unclaimed, unexpired codes at once (devices being set up)
 # Device last-seen is written at most this often (it is a write on a read path).
 LAST_SEEN_EVERY = dt.timedelta(seconds=60)
 
@@ -921,6 +922,13 @@ def start_pairing(session: Session, secret: str, now: dt.datetime) -> dict[str, 
             PairingCode.claimed_at.is_(None), PairingCode.expires_at < now - dt.timedelta(days=1)
         )
     )
+    pending = session.scalar(
+        select(func.count(PairingCode.id)).where(
+            PairingCode.claimed_at.is_(None), PairingCode.expires_at > now
+        )
+    )
+    if int(pending or 0) >= MAX_PENDING_CODES:  # a public endpoint: a brake on flooding it
+        raise AppError("pairing_busy")
     for _ in range(20):
         code = _new_code()
         if session.scalar(select(PairingCode.id).where(PairingCode.code == code)) is None:

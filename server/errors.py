@@ -73,6 +73,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "No such pairing code. Check the code shown on the device.",
     ),
     "pairing_used": (409, "Mã ghép nối này đã được dùng.", "This pairing code was already used."),
+    "pairing_busy": (
+        429,
+        "Quá nhiều thiết bị đang chờ ghép nối. Vui lòng thử lại sau ít phút.",
+        "Too many devices are waiting to be paired. Please try again in a few minutes.",
+    ),
     "pairing_expired": (
         410,
         "Mã ghép nối đã hết hạn. Thiết bị sẽ hiện mã mới.",

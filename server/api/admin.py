@@ -481,7 +481,7 @@ def admin_pairing_claim() -> Response:
 
 @endpoint("POST", "/pairing", summary="A new device asks for a pairing code (public)",
           tag="public", auth=None, body=PairingStartIn, responses={201: PairingStartOut},
-          errors=[400, 422])
+          errors=[400, 422, 429])
 def pairing_start() -> Response:
     data = _data(PairingStartIn)
 

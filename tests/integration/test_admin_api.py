@@ -383,6 +383,16 @@ def test_pairing_expires(api: Api, world: World, clock: Clock) -> None:
     assert api.call("POST", "/api/v1/pairing", json={"secret": "short"}).status_code == 422
 
 
+def test_pairing_start_is_bounded(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server import admin
+
+    monkeypatch.setattr(admin, "MAX_PENDING_CODES", 3)
+    for _ in range(3):
+        _pair_start(api)
+    r = api.call("POST", "/api/v1/pairing", json={"secret": secrets.token_urlsafe(32)})
+    assert r.status_code == 429 and r.get_json()["error"]["code"] == "pairing_busy"
+
+
 # --- revocation ---------------------------------------------------------------------------
 
 
