@@ -69,6 +69,11 @@ def create_app(
         db, settings.public_base_url, publish_change=service.emit_printer_changed,
         start_worker=settings.print_worker,
     )
+    if settings.print_worker:  # the process's background workers: also closing the day
+        from .dailyops import DayCloser
+
+        app.extensions["motcua_day_closer"] = DayCloser(db, app.extensions["motcua"].clock)
+        app.extensions["motcua_day_closer"].start()
 
     from kiosk import bp as kiosk_bp
 

@@ -323,5 +323,10 @@ def run(host: str, port: int, threads: int, access_log: bool) -> None:
     serve(host, port, async_mode=settings.async_mode, threads=threads)
 
 
+from .cli_ops import close_day, config  # noqa: E402  (issue 10)
+
+main.add_command(config)
+main.add_command(close_day)
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -129,6 +129,32 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Quầy này chưa phục vụ xong ai trong 10 phút qua.",
         "Nobody was served at this counter in the last 10 minutes.",
     ),
+    # --- issue 10: daily operations and site configuration files ---------------------------
+    "site_holiday": (
+        409,
+        "Hôm nay là ngày nghỉ lễ ({holiday_vi}), trung tâm không cấp số. {advice_vi}",
+        "Today is a public holiday ({holiday_en}); no tickets are issued. {advice_en}",
+    ),
+    "site_closed_now": (
+        409,
+        "Trung tâm đang ngoài giờ làm việc. {advice_vi}",
+        "The centre is closed now. {advice_en}",
+    ),
+    "service_after_last_ticket": (
+        409,
+        'Lĩnh vực "{name_vi}" đã ngừng cấp số lúc {time} hôm nay. {advice_vi}',
+        'Service "{name_en}" stopped issuing tickets at {time} today. {advice_en}',
+    ),
+    "service_cap_reached": (
+        409,
+        'Lĩnh vực "{name_vi}" đã cấp hết {cap} số của hôm nay. {advice_vi}',
+        'Service "{name_en}" has issued all {cap} tickets for today. {advice_en}',
+    ),
+    "config_invalid": (
+        422,
+        "Tệp cấu hình không hợp lệ, không có thay đổi nào được lưu: {detail}",
+        "The configuration file is invalid; nothing was changed: {detail}",
+    ),
     "internal_error": (
         500,
         "Lỗi hệ thống, vui lòng thử lại.",
@@ -146,6 +172,7 @@ ACTION_VI = {
     "resume": "tiếp tục",
     "cancel": "huỷ",
     "transfer": "chuyển",
+    "close_day": "đóng ngày",
 }
 STATUS_VI = {
     "waiting": "đang chờ",
@@ -156,6 +183,7 @@ STATUS_VI = {
     "no_show": "vắng mặt",
     "cancelled": "đã huỷ",
     "transferred": "đã chuyển",
+    "unserved_at_close": "chưa phục vụ khi đóng cửa",
 }
 WHAT = {
     "site": ("điểm phục vụ", "Site"),

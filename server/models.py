@@ -382,44 +382,6 @@ class AuditLog(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
-# --- issue 10: admin data, daily operations, device pairing (migration 0007) ---------------
-# New columns of existing tables are attached here (SQLAlchemy declarative allows adding
-# mapped columns after the class is built) so that the whole feature is one block.
-
-# Site local opening hours: weekday "0" (Monday) .. "6" (Sunday) -> [["07:30", "11:30"], ...].
-# NULL = not set (always open); a weekday missing or [] = closed that day.
-Site.opening_hours = mapped_column("opening_hours", JSON, nullable=True)
-Site.phone = mapped_column("phone", String(40), nullable=True)
-# Tickets issued per business day at most; NULL = no cap.
-Service.daily_cap = mapped_column("daily_cap", Integer, nullable=True)
-# "HH:MM" site local time after which no ticket is issued; NULL = until closing.
-Service.last_ticket_time = mapped_column("last_ticket_time", String(5), nullable=True)
-# "#rrggbb" for kiosk tiles and display rows; NULL = the default palette.
-Service.display_colour = mapped_column("display_colour", String(7), nullable=True)
-
-
-class PairingCode(Base):
-    """A short code a new kiosk or display shows on /pair. An admin claims it (creating the
-    device); the device then collects its token once by presenting its secret.
-
-    ``code`` is unique over the table's whole history (6 chars from a 31-letter unambiguous
-    alphabet give ~887M codes; expired unclaimed rows may be deleted to free theirs)."""
-
-    __tablename__ = "pairing_codes"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(12), unique=True)
-    secret_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    claimed_by: Mapped[str | None] = mapped_column(String(64))
-    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
-    # When the device fetched its token (single use: a second collection is refused).
-    collected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-    device: Mapped[Device | None] = relationship()
-
-    __table_args__ = (Index("ix_pairing_codes_expires_at", "expires_at"),)
 # --- dossiers, procedures, holidays, ratings (issue 5) -------------------------------------
 
 DOSSIER_STATUSES = (
@@ -558,3 +520,43 @@ class Rating(Base):
         CheckConstraint(f"score IN {RATING_SCORES!r}", name="score"),
         CheckConstraint(f"source IN {RATING_SOURCES!r}", name="source"),
     )
+
+
+# --- issue 10: admin data, daily operations, device pairing (migration 0007) ---------------
+# New columns of existing tables are attached here (SQLAlchemy declarative allows adding
+# mapped columns after the class is built) so that the whole feature is one block.
+
+# Site local opening hours: weekday "0" (Monday) .. "6" (Sunday) -> [["07:30", "11:30"], ...].
+# NULL = not set (always open); a weekday missing or [] = closed that day.
+Site.opening_hours = mapped_column("opening_hours", JSON, nullable=True)
+Site.phone = mapped_column("phone", String(40), nullable=True)
+# Tickets issued per business day at most; NULL = no cap.
+Service.daily_cap = mapped_column("daily_cap", Integer, nullable=True)
+# "HH:MM" site local time after which no ticket is issued; NULL = until closing.
+Service.last_ticket_time = mapped_column("last_ticket_time", String(5), nullable=True)
+# "#rrggbb" for kiosk tiles and display rows; NULL = the default palette.
+Service.display_colour = mapped_column("display_colour", String(7), nullable=True)
+
+
+class PairingCode(Base):
+    """A short code a new kiosk or display shows on /pair. An admin claims it (creating the
+    device); the device then collects its token once by presenting its secret.
+
+    ``code`` is unique over the table's whole history (6 chars from a 31-letter unambiguous
+    alphabet give ~887M codes; expired unclaimed rows may be deleted to free theirs)."""
+
+    __tablename__ = "pairing_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    # When the device fetched its token (single use: a second collection is refused).
+    collected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    device: Mapped[Device | None] = relationship()
+
+    __table_args__ = (Index("ix_pairing_codes_expires_at", "expires_at"),)

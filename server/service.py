@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from . import auth
+from . import auth, dailyops
 from .auth import Principal
 from .errors import AppError, not_found
 from .models import (
@@ -469,10 +469,12 @@ def services_with_queues(session: Session, site: Site, now: dt.datetime) -> list
     services = session.scalars(
         select(Service).where(Service.site_id == site.id).order_by(Service.sort_order, Service.id)
     ).all()
+    day = dailyops.load_site_day(session, site, now)  # issue 10: hours, holidays, caps
     out = []
     for s in services:
         line = snap.lines[s.id]
         eta_new = line.eta(line.ahead_of_new())
+        why = dailyops.availability(session, day, s, now) if s.active else None
         out.append(
             {
                 "code": s.code,
@@ -485,6 +487,9 @@ def services_with_queues(session: Session, site: Site, now: dt.datetime) -> list
                 "open_counters": line.open_counters,
                 "eta_minutes": eta_new,
                 "eta_new": eta_new,
+                "available": s.active and why is None,
+                "reason": why.view() if why else None,
+                "display_colour": s.display_colour,
             }
         )
     return out
@@ -571,9 +576,11 @@ def issue_ticket(
     now: dt.datetime,
     base_url: str,
     applicant: dict[str, Any] | None = None,
+    override_limits: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """Issue a ticket. Returns (view, created); a repeated Idempotency-Key returns the
-    ticket issued the first time with created=False."""
+    ticket issued the first time with created=False. Opening hours, holidays, last-ticket
+    time and daily cap refuse with 409 (staff may pass ``override_limits``): server/dailyops."""
     row = session.execute(
         select(Service, Site)
         .join(Site, Site.id == Service.site_id)
@@ -612,8 +619,12 @@ def issue_ticket(
     if not service.active:
         raise AppError("service_inactive", code=service.code)
 
+    overridden = dailyops.check_issue(session, p, site, service, now, None, override_limits)
     day = business_day(now, site.timezone)
     number, state = _next_number(session, service.id, day)
+    if service.daily_cap is not None:
+        over_cap = dailyops.check_issue(session, p, site, service, now, number, override_limits)
+        overridden = overridden or over_cap
     ticket = Ticket(
         site_id=site.id,
         service_id=service.id,
@@ -636,7 +647,10 @@ def issue_ticket(
     session.flush()
     if applicant is not None:
         session.add(_applicant_row(ticket.id, applicant))
-    _record(session, ticket, "ticket.issued", None, p, now)
+    _record(
+        session, ticket, "ticket.issued", None, p, now,
+        {"override": overridden} if overridden else None,
+    )
     snap = queue_snapshot(session, site, now, services=[service], states={service.id: state})
     view = ticket_view(session, ticket, now, base_url, snapshot=snap, include_token=True)
     _emit(

@@ -30,6 +30,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_show": "Bạn đã bị gọi nhưng vắng mặt. Hãy liên hệ quầy hướng dẫn.",
         "cancelled": "Số này đã bị huỷ.",
         "transferred": "Số của bạn đã được chuyển sang lĩnh vực khác.",
+        "unserved_at_close": (
+            "Trung tâm đã hết giờ làm việc trước khi đến lượt bạn. Xin lỗi bạn; mời bạn quay lại"
+            " vào ngày làm việc tiếp theo."
+        ),
         "go_now": "Mời đến quầy {counter} ngay",
         "soon": "Sắp đến lượt bạn",
         "live": "Cập nhật trực tiếp",
@@ -53,6 +57,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_show": "You were called but not present. Please ask at the help desk.",
         "cancelled": "This number was cancelled.",
         "transferred": "Your number was moved to another service.",
+        "unserved_at_close": (
+            "The centre closed before your turn. We are sorry; please come back on the next"
+            " working day."
+        ),
         "go_now": "Go to counter {counter} now",
         "soon": "You are next",
         "live": "Live",

@@ -162,7 +162,7 @@ def issue(site: str) -> Response:
             applicant = data.applicant.model_dump() if data.applicant else None
             return service.issue_ticket(
                 s, p, site, data.service, data.priority, data.lang, key, now(), base_url(),
-                applicant=applicant,
+                applicant=applicant, override_limits=data.override_limits,
             )
 
     view, created = retrying(unit)
@@ -416,3 +416,6 @@ def track(token: str) -> Response:
         raise AppError("not_found", what="ticket")
     with read() as s:
         return json_response(service.track(s, token, now(), base_url()))
+
+
+from . import dailyops  # noqa: E402,F401  (issue 10: close-day, site configuration)

@@ -22,7 +22,13 @@ def test_every_pair_is_either_allowed_or_refused(status: Status, action: Action)
 
 
 def test_final_states_allow_nothing() -> None:
-    for status in (Status.DONE, Status.NO_SHOW, Status.CANCELLED, Status.TRANSFERRED):
+    for status in (
+        Status.DONE,
+        Status.NO_SHOW,
+        Status.CANCELLED,
+        Status.TRANSFERRED,
+        Status.UNSERVED_AT_CLOSE,
+    ):
         assert not [a for (s, a) in TRANSITIONS if s == status]
 
 
@@ -56,3 +62,11 @@ def test_eta() -> None:
     assert eta.mean_service_minutes([], 8.0) == 8.0
     assert eta.mean_service_minutes([2.0] * 5, 8.0) == 2.0
     assert eta.mean_service_minutes([2.0], 8.0) == pytest.approx((2 + 4 * 8) / 5)
+
+
+def test_closing_the_day_ends_the_queue_not_the_counters() -> None:
+    assert next_status("waiting", "close_day") == Status.UNSERVED_AT_CLOSE
+    assert next_status("parked", "close_day") == Status.UNSERVED_AT_CLOSE
+    for status in ("called", "serving", "done", "unserved_at_close"):
+        with pytest.raises(IllegalTransition):
+            next_status(status, "close_day")
