@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import auth, dailyops
+from .applicants import purge_applicants
 from .auth import Principal
 from .errors import AppError, not_found
 from .models import (
@@ -625,6 +626,8 @@ def issue_ticket(
     if service.daily_cap is not None:
         over_cap = dailyops.check_issue(session, p, site, service, now, number, override_limits)
         overridden = overridden or over_cap
+    if number == 1:  # the service's first ticket of the day: older ID card scans go (rule 7)
+        purge_applicants(session, now, site.id)
     ticket = Ticket(
         site_id=site.id,
         service_id=service.id,

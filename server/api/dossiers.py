@@ -127,6 +127,7 @@ class DossierOut(BaseModel):
     due_at: str
     due_local: str
     paused: bool
+    paused_at: str | None
     paused_days_total: int
     refused_reason: str | None
     finished_at: str | None
@@ -273,6 +274,21 @@ def dossier_intake(ticket_id: int) -> Response:
     if not created:
         headers["Idempotent-Replayed"] = "true"
     return json_response(view, 201, headers)
+
+
+@endpoint(
+    "GET",
+    "/tickets/<int:ticket_id>/dossiers",
+    summary="The dossiers received from the citizen of a ticket",
+    tag="dossiers",
+    auth="staff of the ticket's site",
+    responses={200: [DossierOut]},
+    errors=[401, 403, 404],
+)
+def ticket_dossiers(ticket_id: int) -> Response:
+    with read() as s:
+        p = principal(s)
+        return json_response(dossiers.list_for_ticket(s, p, ticket_id, now(), base_url()))
 
 
 # --- one dossier ----------------------------------------------------------------------------

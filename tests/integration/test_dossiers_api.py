@@ -106,6 +106,9 @@ def test_intake_returns_code_due_date_token_and_tracking_url(api: Api, catalog: 
     assert second["code"] == "H56.27-261123-0002"
     assert second["due_at"] == "2026-11-23T09:30:00Z", "same-day procedure: today 16:30"
 
+    listed = api.call("GET", f"/api/v1/tickets/{t['id']}/dossiers", "clerk").get_json()
+    assert [x["code"] for x in listed] == [d["code"], second["code"]]
+    assert api.call("GET", f"/api/v1/tickets/{t['id']}/dossiers", "kiosk").status_code == 403
     got = api.call("GET", f"/api/v1/dossiers/{d['code']}", "supervisor").get_json()
     assert got["applicant"] == {"name": "Nguyễn Văn An", "id_number": ID,
                                 "phone": "0912345678", "address": "12 Lê Lợi, Hạc Thành"}
@@ -434,6 +437,7 @@ def test_public_tracking_shows_steps_but_never_id_or_phone(
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Đăng ký kết hôn" in html and d["code"] in html and "Đã tiếp nhận" in html
+    assert 'data-status="transferred"' in html
     assert "24/11/2026" in html
     for secret in (ID, "0912345678", "Nguyễn Văn An", "Lê Lợi", ID[:4] + "*"):
         assert secret not in html, secret
@@ -492,7 +496,7 @@ def test_receipt_reaches_the_counter_printer_with_code_and_qr(
 
 def test_purge_removes_only_scans_of_past_business_days(api: Api, catalog: World,
                                                         clock: Clock) -> None:
-    from server.dossiers import purge_applicants
+    from server.applicants import purge_applicants
     from server.models import TicketApplicant
 
     scan = {"id_number": "001234567890", "name": "Lê Văn Cường"}
@@ -501,10 +505,61 @@ def test_purge_removes_only_scans_of_past_business_days(api: Api, catalog: World
     with api.world.db.write() as s:
         assert purge_applicants(s, clock()) == 0
     clock.set(local(2026, 11, 24, 8))
+    with api.world.db.write() as s:
+        assert purge_applicants(s, clock()) == 1, "Monday's scan, on Tuesday"
     api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
              json={"service": "civil", "applicant": scan})
     with api.world.db.write() as s:
-        assert purge_applicants(s, clock()) == 1
+        assert purge_applicants(s, clock()) == 0, "today's scan stays"
     with api.world.db.read() as s:
         assert s.scalar(select(func.count()).select_from(TicketApplicant)) == 1
         assert s.scalar(select(Dossier.applicant_id_number)) == "001234567890"
+
+
+# --- the OpenAPI shapes are what the endpoints send -----------------------------------------
+
+
+def test_responses_match_their_documented_shapes(api: Api, catalog: World) -> None:
+    from server.api import dossiers as shapes
+
+    def strict(model: Any, data: Any) -> None:
+        model.model_validate(data)
+        extra = set(data) - {f.alias or name for name, f in model.model_fields.items()}
+        assert not extra, (model.__name__, extra)
+
+    for p in api.call("GET", "/api/v1/sites/HT/procedures", "clerk").get_json():
+        strict(shapes.ProcedureOut, p)
+    t = served(api)
+    created = intake(api, t["id"]).get_json()
+    strict(shapes.DossierCreatedOut, created)
+    code = created["code"]
+    step(api, code, "supplement_requested", note="thiếu giấy")
+    full = api.call("GET", f"/api/v1/dossiers/{code}", "clerk").get_json()
+    strict(shapes.DossierOut, full)
+    for e in full["events"]:
+        strict(shapes.DossierEventOut, e)
+    for row in api.call("GET", "/api/v1/sites/HT/dossiers", "clerk").get_json():
+        strict(shapes.DossierOut, row)
+    strict(shapes.ReceiptOut, api.call("GET", f"/api/v1/dossiers/{code}/receipt",
+                                       "clerk").get_json())
+    strict(shapes.ReceiptPrintOut, api.call("POST", f"/api/v1/dossiers/{code}/receipt/print",
+                                            "clerk").get_json())
+    pub = api.call("GET", f"/api/v1/dossier-track/{created['token']}").get_json()
+    strict(shapes.DossierTrackOut, pub)
+
+
+def test_the_first_ticket_of_a_new_day_clears_older_scans(api: Api, clock: Clock) -> None:
+    from server.models import TicketApplicant
+
+    clock.set(MONDAY_9)
+    scan = {"id_number": "001234567890", "name": "Lê Văn Cường"}
+    api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
+             json={"service": "civil", "applicant": scan})
+    api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
+             json={"service": "civil", "applicant": scan})
+    with api.world.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(TicketApplicant)) == 2
+    clock.set(local(2026, 11, 24, 7, 30))
+    api.issue("land")  # Tuesday's first ticket at the site
+    with api.world.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(TicketApplicant)) == 0

@@ -7,6 +7,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from server.api.dossiers import RatingOut
 from server.models import Rating
 from tests.conftest import Api, Clock
 
@@ -37,6 +38,7 @@ def test_rating_from_the_tracking_page_once_after_finish(api: Api, clock: Clock)
     r = rate(api, t["token"], "satisfied")
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["score"] == "satisfied" and r.get_json()["number"] == t["number"]
+    assert set(RatingOut.model_validate(r.get_json()).model_dump()) == set(r.get_json())
     again = rate(api, t["token"], "not_satisfied")
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_rated"
     with api.world.db.read() as s:
