@@ -138,6 +138,18 @@ STRINGS: dict[str, dict[str, str]] = {
         "counter_open": "Đang mở",
         "counter_paused": "Tạm dừng",
         "counter_closed": "Đã đóng",
+        "config_title": "Tệp cấu hình của điểm",
+        "config_help": (
+            "Xuất toàn bộ cấu hình của điểm đang chọn (lĩnh vực, quầy, giờ làm việc, điểm tiếp "
+            "nhận) để làm mẫu cho điểm mới; nhập tệp đã sửa mã và tên. Tệp có lỗi thì không có "
+            "gì thay đổi."
+        ),
+        "config_export_json": "Xuất JSON",
+        "config_export_yaml": "Xuất YAML",
+        "config_file": "Tệp cấu hình (JSON hoặc YAML)",
+        "config_import": "Nhập cấu hình",
+        "config_done": "{site}: {created} mục mới, {updated} cập nhật, {unchanged} không đổi.",
+        "config_checked": "Tệp hợp lệ ({site}): {created} mục mới, {updated} cập nhật (chưa lưu).",
     },
     "en": {
         "title": "Administration",
@@ -272,6 +284,20 @@ STRINGS: dict[str, dict[str, str]] = {
         "counter_open": "Open",
         "counter_paused": "Paused",
         "counter_closed": "Closed",
+        "config_title": "Site configuration file",
+        "config_help": (
+            "Export the whole configuration of the selected site (services, counters, hours, "
+            "reception points) as a template for a new one; import a copy with new codes and "
+            "names. A file with an error changes nothing."
+        ),
+        "config_export_json": "Export JSON",
+        "config_export_yaml": "Export YAML",
+        "config_file": "Configuration file (JSON or YAML)",
+        "config_import": "Import configuration",
+        "config_done": "{site}: {created} new, {updated} updated, {unchanged} unchanged.",
+        "config_checked": (
+            "The file is valid ({site}): {created} new, {updated} updated (not saved)."
+        ),
     },
 }
 

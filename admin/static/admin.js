@@ -180,6 +180,7 @@
       state.site = keep;
       if (keep) pick.value = keep;
       renderTree();
+      configLinks();
       var parent = $("site-parent");
       parent.innerHTML = "";
       parent.appendChild(el("option", { value: "", text: T.none }));
@@ -232,8 +233,39 @@
     });
     hoursToInputs(null);
   });
+  // Site configuration files (export/import, see server/siteconfig.py).
+  function configLinks() {
+    if (!state.site) return;
+    $("config-json").href = "/api/v1/sites/" + site() + "/config?format=json";
+    $("config-yaml").href = "/api/v1/sites/" + site() + "/config?format=yaml";
+  }
+  function importConfig(dry) {
+    var form = $("config-form");
+    clearErrors(form);
+    var input = $("config-file");
+    var f = input.files && input.files[0];
+    if (!f) { form.querySelector('[data-error-for="csv"]').textContent = T.pick_file; return; }
+    var yaml = /\.ya?ml$/i.test(f.name);
+    f.text().then(function (text) {
+      return fetch("/api/v1/config/import?lang=" + A.lang + (dry ? "&dry_run=1" : ""), {
+        method: "POST", credentials: "same-origin", body: text,
+        headers: { "X-CSRF-Token": csrf, "Accept-Language": A.lang,
+                   "Content-Type": yaml ? "application/yaml" : "application/json" },
+      });
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (!r.ok) { var e = new Error((data.error && data.error.message) || String(r.status)); e.data = data; throw e; }
+        flash(fmt(dry ? "config_checked" : "config_done", data));
+        if (!dry) return loadSites();
+      });
+    }).catch(function (err) { showErrors(form, err); });
+  }
+  $("config-form").addEventListener("submit", function (ev) { ev.preventDefault(); importConfig(false); });
+  $("config-check").addEventListener("click", function () { importConfig(true); });
+
   $("site-pick").addEventListener("change", function () {
     state.site = $("site-pick").value;
+    configLinks();
     if (loaders[state.tab]) loaders[state.tab]();
   });
   loaders.sites = loadSites;

@@ -220,3 +220,34 @@ def test_admin_creates_a_user_and_sees_the_password_once_in_english(
     expect(page.locator("#audit-rows")).to_contain_text("user.update")
     expect(page.locator("#audit-rows")).to_contain_text("user.create")
     assert password not in page.locator("#audit-rows").inner_text()
+
+
+def test_a_new_centre_from_a_configuration_template(server: ServerProcess, page: Any) -> None:
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{server.url}/admin/")
+    page.get_by_label("Tên đăng nhập").fill(ADMIN)
+    page.get_by_label("Mật khẩu").fill(PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+    expect(page.locator("body[data-ready='1']")).to_have_count(1)
+    href = page.locator("#config-json").get_attribute("href")
+    assert href == "/api/v1/sites/HACTHANH/config?format=json"
+    text = page.evaluate("async (u) => (await fetch(u)).text()", href)
+    assert '"HACTHANH"' in text
+    upload = page.locator("#config-file")
+    form = page.locator("#config-form")
+    # A broken copy: the error is shown and nothing changes.
+    upload.set_input_files(files=[{"name": "bad.json", "mimeType": "application/json",
+                                   "buffer": b'{"site": {"code": "X",'}])
+    form.get_by_role("button", name="Nhập cấu hình").click()
+    expect(form.locator(".form-error")).not_to_be_empty()
+    expect(page.locator('#site-tree li[data-code="HACTHANH2"]')).to_have_count(0)
+    # The template with new codes: checked first, then imported; the tree shows the new centre.
+    copy = text.replace("HACTHANH", "HACTHANH2").replace("Hạc Thành", "Hạc Thành 2")
+    upload.set_input_files(files=[{"name": "new.json", "mimeType": "application/json",
+                                   "buffer": copy.encode()}])
+    form.get_by_role("button", name="Kiểm tra tệp").click()
+    expect(page.locator("#flash")).to_contain_text("Tệp hợp lệ (HACTHANH2)")
+    expect(page.locator('#site-tree li[data-code="HACTHANH2"]')).to_have_count(0)
+    form.get_by_role("button", name="Nhập cấu hình").click()
+    expect(page.locator("#flash")).to_contain_text("HACTHANH2:")
+    expect(page.locator('#site-tree li[data-code="HACTHANH2"]')).to_contain_text("Hạc Thành 2")
