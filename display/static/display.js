@@ -376,6 +376,8 @@
       });
     } else if (type === "counter.changed") {
       state.counters.forEach(function (c) { if (c.number === d.number) c.status = d.status; });
+    } else if (type === "services.changed") {  // edited in the admin console: a fresh board
+      if (hooks.realtime) hooks.realtime.resync();
     } else if (type === "ticker.changed") {
       state.ticker = d.ticker || null;
     } else {
