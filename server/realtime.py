@@ -119,6 +119,8 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
     def on_resync(self, *_args: Any) -> None:
         sid = request.sid  # type: ignore[attr-defined]
         if sid in self.clients:
+            if self.clients[sid].get("device_id"):  # displays resync now and then: still here
+                self.hub.seen(self.clients[sid]["device_id"])
             self._send_snapshot(sid)
 
     def trigger_event(self, event: str, *args: Any) -> Any:

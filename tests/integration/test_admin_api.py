@@ -499,3 +499,25 @@ def test_holidays(api: Api, world: World) -> None:
     assert api.call("DELETE", f"{base}/2026-04-30", "supervisor").status_code == 403
     assert {a.action for a in audits(world, "holiday.delete")} == {"holiday.delete"}
     assert len(audits(world, "holidays.import")) == 1
+
+
+def test_last_seen_follows_connects_and_resyncs(
+    app: Any, api: Api, world: World, clock: Clock
+) -> None:
+    hub = app.extensions["motcua_hub"]
+    display = hub.socketio.test_client(app, namespace="/display",
+                                       auth={"token": world.tokens["display"]})
+    assert display.is_connected("/display")
+
+    def last_seen() -> str | None:
+        rows = api.call("GET", "/api/v1/admin/sites/HT/devices", "admin").get_json()
+        return next(d["last_seen_at"] for d in rows if d["name"] == "display-1")
+
+    assert last_seen() == T0.isoformat()
+    clock.advance(seconds=30)  # written at most once a minute
+    display.emit("resync", namespace="/display")
+    assert last_seen() == T0.isoformat()
+    clock.advance(minutes=2)
+    display.emit("resync", namespace="/display")
+    assert last_seen() == clock().isoformat()
+    display.disconnect(namespace="/display")
