@@ -51,7 +51,7 @@ from .models import (
     User,
     UserSite,
 )
-from .service import _audit, _emit, site_by_code
+from .service import _audit, _emit, _emit_queue_stats, site_by_code
 
 PAIRING_TTL = dt.timedelta(minutes=10)
 # After the admin claims a code, the device has this long to collect its token.
@@ -611,6 +611,7 @@ def save_counter(
         before = counter_admin_view(counter)
         before.pop("id")
         before.pop("status")
+    touched = {line.service_id for line in counter.profile} | {svc.id for svc, _ in profile}
     counter.number = number  # type: ignore[assignment]
     counter.name = name
     counter.printer_uri = printer
@@ -639,6 +640,8 @@ def save_counter(
             {"counter_id": counter.id, "number": counter.number, "status": counter.status,
              "services": after["services"]},
         )
+        if touched and counter.status != "closed":  # open counters per service changed
+            _emit_queue_stats(session, site.id, touched, now)
     return counter_admin_view(counter)
 
 
@@ -887,9 +890,14 @@ def revoke_device(session: Session, p: Principal, device_id: int, now: dt.dateti
     return device_view(device, site_code, None)
 
 
-def device_seen_recently(session: Session, device_id: int, now: dt.datetime) -> bool:
-    last = session.scalar(select(Device.last_seen_at).where(Device.id == device_id))
-    return last is not None and now - last < LAST_SEEN_EVERY
+def device_presence(session: Session, device_id: int, now: dt.datetime) -> tuple[bool, bool]:
+    """(still allowed, seen within ``LAST_SEEN_EVERY``) for a connected device."""
+    row = session.execute(
+        select(Device.revoked_at, Device.last_seen_at).where(Device.id == device_id)
+    ).first()
+    if row is None or row[0] is not None:
+        return False, True
+    return True, row[1] is not None and now - row[1] < LAST_SEEN_EVERY
 
 
 def touch_device(session: Session, device_id: int, now: dt.datetime) -> None:

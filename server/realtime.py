@@ -119,8 +119,11 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
     def on_resync(self, *_args: Any) -> None:
         sid = request.sid  # type: ignore[attr-defined]
         if sid in self.clients:
-            if self.clients[sid].get("device_id"):  # displays resync now and then: still here
-                self.hub.seen(self.clients[sid]["device_id"])
+            device_id = self.clients[sid].get("device_id")
+            # Displays resync now and then: still here, and still allowed?
+            if device_id and not self.hub.seen(device_id):
+                self.disconnect(sid)
+                return
             self._send_snapshot(sid)
 
     def trigger_event(self, event: str, *args: Any) -> Any:
@@ -306,19 +309,22 @@ class Hub:
             self.socketio.on_namespace(ns)
         self.db.subscribers.append(self.publish)
 
-    def seen(self, device_id: int) -> None:
-        """A device connected: note its last-seen time for the admin console (issue 10)."""
-        from .admin import device_seen_recently, touch_device
+    def seen(self, device_id: int) -> bool:
+        """A device connected or resynced: note its last-seen time for the admin console
+        (issue 10). False when it has been revoked meanwhile (revoked on another node)."""
+        from .admin import device_presence, touch_device
 
         try:
             now = self.clock()
             with self.db.read() as s:
-                if device_seen_recently(s, device_id, now):
-                    return
-            with self.db.write() as s:
-                touch_device(s, device_id, now)
+                allowed, recent = device_presence(s, device_id, now)
+            if allowed and not recent:
+                with self.db.write() as s:
+                    touch_device(s, device_id, now)
+            return allowed
         except Exception:  # never refuse a display because a bookkeeping write failed
             log.warning("could not record device last-seen", exc_info=True)
+            return True
 
     def kick_device(self, device_id: int) -> None:
         """A revoked device: close its sockets on this node, and tell its pages on every node

@@ -521,3 +521,37 @@ def test_last_seen_follows_connects_and_resyncs(
     display.emit("resync", namespace="/display")
     assert last_seen() == clock().isoformat()
     display.disconnect(namespace="/display")
+
+
+def test_a_revoked_device_missed_by_its_node_is_dropped_at_its_next_resync(
+    app: Any, api: Api, world: World
+) -> None:
+    """Revoked on another node (simulated: straight in the database, no event here): the
+    socket goes at its next resync instead of getting a snapshot."""
+    hub = app.extensions["motcua_hub"]
+    display = hub.socketio.test_client(app, namespace="/display",
+                                       auth={"token": world.tokens["display"]})
+    display.get_received("/display")
+    with world.db.write() as s:
+        device = s.scalar(select(Device).where(Device.name == "display-1"))
+        assert device is not None
+        device.revoked_at = T0
+    display.emit("resync", namespace="/display")
+    assert not display.is_connected("/display")
+
+
+def test_editing_an_open_counter_moves_its_services(api: Api, world: World) -> None:
+    def open_counters(code: str) -> int:
+        rows = api.call("GET", "/api/v1/sites/HT/services", "admin").get_json()
+        return int(next(r["open_counters"] for r in rows if r["code"] == code))
+
+    before = open_counters("civil")
+    cid = world.counters[1]
+    r = api.call("PUT", f"/api/v1/admin/sites/HT/counters/{cid}", "admin", json={
+        "number": 1, "name": "Quầy 1", "services": [{"code": "civil", "weight": 1.0}]})
+    assert r.status_code == 200, r.get_json()
+    assert open_counters("civil") == before + 1
+    # Another site's counter is not reachable through this site.
+    r = api.call("PUT", f"/api/v1/admin/sites/HT/counters/{world.counters[-1]}", "admin",
+                 json={"number": 5, "services": []})
+    assert r.status_code == 404
