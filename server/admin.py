@@ -900,6 +900,14 @@ def device_presence(session: Session, device_id: int, now: dt.datetime) -> tuple
     return True, row[1] is not None and now - row[1] < LAST_SEEN_EVERY
 
 
+def revoked_among(session: Session, device_ids: set[int]) -> list[int]:
+    return sorted(
+        session.scalars(
+            select(Device.id).where(Device.id.in_(device_ids), Device.revoked_at.is_not(None))
+        )
+    )
+
+
 def touch_device(session: Session, device_id: int, now: dt.datetime) -> None:
     """Record that a device was seen (at most every ``LAST_SEEN_EVERY``)."""
     device = session.get(Device, device_id)

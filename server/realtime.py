@@ -30,6 +30,7 @@ from .service import Event
 log = logging.getLogger("motcua.realtime")
 
 AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
+REVOKE_SWEEP_SECONDS = 10  # issue 10: how soon other nodes drop a revoked device's sockets
 
 # What the public audiences (lobby TVs, kiosks, citizens' phones) may see of each event.
 PUBLIC_TICKET_KEYS = (
@@ -308,11 +309,14 @@ class Hub:
         for ns in self.namespaces.values():
             self.socketio.on_namespace(ns)
         self.db.subscribers.append(self.publish)
+        self._watching = False
 
     def seen(self, device_id: int) -> bool:
         """A device connected or resynced: note its last-seen time for the admin console
         (issue 10). False when it has been revoked meanwhile (revoked on another node)."""
         from .admin import device_presence, touch_device
+
+        self._watch_devices()
 
         try:
             now = self.clock()
@@ -325,6 +329,44 @@ class Hub:
         except Exception:  # never refuse a display because a bookkeeping write failed
             log.warning("could not record device last-seen", exc_info=True)
             return True
+
+    def _watch_devices(self) -> None:
+        """Started with the first device connection: every ``REVOKE_SWEEP_SECONDS`` drop this
+        node's sockets of devices revoked on any node (the event reaches only the node that
+        committed the revocation; the others learn it here)."""
+        if self._watching:
+            return
+        self._watching = True
+
+        def loop() -> None:
+            # Ends when no device is connected here, or on a database error; the next device
+            # connection (or a display's periodic resync) starts it again.
+            try:
+                while self._watching:
+                    self.socketio.sleep(REVOKE_SWEEP_SECONDS)
+                    if self.sweep_revoked() is None:
+                        break
+            except Exception:
+                log.warning("revoked-device sweep stopped", exc_info=True)
+            finally:
+                self._watching = False
+
+        self.socketio.start_background_task(loop)
+
+    def sweep_revoked(self) -> list[int] | None:
+        """Disconnect this node's sockets of revoked devices; the ids dropped, or None when no
+        device is connected here."""
+        from .admin import revoked_among
+
+        ids = {c["device_id"] for ns in self.namespaces.values() for c in ns.clients.values()
+               if c.get("device_id")}
+        if not ids:
+            return None
+        with self.db.read() as s:
+            gone = revoked_among(s, ids)
+        for device_id in gone:
+            self.kick_device(device_id)
+        return gone
 
     def kick_device(self, device_id: int) -> None:
         """A revoked device: close its sockets on this node, and tell its pages on every node

@@ -540,6 +540,27 @@ def test_a_revoked_device_missed_by_its_node_is_dropped_at_its_next_resync(
     assert not display.is_connected("/display")
 
 
+def test_the_sweep_drops_devices_revoked_elsewhere(app: Any, world: World) -> None:
+    """Each node checks its connected devices every few seconds (the revocation's event only
+    reaches the node that committed it)."""
+    hub = app.extensions["motcua_hub"]
+    assert hub.sweep_revoked() is None  # no device here: the sweep stops
+    kiosk = hub.socketio.test_client(app, namespace="/kiosk", auth={"token": world.tokens["kiosk"]})
+    display = hub.socketio.test_client(app, namespace="/display",
+                                       auth={"token": world.tokens["display"]})
+    assert hub.sweep_revoked() == []
+    with world.db.write() as s:
+        device = s.scalar(select(Device).where(Device.name == "kiosk-1"))
+        assert device is not None
+        device.revoked_at = T0
+        kiosk_id = device.id
+    assert hub.sweep_revoked() == [kiosk_id]
+    assert not kiosk.is_connected("/kiosk")
+    assert display.is_connected("/display")
+    display.disconnect(namespace="/display")
+    assert hub.sweep_revoked() is None
+
+
 def test_editing_an_open_counter_moves_its_services(api: Api, world: World) -> None:
     def open_counters(code: str) -> int:
         rows = api.call("GET", "/api/v1/sites/HT/services", "admin").get_json()
