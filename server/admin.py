@@ -508,7 +508,7 @@ def save_service(
     if before != after:
         action = "service.create" if before is None else "service.update"
         _audit(session, p, now, site.id, action, "service", svc.id, before, after)
-        _emit(session, site.id, "services.changed", {"service": svc.code})
+        _emit(session, site.id, "config.changed", {"site": site.code, "service": svc.code})
     return service_admin_view(svc)
 
 

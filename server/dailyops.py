@@ -50,6 +50,7 @@ log = logging.getLogger("motcua.dailyops")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 HORIZON_DAYS = 60  # how far ahead to look for the next opening (Tết is ~9 days)
 MAX_ALTERNATIVES = 10  # reception points looked at for a suggestion
+LOOKBACK_DAYS = 31  # the automatic close looks this far back (close-day itself closes all)
 
 WEEKDAY_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 WEEKDAY_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -494,15 +495,24 @@ def close_day(
 def sites_due_for_close(session: Session, now: dt.datetime) -> list[tuple[Site, dt.date | None]]:
     """Sites with tickets to close now: (site, None) when today's opening is over (close all
     open tickets), (site, today) when only tickets of earlier business days are left."""
+    # Runs every minute on every node: probe the queue index (service, business day, status)
+    # over recent days instead of scanning the whole ticket history.
+    since = now.date() - dt.timedelta(days=LOOKBACK_DAYS)
     rows = session.execute(
-        select(Site, Ticket.business_day)
-        .join(Ticket, Ticket.site_id == Site.id)
-        .where(Ticket.status.in_(list(OPEN_AT_CLOSE)))
-        .group_by(Site.id, Ticket.business_day)
+        select(Ticket.site_id, Ticket.business_day)
+        .where(
+            Ticket.service_id.in_(select(Service.id)),
+            Ticket.business_day >= since,
+            Ticket.status.in_(list(OPEN_AT_CLOSE)),
+        )
+        .distinct()
     ).all()
+    sites = {
+        s.id: s for s in session.scalars(select(Site).where(Site.id.in_({r[0] for r in rows})))
+    }
     days: dict[int, tuple[Site, set[dt.date]]] = {}
-    for site, day in rows:
-        days.setdefault(site.id, (site, set()))[1].add(day)
+    for site_id, day in rows:
+        days.setdefault(site_id, (sites[site_id], set()))[1].add(day)
     out: list[tuple[Site, dt.date | None]] = []
     for site, open_days in days.values():
         now_local = local(now, site.timezone)

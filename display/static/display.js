@@ -376,7 +376,7 @@
       });
     } else if (type === "counter.changed") {
       state.counters.forEach(function (c) { if (c.number === d.number) c.status = d.status; });
-    } else if (type === "services.changed") {  // edited in the admin console: a fresh board
+    } else if (type === "config.changed") {  // services edited (admin console, import)
       if (hooks.realtime) hooks.realtime.resync();
     } else if (type === "ticker.changed") {
       state.ticker = d.ticker || null;

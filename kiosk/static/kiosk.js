@@ -325,7 +325,7 @@
           },
           event: function (type, data) {
             if (type === "queue.stats") mergeStats(data);
-            if (type === "services.changed") refreshServices();  // edited in the admin console
+            if (type === "config.changed" || type === "day.closed") refreshServices();
             if (type === "printer.changed" && data.device_id === state.deviceId) onPrinter(data.status);
           },
           status: function (online) { $("conn").hidden = online; },
