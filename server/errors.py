@@ -66,6 +66,23 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "no_printer": (409, "Vé này không được in từ máy có máy in.",
                    "This ticket was not issued at a kiosk with a printer."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
+    # --- issue 10: admin console, device pairing ---
+    "pairing_unknown": (
+        404,
+        "Không có mã ghép nối này. Kiểm tra lại mã trên màn hình thiết bị.",
+        "No such pairing code. Check the code shown on the device.",
+    ),
+    "pairing_used": (409, "Mã ghép nối này đã được dùng.", "This pairing code was already used."),
+    "pairing_busy": (
+        429,
+        "Quá nhiều thiết bị đang chờ ghép nối. Vui lòng thử lại sau ít phút.",
+        "Too many devices are waiting to be paired. Please try again in a few minutes.",
+    ),
+    "pairing_expired": (
+        410,
+        "Mã ghép nối đã hết hạn. Thiết bị sẽ hiện mã mới.",
+        "The pairing code has expired. The device will show a new one.",
+    ),
     # --- dossiers, procedures, ratings (issue 5) ---
     "illegal_dossier_step": (
         409,
@@ -184,6 +201,9 @@ WHAT = {
     "counter": ("quầy", "Counter"),
     "ticket": ("vé", "Ticket"),
     "service": ("lĩnh vực", "Service"),
+    "user": ("tài khoản", "User"),  # issue 10
+    "device": ("thiết bị", "Device"),  # issue 10
+    "holiday": ("ngày nghỉ", "Holiday"),  # issue 10
     "dossier": ("hồ sơ", "Dossier"),
     "procedure": ("thủ tục", "Procedure"),
 }

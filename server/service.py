@@ -659,11 +659,11 @@ def issue_ticket(
     overridden = dailyops.check_issue(session, p, site, service, now, None, override_limits)
     day = business_day(now, site.timezone)
     number, state = _next_number(session, service.id, day)
-    if number == 1:  # the service's first ticket of the day: older ID card scans go (rule 7)
-        purge_applicants(session, now, site.id)
     if service.daily_cap is not None:
         over_cap = dailyops.check_issue(session, p, site, service, now, number, override_limits)
         overridden = overridden or over_cap
+    if number == 1:  # the service's first ticket of the day: older ID card scans go (rule 7)
+        purge_applicants(session, now, site.id)
     ticket = Ticket(
         site_id=site.id,
         service_id=service.id,

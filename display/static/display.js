@@ -386,6 +386,8 @@
       });
     } else if (type === "counter.changed") {
       state.counters.forEach(function (c) { if (c.number === d.number) c.status = d.status; });
+    } else if (type === "config.changed") {  // services edited (admin console, import)
+      if (hooks.realtime) hooks.realtime.resync();
     } else if (type === "ticker.changed") {
       state.ticker = d.ticker || null;
     } else {
