@@ -263,5 +263,9 @@ def run(host: str, port: int, threads: int, access_log: bool) -> None:
     serve(host, port, async_mode=settings.async_mode, threads=threads)
 
 
+from .backup import backup  # noqa: E402 - `motcua backup create|restore FILE`
+
+main.add_command(backup)
+
 if __name__ == "__main__":
     sys.exit(main())
