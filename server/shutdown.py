@@ -4,7 +4,8 @@ gunicorn alone stops accepting on SIGTERM, then waits up to ``graceful_timeout``
 requests to end; a websocket or a long-poll never ends by itself, so a node with connected
 lobby TVs would hang for the whole grace period and then cut them. Instead, on SIGTERM:
 
-1. the node reports itself draining (``/readyz`` answers 503, ``motcua_node_draining`` 1);
+1. the node reports itself draining (``/readyz`` answers 503, ``motcua_node_draining`` 1), new
+   Socket.IO requests get 503 and every answer closes its connection (``DrainGate``);
 2. after ``LISTENER_CLOSE_WAIT_S`` (gunicorn's gevent worker closes its listening socket within
    one second of the signal: a client that comes back now is refused, and nginx passes it to
    the next node), every Engine.IO connection of this node is dropped *without* a goodbye
@@ -23,6 +24,7 @@ process.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -74,11 +76,65 @@ def drain(app: Flask, wait_s: float = LISTENER_CLOSE_WAIT_S) -> None:
     )
 
 
+DRAINING_BODY = json.dumps(
+    {"error": {"code": "draining",
+               "message": "Máy chủ này đang dừng; hãy kết nối lại. / "
+                          "This node is shutting down; reconnect."}},
+    ensure_ascii=False,
+).encode()
+
+
+class DrainGate:
+    """WSGI wrapper, outermost: while the node drains, a new Socket.IO request gets 503 (nginx
+    passes a 503 GET to the next node: ``proxy_next_upstream ... http_503``), and every other
+    answer closes its connection. Without it nginx would bring reconnecting clients back over
+    the idle keep-alive connections it still holds to this node, and keep it alive until the
+    grace period ran out."""
+
+    def __init__(self, wsgi_app: Any, app: Flask) -> None:
+        self.wsgi_app = wsgi_app
+        self.state = node_state(app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not self.state.draining:
+            return self.wsgi_app(environ, start_response)
+        if environ.get("PATH_INFO", "").startswith("/socket.io"):
+            start_response(
+                "503 Service Unavailable",
+                [("Content-Type", "application/json; charset=utf-8"),
+                 ("Content-Length", str(len(DRAINING_BODY))),
+                 ("Retry-After", "1"), ("Connection", "close")],
+            )
+            return [DRAINING_BODY]
+
+        def closing(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            kept = [(k, v) for k, v in headers if k.lower() != "connection"]
+            return start_response(status, [*kept, ("Connection", "close")], exc_info)
+
+        return self.wsgi_app(environ, closing)
+
+
+def _in_background(fn: Any, *args: Any) -> None:
+    """Start ``fn`` without blocking the signal handler. Under gevent the handler runs in the
+    event loop, where even ``Thread.start()`` (which waits for the thread) is forbidden."""
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        monkey = None
+    if monkey is not None and monkey.is_module_patched("threading"):
+        import gevent
+
+        gevent.spawn(fn, *args)
+    else:
+        threading.Thread(target=fn, args=args, name="motcua-drain", daemon=True).start()
+
+
 def post_worker_init(worker: Any) -> None:
     """gunicorn hook: run ``drain`` in the background when the worker gets SIGTERM."""
     app = getattr(worker, "wsgi", None)
     if not isinstance(app, Flask) or "motcua_node" not in app.extensions:
         return
+    app.wsgi_app = DrainGate(app.wsgi_app, app)  # type: ignore[method-assign]
     previous = signal.getsignal(signal.SIGTERM)
     started = threading.Event()
 
@@ -87,9 +143,7 @@ def post_worker_init(worker: Any) -> None:
             previous(signum, frame)  # gunicorn's handle_exit: stop the worker loop
         if not started.is_set():
             started.set()
-            # A thread (a greenlet under gevent's monkey-patching): signal handlers must
-            # not block.
-            threading.Thread(target=drain, args=(app,), name="motcua-drain", daemon=True).start()
+            _in_background(drain, app)
 
     signal.signal(signal.SIGTERM, on_term)
     signal.siginterrupt(signal.SIGTERM, False)

@@ -162,3 +162,19 @@ def test_metrics_token(token_client: Any) -> None:
     assert re.search(r"^motcua_node_info\{node=", r.get_data(as_text=True), re.M)
     # The health checks stay public.
     assert token_client.get("/healthz").status_code == 200
+
+
+def test_drain_gate_sends_new_socket_clients_away(api: Api) -> None:
+    from server.ops import node_state
+    from server.shutdown import DrainGate
+
+    app = api.client.application  # type: ignore[attr-defined]
+    app.wsgi_app = DrainGate(app.wsgi_app, app)
+    r = api.call("GET", "/socket.io/?EIO=4&transport=polling")
+    assert r.status_code == 200 and "Connection" not in r.headers  # not draining: served
+    node_state(app).draining = True
+    r = api.call("GET", "/socket.io/?EIO=4&transport=polling")
+    assert r.status_code == 503 and r.headers["Connection"] == "close"
+    assert r.get_json()["error"]["code"] == "draining"
+    r = api.call("GET", "/healthz")  # plain requests are still served, on a closing connection
+    assert r.status_code == 200 and r.headers["Connection"] == "close"
