@@ -267,5 +267,10 @@ from .backup import backup  # noqa: E402 - `motcua backup create|restore FILE`
 
 main.add_command(backup)
 
+from .cli_sites import counter, service, site  # noqa: E402 - `motcua site|service|counter add`
+
+for _group in (site, service, counter):
+    main.add_command(_group)
+
 if __name__ == "__main__":
     sys.exit(main())
