@@ -72,7 +72,7 @@ def test_compose_config_when_docker_compose_is_available(tmp_path: Path) -> None
     # Either way: every ${VAR} the file needs is documented in the env example.
     needed = set(re.findall(r"\$\{(\w+)", (DEPLOY / "compose.yaml").read_text()))
     example = (DEPLOY / "motcua.env.example").read_text()
-    documented = set(re.findall(r"^#?(MOTCUA_\w+)=", example, re.M)) | {"MOTCUA_DB_PASSWORD"}
+    documented = set(re.findall(r"^#?(MOTCUA_\w+)=", example, re.M))
     assert needed <= documented, needed - documented
 
 
