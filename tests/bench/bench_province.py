@@ -237,7 +237,8 @@ class SiteProbe(rt.Probe):
             self.gaps += 1
             self.resyncs += 1
             self.resyncing = True
-            await self.sio.emit("resync", namespace=self.namespace)
+            with contextlib.suppress(Exception):  # the connection may be gone meanwhile
+                await self.sio.emit("resync", namespace=self.namespace)
             return
         await super()._on_event(msg)
 
@@ -505,9 +506,23 @@ class Options:
     json: bool
 
 
+def runqueue_wait_s(pids: list[int]) -> float:
+    """Time the threads of ``pids`` were ready to run but waited for a CPU (schedstat)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError, ValueError, IndexError), open(
+                    f"/proc/{pid}/task/{task}/schedstat"
+                ) as f:
+                    total += int(f.read().split()[1])
+    return total / 1e9
+
+
 def node_numbers(pid: int) -> dict[str, Any]:
     workers = rt.children(pid)
-    return {"rss": sum(rt.rss_kib(w) for w in workers) * 1024, "cpu_s": rt.cpu_s(workers)}
+    return {"rss": sum(rt.rss_kib(w) for w in workers) * 1024, "cpu_s": rt.cpu_s(workers),
+            "wait_s": runqueue_wait_s(workers)}
 
 
 def mib(b: float) -> str:
@@ -578,8 +593,9 @@ def run(opts: Options) -> tuple[dict[str, Any], list[str]]:
                 raise BenchError("time budget used up before the load")
             log(f"load: {opts.counters} counters for {opts.duration:.0f} s, think "
                 f"{opts.think:g} s")
-            cpu0 = {n["name"]: rt.cpu_s(rt.children(n["proc"].pid)) for n in nodes}
+            cpu0 = {n["name"]: node_numbers(n["proc"].pid) for n in nodes}
             clients_cpu0 = rt.cpu_s(clients.pids)
+            load0 = os.getloadavg()
             t_load = time.monotonic()
             stats = asyncio.run(run_load(bases, sites, opts))
             load_s = time.monotonic() - t_load
@@ -587,7 +603,11 @@ def run(opts: Options) -> tuple[dict[str, Any], list[str]]:
             for n in nodes:
                 n["end"] = node_numbers(n["proc"].pid)
                 n["load_cpu_pct"] = round(
-                    100 * (rt.cpu_s(rt.children(n["proc"].pid)) - cpu0[n["name"]]) / load_s, 1
+                    100 * (n["end"]["cpu_s"] - cpu0[n["name"]]["cpu_s"]) / load_s, 1
+                )
+                # Ready to run but no CPU free: the machine, not the node, was the limit.
+                n["load_runqueue_wait_pct"] = round(
+                    100 * (n["end"]["wait_s"] - cpu0[n["name"]]["wait_s"]) / load_s, 1
                 )
             clients_cpu = round(100 * (rt.cpu_s(clients.pids) - clients_cpu0) / load_s, 1)
             report = clients.report()
@@ -628,6 +648,7 @@ def run(opts: Options) -> tuple[dict[str, Any], list[str]]:
         "client_procs_cpu_pct": clients_cpu,
         "nodes": [{k: v for k, v in n.items() if k not in ("proc",)} for n in nodes],
         "cpus": os.cpu_count(),
+        "loadavg_start": load0,
         "loadavg_end": os.getloadavg(),
         "wall_s": round(time.monotonic() - t_start, 1),
     })
@@ -672,10 +693,12 @@ def table(r: dict[str, Any]) -> str:
         lines.append(
             f"  {n['name']}: worker RSS {mib(n['before']['rss'])} before clients, "
             f"{mib(n['connected']['rss'])} with them, {mib(n['end']['rss'])} at the end; "
-            f"CPU {n['load_cpu_pct']} % of a core during the load"
+            f"CPU {n['load_cpu_pct']} % of a core during the load, waiting for a CPU "
+            f"{n['load_runqueue_wait_pct']} % of the time"
         )
     lines.append(f"client processes CPU {r['client_procs_cpu_pct']} % (all); {r['cpus']} CPUs; "
-                 f"load average at the end {tuple(round(x, 1) for x in r['loadavg_end'])}; "
+                 f"load average {r['loadavg_start'][0]:.1f} at the start of the load, "
+                 f"{r['loadavg_end'][0]:.1f} at its end; "
                  f"wall {r['wall_s']} s")
     return "\n".join(lines)
 
