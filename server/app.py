@@ -112,6 +112,10 @@ def create_app(
         app, settings.async_mode, settings.redis_url, settings.redis_channel
     )
 
+    from .ops import init_ops  # /healthz, /readyz, /metrics (deploy/README.md)
+
+    init_ops(app)
+
     @app.get("/static/vendor/<path:name>")
     def vendor(name: str) -> Any:
         """Front-end libraries installed by npm (package-lock.json), never from a CDN."""

@@ -305,5 +305,14 @@ from .cli_ops import close_day, config  # noqa: E402  (issue 10)
 main.add_command(config)
 main.add_command(close_day)
 
+from .backup import backup  # noqa: E402 - `motcua backup create|restore FILE`
+
+main.add_command(backup)
+
+from .cli_sites import counter, service, site  # noqa: E402 - `motcua site|service|counter add`
+
+for _group in (site, service, counter):
+    main.add_command(_group)
+
 if __name__ == "__main__":
     sys.exit(main())
