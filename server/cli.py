@@ -5,8 +5,10 @@ Tokens are printed once, as the last line; only their hash is stored.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -226,6 +228,37 @@ def user_add(
     click.echo(f"User {username!r} ({role}) can now sign in at {site_code}.")
 
 
+@main.command(help="Simulate a day of a site on a throwaway database (the real engine).")
+@click.option("--site", "site_code", default="HACTHANH", show_default=True)
+@click.option("--per-day", type=click.IntRange(1, 20000), default=None,
+              help="Tickets in the day (default 230)")
+@click.option("--arrivals", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CSV with time,service,priority instead of --per-day")
+@click.option("--counters", type=click.IntRange(1, 200), default=None,
+              help="Open counters (default: the site's)")
+@click.option("--policy", type=click.Choice(["fixed", "routing", "advice"]), default="routing",
+              show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--no-lunch", is_flag=True, help="No 11:30-13:30 break")
+@click.option("--eta-report", is_flag=True, help="Also print the wait estimate's accuracy")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON")
+def simulate(site_code: str, per_day: int | None, arrivals: str | None, counters: int | None,
+             policy: str, seed: int, no_lunch: bool, eta_report: bool, as_json: bool) -> None:
+    from . import simulate as sim
+
+    if per_day is not None and arrivals is not None:
+        raise click.ClickException("give --per-day or --arrivals, not both")
+    try:
+        result = sim.run(site_code, per_day, Path(arrivals) if arrivals else None, counters,
+                         policy, seed, _settings().database_url, not no_lunch)
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(f"cannot simulate {site_code}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo("\n".join(sim.text_report(result, eta_report)))
+
+
 @main.command(help="Run the server (SQLite file in this folder unless MOTCUA_DATABASE_URL).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -263,14 +296,23 @@ def run(host: str, port: int, threads: int, access_log: bool) -> None:
     serve(host, port, async_mode=settings.async_mode, threads=threads)
 
 
+from .cli_dossiers import register as _register_dossiers  # noqa: E402  (issue 5)
+
+_register_dossiers(main)
+
 from .cli_ops import close_day, config  # noqa: E402  (issue 10)
 
 main.add_command(config)
 main.add_command(close_day)
 
-from .cli_dossiers import register as _register_dossiers  # noqa: E402  (issue 5)
+from .backup import backup  # noqa: E402 - `motcua backup create|restore FILE`
 
-_register_dossiers(main)
+main.add_command(backup)
+
+from .cli_sites import counter, service, site  # noqa: E402 - `motcua site|service|counter add`
+
+for _group in (site, service, counter):
+    main.add_command(_group)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -66,6 +66,23 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "no_printer": (409, "Vé này không được in từ máy có máy in.",
                    "This ticket was not issued at a kiosk with a printer."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
+    # --- issue 10: admin console, device pairing ---
+    "pairing_unknown": (
+        404,
+        "Không có mã ghép nối này. Kiểm tra lại mã trên màn hình thiết bị.",
+        "No such pairing code. Check the code shown on the device.",
+    ),
+    "pairing_used": (409, "Mã ghép nối này đã được dùng.", "This pairing code was already used."),
+    "pairing_busy": (
+        429,
+        "Quá nhiều thiết bị đang chờ ghép nối. Vui lòng thử lại sau ít phút.",
+        "Too many devices are waiting to be paired. Please try again in a few minutes.",
+    ),
+    "pairing_expired": (
+        410,
+        "Mã ghép nối đã hết hạn. Thiết bị sẽ hiện mã mới.",
+        "The pairing code has expired. The device will show a new one.",
+    ),
     # --- dossiers, procedures, ratings (issue 5) ---
     "illegal_dossier_step": (
         409,
@@ -143,6 +160,17 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Lỗi hệ thống, vui lòng thử lại.",
         "Something went wrong; please try again.",
     ),
+    # --- supervisor rebalancing (server/supervision.py) ---
+    "site_not_nearby": (
+        422,
+        'Quầy {number} không thể phục vụ hàng chờ của "{site}" (chỉ điểm cha, con hoặc cùng cấp).',
+        'Counter {number} cannot serve the queues of "{site}" (only a parent, child or sibling).',
+    ),
+    "tickets_not_waiting": (
+        409,
+        "Có vé không còn đang chờ ở lĩnh vực này; hãy tải lại danh sách.",
+        "Some tickets are no longer waiting in this service; reload the list.",
+    ),
 }
 
 ACTION_VI = {
@@ -173,6 +201,9 @@ WHAT = {
     "counter": ("quầy", "Counter"),
     "ticket": ("vé", "Ticket"),
     "service": ("lĩnh vực", "Service"),
+    "user": ("tài khoản", "User"),  # issue 10
+    "device": ("thiết bị", "Device"),  # issue 10
+    "holiday": ("ngày nghỉ", "Holiday"),  # issue 10
     "dossier": ("hồ sơ", "Dossier"),
     "procedure": ("thủ tục", "Procedure"),
 }

@@ -285,10 +285,12 @@ class Ticket(Base):
     tracking_token: Mapped[str] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     transfer_parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # Supervisor moved this waiting ticket to one counter: only that counter may call it.
+    reserved_counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
 
     service: Mapped[Service] = relationship()
     priority: Mapped[PriorityCategory | None] = relationship()
-    counter: Mapped[Counter | None] = relationship()
+    counter: Mapped[Counter | None] = relationship(foreign_keys=[counter_id])
 
     __table_args__ = (
         UniqueConstraint("site_id", "service_id", "business_day", "number"),
@@ -298,6 +300,7 @@ class Ticket(Base):
         Index("ix_tickets_queue", "service_id", "business_day", "status", "queue_pos"),
         Index("ix_tickets_counter_status", "counter_id", "status"),
         Index("ix_tickets_transfer_parent", "transfer_parent_id"),
+        Index("ix_tickets_reserved_counter", "reserved_counter_id", "status"),
     )
 
 

@@ -30,6 +30,7 @@ from .service import Event
 log = logging.getLogger("motcua.realtime")
 
 AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
+REVOKE_SWEEP_SECONDS = 10  # issue 10: how soon other nodes drop a revoked device's sockets
 
 # What the public audiences (lobby TVs, kiosks, citizens' phones) may see of each event.
 PUBLIC_TICKET_KEYS = (
@@ -43,6 +44,8 @@ PUBLIC_TICKET_KEYS = (
     "recall_count",
     "position",
     "lang",
+    "counter_site",  # a counter of another site (an extra reception point) called it
+    "counter_site_name",
 )
 PUBLIC_STATS_KEYS = ("service", "waiting", "waiting_priority", "open_counters", "eta_new")
 
@@ -59,6 +62,8 @@ def project(audience: str, event: Event) -> dict[str, Any]:
             # The call order is for tracking pages; staff screens show counts.
             return {k: v for k, v in d.items() if k not in ("order", "eta_minutes")}
         return d
+    if t == "ticket.reserved":  # a supervisor kept a waiting ticket for one counter: staff only
+        return {}
     if t.startswith("ticket."):
         return _pick(d, PUBLIC_TICKET_KEYS)
     if t == "queue.stats":
@@ -107,6 +112,8 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
             raise Refused(err.code) from None
         sid = request.sid  # type: ignore[attr-defined]
         self.clients[sid] = client
+        if client.get("device_id"):
+            self.hub.seen(client["device_id"])
         for room in client["rooms"]:
             join_room(room)
         self._send_snapshot(sid)
@@ -117,6 +124,11 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
     def on_resync(self, *_args: Any) -> None:
         sid = request.sid  # type: ignore[attr-defined]
         if sid in self.clients:
+            device_id = self.clients[sid].get("device_id")
+            # Displays resync now and then: still here, and still allowed?
+            if device_id and not self.hub.seen(device_id):
+                self.disconnect(sid)
+                return
             self._send_snapshot(sid)
 
     def trigger_event(self, event: str, *args: Any) -> Any:
@@ -166,6 +178,9 @@ class DisplayNamespace(_AudienceNamespace):
     def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
         p = _principal(session, token, ("display", "supervisor", "admin"))
         site_id = _requested_site(session, p, auth_data)
+        if p.kind == "device":  # issue 10: a revoked display is disconnected (Hub.kick_device)
+            return {"site_id": site_id, "device_id": p.id,
+                    "rooms": [*_site_rooms(site_id), f"device:{p.id}"]}
         return {"site_id": site_id, "rooms": _site_rooms(site_id)}
 
     def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
@@ -298,9 +313,78 @@ class Hub:
         for ns in self.namespaces.values():
             self.socketio.on_namespace(ns)
         self.db.subscribers.append(self.publish)
+        self._watching = False
+
+    def seen(self, device_id: int) -> bool:
+        """A device connected or resynced: note its last-seen time for the admin console
+        (issue 10). False when it has been revoked meanwhile (revoked on another node)."""
+        from .admin import device_presence, touch_device
+
+        self._watch_devices()
+
+        try:
+            now = self.clock()
+            with self.db.read() as s:
+                allowed, recent = device_presence(s, device_id, now)
+            if allowed and not recent:
+                with self.db.write() as s:
+                    touch_device(s, device_id, now)
+            return allowed
+        except Exception:  # never refuse a display because a bookkeeping write failed
+            log.warning("could not record device last-seen", exc_info=True)
+            return True
+
+    def _watch_devices(self) -> None:
+        """Started with the first device connection: every ``REVOKE_SWEEP_SECONDS`` drop this
+        node's sockets of devices revoked on any node (the event reaches only the node that
+        committed the revocation; the others learn it here)."""
+        if self._watching:
+            return
+        self._watching = True
+
+        def loop() -> None:
+            # Ends when no device is connected here, or on a database error; the next device
+            # connection (or a display's periodic resync) starts it again.
+            try:
+                while self._watching:
+                    self.socketio.sleep(REVOKE_SWEEP_SECONDS)
+                    if self.sweep_revoked() is None:
+                        break
+            except Exception:
+                log.warning("revoked-device sweep stopped", exc_info=True)
+            finally:
+                self._watching = False
+
+        self.socketio.start_background_task(loop)
+
+    def sweep_revoked(self) -> list[int] | None:
+        """Disconnect this node's sockets of revoked devices; the ids dropped, or None when no
+        device is connected here."""
+        from .admin import revoked_among
+
+        ids = {c["device_id"] for ns in self.namespaces.values() for c in ns.clients.values()
+               if c.get("device_id")}
+        if not ids:
+            return None
+        with self.db.read() as s:
+            gone = revoked_among(s, ids)
+        for device_id in gone:
+            self.kick_device(device_id)
+        return gone
+
+    def kick_device(self, device_id: int) -> None:
+        """A revoked device: close its sockets on this node, and tell its pages on every node
+        (the ``revoked`` message reaches them through the Redis fan-out) to stop."""
+        for name, ns in self.namespaces.items():
+            self.socketio.emit("revoked", {}, namespace=name, to=f"device:{device_id}")
+            for sid, client in list(ns.clients.items()):
+                if client.get("device_id") == device_id:
+                    self.socketio.server.disconnect(sid, namespace=name)
 
     def publish(self, events: list[Event]) -> None:
         for event in events:
+            if event.type == "device.revoked":
+                self.kick_device(int(event.data["device_id"]))
             room = f"site:{event.site_id}"
             for audience in AUDIENCES:
                 self.socketio.emit(

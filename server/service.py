@@ -9,7 +9,6 @@ permissions and the state machine, writes TicketEvents and queues domain events 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +40,8 @@ from .queue.calendar import business_day, format_label, queue_position_key
 from .queue.states import AT_COUNTER, Status, next_status
 
 RECENT_SERVICE_WINDOW = dt.timedelta(hours=2)
+RECENT_CALL_WINDOW = dt.timedelta(minutes=30)  # for the ETA's observed call rate
+MIN_CALL_WINDOW = dt.timedelta(minutes=10)
 STATS_ORDER_LIMIT = 1000
 
 
@@ -230,6 +231,8 @@ class ServiceLine:
     capacity: float
     open_counters: int
     minutes: float
+    idle: int = 0  # open counters serving it with nobody at the desk
+    called_per_min: float = 0.0  # its tickets called per minute over the last half hour
     _order: list[int] | None = None
     _index: dict[int, int] | None = None
 
@@ -253,7 +256,9 @@ class ServiceLine:
         return routing.calls_before(-1, p2, n2, self.state, self.ratio)
 
     def eta(self, ahead: int) -> int | None:
-        return eta_mod.estimate_minutes(ahead, self.minutes, self.capacity)
+        return eta_mod.estimate_minutes(
+            ahead, self.minutes, self.capacity, self.idle, self.called_per_min
+        )
 
     @property
     def waiting(self) -> int:
@@ -261,11 +266,7 @@ class ServiceLine:
 
     def stats(self) -> dict[str, Any]:
         order = self.order()[:STATS_ORDER_LIMIT]
-        if self.capacity > 0:
-            per = self.minutes / self.capacity  # as in eta.estimate_minutes, for every place
-            etas: list[int | None] = [math.ceil(i * per) for i in range(len(order))]
-        else:
-            etas = [None] * len(order)
+        etas = [self.eta(i) for i in range(len(order))]
         return {
             "service": self.code,
             "waiting": self.waiting,
@@ -343,6 +344,35 @@ def queue_snapshot(
             capacity[sid] += weight / totals[counter_id]
             open_counters[sid] += 1
 
+    # Idle open counters (nobody called or served there) and the recent call rate.
+    idle: dict[int, int] = defaultdict(int)
+    open_ids = {counter_id for counter_id, _sid, _w in profile_rows}
+    busy = set(
+        session.scalars(
+            select(Ticket.counter_id).where(
+                Ticket.counter_id.in_(open_ids), Ticket.status.in_(AT_COUNTER)
+            )
+        )
+    ) if open_ids else set()
+    for counter_id, sid, _weight in profile_rows:
+        if sid in waiting and counter_id not in busy:
+            idle[sid] += 1
+    since = now - RECENT_CALL_WINDOW
+    called: dict[int, float] = {}
+    for sid, calls, first in session.execute(
+        select(
+            Ticket.service_id,
+            func.count(Ticket.called_at).filter(Ticket.called_at >= since),
+            func.min(Ticket.issued_at),
+        )
+        .where(Ticket.service_id.in_(ids), Ticket.business_day == day)
+        .group_by(Ticket.service_id)
+    ):
+        span = RECENT_CALL_WINDOW
+        if first is not None and now - first < span:
+            span = max(now - first, MIN_CALL_WINDOW)
+        called[sid] = int(calls or 0) / (span.total_seconds() / 60.0)
+
     recent: dict[int, list[float]] = defaultdict(list)
     for sid, started, finished in session.execute(
         select(Ticket.service_id, Ticket.started_at, Ticket.finished_at).where(
@@ -366,6 +396,8 @@ def queue_snapshot(
             capacity=capacity.get(sv.id, 0.0),
             open_counters=open_counters.get(sv.id, 0),
             minutes=eta_mod.mean_service_minutes(recent.get(sv.id, []), sv.default_service_minutes),
+            idle=idle.get(sv.id, 0),
+            called_per_min=called.get(sv.id, 0.0),
         )
         for sv in services
     }
@@ -427,7 +459,7 @@ def ticket_view(
 
 
 def _called_event(ticket: Ticket, counter: Counter) -> dict[str, Any]:
-    return {
+    data = {
         "ticket_id": ticket.id,
         "number": ticket.label,
         "service": ticket.service.code,
@@ -436,6 +468,10 @@ def _called_event(ticket: Ticket, counter: Counter) -> dict[str, Any]:
         "priority": ticket.priority_id is not None,
         "lang": ticket.lang,
     }
+    if counter.site_id != ticket.site_id:  # a counter of another site serves this queue
+        data["counter_site"] = counter.site.code
+        data["counter_site_name"] = {"vi": counter.site.name_vi, "en": counter.site.name_en}
+    return data
 
 
 # --- sites, services, counters ------------------------------------------------------------
@@ -748,7 +784,11 @@ def set_counter_status(
             "counter.changed",
             {"counter_id": counter.id, "number": counter.number, **after},
         )
-        _emit_queue_stats(session, counter.site_id, _local_services(counter), now)
+        by_site: dict[int, set[int]] = defaultdict(set)  # also queues of other sites it serves
+        for line in counter.profile:
+            by_site[line.service.site_id].add(line.service_id)
+        for site_id, service_ids in sorted(by_site.items()):
+            _emit_queue_stats(session, site_id, service_ids, now)
     return counter_view(session, counter)
 
 
@@ -763,39 +803,13 @@ def set_counter_profile(
     lines: list[tuple[str, float]],
     now: dt.datetime,
 ) -> dict[str, Any]:
-    counter = _counter(session, counter_id, lock=True)
-    auth.require(auth.can_rebalance(session, p, counter.site_id))
-    touched = _local_services(counter)
-    codes = [c for c, _ in lines]
-    if len(set(codes)) != len(codes):
-        raise AppError("validation_error", detail="services: duplicate code")
-    services = {
-        s.code: s
-        for s in session.scalars(
-            select(Service).where(Service.site_id == counter.site_id, Service.code.in_(codes))
-        )
-    }
-    for code in codes:
-        if code not in services:
-            raise AppError("unknown_service", code=code)
-    before = {"services": [{"code": x.service.code, "weight": x.weight} for x in counter.profile]}
-    counter.profile.clear()
-    session.flush()
-    for code, weight in lines:
-        counter.profile.append(CounterService(service=services[code], weight=weight))
-    session.flush()
-    after = {"services": [{"code": c, "weight": w} for c, w in lines]}
-    _audit(
-        session, p, now, counter.site_id, "counter.profile", "counter", counter.id, before, after
+    """Services of the counter's own site (see ``supervision.set_counter_profile`` for lines
+    naming another site's service)."""
+    from . import supervision
+
+    return supervision.set_counter_profile(
+        session, p, counter_id, [(c, w, None) for c, w in lines], now
     )
-    _emit(
-        session,
-        counter.site_id,
-        "counter.changed",
-        {"counter_id": counter.id, "number": counter.number, "status": counter.status, **after},
-    )
-    _emit_queue_stats(session, counter.site_id, touched | _local_services(counter), now)
-    return counter_view(session, counter)
 
 
 # --- call next ------------------------------------------------------------------------------
@@ -809,6 +823,7 @@ def _head(
         Ticket.business_day == day,
         Ticket.status == Status.WAITING,
         Ticket.priority_id.is_not(None) if priority else Ticket.priority_id.is_(None),
+        Ticket.reserved_counter_id.is_(None),  # reserved tickets: only their counter calls them
     )
     if exclude:
         q = q.where(Ticket.id.not_in(exclude))
@@ -831,6 +846,11 @@ def call_next(
     if current is not None:
         raise AppError("counter_busy", number=counter.number, label=current.label)
 
+    from . import supervision
+
+    reserved = supervision.call_reserved(session, p, counter, now, base_url)
+    if reserved is not None:
+        return reserved
     site = counter.site
     ratio = _interleave(site)
     profile = [(line.service, line.weight) for line in counter.profile]
@@ -863,7 +883,11 @@ def call_next(
             continue
         claimed = session.execute(
             update(Ticket)
-            .where(Ticket.id == choice.ticket_id, Ticket.status == Status.WAITING)
+            .where(
+                Ticket.id == choice.ticket_id,
+                Ticket.status == Status.WAITING,
+                Ticket.reserved_counter_id.is_(None),
+            )
             .values(
                 status=Status.CALLED,
                 counter_id=counter.id,

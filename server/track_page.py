@@ -41,6 +41,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "switch_lang": "English",
         "not_found_title": "Không tìm thấy số thứ tự",
         "not_found": "Mã này không đúng hoặc đã hết hạn. Vui lòng kiểm tra lại vé của bạn.",
+        # satisfaction rating after Finish (issue 5)
+        "rate_question": "Bạn có hài lòng với lượt phục vụ này?",
+        "very_satisfied": "Rất hài lòng",
+        "satisfied": "Hài lòng",
+        "not_satisfied": "Không hài lòng",
+        "rate_thanks": "Cảm ơn bạn đã đánh giá!",
+        "rate_failed": "Chưa gửi được đánh giá, vui lòng thử lại.",
     },
     "en": {
         "title": "Follow your number",
@@ -68,6 +75,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "switch_lang": "Tiếng Việt",
         "not_found_title": "Number not found",
         "not_found": "This code is wrong or has expired. Please check your ticket.",
+        "rate_question": "Were you satisfied with this visit?",
+        "very_satisfied": "Very satisfied",
+        "satisfied": "Satisfied",
+        "not_satisfied": "Not satisfied",
+        "rate_thanks": "Thank you for your rating!",
+        "rate_failed": "The rating was not sent, please try again.",
     },
 }
 

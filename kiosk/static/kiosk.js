@@ -329,6 +329,12 @@
             if (type === "printer.changed" && data.device_id === state.deviceId) onPrinter(data.status);
           },
           status: function (online) { $("conn").hidden = online; },
+          // Revoked or unknown kiosk: no tickets from it any more.
+          refused: function (why) {
+            if (why !== "unauthorized" && why !== "forbidden" && why !== "revoked") return;
+            $("error-text").textContent = t("not_registered");
+            show("error");
+          },
         });
       }
     }).catch(function (err) {

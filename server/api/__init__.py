@@ -304,5 +304,6 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
+# Registers the endpoints (analytics: advice and KPI reports; admin: the console).
+from . import admin, analytics, routes  # noqa: E402,F401
 from . import dossiers as _dossiers  # noqa: E402,F401  (issue 5: catalog, dossiers, ratings)
-from . import routes  # noqa: E402,F401  (registers the endpoints)

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 
-from .. import service
+from .. import service, supervision
 from ..db import retrying
 from ..errors import AppError
 from . import (
@@ -270,7 +270,8 @@ def call_next(counter_id: int) -> Response:
 @endpoint(
     "PUT",
     "/counters/<int:counter_id>/profile",
-    summary="Set the services a counter calls from, with weights",
+    summary="Set the services a counter calls from, with weights (and sites: serve a nearby "
+    "site's queue)",
     tag="counters",
     auth="supervisors and admins of the site",
     body=ProfileIn,
@@ -281,8 +282,8 @@ def counter_profile(counter_id: int) -> Response:
         with write() as s:
             p = principal(s)
             data = body(ProfileIn)
-            lines = [(line.code, line.weight) for line in data.services]
-            return service.set_counter_profile(s, p, counter_id, lines, now())
+            lines = [(line.code, line.weight, line.site) for line in data.services]
+            return supervision.set_counter_profile(s, p, counter_id, lines, now())
 
     return json_response(retrying(unit))
 
@@ -419,3 +420,6 @@ def track(token: str) -> Response:
 
 
 from . import dailyops  # noqa: E402,F401  (issue 10: close-day, site configuration)
+
+# Supervisor station endpoints (issue 7): dashboard, moving tickets, audit.
+from . import supervision as _supervision_api  # noqa: E402,F401

@@ -63,6 +63,11 @@ class TickerIn(Strict):
 class ProfileLine(Strict):
     code: str = Field(min_length=1, max_length=32)
     weight: float = Field(default=1.0, gt=0, le=100)
+    site: str | None = Field(
+        default=None, max_length=32,
+        description="Site of the service (default: the counter's); a parent, child or sibling "
+        "site makes the counter serve that site's queue",
+    )
 
 
 class ProfileIn(Strict):

@@ -56,12 +56,35 @@ def test_labels() -> None:
 
 
 def test_eta() -> None:
-    assert eta.estimate_minutes(0, 10, 1) == 0
-    assert eta.estimate_minutes(3, 10, 2) == 15
+    # Nobody ahead and an idle counter: called at once. All counters busy: the tickets ahead
+    # plus half a service, at the rate the counters call.
+    assert eta.estimate_minutes(0, 10, 1, idle=1) == 0
+    assert eta.estimate_minutes(0, 10, 1) == 5
+    assert eta.estimate_minutes(3, 10, 2) == 18  # 3.5 x 10 / 2 = 17.5
+    assert eta.estimate_minutes(3, 10, 2, idle=1) == 13  # 2.5 x 10 / 2
+    assert eta.estimate_minutes(3, 10, 2, idle=4) == 0
     assert eta.estimate_minutes(3, 10, 0) is None
+    # The counters called faster than their share promised (routing gave them more): use it.
+    assert eta.estimate_minutes(3, 10, 1, observed_per_min=0.35) == 10  # 3.5 / 0.35
+    assert eta.estimate_minutes(3, 10, 1, observed_per_min=0.05) == 35  # the share wins
     assert eta.mean_service_minutes([], 8.0) == 8.0
     assert eta.mean_service_minutes([2.0] * 5, 8.0) == 2.0
     assert eta.mean_service_minutes([2.0], 8.0) == pytest.approx((2 + 4 * 8) / 5)
+
+
+def test_eta_range() -> None:
+    assert eta.estimate_range(None) is None
+    assert eta.estimate_range(0) == (0, 0)
+    assert eta.estimate_range(10) == (7, 16)
+    low, high = eta.estimate_range(1)  # type: ignore[misc]
+    assert low <= 1 < high
+
+
+@pytest.mark.parametrize("ahead", range(0, 40, 3))
+def test_eta_never_falls_as_more_wait_ahead(ahead: int) -> None:
+    a = eta.estimate_minutes(ahead, 7.5, 2.5, idle=1, observed_per_min=0.2)
+    b = eta.estimate_minutes(ahead + 1, 7.5, 2.5, idle=1, observed_per_min=0.2)
+    assert a is not None and b is not None and a <= b
 
 
 def test_closing_the_day_ends_the_queue_not_the_counters() -> None:

@@ -2,7 +2,7 @@
 ticket status unserved_at_close
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-25 15:40:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"  # merged with wt-dossier (the lead rechains after 0006)
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

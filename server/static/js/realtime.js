@@ -38,7 +38,17 @@
     }
 
     socket.on("connect", function () { status(true); });
-    socket.on("disconnect", function () { status(false); waitingForSnapshot = true; });
+    socket.on("disconnect", function (reason) {
+      status(false); waitingForSnapshot = true;
+      // The server closed us (e.g. this device was revoked): ask again once in a while; a
+      // revoked token is then refused at connect (handlers.refused).
+      if (reason === "io server disconnect") setTimeout(function () { socket.connect(); }, 2000);
+    });
+    // This device was revoked by an administrator: stop and say so.
+    socket.on("revoked", function () {
+      socket.disconnect();
+      if (handlers.refused) handlers.refused("revoked");
+    });
     socket.on("connect_error", function (err) {
       status(false);
       if (handlers.refused && err && err.message && err.message !== "xhr poll error" &&

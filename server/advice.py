@@ -1,0 +1,518 @@
+"""Staffing advice from queueing theory (Erlang C). Pure: no database, no Flask.
+
+For each service we know (from the last 30-60 minutes, see ``server/advice_inputs.py``) its
+arrival rate, its mean service time, its SLA target and how many tickets wait now. Erlang C
+(M/M/c) then says how many counters the service needs so that a ticket has at least
+``level`` (default 80 %) chance of being called within the target, and what the P90 wait is
+with the counters it has. From the gap between need and supply we suggest concrete moves
+("move counter 5 from Business to Land: Land P90 wait 38 -> about 12 min"), each with a
+machine-applicable action the supervisor UI sends to ``PUT /api/v1/counters/{id}/profile``.
+
+Modelling choices (documented because they change the numbers):
+- A counter serving several services gives each its share of its weights (as the ETA does):
+  ``capacity = sum(weight / total weight of the counter)``. A fractional capacity ``c`` is
+  modelled as ``n = ceil(c)`` servers each working at ``c / n`` of full speed.
+- A backlog (tickets already waiting) is spread over the look-back window and added to the
+  arrival rate, so a long queue asks for counters even when arrivals have slowed down.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_LEVEL = 0.80  # P(wait <= SLA target) the advice aims for
+P90 = 0.90
+MAX_SUGGESTIONS = 6
+
+
+# --- Erlang C ---------------------------------------------------------------------------
+
+
+def erlang_b(servers: int, load: float) -> float:
+    """Blocking probability of M/M/c/c (iterative, numerically stable)."""
+    if servers < 0 or load < 0:
+        raise ValueError("servers and load must be >= 0")
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = load * b / (k + load * b)
+    return b
+
+
+def erlang_c(servers: int, load: float) -> float:
+    """Probability that an arrival waits (M/M/c), ``load`` = arrival rate x service time.
+    1.0 when the system is overloaded (load >= servers)."""
+    if load <= 0:
+        return 0.0
+    if servers <= 0 or load >= servers:
+        return 1.0
+    b = erlang_b(servers, load)
+    rho = load / servers
+    return b / (1.0 - rho * (1.0 - b))
+
+
+@dataclass(frozen=True)
+class Queue:
+    """An M/M/c queue: ``rate`` arrivals per minute, ``service_min`` mean minutes per ticket,
+    ``capacity`` counters (may be fractional, see the module docstring)."""
+
+    rate: float
+    service_min: float
+    capacity: float
+
+    def _servers(self) -> tuple[int, float]:
+        n = max(math.ceil(self.capacity - 1e-9), 0)
+        if n == 0:
+            return 0, math.inf
+        return n, self.service_min * n / self.capacity  # slower servers when shared
+
+    @property
+    def stable(self) -> bool:
+        return self.rate <= 0 or (
+            self.capacity > 0 and self.rate * self.service_min < self.capacity - 1e-9
+        )
+
+    def p_wait(self) -> float:
+        if self.rate <= 0:
+            return 0.0
+        n, s = self._servers()
+        if not self.stable:
+            return 1.0
+        return erlang_c(n, self.rate * s)
+
+    def service_level(self, target_min: float) -> float:
+        """P(wait <= target)."""
+        if self.rate <= 0:
+            return 1.0
+        if not self.stable:
+            return 0.0
+        n, s = self._servers()
+        a = self.rate * s
+        return 1.0 - erlang_c(n, a) * math.exp(-(n - a) * target_min / s)
+
+    def mean_wait(self) -> float | None:
+        """Average wait in minutes; None when overloaded (it grows without bound)."""
+        if self.rate <= 0:
+            return 0.0
+        if not self.stable:
+            return None
+        n, s = self._servers()
+        a = self.rate * s
+        return erlang_c(n, a) * s / (n - a)
+
+    def wait_quantile(self, q: float = P90) -> float | None:
+        """The wait ``q`` of tickets stay under (minutes); None when overloaded."""
+        if self.rate <= 0:
+            return 0.0
+        if not self.stable:
+            return None
+        n, s = self._servers()
+        a = self.rate * s
+        c = erlang_c(n, a)
+        tail = 1.0 - q
+        if c <= tail:
+            return 0.0
+        return s / (n - a) * math.log(c / tail)
+
+
+def counters_needed(
+    rate: float, service_min: float, target_min: float, level: float = DEFAULT_LEVEL
+) -> int:
+    """Fewest whole counters so that P(wait <= target) >= level."""
+    if rate <= 0:
+        return 0
+    n = max(math.floor(rate * service_min) + 1, 1)
+    while Queue(rate, service_min, n).service_level(target_min) < level:
+        n += 1
+        if n > 1000:  # absurd input; the caller shows it as "far too few counters"
+            break
+    return n
+
+
+# --- the advice -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceLoad:
+    code: str
+    name_vi: str
+    name_en: str
+    sla_min: float
+    rate_per_min: float  # arrivals per minute over the window
+    service_min: float  # mean service time (minutes)
+    waiting: int = 0  # tickets waiting now
+    window_min: float = 60.0  # the look-back window the rate came from
+
+    @property
+    def effective_rate(self) -> float:
+        """Arrivals plus the current backlog spread over the window."""
+        return self.rate_per_min + self.waiting / max(self.window_min, 1.0)
+
+
+@dataclass(frozen=True)
+class CounterState:
+    id: int
+    number: int
+    status: str  # open | paused | closed
+    profile: Mapping[str, float]  # service code -> weight (this site's services only)
+
+
+def shares(profile: Mapping[str, float]) -> dict[str, float]:
+    total = sum(w for w in profile.values() if w > 0)
+    if total <= 0:
+        return {}
+    return {code: w / total for code, w in profile.items() if w > 0}
+
+
+def capacities(counters: Sequence[CounterState]) -> dict[str, float]:
+    cap: dict[str, float] = {}
+    for c in counters:
+        if c.status != "open":
+            continue
+        for code, share in shares(c.profile).items():
+            cap[code] = cap.get(code, 0.0) + share
+    return cap
+
+
+@dataclass
+class ServiceAdvice:
+    code: str
+    name_vi: str
+    name_en: str
+    sla_min: float
+    rate_per_hour: float
+    service_min: float
+    waiting: int
+    capacity: float
+    needed: int
+    service_level: float  # predicted P(wait <= SLA) with the current counters
+    p90_min: float | None  # predicted P90 wait; None = overloaded
+    state: str  # ok | short | overloaded | idle
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.code,
+            "name": {"vi": self.name_vi, "en": self.name_en},
+            "sla_target_minutes": self.sla_min,
+            "arrivals_per_hour": round(self.rate_per_hour, 1),
+            "service_minutes": round(self.service_min, 1),
+            "waiting": self.waiting,
+            "capacity": round(self.capacity, 2),
+            "counters_needed": self.needed,
+            "service_level": round(self.service_level, 3),
+            "p90_wait_minutes": None if self.p90_min is None else round(self.p90_min, 1),
+            "state": self.state,
+        }
+
+
+@dataclass
+class Suggestion:
+    kind: str  # move | open
+    counter_id: int
+    counter_number: int
+    to_service: str
+    from_services: list[str]
+    before_p90: float | None
+    after_p90: float | None
+    text_vi: str
+    text_en: str
+    action: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "counter_id": self.counter_id,
+            "counter": self.counter_number,
+            "to_service": self.to_service,
+            "from_services": self.from_services,
+            "p90_before_minutes": None if self.before_p90 is None else round(self.before_p90, 1),
+            "p90_after_minutes": None if self.after_p90 is None else round(self.after_p90, 1),
+            "text": {"vi": self.text_vi, "en": self.text_en},
+            "action": self.action,
+        }
+
+
+@dataclass
+class Advice:
+    services: list[ServiceAdvice]
+    suggestions: list[Suggestion]
+    level: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "services": [s.as_dict() for s in self.services],
+            "suggestions": [s.as_dict() for s in self.suggestions],
+        }
+
+
+def _queue(load: ServiceLoad, capacity: float) -> Queue:
+    return Queue(load.effective_rate, load.service_min, capacity)
+
+
+def _change_text(before: float | None, after: float | None, lang: str) -> str:
+    """'38 → about 12 min', 'overloaded → about 12 min', 'overloaded → still overloaded'."""
+    vi = lang == "vi"
+    b = ("quá tải" if vi else "overloaded") if before is None else f"{round(before)}"
+    if after is None:
+        a = "vẫn quá tải" if vi else "still overloaded"
+    else:
+        a = f"khoảng {round(after)} phút" if vi else f"about {round(after)} min"
+    if before is not None and after is not None:
+        return f"{b} → {a}"
+    if before is not None:
+        b += " phút" if vi else " min"
+    return f"{b} → {a}"
+
+
+def _meets(load: ServiceLoad, capacity: float, level: float) -> bool:
+    return _queue(load, capacity).service_level(load.sla_min) >= level
+
+
+def _assess(load: ServiceLoad, capacity: float, level: float) -> ServiceAdvice:
+    q = _queue(load, capacity)
+    rate = load.effective_rate
+    needed = counters_needed(rate, load.service_min, load.sla_min, level)
+    sl = q.service_level(load.sla_min)
+    if rate <= 0 and load.waiting == 0:
+        state = "idle"
+    elif not q.stable:
+        state = "overloaded"
+    elif sl < level:
+        state = "short"
+    else:
+        state = "ok"
+    return ServiceAdvice(
+        code=load.code,
+        name_vi=load.name_vi,
+        name_en=load.name_en,
+        sla_min=load.sla_min,
+        rate_per_hour=load.rate_per_min * 60.0,
+        service_min=load.service_min,
+        waiting=load.waiting,
+        capacity=capacity,
+        needed=needed,
+        service_level=sl,
+        p90_min=q.wait_quantile(P90),
+        state=state,
+    )
+
+
+CLEARLY_BETTER = 0.2  # a donor may dip below the level if it stays this much better served
+
+
+def _can_give_up(
+    counter: CounterState,
+    caps: Mapping[str, float],
+    loads: Mapping[str, ServiceLoad],
+    level: float,
+    target_level_now: float = 0.0,
+) -> bool:
+    """A counter may leave its services when none with tickets waiting is left with no
+    counter at all, and each of them either still meets the level without it or, with nobody
+    waiting, stays stable and clearly better served than the target service is now."""
+    for code, share in shares(counter.profile).items():
+        load = loads.get(code)
+        left = caps.get(code, 0.0) - share
+        if load is None:
+            continue
+        busy = load.waiting > 0 or load.effective_rate > 0
+        if not busy:
+            continue
+        if left <= 1e-9:
+            return False  # never take the last counter of a service people are waiting for
+        if _meets(load, left, level):
+            continue
+        q = _queue(load, left)
+        if load.waiting > 0 or not q.stable:
+            return False
+        if q.service_level(load.sla_min) < target_level_now + CLEARLY_BETTER:
+            return False
+    return True
+
+
+def advise(
+    loads: Sequence[ServiceLoad],
+    counters: Sequence[CounterState],
+    level: float = DEFAULT_LEVEL,
+    max_suggestions: int = MAX_SUGGESTIONS,
+) -> Advice:
+    """Assess every service and propose moves (greedy: the worst service first, the counter
+    whose departure hurts least), then openings of closed or paused counters."""
+    by_code = {x.code: x for x in loads}
+    caps = capacities(counters)
+    assessed = [_assess(x, caps.get(x.code, 0.0), level) for x in loads]
+    profiles = {c.id: dict(c.profile) for c in counters}
+    status = {c.id: c.status for c in counters}
+    numbers = {c.id: c.number for c in counters}
+    moved: set[int] = set()
+    suggestions: list[Suggestion] = []
+
+    def state_of(cid: int) -> CounterState:
+        return CounterState(cid, numbers[cid], status[cid], profiles[cid])
+
+    def deficit_order() -> list[ServiceLoad]:
+        # Only where people wait now: a short service with an empty line needs no move yet
+        # (and a few tickets in a short window are noise, not a trend).
+        short = [
+            x for x in loads if x.waiting > 0 and not _meets(x, caps.get(x.code, 0.0), level)
+        ]
+        # worst first: lowest predicted service level, then the most waiting
+        return sorted(
+            short,
+            key=lambda x: (
+                _queue(x, caps.get(x.code, 0.0)).service_level(x.sla_min),
+                -x.waiting,
+                x.code,
+            ),
+        )
+
+    while len(suggestions) < max_suggestions:
+        targets = deficit_order()
+        if not targets:
+            break
+        made = False
+        for target in targets:
+            before_cap = caps.get(target.code, 0.0)
+            options: list[tuple[tuple[float, int], int]] = []
+            for cid in sorted(profiles):
+                if cid in moved or status[cid] != "open":
+                    continue
+                prof = profiles[cid]
+                if set(prof) == {target.code}:
+                    continue  # already serves only this service
+                cs = state_of(cid)
+                target_now = _queue(target, before_cap).service_level(target.sla_min)
+                if not _can_give_up(cs, caps, by_code, level, target_now):
+                    continue
+                gain = 1.0 - shares(prof).get(target.code, 0.0)
+                # prefer the counter that frees the most spare capacity elsewhere
+                spare = sum(
+                    caps.get(code, 0.0) - share
+                    - counters_needed(
+                        by_code[code].effective_rate,
+                        by_code[code].service_min,
+                        by_code[code].sla_min,
+                        level,
+                    )
+                    for code, share in shares(prof).items()
+                    if code in by_code
+                )
+                options.append(((-gain, -spare), cid))
+            if not options:
+                continue
+            cid = min(options)[1]
+            from_codes = sorted(c for c in profiles[cid] if c != target.code)
+            before = _queue(target, before_cap).wait_quantile(P90)
+            for code, share in shares(profiles[cid]).items():
+                caps[code] = caps.get(code, 0.0) - share
+            profiles[cid] = {target.code: 1.0}
+            caps[target.code] = caps.get(target.code, 0.0) + 1.0
+            moved.add(cid)
+            after = _queue(target, caps[target.code]).wait_quantile(P90)
+            suggestions.append(
+                _suggest_move(numbers[cid], cid, target, from_codes, by_code, before, after)
+            )
+            made = True
+            break
+        if not made:
+            break
+
+    # Still short: suggest opening counters that are not open (they need a clerk first).
+    for target in deficit_order():
+        if len(suggestions) >= max_suggestions:
+            break
+        for cid in sorted(profiles):
+            if status[cid] == "open" or cid in moved:
+                continue
+            before_cap = caps.get(target.code, 0.0)
+            before = _queue(target, before_cap).wait_quantile(P90)
+            caps[target.code] = before_cap + 1.0
+            after = _queue(target, caps[target.code]).wait_quantile(P90)
+            moved.add(cid)
+            suggestions.append(_suggest_open(numbers[cid], cid, target, before, after))
+            break
+    return Advice(assessed, suggestions, level)
+
+
+def _names(codes: Sequence[str], loads: Mapping[str, ServiceLoad], lang: str) -> str:
+    out = []
+    for code in codes:
+        x = loads.get(code)
+        out.append((x.name_vi if lang == "vi" else x.name_en) if x else code)
+    return ", ".join(out) if out else ("không lĩnh vực nào" if lang == "vi" else "nothing")
+
+
+def _suggest_move(
+    number: int,
+    cid: int,
+    target: ServiceLoad,
+    from_codes: list[str],
+    loads: Mapping[str, ServiceLoad],
+    before: float | None,
+    after: float | None,
+) -> Suggestion:
+    vi = (
+        f"Chuyển quầy {number} từ {_names(from_codes, loads, 'vi')} sang {target.name_vi}: "
+        f"thời gian chờ P90 của {target.name_vi} {_change_text(before, after, 'vi')}"
+    )
+    en = (
+        f"Move counter {number} from {_names(from_codes, loads, 'en')} to {target.name_en}: "
+        f"{target.name_en} P90 wait {_change_text(before, after, 'en')}"
+    )
+    return Suggestion(
+        kind="move",
+        counter_id=cid,
+        counter_number=number,
+        to_service=target.code,
+        from_services=from_codes,
+        before_p90=before,
+        after_p90=after,
+        text_vi=vi,
+        text_en=en,
+        action={
+            "kind": "profile",
+            "counter_id": cid,
+            "method": "PUT",
+            "path": f"/api/v1/counters/{cid}/profile",
+            "services": [{"code": target.code, "weight": 1.0}],
+        },
+    )
+
+
+def _suggest_open(
+    number: int, cid: int, target: ServiceLoad, before: float | None, after: float | None
+) -> Suggestion:
+    vi = (
+        f"Mở thêm quầy {number} cho {target.name_vi}: thời gian chờ P90 "
+        f"{_change_text(before, after, 'vi')}"
+    )
+    en = (
+        f"Open counter {number} for {target.name_en}: P90 wait "
+        f"{_change_text(before, after, 'en')}"
+    )
+    return Suggestion(
+        kind="open",
+        counter_id=cid,
+        counter_number=number,
+        to_service=target.code,
+        from_services=[],
+        before_p90=before,
+        after_p90=after,
+        text_vi=vi,
+        text_en=en,
+        action={
+            "kind": "open",
+            "counter_id": cid,
+            "method": "POST",
+            "path": f"/api/v1/counters/{cid}/open",
+            "then": {
+                "kind": "profile",
+                "method": "PUT",
+                "path": f"/api/v1/counters/{cid}/profile",
+                "services": [{"code": target.code, "weight": 1.0}],
+            },
+        },
+    )

@@ -1,0 +1,223 @@
+"""Supervisor analytics endpoints: staffing advice, KPI reports (JSON, CSV, XLSX) and the
+series behind the day charts. Supervisors and admins of the site; clerks get 403."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from pydantic import BaseModel, Field
+
+from .. import advice_service, reports
+from ..errors import AppError
+from . import endpoint, json_response, now, principal, read
+from .schemas import Names
+
+WHO = "supervisors and admins of the site (and of its parent sites)"
+
+
+class ServiceAdviceOut(BaseModel):
+    service: str
+    name: Names
+    sla_target_minutes: float
+    arrivals_per_hour: float
+    service_minutes: float
+    waiting: int
+    capacity: float
+    counters_needed: int
+    service_level: float
+    p90_wait_minutes: float | None
+    state: str
+
+
+class SuggestionText(BaseModel):
+    vi: str
+    en: str
+
+
+class SuggestionOut(BaseModel):
+    kind: str
+    counter_id: int
+    counter: int
+    to_service: str
+    from_services: list[str]
+    p90_before_minutes: float | None
+    p90_after_minutes: float | None
+    text: SuggestionText
+    action: dict[str, Any]
+
+
+class AdviceOut(BaseModel):
+    site: str
+    at: str
+    window_minutes: int
+    level: float
+    services: list[ServiceAdviceOut]
+    suggestions: list[SuggestionOut]
+
+
+class KpiRow(BaseModel):
+    issued: int
+    transferred_in: int
+    served: int
+    no_shows: int
+    cancelled: int
+    transferred: int
+    awt_min: float | None
+    p90_wait_min: float | None
+    ast_min: float | None
+    service_level: float | None
+    rated: int
+    very_satisfied: int
+    satisfied: int
+    not_satisfied: int
+    satisfaction_rate: float | None = Field(description="(very satisfied + satisfied) / rated")
+    dossiers_received: int
+    dossiers_settled: int = Field(description="reached result-ready or a final state")
+    dossiers_on_time_rate: float | None = Field(description="settled by the due time / settled")
+    dossiers_settled_late: int
+    dossiers_overdue: int = Field(description="still open past the due time (at report time)")
+
+
+class KpiServiceRow(KpiRow):
+    service: str
+    name: Names
+    sla_target_minutes: int
+
+
+class KpiCounterRow(KpiRow):
+    counter: int | None
+    counter_id: int
+
+
+class KpiClerkRow(KpiRow):
+    clerk_id: int
+    username: str | None
+    full_name: str | None
+
+
+class KpiHourRow(KpiRow):
+    hour: int
+
+
+class KpiDayRow(KpiRow):
+    date: str
+
+
+class KpisOut(BaseModel):
+    site: str
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    totals: KpiRow
+    by_service: list[KpiServiceRow]
+    by_counter: list[KpiCounterRow]
+    by_clerk: list[KpiClerkRow]
+    by_hour: list[KpiHourRow]
+    by_day: list[KpiDayRow]
+
+
+class SeriesService(BaseModel):
+    service: str
+    name: Names
+    arrivals: list[int]
+    calls: list[int]
+    queue_length: list[int]
+    awt_min: list[float | None]
+
+
+class SeriesOut(BaseModel):
+    site: str
+    date: str
+    bucket_minutes: int
+    buckets: list[str]
+    services: list[SeriesService]
+
+
+def _query(name: str, description: str, required: bool = False) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+@endpoint(
+    "GET",
+    "/sites/<site>/advice",
+    summary="Counters each service needs (Erlang C over the last 30-60 min) and moves to make",
+    tag="supervisor",
+    auth=WHO,
+    responses={200: AdviceOut},
+    errors=[401, 403, 404],
+)
+def site_advice(site: str) -> Response:
+    with read() as s:
+        p = principal(s)
+        return json_response(advice_service.site_advice(s, p, site, now()))
+
+
+FORMATS = {"json", "csv", "xlsx"}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@endpoint(
+    "GET",
+    "/sites/<site>/reports/kpis",
+    summary="KPIs for a date range (site local days): per site, service, counter, clerk, hour",
+    tag="supervisor",
+    auth=WHO,
+    responses={200: KpisOut},
+    errors=[401, 403, 404, 422],
+    headers=[
+        _query("from", "first business day, YYYY-MM-DD", required=True),
+        _query("to", "last business day, YYYY-MM-DD (default: from)"),
+        _query("format", "json (default), csv or xlsx"),
+    ],
+)
+def site_kpis(site: str) -> Response:
+    fmt = request.args.get("format", "json")
+    if fmt not in FORMATS:
+        raise AppError("validation_error", detail="format: json, csv or xlsx")
+    with read() as s:
+        p = principal(s)
+        report = reports.site_kpis(
+            s, p, site, request.args.get("from"), request.args.get("to"), now()
+        )
+    name = f"motcua-kpis-{report['site']}-{report['from']}-{report['to']}"
+    if fmt == "csv":
+        return Response(
+            reports.to_csv(report).encode("utf-8-sig"),  # BOM: Excel opens Vietnamese right
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if fmt == "xlsx":
+        return Response(
+            reports.to_xlsx(report),
+            mimetype=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    return json_response(report)
+
+
+@endpoint(
+    "GET",
+    "/sites/<site>/reports/series",
+    summary="Queue length, arrivals, calls and waits per service across one day, in buckets",
+    tag="supervisor",
+    auth=WHO,
+    responses={200: SeriesOut},
+    errors=[401, 403, 404, 422],
+    headers=[
+        _query("date", "business day, YYYY-MM-DD", required=True),
+        _query("bucket", "minutes per bucket: 5, 10, 15 (default), 30 or 60"),
+    ],
+)
+def site_series(site: str) -> Response:
+    with read() as s:
+        p = principal(s)
+        return json_response(
+            reports.site_series(s, p, site, request.args.get("date"), request.args.get("bucket"))
+        )

@@ -1,0 +1,249 @@
+"""KPI reports, the day series and the advice endpoint, with a controlled clock, on SQLite and
+PostgreSQL: exact figures on a small hand-made day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from sqlalchemy import select
+
+from server import seed
+from server.api.analytics import AdviceOut, KpisOut, SeriesOut
+from server.models import Dossier, DossierEvent, Procedure, Rating, Site
+from tests.conftest import Api, Clock, World
+
+DAY = "2026-11-25"
+T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)  # 08:00 in Hanoi
+
+
+def at(clock: Clock, minutes: float) -> None:
+    clock.set(T0 + dt.timedelta(minutes=minutes))
+
+
+def _clerk_with_user(world: World) -> str:
+    with world.db.write() as s:
+        site = s.scalar(select(Site).where(Site.code == "HT"))
+        user = seed.upsert_user(s, "canbo1", "password1", "clerk", [site], T0, "Cán bộ 1")
+        return seed.create_token(s, "clerk", site, T0, user=user)
+
+
+@pytest.fixture
+def day(api: Api, clock: Clock, world: World) -> dict[str, int]:
+    """08:00 A001 land, B001 civil; 08:05 counter 1 calls A001 (5 min), serves 08:05-08:17;
+    08:10 counter 2 calls B001 (10 min): no-show; 08:20 A002, A003; 08:50 counter 1 calls A002
+    (30 min, over the 20 min target), serves 08:50-09:00; 09:05 A003 cancelled while waiting.
+    The next day one more ticket, outside the range."""
+    clerk = _clerk_with_user(world)
+    at(clock, 0)
+    a1 = api.issue("land")
+    b1 = api.issue("civil")
+    at(clock, 5)
+    cid1 = world.counters[1]
+    r = api.call("POST", f"/api/v1/counters/{cid1}/call-next", token=clerk)
+    assert r.get_json()["ticket"]["id"] == a1["id"]
+    assert api.act(a1["id"], "start").status_code == 200
+    at(clock, 10)
+    assert api.call_next(2)["id"] == b1["id"]
+    assert api.act(b1["id"], "no-show").status_code == 200
+    at(clock, 17)
+    assert api.act(a1["id"], "finish").status_code == 200
+    at(clock, 20)
+    a2 = api.issue("land")
+    a3 = api.issue("land")
+    at(clock, 50)
+    assert api.call_next(1)["id"] == a2["id"]
+    api.act(a2["id"], "start")
+    at(clock, 60)
+    api.act(a2["id"], "finish")
+    at(clock, 65)
+    assert api.act(a3["id"], "cancel", role="supervisor").status_code == 200
+    at(clock, 24 * 60)
+    api.issue("land")
+    return {"a1": a1["id"], "a2": a2["id"], "a3": a3["id"], "b1": b1["id"]}
+
+
+def test_kpis_exact_figures(api: Api, day: dict[str, int]) -> None:
+    r = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}&to={DAY}", "supervisor")
+    assert r.status_code == 200, r.get_json()
+    rep = r.get_json()
+    KpisOut.model_validate(rep)
+    assert rep["totals"] == {
+        "issued": 4, "transferred_in": 0, "served": 2, "no_shows": 1, "cancelled": 1,
+        "transferred": 0, "awt_min": 15.0, "p90_wait_min": 30.0, "ast_min": 11.0,
+        "service_level": 0.6667, "rated": 0, "very_satisfied": 0, "satisfied": 0,
+        "not_satisfied": 0, "satisfaction_rate": None, "dossiers_received": 0,
+        "dossiers_settled": 0, "dossiers_on_time_rate": None, "dossiers_settled_late": 0,
+        "dossiers_overdue": 0,
+    }
+    svc = {row["service"]: row for row in rep["by_service"]}
+    assert (svc["land"]["issued"], svc["land"]["served"], svc["land"]["cancelled"]) == (3, 2, 1)
+    assert svc["land"]["awt_min"] == 17.5 and svc["land"]["p90_wait_min"] == 30.0
+    assert svc["land"]["service_level"] == 0.5 and svc["land"]["ast_min"] == 11.0
+    assert svc["civil"]["no_shows"] == 1 and svc["civil"]["awt_min"] == 10.0
+    assert svc["civil"]["service_level"] == 1.0 and svc["civil"]["ast_min"] is None
+    assert svc["business"]["issued"] == 0 and svc["business"]["awt_min"] is None
+    counters = {row["counter"]: row for row in rep["by_counter"]}
+    assert counters[1]["served"] == 2 and counters[1]["awt_min"] == 17.5
+    assert counters[2]["no_shows"] == 1 and set(counters) == {1, 2}
+    clerks = {row["username"]: row for row in rep["by_clerk"]}
+    assert clerks["canbo1"]["served"] == 1 and clerks["canbo1"]["awt_min"] == 5.0
+    assert [(h["hour"], h["issued"]) for h in rep["by_hour"]] == [(8, 4)]
+    assert [(d["date"], d["issued"]) for d in rep["by_day"]] == [(DAY, 4)]
+    # The next day is a day of its own.
+    nxt = api.call("GET", "/api/v1/sites/HT/reports/kpis?from=2026-11-26", "supervisor")
+    assert nxt.get_json()["totals"]["issued"] == 1
+    both = api.call(
+        "GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}&to=2026-11-26", "supervisor"
+    )
+    assert both.get_json()["totals"]["issued"] == 5
+
+
+def test_kpis_csv_and_xlsx(api: Api, day: dict[str, int]) -> None:
+    r = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}&format=csv", "supervisor")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    text = r.data.decode("utf-8-sig")
+    lines = text.strip().split("\r\n")
+    assert lines[0].startswith("group,key,issued,transferred_in,served")
+    assert lines[1] == "site,HT,4,0,2,1,1,0,15.0,30.0,11.0,0.6667,0,0,0,0,,0,0,,0,0"
+    assert any(line.startswith("service,land,3,0,2,0,1,0,17.5,30.0") for line in lines)
+    r = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}&format=xlsx", "admin")
+    assert r.status_code == 200 and r.data[:2] == b"PK"
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(r.data))
+    assert wb.sheetnames[:3] == ["about", "totals", "by_service"]
+    rows = list(wb["by_service"].iter_rows(values_only=True))
+    assert rows[0][:3] == ("service", "issued", "transferred_in")
+    land = next(row for row in rows if row[0] == "land")
+    assert land[1] == 3 and land[7] == 17.5
+
+
+def test_series_buckets(api: Api, day: dict[str, int]) -> None:
+    r = api.call("GET", f"/api/v1/sites/HT/reports/series?date={DAY}&bucket=15", "supervisor")
+    assert r.status_code == 200, r.get_json()
+    data = r.get_json()
+    SeriesOut.model_validate(data)
+    assert data["buckets"] == ["08:00", "08:15", "08:30", "08:45", "09:00"]
+    land = next(s for s in data["services"] if s["service"] == "land")
+    assert land["arrivals"] == [1, 2, 0, 0, 0]
+    assert land["calls"] == [1, 0, 0, 1, 0]
+    assert land["queue_length"] == [0, 2, 2, 1, 0]
+    assert land["awt_min"] == [5.0, None, None, 30.0, None]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?from=2026-13-01", "?from=2026-11-25&to=2026-11-24", "?from=2026-11-25&format=pdf",
+     "?from=2024-01-01&to=2026-01-01"],
+)
+def test_kpis_bad_input(api: Api, query: str) -> None:
+    r = api.call("GET", f"/api/v1/sites/HT/reports/kpis{query}", "supervisor")
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "validation_error"
+
+
+def test_clerks_and_others_are_refused(api: Api) -> None:
+    for path in (
+        f"/api/v1/sites/HT/reports/kpis?from={DAY}",
+        f"/api/v1/sites/HT/reports/series?date={DAY}",
+        "/api/v1/sites/HT/advice",
+    ):
+        for role in ("clerk", "kiosk", "display", "other_clerk"):
+            r = api.call("GET", path, role)
+            assert r.status_code == 403, (path, role)
+        assert api.call("GET", path).status_code == 401
+        assert api.call("GET", path.replace("/HT/", "/NOPE/"), "admin").status_code == 404
+        assert api.call("GET", path, "province_supervisor").status_code == 200
+
+
+def test_advice_suggests_a_move_that_the_profile_endpoint_applies(
+    api: Api, clock: Clock, world: World
+) -> None:
+    # Land floods in (one ticket a minute for 30 minutes, 12-minute services); business is quiet.
+    for i in range(30):
+        at(clock, i)
+        api.issue("land")
+    at(clock, 30)
+    r = api.call("GET", "/api/v1/sites/HT/advice?lang=en", "supervisor")
+    assert r.status_code == 200, r.get_json()
+    adv = AdviceOut.model_validate(r.get_json())
+    land = next(s for s in adv.services if s.service == "land")
+    assert land.waiting == 30 and land.state == "overloaded" and land.counters_needed > 2
+    assert land.arrivals_per_hour == 60.0 and adv.window_minutes == 30  # since the first ticket
+    moves = [s for s in adv.suggestions if s.kind == "move"]
+    assert moves and moves[0].to_service == "land"
+    action = moves[0].action
+    assert action["kind"] == "profile" and action["method"] == "PUT"
+    r = api.call(action["method"], action["path"], "supervisor",
+                 json={"services": action["services"]})
+    assert r.status_code == 200, r.get_json()
+    number = next(n for n, cid in world.counters.items() if cid == action["counter_id"])
+    called = api.call_next(number)
+    assert called is not None and called["service"] == "land"
+
+
+def test_satisfaction_and_dossiers(
+    api: Api, clock: Clock, world: World, day: dict[str, int]
+) -> None:
+    """Ratings of two land tickets; three dossiers: one settled on time, one settled late,
+    one still open past its due time when the report is read."""
+    local = dt.timezone(dt.timedelta(hours=7))
+
+    def t(h: int, m: int) -> dt.datetime:
+        return dt.datetime(2026, 11, 25, h, m, tzinfo=local)
+
+    with world.db.write() as s:
+        site = s.scalar(select(Site).where(Site.code == "HT"))
+        assert site is not None
+        land = world.services["land"]
+        s.add_all([
+            Rating(ticket_id=day["a1"], site_id=site.id, service_id=land, score="very_satisfied",
+                   source="track", created_at=t(8, 20)),
+            Rating(ticket_id=day["a2"], site_id=site.id, service_id=land, score="not_satisfied",
+                   source="tablet", created_at=t(9, 1)),
+        ])
+        proc = {
+            code: Procedure(site_id=site.parent_id, code=f"P-{code}", name_vi=code, name_en=code,
+                            service_code=code, processing_days=1, documents=[])
+            for code in ("land", "civil")
+        }
+        s.add_all(proc.values())
+        s.flush()
+        plan = [  # code, procedure, received, due, settled (step, at) or None, counter
+            ("D1", "land", t(8, 20), t(17, 0), ("result_ready", t(10, 0)), world.counters[1]),
+            ("D2", "civil", t(8, 30), t(10, 0), None, world.counters[2]),
+            ("D3", "land", t(8, 40), t(8, 50), ("returned", t(9, 0)), world.counters[1]),
+        ]
+        for code, pcode, received, due, settled, cid in plan:
+            d = Dossier(code=code, site_id=site.id, procedure_id=proc[pcode].id, counter_id=cid,
+                        status=settled[0] if settled else "received", applicant_name="A",
+                        applicant_id_number="012345678901", documents=[], sets=1,
+                        delivery="counter", received_at=received, due_at=due,
+                        paused_days_total=0, tracking_token=f"tok-{code}")
+            s.add(d)
+            s.flush()
+            s.add(DossierEvent(dossier_id=d.id, at=received, status_from=None,
+                               status_to="received", actor="test"))
+            if settled:
+                s.add(DossierEvent(dossier_id=d.id, at=settled[1], status_from="received",
+                                   status_to=settled[0], actor="test"))
+    r = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}", "supervisor")
+    rep = r.get_json()
+    KpisOut.model_validate(rep)
+    tot = rep["totals"]
+    assert (tot["rated"], tot["very_satisfied"], tot["not_satisfied"]) == (2, 1, 1)
+    assert tot["satisfaction_rate"] == 0.5
+    assert (tot["dossiers_received"], tot["dossiers_settled"]) == (3, 2)
+    assert tot["dossiers_on_time_rate"] == 0.5 and tot["dossiers_settled_late"] == 1
+    assert tot["dossiers_overdue"] == 1
+    svc = {row["service"]: row for row in rep["by_service"]}
+    assert svc["land"]["dossiers_received"] == 2 and svc["land"]["rated"] == 2
+    assert svc["civil"]["dossiers_overdue"] == 1 and svc["civil"]["rated"] == 0
+    counters = {row["counter"]: row for row in rep["by_counter"]}
+    assert counters[1]["dossiers_received"] == 2 and counters[2]["dossiers_overdue"] == 1
+    assert [(h["hour"], h["dossiers_received"]) for h in rep["by_hour"]] == [(8, 3)]
+    # Read before D2 was due, nothing is overdue yet.
+    clock.set(t(9, 30).astimezone(dt.UTC))
+    early = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}", "supervisor")
+    assert early.get_json()["totals"]["dossiers_overdue"] == 0
