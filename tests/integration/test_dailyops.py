@@ -455,3 +455,17 @@ def test_tracking_page_says_the_centre_closed(api: Api, world: World, clock: Clo
     assert api.call("GET", f"{API}/track/{t['token']}").get_json()["status"] == "unserved_at_close"
     page = api.client.get(f"/t/{t['token']}?lang=en").get_data(as_text=True)  # type: ignore[attr-defined]
     assert "The centre closed before your turn" in page
+
+
+def test_kpi_report_counts_tickets_unserved_at_close(api: Api, world: World, clock: Clock) -> None:
+    clock.set(at(25, 10))
+    for _ in range(3):
+        api.issue("land")
+    api.issue("civil")
+    api.call("POST", f"{API}/sites/HT/close-day", "supervisor")
+    r = api.call("GET", f"{API}/sites/HT/reports/kpis?from=2026-11-25&to=2026-11-25", "supervisor")
+    assert r.status_code == 200, r.get_json()
+    rep = r.get_json()
+    assert rep["totals"]["unserved_at_close"] == 4
+    by_service = {row["service"]: row["unserved_at_close"] for row in rep["by_service"]}
+    assert (by_service["land"], by_service["civil"]) == (3, 1)
