@@ -70,6 +70,9 @@ def drain(app: Flask, wait_s: float = LISTENER_CLOSE_WAIT_S) -> None:
             printing.worker.stop(timeout=PRINT_WORKER_STOP_S)
         except Exception:
             log.exception("stopping the print worker failed")
+    closer = app.extensions.get("motcua_day_closer")  # no new close round on a leaving node
+    if closer is not None:
+        closer.stop()
     log.info(
         "drained: socket clients sent to the other nodes",
         extra={"clients": closed, "ms": round((time.monotonic() - t0) * 1000)},
