@@ -585,6 +585,7 @@ class Options:
     clients: int
     preissue: int
     elderly_trial: bool = True
+    motcua: str | None = None  # another checkout's `motcua`, to compare before/after
 
 
 def log(msg: str) -> None:
@@ -595,7 +596,7 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
     """Everything for one backend; ``nodes`` server processes share the database and the
     client threads are spread over them (the deployment model of deploy/: several
     single-process nodes behind a proxy)."""
-    motcua = motcua_executable()
+    motcua = opts.motcua or motcua_executable()
     result: dict[str, Any] = {
         "backend": backend,
         "nodes": nodes,
@@ -907,10 +908,16 @@ def main(argv: list[str] | None = None) -> int:
         "database, client threads spread over them (default 2; 0: skip)",
     )
     ap.add_argument("--json", action="store_true", help="also print one JSON object")
+    ap.add_argument(
+        "--motcua",
+        default=None,
+        help="the `motcua` command to benchmark (default: this checkout's); another "
+        "checkout's gives before/after figures under the same conditions",
+    )
     args = ap.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0:
         ap.error("--clients and --seconds must be positive")
-    opts = Options(args.seconds, args.warmup, args.clients, args.preissue)
+    opts = Options(args.seconds, args.warmup, args.clients, args.preissue, motcua=args.motcua)
 
     plan: list[tuple[str, str, int, bool]] = []  # label, backend, nodes, elderly trial
     if args.backend in ("sqlite", "both"):
