@@ -624,7 +624,7 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
             stack.enter_context(server(motcua, workdir, env, f"server{n}", server_log))
             for n in range(nodes)
         ]
-        result["async_mode"] = env.get("MOTCUA_ASYNC_MODE", "threading (default)")
+        result["async_mode"] = env.get("MOTCUA_ASYNC_MODE", "gevent (default of motcua run)")
         log(f"{label}: {nodes} server process(es) on {HOST}:{','.join(map(str, ports))}, {workdir}")
 
         errors: list[str] = []
