@@ -150,27 +150,29 @@ def priorities() -> Response:
 )
 def issue(site: str) -> Response:
     key = request.headers.get("Idempotency-Key")
-    who: list[Any] = []
 
     def unit() -> tuple[dict[str, Any], bool]:
         with write() as s:
             p = principal(s)
-            who[:] = [p]
             if key is not None and not _KEY_OK.match(key):
                 raise AppError("bad_header", header="Idempotency-Key")
             data = body(IssueTicketIn)
             applicant = data.applicant.model_dump() if data.applicant else None
-            return service.issue_ticket(
+            view, created = service.issue_ticket(
                 s, p, site, data.service, data.priority, data.lang, key, now(), base_url(),
                 applicant=applicant, override_limits=data.override_limits,
             )
+            if created and p.kind == "device" and p.role == "kiosk":
+                # The job is queued in this unit of work; it prints after the commit, and a
+                # printer fault never costs the citizen the ticket.
+                ticket = s.info["issued_ticket"]
+                view["print"] = printing.queue_ticket_in(s, ticket, view, p.id)
+            return view, created
 
+    printing = current_app.extensions["motcua_printing"]
     view, created = retrying(unit)
-    p = who[0]
-    if created and p.kind == "device" and p.role == "kiosk":
-        # After the commit: a printer fault never costs the citizen the ticket.
-        view["print"] = current_app.extensions["motcua_printing"].print_ticket(
-            view["id"], view, p.id)
+    if "print" in view:
+        printing.wake()
     headers = {"Location": f"/api/v1/tickets/{view['id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"

@@ -19,6 +19,9 @@
     var io = global.io;
     var lastSeq = null;
     var waitingForSnapshot = true;
+    // sparse: the server sends this audience only the events that concern it (/track), so a
+    // jump in seq is normal; stale events are still dropped.
+    var sparse = !!(options && options.sparse);
     var opts = Object.assign({
       auth: auth,
       transports: ["websocket", "polling"],
@@ -26,6 +29,7 @@
       reconnectionDelayMax: 5000,
       timeout: 10000,
     }, options || {});
+    delete opts.sparse;
     var socket = io(namespace, opts);
 
     function status(online) {
@@ -64,7 +68,7 @@
     socket.on("event", function (msg) {
       if (waitingForSnapshot || lastSeq === null) return;
       if (msg.seq <= lastSeq) return;          // duplicate or already in the snapshot
-      if (msg.seq !== lastSeq + 1) {           // a gap: something was missed
+      if (!sparse && msg.seq !== lastSeq + 1) { // a gap: something was missed
         resync();
         return;
       }

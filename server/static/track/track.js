@@ -94,5 +94,5 @@
       $("live").textContent = online ? t.live : t.offline;
       $("live").classList.toggle("off", !online);
     },
-  });
+  }, { sparse: true });  // only this ticket's and this service's events reach the page
 })();
