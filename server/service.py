@@ -1180,6 +1180,12 @@ def track(session: Session, token: str, now: dt.datetime, base_url: str) -> dict
         "ahead": v["ahead"],
         "eta_minutes": v["eta_minutes"],
         "counter": v["counter"],
+        # A counter of another site (an extra reception point) called it: where to go.
+        "counter_site_name": (
+            {"vi": ticket.counter.site.name_vi, "en": ticket.counter.site.name_en}
+            if ticket.counter is not None and ticket.counter.site_id != ticket.site_id
+            else None
+        ),
         "issued_at": v["issued_at"],
         "called_at": v["called_at"],
         "lang": v["lang"],

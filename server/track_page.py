@@ -35,6 +35,7 @@ STRINGS: dict[str, dict[str, str]] = {
             " vào ngày làm việc tiếp theo."
         ),
         "go_now": "Mời đến quầy {counter} ngay",
+        "go_now_at": "Mời đến quầy {counter} tại {site} ngay",
         "soon": "Sắp đến lượt bạn",
         "live": "Cập nhật trực tiếp",
         "offline": "Mất kết nối, đang thử lại…",
@@ -69,6 +70,7 @@ STRINGS: dict[str, dict[str, str]] = {
             " working day."
         ),
         "go_now": "Go to counter {counter} now",
+        "go_now_at": "Go to counter {counter} at {site} now",
         "soon": "You are next",
         "live": "Live",
         "offline": "Connection lost, retrying…",

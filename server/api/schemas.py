@@ -211,6 +211,9 @@ class TrackOut(BaseModel):
     ahead: int | None
     eta_minutes: int | None
     counter: int | None
+    counter_site_name: Names | None = Field(
+        default=None, description="When a counter of another site called it: that site's name"
+    )
     issued_at: str
     called_at: str | None
     lang: str

@@ -347,6 +347,11 @@ def test_a_reception_point_counter_serves_its_ward_queue(
     serving = by(board["now_serving"], "number", "A001")
     assert serving["counter_site_name"]["en"] == "Extra point"
     assert board["recent_calls"][0]["counter_site"] == "HT-P1"
+    # The citizen's tracking page says where to go too.
+    tracked = api.call("GET", f"/api/v1/track/{ticket['token']}").get_json()
+    assert tracked["counter"] == 1 and tracked["counter_site_name"]["vi"] == "Điểm bổ sung"
+    page = api.call("GET", f"/t/{ticket['token']}").get_data(as_text=True)
+    assert "Mời đến quầy 1 tại Điểm bổ sung ngay" in page
     # The point's clerk serves it to the end (a ticket of another site, called at their counter).
     for action in ("start", "finish"):
         r = api.call("POST", f"/api/v1/tickets/{ticket['id']}/{action}", token=point_clerk)

@@ -22,7 +22,12 @@
     $("status").textContent = t[state.status] || state.status;
     var called = state.status === "called";
     $("go").hidden = !called;
-    if (called) $("go").textContent = t.go_now.replace("{counter}", state.counter);
+    if (called) {
+      var at = state.counter_site_name;  // a counter of another site (extra reception point)
+      $("go").textContent = at
+        ? t.go_now_at.replace("{counter}", state.counter).replace("{site}", at[cfg.lang] || at.vi)
+        : t.go_now.replace("{counter}", state.counter);
+    }
     $("facts").hidden = state.status !== "waiting";
     $("ahead").textContent = state.ahead === null || state.ahead === undefined ? "—" : state.ahead;
     $("eta").textContent = range(state.eta_minutes);
@@ -85,7 +90,10 @@
         if (type === "ticket.transferred") { rt.resync(); return; }
         var was = state.status;
         state.status = data.status || (type === "ticket.called" ? "called" : state.status);
-        if (data.counter !== undefined && data.counter !== null) state.counter = data.counter;
+        if (data.counter !== undefined && data.counter !== null) {
+          state.counter = data.counter;
+          state.counter_site_name = data.counter_site_name || null;
+        }
         render();
         if ((type === "ticket.called" || type === "ticket.recalled") && (was !== "called" || type === "ticket.recalled")) alertCalled();
       }
