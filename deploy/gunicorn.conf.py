@@ -26,8 +26,17 @@ else:
     threads = int(os.environ.get("MOTCUA_THREADS", "256"))  # one per websocket client
     worker_connections = threads + 64  # gunicorn refuses new connections beyond this
 timeout = 60
+# SIGTERM drains the node in a few seconds (server/shutdown.py); this is only the upper bound.
 graceful_timeout = 20
 keepalive = 5
 accesslog = None  # the app writes structured access logs itself
 errorlog = "-"
 loglevel = "warning"
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """On SIGTERM, send the socket clients to the other nodes and exit (server/shutdown.py).
+    Imported here, in the worker, after gevent's monkey-patching."""
+    from server.shutdown import post_worker_init as drain_on_sigterm
+
+    drain_on_sigterm(worker)

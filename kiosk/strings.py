@@ -32,6 +32,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "announce": "Số của bạn là {number}",
         "priority_mark": "Ưu tiên",
         "service_closed": "Tạm ngừng",
+        # issue 10: why a service takes no ticket now (the full advice shows on touch)
+        "why_service_cap_reached": "Đã hết số hôm nay",
+        "why_service_after_last_ticket": "Đã hết giờ lấy số hôm nay",
+        "why_site_closed_now": "Ngoài giờ làm việc",
+        "why_site_holiday": "Ngày nghỉ lễ",
+        "touch_for_why": "Chạm để xem hướng dẫn",
     },
     "en": {
         "title": "Take a number",
@@ -64,5 +70,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "announce": "Your number is {number}",
         "priority_mark": "Priority",
         "service_closed": "Paused",
+        "why_service_cap_reached": "No more tickets today",
+        "why_service_after_last_ticket": "Tickets have ended for today",
+        "why_site_closed_now": "Closed now",
+        "why_site_holiday": "Public holiday",
+        "touch_for_why": "Touch for what to do",
     },
 }

@@ -604,9 +604,13 @@ class Worker:
         status_interval: float | None = None,
         watch: list[str] | None = None,
         name: str = "motcua-print-spool",
+        gather: float = 0.0,
     ) -> None:
         self.spool = spool
         self.interval = interval
+        # After a wake-up, wait this long so the jobs submitted meanwhile share one claim
+        # (a busy kiosk hall: one transaction per batch instead of one per ticket).
+        self.gather = gather
         self.status_interval = status_interval
         self.watch = list(watch or [])
         self.name = name
@@ -659,7 +663,8 @@ class Worker:
                 log.exception("print spool pass failed")
             if handled >= self.spool.batch:
                 continue  # more may be due right away
-            self.spool.work.wait(self.interval)
+            if self.spool.work.wait(self.interval) and self.gather > 0:
+                self._stop.wait(self.gather)
 
     def __enter__(self) -> Worker:
         return self.start()

@@ -133,6 +133,7 @@ def to_ascii(text: str) -> str:
 # --- Windows-1258 --------------------------------------------------------------------------
 
 
+@cache  # a ticket is ~400 characters from a small alphabet: encode each one once
 def _cp1258_char(ch: str) -> bytes:
     try:
         return ch.encode("cp1258")

@@ -21,6 +21,19 @@ if ! command -v chromium >/dev/null 2>&1; then
     fi
 fi
 
+# The nginx tests (tests/integration/test_nginx.py) run the shipped site config: `nginx -t` and
+# an end-to-end run in front of two app nodes. Debian's nginx-light is enough.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing nginx-light and openssl (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light openssl >/dev/null
+    else
+        echo "nginx is missing: the nginx tests will skip (CI=true makes them fail)." >&2
+        echo "Install it with: sudo apt-get install -y nginx-light openssl" >&2
+    fi
+fi
+
 echo "==> ruff"
 .venv/bin/ruff check .
 

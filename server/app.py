@@ -69,10 +69,18 @@ def create_app(
         db, settings.public_base_url, publish_change=service.emit_printer_changed,
         start_worker=settings.print_worker,
     )
+    if settings.print_worker:  # the process's background workers: also closing the day
+        from .dailyops import DayCloser
+
+        app.extensions["motcua_day_closer"] = DayCloser(db, app.extensions["motcua"].clock)
+        app.extensions["motcua_day_closer"].start()
 
     from kiosk import bp as kiosk_bp
 
+    from . import web_auth
     from .track_page import bp as track_bp
+
+    web_auth.init_app(app)
 
     app.register_blueprint(track_bp)
 
@@ -86,11 +94,27 @@ def create_app(
 
     app.register_blueprint(display_bp)
 
+    from supervisor import bp as supervisor_bp
+
+    app.register_blueprint(supervisor_bp)
+
+    from counter import bp as counter_bp
+
+    app.register_blueprint(counter_bp)
+
+    from admin import bp as admin_bp  # issue 10: /admin/ console and the public /pair page
+
+    app.register_blueprint(admin_bp)
+
     from .realtime import Hub
 
     app.extensions["motcua_hub"] = Hub(
         app, settings.async_mode, settings.redis_url, settings.redis_channel
     )
+
+    from .ops import init_ops  # /healthz, /readyz, /metrics (deploy/README.md)
+
+    init_ops(app)
 
     @app.get("/static/vendor/<path:name>")
     def vendor(name: str) -> Any:

@@ -128,8 +128,12 @@ def can_operate_counter(session: Session, p: Principal, counter: Counter) -> boo
 
 
 def can_act_on_ticket(session: Session, p: Principal, ticket: Ticket) -> bool:
-    if p.role not in STAFF or not in_scope(session, p, ticket.site_id):
+    if p.role not in STAFF:
         return False
+    if not in_scope(session, p, ticket.site_id):
+        # A counter of another site serving this site's queue acts on the tickets it called.
+        counter = ticket.counter
+        return counter is not None and can_operate_counter(session, p, counter)
     if p.role == "clerk" and p.counter_id is not None and ticket.counter_id is not None:
         return ticket.counter_id == p.counter_id
     return True

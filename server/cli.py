@@ -259,66 +259,6 @@ def simulate(site_code: str, per_day: int | None, arrivals: str | None, counters
     click.echo("\n".join(sim.text_report(result, eta_report)))
 
 
-@main.group(help="The procedure catalog of a province (CSV).")
-def procedures() -> None:
-    pass
-
-
-@procedures.command("import", help="Create or update procedures from a CSV file (all or nothing).")
-@click.option("--site", "site_code", required=True, help="Province code")
-@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
-def procedures_import(site_code: str, file: Any) -> None:
-    from . import procedures as catalog
-
-    text = file.read()
-    db = _db(_settings())
-    with db.write() as s:
-        province = _province(s, site_code)
-        try:
-            result = catalog.import_csv(s, province, text)
-        except catalog.CatalogError as exc:
-            for line in exc.errors:
-                click.echo(line, err=True)
-            raise click.ClickException(
-                f"{len(exc.errors)} problem(s) in the file; nothing was changed"
-            ) from None
-    click.echo(f"{site_code}: {result.created} procedure(s) created, {result.updated} updated.")
-
-
-@procedures.command("export", help="Write the province's procedures as CSV ('-' = stdout).")
-@click.option("--site", "site_code", required=True, help="Province code")
-@click.argument("file", type=click.File("w", encoding="utf-8"))
-def procedures_export(site_code: str, file: Any) -> None:
-    from . import procedures as catalog
-
-    db = _db(_settings())
-    with db.read() as s:
-        file.write(catalog.export_csv(s, _province(s, site_code)))
-
-
-def _province(s: Any, code: str) -> Site:
-    from .dossiers import province_of
-
-    site = _site(s, code)
-    province = province_of(s, site)
-    if province.id != site.id:
-        raise click.ClickException(
-            f"{code} is not a province; its catalog is the province's: --site {province.code}"
-        )
-    return site
-
-
-@main.command("purge-applicants",
-              help="Delete the kiosk's ID card scans of past business days (run daily).")
-def purge_applicants() -> None:
-    from .dossiers import purge_applicants as purge
-
-    db = _db(_settings())
-    with db.write() as s:
-        removed = purge(s, system_clock())
-    click.echo(f"{removed} ID card scan(s) of past days deleted.")
-
-
 @main.command(help="Run the server (SQLite file in this folder unless MOTCUA_DATABASE_URL).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -355,6 +295,24 @@ def run(host: str, port: int, threads: int, access_log: bool) -> None:
 
     serve(host, port, async_mode=settings.async_mode, threads=threads)
 
+
+from .cli_dossiers import register as _register_dossiers  # noqa: E402  (issue 5)
+
+_register_dossiers(main)
+
+from .cli_ops import close_day, config  # noqa: E402  (issue 10)
+
+main.add_command(config)
+main.add_command(close_day)
+
+from .backup import backup  # noqa: E402 - `motcua backup create|restore FILE`
+
+main.add_command(backup)
+
+from .cli_sites import counter, service, site  # noqa: E402 - `motcua site|service|counter add`
+
+for _group in (site, service, counter):
+    main.add_command(_group)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,6 +21,8 @@ class Settings:
     default_lang: str = "vi"
     async_mode: str = "threading"
     print_worker: bool = True
+    metrics_token: str | None = None  # /metrics wants this bearer token when set (deploy/)
+    node_name: str | None = None  # names this node in /healthz and metrics (default host:pid)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -40,5 +42,9 @@ class Settings:
             values["print_worker"] = env["MOTCUA_PRINT_WORKER"] not in ("0", "false", "no")
         if env.get("MOTCUA_SECRET_KEY"):
             values["secret_key"] = env["MOTCUA_SECRET_KEY"]
+        if env.get("MOTCUA_METRICS_TOKEN"):
+            values["metrics_token"] = env["MOTCUA_METRICS_TOKEN"]
+        if env.get("MOTCUA_NODE_NAME"):
+            values["node_name"] = env["MOTCUA_NODE_NAME"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

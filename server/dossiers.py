@@ -17,7 +17,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,8 +41,6 @@ from .models import (
     Holiday,
     Procedure,
     Site,
-    Ticket,
-    TicketApplicant,
 )
 from .queue.calendar import business_day, local
 from .service import _audit, _emit, _iso, _ticket, applicant_view, site_by_code
@@ -425,9 +423,10 @@ def intake(
         raise AppError("validation_error", detail="sets/delivery")
 
     day = business_day(now, site.timezone)
+    due = Calendar(session, site, day).due_at(now, procedure.processing_days)
+    # Last before the inserts: the (agency, day) row stays locked until the commit.
     agency = agency_of(site)
     code = format_code(agency, day, next_number(session, agency, day))
-    cal = Calendar(session, site, day)
     dossier = Dossier(
         code=code,
         site_id=site.id,
@@ -444,7 +443,7 @@ def intake(
         sets=sets,
         delivery=delivery,
         received_at=now,
-        due_at=cal.due_at(now, procedure.processing_days),
+        due_at=due,
         paused_days_total=0,
         tracking_token=auth.new_tracking_token(),
         idempotency_key=idempotency_key,
@@ -591,23 +590,3 @@ def list_for_site(
             q = q.where(Dossier.due_at > now, Dossier.due_at < limit)
     rows = session.scalars(q.order_by(Dossier.due_at, Dossier.id).limit(LIST_LIMIT)).all()
     return [dossier_view(session, d, now, base_url, events=False) for d in rows]
-
-
-# --- ticket applicants (rule 7) -------------------------------------------------------------
-
-
-def purge_applicants(session: Session, now: dt.datetime) -> int:
-    """Delete the kiosk's ID card scans of tickets of business days before today (each site's
-    own local today). The dossiers keep what was received; nothing else keeps ID numbers.
-    Returns how many rows were deleted."""
-    removed = 0
-    for site in session.scalars(select(Site)):
-        today = business_day(now, site.timezone)
-        old = select(Ticket.id).where(Ticket.site_id == site.id, Ticket.business_day < today)
-        result = session.execute(
-            delete(TicketApplicant)
-            .where(TicketApplicant.ticket_id.in_(old))
-            .execution_options(synchronize_session=False)
-        )
-        removed += int(result.rowcount or 0)
-    return removed

@@ -19,6 +19,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Bạn không có quyền thực hiện thao tác này.",
         "You are not allowed to do this.",
     ),
+    "csrf_failed": (
+        403,
+        "Phiên làm việc đã hết hạn. Vui lòng tải lại trang.",
+        "Your session has expired. Please reload the page.",
+    ),
     "not_found": (404, "Không tìm thấy {what}.", "{what_en} not found."),
     "route_not_found": (404, "Không có địa chỉ này.", "No such address."),
     "method_not_allowed": (405, "Phương thức không được hỗ trợ.", "Method not allowed."),
@@ -61,6 +66,23 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "no_printer": (409, "Vé này không được in từ máy có máy in.",
                    "This ticket was not issued at a kiosk with a printer."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
+    # --- issue 10: admin console, device pairing ---
+    "pairing_unknown": (
+        404,
+        "Không có mã ghép nối này. Kiểm tra lại mã trên màn hình thiết bị.",
+        "No such pairing code. Check the code shown on the device.",
+    ),
+    "pairing_used": (409, "Mã ghép nối này đã được dùng.", "This pairing code was already used."),
+    "pairing_busy": (
+        429,
+        "Quá nhiều thiết bị đang chờ ghép nối. Vui lòng thử lại sau ít phút.",
+        "Too many devices are waiting to be paired. Please try again in a few minutes.",
+    ),
+    "pairing_expired": (
+        410,
+        "Mã ghép nối đã hết hạn. Thiết bị sẽ hiện mã mới.",
+        "The pairing code has expired. The device will show a new one.",
+    ),
     # --- dossiers, procedures, ratings (issue 5) ---
     "illegal_dossier_step": (
         409,
@@ -107,10 +129,47 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Quầy này chưa phục vụ xong ai trong 10 phút qua.",
         "Nobody was served at this counter in the last 10 minutes.",
     ),
+    # --- issue 10: daily operations and site configuration files ---------------------------
+    "site_holiday": (
+        409,
+        "Hôm nay là ngày nghỉ lễ ({holiday_vi}), trung tâm không cấp số. {advice_vi}",
+        "Today is a public holiday ({holiday_en}); no tickets are issued. {advice_en}",
+    ),
+    "site_closed_now": (
+        409,
+        "Trung tâm đang ngoài giờ làm việc. {advice_vi}",
+        "The centre is closed now. {advice_en}",
+    ),
+    "service_after_last_ticket": (
+        409,
+        'Lĩnh vực "{name_vi}" đã ngừng cấp số lúc {time} hôm nay. {advice_vi}',
+        'Service "{name_en}" stopped issuing tickets at {time} today. {advice_en}',
+    ),
+    "service_cap_reached": (
+        409,
+        'Lĩnh vực "{name_vi}" đã cấp hết {cap} số của hôm nay. {advice_vi}',
+        'Service "{name_en}" has issued all {cap} tickets for today. {advice_en}',
+    ),
+    "config_invalid": (
+        422,
+        "Tệp cấu hình không hợp lệ, không có thay đổi nào được lưu: {detail}",
+        "The configuration file is invalid; nothing was changed: {detail}",
+    ),
     "internal_error": (
         500,
         "Lỗi hệ thống, vui lòng thử lại.",
         "Something went wrong; please try again.",
+    ),
+    # --- supervisor rebalancing (server/supervision.py) ---
+    "site_not_nearby": (
+        422,
+        'Quầy {number} không thể phục vụ hàng chờ của "{site}" (chỉ điểm cha, con hoặc cùng cấp).',
+        'Counter {number} cannot serve the queues of "{site}" (only a parent, child or sibling).',
+    ),
+    "tickets_not_waiting": (
+        409,
+        "Có vé không còn đang chờ ở lĩnh vực này; hãy tải lại danh sách.",
+        "Some tickets are no longer waiting in this service; reload the list.",
     ),
 }
 
@@ -124,6 +183,7 @@ ACTION_VI = {
     "resume": "tiếp tục",
     "cancel": "huỷ",
     "transfer": "chuyển",
+    "close_day": "đóng ngày",
 }
 STATUS_VI = {
     "waiting": "đang chờ",
@@ -134,12 +194,16 @@ STATUS_VI = {
     "no_show": "vắng mặt",
     "cancelled": "đã huỷ",
     "transferred": "đã chuyển",
+    "unserved_at_close": "chưa phục vụ khi đóng cửa",
 }
 WHAT = {
     "site": ("điểm phục vụ", "Site"),
     "counter": ("quầy", "Counter"),
     "ticket": ("vé", "Ticket"),
     "service": ("lĩnh vực", "Service"),
+    "user": ("tài khoản", "User"),  # issue 10
+    "device": ("thiết bị", "Device"),  # issue 10
+    "holiday": ("ngày nghỉ", "Holiday"),  # issue 10
     "dossier": ("hồ sơ", "Dossier"),
     "procedure": ("thủ tục", "Procedure"),
 }

@@ -73,6 +73,7 @@ TICKET_STATUSES = (
     "no_show",
     "cancelled",
     "transferred",
+    "unserved_at_close",  # issue 10: still waiting/parked when the site closed (terminal)
 )
 CHANNELS = ("kiosk", "counter", "api", "transfer")
 
@@ -269,7 +270,7 @@ class Ticket(Base):
     label: Mapped[str] = mapped_column(String(16))
     priority_id: Mapped[int | None] = mapped_column(ForeignKey("priority_categories.id"))
     channel: Mapped[str] = mapped_column(String(16), default="kiosk")
-    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    status: Mapped[str] = mapped_column(String(24), default="waiting")
     # Order inside the service queue (microseconds; transfer to the front goes below the head).
     queue_pos: Mapped[int] = mapped_column(BigInteger)
     lang: Mapped[str] = mapped_column(String(2), default="vi")
@@ -284,10 +285,12 @@ class Ticket(Base):
     tracking_token: Mapped[str] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     transfer_parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # Supervisor moved this waiting ticket to one counter: only that counter may call it.
+    reserved_counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
 
     service: Mapped[Service] = relationship()
     priority: Mapped[PriorityCategory | None] = relationship()
-    counter: Mapped[Counter | None] = relationship()
+    counter: Mapped[Counter | None] = relationship(foreign_keys=[counter_id])
 
     __table_args__ = (
         UniqueConstraint("site_id", "service_id", "business_day", "number"),
@@ -297,6 +300,7 @@ class Ticket(Base):
         Index("ix_tickets_queue", "service_id", "business_day", "status", "queue_pos"),
         Index("ix_tickets_counter_status", "counter_id", "status"),
         Index("ix_tickets_transfer_parent", "transfer_parent_id"),
+        Index("ix_tickets_reserved_counter", "reserved_counter_id", "status"),
     )
 
 
@@ -355,8 +359,8 @@ class TicketEvent(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
     type: Mapped[str] = mapped_column(String(32))
-    from_status: Mapped[str | None] = mapped_column(String(16))
-    to_status: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
     counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
     actor: Mapped[str] = mapped_column(String(64))
@@ -519,3 +523,43 @@ class Rating(Base):
         CheckConstraint(f"score IN {RATING_SCORES!r}", name="score"),
         CheckConstraint(f"source IN {RATING_SOURCES!r}", name="source"),
     )
+
+
+# --- issue 10: admin data, daily operations, device pairing (migration 0007) ---------------
+# New columns of existing tables are attached here (SQLAlchemy declarative allows adding
+# mapped columns after the class is built) so that the whole feature is one block.
+
+# Site local opening hours: weekday "0" (Monday) .. "6" (Sunday) -> [["07:30", "11:30"], ...].
+# NULL = not set (always open); a weekday missing or [] = closed that day.
+Site.opening_hours = mapped_column("opening_hours", JSON, nullable=True)
+Site.phone = mapped_column("phone", String(40), nullable=True)
+# Tickets issued per business day at most; NULL = no cap.
+Service.daily_cap = mapped_column("daily_cap", Integer, nullable=True)
+# "HH:MM" site local time after which no ticket is issued; NULL = until closing.
+Service.last_ticket_time = mapped_column("last_ticket_time", String(5), nullable=True)
+# "#rrggbb" for kiosk tiles and display rows; NULL = the default palette.
+Service.display_colour = mapped_column("display_colour", String(7), nullable=True)
+
+
+class PairingCode(Base):
+    """A short code a new kiosk or display shows on /pair. An admin claims it (creating the
+    device); the device then collects its token once by presenting its secret.
+
+    ``code`` is unique over the table's whole history (6 chars from a 31-letter unambiguous
+    alphabet give ~887M codes; expired unclaimed rows may be deleted to free theirs)."""
+
+    __tablename__ = "pairing_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    # When the device fetched its token (single use: a second collection is refused).
+    collected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    device: Mapped[Device | None] = relationship()
+
+    __table_args__ = (Index("ix_pairing_codes_expires_at", "expires_at"),)

@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, insert, or_, select, update
 
 from printers.layouts import TicketPrint, ticket_bytes
 from printers.spool import Job, JobStatus, Spool, Worker
@@ -22,6 +22,12 @@ from .queue.calendar import local
 log = logging.getLogger("motcua.printing")
 
 PROBLEMS = {PrinterStatus.OFFLINE, PrinterStatus.PAPER_OUT, PrinterStatus.ERROR}
+
+
+def job_row(job: Job, **links: Any) -> PrintJob:
+    return PrintJob(id=job.id, uri=job.uri, data=job.data, status=job.status.value,
+                    attempts=job.attempts, next_attempt_at=job.next_attempt_at,
+                    created_at=job.created_at, ref=job.ref, **links)
 
 
 def _job(row: PrintJob) -> Job:
@@ -40,9 +46,7 @@ class DbJobStore:
 
     def add(self, job: Job, **links: Any) -> None:
         with self.db.write() as s:
-            s.add(PrintJob(id=job.id, uri=job.uri, data=job.data, status=job.status.value,
-                           attempts=job.attempts, next_attempt_at=job.next_attempt_at,
-                           created_at=job.created_at, ref=job.ref, **links))
+            s.add(job_row(job, **links))
 
     def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[Job]:
         with self.db.write() as s:
@@ -63,14 +67,16 @@ class DbJobStore:
             return [_job(r) for r in rows]
 
     def _finish(self, job: Job, **changes: Any) -> bool:
+        # One guarded UPDATE (no ORM load): only the claim that still holds the job ends it.
         with self.db.write() as s:
-            row = s.get(PrintJob, job.id, with_for_update=True)
-            if row is None or row.status != "printing" or row.attempts != job.attempts:
-                return False
-            row.lease_until = None
-            for k, v in changes.items():
-                setattr(row, k, v)
-            return True
+            done = s.execute(
+                update(PrintJob)
+                .where(PrintJob.id == job.id, PrintJob.status == "printing",
+                       PrintJob.attempts == job.attempts)
+                .values(lease_until=None, **changes)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            return bool(done == 1)
 
     def mark_done(self, job: Job, now: dt.datetime) -> bool:
         return self._finish(job, status="done", finished_at=now, last_error=None)
@@ -132,7 +138,8 @@ class Printing:
             kwargs["clock"] = clock
         self.spool = Spool(self.store, **kwargs)
         self.publish_change = publish_change
-        self.worker = Worker(self.spool, interval=0.5) if start_worker else None
+        self.worker = (Worker(self.spool, interval=0.5, gather=0.05) if start_worker
+                       else None)
         if self.worker is not None:
             self.worker.start()
 
@@ -164,6 +171,36 @@ class Printing:
         except Exception:
             log.exception("could not queue a ticket print", extra={"ticket_id": ticket_id})
             return {"status": "failed"}
+
+    def queue_ticket_in(self, s: Any, ticket: Ticket, view: dict[str, Any],
+                        device_id: int) -> dict[str, Any]:
+        """Like :meth:`print_ticket`, but the job row is written in the issue's own unit of
+        work ``s`` (one commit per kiosk issue instead of two, and no ticket whose job was
+        lost between them); call :meth:`wake` after the commit. A failure to lay out the
+        ticket is reported ({"status": "failed"}) and never undoes the ticket."""
+        try:
+            uri = s.scalar(select(Device.printer_uri).where(Device.id == device_id))
+            if not uri:
+                return {"status": "none"}
+            layout = ticket_layout(s, ticket, self.base_url, view.get("ahead"),
+                                   view.get("eta_minutes"))
+            target = parse_uri(uri)
+            data = ticket_bytes(layout, profile=target.profile, text=target.text)
+            job = Job.new(uri, data, self.spool.clock(), ref=f"ticket:{ticket.id}")
+            state = s.scalar(select(PrinterState.status).where(PrinterState.uri == uri))
+        except Exception:
+            log.exception("could not queue a ticket print", extra={"ticket_id": ticket.id})
+            return {"status": "failed"}
+        s.execute(insert(PrintJob.__table__).values(
+            id=job.id, uri=job.uri, data=job.data, status=job.status.value,
+            attempts=job.attempts, next_attempt_at=job.next_attempt_at,
+            created_at=job.created_at, ref=job.ref, site_id=ticket.site_id,
+            device_id=device_id, ticket_id=ticket.id))
+        return {"status": "queued", "job_id": job.id, "printer": state}
+
+    def wake(self) -> None:
+        """Tell the spool worker that a job was committed."""
+        self.spool.work.set()
 
     def printer_state(self, uri: str) -> str | None:
         with self.db.read() as s:

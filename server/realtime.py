@@ -6,7 +6,8 @@ Protocol (see ARCHITECTURE.md, "Realtime"):
   may take ``site``); a bad token is refused at connect;
 - the server emits ``snapshot`` (with ``seq``), then ``event`` messages
   ``{"seq", "type", "data"}``; every event of the site reaches every audience (so ``seq`` has
-  no holes), with ``data`` cut down to what that audience may see;
+  no holes), with ``data`` cut down to what that audience may see; except ``/track``: a phone
+  gets only its service's ``queue.stats`` and its own ticket's events (see Hub.publish_track);
 - the client emits ``resync`` (on a gap in ``seq`` or after reconnecting) and gets a new
   ``snapshot``.
 """
@@ -30,6 +31,7 @@ from .service import Event
 log = logging.getLogger("motcua.realtime")
 
 AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
+REVOKE_SWEEP_SECONDS = 10  # issue 10: how soon other nodes drop a revoked device's sockets
 
 # What the public audiences (lobby TVs, kiosks, citizens' phones) may see of each event.
 PUBLIC_TICKET_KEYS = (
@@ -43,6 +45,8 @@ PUBLIC_TICKET_KEYS = (
     "recall_count",
     "position",
     "lang",
+    "counter_site",  # a counter of another site (an extra reception point) called it
+    "counter_site_name",
 )
 PUBLIC_STATS_KEYS = ("service", "waiting", "waiting_priority", "open_counters", "eta_new")
 
@@ -59,6 +63,8 @@ def project(audience: str, event: Event) -> dict[str, Any]:
             # The call order is for tracking pages; staff screens show counts.
             return {k: v for k, v in d.items() if k not in ("order", "eta_minutes")}
         return d
+    if t == "ticket.reserved":  # a supervisor kept a waiting ticket for one counter: staff only
+        return {}
     if t.startswith("ticket."):
         return _pick(d, PUBLIC_TICKET_KEYS)
     if t == "queue.stats":
@@ -91,9 +97,15 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
 
     # -- handlers --
     def on_connect(self, auth_data: Any = None) -> None:
-        if not isinstance(auth_data, dict) or not isinstance(auth_data.get("token"), str):
+        if auth_data is None:
+            auth_data = {}
+        if not isinstance(auth_data, dict):
             raise Refused("unauthorized")
-        token = auth_data["token"][:200]
+        # No token: a signed-in person's session cookie (staff pages), see _principal.
+        token = auth_data.get("token") or ""
+        if not isinstance(token, str):
+            raise Refused("unauthorized")
+        token = token[:200]
         try:
             with self.hub.db.read() as s:
                 client = self.admit(s, token, auth_data)
@@ -101,6 +113,8 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
             raise Refused(err.code) from None
         sid = request.sid  # type: ignore[attr-defined]
         self.clients[sid] = client
+        if client.get("device_id"):
+            self.hub.seen(client["device_id"])
         for room in client["rooms"]:
             join_room(room)
         self._send_snapshot(sid)
@@ -111,6 +125,11 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
     def on_resync(self, *_args: Any) -> None:
         sid = request.sid  # type: ignore[attr-defined]
         if sid in self.clients:
+            device_id = self.clients[sid].get("device_id")
+            # Displays resync now and then: still here, and still allowed?
+            if device_id and not self.hub.seen(device_id):
+                self.disconnect(sid)
+                return
             self._send_snapshot(sid)
 
     def trigger_event(self, event: str, *args: Any) -> Any:
@@ -139,7 +158,12 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
 
 
 def _principal(session: Any, token: str, roles: tuple[str, ...]) -> auth.Principal:
-    p = auth.principal_from_token(session, token)
+    if token:
+        p = auth.principal_from_token(session, token)
+    else:
+        from .web_auth import principal_from_session
+
+        p = principal_from_session(session)
     if p is None:
         raise AppError("unauthorized")
     if p.role not in roles:
@@ -155,6 +179,9 @@ class DisplayNamespace(_AudienceNamespace):
     def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
         p = _principal(session, token, ("display", "supervisor", "admin"))
         site_id = _requested_site(session, p, auth_data)
+        if p.kind == "device":  # issue 10: a revoked display is disconnected (Hub.kick_device)
+            return {"site_id": site_id, "device_id": p.id,
+                    "rooms": [*_site_rooms(site_id), f"device:{p.id}"]}
         return {"site_id": site_id, "rooms": _site_rooms(site_id)}
 
     def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
@@ -219,19 +246,30 @@ class TrackNamespace(_AudienceNamespace):
         if len(token) > 64:
             raise AppError("not_found", what="ticket")
         ticket = resolve_tracking(session, token)
+        # A phone hears its own ticket and its service's line only (see Hub.publish_track).
         return {
             "site_id": ticket.site_id,
             "token": token,
-            "rooms": [*_site_rooms(ticket.site_id), f"ticket:{ticket.id}"],
+            "rooms": [_track_room(ticket.site_id, ticket.service.code), f"ticket:{ticket.id}"],
         }
 
     def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
         snap = snapshots.track(session, client["token"], self.hub.clock(), self.hub.base_url)
-        room = f"ticket:{snap['ticket_id']}"
-        if room not in client["rooms"]:  # followed a transfer: listen to the new ticket
-            client["rooms"].append(room)
-            self.enter_room(request.sid, room)  # type: ignore[attr-defined]
+        wanted = [_track_room(client["site_id"], snap["ticket"]["service"]),
+                  f"ticket:{snap['ticket_id']}"]
+        for room in wanted:
+            if room not in client["rooms"]:  # followed a transfer: the new ticket and line
+                if room.startswith("track:"):
+                    for old in [r for r in client["rooms"] if r.startswith("track:")]:
+                        client["rooms"].remove(old)
+                        self.leave_room(request.sid, old)  # type: ignore[attr-defined]
+                client["rooms"].append(room)
+                self.enter_room(request.sid, room)  # type: ignore[attr-defined]
         return snap
+
+
+def _track_room(site_id: int, service_code: str) -> str:
+    return f"track:{site_id}:{service_code}"
 
 
 def _requested_site(session: Any, p: auth.Principal, auth_data: dict[str, Any]) -> int:
@@ -287,17 +325,108 @@ class Hub:
         for ns in self.namespaces.values():
             self.socketio.on_namespace(ns)
         self.db.subscribers.append(self.publish)
+        self._watching = False
+
+    def seen(self, device_id: int) -> bool:
+        """A device connected or resynced: note its last-seen time for the admin console
+        (issue 10). False when it has been revoked meanwhile (revoked on another node)."""
+        from .admin import device_presence, touch_device
+
+        self._watch_devices()
+
+        try:
+            now = self.clock()
+            with self.db.read() as s:
+                allowed, recent = device_presence(s, device_id, now)
+            if allowed and not recent:
+                with self.db.write() as s:
+                    touch_device(s, device_id, now)
+            return allowed
+        except Exception:  # never refuse a display because a bookkeeping write failed
+            log.warning("could not record device last-seen", exc_info=True)
+            return True
+
+    def _watch_devices(self) -> None:
+        """Started with the first device connection: every ``REVOKE_SWEEP_SECONDS`` drop this
+        node's sockets of devices revoked on any node (the event reaches only the node that
+        committed the revocation; the others learn it here)."""
+        if self._watching:
+            return
+        self._watching = True
+
+        def loop() -> None:
+            # Ends when no device is connected here, or on a database error; the next device
+            # connection (or a display's periodic resync) starts it again.
+            try:
+                while self._watching:
+                    self.socketio.sleep(REVOKE_SWEEP_SECONDS)
+                    if self.sweep_revoked() is None:
+                        break
+            except Exception:
+                log.warning("revoked-device sweep stopped", exc_info=True)
+            finally:
+                self._watching = False
+
+        self.socketio.start_background_task(loop)
+
+    def sweep_revoked(self) -> list[int] | None:
+        """Disconnect this node's sockets of revoked devices; the ids dropped, or None when no
+        device is connected here."""
+        from .admin import revoked_among
+
+        ids = {c["device_id"] for ns in self.namespaces.values() for c in ns.clients.values()
+               if c.get("device_id")}
+        if not ids:
+            return None
+        with self.db.read() as s:
+            gone = revoked_among(s, ids)
+        for device_id in gone:
+            self.kick_device(device_id)
+        return gone
+
+    def kick_device(self, device_id: int) -> None:
+        """A revoked device: close its sockets on this node, and tell its pages on every node
+        (the ``revoked`` message reaches them through the Redis fan-out) to stop."""
+        for name, ns in self.namespaces.items():
+            self.socketio.emit("revoked", {}, namespace=name, to=f"device:{device_id}")
+            for sid, client in list(ns.clients.items()):
+                if client.get("device_id") == device_id:
+                    self.socketio.server.disconnect(sid, namespace=name)
 
     def publish(self, events: list[Event]) -> None:
         for event in events:
+            if event.type == "device.revoked":
+                self.kick_device(int(event.data["device_id"]))
             room = f"site:{event.site_id}"
             for audience in AUDIENCES:
+                if audience == "/track":
+                    self.publish_track(event)
+                    continue
                 self.socketio.emit(
                     "event",
                     {"seq": event.seq, "type": event.type, "data": project(audience, event)},
                     namespace=audience,
                     to=room,
                 )
+
+    def publish_track(self, event: Event) -> None:
+        """Citizens' phones get only what concerns them: their service's ``queue.stats`` (the
+        call order gives each its place) and their own ticket's events. Every other event of
+        the site went to every phone before: at 2,000 phones a call-next round (called, stats,
+        serving, done) was 8,000 sends for ~400 useful ones (tests/bench/bench_track.py). The
+        ``seq`` still orders what a phone gets, but it has gaps by design: track.js connects
+        with ``sparse`` (stale events dropped, no resync on a jump); the events carry absolute
+        values and a reconnect brings a snapshot."""
+        d = event.data
+        if event.type == "queue.stats":
+            rooms = [_track_room(event.site_id, d.get("service", ""))]
+        elif event.type.startswith("ticket."):
+            rooms = [f"ticket:{d[k]}" for k in ("ticket_id", "new_ticket_id") if d.get(k)]
+        else:
+            return
+        msg = {"seq": event.seq, "type": event.type, "data": project("/track", event)}
+        for room in rooms:
+            self.socketio.emit("event", msg, namespace="/track", to=room)
 
     def connected(self) -> int:
         return sum(len(ns.clients) for ns in self.namespaces.values())

@@ -5,7 +5,8 @@ Definitions (every figure comes from tickets and their events):
 - dates are the site's business days (its local calendar), ``from`` and ``to`` included;
 - ``issued``: tickets drawn at a kiosk or counter (a transfer is not a new issue);
   ``transferred_in``: tickets that arrived in a service by transfer;
-- ``served`` (done), ``no_shows``, ``cancelled``, ``transferred``: tickets ending so;
+- ``served`` (done), ``no_shows``, ``cancelled``, ``transferred``, ``unserved_at_close``
+  (still waiting or parked when the site closed the day): tickets ending so;
 - wait: from the ticket's issue (or transfer) to its FIRST call (``ticket.called`` event), so a
   recall or a resume after parking does not lengthen it; ``awt`` is its mean, ``p90_wait`` the
   nearest-rank 90th percentile, over the tickets that were called;
@@ -57,6 +58,7 @@ METRICS = (
     "no_shows",
     "cancelled",
     "transferred",
+    "unserved_at_close",
     "awt_min",
     "p90_wait_min",
     "ast_min",
@@ -125,6 +127,7 @@ def summarize(facts: Iterable[TicketFacts]) -> dict[str, Any]:
         "no_shows": sum(1 for f in rows if f.status == "no_show"),
         "cancelled": sum(1 for f in rows if f.status == "cancelled"),
         "transferred": sum(1 for f in rows if f.status == "transferred"),
+        "unserved_at_close": sum(1 for f in rows if f.status == "unserved_at_close"),
         "awt_min": _r(sum(waits) / len(waits)) if waits else None,
         "p90_wait_min": _r(p90(waits)),
         "ast_min": _r(sum(times) / len(times)) if times else None,

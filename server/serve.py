@@ -26,6 +26,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def gunicorn_options(host: str, port: int, async_mode: str, threads: int) -> dict[str, Any]:
+    from .shutdown import post_worker_init
+
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": 1,
@@ -35,6 +37,8 @@ def gunicorn_options(host: str, port: int, async_mode: str, threads: int) -> dic
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
+        # SIGTERM: socket clients are sent to the other nodes, then the worker exits.
+        "post_worker_init": post_worker_init,
     }
     if async_mode == "gevent":
         options.update(worker_class="gevent", worker_connections=10000)

@@ -13,11 +13,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from . import auth
+from . import auth, dailyops
+from .applicants import purge_applicants
 from .auth import Principal
 from .errors import AppError, not_found
 from .models import (
@@ -121,8 +122,10 @@ def _record(
     now: dt.datetime,
     data: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        TicketEvent(
+    # Append-only and never read back in the unit of work: a plain INSERT, not an ORM object
+    # (the unit-of-work flush of one object cost more than the rest of the insert).
+    session.execute(
+        insert(TicketEvent.__table__).values(
             ticket_id=ticket.id,
             site_id=ticket.site_id,
             service_id=ticket.service_id,
@@ -481,7 +484,7 @@ def ticket_view(
 
 
 def _called_event(ticket: Ticket, counter: Counter) -> dict[str, Any]:
-    return {
+    data = {
         "ticket_id": ticket.id,
         "number": ticket.label,
         "service": ticket.service.code,
@@ -490,6 +493,10 @@ def _called_event(ticket: Ticket, counter: Counter) -> dict[str, Any]:
         "priority": ticket.priority_id is not None,
         "lang": ticket.lang,
     }
+    if counter.site_id != ticket.site_id:  # a counter of another site serves this queue
+        data["counter_site"] = counter.site.code
+        data["counter_site_name"] = {"vi": counter.site.name_vi, "en": counter.site.name_en}
+    return data
 
 
 # --- sites, services, counters ------------------------------------------------------------
@@ -524,10 +531,12 @@ def services_with_queues(session: Session, site: Site, now: dt.datetime) -> list
     services = session.scalars(
         select(Service).where(Service.site_id == site.id).order_by(Service.sort_order, Service.id)
     ).all()
+    day = dailyops.load_site_day(session, site, now)  # issue 10: hours, holidays, caps
     out = []
     for s in services:
         line = snap.lines[s.id]
         eta_new = line.eta(line.ahead_of_new())
+        why = dailyops.availability(session, day, s, now) if s.active else None
         out.append(
             {
                 "code": s.code,
@@ -540,6 +549,9 @@ def services_with_queues(session: Session, site: Site, now: dt.datetime) -> list
                 "open_counters": line.open_counters,
                 "eta_minutes": eta_new,
                 "eta_new": eta_new,
+                "available": s.active and why is None,
+                "reason": why.view() if why else None,
+                "display_colour": s.display_colour,
             }
         )
     return out
@@ -626,9 +638,11 @@ def issue_ticket(
     now: dt.datetime,
     base_url: str,
     applicant: dict[str, Any] | None = None,
+    override_limits: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """Issue a ticket. Returns (view, created); a repeated Idempotency-Key returns the
-    ticket issued the first time with created=False."""
+    ticket issued the first time with created=False. Opening hours, holidays, last-ticket
+    time and daily cap refuse with 409 (staff may pass ``override_limits``): server/dailyops."""
     row = session.execute(
         select(Service, Site)
         .join(Site, Site.id == Service.site_id)
@@ -667,8 +681,14 @@ def issue_ticket(
     if not service.active:
         raise AppError("service_inactive", code=service.code)
 
+    overridden = dailyops.check_issue(session, p, site, service, now, None, override_limits)
     day = business_day(now, site.timezone)
     number, state = _next_number(session, service.id, day)
+    if service.daily_cap is not None:
+        over_cap = dailyops.check_issue(session, p, site, service, now, number, override_limits)
+        overridden = overridden or over_cap
+    if number == 1:  # the service's first ticket of the day: older ID card scans go (rule 7)
+        purge_applicants(session, now, site.id)
     ticket = Ticket(
         site_id=site.id,
         service_id=service.id,
@@ -689,9 +709,13 @@ def issue_ticket(
     ticket.priority = priority
     session.add(ticket)
     session.flush()
+    session.info["issued_ticket"] = ticket  # for the caller's print job in this unit of work
     if applicant is not None:
         session.add(_applicant_row(ticket.id, applicant))
-    _record(session, ticket, "ticket.issued", None, p, now)
+    _record(
+        session, ticket, "ticket.issued", None, p, now,
+        {"override": overridden} if overridden else None,
+    )
     snap = queue_snapshot(session, site, now, services=[service], states={service.id: state})
     view = ticket_view(session, ticket, now, base_url, snapshot=snap, include_token=True)
     _emit(
@@ -786,7 +810,11 @@ def set_counter_status(
             "counter.changed",
             {"counter_id": counter.id, "number": counter.number, **after},
         )
-        _emit_queue_stats(session, counter.site_id, _local_services(counter), now)
+        by_site: dict[int, set[int]] = defaultdict(set)  # also queues of other sites it serves
+        for line in counter.profile:
+            by_site[line.service.site_id].add(line.service_id)
+        for site_id, service_ids in sorted(by_site.items()):
+            _emit_queue_stats(session, site_id, service_ids, now)
     return counter_view(session, counter)
 
 
@@ -801,39 +829,13 @@ def set_counter_profile(
     lines: list[tuple[str, float]],
     now: dt.datetime,
 ) -> dict[str, Any]:
-    counter = _counter(session, counter_id, lock=True)
-    auth.require(auth.can_rebalance(session, p, counter.site_id))
-    touched = _local_services(counter)
-    codes = [c for c, _ in lines]
-    if len(set(codes)) != len(codes):
-        raise AppError("validation_error", detail="services: duplicate code")
-    services = {
-        s.code: s
-        for s in session.scalars(
-            select(Service).where(Service.site_id == counter.site_id, Service.code.in_(codes))
-        )
-    }
-    for code in codes:
-        if code not in services:
-            raise AppError("unknown_service", code=code)
-    before = {"services": [{"code": x.service.code, "weight": x.weight} for x in counter.profile]}
-    counter.profile.clear()
-    session.flush()
-    for code, weight in lines:
-        counter.profile.append(CounterService(service=services[code], weight=weight))
-    session.flush()
-    after = {"services": [{"code": c, "weight": w} for c, w in lines]}
-    _audit(
-        session, p, now, counter.site_id, "counter.profile", "counter", counter.id, before, after
+    """Services of the counter's own site (see ``supervision.set_counter_profile`` for lines
+    naming another site's service)."""
+    from . import supervision
+
+    return supervision.set_counter_profile(
+        session, p, counter_id, [(c, w, None) for c, w in lines], now
     )
-    _emit(
-        session,
-        counter.site_id,
-        "counter.changed",
-        {"counter_id": counter.id, "number": counter.number, "status": counter.status, **after},
-    )
-    _emit_queue_stats(session, counter.site_id, touched | _local_services(counter), now)
-    return counter_view(session, counter)
 
 
 # --- call next ------------------------------------------------------------------------------
@@ -847,6 +849,7 @@ def _head(
         Ticket.business_day == day,
         Ticket.status == Status.WAITING,
         Ticket.priority_id.is_not(None) if priority else Ticket.priority_id.is_(None),
+        Ticket.reserved_counter_id.is_(None),  # reserved tickets: only their counter calls them
     )
     if exclude:
         q = q.where(Ticket.id.not_in(exclude))
@@ -869,6 +872,11 @@ def call_next(
     if current is not None:
         raise AppError("counter_busy", number=counter.number, label=current.label)
 
+    from . import supervision
+
+    reserved = supervision.call_reserved(session, p, counter, now, base_url)
+    if reserved is not None:
+        return reserved
     site = counter.site
     ratio = _interleave(site)
     profile = [(line.service, line.weight) for line in counter.profile]
@@ -901,7 +909,11 @@ def call_next(
             continue
         claimed = session.execute(
             update(Ticket)
-            .where(Ticket.id == choice.ticket_id, Ticket.status == Status.WAITING)
+            .where(
+                Ticket.id == choice.ticket_id,
+                Ticket.status == Status.WAITING,
+                Ticket.reserved_counter_id.is_(None),
+            )
             .values(
                 status=Status.CALLED,
                 counter_id=counter.id,

@@ -28,16 +28,35 @@ def _site_info(site: Site) -> dict[str, Any]:
     }
 
 
+def _counter_site(site: Site, counter_site_id: int, sites: dict[int, Site]) -> dict[str, Any]:
+    """Where a counter of another site (an extra reception point serving this queue) is."""
+    if counter_site_id == site.id:
+        return {}
+    other = sites.get(counter_site_id)
+    if other is None:
+        return {}
+    return {"counter_site": other.code,
+            "counter_site_name": {"vi": other.name_vi, "en": other.name_en}}
+
+
+def _sites(session: Any, ids: set[int]) -> dict[int, Site]:
+    if not ids:
+        return {}
+    return {s.id: s for s in session.scalars(select(Site).where(Site.id.in_(ids)))}
+
+
 def _now_serving(session: Any, site: Site) -> list[dict[str, Any]]:
     rows = session.execute(
         select(
-            Ticket.id, Ticket.label, Ticket.status, Ticket.called_at, Counter.number, Service.code
+            Ticket.id, Ticket.label, Ticket.status, Ticket.called_at, Counter.number, Service.code,
+            Counter.site_id,
         )
         .join(Counter, Counter.id == Ticket.counter_id)
         .join(Service, Service.id == Ticket.service_id)
         .where(Ticket.site_id == site.id, Ticket.status.in_(AT_COUNTER))
         .order_by(Ticket.called_at.desc())
     ).all()
+    sites = _sites(session, {r[6] for r in rows if r[6] != site.id})
     return [
         {
             "ticket_id": r[0],
@@ -46,6 +65,7 @@ def _now_serving(session: Any, site: Site) -> list[dict[str, Any]]:
             "called_at": service._iso(r[3]),
             "counter": r[4],
             "service": r[5],
+            **_counter_site(site, r[6], sites),
         }
         for r in rows
     ]
@@ -54,7 +74,8 @@ def _now_serving(session: Any, site: Site) -> list[dict[str, Any]]:
 def _recent_calls(session: Any, site: Site, now: dt.datetime) -> list[dict[str, Any]]:
     day = business_day(now, site.timezone)
     rows = session.execute(
-        select(TicketEvent.at, Ticket.label, Counter.number, Service.code, TicketEvent.type)
+        select(TicketEvent.at, Ticket.label, Counter.number, Service.code, TicketEvent.type,
+               Counter.site_id)
         .join(Ticket, Ticket.id == TicketEvent.ticket_id)
         .join(Counter, Counter.id == TicketEvent.counter_id)
         .join(Service, Service.id == TicketEvent.service_id)
@@ -66,6 +87,7 @@ def _recent_calls(session: Any, site: Site, now: dt.datetime) -> list[dict[str, 
         .order_by(TicketEvent.id.desc())
         .limit(RECENT_CALLS)
     ).all()
+    sites = _sites(session, {r[5] for r in rows if r[5] != site.id})
     return [
         {
             "at": service._iso(r[0]),
@@ -73,6 +95,7 @@ def _recent_calls(session: Any, site: Site, now: dt.datetime) -> list[dict[str, 
             "counter": r[2],
             "service": r[3],
             "recall": r[4] == "ticket.recalled",
+            **_counter_site(site, r[5], sites),
         }
         for r in rows
     ]

@@ -30,6 +30,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_show": "Bạn đã bị gọi nhưng vắng mặt. Hãy liên hệ quầy hướng dẫn.",
         "cancelled": "Số này đã bị huỷ.",
         "transferred": "Số của bạn đã được chuyển sang lĩnh vực khác.",
+        "unserved_at_close": (
+            "Trung tâm đã hết giờ làm việc trước khi đến lượt bạn. Xin lỗi bạn; mời bạn quay lại"
+            " vào ngày làm việc tiếp theo."
+        ),
         "go_now": "Mời đến quầy {counter} ngay",
         "soon": "Sắp đến lượt bạn",
         "live": "Cập nhật trực tiếp",
@@ -37,6 +41,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "switch_lang": "English",
         "not_found_title": "Không tìm thấy số thứ tự",
         "not_found": "Mã này không đúng hoặc đã hết hạn. Vui lòng kiểm tra lại vé của bạn.",
+        # satisfaction rating after Finish (issue 5)
+        "rate_question": "Bạn có hài lòng với lượt phục vụ này?",
+        "very_satisfied": "Rất hài lòng",
+        "satisfied": "Hài lòng",
+        "not_satisfied": "Không hài lòng",
+        "rate_thanks": "Cảm ơn bạn đã đánh giá!",
+        "rate_failed": "Chưa gửi được đánh giá, vui lòng thử lại.",
     },
     "en": {
         "title": "Follow your number",
@@ -53,6 +64,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_show": "You were called but not present. Please ask at the help desk.",
         "cancelled": "This number was cancelled.",
         "transferred": "Your number was moved to another service.",
+        "unserved_at_close": (
+            "The centre closed before your turn. We are sorry; please come back on the next"
+            " working day."
+        ),
         "go_now": "Go to counter {counter} now",
         "soon": "You are next",
         "live": "Live",
@@ -60,6 +75,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "switch_lang": "Tiếng Việt",
         "not_found_title": "Number not found",
         "not_found": "This code is wrong or has expired. Please check your ticket.",
+        "rate_question": "Were you satisfied with this visit?",
+        "very_satisfied": "Very satisfied",
+        "satisfied": "Satisfied",
+        "not_satisfied": "Not satisfied",
+        "rate_thanks": "Thank you for your rating!",
+        "rate_failed": "The rating was not sent, please try again.",
     },
 }
 

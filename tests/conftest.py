@@ -340,3 +340,45 @@ def app(db: Database, clock: Clock, world: World) -> Iterator[object]:
 @pytest.fixture
 def api(app: object, world: World) -> Api:
     return Api(app.test_client(), world)  # type: ignore[attr-defined]
+
+
+# --- signed-in people (counter, supervisor and admin pages) ----------------------------------
+
+STAFF_PASSWORD = "motcua-test-pw"
+
+
+@pytest.fixture
+def staff(db: Database, world: World, clock: Clock) -> dict[str, int]:
+    """Users (password ``STAFF_PASSWORD``): clerk ``clerk.ht`` and supervisor ``sup.ht`` of HT,
+    ``clerk.other`` of OTHER, ``sup.prov`` of the province and ``admin`` (province). Returns
+    username -> user id."""
+    with db.write() as s:
+        from server.service import site_by_code
+
+        sites = {c: site_by_code(s, c) for c in ("PROV", "HT", "OTHER")}
+        users = {
+            "clerk.ht": ("clerk", "HT"),
+            "sup.ht": ("supervisor", "HT"),
+            "clerk.other": ("clerk", "OTHER"),
+            "sup.prov": ("supervisor", "PROV"),
+            "admin": ("admin", "PROV"),
+        }
+        return {
+            name: seed.upsert_user(s, name, STAFF_PASSWORD, role, [sites[code]], clock()).id
+            for name, (role, code) in users.items()
+        }
+
+
+def sign_in(client: object, username: str, password: str = STAFF_PASSWORD) -> str:
+    """Sign ``client`` (a Flask test client) in through the form; returns the CSRF token the
+    pages would put in ``X-CSRF-Token``."""
+    import re
+
+    page = client.get("/login")  # type: ignore[attr-defined]
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    r = client.post(  # type: ignore[attr-defined]
+        "/login", data={"username": username, "password": password, "csrf_token": csrf}
+    )
+    assert r.status_code == 302, r.get_data(as_text=True)
+    with client.session_transaction() as sess:  # type: ignore[attr-defined]
+        return str(sess["csrf"])

@@ -103,14 +103,22 @@ class SeqClient:
     like the browser's realtime.js. ``drop_next`` simulates a lost event."""
 
     def __init__(
-        self, url: str, namespace: str, auth: dict[str, Any], reconnection: bool = True
+        self,
+        url: str,
+        namespace: str,
+        auth: dict[str, Any],
+        reconnection: bool = True,
+        transports: list[str] | None = None,
+        http_session: Any = None,
     ) -> None:
         self.url, self.namespace, self.auth = url, namespace, auth
+        self.transports = transports or ["websocket"]
         self.sio = socketio.Client(
             reconnection=reconnection,
             reconnection_delay=0.2,
             reconnection_delay_max=1,
             request_timeout=5,
+            http_session=http_session,  # e.g. bound to another loopback source address
         )
         self.snapshot: dict[str, Any] | None = None
         self.snapshots = 0
@@ -130,7 +138,7 @@ class SeqClient:
             self.url,
             namespaces=[self.namespace],
             auth=self.auth,
-            transports=["websocket"],
+            transports=self.transports,
             wait_timeout=10,
         )
         if wait:

@@ -62,6 +62,8 @@
   function t(key, l) { var L = l || lang; return (STR[L] && STR[L][key]) || STR.vi[key] || key; }
   function serverNow() { return Date.now() + state.serverOffset; }
   function name(obj) { return obj ? (obj[lang] || obj.vi || "") : ""; }
+  // A counter of another site (an extra reception point) serving this queue: say where it is.
+  function where(c) { return c.counter_site_name ? t("at_site") + " " + name(c.counter_site_name) : ""; }
 
   // --- rendering ------------------------------------------------------------------------
   function applyLang() {
@@ -91,10 +93,12 @@
     if (first) {
       $("hero-number").textContent = first.number;
       $("hero-counter").textContent = first.counter;
+      $("hero-where").textContent = where(first);
+      $("hero-where").hidden = !where(first);
       $("hero-recall").hidden = !first.recall;
       $("hero").classList.toggle("flash", flashing(first));
       $("hero").setAttribute("aria-label", t("now_calling") + " " + first.number + " " +
-        t("to_counter") + " " + first.counter);
+        t("to_counter") + " " + first.counter + (where(first) ? " " + where(first) : ""));
     }
     var cards = $("serving");
     cards.textContent = "";
@@ -104,6 +108,7 @@
       var counter = el("span", "card-counter");
       counter.appendChild(el("small", null, t("counter")));
       counter.appendChild(el("b", null, String(c.counter)));
+      if (where(c)) counter.appendChild(el("small", "card-where", where(c)));
       li.appendChild(counter);
       if (flashing(c)) li.classList.add("flash");
       cards.appendChild(li);
@@ -114,7 +119,8 @@
     state.recent.slice(0, recentN).forEach(function (c, i) {
       var li = el("li", "row" + (i === 0 && flashing(c) ? " flash" : ""));
       li.appendChild(el("span", "row-number", c.number));
-      li.appendChild(el("span", "row-counter", t("counter") + " " + c.counter));
+      li.appendChild(el("span", "row-counter", t("counter") + " " + c.counter +
+        (where(c) ? " " + where(c) : "")));
       if (c.recall) li.appendChild(el("span", "row-recall", "↻"));
       recent.appendChild(li);
     });
@@ -309,7 +315,8 @@
     state.counters = snap.counters || [];
     state.nowServing = (snap.now_serving || []).map(function (n) {
       return { ticket_id: n.ticket_id, number: n.number, counter: n.counter, service: n.service,
-               status: n.status, recall: false };
+               status: n.status, recall: false, counter_site: n.counter_site,
+               counter_site_name: n.counter_site_name };
     });
     state.recent = (snap.recent_calls || []).slice();
     state.ticker = snap.ticker || null;
@@ -344,12 +351,15 @@
     if (type === "ticket.called" || type === "ticket.recalled") {
       var recall = type === "ticket.recalled";
       var call = { ticket_id: d.ticket_id, number: d.number, counter: d.counter, service: d.service,
-                   status: d.status || "called", recall: recall };
+                   status: d.status || "called", recall: recall, counter_site: d.counter_site,
+                   counter_site_name: d.counter_site_name };
       state.nowServing = state.nowServing.filter(function (n) {
-        return n.ticket_id !== d.ticket_id && n.counter !== d.counter;
+        return n.ticket_id !== d.ticket_id &&
+          (n.counter !== d.counter || n.counter_site !== d.counter_site);
       });
       state.nowServing.unshift(call);
       state.recent.unshift({ number: d.number, counter: d.counter, service: d.service, recall: recall,
+                             counter_site: d.counter_site, counter_site_name: d.counter_site_name,
                              at: new Date(serverNow()).toISOString() });
       state.recent = state.recent.slice(0, 10);
       var k = callKey(call);
@@ -376,6 +386,8 @@
       });
     } else if (type === "counter.changed") {
       state.counters.forEach(function (c) { if (c.number === d.number) c.status = d.status; });
+    } else if (type === "config.changed") {  // services edited (admin console, import)
+      if (hooks.realtime) hooks.realtime.resync();
     } else if (type === "ticker.changed") {
       state.ticker = d.ticker || null;
     } else {

@@ -73,6 +73,7 @@
     $("scan-note").hidden = true;
     renderServices();
     show("home");
+    refreshServices();  // the ticket just issued may have reached a daily cap
   }
 
   function applyLang() {
@@ -102,6 +103,11 @@
       b.className = "svc";
       b.dataset.code = s.code;
       b.disabled = s.active === false;
+      // Not offered now (cap, last-ticket time, hours, holiday): greyed, and a touch says why
+      // and what to do instead of issuing.
+      var off = s.active !== false && s.available === false && s.reason;
+      if (off) { b.classList.add("off"); b.setAttribute("aria-disabled", "true"); }
+      if (s.display_colour) b.style.borderLeft = "14px solid " + s.display_colour;
       var name = document.createElement("span");
       name.className = "svc-name";
       name.textContent = s.name[lang] || s.name.vi;
@@ -112,12 +118,30 @@
       meta.className = "svc-meta";
       var eta = s.eta_new !== undefined ? s.eta_new : s.eta_minutes;
       meta.textContent = s.active === false ? t("service_closed")
+        : off ? t("why_" + s.reason.code) + " · " + t("touch_for_why")
         : t("waiting") + ": " + s.waiting + " " + t("people") + " · " + etaText(eta);
       b.appendChild(name); b.appendChild(other); b.appendChild(meta);
       b.setAttribute("aria-label", name.textContent + ", " + meta.textContent);
-      b.addEventListener("click", function () { chooseService(s); });
+      b.addEventListener("click", function () { if (off) showWhy(s.reason); else chooseService(s); });
       box.appendChild(b);
     });
+  }
+
+  function showWhy(reason) {
+    $("error-text").textContent = reason.message[lang] || reason.message.vi;
+    show("error");
+  }
+
+  function refreshServices() {
+    // Availability changes with the clock (last-ticket time, closing) and with other kiosks'
+    // tickets (the cap): read it again now and then, and after a refusal.
+    if (!state.site) return;
+    api("GET", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/services")
+      .then(function (rows) {
+        state.services = rows;
+        if (!$("screen-home").hidden) renderServices();
+      })
+      .catch(function () { /* the next round or the socket's snapshot will do */ });
   }
 
   function renderPriorities() {
@@ -158,6 +182,7 @@
         .catch(function (err) {
           var retryable = !err.status || err.status >= 500;
           if (retryable && attempt < 4) { setTimeout(tryIssue, 600 * attempt); return; }
+          if (err.status === 409) refreshServices();
           $("error-text").textContent = (err.status && err.status < 500 && err.message) || t("error_retry");
           show("error");
         });
@@ -289,6 +314,7 @@
       state.priorities = res[1];
       applyLang();
       goHome();
+      setInterval(refreshServices, 60000);
       if (window.io && window.MotcuaRealtime) {
         MotcuaRealtime.connect("/kiosk", { token: token }, {
           snapshot: function (snap) {
@@ -299,9 +325,16 @@
           },
           event: function (type, data) {
             if (type === "queue.stats") mergeStats(data);
+            if (type === "config.changed" || type === "day.closed") refreshServices();
             if (type === "printer.changed" && data.device_id === state.deviceId) onPrinter(data.status);
           },
           status: function (online) { $("conn").hidden = online; },
+          // Revoked or unknown kiosk: no tickets from it any more.
+          refused: function (why) {
+            if (why !== "unauthorized" && why !== "forbidden" && why !== "revoked") return;
+            $("error-text").textContent = t("not_registered");
+            show("error");
+          },
         });
       }
     }).catch(function (err) {

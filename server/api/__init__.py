@@ -102,7 +102,16 @@ def principal(session: Session) -> Principal:
     token = None
     if header[:7].lower() == "bearer ":
         token = header[7:].strip()
-    p = principal_from_token(session, token)
+    if token is None:
+        # A signed-in person (counter, supervisor, admin pages): the session cookie, with the
+        # session's CSRF token on anything that changes state.
+        from ..web_auth import csrf_ok, principal_from_session
+
+        p = principal_from_session(session)
+        if p is not None and request.method not in ("GET", "HEAD", "OPTIONS") and not csrf_ok():
+            raise AppError("csrf_failed")
+    else:
+        p = principal_from_token(session, token)
     if p is None:
         raise AppError("unauthorized")
     g.principal = p
@@ -295,6 +304,6 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-# Registers the endpoints (analytics: supervisor advice and KPI reports).
-from . import analytics, routes  # noqa: E402,F401
+# Registers the endpoints (analytics: advice and KPI reports; admin: the console).
+from . import admin, analytics, routes  # noqa: E402,F401
 from . import dossiers as _dossiers  # noqa: E402,F401  (issue 5: catalog, dossiers, ratings)

@@ -63,6 +63,7 @@ class KpiRow(BaseModel):
     no_shows: int
     cancelled: int
     transferred: int
+    unserved_at_close: int = Field(description="Still waiting or parked when the day closed")
     awt_min: float | None
     p90_wait_min: float | None
     ast_min: float | None

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 
-from .. import service
+from .. import service, supervision
 from ..db import retrying
 from ..errors import AppError
 from . import (
@@ -150,27 +150,29 @@ def priorities() -> Response:
 )
 def issue(site: str) -> Response:
     key = request.headers.get("Idempotency-Key")
-    who: list[Any] = []
 
     def unit() -> tuple[dict[str, Any], bool]:
         with write() as s:
             p = principal(s)
-            who[:] = [p]
             if key is not None and not _KEY_OK.match(key):
                 raise AppError("bad_header", header="Idempotency-Key")
             data = body(IssueTicketIn)
             applicant = data.applicant.model_dump() if data.applicant else None
-            return service.issue_ticket(
+            view, created = service.issue_ticket(
                 s, p, site, data.service, data.priority, data.lang, key, now(), base_url(),
-                applicant=applicant,
+                applicant=applicant, override_limits=data.override_limits,
             )
+            if created and p.kind == "device" and p.role == "kiosk":
+                # The job is queued in this unit of work; it prints after the commit, and a
+                # printer fault never costs the citizen the ticket.
+                ticket = s.info["issued_ticket"]
+                view["print"] = printing.queue_ticket_in(s, ticket, view, p.id)
+            return view, created
 
+    printing = current_app.extensions["motcua_printing"]
     view, created = retrying(unit)
-    p = who[0]
-    if created and p.kind == "device" and p.role == "kiosk":
-        # After the commit: a printer fault never costs the citizen the ticket.
-        view["print"] = current_app.extensions["motcua_printing"].print_ticket(
-            view["id"], view, p.id)
+    if "print" in view:
+        printing.wake()
     headers = {"Location": f"/api/v1/tickets/{view['id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
@@ -270,7 +272,8 @@ def call_next(counter_id: int) -> Response:
 @endpoint(
     "PUT",
     "/counters/<int:counter_id>/profile",
-    summary="Set the services a counter calls from, with weights",
+    summary="Set the services a counter calls from, with weights (and sites: serve a nearby "
+    "site's queue)",
     tag="counters",
     auth="supervisors and admins of the site",
     body=ProfileIn,
@@ -281,8 +284,8 @@ def counter_profile(counter_id: int) -> Response:
         with write() as s:
             p = principal(s)
             data = body(ProfileIn)
-            lines = [(line.code, line.weight) for line in data.services]
-            return service.set_counter_profile(s, p, counter_id, lines, now())
+            lines = [(line.code, line.weight, line.site) for line in data.services]
+            return supervision.set_counter_profile(s, p, counter_id, lines, now())
 
     return json_response(retrying(unit))
 
@@ -416,3 +419,9 @@ def track(token: str) -> Response:
         raise AppError("not_found", what="ticket")
     with read() as s:
         return json_response(service.track(s, token, now(), base_url()))
+
+
+from . import dailyops  # noqa: E402,F401  (issue 10: close-day, site configuration)
+
+# Supervisor station endpoints (issue 7): dashboard, moving tickets, audit.
+from . import supervision as _supervision_api  # noqa: E402,F401

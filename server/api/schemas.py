@@ -30,6 +30,10 @@ class IssueTicketIn(Strict):
     )
     lang: Literal["vi", "en"] = "vi"
     applicant: ApplicantIn | None = None
+    override_limits: bool = Field(
+        default=False,
+        description="Staff only: issue past the daily cap, last-ticket time or opening hours",
+    )
 
 
 class PauseIn(Strict):
@@ -59,6 +63,11 @@ class TickerIn(Strict):
 class ProfileLine(Strict):
     code: str = Field(min_length=1, max_length=32)
     weight: float = Field(default=1.0, gt=0, le=100)
+    site: str | None = Field(
+        default=None, max_length=32,
+        description="Site of the service (default: the counter's); a parent, child or sibling "
+        "site makes the counter serve that site's queue",
+    )
 
 
 class ProfileIn(Strict):
@@ -88,6 +97,23 @@ class SiteOut(BaseModel):
     agency_code: str | None
 
 
+class AlternativeOut(BaseModel):
+    site: str
+    name: Names
+    address: str | None
+    waiting: int
+
+
+class UnavailableOut(BaseModel):
+    """Why a service takes no ticket now (issue 10) and what to do."""
+
+    code: str = Field(description="site_holiday | site_closed_now | service_after_last_ticket"
+                      " | service_cap_reached")
+    message: Names
+    next_open: str | None = Field(description="Local ISO datetime, or a date without hours")
+    alternative: AlternativeOut | None
+
+
 class ServiceOut(BaseModel):
     code: str
     name: Names
@@ -98,6 +124,9 @@ class ServiceOut(BaseModel):
     waiting_priority: int
     open_counters: int
     eta_minutes: int | None
+    available: bool = True
+    reason: UnavailableOut | None = None
+    display_colour: str | None = None
 
 
 class ProfileLineOut(BaseModel):

@@ -14,6 +14,8 @@ class Status(StrEnum):
     NO_SHOW = "no_show"
     CANCELLED = "cancelled"
     TRANSFERRED = "transferred"
+    # Terminal: the site closed while the ticket was still waiting or parked (issue 10).
+    UNSERVED_AT_CLOSE = "unserved_at_close"
 
 
 class Action(StrEnum):
@@ -26,6 +28,7 @@ class Action(StrEnum):
     RESUME = "resume"
     CANCEL = "cancel"
     TRANSFER = "transfer"
+    CLOSE_DAY = "close_day"
 
 
 S, A = Status, Action
@@ -47,7 +50,14 @@ TRANSITIONS: dict[tuple[Status, Action], Status] = {
     (S.PARKED, A.RESUME): S.CALLED,
     (S.PARKED, A.CANCEL): S.CANCELLED,
     (S.PARKED, A.TRANSFER): S.TRANSFERRED,
+    # Closing the day ends what is still in the queue. A ticket that is called or being
+    # served stays with its clerk, who finishes it (or marks no-show) as usual.
+    (S.WAITING, A.CLOSE_DAY): S.UNSERVED_AT_CLOSE,
+    (S.PARKED, A.CLOSE_DAY): S.UNSERVED_AT_CLOSE,
 }
+
+# Still in the queue when the site closes: these become UNSERVED_AT_CLOSE.
+OPEN_AT_CLOSE = frozenset({S.WAITING, S.PARKED})
 
 AT_COUNTER = frozenset({S.CALLED, S.SERVING})
 

@@ -141,6 +141,15 @@ class Recorder:
     error_kinds: Counter[str] = field(default_factory=Counter)
     seen: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     connects: int = 0
+    server_cpu_s: float | None = None  # over the counted window
+    client_cpu_s: float | None = None
+
+    def cpu_ms_per(self, requests: int) -> dict[str, float | None]:
+        """Server and client CPU ms per counted request."""
+        return {
+            f"{who}_cpu_ms": (round(v * 1000 / requests, 3) if v is not None and requests else None)
+            for who, v in (("server", self.server_cpu_s), ("client", self.client_cpu_s))
+        }
 
     def counted(self, r: Reply) -> bool:
         return self.t_measure <= r.t0 < self.t_end
@@ -218,12 +227,24 @@ def run_threads(
             conn.close()
 
     threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(n)]
+    cpu: dict[str, float] = {}
+
+    def meter() -> None:
+        # Server and client CPU over the counted window only (not the warm-up).
+        time.sleep(max(0.0, t_measure - time.perf_counter()))
+        c0, s0 = _own_cpu(), server_cpu_s(ports)
+        time.sleep(max(0.0, t_end - time.perf_counter()))
+        cpu["client"], cpu["server"] = _own_cpu() - c0, server_cpu_s(ports) - s0
+
+    metering = threading.Thread(target=meter, daemon=True)
     try:
+        metering.start()
         for t in threads:
             t.start()
         for t in threads:
             while t.is_alive():
                 t.join(0.2)
+        metering.join(5)
     except BaseException:
         STOP.set()  # Ctrl-C: stop every client thread before the server goes away
         raise
@@ -232,7 +253,14 @@ def run_threads(
     total = Recorder(t_measure, t_end)
     for r in recorders:
         total.merge(r)
+    total.server_cpu_s = cpu.get("server")
+    total.client_cpu_s = cpu.get("client")
     return total
+
+
+def _own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 # --- the measurements ----------------------------------------------------------------------
@@ -387,6 +415,7 @@ def ms(value: float | None) -> float | None:
 def summarize_issue(rec: Recorder, seconds: float) -> dict[str, Any]:
     lat = rec.latencies["issue"]
     return {
+        **rec.cpu_ms_per(len(lat)),
         "rps": round(len(lat) / seconds, 1),
         "requests": len(lat),
         "p50_ms": ms(percentile(lat, 50)),
@@ -459,6 +488,36 @@ def read_server_log(path: Path, into: ServerLog) -> None:
                 into.warnings[line[:80]] += 1
 
 
+SERVER_PIDS: dict[int, int] = {}  # port -> pid of the `motcua run` process (gunicorn master)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def server_cpu_s(ports: list[int]) -> float:
+    """utime + stime of the server processes on ``ports`` and of their descendants (the
+    gunicorn workers), in seconds: the server's own CPU, whatever else runs on the machine."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _proc_stat(int(entry))) is not None:
+            parent[int(entry)] = int(fields[1])
+    todo = [SERVER_PIDS[p] for p in ports if p in SERVER_PIDS]
+    total = 0
+    while todo:
+        pid = todo.pop()
+        if (fields := _proc_stat(pid)) is not None:
+            total += int(fields[11]) + int(fields[12])
+        todo.extend(c for c, pp in parent.items() if pp == pid)
+    return total / CLK_TCK
+
+
 @contextlib.contextmanager
 def server(
     motcua: str, workdir: Path, env: dict[str, str], name: str, server_log: ServerLog
@@ -479,6 +538,7 @@ def server(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    SERVER_PIDS[port] = proc.pid
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -525,6 +585,7 @@ class Options:
     clients: int
     preissue: int
     elderly_trial: bool = True
+    motcua: str | None = None  # another checkout's `motcua`, to compare before/after
 
 
 def log(msg: str) -> None:
@@ -535,7 +596,7 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
     """Everything for one backend; ``nodes`` server processes share the database and the
     client threads are spread over them (the deployment model of deploy/: several
     single-process nodes behind a proxy)."""
-    motcua = motcua_executable()
+    motcua = opts.motcua or motcua_executable()
     result: dict[str, Any] = {
         "backend": backend,
         "nodes": nodes,
@@ -563,7 +624,7 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
             stack.enter_context(server(motcua, workdir, env, f"server{n}", server_log))
             for n in range(nodes)
         ]
-        result["async_mode"] = env.get("MOTCUA_ASYNC_MODE", "threading (default)")
+        result["async_mode"] = env.get("MOTCUA_ASYNC_MODE", "gevent (default of motcua run)")
         log(f"{label}: {nodes} server process(es) on {HOST}:{','.join(map(str, ports))}, {workdir}")
 
         errors: list[str] = []
@@ -582,6 +643,7 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
         account("floor", rec)
         lat = rec.latencies["ping"]
         result["floor"] = {
+            **rec.cpu_ms_per(len(lat)),
             "rps": round(len(lat) / opts.seconds, 1),
             "p50_ms": ms(percentile(lat, 50)),
             "p99_ms": ms(percentile(lat, 99)),
@@ -591,6 +653,7 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
         account("authread", rec)
         lat = rec.latencies["authread"]
         result["authread"] = {
+            **rec.cpu_ms_per(len(lat)),
             "rps": round(len(lat) / opts.seconds, 1),
             "p50_ms": ms(percentile(lat, 50)),
             "p99_ms": ms(percentile(lat, 99)),
@@ -647,6 +710,12 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
         account("call_next", rec)
         lat = rec.latencies["call_next"]
         result["call_next"] = {
+            # per call-next -> start -> finish round (three requests)
+            "server_cpu_ms_per_call": (
+                round(rec.server_cpu_s * 1000 / rec.statuses["call_next_called"], 3)
+                if rec.server_cpu_s is not None and rec.statuses["call_next_called"]
+                else None
+            ),
             "p50_ms": ms(percentile(lat, 50)),
             "p99_ms": ms(percentile(lat, 99)),
             "max_ms": ms(max(lat, default=None)),
@@ -708,10 +777,30 @@ def table(results: dict[str, dict[str, Any]], opts: Options) -> str:
             return "-"
         return f"{v:.0%} ({'ok' if v >= RATIO_TARGET else 'BELOW'} {RATIO_TARGET:.0%})"
 
+    def cpu_ratio(r: dict[str, Any]) -> str:
+        # What the ratio would be with the server alone on a core: ping CPU / issue CPU.
+        a, b = get(r, "floor", "server_cpu_ms"), get(r, "issue", "server_cpu_ms")
+        return f"{a / b:.0%}" if a and b else "-"
+
     rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("floor GET /ping (req/s)", lambda r: fmt(get(r, "floor", "rps"))),
         ("token + 1 read GET /priorities (req/s)", lambda r: fmt(get(r, "authread", "rps"))),
+        (
+            "  server / client CPU ms per ping",
+            lambda r: f"{fmt(get(r, 'floor', 'server_cpu_ms'))} / "
+            f"{fmt(get(r, 'floor', 'client_cpu_ms'))}",
+        ),
+        (
+            "  server CPU ms per authenticated read",
+            lambda r: fmt(get(r, "authread", "server_cpu_ms")),
+        ),
         ("issue (req/s)", lambda r: fmt(get(r, "issue", "rps"))),
+        (
+            "  server / client CPU ms per issue",
+            lambda r: f"{fmt(get(r, 'issue', 'server_cpu_ms'))} / "
+            f"{fmt(get(r, 'issue', 'client_cpu_ms'))}",
+        ),
+        ("  issue/floor by server CPU", cpu_ratio),
         ("issue/floor ratio (target)", ratio),
         (
             "issue p50 / p99 (ms)",
@@ -746,6 +835,10 @@ def table(results: dict[str, dict[str, Any]], opts: Options) -> str:
             ),
         ),
         ("calls/s (8 counters)", lambda r: fmt(get(r, "call_next", "calls_per_s"))),
+        (
+            "  server CPU ms per call+start+finish",
+            lambda r: fmt(get(r, "call_next", "server_cpu_ms_per_call")),
+        ),
         ("call-next 204 (nobody waiting)", lambda r: fmt(get(r, "call_next", "empty_204"))),
         (
             "call waiting before->after",
@@ -815,10 +908,16 @@ def main(argv: list[str] | None = None) -> int:
         "database, client threads spread over them (default 2; 0: skip)",
     )
     ap.add_argument("--json", action="store_true", help="also print one JSON object")
+    ap.add_argument(
+        "--motcua",
+        default=None,
+        help="the `motcua` command to benchmark (default: this checkout's); another "
+        "checkout's gives before/after figures under the same conditions",
+    )
     args = ap.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0:
         ap.error("--clients and --seconds must be positive")
-    opts = Options(args.seconds, args.warmup, args.clients, args.preissue)
+    opts = Options(args.seconds, args.warmup, args.clients, args.preissue, motcua=args.motcua)
 
     plan: list[tuple[str, str, int, bool]] = []  # label, backend, nodes, elderly trial
     if args.backend in ("sqlite", "both"):

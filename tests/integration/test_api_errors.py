@@ -612,6 +612,7 @@ STEPS_TO: dict[Status, list[str]] = {
     Status.NO_SHOW: ["call", "no-show"],
     Status.CANCELLED: ["cancel"],
     Status.TRANSFERRED: ["call", "transfer"],
+    Status.UNSERVED_AT_CLOSE: ["close-day"],
 }
 
 
@@ -621,6 +622,9 @@ def _to_state(api: Api, state: Status) -> int:
     for step in STEPS_TO[state]:
         if step == "call":
             assert api.call_next(1, "supervisor")["id"] == t
+        elif step == "close-day":
+            r = api.call("POST", f"{API}/sites/HT/close-day", "supervisor")
+            assert r.status_code == 200, r.get_json()
         else:
             r = api.act(t, step, "supervisor", json=GOOD_BODY.get(step))
             assert r.status_code == 200, (step, r.get_json())
@@ -630,7 +634,8 @@ def _to_state(api: Api, state: Status) -> int:
 
 
 def test_the_matrix_covers_the_state_machine() -> None:
-    assert set(Action) - set(ACTION_PATH) == {Action.CALL}  # POST /counters/{id}/call-next
+    # POST /counters/{id}/call-next and POST /sites/{site}/close-day
+    assert set(Action) - set(ACTION_PATH) == {Action.CALL, Action.CLOSE_DAY}
     assert {a for _, a in TRANSITIONS} <= set(Action)
     assert set(STEPS_TO) == set(Status)
 
@@ -659,7 +664,13 @@ def test_illegal_transitions_are_409(
         )
         assert err["message"] == f"Cannot {ACTION_PATH[action]} a ticket that is {state}.", err
     # A final state refuses everything; the others refuse exactly what TRANSITIONS lacks.
-    if state in (Status.DONE, Status.NO_SHOW, Status.CANCELLED, Status.TRANSFERRED):
+    if state in (
+        Status.DONE,
+        Status.NO_SHOW,
+        Status.CANCELLED,
+        Status.TRANSFERRED,
+        Status.UNSERVED_AT_CLOSE,
+    ):
         assert illegal == list(ACTION_PATH)
 
 

@@ -496,7 +496,7 @@ def test_receipt_reaches_the_counter_printer_with_code_and_qr(
 
 def test_purge_removes_only_scans_of_past_business_days(api: Api, catalog: World,
                                                         clock: Clock) -> None:
-    from server.dossiers import purge_applicants
+    from server.applicants import purge_applicants
     from server.models import TicketApplicant
 
     scan = {"id_number": "001234567890", "name": "Lê Văn Cường"}
@@ -505,10 +505,12 @@ def test_purge_removes_only_scans_of_past_business_days(api: Api, catalog: World
     with api.world.db.write() as s:
         assert purge_applicants(s, clock()) == 0
     clock.set(local(2026, 11, 24, 8))
+    with api.world.db.write() as s:
+        assert purge_applicants(s, clock()) == 1, "Monday's scan, on Tuesday"
     api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
              json={"service": "civil", "applicant": scan})
     with api.world.db.write() as s:
-        assert purge_applicants(s, clock()) == 1
+        assert purge_applicants(s, clock()) == 0, "today's scan stays"
     with api.world.db.read() as s:
         assert s.scalar(select(func.count()).select_from(TicketApplicant)) == 1
         assert s.scalar(select(Dossier.applicant_id_number)) == "001234567890"
@@ -544,3 +546,20 @@ def test_responses_match_their_documented_shapes(api: Api, catalog: World) -> No
                                             "clerk").get_json())
     pub = api.call("GET", f"/api/v1/dossier-track/{created['token']}").get_json()
     strict(shapes.DossierTrackOut, pub)
+
+
+def test_the_first_ticket_of_a_new_day_clears_older_scans(api: Api, clock: Clock) -> None:
+    from server.models import TicketApplicant
+
+    clock.set(MONDAY_9)
+    scan = {"id_number": "001234567890", "name": "Lê Văn Cường"}
+    api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
+             json={"service": "civil", "applicant": scan})
+    api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
+             json={"service": "civil", "applicant": scan})
+    with api.world.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(TicketApplicant)) == 2
+    clock.set(local(2026, 11, 24, 7, 30))
+    api.issue("land")  # Tuesday's first ticket at the site
+    with api.world.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(TicketApplicant)) == 0

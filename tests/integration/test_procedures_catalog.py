@@ -141,3 +141,35 @@ def test_bom_and_blank_lines_are_fine() -> None:
 
 def test_purge_applicants_command(demo: str) -> None:
     assert "0 ID card scan(s)" in run(demo, "purge-applicants")
+
+
+def test_holidays_import_export(demo: str, tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text("day,name_vi,name_en\n2026-09-03,Nghỉ thêm,Extra day\n", encoding="utf-8")
+    assert "1 holiday(s) saved" in run(demo, "holidays", "import", "--site", "TH", str(path))
+    out = run(demo, "holidays", "export", "--site", "TH", "-")
+    assert "2026-09-03,Nghỉ thêm,Extra day" in out and out.startswith("day,name_vi,name_en")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("day,name_vi\n2026-13-01,X\n2026-12-24,\n", encoding="utf-8")
+    msg = run(demo, "holidays", "import", "--site", "TH", str(bad), ok=False)
+    assert "line 2, day" in msg and "line 3, name_vi" in msg and "nothing was changed" in msg
+    assert run(demo, "holidays", "export", "--site", "TH", "-") == out
+
+
+def test_dossier_cutoff_is_set_and_inherited(demo: str) -> None:
+    from server.dossiers import cutoff_of
+
+    def effective(code: str) -> str:
+        db = Database(demo)
+        with db.read() as s:
+            value = f"{cutoff_of(s, s.scalar(select(Site).where(Site.code == code))):%H:%M}"
+        db.dispose()
+        return value
+
+    assert effective("HACTHANH-P1") == "16:30"
+    assert "after 16:00" in run(demo, "dossier-cutoff", "--site", "TH", "16:00")
+    assert effective("HACTHANH-P1") == "16:00", "from the province, through the ward"
+    run(demo, "dossier-cutoff", "--site", "HACTHANH", "11:30")
+    assert effective("HACTHANH-P1") == "11:30" and effective("TTHCC-TH") == "16:00"
+    assert "after 16:00" in run(demo, "dossier-cutoff", "--site", "HACTHANH", "inherit")
+    assert "HH:MM" in run(demo, "dossier-cutoff", "--site", "TH", "4pm", ok=False)

@@ -71,7 +71,8 @@ def test_kpis_exact_figures(api: Api, day: dict[str, int]) -> None:
     KpisOut.model_validate(rep)
     assert rep["totals"] == {
         "issued": 4, "transferred_in": 0, "served": 2, "no_shows": 1, "cancelled": 1,
-        "transferred": 0, "awt_min": 15.0, "p90_wait_min": 30.0, "ast_min": 11.0,
+        "transferred": 0, "unserved_at_close": 0, "awt_min": 15.0, "p90_wait_min": 30.0,
+        "ast_min": 11.0,
         "service_level": 0.6667, "rated": 0, "very_satisfied": 0, "satisfied": 0,
         "not_satisfied": 0, "satisfaction_rate": None, "dossiers_received": 0,
         "dossiers_settled": 0, "dossiers_on_time_rate": None, "dossiers_settled_late": 0,
@@ -106,8 +107,8 @@ def test_kpis_csv_and_xlsx(api: Api, day: dict[str, int]) -> None:
     text = r.data.decode("utf-8-sig")
     lines = text.strip().split("\r\n")
     assert lines[0].startswith("group,key,issued,transferred_in,served")
-    assert lines[1] == "site,HT,4,0,2,1,1,0,15.0,30.0,11.0,0.6667,0,0,0,0,,0,0,,0,0"
-    assert any(line.startswith("service,land,3,0,2,0,1,0,17.5,30.0") for line in lines)
+    assert lines[1] == "site,HT,4,0,2,1,1,0,0,15.0,30.0,11.0,0.6667,0,0,0,0,,0,0,,0,0"
+    assert any(line.startswith("service,land,3,0,2,0,1,0,0,17.5,30.0") for line in lines)
     r = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}&format=xlsx", "admin")
     assert r.status_code == 200 and r.data[:2] == b"PK"
     from openpyxl import load_workbook
@@ -117,7 +118,7 @@ def test_kpis_csv_and_xlsx(api: Api, day: dict[str, int]) -> None:
     rows = list(wb["by_service"].iter_rows(values_only=True))
     assert rows[0][:3] == ("service", "issued", "transferred_in")
     land = next(row for row in rows if row[0] == "land")
-    assert land[1] == 3 and land[7] == 17.5
+    assert land[1] == 3 and land[8] == 17.5  # after transferred, unserved_at_close
 
 
 def test_series_buckets(api: Api, day: dict[str, int]) -> None:

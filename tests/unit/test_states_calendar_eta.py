@@ -22,7 +22,13 @@ def test_every_pair_is_either_allowed_or_refused(status: Status, action: Action)
 
 
 def test_final_states_allow_nothing() -> None:
-    for status in (Status.DONE, Status.NO_SHOW, Status.CANCELLED, Status.TRANSFERRED):
+    for status in (
+        Status.DONE,
+        Status.NO_SHOW,
+        Status.CANCELLED,
+        Status.TRANSFERRED,
+        Status.UNSERVED_AT_CLOSE,
+    ):
         assert not [a for (s, a) in TRANSITIONS if s == status]
 
 
@@ -79,3 +85,11 @@ def test_eta_never_falls_as_more_wait_ahead(ahead: int) -> None:
     a = eta.estimate_minutes(ahead, 7.5, 2.5, idle=1, observed_per_min=0.2)
     b = eta.estimate_minutes(ahead + 1, 7.5, 2.5, idle=1, observed_per_min=0.2)
     assert a is not None and b is not None and a <= b
+
+
+def test_closing_the_day_ends_the_queue_not_the_counters() -> None:
+    assert next_status("waiting", "close_day") == Status.UNSERVED_AT_CLOSE
+    assert next_status("parked", "close_day") == Status.UNSERVED_AT_CLOSE
+    for status in ("called", "serving", "done", "unserved_at_close"):
+        with pytest.raises(IllegalTransition):
+            next_status(status, "close_day")

@@ -19,6 +19,9 @@
     var io = global.io;
     var lastSeq = null;
     var waitingForSnapshot = true;
+    // sparse: the server sends this audience only the events that concern it (/track), so a
+    // jump in seq is normal; stale events are still dropped.
+    var sparse = !!(options && options.sparse);
     var opts = Object.assign({
       auth: auth,
       transports: ["websocket", "polling"],
@@ -26,6 +29,7 @@
       reconnectionDelayMax: 5000,
       timeout: 10000,
     }, options || {});
+    delete opts.sparse;
     var socket = io(namespace, opts);
 
     function status(online) {
@@ -38,7 +42,17 @@
     }
 
     socket.on("connect", function () { status(true); });
-    socket.on("disconnect", function () { status(false); waitingForSnapshot = true; });
+    socket.on("disconnect", function (reason) {
+      status(false); waitingForSnapshot = true;
+      // The server closed us (e.g. this device was revoked): ask again once in a while; a
+      // revoked token is then refused at connect (handlers.refused).
+      if (reason === "io server disconnect") setTimeout(function () { socket.connect(); }, 2000);
+    });
+    // This device was revoked by an administrator: stop and say so.
+    socket.on("revoked", function () {
+      socket.disconnect();
+      if (handlers.refused) handlers.refused("revoked");
+    });
     socket.on("connect_error", function (err) {
       status(false);
       if (handlers.refused && err && err.message && err.message !== "xhr poll error" &&
@@ -54,7 +68,7 @@
     socket.on("event", function (msg) {
       if (waitingForSnapshot || lastSeq === null) return;
       if (msg.seq <= lastSeq) return;          // duplicate or already in the snapshot
-      if (msg.seq !== lastSeq + 1) {           // a gap: something was missed
+      if (!sparse && msg.seq !== lastSeq + 1) { // a gap: something was missed
         resync();
         return;
       }

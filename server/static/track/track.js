@@ -26,7 +26,37 @@
     $("facts").hidden = state.status !== "waiting";
     $("ahead").textContent = state.ahead === null || state.ahead === undefined ? "—" : state.ahead;
     $("eta").textContent = range(state.eta_minutes);
+    $("rate").hidden = state.status !== "done" || rated;
+    $("rate-thanks").hidden = !rated;
   }
+
+  // After Finish: one rating per visit (POST /api/v1/track/{token}/rating), then thanks.
+  var rated = false;
+  var rateKey = "motcua-rated-" + cfg.token;
+  try { rated = window.localStorage.getItem(rateKey) === "1"; } catch (e) { /* private mode */ }
+  function rate(score, buttons) {
+    buttons.forEach(function (b) { b.disabled = true; });
+    fetch("/api/v1/track/" + encodeURIComponent(cfg.token) + "/rating?lang=" + cfg.lang, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ score: score }),
+    }).then(function (r) {
+      return r.json().catch(function () { return null; }).then(function (d) { return { status: r.status, ok: r.ok, data: d }; });
+    }, function () { return { status: 0, ok: false, data: null }; }).then(function (res) {
+      if (res.ok || (res.data && res.data.error && res.data.error.code === "already_rated")) {
+        rated = true;
+        try { window.localStorage.setItem(rateKey, "1"); } catch (e) { /* private mode */ }
+        $("rate-error").textContent = "";
+        render();
+        return;
+      }
+      buttons.forEach(function (b) { b.disabled = false; });
+      $("rate-error").textContent = res.data && res.data.error ? res.data.error.message : t.rate_failed;
+    });
+  }
+  var rateButtons = Array.prototype.slice.call(document.querySelectorAll("#rate [data-score]"));
+  rateButtons.forEach(function (b) {
+    b.addEventListener("click", function () { rate(b.getAttribute("data-score"), rateButtons); });
+  });
 
   function alertCalled() {
     if (navigator.vibrate) navigator.vibrate([400, 200, 400, 200, 800]);
@@ -64,5 +94,5 @@
       $("live").textContent = online ? t.live : t.offline;
       $("live").classList.toggle("off", !online);
     },
-  });
+  }, { sparse: true });  // only this ticket's and this service's events reach the page
 })();

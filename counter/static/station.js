@@ -1,0 +1,598 @@
+/*
+ * The counter station: the current ticket and its moves, the parked list, live waiting counts,
+ * dossier intake and today's dossiers at this counter.
+ *
+ * Everything changes through REST API v1 (session cookie + X-CSRF-Token); the truth comes from
+ * the /counter namespace (snapshot + seq, see /static/js/realtime.js): after each move, and on
+ * every event about this counter, the station asks for a fresh snapshot.
+ * The buttons mirror server/queue/states.py: a move is offered only when it is legal.
+ */
+(function () {
+  "use strict";
+  var cfg = window.MOTCUA_COUNTER;
+  var t = cfg.t;
+  var lang = cfg.lang;
+  var me = cfg.counter;
+  var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+  var snap = null;          // the last /counter snapshot (with local changes applied)
+  var busy = false;         // a request is in flight: no double submits
+  var online = false;
+  var rt = null;
+  var siteServices = [];    // every service of the site (transfer targets)
+  var procedures = {};      // service code -> [procedure]
+  var formTicket = null;    // the ticket the intake form was prepared for
+  var intakeKey = null;     // Idempotency-Key of the dossier being received
+  var lastDossier = null;
+  var resultTicket = null;  // the ticket whose dossier receipt is on screen
+
+  function $(id) { return document.getElementById(id); }
+  function fmt(s, vars) {
+    return s.replace(/\{(\w+)\}/g, function (_, k) { return vars[k] === undefined ? "" : vars[k]; });
+  }
+
+  // --- the API ---------------------------------------------------------------------------
+
+  function api(method, path, body, headers) {
+    var url = "/api/v1" + path + (path.indexOf("?") >= 0 ? "&" : "?") + "lang=" + lang;
+    var h = Object.assign({ "Accept": "application/json" }, headers || {});
+    var init = { method: method, headers: h, credentials: "same-origin" };
+    if (method !== "GET") {
+      h["Content-Type"] = "application/json";
+      h["X-CSRF-Token"] = csrf;
+      init.body = JSON.stringify(body || {});
+    }
+    return fetch(url, init).then(function (r) {
+      if (r.status === 204) return { ok: true, status: 204, data: null };
+      return r.json().catch(function () { return null; }).then(function (data) {
+        return { ok: r.ok, status: r.status, data: data };
+      });
+    }, function () {
+      return { ok: false, status: 0, data: null };
+    });
+  }
+
+  function errorText(res) {
+    if (res.data && res.data.error && res.data.error.message) return res.data.error.message;
+    return t.network_error;
+  }
+
+  function showError(msg) { $("error").textContent = msg || ""; if (msg) $("message").textContent = ""; }
+  function showMessage(msg) { $("message").textContent = msg || ""; if (msg) $("error").textContent = ""; }
+
+  // --- rendering -------------------------------------------------------------------------
+
+  function current() { return snap && snap.current; }
+
+  /** Call next needs an open counter with nobody at it; every other move is legal from the
+   *  statuses the server's state machine allows (cfg.moves, from server/queue/states.py). */
+  function legal(action) {
+    if (!snap || !online) return false;   // offline: the screen may be stale, no moves
+    var c = current();
+    if (action === "call_next") return snap.counter.status === "open" && !c;
+    return !!c && (cfg.moves[action] || []).indexOf(c.status) >= 0;
+  }
+
+  function minutesBetween(a, b) {
+    if (!a || !b) return null;
+    return Math.max(0, Math.round((new Date(b) - new Date(a)) / 60000));
+  }
+
+  function renderCounter() {
+    var c = snap.counter;
+    var badge = $("counter-status");
+    badge.textContent = t["status_" + c.status] || c.status;
+    badge.className = "badge " + c.status;
+    var reason = $("pause-reason");
+    reason.hidden = !(c.status === "paused" && c.status_reason);
+    reason.textContent = c.status_reason ? fmt(t.paused_because, { reason: c.status_reason }) : "";
+    $("btn-open").disabled = busy || !online || c.status === "open";
+    $("btn-pause").disabled = busy || !online || c.status !== "open";
+    $("btn-close").disabled = busy || !online || c.status === "closed" || !!current();
+  }
+
+  function renderCurrent() {
+    var c = current();
+    $("cur-number").textContent = c ? c.number : "—";
+    $("cur-service").textContent = c ? c.service_name[lang] : t.no_current;
+    $("cur-priority").hidden = !(c && c.priority);
+    $("cur-status").textContent = c ? (t["status_" + c.status] || c.status) : "";
+    var waited = c ? minutesBetween(c.issued_at, c.called_at || snap.server_time) : null;
+    $("cur-waited").textContent = waited === null ? "" : fmt(t.waited, { minutes: waited });
+    var a = c && c.applicant;
+    $("cur-applicant").hidden = !a;
+    if (a) {
+      $("cur-applicant-text").textContent = [a.name, a.id_number, a.dob, a.address]
+        .filter(Boolean).join(" · ");
+    }
+    document.querySelectorAll("[data-action]").forEach(function (b) {
+      b.disabled = busy || !legal(b.getAttribute("data-action"));
+    });
+  }
+
+  function renderParked() {
+    var ul = $("parked");
+    ul.textContent = "";
+    if (!snap.parked.length) {
+      var li = document.createElement("li"); li.className = "muted"; li.textContent = t.no_parked;
+      ul.appendChild(li); return;
+    }
+    snap.parked.forEach(function (p) {
+      var li = document.createElement("li");
+      var label = document.createElement("span");
+      label.id = "parked-" + p.id;
+      label.textContent = p.number + " · " + p.service_name[lang];
+      var b = document.createElement("button");
+      b.type = "button"; b.className = "secondary"; b.textContent = t.resume;
+      b.setAttribute("aria-describedby", label.id);
+      b.disabled = busy || !online || snap.counter.status !== "open" || !!current();
+      b.addEventListener("click", function () {
+        act(api("POST", "/tickets/" + p.id + "/resume", { counter_id: me.id }), function (res) {
+          showMessage(fmt(t.called_msg, { number: res.data.number }));
+        });
+      });
+      li.appendChild(label); li.appendChild(document.createTextNode(" ")); li.appendChild(b);
+      ul.appendChild(li);
+    });
+  }
+
+  function renderWaiting() {
+    var ul = $("waiting");
+    ul.textContent = "";
+    snap.services.forEach(function (s) {
+      var li = document.createElement("li");
+      li.setAttribute("data-service", s.code);
+      var n = document.createElement("strong"); n.className = "count"; n.textContent = s.waiting;
+      li.appendChild(n);
+      li.appendChild(document.createTextNode(" " + s.name[lang] +
+        (s.waiting_priority ? " (" + fmt(t.waiting_priority, { n: s.waiting_priority }) + ")" : "")));
+      ul.appendChild(li);
+    });
+  }
+
+  function render() {
+    if (!snap) return;
+    renderCounter();
+    renderCurrent();
+    renderParked();
+    renderWaiting();
+    prepareIntake();
+  }
+
+  // --- moves -----------------------------------------------------------------------------
+
+  function setBusy(on) {
+    busy = on;
+    if (snap) { renderCounter(); renderCurrent(); renderParked(); }
+  }
+
+  /** Run one request with the buttons disabled; on success apply it and resync. */
+  function act(promise, onOk) {
+    setBusy(true);
+    return promise.then(function (res) {
+      setBusy(false);
+      if (!res.ok) { showError(errorText(res)); if (rt) rt.resync(); return res; }
+      showError("");
+      if (onOk) onOk(res);
+      if (rt) rt.resync();
+      return res;
+    });
+  }
+
+  function applyTicket(view) {
+    if (!view) return;
+    snap.current = (view.status === "called" || view.status === "serving") ? view : null;
+    render();
+  }
+
+  var PATHS = { recall: "recall", start: "start", no_show: "no-show", finish: "finish", park: "park" };
+
+  function doAction(action) {
+    if (busy || !legal(action)) return;
+    var c = current();
+    if (action === "call_next") {
+      act(api("POST", "/counters/" + me.id + "/call-next", {}), function (res) {
+        if (res.status === 204) { showMessage(t.nobody_waiting); return; }
+        applyTicket(res.data.ticket);
+        showMessage(fmt(t.called_msg, { number: res.data.ticket.number }));
+      });
+    } else if (action === "transfer") {
+      openTransfer();
+    } else if (PATHS[action]) {
+      act(api("POST", "/tickets/" + c.id + "/" + PATHS[action], {}), function (res) {
+        applyTicket(res.data);
+        showMessage("");
+      });
+    }
+  }
+
+  document.querySelectorAll("[data-action]").forEach(function (b) {
+    b.addEventListener("click", function () { doAction(b.getAttribute("data-action")); });
+  });
+
+  $("btn-open").addEventListener("click", function () {
+    act(api("POST", "/counters/" + me.id + "/open", {}), function (res) { snap.counter = res.data; render(); });
+  });
+  $("btn-close").addEventListener("click", function () {
+    act(api("POST", "/counters/" + me.id + "/close", {}), function (res) { snap.counter = res.data; render(); });
+  });
+
+  // pause dialog
+  var pauseDialog = $("pause-dialog");
+  $("btn-pause").addEventListener("click", function () {
+    $("pause-error").textContent = "";
+    pauseDialog.showModal();
+  });
+  $("pause-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var picked = pauseDialog.querySelector('input[name="reason"]:checked');
+    var other = $("pause-other").value.trim();
+    var reason = picked && picked.value ? picked.value : other;
+    if (picked && picked.value && other) reason = picked.value + ": " + other;
+    if (!reason) { $("pause-error").textContent = t.reason_required; $("pause-other").focus(); return; }
+    $("pause-confirm").disabled = true;
+    act(api("POST", "/counters/" + me.id + "/pause", { reason: reason.slice(0, 200) }), function (res) {
+      snap.counter = res.data; render();
+    }).then(function (res) {
+      $("pause-confirm").disabled = false;
+      if (res.ok) pauseDialog.close(); else $("pause-error").textContent = errorText(res);
+    });
+  });
+  $("pause-other").addEventListener("input", function () {
+    if ($("pause-other").value.trim()) {
+      var other = pauseDialog.querySelector('input[name="reason"][value=""]');
+      if (other) other.checked = true;
+    }
+  });
+
+  // transfer dialog
+  var transferDialog = $("transfer-dialog");
+  function openTransfer() {
+    var c = current();
+    if (!c) return;
+    $("transfer-h").textContent = fmt(t.transfer_title, { number: c.number });
+    $("transfer-error").textContent = "";
+    var sel = $("transfer-service");
+    sel.textContent = "";
+    siteServices.filter(function (s) { return s.code !== c.service && s.active; }).forEach(function (s) {
+      var o = document.createElement("option"); o.value = s.code; o.textContent = s.name[lang];
+      sel.appendChild(o);
+    });
+    transferDialog.showModal();
+  }
+  $("transfer-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var c = current();
+    if (!c) { transferDialog.close(); return; }
+    var pos = transferDialog.querySelector('input[name="position"]:checked').value;
+    $("transfer-confirm").disabled = true;
+    act(api("POST", "/tickets/" + c.id + "/transfer", { service: $("transfer-service").value, position: pos }),
+      function () { snap.current = null; render(); }
+    ).then(function (res) {
+      $("transfer-confirm").disabled = false;
+      if (res.ok) transferDialog.close(); else $("transfer-error").textContent = errorText(res);
+    });
+  });
+  document.querySelectorAll("dialog [data-close]").forEach(function (b) {
+    b.addEventListener("click", function () { b.closest("dialog").close(); });
+  });
+
+  // keyboard shortcuts (shown on the buttons); Esc closes dialogs (native <dialog>)
+  var KEYS = { F2: "call_next", F3: "recall", F4: "start", F6: "no_show", F7: "park", F8: "finish", F9: "transfer" };
+  document.addEventListener("keydown", function (ev) {
+    var action = KEYS[ev.key];
+    if (!action) return;
+    ev.preventDefault();
+    if (document.querySelector("dialog[open]")) return;
+    var b = $("btn-" + action);
+    if (b && !b.disabled) b.click();
+  });
+
+  // --- dossier intake --------------------------------------------------------------------
+
+  var ID_RE = /^\d{12}$/;
+  var PHONE_RE = /^\+?[0-9 .-]{6,20}$/;
+
+  function loadProcedures(service) {
+    if (procedures[service]) return Promise.resolve(procedures[service]);
+    return api("GET", "/sites/" + encodeURIComponent(me.site) + "/procedures?service=" +
+               encodeURIComponent(service)).then(function (res) {
+      if (!res.ok) { $("intake-error").textContent = errorText(res); return []; }
+      procedures[service] = (res.data || []).filter(function (p) { return p.active !== false; });
+      return procedures[service];
+    });
+  }
+
+  function procedureByCode(code) {
+    var c = current();
+    var list = (c && procedures[c.service]) || [];
+    for (var i = 0; i < list.length; i++) if (list[i].code === code) return list[i];
+    return null;
+  }
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function prepareIntake() {
+    var c = current();
+    var form = $("intake-form");
+    if (c && resultTicket !== null && resultTicket !== c.id) {
+      $("intake-result").hidden = true;    // the next citizen: the last receipt is done with
+      resultTicket = null;
+    }
+    var showForm = !!c && resultTicket === null;
+    form.hidden = !showForm;
+    $("intake-need").hidden = !!c;
+    if (!showForm || formTicket === c.id) return;
+    formTicket = c.id;
+    intakeKey = newKey();
+    form.reset();
+    $("intake-error").textContent = ""; $("f-id-error").textContent = "";
+    $("f-doc-list").textContent = ""; $("f-procedure-info").textContent = "";
+    var a = c.applicant || {};
+    $("f-name").value = a.name || "";
+    $("f-id").value = a.id_number || "";
+    $("f-address").value = a.address || "";
+    var sel = $("f-procedure");
+    while (sel.options.length > 1) sel.remove(1);
+    loadProcedures(c.service).then(function (list) {
+      if (formTicket !== c.id) return;
+      list.forEach(function (p) {
+        var o = document.createElement("option"); o.value = p.code;
+        o.textContent = p.name[lang] + " (" + fmt(t.processing_days, { days: p.processing_days }) + ")";
+        sel.appendChild(o);
+      });
+    });
+  }
+
+  $("f-procedure").addEventListener("change", function () {
+    var p = procedureByCode($("f-procedure").value);
+    var box = $("f-doc-list");
+    box.textContent = "";
+    $("f-procedure-info").textContent = p ? fmt(t.processing_days, { days: p.processing_days }) +
+      (p.fee_note ? " · " + t.fee + ": " + p.fee_note[lang] : "") : "";
+    if (!p) return;
+    p.documents.forEach(function (d, i) {
+      var label = document.createElement("label"); label.className = "choice";
+      var cb = document.createElement("input"); cb.type = "checkbox"; cb.checked = true;
+      cb.value = d.vi; cb.id = "doc-" + i;
+      label.appendChild(cb); label.appendChild(document.createTextNode(" " + (d[lang] || d.vi)));
+      box.appendChild(label);
+    });
+  });
+
+  function checkId() {
+    var v = $("f-id").value.trim();
+    var bad = v !== "" && !ID_RE.test(v);
+    $("f-id-error").textContent = bad ? t.id_invalid : "";
+    $("f-id").setAttribute("aria-invalid", bad ? "true" : "false");
+    return !bad && v !== "";
+  }
+  $("f-id").addEventListener("blur", checkId);
+
+  $("intake-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var c = current();
+    if (!c || busy) return;
+    var err = $("intake-error");
+    err.textContent = "";
+    var procedure = $("f-procedure").value;
+    var name = $("f-name").value.trim();
+    var idNumber = $("f-id").value.trim();
+    var phone = $("f-phone").value.trim();
+    if (!procedure) { err.textContent = t.procedure_required; $("f-procedure").focus(); return; }
+    if (!name) { err.textContent = t.name_required; $("f-name").focus(); return; }
+    if (!checkId()) { err.textContent = t.id_invalid; $("f-id-error").textContent = t.id_invalid; $("f-id").focus(); return; }
+    if (phone && !PHONE_RE.test(phone)) { err.textContent = t.phone_invalid; $("f-phone").focus(); return; }
+    var docs = [];
+    $("f-doc-list").querySelectorAll("input[type=checkbox]").forEach(function (cb) { if (cb.checked) docs.push(cb.value); });
+    $("f-extra").value.split("\n").forEach(function (line) { if (line.trim()) docs.push(line.trim()); });
+    var sets = parseInt($("f-sets").value, 10) || 1;
+    var delivery = document.querySelector('input[name="delivery"]:checked').value;
+    var payload = {
+      procedure: procedure,
+      applicant: { name: name, id_number: idNumber, phone: phone || null, address: $("f-address").value.trim() || null },
+      documents: docs, sets: sets, delivery: delivery,
+    };
+    $("btn-receive").disabled = true;
+    setBusy(true);
+    api("POST", "/tickets/" + c.id + "/dossiers", payload, { "Idempotency-Key": intakeKey }).then(function (res) {
+      setBusy(false);
+      $("btn-receive").disabled = false;
+      if (!res.ok) { err.textContent = errorText(res); return; }
+      showResult(res.data);
+      resultTicket = c.id;
+      formTicket = null;          // a second dossier for the same citizen starts afresh
+      prepareIntake();
+      loadDossiers();
+    });
+  });
+
+  function localTime(iso) {
+    if (!iso) return "";
+    try {
+      return new Intl.DateTimeFormat(lang === "vi" ? "vi-VN" : "en-GB", {
+        timeZone: me.timezone, hour: "2-digit", minute: "2-digit",
+        day: "2-digit", month: "2-digit", year: "numeric",
+      }).format(new Date(iso));
+    } catch (e) { return iso; }
+  }
+
+  function printedOf(data) {
+    if (data.print && typeof data.print === "object" && "printed" in data.print) return !!data.print.printed;
+    return !!data.printed;
+  }
+
+  function showResult(data) {
+    lastDossier = data;
+    $("intake-result").hidden = false;
+    $("r-code").textContent = data.code;
+    $("r-due").textContent = data.due_local || localTime(data.due_at);
+    var printed = printedOf(data);
+    $("r-printed").textContent = printed ? t.printed : t.not_printed;
+    $("btn-print-browser").hidden = printed;
+    $("r-link").href = data.track_url;
+    $("r-link").textContent = t.tracking_link + ": " + data.track_url;
+    $("r-qr").src = "/counter/qr/d/" + encodeURIComponent(data.token) + ".svg";
+  }
+
+  $("btn-new-dossier").addEventListener("click", function () {
+    $("intake-result").hidden = true;
+    resultTicket = null;
+    formTicket = null;
+    prepareIntake();
+  });
+
+  $("btn-print-browser").addEventListener("click", function () {
+    if (!lastDossier) return;
+    var b = $("btn-print-browser");
+    b.disabled = true;
+    api("GET", "/dossiers/" + encodeURIComponent(lastDossier.code) + "/receipt").then(function (res) {
+      b.disabled = false;
+      if (!res.ok) { $("intake-error").textContent = errorText(res); return; }
+      var r = res.data.receipt || res.data;
+      var rlang = r.lang === "en" ? "en" : "vi";
+      document.querySelectorAll("#receipt .rl").forEach(function (el) { el.textContent = el.getAttribute("data-" + rlang); });
+      $("receipt").setAttribute("lang", rlang);
+      $("rc-site").textContent = r.site_name;
+      $("rc-code").textContent = r.code;
+      $("rc-applicant").textContent = r.applicant_name + (r.applicant_id_masked ? " (" + r.applicant_id_masked + ")" : "");
+      $("rc-procedure").textContent = r.procedure_name;
+      $("rc-sets").textContent = r.sets;
+      var ol = $("rc-documents"); ol.textContent = "";
+      (r.documents || []).forEach(function (d) { var li = document.createElement("li"); li.textContent = d; ol.appendChild(li); });
+      $("rc-received").textContent = r.received_at_local;
+      $("rc-due").textContent = r.due_at_local;
+      $("rc-collect").textContent = r.collect_at;
+      $("rc-url").textContent = r.track_url;
+      var img = $("rc-qr");
+      img.onload = function () { window.print(); };
+      img.src = "/counter/qr/d/" + encodeURIComponent(lastDossier.token) + ".svg";
+      if (img.complete && img.naturalWidth) window.print();
+    });
+  });
+
+  // --- today's dossiers at this counter ----------------------------------------------------
+
+  var NEXT_STEPS = {
+    received: ["transferred", "processing", "supplement_requested", "refused", "withdrawn"],
+    transferred: ["processing", "supplement_requested", "refused", "withdrawn"],
+    processing: ["result_ready", "supplement_requested", "refused", "withdrawn"],
+    supplement_requested: ["resubmitted", "refused", "withdrawn"],
+    result_ready: ["returned"],
+  };
+
+  function localDay(iso) {
+    try {
+      return new Intl.DateTimeFormat("en-CA", { timeZone: me.timezone }).format(iso ? new Date(iso) : new Date());
+    } catch (e) { return (iso || new Date().toISOString()).slice(0, 10); }
+  }
+
+  var loadingDossiers = null;
+  function loadDossiers() {
+    if (loadingDossiers) return loadingDossiers;
+    loadingDossiers = api("GET", "/sites/" + encodeURIComponent(me.site) + "/dossiers?state=open").then(function (res) {
+      loadingDossiers = null;
+      if (!res.ok) { $("dossier-error").textContent = res.status === 404 ? "" : errorText(res); return; }
+      var today = localDay(snap ? snap.server_time : null);
+      var rows = (res.data || []).filter(function (d) {
+        return d.counter_id === me.id && localDay(d.received_at) === today;
+      });
+      renderDossiers(rows);
+    });
+    return loadingDossiers;
+  }
+
+  function renderDossiers(rows) {
+    var tb = $("dossiers");
+    tb.textContent = "";
+    if (!rows.length) {
+      var tr = document.createElement("tr"); var td = document.createElement("td");
+      td.colSpan = 5; td.className = "muted"; td.textContent = t.no_dossiers;
+      tr.appendChild(td); tb.appendChild(tr); return;
+    }
+    rows.forEach(function (d) {
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-code", d.code);
+      [d.code, d.procedure.name[lang], (d.status_name && d.status_name[lang]) || d.status,
+       d.due_local || localTime(d.due_at)].forEach(function (v) {
+        var td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+      });
+      var td = document.createElement("td");
+      var steps = NEXT_STEPS[d.status] || [];
+      if (steps.length) {
+        var sel = document.createElement("select");
+        sel.setAttribute("aria-label", t.move_to + " " + d.code);
+        steps.forEach(function (s) {
+          var o = document.createElement("option"); o.value = s; o.textContent = t["step_" + s] || s; sel.appendChild(o);
+        });
+        var note = document.createElement("input");
+        note.placeholder = t.note; note.maxLength = 400; note.setAttribute("aria-label", t.note + " " + d.code);
+        var b = document.createElement("button"); b.type = "button"; b.className = "secondary"; b.textContent = t.apply;
+        b.setAttribute("aria-label", t.apply + " " + d.code);
+        b.addEventListener("click", function () {
+          b.disabled = true;
+          api("POST", "/dossiers/" + encodeURIComponent(d.code) + "/status",
+              { status: sel.value, note: note.value.trim() || null }).then(function (res) {
+            b.disabled = false;
+            $("dossier-error").textContent = res.ok ? "" : errorText(res);
+            if (res.ok) loadDossiers();
+          });
+        });
+        td.appendChild(sel); td.appendChild(note); td.appendChild(b);
+      }
+      tr.appendChild(td);
+      tb.appendChild(tr);
+    });
+  }
+
+  // --- live ------------------------------------------------------------------------------
+
+  function setOnline(on) {
+    online = on;
+    $("reconnecting").hidden = on;
+    $("conn").textContent = on ? t.online : t.reconnecting;
+    $("conn").classList.toggle("off", !on);
+    if (snap) { renderCounter(); renderCurrent(); renderParked(); }
+  }
+
+  function mine(data) {
+    if (!data || !snap) return false;
+    if (data.counter_id === me.id) return true;
+    var c = current();
+    if (c && (data.ticket_id === c.id)) return true;
+    return snap.parked.some(function (p) { return p.id === data.ticket_id; });
+  }
+
+  function onEvent(type, data) {
+    if (type === "queue.stats") {
+      snap.services.forEach(function (s) {
+        if (s.code === data.service) {
+          if (data.waiting !== undefined) s.waiting = data.waiting;
+          if (data.waiting_priority !== undefined) s.waiting_priority = data.waiting_priority;
+        }
+      });
+      renderWaiting();
+    } else if (type === "dossier.changed") {
+      if (data.counter_id === me.id) loadDossiers();
+    } else if ((type.indexOf("ticket.") === 0 || type === "counter.changed") && mine(data)) {
+      rt.resync();
+    }
+  }
+
+  setOnline(false);
+  api("GET", "/sites/" + encodeURIComponent(me.site) + "/services").then(function (res) {
+    if (res.ok) siteServices = res.data;
+  });
+  loadDossiers();
+  if (!window.io || !window.MotcuaRealtime) { showError(t.network_error); return; }
+  rt = MotcuaRealtime.connect("/counter", { counter_id: me.id }, {
+    snapshot: function (state) { snap = state; render(); },
+    event: onEvent,
+    status: setOnline,
+    refused: function (code) {
+      showError(code === "forbidden" ? t.forbidden_counter : code === "unauthorized" ? t.session_expired : t.network_error);
+    },
+  });
+})();

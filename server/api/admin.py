@@ -1,0 +1,580 @@
+"""Admin console API (issue 10): sites, services, counters, priority categories, users, devices
+and device pairing. Thin endpoints over ``server.admin``.
+
+Admins may do everything; supervisors read their own sites (GET); clerks and devices get 403.
+A failed validation answers 422 ``{"error": {"code": "validation_error", "message", "fields":
+{field: message}}}`` so the console shows each message next to its input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .. import admin, admin_catalog
+from ..db import retrying
+from ..errors import AppError
+from . import bp, endpoint, json_response, lang, now, principal, read, write
+from .schemas import Names
+
+ADMIN = "admins"
+READ = "admins; supervisors of the site (read-only)"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SiteAdminIn(_In):
+    code: str | None = Field(default=None, max_length=64, description="Only when creating")
+    name_vi: str | None = Field(default=None, max_length=400)
+    name_en: str | None = Field(default=None, max_length=400)
+    kind: str | None = Field(default=None, description="province | centre | point")
+    parent: str | None = Field(default=None, max_length=64, description="Parent site code")
+    timezone: str | None = Field(default=None, max_length=128)
+    agency_code: str | None = Field(default=None, max_length=128)
+    address: str | None = Field(default=None, max_length=600)
+    phone: str | None = Field(default=None, max_length=80)
+    opening_hours: dict[str, list[list[str]]] | None = Field(
+        default=None, description='Weekday "0" (Monday)..."6" -> [["07:30","11:30"], ...]'
+    )
+    interleave_priority: int | None = None
+    interleave_normal: int | None = None
+
+
+class ServiceAdminIn(_In):
+    code: str | None = Field(default=None, max_length=64, description="Only when creating")
+    name_vi: str | None = Field(default=None, max_length=400)
+    name_en: str | None = Field(default=None, max_length=400)
+    prefix: str | None = Field(default=None, max_length=8)
+    sla_target_minutes: int | None = None
+    daily_cap: int | None = None
+    last_ticket_time: str | None = Field(default=None, max_length=8, description="HH:MM")
+    display_colour: str | None = Field(default=None, max_length=16, description="#rrggbb")
+    active: bool = True
+
+
+class ProfileLineAdminIn(_In):
+    code: str = Field(max_length=64)
+    weight: float = 1.0
+
+
+class CounterAdminIn(_In):
+    number: int | None = None
+    name: str | None = Field(default=None, max_length=200)
+    printer_uri: str | None = Field(default=None, max_length=600)
+    services: list[ProfileLineAdminIn] = Field(default_factory=list, max_length=50)
+
+
+class InterleaveIn(_In):
+    priority: int
+    normal: int
+
+
+class PriorityAdminIn(_In):
+    code: str | None = Field(default=None, max_length=64)
+    name_vi: str | None = Field(default=None, max_length=400)
+    name_en: str | None = Field(default=None, max_length=400)
+    active: bool = True
+    sort_order: int | None = None
+
+
+class UserAdminIn(_In):
+    username: str | None = Field(default=None, max_length=128, description="Only when creating")
+    full_name: str | None = Field(default=None, max_length=400)
+    role: str | None = Field(default=None, description="admin | supervisor | clerk")
+    sites: list[str] | None = Field(default=None, max_length=200, description="Site codes")
+    active: bool = True
+
+
+class PairingClaimIn(_In):
+    code: str | None = Field(default=None, max_length=32)
+    site: str | None = Field(default=None, max_length=64)
+    kind: str | None = Field(default=None, description="kiosk | display")
+    name: str | None = Field(default=None, max_length=200)
+    printer_uri: str | None = Field(default=None, max_length=600)
+
+
+class PairingStartIn(_In):
+    secret: str = Field(min_length=32, max_length=128, description="The device's own secret")
+
+
+class PairingCollectIn(_In):
+    code: str = Field(min_length=1, max_length=32)
+    secret: str = Field(min_length=32, max_length=128)
+
+
+class CsvIn(_In):
+    csv: str = Field(max_length=2_000_000, description="The CSV file's text (UTF-8)")
+
+
+class HolidayIn(_In):
+    day: str | None = Field(default=None, max_length=20, description="YYYY-MM-DD")
+    name_vi: str | None = Field(default=None, max_length=400)
+    name_en: str | None = Field(default=None, max_length=400)
+
+
+class DocumentOut(BaseModel):
+    vi: str
+    en: str
+
+
+class ProcedureAdminOut(BaseModel):
+    code: str
+    name: Names
+    processing_days: int
+    service: str
+    documents: list[DocumentOut]
+    fee_note: Names | None
+    active: bool
+
+
+class CatalogOut(BaseModel):
+    province: str
+    procedures: list[ProcedureAdminOut]
+
+
+class CatalogImportOut(BaseModel):
+    province: str
+    dry_run: bool
+    created: int
+    updated: int
+    codes: list[str]
+
+
+class HolidayOut(BaseModel):
+    day: str
+    name: Names
+
+
+class HolidaysOut(BaseModel):
+    province: str
+    holidays: list[HolidayOut]
+
+
+class InterleaveOut(BaseModel):
+    priority: int
+    normal: int
+
+
+class SiteAdminOut(BaseModel):
+    code: str
+    name: Names
+    kind: str
+    parent: str | None
+    timezone: str
+    agency_code: str | None
+    address: str | None
+    phone: str | None
+    opening_hours: dict[str, list[list[str]]] | None
+    interleave: InterleaveOut
+    depth: int | None = None
+
+
+class ServiceAdminOut(BaseModel):
+    id: int
+    code: str
+    name: Names
+    prefix: str
+    sla_target_minutes: int
+    daily_cap: int | None
+    last_ticket_time: str | None
+    display_colour: str | None
+    active: bool
+    sort_order: int
+    procedures: list[str] = Field(
+        default_factory=list, description="Codes of the province's procedures of this field"
+    )
+
+
+class ProfileLineAdminOut(BaseModel):
+    code: str
+    weight: float
+
+
+class CounterAdminOut(BaseModel):
+    id: int
+    number: int
+    name: str | None
+    status: str
+    printer_uri: str | None
+    services: list[ProfileLineAdminOut]
+
+
+class PriorityAdminOut(BaseModel):
+    code: str
+    name: Names
+    active: bool
+    sort_order: int
+
+
+class UserAdminOut(BaseModel):
+    id: int
+    username: str
+    full_name: str | None
+    role: str
+    active: bool
+    sites: list[str]
+    password: str | None = Field(default=None, description="Only after create or reset, once")
+
+
+class DeviceOut(BaseModel):
+    id: int
+    site: str
+    kind: str
+    name: str
+    printer_uri: str | None
+    printer_status: str | None
+    printer_detail: str | None
+    created_at: str
+    last_seen_at: str | None
+    revoked_at: str | None
+
+
+class PairingStartOut(BaseModel):
+    code: str
+    expires_at: str
+    ttl_seconds: int
+
+
+class PairingSiteOut(BaseModel):
+    code: str
+    name: Names
+
+
+class PairingCollectOut(BaseModel):
+    status: str = Field(description="pending | paired")
+    expires_at: str | None = None
+    token: str | None = Field(default=None, description="Only once, when paired")
+    kind: str | None = None
+    name: str | None = None
+    site: PairingSiteOut | None = None
+    page: str | None = None
+
+
+class AuditOut(BaseModel):
+    at: str
+    actor: str
+    action: str
+    entity: str
+    entity_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+def _fields_response(err: admin.FieldErrors) -> Response:
+    return json_response(
+        {
+            "error": {
+                "code": err.code,
+                "message": err.message(lang()),
+                "fields": err.field_messages(lang()),
+            }
+        },
+        status=err.status,
+    )
+
+
+bp.register_error_handler(admin.FieldErrors, _fields_response)
+
+
+def _data(model: type[BaseModel]) -> dict[str, Any]:
+    """The body as a dict; type errors are reported per field like the domain's checks."""
+    import json
+
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise AppError("bad_json") from None
+    if not isinstance(data, dict):
+        raise AppError("validation_error", detail="body must be a JSON object")
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        fields: dict[str, tuple[str, str]] = {}
+        for e in exc.errors():
+            name = str(e["loc"][0]) if e["loc"] else "body"
+            if e["type"] == "extra_forbidden":
+                fields.setdefault(name, ("Trường không được hỗ trợ.", "Unknown field."))
+            else:
+                fields.setdefault(name, ("Giá trị không hợp lệ.", f"Invalid value: {e['msg']}"))
+        raise admin.FieldErrors(fields) from None
+    return parsed.model_dump(exclude_unset=False)
+
+
+def _write(fn: Any) -> Any:
+    def unit() -> Any:
+        with write() as s:
+            return fn(s, principal(s))
+
+    return retrying(unit)
+
+
+# --- sites --------------------------------------------------------------------------------
+
+
+@endpoint("GET", "/admin/sites", summary="The sites tree (parents first, with depth)",
+          tag="admin", auth=READ, responses={200: [SiteAdminOut]}, errors=[401, 403])
+def admin_sites() -> Response:
+    with read() as s:
+        return json_response(admin.list_sites(s, principal(s)))
+
+
+@endpoint("POST", "/admin/sites", summary="Create a site (province, centre or reception point)",
+          tag="admin", auth=ADMIN, body=SiteAdminIn, responses={201: SiteAdminOut})
+def admin_site_create() -> Response:
+    data = _data(SiteAdminIn)
+    return json_response(_write(lambda s, p: admin.create_site(s, p, data, now())), 201)
+
+
+@endpoint("PUT", "/admin/sites/<site>", summary="Edit a site (all fields; code is fixed)",
+          tag="admin", auth=ADMIN, body=SiteAdminIn, responses={200: SiteAdminOut})
+def admin_site_update(site: str) -> Response:
+    data = _data(SiteAdminIn)
+    return json_response(_write(lambda s, p: admin.update_site(s, p, site, data, now())))
+
+
+@endpoint("PUT", "/admin/sites/<site>/interleave",
+          summary="Priority interleave: call `priority` priority tickets, then `normal` others",
+          tag="admin", auth=ADMIN, body=InterleaveIn, responses={200: InterleaveOut})
+def admin_site_interleave(site: str) -> Response:
+    data = _data(InterleaveIn)
+    return json_response(_write(lambda s, p: admin.set_interleave(
+        s, p, site, data["priority"], data["normal"], now())))
+
+
+# --- services -----------------------------------------------------------------------------
+
+
+@endpoint("GET", "/admin/sites/<site>/services", summary="Services of a site (configuration)",
+          tag="admin", auth=READ, responses={200: [ServiceAdminOut]}, errors=[401, 403, 404])
+def admin_services(site: str) -> Response:
+    with read() as s:
+        return json_response(admin.list_services(s, principal(s), site))
+
+
+@endpoint("POST", "/admin/sites/<site>/services", summary="Add a service to a site",
+          tag="admin", auth=ADMIN, body=ServiceAdminIn, responses={201: ServiceAdminOut})
+def admin_service_create(site: str) -> Response:
+    data = _data(ServiceAdminIn)
+    return json_response(_write(lambda s, p: admin.save_service(s, p, site, data, now())), 201)
+
+
+@endpoint("PUT", "/admin/sites/<site>/services/<code>",
+          summary="Edit a service (names, prefix, SLA, cap, last-ticket time, colour, active)",
+          tag="admin", auth=ADMIN, body=ServiceAdminIn, responses={200: ServiceAdminOut})
+def admin_service_update(site: str, code: str) -> Response:
+    data = _data(ServiceAdminIn)
+    return json_response(
+        _write(lambda s, p: admin.save_service(s, p, site, data, now(), code=code))
+    )
+
+
+# --- counters -----------------------------------------------------------------------------
+
+
+@endpoint("GET", "/admin/sites/<site>/counters", summary="Counters of a site (configuration)",
+          tag="admin", auth=READ, responses={200: [CounterAdminOut]}, errors=[401, 403, 404])
+def admin_counters(site: str) -> Response:
+    with read() as s:
+        return json_response(admin.list_counters(s, principal(s), site))
+
+
+@endpoint("POST", "/admin/sites/<site>/counters",
+          summary="Add a counter (number, name, default work profile, printer)",
+          tag="admin", auth=ADMIN, body=CounterAdminIn, responses={201: CounterAdminOut})
+def admin_counter_create(site: str) -> Response:
+    data = _data(CounterAdminIn)
+    return json_response(_write(lambda s, p: admin.save_counter(s, p, site, data, now())), 201)
+
+
+@endpoint("PUT", "/admin/sites/<site>/counters/<int:counter_id>", summary="Edit a counter",
+          tag="admin", auth=ADMIN, body=CounterAdminIn, responses={200: CounterAdminOut})
+def admin_counter_update(site: str, counter_id: int) -> Response:
+    data = _data(CounterAdminIn)
+    return json_response(
+        _write(lambda s, p: admin.save_counter(s, p, site, data, now(), counter_id=counter_id))
+    )
+
+
+# --- priority categories ------------------------------------------------------------------
+
+
+@endpoint("GET", "/admin/priorities", summary="Priority categories (also inactive ones)",
+          tag="admin", auth=READ, responses={200: [PriorityAdminOut]}, errors=[401, 403])
+def admin_priorities() -> Response:
+    with read() as s:
+        return json_response(admin.list_priorities(s, principal(s)))
+
+
+@endpoint("PUT", "/admin/priorities", summary="Create or edit a priority category (by code)",
+          tag="admin", auth=ADMIN, body=PriorityAdminIn, responses={200: PriorityAdminOut})
+def admin_priority_save() -> Response:
+    data = _data(PriorityAdminIn)
+    return json_response(_write(lambda s, p: admin.save_priority(s, p, data, now())))
+
+
+# --- users --------------------------------------------------------------------------------
+
+
+@endpoint("GET", "/admin/users", summary="Staff accounts", tag="admin", auth=ADMIN,
+          responses={200: [UserAdminOut]}, errors=[401, 403])
+def admin_users() -> Response:
+    with read() as s:
+        return json_response(admin.list_users(s, principal(s)))
+
+
+@endpoint("POST", "/admin/users",
+          summary="Create a staff account; the generated password is in the answer, once",
+          tag="admin", auth=ADMIN, body=UserAdminIn, responses={201: UserAdminOut})
+def admin_user_create() -> Response:
+    data = _data(UserAdminIn)
+    return json_response(_write(lambda s, p: admin.save_user(s, p, data, now())), 201)
+
+
+@endpoint("PUT", "/admin/users/<int:user_id>",
+          summary="Edit a staff account: name, role, sites, enabled", tag="admin", auth=ADMIN,
+          body=UserAdminIn, responses={200: UserAdminOut})
+def admin_user_update(user_id: int) -> Response:
+    data = _data(UserAdminIn)
+    return json_response(
+        _write(lambda s, p: admin.save_user(s, p, data, now(), user_id=user_id))
+    )
+
+
+@endpoint("POST", "/admin/users/<int:user_id>/reset-password",
+          summary="Reset a password: a generated one is in the answer, once; sessions end",
+          tag="admin", auth=ADMIN, responses={200: UserAdminOut}, errors=[401, 403, 404])
+def admin_user_reset(user_id: int) -> Response:
+    return json_response(_write(lambda s, p: admin.reset_password(s, p, user_id, now())))
+
+
+# --- devices and pairing ------------------------------------------------------------------
+
+
+@endpoint("GET", "/admin/sites/<site>/devices",
+          summary="Kiosks and displays of a site with last-seen and printer state",
+          tag="admin", auth=READ, responses={200: [DeviceOut]}, errors=[401, 403, 404])
+def admin_devices(site: str) -> Response:
+    with read() as s:
+        return json_response(admin.list_devices(s, principal(s), site))
+
+
+@endpoint("POST", "/admin/devices/<int:device_id>/revoke",
+          summary="Revoke a device: its token is refused at once and its sockets are closed",
+          tag="admin", auth=ADMIN, responses={200: DeviceOut}, errors=[401, 403, 404])
+def admin_device_revoke(device_id: int) -> Response:
+    return json_response(_write(lambda s, p: admin.revoke_device(s, p, device_id, now())))
+
+
+@endpoint("POST", "/admin/pairing/claim",
+          summary="Pair the device showing this code: creates the kiosk or display",
+          tag="admin", auth=ADMIN, body=PairingClaimIn, responses={201: DeviceOut},
+          errors=[400, 401, 403, 404, 409, 410, 422])
+def admin_pairing_claim() -> Response:
+    data = _data(PairingClaimIn)
+    return json_response(_write(lambda s, p: admin.claim_pairing(s, p, data, now())), 201)
+
+
+@endpoint("POST", "/pairing", summary="A new device asks for a pairing code (public)",
+          tag="public", auth=None, body=PairingStartIn, responses={201: PairingStartOut},
+          errors=[400, 422, 429])
+def pairing_start() -> Response:
+    data = _data(PairingStartIn)
+
+    def unit() -> dict[str, Any]:
+        with write() as s:
+            return admin.start_pairing(s, data["secret"], now())
+
+    return json_response(retrying(unit), 201)
+
+
+@endpoint("POST", "/pairing/collect",
+          summary="The device polls its code: pending, or its token once claimed (public)",
+          tag="public", auth=None, body=PairingCollectIn, responses={200: PairingCollectOut},
+          errors=[400, 404, 409, 410, 422])
+def pairing_collect() -> Response:
+    data = _data(PairingCollectIn)
+
+    def unit() -> dict[str, Any]:
+        with write() as s:
+            return admin.collect_pairing(s, data["code"], data["secret"], now())
+
+    resp = json_response(retrying(unit))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@endpoint("GET", "/admin/audit", summary="Recent configuration changes (?site=CODE)",
+          tag="admin", auth=ADMIN, responses={200: [AuditOut]}, errors=[401, 403, 404])
+def admin_audit() -> Response:
+    with read() as s:
+        p = principal(s)
+        return json_response(admin.list_audit(s, p, request.args.get("site") or None))
+
+
+# --- the province's procedure catalog and holidays ---------------------------------------
+
+
+@endpoint("GET", "/admin/sites/<site>/procedures",
+          summary="The procedure catalog of the site's province (retired ones too)",
+          tag="admin", auth=READ, responses={200: CatalogOut}, errors=[401, 403, 404])
+def admin_procedures(site: str) -> Response:
+    with read() as s:
+        return json_response(admin_catalog.list_catalog(s, principal(s), site))
+
+
+@endpoint("POST", "/admin/sites/<site>/procedures/import",
+          summary="Import the province's catalog from CSV (all or nothing; ?dry_run=1 checks)",
+          tag="admin", auth=ADMIN, body=CsvIn, responses={200: CatalogImportOut})
+def admin_procedures_import(site: str) -> Response:
+    data = _data(CsvIn)
+    dry = request.args.get("dry_run") in ("1", "true", "yes")
+    return json_response(_write(lambda s, p: admin_catalog.import_catalog(
+        s, p, site, data["csv"], now(), dry_run=dry)))
+
+
+@endpoint("GET", "/admin/sites/<site>/procedures.csv",
+          summary="Export the province's catalog as CSV", tag="admin", auth=READ,
+          responses={200: None}, errors=[401, 403, 404])
+def admin_procedures_export(site: str) -> Response:
+    with read() as s:
+        province, text = admin_catalog.export_catalog(s, principal(s), site)
+    resp = Response("\ufeff" + text, mimetype="text/csv")
+    resp.headers["Content-Disposition"] = f'attachment; filename="procedures-{province}.csv"'
+    return resp
+
+
+@endpoint("GET", "/admin/sites/<site>/holidays", summary="The holidays of the site's province",
+          tag="admin", auth=READ, responses={200: HolidaysOut}, errors=[401, 403, 404])
+def admin_holidays(site: str) -> Response:
+    with read() as s:
+        return json_response(admin_catalog.list_holidays(s, principal(s), site))
+
+
+@endpoint("PUT", "/admin/sites/<site>/holidays", summary="Add or rename a holiday (by day)",
+          tag="admin", auth=ADMIN, body=HolidayIn, responses={200: HolidaysOut})
+def admin_holiday_save(site: str) -> Response:
+    data = _data(HolidayIn)
+    return json_response(_write(lambda s, p: admin_catalog.add_holiday(s, p, site, data, now())))
+
+
+@endpoint("DELETE", "/admin/sites/<site>/holidays/<day>", summary="Remove a holiday",
+          tag="admin", auth=ADMIN, responses={200: HolidaysOut}, errors=[401, 403, 404])
+def admin_holiday_delete(site: str, day: str) -> Response:
+    return json_response(
+        _write(lambda s, p: admin_catalog.delete_holiday(s, p, site, day, now()))
+    )
+
+
+@endpoint("POST", "/admin/sites/<site>/holidays/import",
+          summary="Import holidays from CSV: day,name_vi,name_en (all or nothing)",
+          tag="admin", auth=ADMIN, body=CsvIn, responses={200: HolidaysOut})
+def admin_holidays_import(site: str) -> Response:
+    data = _data(CsvIn)
+    return json_response(
+        _write(lambda s, p: admin_catalog.import_holidays(s, p, site, data["csv"], now()))
+    )

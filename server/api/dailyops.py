@@ -1,0 +1,107 @@
+"""Issue 10 endpoints: closing the day, site configuration export/import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from pydantic import BaseModel, Field
+
+from .. import dailyops, siteconfig
+from ..db import retrying
+from ..errors import AppError
+from ..service import site_by_code
+from . import body, endpoint, json_response, now, principal, read, write
+from .schemas import Strict
+
+
+class CloseDayIn(Strict):
+    pass
+
+
+class CloseDayOut(BaseModel):
+    site: str
+    business_day: str
+    unserved_at_close: int = Field(description="Waiting and parked tickets closed now")
+    by_service: dict[str, int]
+    at_counters_left: bool = Field(description="Tickets called or being served stay open")
+    reason: str
+
+
+class ConfigImportOut(BaseModel):
+    site: str
+    dry_run: bool
+    created: int
+    updated: int
+    unchanged: int
+    changes: list[str]
+
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+@endpoint(
+    "POST",
+    "/sites/<site>/close-day",
+    summary="Close the day: waiting and parked tickets become unserved_at_close",
+    tag="sites",
+    auth="supervisors and admins of the site",
+    body=CloseDayIn,
+    responses={200: CloseDayOut},
+)
+def close_day(site: str) -> Response:
+    def unit() -> dict[str, Any]:
+        with write() as s:
+            p = principal(s)
+            body(CloseDayIn)
+            return dailyops.close_day(s, p, site_by_code(s, site), now())
+
+    return json_response(retrying(unit))
+
+
+@endpoint(
+    "GET",
+    "/sites/<site>/config",
+    summary="The site's whole configuration as one file (?format=json|yaml)",
+    tag="config",
+    auth="admins; supervisors of the site (read-only)",
+    responses={200: None},
+    errors=[401, 403, 404, 422],
+)
+def config_export(site: str) -> Response:
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "yaml"):
+        raise AppError("validation_error", detail="format: json or yaml")
+    with read() as s:
+        p = principal(s)
+        doc = siteconfig.export_site(s, p, site)
+    mimetype = "application/yaml" if fmt == "yaml" else "application/json"
+    resp = Response(siteconfig.dump(doc, fmt), mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{site}.{fmt}"'
+    return resp
+
+
+@endpoint(
+    "POST",
+    "/config/import",
+    summary="Import a site configuration file (JSON or YAML body; ?dry_run=1 changes nothing)",
+    tag="config",
+    auth="admins",
+    responses={200: ConfigImportOut},
+    errors=[400, 401, 403, 422],
+)
+def config_import() -> Response:
+    dry_run = request.args.get("dry_run", "0") in ("1", "true", "yes")
+    ctype = (request.mimetype or "").lower()
+    fmt = "yaml" if ctype in YAML_TYPES else ("json" if ctype == "application/json" else None)
+    try:
+        text = request.get_data(cache=True).decode("utf-8")
+    except UnicodeDecodeError:
+        raise AppError("config_invalid", detail="the file is not UTF-8 text") from None
+
+    def unit() -> dict[str, Any]:
+        with write() as s:
+            p = principal(s)
+            return siteconfig.import_config(s, p, text, now(), fmt, dry_run)
+
+    return json_response(retrying(unit))
