@@ -333,17 +333,40 @@ def queue_snapshot(
     capacity: dict[int, float] = defaultdict(float)
     open_counters: dict[int, int] = defaultdict(int)
     serving = select(CounterService.counter_id).where(CounterService.service_id.in_(ids))
-    profile_rows = session.execute(
-        select(CounterService.counter_id, CounterService.service_id, CounterService.weight)
+    rows4 = session.execute(
+        select(
+            CounterService.counter_id,
+            CounterService.service_id,
+            CounterService.weight,
+            Service.sla_target_minutes,
+        )
         .join(Counter, Counter.id == CounterService.counter_id)
+        .join(Service, Service.id == CounterService.service_id)
         .where(Counter.status == "open", CounterService.counter_id.in_(serving))
     ).all()
+    profile_rows = [(c, sid, w) for c, sid, w, _sla in rows4]
+    # Routing sends a counter to its most urgent service, so a counter's time goes where the
+    # lines are long relative to their SLA target: share by weight x pressure, where pressure
+    # is the line's length (at least half a ticket) over its target.
+    lengths = dict(
+        session.execute(
+            select(Ticket.service_id, func.count())
+            .where(
+                Ticket.service_id.in_({sid for _c, sid, _w in profile_rows}),
+                Ticket.business_day == day,
+                Ticket.status == Status.WAITING,
+            )
+            .group_by(Ticket.service_id)
+        ).all()
+    ) if profile_rows else {}
+    pull: dict[tuple[int, int], float] = {}
     totals: dict[int, float] = defaultdict(float)
-    for counter_id, _sid, weight in profile_rows:
-        totals[counter_id] += weight
-    for counter_id, sid, weight in profile_rows:
+    for counter_id, sid, weight, sla in rows4:
+        pull[(counter_id, sid)] = weight * max(lengths.get(sid, 0), 0.5) / max(sla, 1)
+        totals[counter_id] += pull[(counter_id, sid)]
+    for counter_id, sid, _weight in profile_rows:
         if sid in waiting:
-            capacity[sid] += weight / totals[counter_id]
+            capacity[sid] += pull[(counter_id, sid)] / totals[counter_id]
             open_counters[sid] += 1
 
     # Idle open counters (nobody called or served there) and the recent call rate.
