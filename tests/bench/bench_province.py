@@ -443,7 +443,10 @@ async def clerk(
             stats.error(f"{kind} {path}: HTTP {status}: {str(payload)[:200]}")
         return status, payload, t0, t1
 
-    await asyncio.sleep(random.uniform(0, opts.think))
+    async def pause(seconds: float) -> None:  # never past the end of the load
+        await asyncio.sleep(max(0.0, min(seconds, stop_at - time.monotonic())))
+
+    await pause(random.uniform(0, opts.think))
     while time.monotonic() < stop_at:
         await post("issue", f"/api/v1/sites/{site.code}/tickets", site.kiosk, (201,),
                    {"service": counter.service}, {"Idempotency-Key": uuid.uuid4().hex})
@@ -458,7 +461,7 @@ async def clerk(
                            (200,))
         elif status == 204:
             stats.empty += 1
-        await asyncio.sleep(random.uniform(0.5 * opts.think, 1.5 * opts.think))
+        await pause(random.uniform(0.5 * opts.think, 1.5 * opts.think))
 
 
 async def run_load(bases: list[str], sites: list[SiteInfo], opts: Options) -> LoadStats:
