@@ -100,7 +100,11 @@ class ServerProcess:
 
 class SeqClient:
     """A Socket.IO client keeping the state of one audience with the snapshot + seq protocol,
-    like the browser's realtime.js. ``drop_next`` simulates a lost event."""
+    like the browser's realtime.js: events past a gap are held for ``REORDER_S`` in case the
+    missing one was only overtaken; a gap still open then counts in ``gaps`` and resyncs.
+    ``drop_next`` simulates a lost event."""
+
+    REORDER_S = 1.0
 
     def __init__(
         self,
@@ -125,6 +129,9 @@ class SeqClient:
         self.seq: int | None = None
         self.events: list[dict[str, Any]] = []
         self.gaps = 0
+        self.reordered = 0  # gaps that closed within the window (events overtaken, not lost)
+        self.held: dict[int, dict[str, Any]] = {}
+        self.gap_timer: threading.Timer | None = None
         self.drop_next = 0
         self.refused: str | None = None
         self.cond = threading.Condition()
@@ -148,8 +155,25 @@ class SeqClient:
     def _on_refused(self, data: Any = None) -> None:
         self.refused = str(data)
 
+    def _drop_held(self) -> None:
+        self.held.clear()
+        if self.gap_timer is not None:
+            self.gap_timer.cancel()
+            self.gap_timer = None
+
+    def _gap_expired(self) -> None:
+        with self.cond:
+            if self.gap_timer is None or not self.held:
+                return
+            self.gap_timer = None
+            self.gaps += 1
+            self.held.clear()
+            self.seq = None
+        self.sio.emit("resync", namespace=self.namespace)
+
     def _on_snapshot(self, data: dict[str, Any]) -> None:
         with self.cond:
+            self._drop_held()
             self.snapshot = data
             self.seq = data["seq"]
             self.snapshots += 1
@@ -163,12 +187,22 @@ class SeqClient:
             if self.seq is None or msg["seq"] <= self.seq:
                 return
             if msg["seq"] != self.seq + 1:
-                self.gaps += 1
-                self.seq = None
-                self.sio.emit("resync", namespace=self.namespace)
+                self.held.setdefault(msg["seq"], msg)
+                if self.gap_timer is None:
+                    self.gap_timer = threading.Timer(self.REORDER_S, self._gap_expired)
+                    self.gap_timer.daemon = True
+                    self.gap_timer.start()
                 return
             self.seq = msg["seq"]
             self.events.append(msg)
+            while self.seq + 1 in self.held:
+                nxt = self.held.pop(self.seq + 1)
+                self.seq = nxt["seq"]
+                self.events.append(nxt)
+            if not self.held and self.gap_timer is not None:
+                self.gap_timer.cancel()
+                self.gap_timer = None
+                self.reordered += 1
             self.cond.notify_all()
 
     def wait_for(self, predicate: Any, timeout: float = 10) -> None:
@@ -182,5 +216,7 @@ class SeqClient:
         return [e["type"] for e in self.events]
 
     def close(self) -> None:
+        with self.cond:
+            self._drop_held()
         with contextlib.suppress(Exception):  # closing a dead connection is fine
             self.sio.disconnect()

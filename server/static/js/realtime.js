@@ -8,9 +8,11 @@
  *   });
  *
  * Events arrive numbered per site. An event at or below the last seen number is a duplicate and
- * is dropped; a jump means something was missed, so the client asks for a fresh snapshot
- * ("resync") and ignores events until it arrives. Every reconnect also resyncs: the server
- * sends a snapshot on connect.
+ * is dropped. A jump usually means two commits at the site were published in the other order
+ * (two server threads or nodes racing to Redis), so events past a gap are held for up to
+ * REORDER_MS waiting for the missing ones; only if they do not come was something really missed,
+ * and the client asks for a fresh snapshot ("resync") and ignores events until it arrives.
+ * Every reconnect also resyncs: the server sends a snapshot on connect.
  */
 (function (global) {
   "use strict";
@@ -19,6 +21,10 @@
     var io = global.io;
     var lastSeq = null;
     var waitingForSnapshot = true;
+    var REORDER_MS = (options && options.reorderMs) || 1000;
+    var held = {};          // seq -> event that arrived before an earlier one
+    var heldCount = 0;
+    var gapTimer = null;
     // sparse: the server sends this audience only the events that concern it (/track), so a
     // jump in seq is normal; stale events are still dropped.
     var sparse = !!(options && options.sparse);
@@ -30,20 +36,32 @@
       timeout: 10000,
     }, options || {});
     delete opts.sparse;
+    delete opts.reorderMs;
     var socket = io(namespace, opts);
 
     function status(online) {
       if (handlers.status) handlers.status(online);
     }
 
+    function dropHeld() {
+      held = {}; heldCount = 0;
+      if (gapTimer) { clearTimeout(gapTimer); gapTimer = null; }
+    }
+
     function resync() {
+      dropHeld();
       waitingForSnapshot = true;
       socket.emit("resync");
     }
 
+    function deliver(msg) {
+      lastSeq = msg.seq;
+      handlers.event(msg.type, msg.data, msg.seq);
+    }
+
     socket.on("connect", function () { status(true); });
     socket.on("disconnect", function (reason) {
-      status(false); waitingForSnapshot = true;
+      status(false); waitingForSnapshot = true; dropHeld();
       // The server closed us (e.g. this device was revoked): ask again once in a while; a
       // revoked token is then refused at connect (handlers.refused).
       if (reason === "io server disconnect") setTimeout(function () { socket.connect(); }, 2000);
@@ -61,6 +79,7 @@
       }
     });
     socket.on("snapshot", function (state) {
+      dropHeld();
       lastSeq = state.seq;
       waitingForSnapshot = false;
       handlers.snapshot(state);
@@ -68,12 +87,19 @@
     socket.on("event", function (msg) {
       if (waitingForSnapshot || lastSeq === null) return;
       if (msg.seq <= lastSeq) return;          // duplicate or already in the snapshot
-      if (!sparse && msg.seq !== lastSeq + 1) { // a gap: something was missed
-        resync();
+      if (!sparse && msg.seq !== lastSeq + 1) { // a gap: hold it, the missing one may follow
+        if (!held[msg.seq]) { held[msg.seq] = msg; heldCount += 1; }
+        if (heldCount > 500) { resync(); return; }
+        if (!gapTimer) gapTimer = setTimeout(function () { gapTimer = null; resync(); }, REORDER_MS);
         return;
       }
-      lastSeq = msg.seq;
-      handlers.event(msg.type, msg.data, msg.seq);
+      deliver(msg);
+      while (held[lastSeq + 1]) {               // the gap is filled: play what was held, in order
+        var next = held[lastSeq + 1];
+        delete held[lastSeq + 1]; heldCount -= 1;
+        deliver(next);
+      }
+      if (heldCount === 0 && gapTimer) { clearTimeout(gapTimer); gapTimer = null; }
     });
 
     return {
