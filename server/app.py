@@ -152,9 +152,18 @@ def create_app(
     def index() -> Any:
         return Response(
             "<!doctype html><html lang=vi><meta charset=utf-8><title>Motcua</title>"
+            "<meta name=viewport content='width=device-width, initial-scale=1'>"
+            "<link rel=stylesheet href=/static/staff.css><body class=auth><main class=auth-card>"
             "<h1>Motcua — hệ thống xếp hàng một cửa</h1>"
-            "<p lang=en>Motcua — one-stop queue system</p>"
-            "<ul><li><a href=/api/v1/openapi.json>API v1 (OpenAPI)</a></li></ul></html>",
+            "<p lang=en class=product>Motcua — one-stop queue system</p>"
+            "<ul>"
+            "<li><a href=/counter/>Quầy tiếp nhận</a> <span lang=en>(counter station)</span></li>"
+            "<li><a href=/supervisor/>Giám sát</a> <span lang=en>(supervisor)</span></li>"
+            "<li><a href=/admin/>Quản trị</a> <span lang=en>(admin console)</span></li>"
+            "<li><a href=/pair>Ghép nối thiết bị</a> <span lang=en>(pair a kiosk or TV)</span>"
+            "</li>"
+            "<li><a href=/api/v1/openapi.json>API v1 (OpenAPI)</a></li>"
+            "</ul></main></body></html>",
             mimetype="text/html",
         )
 

@@ -85,6 +85,12 @@ def demo(base_url: str | None) -> None:
         w(f"  Display {name}: {base}/display?token={token}  (lobby TV; ?voices=vi,en)")
     w("  (demo kiosks print to files in ./printed/ beside the database; `motcua printer set` "
       "points them at a real printer)")
+    w(f"  Counter station:   {base}/counter/     (sign in as canbo1..canbo8)")
+    w(f"  Counter tablet:    {base}/counter/3/rate  (the citizen rates the visit)")
+    w(f"  Supervisor:        {base}/supervisor/  (giamsat.hacthanh)")
+    w(f"  Admin console:     {base}/admin/       (quantri); devices pair at {base}/pair")
+    w(f"  Health / metrics:  {base}/readyz  {base}/metrics")
+    w("  Add ?lang=en to any page for English.")
     w("")
     w("Users (password login, for the stations):")
     for username, role, password in result.users:
