@@ -547,7 +547,8 @@ def table(r: dict[str, Any]) -> str:
         f"server CPU per round             {r['server_cpu_ms_per_round']} ms "
         f"(call-next + start + finish: 4 events to every client)",
         f"client processes CPU (each)      {r['client_cpu_pct_each']}%",
-        f"events per client                {r['events_per_client']}; seq gaps {r['gaps']} "
+        f"events per client                {r['events_per_client']}; seq jumps {r['gaps']} "
+        f"(expected: a phone gets only its own events) "
         f"({r['gap_clients']} clients); disconnected {r['disconnected']}",
         f"/track queue.stats payload       mean {r['track_stats_bytes']['mean']} B, max "
         f"{r['track_stats_bytes']['max']} B",
