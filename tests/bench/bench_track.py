@@ -545,7 +545,7 @@ def table(r: dict[str, Any]) -> str:
         f"{mib(sum(r['rss_end'].values()))}",
         f"  worker per client              {per_client / 1024:.1f} KiB",
         f"server CPU per round             {r['server_cpu_ms_per_round']} ms "
-        f"(call-next + start + finish: 4 events to every client)",
+        f"(call-next + start + finish)",
         f"client processes CPU (each)      {r['client_cpu_pct_each']}%",
         f"events per client                {r['events_per_client']}; seq jumps {r['gaps']} "
         f"(expected: a phone gets only its own events) "
