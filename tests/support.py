@@ -40,16 +40,17 @@ def wait_until_up(base: str, proc: subprocess.Popen[str] | None = None, timeout:
     raise AssertionError(f"server did not start: {log.read_text()[-3000:] if log else ''}")
 
 
-def demo(db_url: str) -> dict[str, Any]:
-    """``motcua demo`` on ``db_url``; its kiosk, display and clerk tokens (clerks by counter
-    number: (token, counter id))."""
+def demo(db_url: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``motcua demo`` on ``db_url`` (with ``env`` besides); its kiosk, display and clerk tokens
+    (clerks by counter number: (token, counter id)) and its whole ``output``."""
     from click.testing import CliRunner
 
     from server.cli import main
 
     out = (
         CliRunner()
-        .invoke(main, ["demo"], env={"MOTCUA_DATABASE_URL": db_url}, catch_exceptions=False)
+        .invoke(main, ["demo"], env={**(env or {}), "MOTCUA_DATABASE_URL": db_url},
+                catch_exceptions=False)
         .output
     )
     clerks = {
@@ -60,6 +61,7 @@ def demo(db_url: str) -> dict[str, Any]:
         "kiosk": re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1),  # type: ignore[union-attr]
         "display": re.search(r"display-lobby\s+display\s+(\S+)", out).group(1),  # type: ignore[union-attr]
         "clerks": clerks,
+        "output": out,
     }
 
 
