@@ -42,7 +42,6 @@ import contextlib
 import json
 import os
 import random
-import signal
 import sys
 import tempfile
 import time
@@ -60,6 +59,7 @@ from tests.bench import bench_realtime as rt  # noqa: E402 - after the path set-
 from tests.bench.common import (  # noqa: E402
     BenchError,
     ClientPool,
+    bench_main,
     connect_all,
     disconnect_all,
     log,
@@ -640,21 +640,10 @@ def parse_args(argv: list[str] | None) -> Options:
                    a.batch, a.http_conns, a.budget, a.json)
 
 
-def _sigterm(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
+@bench_main
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    signal.signal(signal.SIGTERM, _sigterm)
-    try:
-        result, problems = run(opts)
-    except BenchError as err:
-        log(f"FAILED: {err}")
-        return 1
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
+    result, problems = run(opts)
     print(table(result))
     if opts.json:
         print(json.dumps({**result, "problems": problems}))

@@ -80,6 +80,7 @@ from tests.bench.common import (  # noqa: E402 - after the path set-up
     BenchError,
     ClientPool,
     SocketProbe,
+    bench_main,
     connect_all,
     disconnect_all,
     log,
@@ -1165,10 +1166,6 @@ def parse_args(argv: list[str] | None) -> Options:
     )
 
 
-def _sigterm(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def _version(dist: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -1178,21 +1175,12 @@ def _version(dist: str) -> str:
         return "-"
 
 
+@bench_main
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    signal.signal(signal.SIGTERM, _sigterm)
     deadline = Deadline(opts.budget)
     t0 = time.monotonic()
-    results: list[dict[str, Any]] = []
-    try:
-        for mode in opts.modes:
-            results.append(bench_mode(mode, opts, deadline))
-    except BenchError as err:
-        log(f"FAILED: {err}")
-        return 1
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
+    results = [bench_mode(mode, opts, deadline) for mode in opts.modes]
     wall = time.monotonic() - t0
     print(table(results, opts))
     issues = [p for r in results for p in problems(r, opts.clients)]

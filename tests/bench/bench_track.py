@@ -78,6 +78,7 @@ from tests.bench.common import (  # noqa: E402
     BenchError,
     ClientPool,
     SocketProbe,
+    bench_main,
     connect_all,
     disconnect_all,
     log,
@@ -459,6 +460,7 @@ def problems(r: dict[str, Any]) -> list[str]:
     return out
 
 
+@bench_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="/track load benchmark (see the docstring).")
     p.add_argument("--clients", type=int, default=2000)
@@ -476,14 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--clients 1..5000, --calls 1..1000, --procs 1..8")
     opts = Options(a.clients, a.calls, a.procs, max(1, a.batch), a.grace, a.pause, a.budget,
                    a.pg, a.json, a.motcua)
-    try:
-        r = bench(opts)
-    except BenchError as err:
-        log(f"FAILED: {err}")
-        return 1
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
+    r = bench(opts)
     print(table(r))
     if opts.json:
         print(json.dumps(r))

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import multiprocessing as mp
 import os
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, ParamSpec
+
+P = ParamSpec("P")
 
 HOST = "127.0.0.1"
 PG_ADMIN_URL = f"postgresql://postgres@{HOST}:5432/postgres"
@@ -31,6 +35,30 @@ class BenchError(Exception):
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _sigterm(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def bench_main(main: Callable[P, int]) -> Callable[P, int]:
+    """A benchmark script's ``main``: SIGTERM stops it as Ctrl-C does (the ``finally`` blocks
+    stop its servers and client processes), a ``BenchError`` is logged and exits 1, an
+    interruption exits 130."""
+
+    @functools.wraps(main)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> int:
+        signal.signal(signal.SIGTERM, _sigterm)
+        try:
+            return main(*args, **kwargs)
+        except BenchError as err:
+            log(f"FAILED: {err}")
+            return 1
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
+
+    return wrapped
 
 
 # --- Socket.IO clients ----------------------------------------------------------------------
