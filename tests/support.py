@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,69 @@ def wait_until_up(base: str, proc: subprocess.Popen[str] | None = None, timeout:
         except requests.RequestException:
             time.sleep(0.1)
     raise AssertionError(f"server did not start: {log.read_text()[-3000:] if log else ''}")
+
+
+def demo(db_url: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``motcua demo`` on ``db_url`` (with ``env`` besides); its kiosk, display and clerk tokens
+    (clerks by counter number: (token, counter id)) and its whole ``output``."""
+    from click.testing import CliRunner
+
+    from server.cli import main
+
+    out = (
+        CliRunner()
+        .invoke(main, ["demo"], env={**(env or {}), "MOTCUA_DATABASE_URL": db_url},
+                catch_exceptions=False)
+        .output
+    )
+    clerks = {
+        int(n): (tok, int(cid))
+        for n, tok, cid in re.findall(r"counter (\d+)\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)
+    }
+    return {
+        "kiosk": re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1),  # type: ignore[union-attr]
+        "display": re.search(r"display-lobby\s+display\s+(\S+)", out).group(1),  # type: ignore[union-attr]
+        "clerks": clerks,
+        "output": out,
+    }
+
+
+def two_node_demo(pg_url: str, redis_url: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The demo on an emptied PostgreSQL database, and the environment of app nodes that share
+    it and a Redis channel of their own: (``demo`` tokens, env)."""
+    from tests.conftest import _truncate_pg
+
+    _truncate_pg(pg_url)
+    creds = demo(pg_url)
+    env = {
+        "MOTCUA_DATABASE_URL": pg_url,
+        "MOTCUA_REDIS_URL": redis_url,
+        "MOTCUA_REDIS_CHANNEL": f"motcua-test-{uuid.uuid4().hex[:8]}",
+    }
+    return creds, env
+
+
+def issue(base: str, token: str, service_code: str = "civil") -> dict[str, Any]:
+    """A ticket at the demo site over HTTP (kiosk token, a fresh Idempotency-Key)."""
+    r = requests.post(
+        f"{base}/api/v1/sites/HACTHANH/tickets",
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
+        json={"service": service_code},
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def call_next(base: str, clerk: tuple[str, int]) -> dict[str, Any]:
+    """Call-next over HTTP with a clerk's (token, counter id); the called ticket."""
+    r = requests.post(
+        f"{base}/api/v1/counters/{clerk[1]}/call-next",
+        timeout=10,
+        headers={"Authorization": f"Bearer {clerk[0]}"},
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json()["ticket"])
 
 
 class ServerProcess:

@@ -37,7 +37,6 @@ import json
 import os
 import random
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -56,13 +55,16 @@ HOST = "127.0.0.1"
 SITE = "HACTHANH"
 SERVICES = ("land", "civil", "business", "construction", "other")
 COUNTERS = tuple(range(1, 9))
-PG_ADMIN_URL = f"postgresql://postgres@{HOST}:5432/postgres"
 PG_URL = "postgresql+psycopg://postgres@" + HOST + ":5432/{db}"
 RATIO_TARGET = 0.50
 MAX_PRINTED_ERRORS = 20
 REQUEST_TIMEOUT = 30.0
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.bench.common import CLK_TCK, pg_database, proc_stat  # noqa: E402
 
 
 def motcua_executable() -> str:
@@ -450,20 +452,6 @@ def port_is_free(port: int) -> bool:
         return s.connect_ex((HOST, port)) != 0
 
 
-@contextlib.contextmanager
-def pg_database() -> Iterator[str]:
-    import psycopg
-
-    name = f"motcua_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 SERVER_PROBLEM = re.compile(r'Traceback|\[(ERROR|CRITICAL)\]|"level": "(error|critical)"')
 
 
@@ -489,30 +477,18 @@ def read_server_log(path: Path, into: ServerLog) -> None:
 
 
 SERVER_PIDS: dict[int, int] = {}  # port -> pid of the `motcua run` process (gunicorn master)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return stat[stat.rfind(")") + 2 :].split()
-
-
 def server_cpu_s(ports: list[int]) -> float:
     """utime + stime of the server processes on ``ports`` and of their descendants (the
     gunicorn workers), in seconds: the server's own CPU, whatever else runs on the machine."""
     parent: dict[int, int] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _proc_stat(int(entry))) is not None:
+        if entry.isdigit() and (fields := proc_stat(int(entry))) is not None:
             parent[int(entry)] = int(fields[1])
     todo = [SERVER_PIDS[p] for p in ports if p in SERVER_PIDS]
     total = 0
     while todo:
         pid = todo.pop()
-        if (fields := _proc_stat(pid)) is not None:
+        if (fields := proc_stat(pid)) is not None:
             total += int(fields[11]) + int(fields[12])
         todo.extend(c for c, pp in parent.items() if pp == pid)
     return total / CLK_TCK

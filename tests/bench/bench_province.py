@@ -9,7 +9,8 @@ database and one Redis channel, bounded in time.
            ``--trackers`` (2,000) waiting tickets whose tracking tokens the phones use;
   clients  the displays (``/display``) and the phones (``/track``) connect over websockets, each
            to one of the two nodes in turn, from ``--procs`` client processes (python-socketio
-           ``AsyncClient``, the ``Probe`` of ``bench_realtime.py``, which keeps ``seq``);
+           ``AsyncClient``, the ``Probe`` of ``bench_realtime.py``, which keeps ``seq`` like
+           realtime.js: see ``SiteProbe``);
   load     for ``--duration`` seconds (75) every counter runs its clerk's cycle against one node
            (counters alternate between the nodes): the site's kiosk issues a ticket, the counter
            calls the next one, starts and finishes it, then the clerk waits ``--think`` seconds
@@ -39,10 +40,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import multiprocessing as mp
 import os
 import random
-import signal
 import sys
 import tempfile
 import time
@@ -57,6 +56,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.bench import bench_realtime as rt  # noqa: E402 - after the path set-up
+from tests.bench.common import (  # noqa: E402
+    BenchError,
+    ClientPool,
+    bench_main,
+    connect_all,
+    disconnect_all,
+    log,
+)
 
 PG_ADMIN_URL = os.environ.get(
     "MOTCUA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -72,11 +79,6 @@ SERVICES = (
 GRACE_S = 5.0
 CONNECT_TIMEOUT_S = 30.0
 HTTP_TIMEOUT_S = 30.0
-log = rt.log
-
-
-class BenchError(Exception):
-    pass
 
 
 # --- the province ---------------------------------------------------------------------------
@@ -197,87 +199,39 @@ def build_province(url: str, opts: Options) -> list[SiteInfo]:
 
 
 class SiteProbe(rt.Probe):
-    """``bench_realtime.Probe`` (first arrival of each tracked event noted) on any namespace,
-    knowing its site, and keeping ``seq`` exactly like the browser's realtime.js: on a gap it
-    emits ``resync`` and ignores events until the new snapshot. Events of one site committed
-    concurrently (two nodes, or two requests on one node) can reach a client out of order, so
-    gaps happen under load; a display then learns a call from the snapshot's ``recent_calls``
-    / ``now_serving`` (counted apart: ``via_snapshot``)."""
+    """``bench_realtime.Probe`` (first delivery of each tracked event noted) on any namespace,
+    knowing its site, and keeping ``seq`` exactly like the browser's realtime.js (common.py's
+    ``SocketProbe``): ``/track`` is a sparse audience (it gets only its service's and its
+    ticket's events, so jumps are normal); elsewhere events that overtook an earlier one are
+    held for up to 1 s (events of one site committed concurrently, on two nodes or two requests
+    of one node, can reach a client out of order), and a gap still open then emits ``resync``
+    and ignores events until the new snapshot. A display then learns a call from the
+    snapshot's ``recent_calls`` / ``now_serving`` (counted apart: ``via_snapshot``)."""
 
     def __init__(self, namespace: str, site: str, counts: dict[str, int]) -> None:
-        super().__init__(counts)
-        self.namespace, self.site = namespace, site
-        self.resyncing = False
-        self.resyncs = 0
+        sparse = namespace == "/track"
+        super().__init__(counts, namespace, resync=not sparse, sparse=sparse)
+        self.site = site
         self.via_snapshot = 0
-        if namespace != rt.NAMESPACE:
-            self.sio.on("snapshot", self._on_snapshot, namespace=namespace)
-            self.sio.on("event", self._on_event, namespace=namespace)
-            self.sio.on("disconnect", self._on_disconnect, namespace=namespace)
 
-    async def _on_snapshot(self, data: Any) -> None:
-        t = time.monotonic()
-        if not isinstance(data, dict):
-            return
-        self.seq = data.get("seq")
+    def took_snapshot(self, data: dict[str, Any], t: float) -> None:
         if self.resyncing and self.namespace == "/display":
             for row in [*data.get("recent_calls", []), *data.get("now_serving", [])]:
                 key = f"ticket.called:{row.get('number')}"
                 if key not in self.got:
                     self.got[key] = t
                     self.via_snapshot += 1
-        self.resyncing = False
-        self.snapshot.set()
-
-    async def _on_event(self, msg: Any) -> None:
-        if self.resyncing or not isinstance(msg, dict):
-            return
-        seq = msg.get("seq")
-        if isinstance(seq, int) and self.seq is not None and seq > self.seq + 1:
-            self.gaps += 1
-            self.resyncs += 1
-            self.resyncing = True
-            with contextlib.suppress(Exception):  # the connection may be gone meanwhile
-                await self.sio.emit("resync", namespace=self.namespace)
-            return
-        await super()._on_event(msg)
-
-    async def connect(self, url: str, auth: dict[str, Any], timeout: float) -> None:
-        await asyncio.wait_for(
-            self.sio.connect(
-                url, namespaces=[self.namespace], auth=auth, transports=["websocket"],
-                wait_timeout=timeout,
-            ),
-            timeout + 1,
-        )
-        await asyncio.wait_for(self.snapshot.wait(), timeout)
 
 
 async def _connect_all(
     probes: list[SiteProbe], specs: list[tuple[str, str, str, str]], batch: int
 ) -> dict[str, Any]:
     counts: dict[str, int] = {}
-    errors: list[str] = []
-    failed = 0
-    t0 = time.monotonic()
-    for start in range(0, len(specs), batch):
-        chunk = [(SiteProbe(ns, site, counts), url, tok) for url, ns, site, tok in
-                 specs[start:start + batch]]
-        results = await asyncio.gather(
-            *(p.connect(url, {"token": tok}, CONNECT_TIMEOUT_S) for p, url, tok in chunk),
-            return_exceptions=True,
-        )
-        for (probe, _url, _tok), result in zip(chunk, results, strict=True):
-            if isinstance(result, BaseException):
-                failed += 1
-                if len(errors) < 5:
-                    errors.append(f"{probe.namespace}: {type(result).__name__}: {result}"[:200])
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(probe.sio.disconnect(), 2)
-            else:
-                probes.append(probe)
-    return {"connected": len(probes), "failed": failed, "errors": errors,
-            "seconds": time.monotonic() - t0}
+    return await connect_all(
+        probes, specs,
+        lambda spec: (SiteProbe(spec[1], spec[2], counts), spec[0], {"token": spec[3]}),
+        batch, CONNECT_TIMEOUT_S,
+    )
 
 
 def _report(probes: list[SiteProbe]) -> dict[str, Any]:
@@ -286,13 +240,14 @@ def _report(probes: list[SiteProbe]) -> dict[str, Any]:
     for p in probes:
         ns = out["by_ns"].setdefault(
             p.namespace,
-            {"clients": 0, "events": 0, "gaps": 0, "disconnected": 0, "stale": 0,
-             "via_snapshot": 0},
+            {"clients": 0, "events": 0, "gaps": 0, "reordered": 0, "disconnected": 0,
+             "stale": 0, "via_snapshot": 0},
         )
         ns["via_snapshot"] += p.via_snapshot
         ns["clients"] += 1
         ns["events"] += p.events
         ns["gaps"] += p.gaps
+        ns["reordered"] += p.reordered
         ns["stale"] += p.stale
         ns["disconnected"] += int(p.disconnected)
         if p.namespace == "/display":
@@ -314,50 +269,14 @@ async def _client_loop(conn: Connection) -> None:
         elif cmd == "report":
             conn.send(_report(probes))
         elif cmd == "close":
-            await asyncio.gather(
-                *(asyncio.wait_for(p.sio.disconnect(), 15) for p in probes),
-                return_exceptions=True,
-            )
+            await disconnect_all(probes)
             conn.send({"closed": len(probes)})
             return
 
 
-def client_process(conn: Connection) -> None:
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_client_loop(conn))
-    conn.close()
-
-
-class Clients:
+class Clients(ClientPool):
     def __init__(self, procs: int) -> None:
-        ctx = mp.get_context("spawn")
-        self.conns: list[Connection] = []
-        self.procs: list[Any] = []
-        for _ in range(procs):
-            parent, child = ctx.Pipe()
-            p = ctx.Process(target=client_process, args=(child,), daemon=True)
-            p.start()
-            child.close()
-            self.conns.append(parent)
-            self.procs.append(p)
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs if p.pid is not None]
-
-    def call(self, cmd: str, per_proc: list[Any], timeout: float) -> list[dict[str, Any]]:
-        try:
-            for conn, args in zip(self.conns, per_proc, strict=True):
-                conn.send((cmd, args))
-            deadline = time.monotonic() + timeout
-            out = []
-            for conn in self.conns:
-                if not conn.poll(max(0.0, deadline - time.monotonic())):
-                    raise BenchError(f"client processes did not answer {cmd!r} in {timeout:.0f} s")
-                out.append(conn.recv())
-        except (EOFError, OSError) as err:
-            raise BenchError(f"a client process died ({cmd!r}: {err!r})") from None
-        return out
+        super().__init__(procs, _client_loop)
 
     def connect(self, specs: list[tuple[str, str, str, str]], batch: int,
                 timeout: float) -> dict[str, Any]:
@@ -384,17 +303,6 @@ class Clients:
                 for k, v in vals.items():
                     acc[k] += v
         return {"called": called, "by_ns": by_ns}
-
-    def close(self) -> None:
-        with contextlib.suppress(BenchError):
-            self.call("close", [()] * len(self.conns), 60)
-        for p in self.procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=5)
-        for c in self.conns:
-            c.close()
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -687,9 +595,12 @@ def table(r: dict[str, Any]) -> str:
         lines.append(f"  HTTP {kind:<10} p50 {s['p50']} ms, p99 {s['p99']} ms, max {s['max']} ms "
                      f"({s['n']})")
     for ns, v in r["clients"].items():
+        seq = (f"{v['gaps']} seq jumps (normal: a phone gets only its own events)"
+               if ns == "/track" else
+               f"{v['reordered']} seq gaps closed within 1 s (reordered), {v['gaps']} still "
+               f"open then (each followed by a resync)")
         lines.append(f"  {ns:<9} {v['clients']} clients: {v['events']} events received, "
-                     f"{v['gaps']} seq gaps (each followed by a resync), {v['stale']} late "
-                     f"events dropped, {v['disconnected']} disconnected"
+                     f"{seq}, {v['stale']} late events dropped, {v['disconnected']} disconnected"
                      + (f"; {v['via_snapshot']} calls learnt from a resync snapshot"
                         if ns == "/display" else ""))
     for n in r["nodes"]:
@@ -729,21 +640,10 @@ def parse_args(argv: list[str] | None) -> Options:
                    a.batch, a.http_conns, a.budget, a.json)
 
 
-def _sigterm(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
+@bench_main
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    signal.signal(signal.SIGTERM, _sigterm)
-    try:
-        result, problems = run(opts)
-    except (BenchError, rt.BenchError) as err:
-        log(f"FAILED: {err}")
-        return 1
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
+    result, problems = run(opts)
     print(table(result))
     if opts.json:
         print(json.dumps({**result, "problems": problems}))

@@ -54,7 +54,6 @@ import asyncio
 import contextlib
 import http.client
 import json
-import multiprocessing as mp
 import os
 import re
 import secrets
@@ -71,7 +70,23 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.bench.common import (  # noqa: E402 - after the path set-up
+    CLK_TCK,
+    HOST,
+    BenchError,
+    ClientPool,
+    SocketProbe,
+    bench_main,
+    connect_all,
+    disconnect_all,
+    log,
+    proc_stat,
+)
+
 SITE = "HACTHANH"
 NAMESPACE = "/display"
 CALL_SERVICE, CALL_COUNTER = "civil", 3  # counter 3 calls civil only
@@ -84,8 +99,6 @@ HTTP_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 20.0
 IDLE_RECONNECT_S = 2.0  # gunicorn keeps idle connections 5 s: open a new one before that
 HTTP_SLACK = 64  # connections beside the websockets: the bench's HTTP, keep-alives
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-ROOT = Path(__file__).resolve().parents[2]
 FLOOR_SERVER = Path(__file__).resolve().parent / "floor_server.py"
 
 # ``motcua run`` without its SQLite migration step (``motcua demo`` did it) and with gunicorn's
@@ -101,54 +114,22 @@ _Gunicorn(options).run()
 """
 
 
-class BenchError(Exception):
-    pass
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
 # --- client processes (asyncio Socket.IO clients) -------------------------------------------
 
 
-class Probe:
-    """One display client: keeps ``seq`` like the browser does and notes when each tracked
-    event (``ticket.called`` / ``ticket.issued`` + number) first arrives."""
+class Probe(SocketProbe):
+    """One display client: keeps ``seq`` like the browser does (an overtaken event is waited
+    for up to 1 s; the floor server cannot answer a resync, so a gap still open then is counted
+    and the held events are played) and notes when each tracked event (``ticket.called`` /
+    ``ticket.issued`` + number) is first delivered."""
 
-    def __init__(self, counts: dict[str, int]) -> None:
-        import socketio
-
-        self.sio = socketio.AsyncClient(reconnection=False, request_timeout=10)
+    def __init__(self, counts: dict[str, int], namespace: str = NAMESPACE,
+                 resync: bool = False, sparse: bool = False) -> None:
+        super().__init__(namespace, sparse=sparse, resync=resync)
         self.counts = counts
-        self.seq: int | None = None
-        self.gaps = 0
-        self.stale = 0
-        self.events = 0
         self.got: dict[str, float] = {}
-        self.snapshot = asyncio.Event()
-        self.disconnected = False
-        self.sio.on("snapshot", self._on_snapshot, namespace=NAMESPACE)
-        self.sio.on("event", self._on_event, namespace=NAMESPACE)
-        self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
 
-    async def _on_snapshot(self, data: Any) -> None:
-        self.seq = data.get("seq") if isinstance(data, dict) else None
-        self.snapshot.set()
-
-    async def _on_event(self, msg: Any) -> None:
-        t = time.monotonic()
-        if not isinstance(msg, dict):
-            return
-        seq = msg.get("seq")
-        if isinstance(seq, int) and self.seq is not None:
-            if seq <= self.seq:
-                self.stale += 1
-                return
-            if seq != self.seq + 1:
-                self.gaps += 1
-            self.seq = seq
-        self.events += 1
+    def delivered(self, msg: dict[str, Any], t: float) -> None:
         if msg.get("type") in TRACKED:
             data = msg.get("data")
             number = data.get("number") if isinstance(data, dict) else None
@@ -157,54 +138,14 @@ class Probe:
                 self.got[key] = t
                 self.counts[key] = self.counts.get(key, 0) + 1
 
-    async def _on_disconnect(self, *_args: Any) -> None:
-        self.disconnected = True
-
-    async def connect(self, url: str, auth: dict[str, Any], timeout: float) -> None:
-        await asyncio.wait_for(
-            self.sio.connect(
-                url,
-                namespaces=[NAMESPACE],
-                auth=auth,
-                transports=["websocket"],
-                wait_timeout=timeout,
-            ),
-            timeout + 1,
-        )
-        await asyncio.wait_for(self.snapshot.wait(), timeout)
-
 
 async def _connect(
     probes: list[Probe], counts: dict[str, int], args: tuple[Any, ...]
 ) -> dict[str, Any]:
     url, auth, count, batch, timeout, budget = args
-    t0 = time.monotonic()
-    errors: list[str] = []
-    failed = 0
-    for start in range(0, count, batch):
-        if time.monotonic() - t0 > budget:
-            failed += count - start
-            errors.append(f"connect budget of {budget:.0f} s used up")
-            break
-        chunk = [Probe(counts) for _ in range(min(batch, count - start))]
-        results = await asyncio.gather(
-            *(p.connect(url, auth, timeout) for p in chunk), return_exceptions=True
-        )
-        for probe, result in zip(chunk, results, strict=True):
-            if isinstance(result, BaseException):
-                failed += 1
-                if len(errors) < 5:
-                    errors.append(f"{type(result).__name__}: {result}"[:200])
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(probe.sio.disconnect(), 2)
-            else:
-                probes.append(probe)
-    return {
-        "connected": len(probes),
-        "failed": failed,
-        "errors": errors,
-        "seconds": time.monotonic() - t0,
-    }
+    return await connect_all(
+        probes, [None] * count, lambda _: (Probe(counts), url, auth), batch, timeout, budget
+    )
 
 
 async def _client_loop(conn: Connection) -> None:
@@ -233,20 +174,14 @@ async def _client_loop(conn: Connection) -> None:
                     "events": sum(p.events for p in probes),
                     "gaps": sum(p.gaps for p in probes),
                     "gap_clients": sum(1 for p in probes if p.gaps),
+                    "reordered": sum(p.reordered for p in probes),
                     "stale": sum(p.stale for p in probes),
                     "disconnected": sum(1 for p in probes if p.disconnected),
                 }
             )
         elif cmd in ("drop", "close"):
             t0 = time.monotonic()
-            await asyncio.gather(
-                *(asyncio.wait_for(p.sio.disconnect(), 15) for p in probes), return_exceptions=True
-            )
-            for probe in probes:  # a disconnect that timed out leaves its aiohttp session
-                http = getattr(probe.sio.eio, "http", None)
-                if http is not None and not http.closed:
-                    with contextlib.suppress(Exception):
-                        await http.close()
+            await disconnect_all(probes)
             conn.send({"closed": len(probes), "seconds": time.monotonic() - t0})
             probes.clear()
             counts.clear()
@@ -256,49 +191,14 @@ async def _client_loop(conn: Connection) -> None:
             conn.send({"error": f"unknown command {cmd!r}"})
 
 
-def client_process(conn: Connection) -> None:
-    """Entry point of a client process (spawned)."""
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_client_loop(conn))
-    conn.close()
-
-
-class ClientPool:
-    """``procs`` processes sharing the clients; a command goes to all and waits for all."""
+class DisplayPool(ClientPool):
+    """``procs`` processes sharing the /display clients."""
 
     def __init__(self, procs: int) -> None:
-        ctx = mp.get_context("spawn")
-        self.conns: list[Connection] = []
-        self.procs: list[Any] = []
-        self.closed = False
-        for _ in range(procs):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=client_process, args=(child,), daemon=True)
-            proc.start()
-            child.close()
-            self.conns.append(parent)
-            self.procs.append(proc)
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs if p.pid is not None]
-
-    def call(self, cmd: str, per_proc_args: list[Any], timeout: float) -> list[dict[str, Any]]:
-        try:
-            for conn, args in zip(self.conns, per_proc_args, strict=True):
-                conn.send((cmd, args))
-            deadline = time.monotonic() + timeout
-            out = []
-            for conn in self.conns:
-                if not conn.poll(max(0.0, deadline - time.monotonic())):
-                    raise BenchError(f"client processes did not answer {cmd!r} in {timeout:.0f} s")
-                out.append(conn.recv())
-        except (EOFError, OSError) as err:
-            raise BenchError(f"a client process died ({cmd!r}: {err!r})") from None
-        return out
+        super().__init__(procs, _client_loop)
 
     def all(self, cmd: str, timeout: float) -> list[dict[str, Any]]:
-        return self.call(cmd, [()] * len(self.conns), timeout)
+        return self.same(cmd, (), timeout)
 
     def connect(
         self, url: str, auth: dict[str, Any], clients: int, batch: int, budget: float
@@ -335,7 +235,7 @@ class ClientPool:
             "times": times,
             **{
                 k: sum(r[k] for r in replies)
-                for k in ("events", "gaps", "gap_clients", "stale", "disconnected")
+                for k in ("events", "gaps", "gap_clients", "reordered", "stale", "disconnected")
             },
         }
 
@@ -347,30 +247,19 @@ class ClientPool:
             f"{max(r['seconds'] for r in replies):.1f} s"
         )
 
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            replies = self.all("close", 60)
+    def close(self) -> list[dict[str, Any]] | None:
+        replies = super().close()
+        if replies:
             log(
                 f"  {sum(r['closed'] for r in replies)} clients disconnected in "
                 f"{max(r['seconds'] for r in replies):.1f} s"
             )
-        except BenchError as err:
-            log(f"  closing the clients: {err}")
-        for proc in self.procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(timeout=5)
-        for conn in self.conns:
-            conn.close()
+        return replies
 
 
 @contextlib.contextmanager
-def client_pool(procs: int) -> Iterator[ClientPool]:
-    pool = ClientPool(procs)
+def client_pool(procs: int) -> Iterator[DisplayPool]:
+    pool = DisplayPool(procs)
     try:
         yield pool
     finally:
@@ -458,8 +347,6 @@ def bearer(token: str) -> dict[str, str]:
 def connection_cap(mode: str, threads: int) -> int:
     """The most simultaneous connections (websockets and HTTP alike) that the gunicorn worker
     of ``motcua run`` accepts: ``worker_connections`` as server.serve sets it."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     from gunicorn.config import Config
 
     from server.serve import gunicorn_options
@@ -541,20 +428,11 @@ def tail(path: Path, n: int = 2000) -> str:
         return ""
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return stat[stat.rfind(")") + 2 :].split()  # fields from the 3rd (state) on
-
-
 def children(pid: int) -> list[int]:
     """Descendants of ``pid`` (from /proc/*/stat)."""
     parent: dict[int, int] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
+        if entry.isdigit() and (fields := proc_stat(int(entry))) is not None:
             parent[int(entry)] = int(fields[1])
     out, todo = [], [pid]
     while todo:
@@ -569,7 +447,7 @@ def cpu_s(pids: list[int]) -> float:
     """utime + stime of ``pids`` in seconds."""
     total = 0
     for pid in pids:
-        if (fields := _stat(pid)) is not None:
+        if (fields := proc_stat(pid)) is not None:
             total += int(fields[11]) + int(fields[12])
     return total / CLK_TCK
 
@@ -759,7 +637,7 @@ class Meter:
 
 def app_rounds(
     app: App,
-    pool: ClientPool | None,
+    pool: DisplayPool | None,
     meter: Meter,
     rounds: int,
     service: str,
@@ -797,7 +675,7 @@ def app_rounds(
 
 
 def client_outcome(
-    pool: ClientPool, block: dict[str, Any], clients: int, events_before: int = 0
+    pool: DisplayPool, block: dict[str, Any], clients: int, events_before: int = 0
 ) -> dict[str, Any]:
     """Latencies of a block of rounds from the clients' report, and the clients' health."""
     report = pool.report()
@@ -805,7 +683,7 @@ def client_outcome(
     out = {
         "latency": latencies(report, block.pop("_called"), clients),
         "issued_latency": latencies(report, block.pop("_issued", []), clients),
-        **{k: report[k] for k in ("gaps", "gap_clients", "stale", "disconnected")},
+        **{k: report[k] for k in ("gaps", "gap_clients", "reordered", "stale", "disconnected")},
     }
     if report["clients"] and rounds:
         out["events_per_round"] = _r(
@@ -815,7 +693,7 @@ def client_outcome(
 
 
 def connect_clients(
-    pool: ClientPool,
+    pool: DisplayPool,
     port: int,
     auth: dict[str, Any],
     opts: Options,
@@ -839,7 +717,7 @@ def connect_clients(
 
 
 def bench_app(
-    mode: str, opts: Options, deadline: Deadline, pool: ClientPool, workdir: Path
+    mode: str, opts: Options, deadline: Deadline, pool: DisplayPool, workdir: Path
 ) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
     port = free_port()
@@ -924,7 +802,7 @@ def bench_app(
 
 def fanout(
     app: App,
-    pool: ClientPool,
+    pool: DisplayPool,
     meter: Meter,
     port: int,
     demo: Demo,
@@ -994,7 +872,7 @@ def bench_floor(
     mode: str,
     opts: Options,
     deadline: Deadline,
-    pool: ClientPool,
+    pool: DisplayPool,
     workdir: Path,
     worker_connections: int | None,
 ) -> dict[str, Any]:
@@ -1163,10 +1041,11 @@ def table(results: list[dict[str, Any]], opts: Options) -> str:
         row("samples (negative)", f"{la['n']} ({la['negative']})", f"{lf['n']} ({lf['negative']})")
         row("missing (client, call)", la["missing"], lf["missing"])
         row(
-            "seq gaps (clients)",
+            "seq gaps after 1 s (clients)",
             f"{a['gaps']} ({a['gap_clients']})",
             f"{f['gaps']} ({f['gap_clients']})",
         )
+        row("seq reordered, recovered <= 1 s", a["reordered"], f["reordered"])
         row("disconnected", a["disconnected"], f["disconnected"])
         row(
             "events per round per client",
@@ -1287,10 +1166,6 @@ def parse_args(argv: list[str] | None) -> Options:
     )
 
 
-def _sigterm(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def _version(dist: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -1300,21 +1175,12 @@ def _version(dist: str) -> str:
         return "-"
 
 
+@bench_main
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    signal.signal(signal.SIGTERM, _sigterm)
     deadline = Deadline(opts.budget)
     t0 = time.monotonic()
-    results: list[dict[str, Any]] = []
-    try:
-        for mode in opts.modes:
-            results.append(bench_mode(mode, opts, deadline))
-    except BenchError as err:
-        log(f"FAILED: {err}")
-        return 1
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
+    results = [bench_mode(mode, opts, deadline) for mode in opts.modes]
     wall = time.monotonic() - t0
     print(table(results, opts))
     issues = [p for r in results for p in problems(r, opts.clients)]

@@ -40,7 +40,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import multiprocessing as mp
 import os
 import secrets
 import subprocess
@@ -54,14 +53,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-from bench_realtime import (  # the sibling benchmark's machinery
-    HOST,
+from tests.bench.bench_realtime import (  # noqa: E402 - the sibling benchmark's machinery
     HTTP_SLACK,
     PATCHED_RUN,
     SITE,
-    BenchError,
     Http,
     bearer,
     children,
@@ -69,11 +68,21 @@ from bench_realtime import (  # the sibling benchmark's machinery
     cpu_s,
     free_port,
     launched,
-    log,
     motcua_executable,
     parse_demo,
     server_rss,
     summary,
+)
+from tests.bench.common import (  # noqa: E402
+    HOST,
+    BenchError,
+    ClientPool,
+    SocketProbe,
+    bench_main,
+    connect_all,
+    disconnect_all,
+    log,
+    pg_database,
 )
 
 NAMESPACE = "/track"
@@ -81,58 +90,37 @@ SERVICES = ("land", "civil", "business", "construction", "other")
 COUNTERS = tuple(range(1, 9))
 CONNECT_TIMEOUT_S = 30.0
 TARGET_S = 1.0
-PG_ADMIN_URL = f"postgresql://postgres@{HOST}:5432/postgres"
 PG_URL = "postgresql+psycopg://postgres@" + HOST + ":5432/{db}"
 
 
 # --- client side (runs in the client processes) ---------------------------------------------
 
 
-class TrackProbe:
+class TrackProbe(SocketProbe):
     """One phone on the tracking page: follows its ticket as track.js does (its place from the
-    call order of its service's ``queue.stats``; its status from its own ``ticket.*`` events)
-    and, when armed for a round, notes when its first update of that round arrives."""
+    call order of its service's ``queue.stats``; its status from its own ``ticket.*`` events;
+    ``seq`` kept as a sparse audience: jumps are normal, stale events dropped) and, when armed
+    for a round, notes when its first update of that round arrives."""
 
     def __init__(self, token: str) -> None:
-        import socketio
-
+        super().__init__(NAMESPACE, sparse=True, request_timeout=15)
         self.token = token
-        self.sio = socketio.AsyncClient(reconnection=False, request_timeout=15)
         self.ticket_id: int | None = None
         self.service: str | None = None
         self.status: str | None = None
         self.ahead: int | None = None
-        self.seq: int | None = None
-        self.gaps = 0
-        self.events = 0
         self.stats_bytes: list[int] = []
-        self.disconnected = False
-        self.snapshot = asyncio.Event()
         self.armed: tuple[int, int | None, str | None] | None = None  # round, ahead, status
         self.results: dict[int, tuple[float, int | None, str]] = {}  # round -> t, ahead, kind
-        self.sio.on("snapshot", self._on_snapshot, namespace=NAMESPACE)
-        self.sio.on("event", self._on_event, namespace=NAMESPACE)
-        self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
 
-    async def _on_snapshot(self, snap: Any) -> None:
-        if isinstance(snap, dict):
-            self.seq = snap.get("seq")
-            self.ticket_id = snap.get("ticket_id")
-            ticket = snap.get("ticket") or {}
-            self.service, self.status = ticket.get("service"), ticket.get("status")
-            self.ahead = ticket.get("ahead")
-        self.snapshot.set()
+    def took_snapshot(self, snap: dict[str, Any], t: float) -> None:
+        self.ticket_id = snap.get("ticket_id")
+        ticket = snap.get("ticket") or {}
+        self.service, self.status = ticket.get("service"), ticket.get("status")
+        self.ahead = ticket.get("ahead")
 
-    async def _on_event(self, msg: Any) -> None:
-        t = time.monotonic()
-        if not isinstance(msg, dict):
-            return
-        seq, kind, data = msg.get("seq"), msg.get("type"), msg.get("data") or {}
-        if isinstance(seq, int) and self.seq is not None:
-            if seq != self.seq + 1:
-                self.gaps += 1
-            self.seq = max(seq, self.seq)
-        self.events += 1
+    def delivered(self, msg: dict[str, Any], t: float) -> None:
+        kind, data = msg.get("type"), msg.get("data") or {}
         if kind == "queue.stats" and "order" in data:
             if data.get("service") == self.service and self.status == "waiting":
                 order = data["order"]
@@ -150,42 +138,12 @@ class TrackProbe:
         if self.armed is not None and self.armed[0] not in self.results:
             self.results[self.armed[0]] = (t, self.ahead, kind)
 
-    async def _on_disconnect(self, *_args: Any) -> None:
-        self.disconnected = True
-
-    async def connect(self, url: str, timeout: float) -> None:
-        await asyncio.wait_for(
-            self.sio.connect(url, namespaces=[NAMESPACE], auth={"token": self.token},
-                             transports=["websocket"], wait_timeout=timeout),
-            timeout + 1,
-        )
-        await asyncio.wait_for(self.snapshot.wait(), timeout)
-
 
 async def _connect_all(probes: list[TrackProbe], url: str, tokens: list[str], batch: int,
                        budget: float) -> dict[str, Any]:
-    t0 = time.monotonic()
-    errors: list[str] = []
-    failed = 0
-    for start in range(0, len(tokens), batch):
-        if time.monotonic() - t0 > budget:
-            failed += len(tokens) - start
-            errors.append(f"connect budget of {budget:.0f} s used up")
-            break
-        chunk = [TrackProbe(tok) for tok in tokens[start:start + batch]]
-        results = await asyncio.gather(*(p.connect(url, CONNECT_TIMEOUT_S) for p in chunk),
-                                       return_exceptions=True)
-        for probe, res in zip(chunk, results, strict=True):
-            if isinstance(res, BaseException):
-                failed += 1
-                if len(errors) < 5:
-                    errors.append(f"{type(res).__name__}: {res}"[:200])
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(probe.sio.disconnect(), 2)
-            else:
-                probes.append(probe)
-    return {"connected": len(probes), "failed": failed, "errors": errors,
-            "seconds": time.monotonic() - t0}
+    return await connect_all(probes, tokens,
+                             lambda tok: (TrackProbe(tok), url, {"token": tok}),
+                             batch, CONNECT_TIMEOUT_S, budget)
 
 
 def _affected(p: TrackProbe, before: tuple[str | None, str | None], service: str,
@@ -239,83 +197,23 @@ async def _client_loop(conn: Connection) -> None:
                 "events": sum(p.events for p in probes),
                 "gaps": sum(p.gaps for p in probes),
                 "gap_clients": sum(1 for p in probes if p.gaps),
+                "stale": sum(p.stale for p in probes),
                 "disconnected": sum(1 for p in probes if p.disconnected),
                 "stats_bytes_max": max(sizes, default=0),
                 "stats_bytes_sum": sum(sizes),
                 "stats_count": len(sizes),
             })
         elif cmd == "close":
-            await asyncio.gather(*(asyncio.wait_for(p.sio.disconnect(), 15) for p in probes),
-                                 return_exceptions=True)
-            for p in probes:  # a disconnect that timed out leaves its aiohttp session open
-                http = getattr(p.sio.eio, "http", None)
-                if http is not None and not http.closed:
-                    with contextlib.suppress(Exception):
-                        await http.close()
+            await disconnect_all(probes)
             conn.send({"closed": len(probes)})
             return
         else:
             conn.send({"error": f"unknown command {cmd!r}"})
 
 
-def client_process(conn: Connection) -> None:
-    """Entry point of a client process (spawned)."""
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_client_loop(conn))
-    conn.close()
-
-
-class Pool:
-    """``procs`` client processes; a command goes to all of them and waits for every answer."""
-
-    def __init__(self, procs: int) -> None:
-        ctx = mp.get_context("spawn")
-        self.conns: list[Connection] = []
-        self.procs: list[Any] = []
-        for _ in range(procs):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=client_process, args=(child,), daemon=True)
-            proc.start()
-            child.close()
-            self.conns.append(parent)
-            self.procs.append(proc)
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs if p.pid is not None]
-
-    def call(self, cmd: str, per_proc: list[Any], timeout: float) -> list[dict[str, Any]]:
-        try:
-            for conn, args in zip(self.conns, per_proc, strict=True):
-                conn.send((cmd, args))
-            deadline = time.monotonic() + timeout
-            out = []
-            for conn in self.conns:
-                if not conn.poll(max(0.0, deadline - time.monotonic())):
-                    raise BenchError(f"client processes did not answer {cmd!r} in {timeout:.0f} s")
-                out.append(conn.recv())
-        except (EOFError, OSError) as err:
-            raise BenchError(f"a client process died ({cmd!r}: {err!r})") from None
-        return out
-
-    def same(self, cmd: str, args: tuple[Any, ...], timeout: float) -> list[dict[str, Any]]:
-        return self.call(cmd, [args] * len(self.conns), timeout)
-
-    def close(self) -> None:
-        with contextlib.suppress(BenchError):
-            self.same("close", (), 60)
-        for proc in self.procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(timeout=5)
-        for conn in self.conns:
-            conn.close()
-
-
 @contextlib.contextmanager
-def pool_of(procs: int) -> Iterator[Pool]:
-    pool = Pool(procs)
+def pool_of(procs: int) -> Iterator[ClientPool]:
+    pool = ClientPool(procs, _client_loop)
     try:
         yield pool
     finally:
@@ -337,20 +235,6 @@ class Options:
     pg: bool
     json: bool
     motcua: str | None = None  # another checkout's `motcua`, for before/after figures
-
-
-@contextlib.contextmanager
-def pg_database() -> Iterator[str]:
-    import psycopg
-
-    name = f"motcua_bench_track_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def issue_tickets(port: int, kiosk: str, count: int, threads: int = 4) -> list[dict[str, Any]]:
@@ -407,7 +291,8 @@ def bench(opts: Options) -> dict[str, Any]:
             MOTCUA_SECRET_KEY=secrets.token_hex(16),
         )
         if opts.pg:
-            env["MOTCUA_DATABASE_URL"] = PG_URL.format(db=stack.enter_context(pg_database()))
+            db = stack.enter_context(pg_database("motcua_bench_track"))
+            env["MOTCUA_DATABASE_URL"] = PG_URL.format(db=db)
         result["database"] = "postgresql" if opts.pg else "sqlite"
         result["async_mode"] = mode
         demo_run = subprocess.run([motcua, "demo"], cwd=workdir, env=env, capture_output=True,
@@ -504,6 +389,7 @@ def bench(opts: Options) -> dict[str, Any]:
         result["events_per_client"] = round(sum(r["events"] for r in rep) / max(connected, 1), 1)
         result["gaps"] = sum(r["gaps"] for r in rep)
         result["gap_clients"] = sum(r["gap_clients"] for r in rep)
+        result["stale"] = sum(r["stale"] for r in rep)
         result["disconnected"] = sum(r["disconnected"] for r in rep)
         count = sum(r["stats_count"] for r in rep)
         result["track_stats_bytes"] = {
@@ -550,7 +436,8 @@ def table(r: dict[str, Any]) -> str:
         f"client processes CPU (each)      {r['client_cpu_pct_each']}%",
         f"events per client                {r['events_per_client']}; seq jumps {r['gaps']} "
         f"(expected: a phone gets only its own events) "
-        f"({r['gap_clients']} clients); disconnected {r['disconnected']}",
+        f"({r['gap_clients']} clients); stale dropped {r['stale']}; disconnected "
+        f"{r['disconnected']}",
         f"/track queue.stats payload       mean {r['track_stats_bytes']['mean']} B, max "
         f"{r['track_stats_bytes']['max']} B",
     ]
@@ -573,6 +460,7 @@ def problems(r: dict[str, Any]) -> list[str]:
     return out
 
 
+@bench_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="/track load benchmark (see the docstring).")
     p.add_argument("--clients", type=int, default=2000)
@@ -590,14 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--clients 1..5000, --calls 1..1000, --procs 1..8")
     opts = Options(a.clients, a.calls, a.procs, max(1, a.batch), a.grace, a.pause, a.budget,
                    a.pg, a.json, a.motcua)
-    try:
-        r = bench(opts)
-    except BenchError as err:
-        log(f"FAILED: {err}")
-        return 1
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
+    r = bench(opts)
     print(table(r))
     if opts.json:
         print(json.dumps(r))

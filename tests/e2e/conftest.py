@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import needs
+from tests.support import ServerProcess, demo
 
 CHROMIUM = os.environ.get("MOTCUA_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -36,3 +38,12 @@ def page(browser: Any) -> Iterator[Any]:
     pg = context.new_page()
     yield pg
     context.close()
+
+
+def demo_site(tmp_path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``motcua demo`` on a fresh SQLite database in ``tmp_path`` and a server on it: the demo's
+    tokens (``tests.support.demo``), the running ``server`` (the caller stops it) and its
+    ``env``."""
+    env = {"MOTCUA_DATABASE_URL": f"sqlite:///{tmp_path / 'motcua.sqlite3'}", **(env or {})}
+    creds = demo(env["MOTCUA_DATABASE_URL"], env)
+    return {**creds, "server": ServerProcess(tmp_path, env).start(), "env": env}

@@ -51,6 +51,16 @@ def save(page: Any, form: Any) -> None:
     expect(page.locator("#flash")).to_have_text("Đã lưu.")
 
 
+def sign_in(page: Any, lang: str = "vi") -> None:
+    """On the login page: sign in as the demo administrator and wait for the console."""
+    user, password, button = {"vi": ("Tên đăng nhập", "Mật khẩu", "Đăng nhập"),
+                              "en": ("Username", "Password", "Sign in")}[lang]
+    page.get_by_label(user).fill(ADMIN)
+    page.get_by_label(password).fill(PASSWORD)
+    page.get_by_role("button", name=button).click()
+    expect(page.locator("body[data-ready='1']")).to_have_count(1)
+
+
 def pairing_code(pg: Any) -> str:
     code = pg.locator("#code")
     expect(code).to_have_attribute("data-code", re.compile(r"^[A-Z2-9]{6}$"), timeout=10000)
@@ -66,11 +76,8 @@ def test_admin_sets_up_a_site_pairs_devices_and_a_ticket_reaches_the_display(
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.goto(f"{base}/admin/")
     expect(page).to_have_url(re.compile(r"/login"))
-    page.get_by_label("Tên đăng nhập").fill(ADMIN)
-    page.get_by_label("Mật khẩu").fill(PASSWORD)
-    page.get_by_role("button", name="Đăng nhập").click()
+    sign_in(page)
     expect(page).to_have_url(re.compile(r"/admin/$"))
-    expect(page.locator("body[data-ready='1']")).to_have_count(1)
 
     # --- a new site under the province, with a validation error first -----------------
     page.get_by_role("button", name="Thêm điểm phục vụ").click()
@@ -192,10 +199,7 @@ def test_admin_creates_a_user_and_sees_the_password_once_in_english(
 ) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.goto(f"{server.url}/login?lang=en&next=/admin/")
-    page.get_by_label("Username").fill(ADMIN)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("body[data-ready='1']")).to_have_count(1)
+    sign_in(page, "en")
     expect(page.get_by_role("heading", name="Administration")).to_be_visible()
     page.get_by_role("tab", name="Users").click()
     page.get_by_role("button", name="Add a user").click()
@@ -225,10 +229,7 @@ def test_admin_creates_a_user_and_sees_the_password_once_in_english(
 def test_a_new_centre_from_a_configuration_template(server: ServerProcess, page: Any) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.goto(f"{server.url}/admin/")
-    page.get_by_label("Tên đăng nhập").fill(ADMIN)
-    page.get_by_label("Mật khẩu").fill(PASSWORD)
-    page.get_by_role("button", name="Đăng nhập").click()
-    expect(page.locator("body[data-ready='1']")).to_have_count(1)
+    sign_in(page)
     href = page.locator("#config-json").get_attribute("href")
     assert href == "/api/v1/sites/HACTHANH/config?format=json"
     text = page.evaluate("async (u) => (await fetch(u)).text()", href)

@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 import requests
-from click.testing import CliRunner
 from playwright.sync_api import expect
 
-from server.cli import main
 from server.speech import find_engine
+from tests.e2e.conftest import demo_site
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -26,21 +25,11 @@ TV = {"width": 1920, "height": 1080}
 
 @pytest.fixture
 def display_site(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
-    env = {"MOTCUA_DATABASE_URL": db_url, "MOTCUA_AUDIO_DIR": str(tmp_path / "audio"),
-           "MOTCUA_PRINT_WORKER": "0"}
-    out = CliRunner().invoke(main, ["demo"], env=env, catch_exceptions=False).output
-    server = ServerProcess(tmp_path, env).start()
-    clerks = {int(m.group(2)): m.group(1) for m in
-              re.finditer(r"counter \d+\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)}
-    site = {
-        "server": server,
-        "display": re.search(r"display-lobby\s+display\s+(\S+)", out).group(1),  # type: ignore[union-attr]
-        "kiosk": re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1),  # type: ignore[union-attr]
-        "clerks": clerks,
-    }
+    site = demo_site(tmp_path, {"MOTCUA_AUDIO_DIR": str(tmp_path / "audio"),
+                                "MOTCUA_PRINT_WORKER": "0"})
+    site["clerks"] = {cid: token for token, cid in site["clerks"].values()}  # by counter id
     yield site
-    server.stop()
+    site["server"].stop()
 
 
 @pytest.fixture

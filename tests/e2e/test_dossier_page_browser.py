@@ -3,7 +3,6 @@ the dates and the steps, readable without zooming or sideways scrolling; no pers
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,11 +10,9 @@ from typing import Any
 
 import pytest
 import requests
-from click.testing import CliRunner
 from playwright.sync_api import expect
 
-from server.cli import main
-from tests.support import ServerProcess
+from tests.e2e.conftest import demo_site
 
 pytestmark = pytest.mark.slow
 ID = "038190004567"
@@ -23,20 +20,16 @@ ID = "038190004567"
 
 @pytest.fixture
 def dossier(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
-    out = CliRunner().invoke(main, ["demo"], env={"MOTCUA_DATABASE_URL": db_url},
-                             catch_exceptions=False).output
-    server = ServerProcess(tmp_path, {"MOTCUA_DATABASE_URL": db_url}).start()
+    site = demo_site(tmp_path)
+    server, kiosk = site["server"], site["kiosk"]
     try:
-        kiosk = re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1)  # type: ignore[union-attr]
-        c3 = re.search(r"counter 3\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)
-        assert c3
-        clerk = {"Authorization": f"Bearer {c3.group(1)}"}
+        token3, counter3 = site["clerks"][3]
+        clerk = {"Authorization": f"Bearer {token3}"}
         base = server.url
         r = requests.post(f"{base}/api/v1/sites/HACTHANH/tickets", timeout=10,
                           headers={"Authorization": f"Bearer {kiosk}"}, json={"service": "civil"})
         assert r.status_code == 201
-        t = requests.post(f"{base}/api/v1/counters/{c3.group(2)}/call-next", timeout=10,
+        t = requests.post(f"{base}/api/v1/counters/{counter3}/call-next", timeout=10,
                           headers=clerk).json()["ticket"]
         r = requests.post(
             f"{base}/api/v1/tickets/{t['id']}/dossiers", timeout=10,

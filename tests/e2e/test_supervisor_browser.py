@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from server.cli import main
 from server.seed import DEMO_PASSWORD
-from tests.support import ServerProcess
+from tests.e2e.conftest import demo_site
 
 pytestmark = pytest.mark.slow
 
@@ -28,24 +28,13 @@ SUPERVISOR = "giamsat.hacthanh"
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
-    env = {"MOTCUA_DATABASE_URL": db_url, "MOTCUA_AUDIO_DIR": str(tmp_path / "audio"),
-           "MOTCUA_PRINT_WORKER": "0"}
-    out = CliRunner().invoke(main, ["demo"], env=env, catch_exceptions=False).output
-    server = ServerProcess(tmp_path, env).start()
-    clerks = {int(m.group(1)): (m.group(2), int(m.group(3))) for m in re.finditer(
-        r"counter (\d+)\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)}
-    site = {
-        "server": server,
-        "env": env,
-        "kiosk": re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1),  # type: ignore[union-attr]
-        "display": re.search(r"display-lobby\s+display\s+(\S+)", out).group(1),  # type: ignore[union-attr]
-        # The token line (the users' list above it shows the password on a similar line).
-        "supervisor": re.findall(r"giamsat.hacthanh\s+supervisor\s+(\S+)", out)[-1],
-        "clerks": clerks,  # number -> (token, counter id)
-    }
+    site = demo_site(tmp_path, {"MOTCUA_AUDIO_DIR": str(tmp_path / "audio"),
+                                "MOTCUA_PRINT_WORKER": "0"})
+    # The token line (the users' list above it shows the password on a similar line).
+    site["supervisor"] = re.findall(r"giamsat.hacthanh\s+supervisor\s+(\S+)",
+                                    site["output"])[-1]
     yield site
-    server.stop()
+    site["server"].stop()
 
 
 def post(base: str, path: str, token: str, json: Any = None) -> requests.Response:

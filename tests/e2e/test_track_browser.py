@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,29 +9,19 @@ from typing import Any
 
 import pytest
 import requests
-from click.testing import CliRunner
 from playwright.sync_api import expect
 
-from server.cli import main
-from tests.support import ServerProcess
+from tests.e2e.conftest import demo_site
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
-    out = CliRunner().invoke(main, ["demo"], env={"MOTCUA_DATABASE_URL": db_url},
-                             catch_exceptions=False).output
-    server = ServerProcess(tmp_path, {"MOTCUA_DATABASE_URL": db_url}).start()
-    c3 = re.search(r"counter 3\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)
-    assert c3
-    yield {
-        "server": server,
-        "kiosk": re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1),  # type: ignore[union-attr]
-        "clerk3": (c3.group(1), int(c3.group(2))),
-    }
-    server.stop()
+    site = demo_site(tmp_path)
+    site["clerk3"] = site["clerks"][3]
+    yield site
+    site["server"].stop()
 
 
 def issue(site: dict[str, Any]) -> dict[str, Any]:

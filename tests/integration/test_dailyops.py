@@ -48,6 +48,13 @@ def refused_issue(api: Api, code: str, role: str = "kiosk", **body: Any) -> dict
     return err
 
 
+def override_issue(api: Api, role: str) -> Any:
+    """A land ticket asked with ``override_limits`` (staff only); the response."""
+    return api.call(
+        "POST", f"{API}/sites/HT/tickets", role, json={"service": "land", "override_limits": True}
+    )
+
+
 def ticket_count(world: World) -> int:
     with world.db.read() as s:
         return len(s.scalars(select(Ticket.id)).all())
@@ -120,19 +127,9 @@ def test_staff_may_override_the_cap_explicitly_kiosks_may_not(
     configure(world, land={"daily_cap": 1})
     api.issue("land")
     refused_issue(api, "service_cap_reached", role="supervisor")  # no flag: refused like a kiosk
-    r = api.call(
-        "POST",
-        f"{API}/sites/HT/tickets",
-        "kiosk",
-        json={"service": "land", "override_limits": True},
-    )
+    r = override_issue(api, "kiosk")
     assert r.status_code == 403
-    r = api.call(
-        "POST",
-        f"{API}/sites/HT/tickets",
-        "clerk",
-        json={"service": "land", "override_limits": True},
-    )
+    r = override_issue(api, "clerk")
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["number"] == "A002"
     with world.db.read() as s:
@@ -241,12 +238,7 @@ def test_staff_may_override_opening_hours(api: Api, world: World, clock: Clock) 
     configure(world)
     clock.set(at(25, 18))
     refused_issue(api, "site_closed_now", role="clerk")
-    r = api.call(
-        "POST",
-        f"{API}/sites/HT/tickets",
-        "clerk",
-        json={"service": "land", "override_limits": True},
-    )
+    r = override_issue(api, "clerk")
     assert r.status_code == 201
 
 

@@ -8,7 +8,6 @@ import http.client
 import json
 import subprocess
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,15 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from tests.conftest import needs
-from tests.integration.test_realtime_nodes import call_next, demo, issue
 from tests.nginxconf import NginxProcess, check, for_check, for_loopback, nginx_binary, write_conf
-from tests.support import SeqClient, ServerProcess, free_port
+from tests.support import (
+    SeqClient,
+    ServerProcess,
+    call_next,
+    free_port,
+    issue,
+    two_node_demo,
+)
 
 
 @pytest.fixture
@@ -110,15 +115,7 @@ def called(client: SeqClient, number: str) -> bool:
 def test_flow_through_nginx_with_two_nodes_and_one_stopping(
     nginx: str, pg_database: str, redis_url: str, tmp_path: Path
 ) -> None:
-    from tests.conftest import _truncate_pg
-
-    _truncate_pg(pg_database)
-    creds = demo(pg_database)
-    env = {
-        "MOTCUA_DATABASE_URL": pg_database,
-        "MOTCUA_REDIS_URL": redis_url,
-        "MOTCUA_REDIS_CHANNEL": f"motcua-test-{uuid.uuid4().hex[:8]}",
-    }
+    creds, env = two_node_demo(pg_database, redis_url)
     nodes = {
         "node-a": ServerProcess(tmp_path, {**env, "MOTCUA_NODE_NAME": "node-a"}),
         "node-b": ServerProcess(tmp_path, {**env, "MOTCUA_NODE_NAME": "node-b"}),

@@ -4,59 +4,15 @@ killed and restarted under a connected display, a client that misses events."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
-from click.testing import CliRunner
 
 from server import service
 from server.auth import Principal
-from server.cli import main
 from server.db import Database
-from tests.support import SeqClient, ServerProcess
-
-
-def demo(db_url: str) -> dict[str, Any]:
-    out = (
-        CliRunner()
-        .invoke(main, ["demo"], env={"MOTCUA_DATABASE_URL": db_url}, catch_exceptions=False)
-        .output
-    )
-    clerks = {
-        int(n): (tok, int(cid))
-        for n, tok, cid in re.findall(r"counter (\d+)\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)
-    }
-    return {
-        "kiosk": re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1),  # type: ignore[union-attr]
-        "display": re.search(r"display-lobby\s+display\s+(\S+)", out).group(1),  # type: ignore[union-attr]
-        "clerks": clerks,
-    }
-
-
-def issue(base: str, token: str, service_code: str = "civil") -> dict[str, Any]:
-    r = requests.post(
-        f"{base}/api/v1/sites/HACTHANH/tickets",
-        timeout=10,
-        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
-        json={"service": service_code},
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def call_next(base: str, clerk: tuple[str, int]) -> dict[str, Any]:
-    r = requests.post(
-        f"{base}/api/v1/counters/{clerk[1]}/call-next",
-        timeout=10,
-        headers={"Authorization": f"Bearer {clerk[0]}"},
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["ticket"]
+from tests.support import SeqClient, ServerProcess, call_next, demo, issue, two_node_demo
 
 
 @pytest.mark.postgres
@@ -65,15 +21,7 @@ def call_next(base: str, clerk: tuple[str, int]) -> dict[str, Any]:
 def test_call_on_node_a_reaches_display_on_node_b(
     pg_database: str, redis_url: str, tmp_path: Path
 ) -> None:
-    from tests.conftest import _truncate_pg
-
-    _truncate_pg(pg_database)
-    creds = demo(pg_database)
-    env = {
-        "MOTCUA_DATABASE_URL": pg_database,
-        "MOTCUA_REDIS_URL": redis_url,
-        "MOTCUA_REDIS_CHANNEL": f"motcua-test-{uuid.uuid4().hex[:8]}",
-    }
+    creds, env = two_node_demo(pg_database, redis_url)
     a = ServerProcess(tmp_path, env).start()
     b = ServerProcess(tmp_path, env).start()
     display = SeqClient(b.url, "/display", {"token": creds["display"]})

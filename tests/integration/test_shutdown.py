@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_realtime_nodes import demo
-from tests.support import SeqClient, ServerProcess
+from tests.support import SeqClient, ServerProcess, demo
 
 
 @pytest.mark.slow
