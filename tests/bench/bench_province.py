@@ -241,7 +241,7 @@ def _report(probes: list[SiteProbe]) -> dict[str, Any]:
         ns = out["by_ns"].setdefault(
             p.namespace,
             {"clients": 0, "events": 0, "gaps": 0, "reordered": 0, "disconnected": 0,
-             "stale": 0, "via_snapshot": 0},
+             "stale": 0, "late": 0, "via_snapshot": 0},
         )
         ns["via_snapshot"] += p.via_snapshot
         ns["clients"] += 1
@@ -249,6 +249,7 @@ def _report(probes: list[SiteProbe]) -> dict[str, Any]:
         ns["gaps"] += p.gaps
         ns["reordered"] += p.reordered
         ns["stale"] += p.stale
+        ns["late"] += p.late
         ns["disconnected"] += int(p.disconnected)
         if p.namespace == "/display":
             site = called.setdefault(p.site, {})
@@ -600,7 +601,8 @@ def table(r: dict[str, Any]) -> str:
                f"{v['reordered']} seq gaps closed within 1 s (reordered), {v['gaps']} still "
                f"open then (each followed by a resync)")
         lines.append(f"  {ns:<9} {v['clients']} clients: {v['events']} events received, "
-                     f"{seq}, {v['stale']} late events dropped, {v['disconnected']} disconnected"
+                     f"{seq}, {v['stale']} stale dropped, {v['late']} overtaken (delivered "
+                     f"late), {v['disconnected']} disconnected"
                      + (f"; {v['via_snapshot']} calls learnt from a resync snapshot"
                         if ns == "/display" else ""))
     for n in r["nodes"]:

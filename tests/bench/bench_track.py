@@ -99,7 +99,8 @@ PG_URL = "postgresql+psycopg://postgres@" + HOST + ":5432/{db}"
 class TrackProbe(SocketProbe):
     """One phone on the tracking page: follows its ticket as track.js does (its place from the
     call order of its service's ``queue.stats``; its status from its own ``ticket.*`` events;
-    ``seq`` kept as a sparse audience: jumps are normal, stale events dropped) and, when armed
+    ``seq`` kept as a sparse audience: jumps are normal, an overtaken event comes late and
+    only the newest of each kind is applied, as track.js does) and, when armed
     for a round, notes when its first update of that round arrives."""
 
     def __init__(self, token: str) -> None:
@@ -112,15 +113,27 @@ class TrackProbe(SocketProbe):
         self.stats_bytes: list[int] = []
         self.armed: tuple[int, int | None, str | None] | None = None  # round, ahead, status
         self.results: dict[int, tuple[float, int | None, str]] = {}  # round -> t, ahead, kind
+        self.stats_seq = 0
+        self.ticket_seq = 0
 
     def took_snapshot(self, snap: dict[str, Any], t: float) -> None:
         self.ticket_id = snap.get("ticket_id")
         ticket = snap.get("ticket") or {}
         self.service, self.status = ticket.get("service"), ticket.get("status")
         self.ahead = ticket.get("ahead")
+        self.stats_seq = self.ticket_seq = snap.get("seq") or 0
 
     def delivered(self, msg: dict[str, Any], t: float) -> None:
         kind, data = msg.get("type"), msg.get("data") or {}
+        seq = msg.get("seq") or 0
+        if kind == "queue.stats":
+            if seq <= self.stats_seq:
+                return
+            self.stats_seq = seq
+        elif data.get("ticket_id") == self.ticket_id:
+            if seq <= self.ticket_seq:
+                return
+            self.ticket_seq = seq
         if kind == "queue.stats" and "order" in data:
             if data.get("service") == self.service and self.status == "waiting":
                 order = data["order"]
@@ -198,6 +211,7 @@ async def _client_loop(conn: Connection) -> None:
                 "gaps": sum(p.gaps for p in probes),
                 "gap_clients": sum(1 for p in probes if p.gaps),
                 "stale": sum(p.stale for p in probes),
+                "late": sum(p.late for p in probes),
                 "disconnected": sum(1 for p in probes if p.disconnected),
                 "stats_bytes_max": max(sizes, default=0),
                 "stats_bytes_sum": sum(sizes),
@@ -390,6 +404,7 @@ def bench(opts: Options) -> dict[str, Any]:
         result["gaps"] = sum(r["gaps"] for r in rep)
         result["gap_clients"] = sum(r["gap_clients"] for r in rep)
         result["stale"] = sum(r["stale"] for r in rep)
+        result["late"] = sum(r["late"] for r in rep)
         result["disconnected"] = sum(r["disconnected"] for r in rep)
         count = sum(r["stats_count"] for r in rep)
         result["track_stats_bytes"] = {
@@ -436,7 +451,7 @@ def table(r: dict[str, Any]) -> str:
         f"client processes CPU (each)      {r['client_cpu_pct_each']}%",
         f"events per client                {r['events_per_client']}; seq jumps {r['gaps']} "
         f"(expected: a phone gets only its own events) "
-        f"({r['gap_clients']} clients); stale dropped {r['stale']}; disconnected "
+        f"({r['gap_clients']} clients); stale dropped {r['stale']}; late {r['late']}; disconnected "
         f"{r['disconnected']}",
         f"/track queue.stats payload       mean {r['track_stats_bytes']['mean']} B, max "
         f"{r['track_stats_bytes']['max']} B",

@@ -67,9 +67,11 @@ def bench_main(main: Callable[P, int]) -> Callable[P, int]:
 class SocketProbe:
     """One asyncio Socket.IO client of ``namespace`` that keeps ``seq`` as realtime.js does.
 
-    An event at or below the last seen ``seq`` is dropped (``stale``). A jump is, for a sparse
-    audience (``/track``: the server sends it only the events that concern it), normal: the
-    event is delivered and the jump counted in ``gaps``. For any other audience the events past
+    A sparse audience (``/track``: the server sends it only the events that concern it) takes
+    jumps as normal (counted in ``gaps``) and, like realtime.js, also delivers an event that was
+    overtaken by a later one, once (counted in ``late``); only what the snapshot already held or
+    a duplicate is dropped (``stale``). For any other audience an event at or below the last
+    seen ``seq`` is dropped (``stale``), and the events past
     a gap are held for ``REORDER_S`` in case the missing one was only overtaken (concurrent
     commits reach Redis out of order): when it comes, the held ones are delivered in order and
     the gap counts in ``reordered``; when it does not, the gap counts in ``gaps`` and the client
@@ -94,6 +96,9 @@ class SocketProbe:
         self.gaps = 0
         self.reordered = 0
         self.stale = 0
+        self.late = 0
+        self.snap_seq: int | None = None
+        self.seen: set[int] = set()
         self.resyncs = 0
         self.resyncing = False
         self.held: dict[int, dict[str, Any]] = {}
@@ -122,6 +127,8 @@ class SocketProbe:
         self._drop_held()
         if isinstance(data, dict):
             self.seq = data.get("seq")
+            self.snap_seq = self.seq
+            self.seen.clear()
             self.took_snapshot(data, t)
         else:
             self.seq = None
@@ -139,6 +146,20 @@ class SocketProbe:
         if self.resyncing or not isinstance(msg, dict):
             return
         seq = msg.get("seq")
+        if self.sparse and isinstance(seq, int) and self.snap_seq is not None:
+            if seq <= self.snap_seq or seq in self.seen:
+                self.stale += 1
+                return
+            self.seen.add(seq)
+            if seq < (self.seq or 0):
+                self.late += 1
+                self.events += 1
+                self.delivered(msg, t)
+                return
+            if self.seq is not None and seq != self.seq + 1:
+                self.gaps += 1
+            self._deliver(msg, t)
+            return
         if isinstance(seq, int) and self.seq is not None:
             if seq <= self.seq:
                 self.stale += 1

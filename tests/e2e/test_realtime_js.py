@@ -69,3 +69,17 @@ def test_duplicates_are_dropped(page: Any) -> None:
     for seq in (11, 11, 10, 12):
         _event(page, seq)
     assert page.evaluate("fake.seen") == [11, 12]
+
+
+def test_sparse_clients_get_overtaken_events_late_but_once(page: Any) -> None:
+    """/track receives only its own service's and ticket's events, so jumps are normal; an
+    event overtaken by a later one still arrives (the page keeps the newest per kind)."""
+    page.set_content("<!doctype html><title>rt</title>")
+    page.add_script_tag(content=FAKE_IO)
+    page.add_script_tag(content=SCRIPT)
+    page.evaluate(START.replace("{reorderMs: 300}", "{sparse: true}"))
+    for seq in (12, 15, 13, 15, 9, 10, 20):
+        _event(page, seq)
+    assert page.evaluate("fake.seen") == [12, 15, 13, 20]
+    page.wait_for_timeout(400)
+    assert page.evaluate("fake.emitted") == []

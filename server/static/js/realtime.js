@@ -20,14 +20,19 @@
   function connect(namespace, auth, handlers, options) {
     var io = global.io;
     var lastSeq = null;
+    var snapshotSeq = null;
     var waitingForSnapshot = true;
     var REORDER_MS = (options && options.reorderMs) || 1000;
     var held = {};          // seq -> event that arrived before an earlier one
     var heldCount = 0;
     var gapTimer = null;
     // sparse: the server sends this audience only the events that concern it (/track), so a
-    // jump in seq is normal; stale events are still dropped.
+    // jump in seq is normal. An event can still be overtaken by a later one (two commits racing
+    // to Redis): it is delivered late rather than dropped, once; the handler keeps the newest
+    // per kind of event (seq is passed to it).
     var sparse = !!(options && options.sparse);
+    var seen = {};          // sparse: seqs delivered since the snapshot
+    var seenList = [];
     var opts = Object.assign({
       auth: auth,
       transports: ["websocket", "polling"],
@@ -80,14 +85,24 @@
     });
     socket.on("snapshot", function (state) {
       dropHeld();
+      seen = {}; seenList = [];
       lastSeq = state.seq;
+      snapshotSeq = state.seq;
       waitingForSnapshot = false;
       handlers.snapshot(state);
     });
     socket.on("event", function (msg) {
       if (waitingForSnapshot || lastSeq === null) return;
+      if (sparse) {
+        if (msg.seq <= snapshotSeq || seen[msg.seq]) return;  // in the snapshot, or a duplicate
+        seen[msg.seq] = true; seenList.push(msg.seq);
+        if (seenList.length > 1000) delete seen[seenList.shift()];
+        if (msg.seq > lastSeq) lastSeq = msg.seq;
+        handlers.event(msg.type, msg.data, msg.seq);
+        return;
+      }
       if (msg.seq <= lastSeq) return;          // duplicate or already in the snapshot
-      if (!sparse && msg.seq !== lastSeq + 1) { // a gap: hold it, the missing one may follow
+      if (msg.seq !== lastSeq + 1) {            // a gap: hold it, the missing one may follow
         if (!held[msg.seq]) { held[msg.seq] = msg; heldCount += 1; }
         if (heldCount > 500) { resync(); return; }
         if (!gapTimer) gapTimer = setTimeout(function () { gapTimer = null; resync(); }, REORDER_MS);

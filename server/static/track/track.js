@@ -75,13 +75,23 @@
 
   render();
   if (!window.io || !window.MotcuaRealtime) return;
+  var statsSeq = 0, ticketSeq = 0;
   var rt = MotcuaRealtime.connect("/track", { token: cfg.token }, {
     snapshot: function (snap) {
       var was = state.status;
+      statsSeq = ticketSeq = snap.seq;
       myId = snap.ticket_id; state = snap.ticket; render();
       if (state.status === "called" && was !== "called") alertCalled();
     },
-    event: function (type, data) {
+    event: function (type, data, seq) {
+      // Events may arrive overtaken (see realtime.js, sparse): keep the newest of each kind.
+      if (type === "queue.stats") {
+        if (seq <= statsSeq) return;
+        statsSeq = seq;
+      } else if (data.ticket_id === myId) {
+        if (seq <= ticketSeq) return;
+        ticketSeq = seq;
+      }
       if (type === "queue.stats" && state.status === "waiting" && data.service === state.service &&
           data.order) {
         var i = data.order.indexOf(myId);
