@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from .. import advice_service, reports
 from ..errors import AppError
-from . import endpoint, json_response, now, principal, read
+from . import endpoint, json_response, now, principal, read, read_json
 from .schemas import Names
 
 WHO = "supervisors and admins of the site (and of its parent sites)"
@@ -155,9 +155,7 @@ def _query(name: str, description: str, required: bool = False) -> dict[str, Any
     errors=[401, 403, 404],
 )
 def site_advice(site: str) -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(advice_service.site_advice(s, p, site, now()))
+    return read_json(lambda s, p: advice_service.site_advice(s, p, site, now()))
 
 
 FORMATS = {"json", "csv", "xlsx"}
@@ -217,8 +215,5 @@ def site_kpis(site: str) -> Response:
     ],
 )
 def site_series(site: str) -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(
-            reports.site_series(s, p, site, request.args.get("date"), request.args.get("bucket"))
-        )
+    date, bucket = request.args.get("date"), request.args.get("bucket")
+    return read_json(lambda s, p: reports.site_series(s, p, site, date, bucket))

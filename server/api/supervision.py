@@ -8,11 +8,12 @@ from typing import Any, Literal
 
 from flask import Response, request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from .. import supervision
-from ..db import retrying
+from ..auth import Principal
 from ..errors import AppError
-from . import base_url, body, endpoint, json_response, now, principal, read, write
+from . import base_url, body, endpoint, now, read_json, write_json
 from .schemas import Names, Strict
 
 WHO = "supervisors and admins of the site (and of its parent sites); clerks get 403"
@@ -202,13 +203,12 @@ def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     ],
 )
 def site_dashboard(site: str) -> Response:
-    idle = _int_arg("idle_minutes", supervision.IDLE_ALERT_MINUTES, 1, 1440)
-    with read() as s:
-        p = principal(s)
-        return json_response(
-            supervision.dashboard(s, p, site, now(), _flag("include_points"),
-                                  float(idle or supervision.IDLE_ALERT_MINUTES))
-        )
+    idle = float(
+        _int_arg("idle_minutes", supervision.IDLE_ALERT_MINUTES, 1, 1440)
+        or supervision.IDLE_ALERT_MINUTES
+    )
+    points = _flag("include_points")
+    return read_json(lambda s, p: supervision.dashboard(s, p, site, now(), points, idle))
 
 
 @endpoint(
@@ -222,18 +222,16 @@ def site_dashboard(site: str) -> Response:
     errors=[400, 401, 403, 404, 409, 422],
 )
 def site_move_tickets(site: str) -> Response:
-    def unit() -> dict[str, Any]:
-        with write() as s:
-            p = principal(s)
-            data = body(MoveIn)
-            return supervision.move_tickets(
-                s, p, site, data.from_service, now(), base_url(),
-                count=data.count, which=data.which, ticket_ids=data.ticket_ids,
-                to_service=data.to_service, to_counter_id=data.to_counter_id,
-                position=data.position,
-            )
+    def run(s: Session, p: Principal) -> dict[str, Any]:
+        data = body(MoveIn)
+        return supervision.move_tickets(
+            s, p, site, data.from_service, now(), base_url(),
+            count=data.count, which=data.which, ticket_ids=data.ticket_ids,
+            to_service=data.to_service, to_counter_id=data.to_counter_id,
+            position=data.position,
+        )
 
-    return json_response(retrying(unit))
+    return write_json(run)
 
 
 @endpoint(
@@ -253,11 +251,9 @@ def site_move_tickets(site: str) -> Response:
 def site_audit(site: str) -> Response:
     limit = _int_arg("limit", 50, 1, supervision.AUDIT_LIMIT) or 50
     before = _int_arg("before", None, 1, 2**62)
-    with read() as s:
-        p = principal(s)
-        return json_response(
-            supervision.audit_log(s, p, site, limit, before, _flag("include_points"))
-        )
+    return read_json(
+        lambda s, p: supervision.audit_log(s, p, site, limit, before, _flag("include_points"))
+    )
 
 
 @endpoint(
@@ -270,6 +266,4 @@ def site_audit(site: str) -> Response:
     errors=[401, 403, 404],
 )
 def counter_profile_options(counter_id: int) -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(supervision.profile_options(s, p, counter_id))
+    return read_json(lambda s, p: supervision.profile_options(s, p, counter_id))
