@@ -27,10 +27,9 @@ from . import (
     write,
     write_json,
 )
-from .routes import _KEY_OK
+from .routes import STAFF, check_idempotency_key, created_response
 from .schemas import EmptyIn, Names, Strict
 
-STAFF = "clerk tokens of the site (bound to a counter: that counter only), supervisors, admins"
 SITE_STAFF = "staff of the dossier's site (clerks, supervisors of the site or above, admins)"
 Score = Literal["very_satisfied", "satisfied", "not_satisfied"]
 StepName = Literal[
@@ -267,8 +266,7 @@ def dossier_intake(ticket_id: int) -> Response:
     def unit() -> tuple[dict[str, Any], bool]:
         with write() as s:
             p = principal(s)
-            if key is not None and not _KEY_OK.match(key):
-                raise AppError("bad_header", header="Idempotency-Key")
+            check_idempotency_key(key)
             data = body(DossierIntakeIn)
             return dossiers.intake(
                 s, p, ticket_id, data.model_dump(), key, now(), base_url()
@@ -281,10 +279,7 @@ def dossier_intake(ticket_id: int) -> Response:
         result = receipts.last_print(_printing(), view["code"])
     view["print"] = result
     view["printed"] = result["printed"]
-    headers = {"Location": f"/api/v1/dossiers/{view['code']}"}
-    if not created:
-        headers["Idempotent-Replayed"] = "true"
-    return json_response(view, 201, headers)
+    return created_response(view, f"/api/v1/dossiers/{view['code']}", created)
 
 
 @endpoint(

@@ -55,6 +55,20 @@ IDEMPOTENCY_HEADER = {
 _KEY_OK = re.compile(r"^[\x21-\x7e]{1,100}$")
 
 
+def check_idempotency_key(key: str | None) -> None:
+    """A malformed Idempotency-Key is refused (400); checked once the caller is (401/403)."""
+    if key is not None and not _KEY_OK.match(key):
+        raise AppError("bad_header", header="Idempotency-Key")
+
+
+def created_response(view: dict[str, Any], location: str, created: bool) -> Response:
+    """201 with the Location of what was created; a replayed Idempotency-Key says so."""
+    headers = {"Location": location}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(view, 201, headers)
+
+
 @endpoint(
     "GET",
     "/openapi.json",
@@ -150,8 +164,7 @@ def issue(site: str) -> Response:
     def unit() -> tuple[dict[str, Any], bool]:
         with write() as s:
             p = principal(s)
-            if key is not None and not _KEY_OK.match(key):
-                raise AppError("bad_header", header="Idempotency-Key")
+            check_idempotency_key(key)
             data = body(IssueTicketIn)
             applicant = data.applicant.model_dump() if data.applicant else None
             view, created = service.issue_ticket(
@@ -169,10 +182,7 @@ def issue(site: str) -> Response:
     view, created = retrying(unit)
     if "print" in view:
         printing.wake()
-    headers = {"Location": f"/api/v1/tickets/{view['id']}"}
-    if not created:
-        headers["Idempotent-Replayed"] = "true"
-    return json_response(view, 201, headers)
+    return created_response(view, f"/api/v1/tickets/{view['id']}", created)
 
 
 @endpoint(
