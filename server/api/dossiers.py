@@ -28,7 +28,7 @@ from . import (
     write_json,
 )
 from .routes import STAFF, check_idempotency_key, created_response
-from .schemas import EmptyIn, Names, Strict
+from .schemas import EmptyIn, Names, ProcedureOut, Strict
 
 SITE_STAFF = "staff of the dossier's site (clerks, supervisors of the site or above, admins)"
 Score = Literal["very_satisfied", "satisfied", "not_satisfied"]
@@ -83,21 +83,6 @@ class DossierStepIn(Strict):
 
 class RatingIn(Strict):
     score: Score
-
-
-class DocumentOut(BaseModel):
-    vi: str
-    en: str
-
-
-class ProcedureOut(BaseModel):
-    code: str
-    name: Names
-    processing_days: int
-    service: str
-    documents: list[DocumentOut]
-    fee_note: Names | None
-    active: bool
 
 
 class ProcedureRefOut(BaseModel):
