@@ -74,6 +74,19 @@ def endpoint(
     return deco
 
 
+def query_param(
+    name: str, description: str, kind: str = "string", *, required: bool = False
+) -> dict[str, Any]:
+    """A query parameter of an ``@endpoint``, for its ``headers=[...]`` (OpenAPI parameters)."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": kind},
+    }
+
+
 # --- request helpers ----------------------------------------------------------------------
 
 

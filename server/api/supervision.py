@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from .. import supervision
 from ..auth import Principal
 from ..errors import AppError
-from . import base_url, body, endpoint, now, read_json, write_json
+from . import base_url, body, endpoint, now, query_param, read_json, write_json
 from .schemas import Names, Strict
 
 WHO = "supervisors and admins of the site (and of its parent sites); clerks get 403"
@@ -166,11 +166,6 @@ class ProfileOptionOut(BaseModel):
     name: Names
 
 
-def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": kind}}
-
-
 def _flag(name: str) -> bool:
     return request.args.get(name, "0") in ("1", "true", "yes")
 
@@ -197,9 +192,10 @@ def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     responses={200: DashboardOut},
     errors=[401, 403, 404, 422],
     headers=[
-        _query("include_points", "1: add the site's extra reception points"),
-        _query("idle_minutes", "idle counter alert after this many minutes (default 5)",
-               "integer"),
+        query_param("include_points", "1: add the site's extra reception points"),
+        query_param(
+            "idle_minutes", "idle counter alert after this many minutes (default 5)", "integer"
+        ),
     ],
 )
 def site_dashboard(site: str) -> Response:
@@ -243,9 +239,9 @@ def site_move_tickets(site: str) -> Response:
     responses={200: AuditOut},
     errors=[401, 403, 404, 422],
     headers=[
-        _query("limit", "rows (1-200, default 50)", "integer"),
-        _query("before", "id of the last row seen: the page below it", "integer"),
-        _query("include_points", "1: add the site's extra reception points"),
+        query_param("limit", "rows (1-200, default 50)", "integer"),
+        query_param("before", "id of the last row seen: the page below it", "integer"),
+        query_param("include_points", "1: add the site's extra reception points"),
     ],
 )
 def site_audit(site: str) -> Response:
