@@ -51,7 +51,7 @@ from .models import (
     User,
     UserSite,
 )
-from .service import _audit, _emit, _emit_queue_stats, site_by_code
+from .service import _audit, _emit, _emit_queue_stats, site_by_code, site_view
 
 PAIRING_TTL = dt.timedelta(minutes=10)
 # After the admin claims a code, the device has this long to collect its token.
@@ -233,17 +233,12 @@ def _hours_view(hours: Any) -> dict[str, list[list[str]]] | None:
 
 
 def site_admin_view(site: Site, parent_code: str | None) -> dict[str, Any]:
+    """What everyone sees of a site, with the contact details and hours the console edits."""
     return {
-        "code": site.code,
-        "name": {"vi": site.name_vi, "en": site.name_en},
-        "kind": site.kind,
-        "parent": parent_code,
-        "timezone": site.timezone,
-        "agency_code": site.agency_code,
+        **site_view(site, parent_code),
         "address": site.address,
         "phone": site.phone,
         "opening_hours": _hours_view(site.opening_hours),
-        "interleave": {"priority": site.interleave_priority, "normal": site.interleave_normal},
     }
 
 

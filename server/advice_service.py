@@ -16,7 +16,7 @@ from .models import Counter, CounterService, Service, Site, Ticket
 from .queue import eta as eta_mod
 from .queue.calendar import business_day
 from .queue.states import Status
-from .service import site_by_code
+from .service import service_minutes, site_by_code
 
 WINDOW = dt.timedelta(minutes=60)
 MIN_WINDOW = dt.timedelta(minutes=30)
@@ -74,17 +74,7 @@ def loads_and_counters(
         .group_by(Ticket.service_id)
     ):
         waiting[sid] = int(n)
-    times: dict[int, list[float]] = defaultdict(list)
-    for sid, started, finished in session.execute(
-        select(Ticket.service_id, Ticket.started_at, Ticket.finished_at).where(
-            Ticket.service_id.in_(ids),
-            Ticket.business_day == day,
-            Ticket.status == Status.DONE,
-            Ticket.finished_at >= start,
-            Ticket.started_at.is_not(None),
-        )
-    ):
-        times[sid].append(max((finished - started).total_seconds() / 60.0, 0.0))
+    times = service_minutes(session, ids, day, start)
 
     loads = [
         advice.ServiceLoad(
@@ -93,7 +83,9 @@ def loads_and_counters(
             name_en=s.name_en,
             sla_min=float(s.sla_target_minutes),
             rate_per_min=arrivals[s.id] / span_min,
-            service_min=eta_mod.mean_service_minutes(times[s.id], s.default_service_minutes),
+            service_min=eta_mod.mean_service_minutes(
+                times.get(s.id, []), s.default_service_minutes
+            ),
             waiting=waiting[s.id],
             window_min=span_min,
         )

@@ -289,6 +289,24 @@ class QueueSnapshot:
     lines: dict[int, ServiceLine]
 
 
+def service_minutes(
+    session: Session, service_ids: list[int], day: dt.date, since: dt.datetime
+) -> dict[int, list[float]]:
+    """How long each ticket of ``day`` finished since ``since`` took to serve, per service."""
+    out: dict[int, list[float]] = defaultdict(list)
+    for sid, started, finished in session.execute(
+        select(Ticket.service_id, Ticket.started_at, Ticket.finished_at).where(
+            Ticket.service_id.in_(service_ids),
+            Ticket.business_day == day,
+            Ticket.status == Status.DONE,
+            Ticket.finished_at >= since,
+        )
+    ):
+        if started is not None:
+            out[sid].append(max((finished - started).total_seconds() / 60.0, 0.0))
+    return out
+
+
 def queue_snapshot(
     session: Session,
     site: Site,
@@ -398,17 +416,7 @@ def queue_snapshot(
             span = max(now - first, MIN_CALL_WINDOW)
         called[sid] = int(calls or 0) / (span.total_seconds() / 60.0)
 
-    recent: dict[int, list[float]] = defaultdict(list)
-    for sid, started, finished in session.execute(
-        select(Ticket.service_id, Ticket.started_at, Ticket.finished_at).where(
-            Ticket.service_id.in_(ids),
-            Ticket.business_day == day,
-            Ticket.status == Status.DONE,
-            Ticket.finished_at >= now - RECENT_SERVICE_WINDOW,
-        )
-    ):
-        if started is not None:
-            recent[sid].append(max((finished - started).total_seconds() / 60.0, 0.0))
+    recent = service_minutes(session, ids, day, now - RECENT_SERVICE_WINDOW)
     ratio = _interleave(site)
     lines = {
         sv.id: ServiceLine(

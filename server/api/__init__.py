@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from ..auth import Principal, principal_from_token
+from ..db import retrying
 from ..errors import MESSAGES, AppError
 from ..queue.states import IllegalTransition
 
@@ -71,6 +72,19 @@ def endpoint(
         return fn
 
     return deco
+
+
+def query_param(
+    name: str, description: str, kind: str = "string", *, required: bool = False
+) -> dict[str, Any]:
+    """A query parameter of an ``@endpoint``, for its ``headers=[...]`` (OpenAPI parameters)."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": kind},
+    }
 
 
 # --- request helpers ----------------------------------------------------------------------
@@ -176,6 +190,23 @@ def write() -> Iterator[Session]:
 def read() -> Iterator[Session]:
     with ctx().db.read() as s:
         yield s
+
+
+def write_json(fn: Callable[[Session, Principal], Any], status: int = 200) -> Response:
+    """``fn(session, principal)`` in a write unit of work, run again on a concurrency failure;
+    its result as JSON. The caller is checked (401/403) before ``fn`` reads the body (422)."""
+
+    def unit() -> Any:
+        with write() as s:
+            return fn(s, principal(s))
+
+    return json_response(retrying(unit), status)
+
+
+def read_json(fn: Callable[[Session, Principal], Any]) -> Response:
+    """``fn(session, principal)`` in a read unit of work; its result as JSON."""
+    with read() as s:
+        return json_response(fn(s, principal(s)))
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .. import admin, admin_catalog
 from ..db import retrying
 from ..errors import AppError
-from . import bp, endpoint, json_response, lang, now, principal, read, write
-from .schemas import Names
+from . import bp, endpoint, json_response, lang, now, principal, read, read_json, write, write_json
+from .schemas import Names, ProcedureOut
 
 ADMIN = "admins"
 READ = "admins; supervisors of the site (read-only)"
@@ -116,19 +116,8 @@ class HolidayIn(_In):
     name_en: str | None = Field(default=None, max_length=400)
 
 
-class DocumentOut(BaseModel):
-    vi: str
-    en: str
-
-
-class ProcedureAdminOut(BaseModel):
-    code: str
-    name: Names
-    processing_days: int
-    service: str
-    documents: list[DocumentOut]
-    fee_note: Names | None
-    active: bool
+class ProcedureAdminOut(ProcedureOut):
+    pass  # the same shape; its own name in the OpenAPI document, as before
 
 
 class CatalogOut(BaseModel):
@@ -305,36 +294,27 @@ def _data(model: type[BaseModel]) -> dict[str, Any]:
     return parsed.model_dump(exclude_unset=False)
 
 
-def _write(fn: Any) -> Any:
-    def unit() -> Any:
-        with write() as s:
-            return fn(s, principal(s))
-
-    return retrying(unit)
-
-
 # --- sites --------------------------------------------------------------------------------
 
 
 @endpoint("GET", "/admin/sites", summary="The sites tree (parents first, with depth)",
           tag="admin", auth=READ, responses={200: [SiteAdminOut]}, errors=[401, 403])
 def admin_sites() -> Response:
-    with read() as s:
-        return json_response(admin.list_sites(s, principal(s)))
+    return read_json(admin.list_sites)
 
 
 @endpoint("POST", "/admin/sites", summary="Create a site (province, centre or reception point)",
           tag="admin", auth=ADMIN, body=SiteAdminIn, responses={201: SiteAdminOut})
 def admin_site_create() -> Response:
     data = _data(SiteAdminIn)
-    return json_response(_write(lambda s, p: admin.create_site(s, p, data, now())), 201)
+    return write_json(lambda s, p: admin.create_site(s, p, data, now()), 201)
 
 
 @endpoint("PUT", "/admin/sites/<site>", summary="Edit a site (all fields; code is fixed)",
           tag="admin", auth=ADMIN, body=SiteAdminIn, responses={200: SiteAdminOut})
 def admin_site_update(site: str) -> Response:
     data = _data(SiteAdminIn)
-    return json_response(_write(lambda s, p: admin.update_site(s, p, site, data, now())))
+    return write_json(lambda s, p: admin.update_site(s, p, site, data, now()))
 
 
 @endpoint("PUT", "/admin/sites/<site>/interleave",
@@ -342,8 +322,8 @@ def admin_site_update(site: str) -> Response:
           tag="admin", auth=ADMIN, body=InterleaveIn, responses={200: InterleaveOut})
 def admin_site_interleave(site: str) -> Response:
     data = _data(InterleaveIn)
-    return json_response(_write(lambda s, p: admin.set_interleave(
-        s, p, site, data["priority"], data["normal"], now())))
+    return write_json(lambda s, p: admin.set_interleave(
+        s, p, site, data["priority"], data["normal"], now()))
 
 
 # --- services -----------------------------------------------------------------------------
@@ -352,15 +332,14 @@ def admin_site_interleave(site: str) -> Response:
 @endpoint("GET", "/admin/sites/<site>/services", summary="Services of a site (configuration)",
           tag="admin", auth=READ, responses={200: [ServiceAdminOut]}, errors=[401, 403, 404])
 def admin_services(site: str) -> Response:
-    with read() as s:
-        return json_response(admin.list_services(s, principal(s), site))
+    return read_json(lambda s, p: admin.list_services(s, p, site))
 
 
 @endpoint("POST", "/admin/sites/<site>/services", summary="Add a service to a site",
           tag="admin", auth=ADMIN, body=ServiceAdminIn, responses={201: ServiceAdminOut})
 def admin_service_create(site: str) -> Response:
     data = _data(ServiceAdminIn)
-    return json_response(_write(lambda s, p: admin.save_service(s, p, site, data, now())), 201)
+    return write_json(lambda s, p: admin.save_service(s, p, site, data, now()), 201)
 
 
 @endpoint("PUT", "/admin/sites/<site>/services/<code>",
@@ -368,9 +347,7 @@ def admin_service_create(site: str) -> Response:
           tag="admin", auth=ADMIN, body=ServiceAdminIn, responses={200: ServiceAdminOut})
 def admin_service_update(site: str, code: str) -> Response:
     data = _data(ServiceAdminIn)
-    return json_response(
-        _write(lambda s, p: admin.save_service(s, p, site, data, now(), code=code))
-    )
+    return write_json(lambda s, p: admin.save_service(s, p, site, data, now(), code=code))
 
 
 # --- counters -----------------------------------------------------------------------------
@@ -379,8 +356,7 @@ def admin_service_update(site: str, code: str) -> Response:
 @endpoint("GET", "/admin/sites/<site>/counters", summary="Counters of a site (configuration)",
           tag="admin", auth=READ, responses={200: [CounterAdminOut]}, errors=[401, 403, 404])
 def admin_counters(site: str) -> Response:
-    with read() as s:
-        return json_response(admin.list_counters(s, principal(s), site))
+    return read_json(lambda s, p: admin.list_counters(s, p, site))
 
 
 @endpoint("POST", "/admin/sites/<site>/counters",
@@ -388,15 +364,15 @@ def admin_counters(site: str) -> Response:
           tag="admin", auth=ADMIN, body=CounterAdminIn, responses={201: CounterAdminOut})
 def admin_counter_create(site: str) -> Response:
     data = _data(CounterAdminIn)
-    return json_response(_write(lambda s, p: admin.save_counter(s, p, site, data, now())), 201)
+    return write_json(lambda s, p: admin.save_counter(s, p, site, data, now()), 201)
 
 
 @endpoint("PUT", "/admin/sites/<site>/counters/<int:counter_id>", summary="Edit a counter",
           tag="admin", auth=ADMIN, body=CounterAdminIn, responses={200: CounterAdminOut})
 def admin_counter_update(site: str, counter_id: int) -> Response:
     data = _data(CounterAdminIn)
-    return json_response(
-        _write(lambda s, p: admin.save_counter(s, p, site, data, now(), counter_id=counter_id))
+    return write_json(
+        lambda s, p: admin.save_counter(s, p, site, data, now(), counter_id=counter_id)
     )
 
 
@@ -406,15 +382,14 @@ def admin_counter_update(site: str, counter_id: int) -> Response:
 @endpoint("GET", "/admin/priorities", summary="Priority categories (also inactive ones)",
           tag="admin", auth=READ, responses={200: [PriorityAdminOut]}, errors=[401, 403])
 def admin_priorities() -> Response:
-    with read() as s:
-        return json_response(admin.list_priorities(s, principal(s)))
+    return read_json(admin.list_priorities)
 
 
 @endpoint("PUT", "/admin/priorities", summary="Create or edit a priority category (by code)",
           tag="admin", auth=ADMIN, body=PriorityAdminIn, responses={200: PriorityAdminOut})
 def admin_priority_save() -> Response:
     data = _data(PriorityAdminIn)
-    return json_response(_write(lambda s, p: admin.save_priority(s, p, data, now())))
+    return write_json(lambda s, p: admin.save_priority(s, p, data, now()))
 
 
 # --- users --------------------------------------------------------------------------------
@@ -423,8 +398,7 @@ def admin_priority_save() -> Response:
 @endpoint("GET", "/admin/users", summary="Staff accounts", tag="admin", auth=ADMIN,
           responses={200: [UserAdminOut]}, errors=[401, 403])
 def admin_users() -> Response:
-    with read() as s:
-        return json_response(admin.list_users(s, principal(s)))
+    return read_json(admin.list_users)
 
 
 @endpoint("POST", "/admin/users",
@@ -432,7 +406,7 @@ def admin_users() -> Response:
           tag="admin", auth=ADMIN, body=UserAdminIn, responses={201: UserAdminOut})
 def admin_user_create() -> Response:
     data = _data(UserAdminIn)
-    return json_response(_write(lambda s, p: admin.save_user(s, p, data, now())), 201)
+    return write_json(lambda s, p: admin.save_user(s, p, data, now()), 201)
 
 
 @endpoint("PUT", "/admin/users/<int:user_id>",
@@ -440,16 +414,14 @@ def admin_user_create() -> Response:
           body=UserAdminIn, responses={200: UserAdminOut})
 def admin_user_update(user_id: int) -> Response:
     data = _data(UserAdminIn)
-    return json_response(
-        _write(lambda s, p: admin.save_user(s, p, data, now(), user_id=user_id))
-    )
+    return write_json(lambda s, p: admin.save_user(s, p, data, now(), user_id=user_id))
 
 
 @endpoint("POST", "/admin/users/<int:user_id>/reset-password",
           summary="Reset a password: a generated one is in the answer, once; sessions end",
           tag="admin", auth=ADMIN, responses={200: UserAdminOut}, errors=[401, 403, 404])
 def admin_user_reset(user_id: int) -> Response:
-    return json_response(_write(lambda s, p: admin.reset_password(s, p, user_id, now())))
+    return write_json(lambda s, p: admin.reset_password(s, p, user_id, now()))
 
 
 # --- devices and pairing ------------------------------------------------------------------
@@ -459,15 +431,14 @@ def admin_user_reset(user_id: int) -> Response:
           summary="Kiosks and displays of a site with last-seen and printer state",
           tag="admin", auth=READ, responses={200: [DeviceOut]}, errors=[401, 403, 404])
 def admin_devices(site: str) -> Response:
-    with read() as s:
-        return json_response(admin.list_devices(s, principal(s), site))
+    return read_json(lambda s, p: admin.list_devices(s, p, site))
 
 
 @endpoint("POST", "/admin/devices/<int:device_id>/revoke",
           summary="Revoke a device: its token is refused at once and its sockets are closed",
           tag="admin", auth=ADMIN, responses={200: DeviceOut}, errors=[401, 403, 404])
 def admin_device_revoke(device_id: int) -> Response:
-    return json_response(_write(lambda s, p: admin.revoke_device(s, p, device_id, now())))
+    return write_json(lambda s, p: admin.revoke_device(s, p, device_id, now()))
 
 
 @endpoint("POST", "/admin/pairing/claim",
@@ -476,7 +447,7 @@ def admin_device_revoke(device_id: int) -> Response:
           errors=[400, 401, 403, 404, 409, 410, 422])
 def admin_pairing_claim() -> Response:
     data = _data(PairingClaimIn)
-    return json_response(_write(lambda s, p: admin.claim_pairing(s, p, data, now())), 201)
+    return write_json(lambda s, p: admin.claim_pairing(s, p, data, now()), 201)
 
 
 @endpoint("POST", "/pairing", summary="A new device asks for a pairing code (public)",
@@ -511,9 +482,7 @@ def pairing_collect() -> Response:
 @endpoint("GET", "/admin/audit", summary="Recent configuration changes (?site=CODE)",
           tag="admin", auth=ADMIN, responses={200: [AuditOut]}, errors=[401, 403, 404])
 def admin_audit() -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(admin.list_audit(s, p, request.args.get("site") or None))
+    return read_json(lambda s, p: admin.list_audit(s, p, request.args.get("site") or None))
 
 
 # --- the province's procedure catalog and holidays ---------------------------------------
@@ -523,8 +492,7 @@ def admin_audit() -> Response:
           summary="The procedure catalog of the site's province (retired ones too)",
           tag="admin", auth=READ, responses={200: CatalogOut}, errors=[401, 403, 404])
 def admin_procedures(site: str) -> Response:
-    with read() as s:
-        return json_response(admin_catalog.list_catalog(s, principal(s), site))
+    return read_json(lambda s, p: admin_catalog.list_catalog(s, p, site))
 
 
 @endpoint("POST", "/admin/sites/<site>/procedures/import",
@@ -533,8 +501,8 @@ def admin_procedures(site: str) -> Response:
 def admin_procedures_import(site: str) -> Response:
     data = _data(CsvIn)
     dry = request.args.get("dry_run") in ("1", "true", "yes")
-    return json_response(_write(lambda s, p: admin_catalog.import_catalog(
-        s, p, site, data["csv"], now(), dry_run=dry)))
+    return write_json(lambda s, p: admin_catalog.import_catalog(
+        s, p, site, data["csv"], now(), dry_run=dry))
 
 
 @endpoint("GET", "/admin/sites/<site>/procedures.csv",
@@ -551,23 +519,20 @@ def admin_procedures_export(site: str) -> Response:
 @endpoint("GET", "/admin/sites/<site>/holidays", summary="The holidays of the site's province",
           tag="admin", auth=READ, responses={200: HolidaysOut}, errors=[401, 403, 404])
 def admin_holidays(site: str) -> Response:
-    with read() as s:
-        return json_response(admin_catalog.list_holidays(s, principal(s), site))
+    return read_json(lambda s, p: admin_catalog.list_holidays(s, p, site))
 
 
 @endpoint("PUT", "/admin/sites/<site>/holidays", summary="Add or rename a holiday (by day)",
           tag="admin", auth=ADMIN, body=HolidayIn, responses={200: HolidaysOut})
 def admin_holiday_save(site: str) -> Response:
     data = _data(HolidayIn)
-    return json_response(_write(lambda s, p: admin_catalog.add_holiday(s, p, site, data, now())))
+    return write_json(lambda s, p: admin_catalog.add_holiday(s, p, site, data, now()))
 
 
 @endpoint("DELETE", "/admin/sites/<site>/holidays/<day>", summary="Remove a holiday",
           tag="admin", auth=ADMIN, responses={200: HolidaysOut}, errors=[401, 403, 404])
 def admin_holiday_delete(site: str, day: str) -> Response:
-    return json_response(
-        _write(lambda s, p: admin_catalog.delete_holiday(s, p, site, day, now()))
-    )
+    return write_json(lambda s, p: admin_catalog.delete_holiday(s, p, site, day, now()))
 
 
 @endpoint("POST", "/admin/sites/<site>/holidays/import",
@@ -575,6 +540,6 @@ def admin_holiday_delete(site: str, day: str) -> Response:
           tag="admin", auth=ADMIN, body=CsvIn, responses={200: HolidaysOut})
 def admin_holidays_import(site: str) -> Response:
     data = _data(CsvIn)
-    return json_response(
-        _write(lambda s, p: admin_catalog.import_holidays(s, p, site, data["csv"], now()))
+    return write_json(
+        lambda s, p: admin_catalog.import_holidays(s, p, site, data["csv"], now())
     )

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from .. import advice_service, reports
 from ..errors import AppError
-from . import endpoint, json_response, now, principal, read
+from . import endpoint, json_response, now, principal, query_param, read, read_json
 from .schemas import Names
 
 WHO = "supervisors and admins of the site (and of its parent sites)"
@@ -135,16 +135,6 @@ class SeriesOut(BaseModel):
     services: list[SeriesService]
 
 
-def _query(name: str, description: str, required: bool = False) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": required,
-        "description": description,
-        "schema": {"type": "string"},
-    }
-
-
 @endpoint(
     "GET",
     "/sites/<site>/advice",
@@ -155,9 +145,7 @@ def _query(name: str, description: str, required: bool = False) -> dict[str, Any
     errors=[401, 403, 404],
 )
 def site_advice(site: str) -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(advice_service.site_advice(s, p, site, now()))
+    return read_json(lambda s, p: advice_service.site_advice(s, p, site, now()))
 
 
 FORMATS = {"json", "csv", "xlsx"}
@@ -173,9 +161,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     responses={200: KpisOut},
     errors=[401, 403, 404, 422],
     headers=[
-        _query("from", "first business day, YYYY-MM-DD", required=True),
-        _query("to", "last business day, YYYY-MM-DD (default: from)"),
-        _query("format", "json (default), csv or xlsx"),
+        query_param("from", "first business day, YYYY-MM-DD", required=True),
+        query_param("to", "last business day, YYYY-MM-DD (default: from)"),
+        query_param("format", "json (default), csv or xlsx"),
     ],
 )
 def site_kpis(site: str) -> Response:
@@ -212,13 +200,10 @@ def site_kpis(site: str) -> Response:
     responses={200: SeriesOut},
     errors=[401, 403, 404, 422],
     headers=[
-        _query("date", "business day, YYYY-MM-DD", required=True),
-        _query("bucket", "minutes per bucket: 5, 10, 15 (default), 30 or 60"),
+        query_param("date", "business day, YYYY-MM-DD", required=True),
+        query_param("bucket", "minutes per bucket: 5, 10, 15 (default), 30 or 60"),
     ],
 )
 def site_series(site: str) -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(
-            reports.site_series(s, p, site, request.args.get("date"), request.args.get("bucket"))
-        )
+    date, bucket = request.args.get("date"), request.args.get("bucket")
+    return read_json(lambda s, p: reports.site_series(s, p, site, date, bucket))

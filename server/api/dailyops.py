@@ -6,12 +6,13 @@ from typing import Any
 
 from flask import Response, request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from .. import dailyops, siteconfig
-from ..db import retrying
+from ..auth import Principal
 from ..errors import AppError
 from ..service import site_by_code
-from . import body, endpoint, json_response, now, principal, read, write
+from . import body, endpoint, now, principal, read, write_json
 from .schemas import Strict
 
 
@@ -50,13 +51,11 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
     responses={200: CloseDayOut},
 )
 def close_day(site: str) -> Response:
-    def unit() -> dict[str, Any]:
-        with write() as s:
-            p = principal(s)
-            body(CloseDayIn)
-            return dailyops.close_day(s, p, site_by_code(s, site), now())
+    def run(s: Session, p: Principal) -> dict[str, Any]:
+        body(CloseDayIn)
+        return dailyops.close_day(s, p, site_by_code(s, site), now())
 
-    return json_response(retrying(unit))
+    return write_json(run)
 
 
 @endpoint(
@@ -98,10 +97,4 @@ def config_import() -> Response:
         text = request.get_data(cache=True).decode("utf-8")
     except UnicodeDecodeError:
         raise AppError("config_invalid", detail="the file is not UTF-8 text") from None
-
-    def unit() -> dict[str, Any]:
-        with write() as s:
-            p = principal(s)
-            return siteconfig.import_config(s, p, text, now(), fmt, dry_run)
-
-    return json_response(retrying(unit))
+    return write_json(lambda s, p: siteconfig.import_config(s, p, text, now(), fmt, dry_run))

@@ -8,16 +8,28 @@ from typing import Annotated, Any, Literal
 
 from flask import Response, current_app, request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from .. import dossiers, procedures, ratings, receipts
+from ..auth import Principal
 from ..db import retrying
 from ..dossier_states import STEPS
 from ..errors import AppError
-from . import base_url, body, endpoint, json_response, now, principal, read, write
-from .routes import _KEY_OK
-from .schemas import EmptyIn, Names, Strict
+from . import (
+    base_url,
+    body,
+    endpoint,
+    json_response,
+    now,
+    principal,
+    read,
+    read_json,
+    write,
+    write_json,
+)
+from .routes import STAFF, check_idempotency_key, created_response
+from .schemas import EmptyIn, Names, ProcedureOut, Strict
 
-STAFF = "clerk tokens of the site (bound to a counter: that counter only), supervisors, admins"
 SITE_STAFF = "staff of the dossier's site (clerks, supervisors of the site or above, admins)"
 Score = Literal["very_satisfied", "satisfied", "not_satisfied"]
 StepName = Literal[
@@ -71,21 +83,6 @@ class DossierStepIn(Strict):
 
 class RatingIn(Strict):
     score: Score
-
-
-class DocumentOut(BaseModel):
-    vi: str
-    en: str
-
-
-class ProcedureOut(BaseModel):
-    code: str
-    name: Names
-    processing_days: int
-    service: str
-    documents: list[DocumentOut]
-    fee_note: Names | None
-    active: bool
 
 
 class ProcedureRefOut(BaseModel):
@@ -230,9 +227,7 @@ def site_procedures(site: str) -> Response:
     service_code = request.args.get("service") or None
     if service_code is not None and len(service_code) > 32:
         raise AppError("validation_error", detail="service")
-    with read() as s:
-        p = principal(s)
-        return json_response(procedures.list_procedures(s, p, site, service_code))
+    return read_json(lambda s, p: procedures.list_procedures(s, p, site, service_code))
 
 
 # --- intake ---------------------------------------------------------------------------------
@@ -256,8 +251,7 @@ def dossier_intake(ticket_id: int) -> Response:
     def unit() -> tuple[dict[str, Any], bool]:
         with write() as s:
             p = principal(s)
-            if key is not None and not _KEY_OK.match(key):
-                raise AppError("bad_header", header="Idempotency-Key")
+            check_idempotency_key(key)
             data = body(DossierIntakeIn)
             return dossiers.intake(
                 s, p, ticket_id, data.model_dump(), key, now(), base_url()
@@ -270,10 +264,7 @@ def dossier_intake(ticket_id: int) -> Response:
         result = receipts.last_print(_printing(), view["code"])
     view["print"] = result
     view["printed"] = result["printed"]
-    headers = {"Location": f"/api/v1/dossiers/{view['code']}"}
-    if not created:
-        headers["Idempotent-Replayed"] = "true"
-    return json_response(view, 201, headers)
+    return created_response(view, f"/api/v1/dossiers/{view['code']}", created)
 
 
 @endpoint(
@@ -286,9 +277,7 @@ def dossier_intake(ticket_id: int) -> Response:
     errors=[401, 403, 404],
 )
 def ticket_dossiers(ticket_id: int) -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(dossiers.list_for_ticket(s, p, ticket_id, now(), base_url()))
+    return read_json(lambda s, p: dossiers.list_for_ticket(s, p, ticket_id, now(), base_url()))
 
 
 # --- one dossier ----------------------------------------------------------------------------
@@ -304,9 +293,7 @@ def ticket_dossiers(ticket_id: int) -> Response:
     errors=[401, 403, 404],
 )
 def dossier_get(code: str) -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(dossiers.get(s, p, code, now(), base_url()))
+    return read_json(lambda s, p: dossiers.get(s, p, code, now(), base_url()))
 
 
 @endpoint(
@@ -320,13 +307,11 @@ def dossier_get(code: str) -> Response:
     errors=[400, 401, 403, 404, 409, 422],
 )
 def dossier_step(code: str) -> Response:
-    def unit() -> dict[str, Any]:
-        with write() as s:
-            p = principal(s)
-            data = body(DossierStepIn)
-            return dossiers.step(s, p, code, data.status, data.note, now(), base_url())
+    def run(s: Session, p: Principal) -> dict[str, Any]:
+        data = body(DossierStepIn)
+        return dossiers.step(s, p, code, data.status, data.note, now(), base_url())
 
-    return json_response(retrying(unit))
+    return write_json(run)
 
 
 @endpoint(
@@ -376,9 +361,7 @@ def dossier_reprint(code: str) -> Response:
 )
 def site_dossiers(site: str) -> Response:
     state = request.args.get("state", "open")
-    with read() as s:
-        p = principal(s)
-        return json_response(dossiers.list_for_site(s, p, site, state, now(), base_url()))
+    return read_json(lambda s, p: dossiers.list_for_site(s, p, site, state, now(), base_url()))
 
 
 # --- public ---------------------------------------------------------------------------------
@@ -428,10 +411,6 @@ def track_rating(token: str) -> Response:
     errors=[400, 401, 403, 404, 409, 422],
 )
 def counter_rating(counter_id: int) -> Response:
-    def unit() -> dict[str, Any]:
-        with write() as s:
-            p = principal(s)
-            data = body(RatingIn)
-            return ratings.rate_at_counter(s, p, counter_id, data.score, now())
-
-    return json_response(retrying(unit), 201)
+    return write_json(
+        lambda s, p: ratings.rate_at_counter(s, p, counter_id, body(RatingIn).score, now()), 201
+    )

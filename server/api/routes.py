@@ -6,8 +6,10 @@ import re
 from typing import Any
 
 from flask import Response, current_app, request
+from sqlalchemy.orm import Session
 
 from .. import service, supervision
+from ..auth import Principal
 from ..db import retrying
 from ..errors import AppError
 from . import (
@@ -19,7 +21,9 @@ from . import (
     openapi_document,
     principal,
     read,
+    read_json,
     write,
+    write_json,
 )
 from .schemas import (
     CallNextOut,
@@ -49,6 +53,20 @@ IDEMPOTENCY_HEADER = {
     "schema": {"type": "string", "maxLength": 100},
 }
 _KEY_OK = re.compile(r"^[\x21-\x7e]{1,100}$")
+
+
+def check_idempotency_key(key: str | None) -> None:
+    """A malformed Idempotency-Key is refused (400); checked once the caller is (401/403)."""
+    if key is not None and not _KEY_OK.match(key):
+        raise AppError("bad_header", header="Idempotency-Key")
+
+
+def created_response(view: dict[str, Any], location: str, created: bool) -> Response:
+    """201 with the Location of what was created; a replayed Idempotency-Key says so."""
+    headers = {"Location": location}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(view, 201, headers)
 
 
 @endpoint(
@@ -87,9 +105,7 @@ def ping() -> Response:
     errors=[401],
 )
 def sites() -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(service.list_sites(s, p))
+    return read_json(service.list_sites)
 
 
 @endpoint(
@@ -102,9 +118,7 @@ def sites() -> Response:
     errors=[401, 403, 404],
 )
 def services(site: str) -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(service.list_services(s, p, site, now()))
+    return read_json(lambda s, p: service.list_services(s, p, site, now()))
 
 
 @endpoint(
@@ -117,9 +131,7 @@ def services(site: str) -> Response:
     errors=[401, 403, 404],
 )
 def counters(site: str) -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(service.list_counters(s, p, site))
+    return read_json(lambda s, p: service.list_counters(s, p, site))
 
 
 @endpoint(
@@ -132,9 +144,7 @@ def counters(site: str) -> Response:
     errors=[401],
 )
 def priorities() -> Response:
-    with read() as s:
-        principal(s)
-        return json_response(service.list_priorities(s))
+    return read_json(lambda s, p: service.list_priorities(s))
 
 
 @endpoint(
@@ -154,8 +164,7 @@ def issue(site: str) -> Response:
     def unit() -> tuple[dict[str, Any], bool]:
         with write() as s:
             p = principal(s)
-            if key is not None and not _KEY_OK.match(key):
-                raise AppError("bad_header", header="Idempotency-Key")
+            check_idempotency_key(key)
             data = body(IssueTicketIn)
             applicant = data.applicant.model_dump() if data.applicant else None
             view, created = service.issue_ticket(
@@ -173,10 +182,7 @@ def issue(site: str) -> Response:
     view, created = retrying(unit)
     if "print" in view:
         printing.wake()
-    headers = {"Location": f"/api/v1/tickets/{view['id']}"}
-    if not created:
-        headers["Idempotent-Replayed"] = "true"
-    return json_response(view, 201, headers)
+    return created_response(view, f"/api/v1/tickets/{view['id']}", created)
 
 
 @endpoint(
@@ -189,21 +195,17 @@ def issue(site: str) -> Response:
     errors=[401, 403, 404],
 )
 def get_ticket(ticket_id: int) -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(service.get_ticket(s, p, ticket_id, now(), base_url()))
+    return read_json(lambda s, p: service.get_ticket(s, p, ticket_id, now(), base_url()))
 
 
 def _counter_status(counter_id: int, status: str) -> Response:
-    def unit() -> dict[str, Any]:
-        with write() as s:
-            p = principal(s)
-            data = body(PauseIn) if status == "paused" else body(EmptyIn)
-            return service.set_counter_status(
-                s, p, counter_id, status, now(), getattr(data, "reason", None)
-            )
+    def run(s: Session, p: Principal) -> dict[str, Any]:
+        data = body(PauseIn) if status == "paused" else body(EmptyIn)
+        return service.set_counter_status(
+            s, p, counter_id, status, now(), getattr(data, "reason", None)
+        )
 
-    return json_response(retrying(unit))
+    return write_json(run)
 
 
 @endpoint(
@@ -280,28 +282,23 @@ def call_next(counter_id: int) -> Response:
     responses={200: CounterOut},
 )
 def counter_profile(counter_id: int) -> Response:
-    def unit() -> dict[str, Any]:
-        with write() as s:
-            p = principal(s)
-            data = body(ProfileIn)
-            lines = [(line.code, line.weight, line.site) for line in data.services]
-            return supervision.set_counter_profile(s, p, counter_id, lines, now())
+    def run(s: Session, p: Principal) -> dict[str, Any]:
+        lines = [(line.code, line.weight, line.site) for line in body(ProfileIn).services]
+        return supervision.set_counter_profile(s, p, counter_id, lines, now())
 
-    return json_response(retrying(unit))
+    return write_json(run)
 
 
 def _ticket_action(ticket_id: int, action: str) -> Response:
-    def unit() -> dict[str, Any]:
-        with write() as s:
-            p = principal(s)
-            counter_id = None
-            if action == "resume":
-                counter_id = body(ResumeIn).counter_id
-            else:
-                body(EmptyIn)
-            return service.ticket_action(s, p, ticket_id, action, now(), base_url(), counter_id)
+    def run(s: Session, p: Principal) -> dict[str, Any]:
+        counter_id = None
+        if action == "resume":
+            counter_id = body(ResumeIn).counter_id
+        else:
+            body(EmptyIn)
+        return service.ticket_action(s, p, ticket_id, action, now(), base_url(), counter_id)
 
-    return json_response(retrying(unit))
+    return write_json(run)
 
 
 def _simple_action(action: str, summary: str) -> None:
@@ -356,13 +353,11 @@ def ticket_resume(ticket_id: int) -> Response:
     errors=[400, 401, 403, 404, 409, 422],
 )
 def ticket_transfer(ticket_id: int) -> Response:
-    def unit() -> dict[str, Any]:
-        with write() as s:
-            p = principal(s)
-            data = body(TransferIn)
-            return service.transfer(s, p, ticket_id, data.service, data.position, now(), base_url())
+    def run(s: Session, p: Principal) -> dict[str, Any]:
+        data = body(TransferIn)
+        return service.transfer(s, p, ticket_id, data.service, data.position, now(), base_url())
 
-    return json_response(retrying(unit))
+    return write_json(run)
 
 
 @endpoint(
@@ -396,13 +391,11 @@ def ticket_reprint(ticket_id: int) -> Response:
     responses={200: None},
 )
 def site_ticker(site: str) -> Response:
-    def unit() -> dict[str, Any]:
-        with write() as s:
-            p = principal(s)
-            data = body(TickerIn)
-            return service.set_ticker(s, p, site, data.vi, data.en, now())
+    def run(s: Session, p: Principal) -> dict[str, Any]:
+        data = body(TickerIn)
+        return service.set_ticker(s, p, site, data.vi, data.en, now())
 
-    return json_response(retrying(unit))
+    return write_json(run)
 
 
 @endpoint(

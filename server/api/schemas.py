@@ -226,3 +226,19 @@ class PriorityOut(BaseModel):
 
 class PingOut(BaseModel):
     ok: bool
+
+
+# The procedure catalog (issue 5): staff pages and the admin console show the same shape.
+class DocumentOut(BaseModel):
+    vi: str
+    en: str
+
+
+class ProcedureOut(BaseModel):
+    code: str
+    name: Names
+    processing_days: int
+    service: str
+    documents: list[DocumentOut]
+    fee_note: Names | None
+    active: bool

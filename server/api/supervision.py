@@ -8,11 +8,12 @@ from typing import Any, Literal
 
 from flask import Response, request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from .. import supervision
-from ..db import retrying
+from ..auth import Principal
 from ..errors import AppError
-from . import base_url, body, endpoint, json_response, now, principal, read, write
+from . import base_url, body, endpoint, now, query_param, read_json, write_json
 from .schemas import Names, Strict
 
 WHO = "supervisors and admins of the site (and of its parent sites); clerks get 403"
@@ -165,11 +166,6 @@ class ProfileOptionOut(BaseModel):
     name: Names
 
 
-def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": kind}}
-
-
 def _flag(name: str) -> bool:
     return request.args.get(name, "0") in ("1", "true", "yes")
 
@@ -196,19 +192,19 @@ def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     responses={200: DashboardOut},
     errors=[401, 403, 404, 422],
     headers=[
-        _query("include_points", "1: add the site's extra reception points"),
-        _query("idle_minutes", "idle counter alert after this many minutes (default 5)",
-               "integer"),
+        query_param("include_points", "1: add the site's extra reception points"),
+        query_param(
+            "idle_minutes", "idle counter alert after this many minutes (default 5)", "integer"
+        ),
     ],
 )
 def site_dashboard(site: str) -> Response:
-    idle = _int_arg("idle_minutes", supervision.IDLE_ALERT_MINUTES, 1, 1440)
-    with read() as s:
-        p = principal(s)
-        return json_response(
-            supervision.dashboard(s, p, site, now(), _flag("include_points"),
-                                  float(idle or supervision.IDLE_ALERT_MINUTES))
-        )
+    idle = float(
+        _int_arg("idle_minutes", supervision.IDLE_ALERT_MINUTES, 1, 1440)
+        or supervision.IDLE_ALERT_MINUTES
+    )
+    points = _flag("include_points")
+    return read_json(lambda s, p: supervision.dashboard(s, p, site, now(), points, idle))
 
 
 @endpoint(
@@ -222,18 +218,16 @@ def site_dashboard(site: str) -> Response:
     errors=[400, 401, 403, 404, 409, 422],
 )
 def site_move_tickets(site: str) -> Response:
-    def unit() -> dict[str, Any]:
-        with write() as s:
-            p = principal(s)
-            data = body(MoveIn)
-            return supervision.move_tickets(
-                s, p, site, data.from_service, now(), base_url(),
-                count=data.count, which=data.which, ticket_ids=data.ticket_ids,
-                to_service=data.to_service, to_counter_id=data.to_counter_id,
-                position=data.position,
-            )
+    def run(s: Session, p: Principal) -> dict[str, Any]:
+        data = body(MoveIn)
+        return supervision.move_tickets(
+            s, p, site, data.from_service, now(), base_url(),
+            count=data.count, which=data.which, ticket_ids=data.ticket_ids,
+            to_service=data.to_service, to_counter_id=data.to_counter_id,
+            position=data.position,
+        )
 
-    return json_response(retrying(unit))
+    return write_json(run)
 
 
 @endpoint(
@@ -245,19 +239,17 @@ def site_move_tickets(site: str) -> Response:
     responses={200: AuditOut},
     errors=[401, 403, 404, 422],
     headers=[
-        _query("limit", "rows (1-200, default 50)", "integer"),
-        _query("before", "id of the last row seen: the page below it", "integer"),
-        _query("include_points", "1: add the site's extra reception points"),
+        query_param("limit", "rows (1-200, default 50)", "integer"),
+        query_param("before", "id of the last row seen: the page below it", "integer"),
+        query_param("include_points", "1: add the site's extra reception points"),
     ],
 )
 def site_audit(site: str) -> Response:
     limit = _int_arg("limit", 50, 1, supervision.AUDIT_LIMIT) or 50
     before = _int_arg("before", None, 1, 2**62)
-    with read() as s:
-        p = principal(s)
-        return json_response(
-            supervision.audit_log(s, p, site, limit, before, _flag("include_points"))
-        )
+    return read_json(
+        lambda s, p: supervision.audit_log(s, p, site, limit, before, _flag("include_points"))
+    )
 
 
 @endpoint(
@@ -270,6 +262,4 @@ def site_audit(site: str) -> Response:
     errors=[401, 403, 404],
 )
 def counter_profile_options(counter_id: int) -> Response:
-    with read() as s:
-        p = principal(s)
-        return json_response(supervision.profile_options(s, p, counter_id))
+    return read_json(lambda s, p: supervision.profile_options(s, p, counter_id))
