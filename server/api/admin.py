@@ -294,6 +294,15 @@ def _data(model: type[BaseModel]) -> dict[str, Any]:
     return parsed.model_dump(exclude_unset=False)
 
 
+def _admin_data(model: type[BaseModel]) -> dict[str, Any]:
+    """The body of an admin-only change, read only once the caller is known to be an admin:
+    a stranger learns nothing about the body's rules (401/403 come before 422)."""
+    with read() as s:
+        if principal(s).role not in ("admin", "system"):
+            raise AppError("forbidden")
+    return _data(model)
+
+
 # --- sites --------------------------------------------------------------------------------
 
 
@@ -306,14 +315,14 @@ def admin_sites() -> Response:
 @endpoint("POST", "/admin/sites", summary="Create a site (province, centre or reception point)",
           tag="admin", auth=ADMIN, body=SiteAdminIn, responses={201: SiteAdminOut})
 def admin_site_create() -> Response:
-    data = _data(SiteAdminIn)
+    data = _admin_data(SiteAdminIn)
     return write_json(lambda s, p: admin.create_site(s, p, data, now()), 201)
 
 
 @endpoint("PUT", "/admin/sites/<site>", summary="Edit a site (all fields; code is fixed)",
           tag="admin", auth=ADMIN, body=SiteAdminIn, responses={200: SiteAdminOut})
 def admin_site_update(site: str) -> Response:
-    data = _data(SiteAdminIn)
+    data = _admin_data(SiteAdminIn)
     return write_json(lambda s, p: admin.update_site(s, p, site, data, now()))
 
 
@@ -321,7 +330,7 @@ def admin_site_update(site: str) -> Response:
           summary="Priority interleave: call `priority` priority tickets, then `normal` others",
           tag="admin", auth=ADMIN, body=InterleaveIn, responses={200: InterleaveOut})
 def admin_site_interleave(site: str) -> Response:
-    data = _data(InterleaveIn)
+    data = _admin_data(InterleaveIn)
     return write_json(lambda s, p: admin.set_interleave(
         s, p, site, data["priority"], data["normal"], now()))
 
@@ -338,7 +347,7 @@ def admin_services(site: str) -> Response:
 @endpoint("POST", "/admin/sites/<site>/services", summary="Add a service to a site",
           tag="admin", auth=ADMIN, body=ServiceAdminIn, responses={201: ServiceAdminOut})
 def admin_service_create(site: str) -> Response:
-    data = _data(ServiceAdminIn)
+    data = _admin_data(ServiceAdminIn)
     return write_json(lambda s, p: admin.save_service(s, p, site, data, now()), 201)
 
 
@@ -346,7 +355,7 @@ def admin_service_create(site: str) -> Response:
           summary="Edit a service (names, prefix, SLA, cap, last-ticket time, colour, active)",
           tag="admin", auth=ADMIN, body=ServiceAdminIn, responses={200: ServiceAdminOut})
 def admin_service_update(site: str, code: str) -> Response:
-    data = _data(ServiceAdminIn)
+    data = _admin_data(ServiceAdminIn)
     return write_json(lambda s, p: admin.save_service(s, p, site, data, now(), code=code))
 
 
@@ -363,14 +372,14 @@ def admin_counters(site: str) -> Response:
           summary="Add a counter (number, name, default work profile, printer)",
           tag="admin", auth=ADMIN, body=CounterAdminIn, responses={201: CounterAdminOut})
 def admin_counter_create(site: str) -> Response:
-    data = _data(CounterAdminIn)
+    data = _admin_data(CounterAdminIn)
     return write_json(lambda s, p: admin.save_counter(s, p, site, data, now()), 201)
 
 
 @endpoint("PUT", "/admin/sites/<site>/counters/<int:counter_id>", summary="Edit a counter",
           tag="admin", auth=ADMIN, body=CounterAdminIn, responses={200: CounterAdminOut})
 def admin_counter_update(site: str, counter_id: int) -> Response:
-    data = _data(CounterAdminIn)
+    data = _admin_data(CounterAdminIn)
     return write_json(
         lambda s, p: admin.save_counter(s, p, site, data, now(), counter_id=counter_id)
     )
@@ -388,7 +397,7 @@ def admin_priorities() -> Response:
 @endpoint("PUT", "/admin/priorities", summary="Create or edit a priority category (by code)",
           tag="admin", auth=ADMIN, body=PriorityAdminIn, responses={200: PriorityAdminOut})
 def admin_priority_save() -> Response:
-    data = _data(PriorityAdminIn)
+    data = _admin_data(PriorityAdminIn)
     return write_json(lambda s, p: admin.save_priority(s, p, data, now()))
 
 
@@ -405,7 +414,7 @@ def admin_users() -> Response:
           summary="Create a staff account; the generated password is in the answer, once",
           tag="admin", auth=ADMIN, body=UserAdminIn, responses={201: UserAdminOut})
 def admin_user_create() -> Response:
-    data = _data(UserAdminIn)
+    data = _admin_data(UserAdminIn)
     return write_json(lambda s, p: admin.save_user(s, p, data, now()), 201)
 
 
@@ -413,7 +422,7 @@ def admin_user_create() -> Response:
           summary="Edit a staff account: name, role, sites, enabled", tag="admin", auth=ADMIN,
           body=UserAdminIn, responses={200: UserAdminOut})
 def admin_user_update(user_id: int) -> Response:
-    data = _data(UserAdminIn)
+    data = _admin_data(UserAdminIn)
     return write_json(lambda s, p: admin.save_user(s, p, data, now(), user_id=user_id))
 
 
@@ -446,7 +455,7 @@ def admin_device_revoke(device_id: int) -> Response:
           tag="admin", auth=ADMIN, body=PairingClaimIn, responses={201: DeviceOut},
           errors=[400, 401, 403, 404, 409, 410, 422])
 def admin_pairing_claim() -> Response:
-    data = _data(PairingClaimIn)
+    data = _admin_data(PairingClaimIn)
     return write_json(lambda s, p: admin.claim_pairing(s, p, data, now()), 201)
 
 
@@ -499,7 +508,7 @@ def admin_procedures(site: str) -> Response:
           summary="Import the province's catalog from CSV (all or nothing; ?dry_run=1 checks)",
           tag="admin", auth=ADMIN, body=CsvIn, responses={200: CatalogImportOut})
 def admin_procedures_import(site: str) -> Response:
-    data = _data(CsvIn)
+    data = _admin_data(CsvIn)
     dry = request.args.get("dry_run") in ("1", "true", "yes")
     return write_json(lambda s, p: admin_catalog.import_catalog(
         s, p, site, data["csv"], now(), dry_run=dry))
@@ -525,7 +534,7 @@ def admin_holidays(site: str) -> Response:
 @endpoint("PUT", "/admin/sites/<site>/holidays", summary="Add or rename a holiday (by day)",
           tag="admin", auth=ADMIN, body=HolidayIn, responses={200: HolidaysOut})
 def admin_holiday_save(site: str) -> Response:
-    data = _data(HolidayIn)
+    data = _admin_data(HolidayIn)
     return write_json(lambda s, p: admin_catalog.add_holiday(s, p, site, data, now()))
 
 
@@ -539,7 +548,7 @@ def admin_holiday_delete(site: str, day: str) -> Response:
           summary="Import holidays from CSV: day,name_vi,name_en (all or nothing)",
           tag="admin", auth=ADMIN, body=CsvIn, responses={200: HolidaysOut})
 def admin_holidays_import(site: str) -> Response:
-    data = _data(CsvIn)
+    data = _admin_data(CsvIn)
     return write_json(
         lambda s, p: admin_catalog.import_holidays(s, p, site, data["csv"], now())
     )

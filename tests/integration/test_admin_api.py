@@ -576,3 +576,15 @@ def test_editing_an_open_counter_moves_its_services(api: Api, world: World) -> N
     r = api.call("PUT", f"/api/v1/admin/sites/HT/counters/{world.counters[-1]}", "admin",
                  json={"number": 5, "services": []})
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("role", "status"), [(None, 401), ("clerk", 403), ("kiosk", 403), ("supervisor", 403)]
+)
+def test_who_may_change_is_checked_before_the_body(api: Api, role: str | None, status: int) -> None:
+    """A caller who may not change the configuration learns nothing about the body's rules."""
+    bad = {"code": "", "kind": "galaxy", "surprise": True}
+    r = api.call("POST", "/api/v1/admin/sites", role, json=bad)
+    assert r.status_code == status, r.get_json()
+    r = api.call("PUT", "/api/v1/admin/sites/HT/services/land", role, data="{not json")
+    assert r.status_code == status, r.get_json()
