@@ -5,8 +5,12 @@ arrival rate, its mean service time, its SLA target and how many tickets wait no
 (M/M/c) then says how many counters the service needs so that a ticket has at least
 ``level`` (default 80 %) chance of being called within the target, and what the P90 wait is
 with the counters it has. From the gap between need and supply we suggest concrete moves
-("move counter 5 from Business to Land: Land P90 wait 38 -> about 12 min"), each with a
-machine-applicable action the supervisor UI sends to ``PUT /api/v1/counters/{id}/profile``.
+("Counter 5 also serves Land first (Business kept, second): Land P90 wait 38 -> about 12 min"),
+each with a machine-applicable action the supervisor UI sends to
+``PUT /api/v1/counters/{id}/profile``. A move adds the target at the top weight and keeps the
+counter's former services at ``KEEP_WEIGHT`` (see ``moved_profile``): the capacities below
+are computed from the shares of that new profile, and the rules for a "material" move are by
+``HYSTERESIS``.
 
 Modelling choices (documented because they change the numbers):
 - A counter serving several services gives each its share of its weights (as the ETA does):
