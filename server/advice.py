@@ -9,7 +9,7 @@ with the counters it has. From the gap between need and supply we suggest concre
 each with a machine-applicable action the supervisor UI sends to
 ``PUT /api/v1/counters/{id}/profile``. A move adds the target at the top weight and keeps the
 counter's former services at ``KEEP_WEIGHT`` (see ``moved_profile``): the capacities below
-are computed from the shares of that new profile, and the rules for a "material" move are by
+are computed from the shares of that new profile; when a move is "material" is set out next to
 ``HYSTERESIS``.
 
 Modelling choices (documented because they change the numbers):
