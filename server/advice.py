@@ -325,6 +325,8 @@ MIN_SHARE_GAIN = 0.25
 # their targets (a share of its arrivals): a move into a line that stays overloaded whatever
 # we do only takes time from lines where it still counts.
 MIN_SITE_GAIN = 0.02
+# ... and the rates must come from at least this many minutes of the day (see ``advise``).
+MIN_WINDOW_FOR_MOVES = 45.0
 
 
 def moved_profile(profile: Mapping[str, float], target: str) -> dict[str, float]:
@@ -420,7 +422,10 @@ def advise(
             ),
         )
 
-    while len(suggestions) < max_suggestions:
+    # Moves wait for enough history: in the first minutes of the day a handful of tickets
+    # spread over the services says little, and a counter moved on it stays moved.
+    settled = all(x.window_min >= MIN_WINDOW_FOR_MOVES for x in loads)
+    while settled and len(suggestions) < max_suggestions:
         made = False
         for target in deficit_order(trigger):
             before_cap = caps.get(target.code, 0.0)

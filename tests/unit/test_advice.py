@@ -248,3 +248,25 @@ def test_advice_never_takes_the_last_counter_of_a_service_with_waiting_tickets(
     # a counter is suggested at most once
     ids = [s.counter_id for s in out.suggestions]
     assert len(ids) == len(set(ids))
+
+
+def test_no_move_on_less_than_45_minutes_of_history() -> None:
+    """The first half hour of a day is too little to move a counter on: the needs are shown,
+    the moves wait."""
+    counters = [
+        CounterState(1, 1, "open", {"land": 1}),
+        CounterState(2, 2, "open", {"land": 1}),
+        CounterState(5, 5, "open", {"business": 1}),
+        CounterState(6, 6, "open", {"business": 1}),
+    ]
+
+    def loads(window: float) -> list[ServiceLoad]:
+        return [
+            ServiceLoad("land", "L", "Land", 20, 6 / 60, 12, 4, window),
+            ServiceLoad("business", "B", "Business", 20, 3 / 60, 10, 0, window),
+        ]
+
+    early = advise(loads(30), counters)
+    assert early.suggestions == []
+    assert next(s for s in early.services if s.code == "land").state in ("short", "overloaded")
+    assert [s.kind for s in advise(loads(60), counters).suggestions] == ["move"]
