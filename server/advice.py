@@ -5,8 +5,12 @@ arrival rate, its mean service time, its SLA target and how many tickets wait no
 (M/M/c) then says how many counters the service needs so that a ticket has at least
 ``level`` (default 80 %) chance of being called within the target, and what the P90 wait is
 with the counters it has. From the gap between need and supply we suggest concrete moves
-("move counter 5 from Business to Land: Land P90 wait 38 -> about 12 min"), each with a
-machine-applicable action the supervisor UI sends to ``PUT /api/v1/counters/{id}/profile``.
+("Counter 5 also serves Land first (Business kept, second): Land P90 wait 38 -> about 12 min"),
+each with a machine-applicable action the supervisor UI sends to
+``PUT /api/v1/counters/{id}/profile``. A move adds the target at the top weight and keeps the
+counter's former services at ``KEEP_WEIGHT`` (see ``moved_profile``): the capacities below
+are computed from the shares of that new profile; when a move is "material" is set out next to
+``HYSTERESIS``.
 
 Modelling choices (documented because they change the numbers):
 - A counter serving several services gives each its share of its weights (as the ETA does):
@@ -157,6 +161,9 @@ class CounterState:
     number: int
     status: str  # open | paused | closed
     profile: Mapping[str, float]  # service code -> weight (this site's services only)
+    # lines for other sites' services (site code, service code, weight): not part of this
+    # site's capacity, but kept when a move rewrites the profile
+    foreign: tuple[tuple[str, str, float], ...] = ()
 
 
 def shares(profile: Mapping[str, float]) -> dict[str, float]:
@@ -300,35 +307,80 @@ def _assess(load: ServiceLoad, capacity: float, level: float) -> ServiceAdvice:
     )
 
 
-CLEARLY_BETTER = 0.2  # a donor may dip below the level if it stays this much better served
+# A move no longer hands the counter over to one service: the target comes first (the top
+# weight) and the counter's former services stay in its profile at KEEP_WEIGHT of that
+# weight, so the counter still takes them when the target's line is empty or their tickets
+# have waited much longer (routing ranks waited / SLA x weight). Replacing the whole profile
+# removed the cross-training routing relies on and, on a busy day, lowered the service level
+# below plain routing.
+KEEP_WEIGHT = 0.5
+# Suggest a move only when it changes something material, with a margin either side of the
+# level so that the simulator (and a supervisor) does not flip a counter back and forth every
+# half hour on noise: the target must miss the level by HYSTERESIS, each service that gives up
+# share must still meet the level plus HYSTERESIS afterwards, and the target's share must grow
+# by at least MIN_SHARE_GAIN of a counter.
+HYSTERESIS = 0.05
+MIN_SHARE_GAIN = 0.25
+# ... and the site as a whole must be predicted to call this much more of its tickets within
+# their targets (a share of its arrivals): a move into a line that stays overloaded whatever
+# we do only takes time from lines where it still counts.
+MIN_SITE_GAIN = 0.02
+# ... and the rates must come from at least this many minutes of the day (see ``advise``).
+MIN_WINDOW_FOR_MOVES = 45.0
 
 
-def _can_give_up(
-    counter: CounterState,
+def moved_profile(profile: Mapping[str, float], target: str) -> dict[str, float]:
+    """The profile after a move to ``target``: the target at weight 1, every former service
+    kept at no more than ``KEEP_WEIGHT`` (weights are relative to the counter's top weight)."""
+    top = max((w for w in profile.values() if w > 0), default=1.0)
+    out = {target: 1.0}
+    for code, w in profile.items():
+        if code != target and w > 0:
+            out[code] = round(min(w / top, KEEP_WEIGHT), 3)
+    return out
+
+
+def _within_target(loads: Sequence[ServiceLoad], caps: Mapping[str, float]) -> float:
+    """Predicted tickets per minute called within their target (the site's service level
+    times its arrivals): what the moves are meant to raise."""
+    return sum(
+        x.effective_rate * _queue(x, caps.get(x.code, 0.0)).service_level(x.sla_min)
+        for x in loads
+    )
+
+
+def _caps_after(
+    caps: Mapping[str, float], before: Mapping[str, float], after: Mapping[str, float]
+) -> dict[str, float]:
+    out = dict(caps)
+    for code, share in shares(before).items():
+        out[code] = out.get(code, 0.0) - share
+    for code, share in shares(after).items():
+        out[code] = out.get(code, 0.0) + share
+    return out
+
+
+def _donors_fine(
     caps: Mapping[str, float],
+    new_caps: Mapping[str, float],
     loads: Mapping[str, ServiceLoad],
     level: float,
-    target_level_now: float = 0.0,
 ) -> bool:
-    """A counter may leave its services when none with tickets waiting is left with no
-    counter at all, and each of them either still meets the level without it or, with nobody
-    waiting, stays stable and clearly better served than the target service is now."""
-    for code, share in shares(counter.profile).items():
-        load = loads.get(code)
-        left = caps.get(code, 0.0) - share
-        if load is None:
+    """Every service that loses share and has tickets (waiting or arriving) met the level
+    before the move (a short service is never made worse) and still meets it with a margin
+    after (so the move is not undone at the next look)."""
+    for code, cap in caps.items():
+        left = new_caps.get(code, 0.0)
+        if left >= cap - 1e-9:
             continue
-        busy = load.waiting > 0 or load.effective_rate > 0
-        if not busy:
+        load = loads.get(code)
+        if load is None or (load.waiting == 0 and load.effective_rate <= 0):
             continue
         if left <= 1e-9:
             return False  # never take the last counter of a service people are waiting for
-        if _meets(load, left, level):
-            continue
-        q = _queue(load, left)
-        if load.waiting > 0 or not q.stable:
+        if not _meets(load, cap, level):
             return False
-        if q.service_level(load.sla_min) < target_level_now + CLEARLY_BETTER:
+        if not _meets(load, left, min(level + HYSTERESIS, 0.999)):
             return False
     return True
 
@@ -340,24 +392,25 @@ def advise(
     max_suggestions: int = MAX_SUGGESTIONS,
 ) -> Advice:
     """Assess every service and propose moves (greedy: the worst service first, the counter
-    whose departure hurts least), then openings of closed or paused counters."""
+    that gives it the most share, then the best predicted site service level), then openings
+    of closed or paused counters."""
     by_code = {x.code: x for x in loads}
     caps = capacities(counters)
     assessed = [_assess(x, caps.get(x.code, 0.0), level) for x in loads]
     profiles = {c.id: dict(c.profile) for c in counters}
+    foreign = {c.id: c.foreign for c in counters}
     status = {c.id: c.status for c in counters}
     numbers = {c.id: c.number for c in counters}
     moved: set[int] = set()
     suggestions: list[Suggestion] = []
+    trigger = max(level - HYSTERESIS, 0.0)
+    material = MIN_SITE_GAIN * sum(x.effective_rate for x in loads)
 
-    def state_of(cid: int) -> CounterState:
-        return CounterState(cid, numbers[cid], status[cid], profiles[cid])
-
-    def deficit_order() -> list[ServiceLoad]:
+    def deficit_order(margin: float) -> list[ServiceLoad]:
         # Only where people wait now: a short service with an empty line needs no move yet
         # (and a few tickets in a short window are noise, not a trend).
         short = [
-            x for x in loads if x.waiting > 0 and not _meets(x, caps.get(x.code, 0.0), level)
+            x for x in loads if x.waiting > 0 and not _meets(x, caps.get(x.code, 0.0), margin)
         ]
         # worst first: lowest predicted service level, then the most waiting
         return sorted(
@@ -369,51 +422,50 @@ def advise(
             ),
         )
 
-    while len(suggestions) < max_suggestions:
-        targets = deficit_order()
-        if not targets:
-            break
+    # Moves wait for enough history: in the first minutes of the day a handful of tickets
+    # spread over the services says little, and a counter moved on it stays moved.
+    settled = all(x.window_min >= MIN_WINDOW_FOR_MOVES for x in loads)
+    while settled and len(suggestions) < max_suggestions:
         made = False
-        for target in targets:
+        for target in deficit_order(trigger):
             before_cap = caps.get(target.code, 0.0)
-            options: list[tuple[tuple[float, int], int]] = []
+            base = _within_target(loads, caps)
+            best: tuple[tuple[float, float, int], int, dict[str, float], dict[str, float]] | None
+            best = None
             for cid in sorted(profiles):
                 if cid in moved or status[cid] != "open":
                     continue
                 prof = profiles[cid]
-                if set(prof) == {target.code}:
-                    continue  # already serves only this service
-                cs = state_of(cid)
-                target_now = _queue(target, before_cap).service_level(target.sla_min)
-                if not _can_give_up(cs, caps, by_code, level, target_now):
-                    continue
-                gain = 1.0 - shares(prof).get(target.code, 0.0)
-                # prefer the counter that frees the most spare capacity elsewhere
-                spare = sum(
-                    caps.get(code, 0.0) - share
-                    - counters_needed(
-                        by_code[code].effective_rate,
-                        by_code[code].service_min,
-                        by_code[code].sla_min,
-                        level,
-                    )
-                    for code, share in shares(prof).items()
-                    if code in by_code
+                new_prof = moved_profile(prof, target.code)
+                gain = shares(new_prof).get(target.code, 0.0) - shares(prof).get(
+                    target.code, 0.0
                 )
-                options.append(((-gain, -spare), cid))
-            if not options:
+                if gain < MIN_SHARE_GAIN - 1e-9:
+                    continue
+                new_caps = _caps_after(caps, prof, new_prof)
+                if not _donors_fine(caps, new_caps, by_code, level):
+                    continue
+                value = _within_target(loads, new_caps)
+                if value - base < material:
+                    # The site as a whole would not call more tickets in time. This also holds
+                    # back moves into a line that stays overloaded whatever we do: on the busy
+                    # day those took time from short-service lines where it still counted.
+                    continue
+                key = (gain, value, -cid)
+                if best is None or key > best[0]:
+                    best = (key, cid, new_prof, new_caps)
+            if best is None:
                 continue
-            cid = min(options)[1]
+            _key, cid, new_prof, new_caps = best
             from_codes = sorted(c for c in profiles[cid] if c != target.code)
             before = _queue(target, before_cap).wait_quantile(P90)
-            for code, share in shares(profiles[cid]).items():
-                caps[code] = caps.get(code, 0.0) - share
-            profiles[cid] = {target.code: 1.0}
-            caps[target.code] = caps.get(target.code, 0.0) + 1.0
+            profiles[cid] = new_prof
+            caps = new_caps
             moved.add(cid)
             after = _queue(target, caps[target.code]).wait_quantile(P90)
             suggestions.append(
-                _suggest_move(numbers[cid], cid, target, from_codes, by_code, before, after)
+                _suggest_move(numbers[cid], cid, target, from_codes, by_code, before, after,
+                              new_prof, foreign[cid])
             )
             made = True
             break
@@ -421,7 +473,7 @@ def advise(
             break
 
     # Still short: suggest opening counters that are not open (they need a clerk first).
-    for target in deficit_order():
+    for target in deficit_order(trigger):
         if len(suggestions) >= max_suggestions:
             break
         for cid in sorted(profiles):
@@ -429,12 +481,30 @@ def advise(
                 continue
             before_cap = caps.get(target.code, 0.0)
             before = _queue(target, before_cap).wait_quantile(P90)
-            caps[target.code] = before_cap + 1.0
+            new_prof = moved_profile(profiles[cid], target.code)
+            for code, share in shares(new_prof).items():
+                caps[code] = caps.get(code, 0.0) + share
             after = _queue(target, caps[target.code]).wait_quantile(P90)
             moved.add(cid)
-            suggestions.append(_suggest_open(numbers[cid], cid, target, before, after))
+            suggestions.append(
+                _suggest_open(numbers[cid], cid, target, before, after, new_prof, foreign[cid])
+            )
             break
     return Advice(assessed, suggestions, level)
+
+
+def _profile_lines(
+    profile: Mapping[str, float], foreign: Sequence[tuple[str, str, float]]
+) -> list[dict[str, Any]]:
+    """The ``services`` body of ``PUT /counters/{id}/profile``: this site's lines (target
+    first) then the lines for other sites' services the counter had, demoted the same way."""
+    lines: list[dict[str, Any]] = [
+        {"code": code, "weight": w}
+        for code, w in sorted(profile.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    for site, code, w in foreign:
+        lines.append({"code": code, "weight": round(min(w, KEEP_WEIGHT), 3), "site": site})
+    return lines
 
 
 def _names(codes: Sequence[str], loads: Mapping[str, ServiceLoad], lang: str) -> str:
@@ -453,15 +523,25 @@ def _suggest_move(
     loads: Mapping[str, ServiceLoad],
     before: float | None,
     after: float | None,
+    profile: Mapping[str, float],
+    foreign: Sequence[tuple[str, str, float]] = (),
 ) -> Suggestion:
-    vi = (
-        f"Chuyển quầy {number} từ {_names(from_codes, loads, 'vi')} sang {target.name_vi}: "
-        f"thời gian chờ P90 của {target.name_vi} {_change_text(before, after, 'vi')}"
-    )
-    en = (
-        f"Move counter {number} from {_names(from_codes, loads, 'en')} to {target.name_en}: "
-        f"{target.name_en} P90 wait {_change_text(before, after, 'en')}"
-    )
+    change_vi = f"thời gian chờ P90 của {target.name_vi} {_change_text(before, after, 'vi')}"
+    change_en = f"{target.name_en} P90 wait {_change_text(before, after, 'en')}"
+    if from_codes or foreign:
+        kept_vi = _names(from_codes, loads, "vi") if from_codes else "quầy liên thông"
+        kept_en = _names(from_codes, loads, "en") if from_codes else "other sites"
+        vi = (
+            f"Quầy {number} phục vụ thêm {target.name_vi}, ưu tiên trước "
+            f"({kept_vi} vẫn phục vụ, sau): {change_vi}"
+        )
+        en = (
+            f"Counter {number} also serves {target.name_en} first ({kept_en} kept, "
+            f"second): {change_en}"
+        )
+    else:
+        vi = f"Quầy {number} phục vụ {target.name_vi}: {change_vi}"
+        en = f"Counter {number} serves {target.name_en}: {change_en}"
     return Suggestion(
         kind="move",
         counter_id=cid,
@@ -477,13 +557,19 @@ def _suggest_move(
             "counter_id": cid,
             "method": "PUT",
             "path": f"/api/v1/counters/{cid}/profile",
-            "services": [{"code": target.code, "weight": 1.0}],
+            "services": _profile_lines(profile, foreign),
         },
     )
 
 
 def _suggest_open(
-    number: int, cid: int, target: ServiceLoad, before: float | None, after: float | None
+    number: int,
+    cid: int,
+    target: ServiceLoad,
+    before: float | None,
+    after: float | None,
+    profile: Mapping[str, float],
+    foreign: Sequence[tuple[str, str, float]] = (),
 ) -> Suggestion:
     vi = (
         f"Mở thêm quầy {number} cho {target.name_vi}: thời gian chờ P90 "
@@ -512,7 +598,7 @@ def _suggest_open(
                 "kind": "profile",
                 "method": "PUT",
                 "path": f"/api/v1/counters/{cid}/profile",
-                "services": [{"code": target.code, "weight": 1.0}],
+                "services": _profile_lines(profile, foreign),
             },
         },
     )

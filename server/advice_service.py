@@ -100,8 +100,21 @@ def loads_and_counters(
     ):
         if sid in codes:
             profiles[cid][codes[sid]] = float(weight)
+    # lines for other sites' services (a counter serving a nearby site's queue): kept by moves
+    foreign: dict[int, list[tuple[str, str, float]]] = defaultdict(list)
+    for cid, site_code, code, weight in session.execute(
+        select(CounterService.counter_id, Site.code, Service.code, CounterService.weight)
+        .join(Counter, Counter.id == CounterService.counter_id)
+        .join(Service, Service.id == CounterService.service_id)
+        .join(Site, Site.id == Service.site_id)
+        .where(Counter.site_id == site.id, Service.site_id != site.id)
+        .order_by(CounterService.counter_id, Site.code, Service.code)
+    ):
+        foreign[cid].append((site_code, code, float(weight)))
     counters = [
-        advice.CounterState(c.id, c.number, c.status, profiles.get(c.id, {}))
+        advice.CounterState(
+            c.id, c.number, c.status, profiles.get(c.id, {}), tuple(foreign.get(c.id, ()))
+        )
         for c in session.scalars(
             select(Counter).where(Counter.site_id == site.id).order_by(Counter.number)
         )

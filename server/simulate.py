@@ -593,7 +593,8 @@ def _run(
                 for x in applied:
                     moves.append({"at": now.astimezone(zone(world.tz)).strftime("%H:%M"),
                                   "counter_id": x.counter_id, "to": x.to_service,
-                                  "from": x.from_services})
+                                  "from": x.from_services,
+                                  "services": x.action["services"]})
                 profiles = serves()
                 for cid in sorted(idle):
                     call(cid, now)

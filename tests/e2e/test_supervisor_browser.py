@@ -171,14 +171,20 @@ def test_english_page_pause_and_move_tickets_dialogs(demo: dict[str, Any], page:
                   "kind": "move", "counter_id": counter5, "counter": 5, "to_service": "land",
                   "from_services": ["business", "other"], "p90_before_minutes": 38.0,
                   "p90_after_minutes": 12.0,
-                  "text": {"vi": "Chuyển quầy 5 sang Đất đai", "en": "Move counter 5 to Land"},
+                  "text": {"vi": "Quầy 5 phục vụ thêm Đất đai, ưu tiên trước",
+                           "en": "Counter 5 also serves Land first"},
+                  # the shape server.advice gives a move: the target first, the counter's
+                  # former services kept at a lower weight
                   "action": {"kind": "profile", "counter_id": counter5, "method": "PUT",
                              "path": f"/api/v1/counters/{counter5}/profile",
-                             "services": [{"code": "land", "weight": 1.0}]}}]}
+                             "services": [{"code": "land", "weight": 1.0},
+                                          {"code": "business", "weight": 0.5},
+                                          {"code": "other", "weight": 0.5}]}}]}
     page.route("**/api/v1/sites/HACTHANH/advice", lambda route: route.fulfill(json=advice))
     page.get_by_role("button", name="Recompute advice").click()
-    page.get_by_role("button", name="Apply advice: Move counter 5 to Land").click()
-    expect(counter_row(page, 5).locator(".counter-services")).to_have_text("Land")
+    page.get_by_role("button", name="Apply advice: Counter 5 also serves Land first").click()
+    expect(counter_row(page, 5).locator(".counter-services")).to_have_text(
+        "Land, Business registration ×0.5, Other ×0.5")
     page.get_by_role("tab", name="Audit log").click()
     expect(page.locator('#audit tr[data-action="counter.profile"]').first).to_contain_text(
         "Counter 5")

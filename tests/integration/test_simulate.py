@@ -39,6 +39,21 @@ def test_policies_shape_the_counters() -> None:
     adv = simulate.run(per_day=120, counters=3, policy="advice", seed_=2)
     # Three counters for a busy day: the advice moves at least one towards the longest line.
     assert adv.advice_moves and all(m["to"] for m in adv.advice_moves)
+    last: dict[int, tuple[dt.datetime, str]] = {}
+    for m in adv.advice_moves:
+        # A move puts the target first and keeps the counter's former services behind it
+        # (the cross-training routing relies on), never one service only.
+        lines = m["services"]
+        assert lines[0] == {"code": m["to"], "weight": 1.0}
+        assert {ln["code"] for ln in lines[1:]} == set(m["from"])
+        assert all(0 < ln["weight"] <= 0.5 for ln in lines[1:])
+        # no flip-flop: a counter is not sent back to the service it just left
+        at = dt.datetime.strptime(m["at"], "%H:%M")
+        prev = last.get(m["counter_id"])
+        if prev is not None and at - prev[0] <= simulate.ADVICE_EVERY:
+            assert m["to"] != prev[1], adv.advice_moves
+        top = m["from"][0] if m["from"] else m["to"]
+        last[m["counter_id"]] = (at, top)
 
 
 def test_fixed_split_follows_the_work() -> None:

@@ -9,7 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server import advice
-from server.advice import CounterState, Queue, ServiceLoad, advise, counters_needed, erlang_c
+from server.advice import (
+    CounterState,
+    Queue,
+    ServiceLoad,
+    advise,
+    counters_needed,
+    erlang_c,
+    moved_profile,
+)
 
 
 def test_erlang_c_closed_forms() -> None:
@@ -80,7 +88,7 @@ def _load(
 
 
 def test_advice_moves_a_counter_from_the_quiet_service_to_the_busy_one() -> None:
-    loads = [_load("land", 24, 12, waiting=9), _load("business", 3, 10, waiting=0)]
+    loads = [_load("land", 6, 12, waiting=4), _load("business", 3, 10, waiting=0)]
     counters = [
         CounterState(1, 1, "open", {"land": 1}),
         CounterState(2, 2, "open", {"land": 1}),
@@ -94,17 +102,88 @@ def test_advice_moves_a_counter_from_the_quiet_service_to_the_busy_one() -> None
     first = out.suggestions[0]
     assert first.kind == "move" and first.to_service == "land"
     assert first.counter_id in (5, 6) and first.from_services == ["business"]
+    # The counter takes land first and keeps business at a lower weight (cross-training).
     assert first.action == {
         "kind": "profile",
         "counter_id": first.counter_id,
         "method": "PUT",
         "path": f"/api/v1/counters/{first.counter_id}/profile",
-        "services": [{"code": "land", "weight": 1.0}],
+        "services": [{"code": "land", "weight": 1.0}, {"code": "business", "weight": 0.5}],
     }
-    assert "Move counter" in first.text_en and "Chuyển quầy" in first.text_vi
+    assert first.text_en.startswith(f"Counter {first.counter_id} also serves Land first")
+    assert "Land P90 wait" in first.text_en and "→ about" in first.text_en
+    assert first.text_vi.startswith(f"Quầy {first.counter_id} phục vụ thêm LAND")
+    # the predicted P90 after is what the shares of the new profile give: 2 + 2/3 counters
+    expected = Queue(loads[0].effective_rate, 12, 2 + 2 / 3).wait_quantile()
+    assert first.after_p90 == pytest.approx(expected)
     # only one business counter may go: the other is the last one and business has arrivals
     moved = {s.counter_id for s in out.suggestions if s.kind == "move"}
     assert not {5, 6} <= moved
+
+
+def _apply(states: list[CounterState], out: advice.Advice) -> list[CounterState]:
+    after = {c.id: dict(c.profile) for c in states}
+    status = {c.id: c.status for c in states}
+    for s in out.suggestions:
+        action = s.action["then"] if s.kind == "open" else s.action
+        after[s.counter_id] = {ln["code"]: ln["weight"] for ln in action["services"]
+                               if "site" not in ln}
+        status[s.counter_id] = "open"
+    return [CounterState(c.id, c.number, status[c.id], after[c.id]) for c in states]
+
+
+def test_moved_profile_keeps_former_services_at_a_lower_weight() -> None:
+    assert moved_profile({"civil": 1.0, "other": 0.5}, "land") == {
+        "land": 1.0, "civil": 0.5, "other": 0.5,
+    }
+    assert moved_profile({"land": 2.0, "other": 2.0}, "other") == {"other": 1.0, "land": 0.5}
+    assert moved_profile({}, "land") == {"land": 1.0}
+    # moving twice does not shrink the old services towards nothing
+    twice = moved_profile(moved_profile({"civil": 1.0}, "land"), "other")
+    assert twice == {"other": 1.0, "land": 0.5, "civil": 0.5}
+
+
+def test_foreign_lines_are_kept_in_the_action() -> None:
+    loads = [_load("land", 6, 12, waiting=4), _load("business", 3, 10, waiting=0)]
+    counters = [
+        CounterState(1, 1, "open", {"land": 1}),
+        CounterState(2, 2, "open", {"land": 1}),
+        CounterState(5, 5, "open", {"business": 1}, (("P1", "land", 1.0),)),
+        CounterState(6, 6, "open", {"business": 1}, (("P1", "land", 1.0),)),
+    ]
+    first = advise(loads, counters).suggestions[0]
+    assert first.action["services"][-1] == {"code": "land", "weight": 0.5, "site": "P1"}
+
+
+def test_no_flip_flop_when_the_loads_stay_the_same() -> None:
+    """Hysteresis: after applying the advice, the same loads give no move back."""
+    loads = [_load("land", 6, 12, waiting=4), _load("business", 3, 10, waiting=0),
+             _load("civil", 20, 6, waiting=1, sla=15)]
+    counters = [
+        CounterState(1, 1, "open", {"land": 1}),
+        CounterState(2, 2, "open", {"land": 1}),
+        CounterState(3, 3, "open", {"civil": 1}),
+        CounterState(4, 4, "open", {"civil": 1, "business": 0.5}),
+        CounterState(5, 5, "open", {"business": 1}),
+        CounterState(6, 6, "open", {"business": 1}),
+    ]
+    out = advise(loads, counters)
+    assert out.suggestions
+    again = advise(loads, _apply(counters, out))
+    assert again.suggestions == [], again.as_dict()
+
+
+def test_no_move_into_a_line_that_stays_overloaded() -> None:
+    """Erlang C predicts nothing gained in time: the advice keeps the counters where they are
+    and, with a closed counter, suggests opening it instead."""
+    loads = [_load("land", 24, 12, waiting=9), _load("business", 3, 10, waiting=0)]
+    counters = [
+        CounterState(1, 1, "open", {"land": 1}),
+        CounterState(2, 2, "open", {"land": 1}),
+        CounterState(5, 5, "open", {"business": 1}),
+        CounterState(6, 6, "open", {"business": 1}),
+    ]
+    assert [s.kind for s in advise(loads, counters).suggestions] == []
 
 
 def test_no_advice_when_every_service_meets_its_target() -> None:
@@ -150,18 +229,44 @@ def test_advice_never_takes_the_last_counter_of_a_service_with_waiting_tickets(
     service_loads = [_load(c, r, m, w) for c, r, m, w in loads]
     states = [CounterState(i + 1, i + 1, st_, prof) for i, (prof, st_) in enumerate(counters)]
     out = advise(service_loads, states)
-    # Apply every move and check no service with waiting tickets lost all of its counters.
-    after = {c.id: dict(c.profile) for c in states}
-    for s in out.suggestions:
-        if s.kind == "move":
-            after[s.counter_id] = {s.to_service: 1.0}
+    # Apply every suggestion as the UI does (the action's profile) and check that no service
+    # with waiting tickets lost all of its counters, that a service short before is never left
+    # with less capacity, and that every move's target gains share.
     before_caps = advice.capacities(states)
-    after_caps = advice.capacities(
-        [CounterState(c.id, c.number, c.status, after[c.id]) for c in states]
-    )
+    after_caps = advice.capacities(_apply(states, out))
     for load in service_loads:
         if load.waiting > 0 and before_caps.get(load.code, 0) > 0:
             assert after_caps.get(load.code, 0) > 0, (load, out.as_dict())
+        short = not advice._meets(load, before_caps.get(load.code, 0.0), out.level)
+        if short and (load.waiting > 0 or load.effective_rate > 0):
+            assert after_caps.get(load.code, 0) >= before_caps.get(load.code, 0) - 1e-9, (
+                load, out.as_dict())
+    for s in out.suggestions:
+        if s.kind == "move":
+            assert after_caps[s.to_service] > before_caps.get(s.to_service, 0.0)
+            assert {ln["code"] for ln in s.action["services"]} >= set(s.from_services)
     # a counter is suggested at most once
     ids = [s.counter_id for s in out.suggestions]
     assert len(ids) == len(set(ids))
+
+
+def test_no_move_on_less_than_45_minutes_of_history() -> None:
+    """The first half hour of a day is too little to move a counter on: the needs are shown,
+    the moves wait."""
+    counters = [
+        CounterState(1, 1, "open", {"land": 1}),
+        CounterState(2, 2, "open", {"land": 1}),
+        CounterState(5, 5, "open", {"business": 1}),
+        CounterState(6, 6, "open", {"business": 1}),
+    ]
+
+    def loads(window: float) -> list[ServiceLoad]:
+        return [
+            ServiceLoad("land", "L", "Land", 20, 6 / 60, 12, 4, window),
+            ServiceLoad("business", "B", "Business", 20, 3 / 60, 10, 0, window),
+        ]
+
+    early = advise(loads(30), counters)
+    assert early.suggestions == []
+    assert next(s for s in early.services if s.code == "land").state in ("short", "overloaded")
+    assert [s.kind for s in advise(loads(60), counters).suggestions] == ["move"]
