@@ -23,7 +23,6 @@ Device pairing (``/pair``):
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import re
 import secrets
 import zoneinfo
@@ -34,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from . import auth
 from .auth import Principal
+from .dailyops import HHMM, validate_opening_hours
 from .errors import AppError, not_found
 from .models import (
     DEVICE_KINDS,
@@ -64,7 +64,6 @@ LAST_SEEN_EVERY = dt.timedelta(seconds=60)
 
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _PREFIX = re.compile(r"^[A-Z]{1,4}$")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 
@@ -262,34 +261,6 @@ def list_sites(session: Session, p: Principal) -> list[dict[str, Any]]:
     return out
 
 
-def parse_hours(value: Any) -> dict[str, list[list[str]]] | None:
-    """``{"0": [["07:30","11:30"], ...], ...}`` (0 = Monday) or None; raises ValueError."""
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ValueError("hours")
-    out: dict[str, list[list[str]]] = {}
-    for day, intervals in value.items():
-        if day not in {str(i) for i in range(7)} or not isinstance(intervals, list):
-            raise ValueError("hours")
-        clean: list[list[str]] = []
-        for iv in intervals:
-            if (
-                not isinstance(iv, list | tuple)
-                or len(iv) != 2
-                or not all(isinstance(x, str) and _HHMM.match(x) for x in iv)
-                or iv[0] >= iv[1]
-            ):
-                raise ValueError("hours")
-            clean.append([iv[0], iv[1]])
-        clean.sort()
-        for a, b in itertools.pairwise(clean):
-            if b[0] < a[1]:
-                raise ValueError("hours")
-        out[day] = clean
-    return dict(sorted(out.items()))
-
-
 def _site_fields(
     session: Session, data: dict[str, Any], site: Site | None
 ) -> dict[str, Any]:
@@ -339,7 +310,7 @@ def _site_fields(
     fields["address"] = c.text(data, "address", 300, required=False)
     fields["phone"] = c.text(data, "phone", 40, required=False)
     try:
-        fields["opening_hours"] = parse_hours(data.get("opening_hours"))
+        fields["opening_hours"] = validate_opening_hours(data.get("opening_hours"))
     except ValueError:
         c.add("opening_hours", "hours")
     if "interleave_priority" in data or site is None:
@@ -482,7 +453,7 @@ def save_service(
     fields["sla_target_minutes"] = c.integer(data, "sla_target_minutes", 1, 600)
     fields["daily_cap"] = c.integer(data, "daily_cap", 1, 100_000, required=False)
     fields["last_ticket_time"] = c.pattern(
-        data, "last_ticket_time", _HHMM, "hhmm", required=False
+        data, "last_ticket_time", HHMM, "hhmm", required=False
     )
     colour = c.pattern(data, "display_colour", _COLOUR, "colour", required=False)
     fields["display_colour"] = colour.lower() if colour else None

@@ -28,6 +28,7 @@ No Flask here: plain functions of a session and an explicit ``now``.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import re
 import threading
@@ -71,7 +72,8 @@ def parse_hhmm(value: str) -> dt.time:
 
 def validate_opening_hours(value: Any) -> dict[str, list[list[str]]] | None:
     """Check and normalise opening hours: ``{"0": [["07:30", "11:30"], ...], ...}`` with
-    weekday keys 0 (Monday) to 6 (Sunday), intervals in order, not overlapping. ``None`` stays
+    weekday keys 0 (Monday) to 6 (Sunday), intervals not overlapping (returned in
+    order). ``None`` stays
     ``None`` (not set). Raises ValueError naming the weekday and interval."""
     if value is None:
         return None
@@ -84,8 +86,7 @@ def validate_opening_hours(value: Any) -> dict[str, list[list[str]]] | None:
             raise ValueError(f"{key!r}: weekday must be 0 (Monday) to 6 (Sunday)")
         if not isinstance(intervals, list):
             raise ValueError(f'{k}: must be a list of ["HH:MM", "HH:MM"] intervals')
-        norm: list[list[str]] = []
-        last_end: dt.time | None = None
+        parsed: list[tuple[dt.time, dt.time, int]] = []
         for i, iv in enumerate(intervals):
             if not isinstance(iv, list | tuple) or len(iv) != 2:
                 raise ValueError(f'{k}[{i}]: must be ["HH:MM", "HH:MM"]')
@@ -95,10 +96,12 @@ def validate_opening_hours(value: Any) -> dict[str, list[list[str]]] | None:
                 raise ValueError(f"{k}[{i}]: {exc}") from None
             if start >= end:
                 raise ValueError(f"{k}[{i}]: opening {iv[0]} must be before closing {iv[1]}")
-            if last_end is not None and start < last_end:
-                raise ValueError(f"{k}[{i}]: overlaps or is before the previous interval")
-            last_end = end
-            norm.append([iv[0], iv[1]])
+            parsed.append((start, end, i))
+        parsed.sort()
+        for (_, prev_end, _), (start, _, i) in itertools.pairwise(parsed):
+            if start < prev_end:
+                raise ValueError(f"{k}[{i}]: overlaps another interval")
+        norm = [[a.strftime("%H:%M"), b.strftime("%H:%M")] for a, b, _ in parsed]
         out[k] = norm
     return dict(sorted(out.items()))
 

@@ -100,3 +100,13 @@ def test_closed_for_today() -> None:
     assert closed_for_today(HOURS, set(), local(29, 9))  # Sunday
     assert closed_for_today(HOURS, {dt.date(2026, 11, 25)}, local(25, 9))
     assert not closed_for_today(None, set(), local(25, 23, 59))
+
+
+def test_intervals_given_out_of_order_are_put_in_order() -> None:
+    """The admin console and the configuration file share this check: a lunch break typed
+    afternoon first is the same day."""
+    assert validate_opening_hours({"2": [["13:30", "17:00"], ["07:30", "11:30"]]}) == {
+        "2": [["07:30", "11:30"], ["13:30", "17:00"]]
+    }
+    with pytest.raises(ValueError, match="overlaps"):
+        validate_opening_hours({"2": [["13:30", "17:00"], ["07:30", "14:00"]]})
