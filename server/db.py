@@ -22,6 +22,15 @@ READ_ONLY = "motcua_read_only"
 log = logging.getLogger("motcua.db")
 
 
+def insert_for(session: Session, model: Any) -> Any:
+    """``INSERT`` for ``model`` in the session's dialect, so callers can add
+    ``on_conflict_do_update`` (an atomic upsert on SQLite and PostgreSQL alike)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 

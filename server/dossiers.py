@@ -18,11 +18,11 @@ import re
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import auth, workdays
 from .auth import Principal
+from .db import insert_for
 from .dossier_states import (
     FINAL,
     PAUSABLE,
@@ -161,10 +161,8 @@ def _require_staff(session: Session, p: Principal, site_id: int) -> None:
 
 def next_number(session: Session, agency_code: str, day: dt.date) -> int:
     """Draw the next number of (agency, day) atomically; held until the transaction ends."""
-    dialect = session.get_bind().dialect.name
-    ins_mod = postgresql if dialect == "postgresql" else sqlite
     stmt = (
-        ins_mod.insert(DossierDay)
+        insert_for(session, DossierDay)
         .values(agency_code=agency_code, day=day, last_number=1)
         .on_conflict_do_update(
             index_elements=[DossierDay.agency_code, DossierDay.day],

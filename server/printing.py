@@ -15,7 +15,7 @@ from printers.spool import Job, JobStatus, Spool, Worker
 from printers.status import PrinterStatus
 from printers.uri import parse_uri
 
-from .db import Database
+from .db import Database, insert_for
 from .models import Counter, Device, PrinterState, PrintJob, Service, Site, Ticket
 from .queue.calendar import local
 
@@ -210,12 +210,16 @@ class Printing:
         status_value = getattr(status, "value", str(status))
         now = self.spool.clock()
         with self.db.write() as s:
-            row = s.get(PrinterState, uri)
-            if row is None:
-                row = PrinterState(uri=uri, status=status_value, changed_at=now)
-                s.add(row)
-            row.status, row.changed_at = status_value, now
-            row.detail = (job.last_error if job else None)
+            # An upsert: every node's print worker may report the same printer at once.
+            detail = job.last_error if job else None
+            s.execute(
+                insert_for(s, PrinterState)
+                .values(uri=uri, status=status_value, changed_at=now, detail=detail)
+                .on_conflict_do_update(
+                    index_elements=[PrinterState.uri],
+                    set_={"status": status_value, "changed_at": now, "detail": detail},
+                )
+            )
             devices = s.execute(select(Device.id, Device.site_id, Device.name)
                                 .where(Device.printer_uri == uri)).all()
             counters = s.execute(select(Counter.id, Counter.site_id, Counter.number)

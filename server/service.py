@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import auth, dailyops
 from .applicants import purge_applicants
 from .auth import Principal
+from .db import insert_for
 from .errors import AppError, not_found
 from .models import (
     AuditLog,
@@ -59,10 +59,8 @@ class Event:
 def reserve_seqs(session: Session, site_id: int, count: int) -> int:
     """Take ``count`` numbers from the site's sequence; returns the last one. The row lock
     (PostgreSQL) is held until commit, so numbers follow commit order at a site."""
-    dialect = session.get_bind().dialect.name
-    ins_mod = postgresql if dialect == "postgresql" else sqlite
     stmt = (
-        ins_mod.insert(SiteSeq)
+        insert_for(session, SiteSeq)
         .values(site_id=site_id, seq=count)
         .on_conflict_do_update(index_elements=[SiteSeq.site_id], set_={"seq": SiteSeq.seq + count})
         .returning(SiteSeq.seq)
@@ -622,9 +620,7 @@ def _next_number(session: Session, service_id: int, day: dt.date) -> tuple[int, 
     """Atomically draw the next number of (service, day). The row lock (PostgreSQL) or the
     write lock (SQLite ``BEGIN IMMEDIATE``) is held until commit, and the unique constraint on
     tickets makes a duplicate impossible even if this were wrong."""
-    dialect = session.get_bind().dialect.name
-    ins_mod = postgresql if dialect == "postgresql" else sqlite
-    stmt = ins_mod.insert(ServiceDay).values(
+    stmt = insert_for(session, ServiceDay).values(
         service_id=service_id, business_day=day, last_number=1, run_length=0
     )
     stmt = stmt.on_conflict_do_update(
