@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 HOST=${MOTCUA_HOST:-127.0.0.1}
 PORT=${MOTCUA_PORT:-5000}
 . scripts/setup.sh
-motcua_setup '.'
+motcua_setup runtime
 
 mkdir -p var
 cd var

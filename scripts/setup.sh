@@ -1,16 +1,24 @@
 # Sourced by test.sh and demo.sh: install what Motcua needs on a fresh machine.
-#   motcua_setup EXTRAS   e.g. motcua_setup '.[dev]'  or  motcua_setup '.'
+#   motcua_setup runtime   what a centre runs (requirements/runtime.txt)
+#   motcua_setup dev       the runtime plus the test tools (requirements/dev.txt)
+# Python packages come from the lock, every file checked against its hash; Motcua itself is
+# then installed without dependencies, so nothing outside the lock can slip in.
 
 motcua_setup() {
-    local target=$1
+    local lock=requirements/$1.txt
     local python=${PYTHON:-python3}
+    if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "Motcua needs Python 3.11 or newer ($python is $("$python" --version 2>&1))." >&2
+        echo "Set PYTHON=/path/to/python3.11 and run this again." >&2
+        return 1
+    fi
     if [ ! -x .venv/bin/python ]; then
         echo "==> creating .venv"
         "$python" -m venv .venv
     fi
-    echo "==> installing Python packages"
-    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e "$target"
+    echo "==> installing Python packages from $lock"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$lock"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
 
     # Spoken announcements: eSpeak NG (the pip package espeakng-loader covers x86_64; the
     # Debian package covers the rest). Printed Vietnamese on printers without a Vietnamese code

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/setup.sh
-motcua_setup '.[dev]'
+motcua_setup dev
 
 # Browser tests drive Debian's Chromium (never a downloaded browser) through Playwright.
 if ! command -v chromium >/dev/null 2>&1; then
