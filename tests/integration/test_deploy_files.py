@@ -90,6 +90,22 @@ def test_dockerfile_stages_and_sources_exist() -> None:
     assert "deploy/gunicorn.conf.py" in text
 
 
+def test_dockerfile_installs_the_lock_and_every_package() -> None:
+    """The image takes its Python packages from the hashed runtime lock and installs Motcua
+    without dependencies, and it copies every package folder that pyproject.toml ships (a
+    station folder left out installs without error and then 404s in production)."""
+    import tomllib
+
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"pip install .*--require-hashes -r requirements/runtime\.txt", text)
+    assert re.search(r"pip install .*--no-deps \.", text)
+    assert not re.search(r"pip install (?!.*(--require-hashes|--no-deps))", text)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", text, re.M))
+    assert {pkg.rstrip("*") for pkg in packages} <= copied
+
+
 def test_dockerfile_nginx_substitution_matches_the_shipped_site() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     exprs = re.findall(r"-e '(s/[^']+)'", text)
