@@ -8,6 +8,13 @@
 ``file://./rel/path``                  the same, relative to the working directory
 =====================================  =============================================================
 
+Who may set which printer is decided by :func:`check_policy` with a :class:`UriPolicy`: the web
+(admin console, pairing, configuration import, API) may set ``tcp://`` to addresses the operator
+allows (never loopback, link-local, multicast or unspecified addresses unless listed), ``usb://``
+and ``serial:///dev/...``; ``file://`` only from the command line, into one spool folder. The
+sending side applies the same policy again at connect time, so a stored URI or a host name that
+later resolves elsewhere cannot reach the server's own services or files.
+
 Query options for every scheme: ``profile=`` (a python-escpos capability profile, default
 ``default``) and ``text=`` (``cp1258``, ``tcvn3``, ``image`` or ``ascii``: how Vietnamese is
 printed, see :mod:`printers.vietnamese`; default: the best the profile supports).
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import ipaddress
 import socket
 import time
 from dataclasses import dataclass, field
@@ -218,6 +226,128 @@ def as_uri(uri: str | PrinterURI) -> PrinterURI:
     return uri if isinstance(uri, PrinterURI) else parse_uri(uri)
 
 
+# --- who may set which printer ---------------------------------------------------------------
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class PolicyError(ValueError):
+    """A printer URI that is well formed but not allowed here; ``code`` names the rule."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class UriPolicy:
+    """What one caller may set.
+
+    ``allow_file``: ``file://`` printers (the command line only), and then only inside
+    ``spool_dir``. ``tcp_networks``: when not empty, a ``tcp://`` printer must resolve into one
+    of these networks; listing a network is also the only way to allow a loopback or link-local
+    address. ``resolve``: resolve host names to check their addresses (off in pure tests)."""
+
+    allow_file: bool = False
+    spool_dir: Path | None = None
+    tcp_networks: tuple[IPNetwork, ...] = ()
+    resolve: bool = True
+
+
+def parse_networks(text: str) -> tuple[IPNetwork, ...]:
+    """``"192.168.0.0/16, 10.0.0.0/8"`` → networks; raises ValueError naming the bad entry."""
+    out = []
+    for part in text.replace(";", ",").split(","):
+        if part.strip():
+            try:
+                out.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError as exc:
+                raise ValueError(f"not a network: {part.strip()!r}") from exc
+    return tuple(out)
+
+
+def _special(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return (
+        addr.is_loopback
+        or addr.is_link_local
+        or addr.is_unspecified
+        or addr.is_multicast
+        or addr.is_reserved
+    )
+
+
+def _addresses(host: str, port: int, resolve: bool) -> list[str]:
+    try:
+        return [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        pass
+    if not resolve:
+        return []
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise PolicyError("printer_host_unknown", f"unknown host {host}") from exc
+    return sorted({str(info[4][0]).split("%")[0] for info in infos})
+
+
+def check_address(host: str, port: int, policy: UriPolicy) -> None:
+    """Refuse a TCP destination the policy does not allow (every address the name resolves to)."""
+    for text in _addresses(host, port, policy.resolve):
+        addr = ipaddress.ip_address(text)
+        listed = any(addr in net for net in policy.tcp_networks)
+        if policy.tcp_networks and not listed:
+            raise PolicyError(
+                "printer_address_not_allowed",
+                f"{host} ({addr}) is outside the printer networks this server allows",
+            )
+        if _special(addr) and not listed:
+            raise PolicyError(
+                "printer_address_not_allowed",
+                f"{host} ({addr}) is a loopback, link-local or reserved address: "
+                "a printer cannot be there",
+            )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
+def check_policy(uri: str | PrinterURI, policy: UriPolicy) -> PrinterURI:
+    """Parse ``uri`` and apply ``policy``; raises :class:`ValueError` for a malformed URI and
+    :class:`PolicyError` (a ValueError) for one this caller may not set."""
+    u = as_uri(uri)
+    if u.scheme == "file":
+        if not policy.allow_file:
+            raise PolicyError(
+                "printer_file_not_allowed", "file:// printers can only be set from the command line"
+            )
+        if policy.spool_dir is None:
+            raise PolicyError("printer_file_not_allowed", "no spool folder is configured")
+        assert u.path is not None
+        if not _inside(u.path, policy.spool_dir):
+            raise PolicyError(
+                "printer_file_outside_spool",
+                f"file:// printers must write inside {policy.spool_dir}",
+            )
+    elif u.scheme == "serial":
+        assert u.device is not None
+        if not (u.device.startswith("/dev/tty") or u.device.startswith("/dev/serial/")):
+            raise PolicyError(
+                "printer_device_not_allowed",
+                "a serial printer is a /dev/tty* or /dev/serial/* device",
+            )
+    elif u.scheme == "tcp":
+        assert u.host is not None and u.port is not None
+        check_address(u.host, u.port, policy)
+    return u
+
+
 # --- python-escpos connections -------------------------------------------------------------
 
 
@@ -274,6 +404,13 @@ def open_printer(uri: str | PrinterURI, timeout: float = DEFAULT_TIMEOUT) -> Esc
         printer.open()
     except PrinterError:
         raise
+    except ValueError as exc:
+        # pyusb's NoBackendError: the libusb library itself is missing on this machine.
+        if type(exc).__name__ == "NoBackendError":
+            raise PrinterError(
+                "USB printing needs the libusb 1.0 library (apt-get install libusb-1.0-0)", u.uri
+            ) from exc
+        raise PrinterError(_short(exc), u.uri) from exc
     except (EscposError, OSError, RuntimeError) as exc:
         raise PrinterError(_short(exc), u.uri) from exc
     return printer
@@ -294,10 +431,23 @@ def _tcp_reason(exc: OSError, u: PrinterURI, timeout: float) -> str:
     return f"{u.label}: {exc.strerror or _short(exc)}"
 
 
-def _send_tcp(u: PrinterURI, data: bytes, timeout: float) -> None:
+def _send_tcp(u: PrinterURI, data: bytes, timeout: float, policy: UriPolicy | None) -> None:
     assert u.host is not None and u.port is not None
+    host = u.host
+    if policy is not None:
+        # Connect to the very address that was checked: a name that resolves elsewhere between
+        # the check and the connect (DNS rebinding) cannot redirect the job.
+        try:
+            addresses = _addresses(u.host, u.port, resolve=True)
+        except PolicyError as exc:
+            raise PrinterError(exc.reason, u.uri) from exc
+        try:
+            check_address(addresses[0], u.port, policy)
+        except PolicyError as exc:
+            raise PrinterError(exc.reason, u.uri) from exc
+        host = addresses[0]
     try:
-        with socket.create_connection((u.host, u.port), timeout=timeout) as sock:
+        with socket.create_connection((host, u.port), timeout=timeout) as sock:
             sock.settimeout(timeout)
             sock.sendall(data)
             # Close gracefully: say we are done, then read (and drop) whatever the printer still
@@ -316,14 +466,26 @@ def _send_tcp(u: PrinterURI, data: bytes, timeout: float) -> None:
         raise PrinterError(_tcp_reason(exc, u, timeout), u.uri) from exc
 
 
-def send(uri: str | PrinterURI, data: bytes, timeout: float = DEFAULT_TIMEOUT) -> None:
+def send(
+    uri: str | PrinterURI,
+    data: bytes,
+    timeout: float = DEFAULT_TIMEOUT,
+    policy: UriPolicy | None = None,
+) -> None:
     """Write raw ESC/POS bytes to the printer at ``uri``.
 
     TCP uses a plain socket with ``timeout`` for the connect and each write; ``file://`` appends;
-    USB and serial go through python-escpos. Raises :class:`PrinterError` with a short reason."""
+    USB and serial go through python-escpos. With ``policy`` the destination is checked again
+    right before sending (a URI stored before the policy, or a name now resolving elsewhere).
+    Raises :class:`PrinterError` with a short reason."""
     u = as_uri(uri)
+    if policy is not None and u.scheme != "tcp":
+        try:
+            check_policy(u, policy)
+        except PolicyError as exc:
+            raise PrinterError(exc.reason, u.uri) from exc
     if u.scheme == "tcp":
-        _send_tcp(u, data, timeout)
+        _send_tcp(u, data, timeout, policy)
         return
     if u.scheme == "file":
         assert u.path is not None

@@ -26,6 +26,8 @@ motcua_setup() {
     local missing=""
     command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"
     [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$missing fonts-dejavu-core"
+    # USB printers inside kiosks: pyusb needs the libusb library.
+    ldconfig -p 2>/dev/null | grep -q 'libusb-1\.0\.so' || missing="$missing libusb-1.0-0"
     if [ -n "$missing" ]; then
         if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
             echo "==> installing$missing (apt-get)"
