@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import Flask, Response, abort, g, request, send_from_directory
 
-from . import logs
-from .config import Settings
-from .db import Database
+from server.config import Settings
+from server.core.db import Database
+from server.node import logs
 
 log = logging.getLogger("motcua")
 
@@ -56,35 +56,34 @@ def create_app(
     app.config["JSON_AS_ASCII"] = False
     app.extensions["motcua"] = Context(settings, db, clock or system_clock)
 
-    from .api import bp as api_bp
-    from .api import register_error_handlers
+    from server.api.http import bp as api_bp
+    from server.api.http import register_error_handlers
 
     app.register_blueprint(api_bp)
     register_error_handlers(app)
 
-    from . import service
-    from .printing import Printing
+    from server.features import tickets as service
+    from server.features.printing import Printing
 
     app.extensions["motcua_printing"] = Printing(
         db, settings.public_base_url, publish_change=service.emit_printer_changed,
         start_worker=settings.print_worker,
     )
     if settings.print_worker:  # the process's background workers: also closing the day
-        from .dailyops import DayCloser
+        from server.features.dailyops import DayCloser
 
         app.extensions["motcua_day_closer"] = DayCloser(db, app.extensions["motcua"].clock)
         app.extensions["motcua_day_closer"].start()
 
     from kiosk import bp as kiosk_bp
-
-    from . import web_auth
-    from .track_page import bp as track_bp
+    from server.web import signin as web_auth
+    from server.web.track import bp as track_bp
 
     web_auth.init_app(app)
 
     app.register_blueprint(track_bp)
 
-    from .dossier_page import bp as dossier_page_bp
+    from server.web.dossier import bp as dossier_page_bp
 
     app.register_blueprint(dossier_page_bp)
 
@@ -106,13 +105,13 @@ def create_app(
 
     app.register_blueprint(admin_bp)
 
-    from .realtime import Hub
+    from server.realtime.hub import Hub
 
     app.extensions["motcua_hub"] = Hub(
         app, settings.async_mode, settings.redis_url, settings.redis_channel
     )
 
-    from .ops import init_ops  # /healthz, /readyz, /metrics (deploy/README.md)
+    from server.node.health import init_ops  # /healthz, /readyz, /metrics (deploy/README.md)
 
     init_ops(app)
 

@@ -13,11 +13,23 @@ from typing import Any
 from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .. import admin, admin_catalog
-from ..db import retrying
-from ..errors import AppError
-from . import bp, endpoint, json_response, lang, now, principal, read, read_json, write, write_json
-from .schemas import Names, ProcedureOut
+from server.api.http import (
+    bp,
+    endpoint,
+    json_response,
+    lang,
+    now,
+    principal,
+    read,
+    read_json,
+    write,
+    write_json,
+)
+from server.api.schemas import Names, ProcedureOut
+from server.core.db import retrying
+from server.core.errors import AppError
+from server.features import admin
+from server.features import catalog as admin_catalog
 
 ADMIN = "admins"
 READ = "admins; supervisors of the site (read-only)"

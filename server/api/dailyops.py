@@ -8,12 +8,12 @@ from flask import Response, request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from .. import dailyops, siteconfig
-from ..auth import Principal
-from ..errors import AppError
-from ..service import site_by_code
-from . import body, endpoint, now, principal, read, write_json
-from .schemas import Strict
+from server.api.http import body, endpoint, now, principal, read, write_json
+from server.api.schemas import Strict
+from server.core.auth import Principal
+from server.core.errors import AppError
+from server.features import dailyops, siteconfig
+from server.features.tickets import site_by_code
 
 
 class CloseDayIn(Strict):

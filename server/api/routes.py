@@ -8,11 +8,7 @@ from typing import Any
 from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
-from .. import service, supervision
-from ..auth import Principal
-from ..db import retrying
-from ..errors import AppError
-from . import (
+from server.api.http import (
     base_url,
     body,
     endpoint,
@@ -25,7 +21,7 @@ from . import (
     write,
     write_json,
 )
-from .schemas import (
+from server.api.schemas import (
     CallNextOut,
     CounterOut,
     EmptyIn,
@@ -43,6 +39,11 @@ from .schemas import (
     TrackOut,
     TransferIn,
 )
+from server.core.auth import Principal
+from server.core.db import retrying
+from server.core.errors import AppError
+from server.features import supervision
+from server.features import tickets as service
 
 STAFF = "clerk tokens of the site (bound to a counter: that counter only), supervisors, admins"
 IDEMPOTENCY_HEADER = {
@@ -414,7 +415,7 @@ def track(token: str) -> Response:
         return json_response(service.track(s, token, now(), base_url()))
 
 
-from . import dailyops  # noqa: E402,F401  (issue 10: close-day, site configuration)
+from server.api import dailyops  # noqa: E402,F401  (issue 10: close-day, site configuration)
 
 # Supervisor station endpoints (issue 7): dashboard, moving tickets, audit.
-from . import supervision as _supervision_api  # noqa: E402,F401
+from server.api import supervision as _supervision_api  # noqa: E402,F401

@@ -139,9 +139,11 @@ def drop_database(url: str) -> None:
 def build_province(url: str, opts: Options) -> list[SiteInfo]:
     import datetime as dt
 
-    from server import migrate, seed, service
-    from server.auth import Principal
-    from server.db import Database
+    from server.core import migrate
+    from server.core.auth import Principal
+    from server.core.db import Database
+    from server.features import seed
+    from server.features import tickets as service
 
     migrate.upgrade(url)
     db = Database(url)

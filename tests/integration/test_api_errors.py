@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from server import service
-from server.auth import SYSTEM
-from server.db import Database
-from server.errors import MESSAGES
+from server.core.auth import SYSTEM
+from server.core.db import Database
+from server.core.errors import MESSAGES
+from server.features import tickets as service
 from server.models import (
     AuditLog,
     Counter,
@@ -31,7 +31,7 @@ from server.models import (
     Ticket,
     TicketEvent,
 )
-from server.queue.states import TRANSITIONS, Action, Status
+from server.rules.states import TRANSITIONS, Action, Status
 from tests.conftest import BASE_URL, Api, Clock, World
 
 API = "/api/v1"

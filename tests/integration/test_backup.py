@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from server import service
-from server.auth import Principal
-from server.backup import BackupError, restore
 from server.cli import main
-from server.db import Database
+from server.core.auth import Principal
+from server.core.db import Database
+from server.features import tickets as service
 from server.models import Base
+from server.node.backup import BackupError, restore
 from tests.conftest import World
 
 SYSTEM = Principal("system", None, "system", None)
@@ -100,7 +100,7 @@ def test_restore_asks_before_replacing(db: Database, world: World, tmp_path: Pat
 
 
 def test_sqlite_backup_is_consistent_while_the_server_writes(tmp_path: Path, clock: Any) -> None:
-    from server import migrate
+    from server.core import migrate
     from tests.conftest import build_world
 
     url = f"sqlite:///{tmp_path / 'live.sqlite3'}"

@@ -7,10 +7,11 @@ import datetime as dt
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from server import migrate, service
-from server.auth import Principal
 from server.cli import main
-from server.db import Database
+from server.core import migrate
+from server.core.auth import Principal
+from server.core.db import Database
+from server.features import tickets as service
 from server.models import Counter, Site
 
 SYSTEM = Principal("system", None, "system", None)

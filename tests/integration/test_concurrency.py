@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server import service
-from server.auth import Principal
-from server.db import Database, retrying
+from server.core.auth import Principal
+from server.core.db import Database, retrying
+from server.features import tickets as service
 from server.models import Ticket, TicketEvent
 from tests.conftest import build_world
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server import snapshots
-from server.dailyops import DayCloser
+from server.features.dailyops import DayCloser
+from server.features.tickets import site_by_code
 from server.models import AuditLog, Holiday, Service, Site, Ticket, TicketEvent
-from server.service import site_by_code
+from server.realtime import snapshots
 from tests.conftest import Api, Clock, World
 
 API = "/api/v1"
@@ -393,10 +393,10 @@ def test_concurrent_kiosks_never_exceed_the_cap(db: Any, world: World) -> None:
     refused with the cap's error (the draw of a number past the cap is rolled back)."""
     import threading
 
-    from server import service
-    from server.auth import Principal
-    from server.db import retrying
-    from server.errors import AppError
+    from server.core.auth import Principal
+    from server.core.db import retrying
+    from server.core.errors import AppError
+    from server.features import tickets as service
 
     configure(world, land={"daily_cap": 12})
     with db.read() as s:

@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server import dossiers, procedures, service
-from server.auth import Principal
-from server.db import Database, retrying
-from server.errors import AppError
+from server.core.auth import Principal
+from server.core.db import Database, retrying
+from server.core.errors import AppError
+from server.features import dossiers, procedures
+from server.features import tickets as service
 from server.models import Dossier, DossierDay, Site
 from tests.conftest import build_world
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from server import service
-from server.auth import Principal
-from server.db import Database
+from server.core.auth import Principal
+from server.core.db import Database
+from server.features import tickets as service
 from tests.support import SeqClient, ServerProcess, call_next, demo, issue, two_node_demo
 
 

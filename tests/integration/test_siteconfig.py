@@ -13,10 +13,10 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from server import procedures, siteconfig
 from server.cli import main
+from server.features import procedures, siteconfig
+from server.features.tickets import site_by_code
 from server.models import AuditLog, Counter, Service, Site
-from server.service import site_by_code
 from tests.conftest import Api, Clock, World
 
 API = "/api/v1"
@@ -54,7 +54,7 @@ def state(world: World) -> dict[str, Any]:
 
 
 def siteconfig_principal() -> Any:
-    from server.cli_ops import CLI
+    from server.cli.ops import CLI
 
     return CLI
 

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from server import seed, service, snapshots, supervision
-from server.auth import Principal
-from server.db import Database, retrying
+from server.core.auth import Principal
+from server.core.db import Database, retrying
+from server.features import seed, supervision
+from server.features import tickets as service
+from server.features.tickets import Event
 from server.models import Device, PrinterState, Ticket
-from server.realtime import project
-from server.service import Event
+from server.realtime import snapshots
+from server.realtime.hub import project
 from tests.conftest import Api, Clock, World, sign_in
 
 T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)  # 08:00 in Hạc Thành

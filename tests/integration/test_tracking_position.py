@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from server.auth import new_tracking_token
+from server.core.auth import new_tracking_token
 from tests.conftest import Api
 
 
