@@ -30,7 +30,7 @@ from flask import (
 from sqlalchemy import select
 
 from server.core import auth
-from server.features.tickets import counter_view
+from server.features.counters import counter_view
 from server.models import Counter, Site, User
 from server.rules.states import AT_COUNTER, TRANSITIONS
 from server.web.qr import svg

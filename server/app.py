@@ -16,6 +16,7 @@ from flask import Flask, Response, abort, g, request, send_from_directory
 
 from server.config import Settings
 from server.core.db import Database
+from server.features import printing
 from server.node import logs
 
 log = logging.getLogger("motcua")
@@ -62,11 +63,11 @@ def create_app(
     app.register_blueprint(api_bp)
     register_error_handlers(app)
 
-    from server.features import tickets as service
+    pass
     from server.features.printing import Printing
 
     app.extensions["motcua_printing"] = Printing(
-        db, settings.public_base_url, publish_change=service.emit_printer_changed,
+        db, settings.public_base_url, publish_change=printing.emit_printer_changed,
         start_worker=settings.print_worker,
     )
     if settings.print_worker:  # the process's background workers: also closing the day

@@ -354,9 +354,9 @@ def staff(db: Database, world: World, clock: Clock) -> dict[str, int]:
     ``clerk.other`` of OTHER, ``sup.prov`` of the province and ``admin`` (province). Returns
     username -> user id."""
     with db.write() as s:
-        from server.features.tickets import site_by_code
+        from server.core.lookups import get_site
 
-        sites = {c: site_by_code(s, c) for c in ("PROV", "HT", "OTHER")}
+        sites = {c: get_site(s, c) for c in ("PROV", "HT", "OTHER")}
         users = {
             "clerk.ht": ("clerk", "HT"),
             "sup.ht": ("supervisor", "HT"),

@@ -32,10 +32,14 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from server.core import auth
+from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.errors import AppError, not_found
+from server.core.events import emit
+from server.core.lookups import get_site
 from server.features.dailyops import HHMM, validate_opening_hours
-from server.features.tickets import _audit, _emit, _emit_queue_stats, site_by_code, site_view
+from server.features.queues import emit_queue_stats
+from server.features.sites import site_view
 from server.models import (
     DEVICE_KINDS,
     ROLES,
@@ -214,14 +218,14 @@ def can_read(session: Session, p: Principal, site_id: int) -> bool:
 
 def _site_for_read(session: Session, p: Principal, code: str) -> Site:
     auth.require(p.role in ("admin", "system", "supervisor"))
-    site = site_by_code(session, code)
+    site = get_site(session, code)
     auth.require(can_read(session, p, site.id))
     return site
 
 
 def _site_for_write(session: Session, p: Principal, code: str) -> Site:
     require_admin(p)
-    return site_by_code(session, code)
+    return get_site(session, code)
 
 
 # --- sites --------------------------------------------------------------------------------
@@ -351,7 +355,7 @@ def create_site(
     site = Site(**fields)
     session.add(site)
     session.flush()
-    _audit(session, p, now, site.id, "site.create", "site", site.code, None, _site_snapshot(site))
+    audit(session, p, now, site.id, "site.create", "site", site.code, None, _site_snapshot(site))
     return site_admin_view(site, _parent_code(session, site))
 
 
@@ -366,7 +370,7 @@ def update_site(
     session.flush()
     after = _site_snapshot(site)
     if before != after:
-        _audit(session, p, now, site.id, "site.update", "site", site.code, before, after)
+        audit(session, p, now, site.id, "site.update", "site", site.code, before, after)
     return site_admin_view(site, _parent_code(session, site))
 
 
@@ -473,8 +477,8 @@ def save_service(
     after = _service_snapshot(svc)
     if before != after:
         action = "service.create" if before is None else "service.update"
-        _audit(session, p, now, site.id, action, "service", svc.id, before, after)
-        _emit(session, site.id, "config.changed", {"site": site.code, "service": svc.code})
+        audit(session, p, now, site.id, action, "service", svc.id, before, after)
+        emit(session, site.id, "config.changed", {"site": site.code, "service": svc.code})
     return service_admin_view(svc)
 
 
@@ -600,14 +604,14 @@ def save_counter(
     after.pop("status")
     if before != after:
         action = "counter.create" if before is None else "counter.update"
-        _audit(session, p, now, site.id, action, "counter", counter.id, before, after)
-        _emit(
+        audit(session, p, now, site.id, action, "counter", counter.id, before, after)
+        emit(
             session, site.id, "counter.changed",
             {"counter_id": counter.id, "number": counter.number, "status": counter.status,
              "services": after["services"]},
         )
         if touched and counter.status != "closed":  # open counters per service changed
-            _emit_queue_stats(session, site.id, touched, now)
+            emit_queue_stats(session, site.id, touched, now)
     return counter_admin_view(counter)
 
 
@@ -655,7 +659,7 @@ def save_priority(
              "sort_order": row.sort_order}
     if before != after:
         action = "priority.create" if before is None else "priority.update"
-        _audit(session, p, now, None, action, "priority", row.code, before, after)
+        audit(session, p, now, None, action, "priority", row.code, before, after)
     return {"code": row.code, "name": {"vi": row.name_vi, "en": row.name_en},
             "active": row.active, "sort_order": row.sort_order}
 
@@ -673,7 +677,7 @@ def set_interleave(
     site.interleave_priority, site.interleave_normal = pr, no  # type: ignore[assignment]
     after = {"priority": pr, "normal": no}
     if before != after:
-        _audit(session, p, now, site.id, "site.interleave", "site", site.code, before, after)
+        audit(session, p, now, site.id, "site.interleave", "site", site.code, before, after)
     return after
 
 
@@ -791,7 +795,7 @@ def save_user(
     after = {k: v for k, v in view.items() if k != "id"}
     if before != after:
         action = "user.create" if before is None else "user.update"
-        _audit(session, p, now, None, action, "user", user.id, before, after)
+        audit(session, p, now, None, action, "user", user.id, before, after)
     if password is not None:
         view["password"] = password
     return view
@@ -805,7 +809,7 @@ def reset_password(session: Session, p: Principal, user_id: int, now: dt.datetim
         raise not_found("user")
     password = new_password()
     user.password_hash = auth.hash_password(password)
-    _audit(session, p, now, None, "user.reset_password", "user", user.id,
+    audit(session, p, now, None, "user.reset_password", "user", user.id,
            None, {"password": "reset"})
     return {**user_view(session, user), "password": password}
 
@@ -849,9 +853,9 @@ def revoke_device(session: Session, p: Principal, device_id: int, now: dt.dateti
     site_code = device.site.code
     if device.revoked_at is None:
         device.revoked_at = now
-        _audit(session, p, now, device.site_id, "device.revoke", "device", device.id,
+        audit(session, p, now, device.site_id, "device.revoke", "device", device.id,
                {"revoked_at": None}, {"revoked_at": now.isoformat()})
-        _emit(session, device.site_id, "device.revoked",
+        emit(session, device.site_id, "device.revoked",
               {"device_id": device.id, "kind": device.kind})
     return device_view(device, site_code, None)
 
@@ -970,7 +974,7 @@ def claim_pairing(
     session.add(device)
     session.flush()
     row.claimed_at, row.claimed_by, row.device_id = now, p.actor, device.id
-    _audit(session, p, now, site.id, "device.pair", "device", device.id, None,
+    audit(session, p, now, site.id, "device.pair", "device", device.id, None,
            {"kind": kind, "name": name, "printer_uri": printer, "pairing_code": code})
     return device_view(device, site.code, None)
 
@@ -1002,7 +1006,7 @@ def collect_pairing(
     device.last_seen_at = now
     row.collected_at = now
     site = device.site
-    _audit(session, auth.Principal("device", device.id, device.kind, device.site_id), now,
+    audit(session, auth.Principal("device", device.id, device.kind, device.site_id), now,
            device.site_id, "device.collect_token", "device", device.id, None,
            {"pairing_code": row.code})
     return {
@@ -1026,7 +1030,7 @@ def list_audit(
     require_admin(p)
     q = select(AuditLog).order_by(AuditLog.id.desc()).limit(max(1, min(limit, 500)))
     if site_code:
-        q = q.where(AuditLog.site_id == site_by_code(session, site_code).id)
+        q = q.where(AuditLog.site_id == get_site(session, site_code).id)
     return [
         {"at": r.at.isoformat(), "actor": r.actor, "action": r.action, "entity": r.entity,
          "entity_id": r.entity_id, "before": r.before, "after": r.after}

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from server.core import auth
 from server.core.auth import Principal
-from server.features.tickets import service_minutes, site_by_code
+from server.core.lookups import get_site
+from server.features.queues import service_minutes
 from server.models import Counter, CounterService, Service, Site, Ticket
 from server.rules import advice
 from server.rules import eta as eta_mod
@@ -134,7 +135,7 @@ def site_advice(
     session: Session, p: Principal, site_code: str, now: dt.datetime
 ) -> dict[str, Any]:
     """``GET /sites/{site}/advice``: supervisors and admins of the site."""
-    site = site_by_code(session, site_code)
+    site = get_site(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
     loads, counters = loads_and_counters(session, site, now)
     result = advice.advise(loads, counters).as_dict()

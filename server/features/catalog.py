@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.errors import not_found
 from server.features import procedures
 from server.features.admin import FieldErrors, _site_for_read, _site_for_write
 from server.features.dossiers import procedure_view, province_of
-from server.features.tickets import _audit
 from server.models import Holiday, Procedure, Site
 
 HOLIDAY_COLUMNS = ("day", "name_vi", "name_en")
@@ -74,7 +74,7 @@ def import_catalog(
         for r in session.scalars(select(Procedure).where(Procedure.site_id == province.id))
     }
     result = procedures.import_csv(session, province, text)
-    _audit(session, p, now, province.id, "procedures.import", "procedures", province.code,
+    audit(session, p, now, province.id, "procedures.import", "procedures", province.code,
            {"procedures": [before[c] for c in result.codes if c in before]},
            {"created": result.created, "updated": result.updated, "codes": result.codes})
     return {"province": province.code, "dry_run": False, "created": result.created,
@@ -160,7 +160,7 @@ def import_holidays(
         if h.day in {r[0] for r in rows}
     }
     procedures.upsert_holidays(session, province, rows)
-    _audit(session, p, now, province.id, "holidays.import", "holidays", province.code,
+    audit(session, p, now, province.id, "holidays.import", "holidays", province.code,
            before or None, {d.isoformat(): [vi, en] for d, vi, en in rows})
     return list_holidays(session, p, site_code)
 
@@ -187,7 +187,7 @@ def add_holiday(
     )
     before = [existing.name_vi, existing.name_en] if existing else None
     procedures.upsert_holidays(session, province, [(day, name_vi, name_en)])
-    _audit(session, p, now, province.id, "holiday.save", "holiday", day.isoformat(),
+    audit(session, p, now, province.id, "holiday.save", "holiday", day.isoformat(),
            {"names": before} if before else None, {"names": [name_vi, name_en]})
     return list_holidays(session, p, site_code)
 
@@ -205,7 +205,7 @@ def delete_holiday(
     )
     if row is None:
         raise not_found("holiday")
-    _audit(session, p, now, province.id, "holiday.delete", "holiday", day,
+    audit(session, p, now, province.id, "holiday.delete", "holiday", day,
            {"names": [row.name_vi, row.name_en]}, None)
     session.delete(row)
     session.flush()

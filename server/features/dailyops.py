@@ -39,9 +39,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from server.core import auth
+from server.core import audit, auth, events
 from server.core.auth import Principal
 from server.core.errors import AppError
+from server.features import queues
 from server.models import Holiday, Service, ServiceDay, Site, Ticket
 from server.rules.calendar import business_day, local, zone
 from server.rules.states import OPEN_AT_CLOSE, Status, next_status
@@ -337,7 +338,7 @@ def find_alternative(
     waiting first: the site's extra reception points (children of kind point); for a point,
     also its parent centre and sibling points. Not every centre of the province: that would
     be 50+ sites to read for each greyed tile."""
-    from server.features.tickets import queue_snapshot  # service imports this module
+    from server.features.queues import queue_snapshot  # service imports this module
 
     cond = [(Site.parent_id == site.id) & (Site.kind == "point")]
     if site.kind == "point" and site.parent_id is not None:
@@ -390,7 +391,7 @@ def check_issue(
     number: int | None,
     override: bool,
 ) -> str | None:
-    """Called by ``service.issue_ticket``: before drawing a number (``number`` None: holiday,
+    """Called by ``tickets.issue_ticket``: before drawing a number (``number`` None: holiday,
     hours, last-ticket time) and after (``number`` = the drawn number: the cap; the draw is
     rolled back with the refusal, so concurrent issues can never exceed the cap). Raises the
     refusal, or returns the code of the limit a staff override passed (None if none)."""
@@ -426,7 +427,7 @@ def close_day(
     """Tickets still waiting or parked at ``site`` become ``unserved_at_close`` (one
     TicketEvent each, realtime events, one audit row). Called/serving tickets stay with their
     clerk. ``only_before``: close only tickets of earlier business days (the rollover)."""
-    from server.features import tickets as service
+    pass
 
     auth.require(auth.can_rebalance(session, p, site.id))
     today = business_day(now, site.timezone)
@@ -441,7 +442,7 @@ def close_day(
         ticket.status = next_status(before, "close_day")
         ticket.finished_at = now
         session.flush()
-        service._record(
+        audit.record_ticket_event(
             session,
             ticket,
             "ticket.unserved_at_close",
@@ -450,7 +451,7 @@ def close_day(
             now,
             {"reason": reason, "business_day": ticket.business_day.isoformat()},
         )
-        service._emit(
+        events.emit(
             session,
             site.id,
             "ticket.unserved_at_close",
@@ -478,7 +479,7 @@ def close_day(
         "reason": reason,
     }
     if tickets:
-        service._audit(
+        audit.audit(
             session,
             p,
             now,
@@ -489,9 +490,9 @@ def close_day(
             {"open_tickets": len(tickets)},
             {k: summary[k] for k in ("unserved_at_close", "by_service", "reason")},
         )
-        service._emit(session, site.id, "day.closed", summary)
+        events.emit(session, site.id, "day.closed", summary)
         if touched:
-            service._emit_queue_stats(session, site.id, touched, now)
+            queues.emit_queue_stats(session, site.id, touched, now)
     return summary
 
 

@@ -21,10 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.core import auth
+from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.db import insert_for
 from server.core.errors import AppError, not_found
-from server.features.tickets import _audit, _emit, _iso, _ticket, applicant_view, site_by_code
+from server.core.events import emit
+from server.core.formats import iso
+from server.core.lookups import get_site, get_ticket
+from server.features.tickets import applicant_view
 from server.models import Counter, Dossier, DossierDay, DossierEvent, Holiday, Procedure, Site
 from server.rules import workdays
 from server.rules.calendar import business_day, local
@@ -258,14 +262,14 @@ def dossier_view(
         "documents": list(d.documents),
         "sets": d.sets,
         "delivery": d.delivery,
-        "received_at": _iso(d.received_at),
-        "due_at": _iso(d.due_at),
+        "received_at": iso(d.received_at),
+        "due_at": iso(d.due_at),
         "due_local": local(d.due_at, site.timezone).strftime("%H:%M %d/%m/%Y"),
         "paused": d.paused_at is not None,
-        "paused_at": _iso(d.paused_at),
+        "paused_at": iso(d.paused_at),
         "paused_days_total": d.paused_days_total,
         "refused_reason": d.refused_reason,
-        "finished_at": _iso(d.finished_at),
+        "finished_at": iso(d.finished_at),
         "overdue": is_overdue(d, now),
         "token": d.tracking_token,
         "track_url": track_url(base_url, d.tracking_token),
@@ -273,7 +277,7 @@ def dossier_view(
     if events:
         view["events"] = [
             {
-                "at": _iso(e.at),
+                "at": iso(e.at),
                 "from": e.status_from,
                 "to": e.status_to,
                 "step": _step_kind(e),
@@ -299,7 +303,7 @@ def public_view(session: Session, token: str, now: dt.datetime) -> dict[str, Any
         {
             "step": _step_kind(e),
             "name": STATUS_NAMES[_step_kind(e)],
-            "at": _iso(e.at),
+            "at": iso(e.at),
             "at_local": local(e.at, tz).strftime("%H:%M %d/%m/%Y"),
         }
         for e in _events(session, d.id)
@@ -313,9 +317,9 @@ def public_view(session: Session, token: str, now: dt.datetime) -> dict[str, Any
             "code": d.procedure.code,
             "name": {"vi": d.procedure.name_vi, "en": d.procedure.name_en},
         },
-        "received_at": _iso(d.received_at),
+        "received_at": iso(d.received_at),
         "received_local": local(d.received_at, tz).strftime("%H:%M %d/%m/%Y"),
-        "due_at": _iso(d.due_at),
+        "due_at": iso(d.due_at),
         "due_local": local(d.due_at, tz).strftime("%H:%M %d/%m/%Y"),
         "paused": d.paused_at is not None,
         "final": d.status in FINAL,
@@ -332,7 +336,7 @@ def _event_data(d: Dossier) -> dict[str, Any]:
         "status": d.status,
         "procedure": d.procedure.code,
         "counter_id": d.counter_id,
-        "due_at": _iso(d.due_at),
+        "due_at": iso(d.due_at),
     }
 
 
@@ -363,7 +367,7 @@ def intake(
     ``data``: ``procedure`` (code), ``applicant`` ({name, id_number, phone, address}, each
     defaulting to the kiosk's ID card scan of the ticket), ``documents`` (names; default the
     procedure's list), ``sets``, ``delivery``."""
-    ticket = _ticket(session, ticket_id, lock=True)
+    ticket = get_ticket(session, ticket_id, lock=True)
     auth.require(p.role in auth.STAFF and auth.in_scope(session, p, ticket.site_id))
     if p.role == "clerk" and p.counter_id is not None:
         # A clerk bound to a counter receives from the citizen at that counter only.
@@ -453,11 +457,11 @@ def intake(
             actor=p.actor,
         )
     )
-    _audit(
+    audit(
         session, p, now, site.id, "dossier.received", "dossier", code, None,
-        {"procedure": procedure.code, "ticket_id": ticket.id, "due_at": _iso(dossier.due_at)},
+        {"procedure": procedure.code, "ticket_id": ticket.id, "due_at": iso(dossier.due_at)},
     )
-    _emit(session, site.id, "dossier.changed", _event_data(dossier))
+    emit(session, site.id, "dossier.changed", _event_data(dossier))
     return dossier_view(session, dossier, now, base_url), True
 
 
@@ -516,11 +520,11 @@ def step(
     )
     after: dict[str, Any] = {"status": d.status, "step": status}
     if d.due_at != before_due:
-        after["due_at"] = _iso(d.due_at)
-    _audit(session, p, now, d.site_id, "dossier.step", "dossier", d.code,
-           {"status": before, "due_at": _iso(before_due)}, after)
+        after["due_at"] = iso(d.due_at)
+    audit(session, p, now, d.site_id, "dossier.step", "dossier", d.code,
+           {"status": before, "due_at": iso(before_due)}, after)
     session.flush()
-    _emit(session, d.site_id, "dossier.changed", _event_data(d))
+    emit(session, d.site_id, "dossier.changed", _event_data(d))
     return dossier_view(session, d, now, base_url)
 
 
@@ -538,7 +542,7 @@ def list_for_ticket(
     session: Session, p: Principal, ticket_id: int, now: dt.datetime, base_url: str
 ) -> list[dict[str, Any]]:
     """The dossiers received from the citizen of a ticket, oldest first (staff of its site)."""
-    ticket = _ticket(session, ticket_id, lock=False)
+    ticket = get_ticket(session, ticket_id, lock=False)
     _require_staff(session, p, ticket.site_id)
     rows = session.scalars(
         select(Dossier).where(Dossier.ticket_id == ticket.id).order_by(Dossier.id)
@@ -561,7 +565,7 @@ def list_for_site(
     centre's work not done (result ready, returned, refused, withdrawn) and not waiting for
     the citizen's supplement; ``due_soon``: not overdue yet, due within one working day.
     Earliest due first, at most 500."""
-    site = site_by_code(session, site_code)
+    site = get_site(session, site_code)
     _require_staff(session, p, site.id)
     if state not in OPEN_STATES:
         raise AppError("validation_error", detail="state: open | overdue | due_soon")

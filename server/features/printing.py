@@ -9,12 +9,14 @@ import logging
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.orm import Session
 
 from printers.layouts import TicketPrint, ticket_bytes
 from printers.spool import Job, JobStatus, Spool, Worker
 from printers.status import PrinterStatus
 from printers.uri import parse_uri
 from server.core.db import Database, insert_for
+from server.core.events import emit
 from server.models import Counter, Device, PrinterState, PrintJob, Service, Site, Ticket
 from server.rules.calendar import local
 
@@ -235,3 +237,8 @@ class Printing:
         log.log(level, "printer state changed", extra={"printer": parse_uri(uri).label,
                                                        "status": status_value})
 
+
+
+def emit_printer_changed(session: Session, site_id: int, data: dict[str, Any]) -> None:
+    """A printer of the site changed state (paper out, offline, back online)."""
+    emit(session, site_id, "printer.changed", data)

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from server.core import auth
 from server.core.auth import Principal
+from server.core.lookups import get_site
 from server.features.dossiers import procedure_view, province_of
-from server.features.tickets import site_by_code
 from server.models import Holiday, Procedure, Site
 
 CSV_COLUMNS = (
@@ -51,7 +51,7 @@ def list_procedures(
 ) -> list[dict[str, Any]]:
     """The active procedures of the site's province (any token of the site), optionally of
     one field (``service``)."""
-    site = site_by_code(session, site_code)
+    site = get_site(session, site_code)
     auth.require(auth.can_read_site(session, p, site.id))
     province = province_of(session, site)
     q = select(Procedure).where(Procedure.site_id == province.id, Procedure.active.is_(True))

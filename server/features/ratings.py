@@ -14,7 +14,10 @@ from sqlalchemy.orm import Session
 from server.core import auth
 from server.core.auth import Principal
 from server.core.errors import AppError
-from server.features.tickets import _counter, _emit, _iso, resolve_tracking
+from server.core.events import emit
+from server.core.formats import iso
+from server.core.lookups import get_counter
+from server.features.tickets import resolve_tracking
 from server.models import RATING_SCORES, Rating, Ticket
 from server.rules.states import Status
 
@@ -48,7 +51,7 @@ def _rate(session: Session, ticket: Ticket, score: str, source: str, now: dt.dat
             session.flush()
     except IntegrityError:
         raise AppError("already_rated") from None
-    _emit(
+    emit(
         session,
         ticket.site_id,
         "rating.added",
@@ -58,7 +61,7 @@ def _rate(session: Session, ticket: Ticket, score: str, source: str, now: dt.dat
         "number": ticket.label,
         "score": score,
         "source": source,
-        "created_at": _iso(now),
+        "created_at": iso(now),
     }
 
 
@@ -79,7 +82,7 @@ def rate_at_counter(
     """The citizen-facing tablet at a counter rates the ticket finished there most recently,
     within the last 10 minutes. Callers: the site's kiosk devices (a tablet is registered as
     one), clerks of the site (bound to a counter: that one), supervisors, admins."""
-    counter = _counter(session, counter_id)
+    counter = get_counter(session, counter_id)
     if p.role == "kiosk":
         auth.require(auth.in_scope(session, p, counter.site_id))
     else:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from server.core import auth
 from server.core.auth import Principal
 from server.core.errors import AppError
-from server.features.tickets import site_by_code
+from server.core.lookups import get_site
 from server.models import (
     Counter,
     Dossier,
@@ -405,7 +405,7 @@ def site_kpis(
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """``GET /sites/{site}/reports/kpis``: supervisors and admins of the site."""
-    site = site_by_code(session, site_code)
+    site = get_site(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
     start, end = parse_range(from_, to)
     return kpis(session, site, start, end, now)
@@ -537,7 +537,7 @@ def series(
 def site_series(
     session: Session, p: Principal, site_code: str, date: str | None, bucket: str | None
 ) -> dict[str, Any]:
-    site = site_by_code(session, site_code)
+    site = get_site(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
     try:
         day = dt.date.fromisoformat(date or "")

@@ -23,7 +23,7 @@ Policies:
   counter ((i - 1) mod 8) + 1 when there are more than 8; with fewer, a service none of the
   open counters serves is added at weight 0.5 to the one with the fewest services).
 - ``advice``: ``routing``, and every 30 simulated minutes the supervisor applies the moves the
-  advice (``server.advice``) suggests, through ``service.set_counter_profile``.
+  advice (``server.advice``) suggests, through ``counter_feature.set_counter_profile``.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from server.core import migrate
 from server.core.auth import Principal
 from server.core.db import Database
 from server.features import advice as advice_service
-from server.features import reports, seed
-from server.features import tickets as service
+from server.features import counters as counter_feature
+from server.features import queues, reports, seed, tickets
 from server.models import Counter, CounterService, Device, Service, Site, User
 from server.rules import eta as eta_mod
 from server.rules.calendar import zone
@@ -397,7 +397,9 @@ def fixed_split(counters: int, work: dict[str, float]) -> list[str]:
 def _set_profiles(world: World, plan: Iterable[tuple[int, str]], now: dt.datetime) -> None:
     with world.db.write() as s:
         for cid, code in plan:
-            service.set_counter_profile(s, world.supervisor, cid, [(code, 1.0)], now)
+            counter_feature.set_counter_profile(
+                s, world.supervisor, cid, [(code, 1.0, None)], now
+            )
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -501,7 +503,7 @@ def _run(
             return out
 
     # Service times of finished tickets (finish time, minutes), for the naive formula's mean:
-    # the same recent mean the system uses (service.RECENT_SERVICE_WINDOW).
+    # the same recent mean the system uses (queues.RECENT_SERVICE_WINDOW).
     done: dict[str, list[tuple[dt.datetime, float]]] = {}
 
     profiles = serves()
@@ -511,7 +513,7 @@ def _run(
 
     def call(cid: int, now: dt.datetime) -> None:
         with world.db.write() as s:
-            view = service.call_next(s, world.clerks[cid], cid, now, BASE_URL)
+            view = tickets.call_next(s, world.clerks[cid], cid, now, BASE_URL)
         if view is None:
             idle.add(cid)
             return
@@ -532,20 +534,20 @@ def _run(
 
     def act(cid: int, tid: int, action: str, now: dt.datetime) -> None:
         with world.db.write() as s:
-            service.ticket_action(s, world.clerks[cid], tid, action, now, BASE_URL)
+            tickets.ticket_action(s, world.clerks[cid], tid, action, now, BASE_URL)
 
     while heap:
         now, _, kind, payload = heapq.heappop(heap)
         if kind == "arrive":
             a: Arrival = payload
             with world.db.write() as s:
-                view, _created = service.issue_ticket(
+                view, _created = tickets.issue_ticket(
                     s, world.kiosk, site_view_code, a.service, a.priority, "vi", None, now,
                     BASE_URL,
                 )
             recent = [
                 m for f, m in done.get(a.service, [])
-                if f >= now - service.RECENT_SERVICE_WINDOW
+                if f >= now - queues.RECENT_SERVICE_WINDOW
             ]
             minutes = eta_mod.mean_service_minutes(
                 recent, world.services[a.service].default_service_minutes
@@ -589,9 +591,9 @@ def _run(
             if applied:
                 with world.db.write() as s:
                     for x in applied:
-                        service.set_counter_profile(
+                        counter_feature.set_counter_profile(
                             s, world.supervisor, x.counter_id,
-                            [(ln["code"], ln["weight"]) for ln in x.action["services"]], now,
+                            [(ln["code"], ln["weight"], None) for ln in x.action["services"]], now,
                         )
                 for x in applied:
                     moves.append({"at": now.astimezone(zone(world.tz)).strftime("%H:%M"),

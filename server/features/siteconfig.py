@@ -811,7 +811,7 @@ class Applier:
 
     def set(self, row: Any, entity: str, key: str, site_id: int | None, values: dict) -> None:
         """Upsert ``values`` on ``row`` (None: a new row was added) and audit the difference."""
-        from server.features.tickets import _audit
+        from server.core.audit import audit
 
         is_new = getattr(row, "id", None) is None and entity != "counter_profile"
         before = {k: _plain(getattr(row, k)) for k in values} if not is_new else None
@@ -825,7 +825,7 @@ class Applier:
             where = site_id or getattr(row, "site_id", None)
             if entity == "site":
                 where = row.id
-            _audit(
+            audit(
                 self.session,
                 self.p,
                 self.now,
@@ -847,7 +847,7 @@ class Applier:
             f"update {entity} {key}: "
             + ", ".join(f"{k} {diff_before[k]!r} -> {diff_after[k]!r}" for k in diff_before)
         )
-        _audit(
+        audit(
             self.session,
             self.p,
             self.now,
@@ -961,7 +961,7 @@ def _apply_counters(a: Applier, pl: SitePlan) -> None:
             want.append((svc, line["weight"]))
         have = [(x.service_id, x.weight) for x in counter.profile]
         if have != [(svc.id, w) for svc, w in want]:
-            from server.features.tickets import _audit
+            from server.core.audit import audit
 
             before = {
                 "services": [{"code": x.service.code, "weight": x.weight} for x in counter.profile]
@@ -973,7 +973,7 @@ def _apply_counters(a: Applier, pl: SitePlan) -> None:
             s.flush()
             after = {"services": [{"code": svc.code, "weight": w} for svc, w in want]}
             a.changes.append(f"update counter {site.code}/{counter.number}: profile")
-            _audit(
+            audit(
                 s,
                 a.p,
                 a.now,
@@ -1097,10 +1097,10 @@ def import_config(
     if savepoint is not None:
         savepoint.rollback()
     elif a.changes:
-        from server.features.tickets import _emit
+        from server.core.events import emit
 
         for pl in _walk(plan):
             row = session.scalar(select(Site).where(Site.code == pl.site["code"]))
             if row is not None:
-                _emit(session, row.id, "config.changed", {"site": row.code})
+                emit(session, row.id, "config.changed", {"site": row.code})
     return result

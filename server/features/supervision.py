@@ -31,10 +31,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from server.core import auth
+from server.core import audit, auth, events, formats, lookups
 from server.core.auth import Principal
 from server.core.errors import AppError
-from server.features import tickets as service
+from server.features import queues, tickets
+from server.features.counters import nearby_sites
 from server.models import (
     ApiToken,
     AuditLog,
@@ -103,7 +104,7 @@ def _services_block(
         )
     )
     ids = [s.id for s in services]
-    snap = service.queue_snapshot(session, site, now, services=services)
+    snap = queues.queue_snapshot(session, site, now, services=services)
     oldest: dict[int, dt.datetime] = {}
     reserved: dict[int, int] = defaultdict(int)
     for sid, issued_at, reserved_for in session.execute(
@@ -249,7 +250,7 @@ def _counters_block(
                 "name": c.name,
                 "status": c.status,
                 "pause_reason": c.status_reason if c.status == "paused" else None,
-                "status_changed_at": service._iso(c.status_changed_at),
+                "status_changed_at": formats.iso(c.status_changed_at),
                 "clerk": users.get(last_clerk[c.id]) if c.id in last_clerk else None,
                 "current_ticket": (
                     {
@@ -258,7 +259,7 @@ def _counters_block(
                         "status": cur.status,
                         "service": cur.service.code,
                         "site": cur.service.site.code,
-                        "called_at": service._iso(cur.called_at),
+                        "called_at": formats.iso(cur.called_at),
                     }
                     if cur is not None
                     else None
@@ -308,7 +309,7 @@ def _printers_block(session: Session, site: Site) -> list[dict[str, Any]]:
                 **r,
                 "status": st.status if st else "unknown",
                 "detail": st.detail if st else None,
-                "changed_at": service._iso(st.changed_at) if st else None,
+                "changed_at": formats.iso(st.changed_at) if st else None,
             }
         )
     return out
@@ -430,16 +431,16 @@ def dashboard(
     idle_minutes: float = IDLE_ALERT_MINUTES,
 ) -> dict[str, Any]:
     """``GET /sites/{site}/dashboard``: supervisors and admins of the site."""
-    site = service.site_by_code(session, site_code)
+    site = lookups.get_site(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
     out = _site_dashboard(session, site, now, idle_minutes)
-    out["at"] = service._iso(now)
+    out["at"] = formats.iso(now)
     out["thresholds"] = {
         "sla_amber_ratio": SLA_AMBER,
         "idle_alert_minutes": idle_minutes,
         "long_queue": LONG_QUEUE,
     }
-    out["seq"] = service.current_seq(session, site.id)
+    out["seq"] = events.current_seq(session, site.id)
     out["points"] = (
         [_site_dashboard(session, pt, now, idle_minutes) for pt in child_points(session, p, site)]
         if include_points
@@ -451,24 +452,11 @@ def dashboard(
 # --- reachable sites for a counter's profile ------------------------------------------------
 
 
-def nearby_sites(session: Session, counter_site: Site) -> set[int]:
-    """Sites whose queues a counter of ``counter_site`` may serve: its own, its parent, its
-    children and its siblings (e.g. an extra reception point serving its ward centre)."""
-    ids = {counter_site.id}
-    if counter_site.parent_id is not None:
-        ids.add(counter_site.parent_id)
-        ids.update(
-            session.scalars(select(Site.id).where(Site.parent_id == counter_site.parent_id))
-        )
-    ids.update(session.scalars(select(Site.id).where(Site.parent_id == counter_site.id)))
-    return ids
-
-
 def profile_options(
     session: Session, p: Principal, counter_id: int
 ) -> list[dict[str, Any]]:
     """Services a supervisor may put in this counter's profile, grouped by site."""
-    counter = service._counter(session, counter_id)
+    counter = lookups.get_counter(session, counter_id)
     auth.require(auth.can_rebalance(session, p, counter.site_id))
     ids = [
         i for i in nearby_sites(session, counter.site) if auth.can_rebalance(session, p, i)
@@ -489,88 +477,6 @@ def profile_options(
         }
         for sv in rows
     ]
-
-
-def set_counter_profile(
-    session: Session,
-    p: Principal,
-    counter_id: int,
-    lines: list[tuple[str, float, str | None]],
-    now: dt.datetime,
-) -> dict[str, Any]:
-    """Set the services a counter calls from: ``(service code, weight, site code or None for
-    the counter's own site)``. A line may name a service of another site within the caller's
-    scope and near the counter's site (parent, child or sibling): the counter then serves
-    that site's queue. Audited at the counter's site and at every other site it touches."""
-    counter = service._counter(session, counter_id, lock=True)
-    auth.require(auth.can_rebalance(session, p, counter.site_id))
-    own = counter.site
-    keys = [(site or own.code, code) for code, _w, site in lines]
-    if len(set(keys)) != len(keys):
-        raise AppError("validation_error", detail="services: duplicate code")
-    codes = {site for site, _ in keys}
-    sites = {own.code: own}
-    for code in codes - {own.code}:
-        sites[code] = service.site_by_code(session, code)
-    near = nearby_sites(session, own)
-    for code, s in sites.items():
-        if s.id not in near:
-            raise AppError("site_not_nearby", number=counter.number, site=code)
-        auth.require(auth.can_rebalance(session, p, s.id))
-    code_of = {st.id: c for c, st in sites.items()}
-    found = {
-        (code_of[sv.site_id], sv.code): sv
-        for sv in session.scalars(
-            select(Service).where(Service.site_id.in_(list(code_of)))
-        )
-    }
-    for site_code, code in keys:
-        if (site_code, code) not in found:
-            raise AppError("unknown_service", code=code if site_code == own.code
-                           else f"{site_code}/{code}")
-
-    def describe(items: list[tuple[Service, float]]) -> dict[str, Any]:
-        return {
-            "services": [
-                {"code": sv.code, "weight": w, **({"site": sv.site.code}
-                                                  if sv.site_id != own.id else {})}
-                for sv, w in items
-            ]
-        }
-
-    before_items = [(line.service, line.weight) for line in counter.profile]
-    touched: dict[int, set[int]] = defaultdict(set)
-    for sv, _w in before_items:
-        touched[sv.site_id].add(sv.id)
-    counter.profile.clear()
-    session.flush()
-    after_items = []
-    for (site_code, code), (_c, weight, _s) in zip(keys, lines, strict=True):
-        sv = found[(site_code, code)]
-        counter.profile.append(CounterService(service=sv, weight=weight))
-        after_items.append((sv, weight))
-        touched[sv.site_id].add(sv.id)
-    session.flush()
-    before, after = describe(before_items), describe(after_items)
-    service._audit(session, p, now, own.id, "counter.profile", "counter", counter.id,
-                   before, after)
-    changed = {
-        "counter_id": counter.id,
-        "number": counter.number,
-        "status": counter.status,
-        **after,
-    }
-    service._emit(session, own.id, "counter.changed", changed)
-    for site_id in sorted(set(touched) - {own.id}):
-        # In the other site's audit too. Its screens learn it from the queue.stats below (not
-        # a counter.changed: its displays would take our counter for theirs of that number).
-        service._audit(session, p, now, site_id, "counter.serves_site", "counter", counter.id,
-                       {**before, "counter_site": own.code}, {**after, "counter_site": own.code})
-    for site_id, service_ids in sorted(touched.items()):
-        service._emit_queue_stats(session, site_id, service_ids, now)
-    if own.id not in touched:
-        service._emit_queue_stats(session, own.id, set(), now)
-    return service.counter_view(session, counter)
 
 
 # --- moving waiting tickets -----------------------------------------------------------------
@@ -613,7 +519,7 @@ def move_tickets(
     the citizen keeps the number), or to one counter (reserved: only that counter may call
     them, before anything else it serves). ``which`` = ``last`` or ``first`` picks ``count``
     tickets in call order; or ``ticket_ids`` names them. One audit row for the move."""
-    site = service.site_by_code(session, site_code)
+    site = lookups.get_site(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
     if (to_service is None) == (to_counter_id is None):
         raise AppError("validation_error", detail="to_service or to_counter_id")
@@ -626,24 +532,25 @@ def move_tickets(
         raise AppError("unknown_service", code=from_service)
     day = business_day(now, site.timezone)
     n = min(len(ticket_ids) if ticket_ids is not None else (count or 0), MAX_MOVE)
-    tickets = _waiting_of(session, sv, day, n, which, ticket_ids)
-    labels = [t.label for t in tickets]
+    waiting = _waiting_of(session, sv, day, n, which, ticket_ids)
+    labels = [t.label for t in waiting]
     moved: list[dict[str, Any]] = []
     if to_service is not None:
         if to_service == sv.code:
             raise AppError("same_service")
-        for t in tickets:
-            moved.append(service.transfer(session, p, t.id, to_service, position, now, base_url))
+        for t in waiting:
+            moved.append(tickets.transfer(session, p, t.id, to_service, position, now, base_url))
         target: dict[str, Any] = {"service": to_service, "position": position}
     else:
         assert to_counter_id is not None
-        counter = service._counter(session, to_counter_id)
+        counter = lookups.get_counter(session, to_counter_id)
         auth.require(auth.can_rebalance(session, p, counter.site_id))
-        if counter.site_id != site.id and counter.site_id not in nearby_sites(session, site):
+        near = nearby_sites(session, site)
+        if counter.site_id != site.id and counter.site_id not in near:
             raise AppError("site_not_nearby", number=counter.number, site=site.code)
         if counter.status == "closed":
             raise AppError("counter_not_open", number=counter.number)
-        ids = [t.id for t in tickets]
+        ids = [t.id for t in waiting]
         if ids:
             session.execute(
                 update(Ticket)
@@ -651,74 +558,28 @@ def move_tickets(
                 .values(reserved_counter_id=counter.id)
                 .execution_options(synchronize_session=False)
             )
-        for t in tickets:
+        for t in waiting:
             session.refresh(t)
-            service._record(session, t, "ticket.reserved", Status.WAITING, p, now,
+            audit.record_ticket_event(session, t, "ticket.reserved", Status.WAITING, p, now,
                             {"counter_id": counter.id, "counter": counter.number})
-            service._emit(
+            events.emit(
                 session, site.id, "ticket.reserved",
                 {"ticket_id": t.id, "number": t.label, "service": sv.code,
                  "counter": counter.number, "counter_id": counter.id},
             )
             moved.append({"id": t.id, "number": t.label, "service": sv.code,
                           "reserved_counter_id": counter.id})
-        if tickets:
-            service._emit_queue_stats(session, site.id, {sv.id}, now)
+        if waiting:
+            queues.emit_queue_stats(session, site.id, {sv.id}, now)
         target = {"counter": counter.number, "counter_id": counter.id,
                   "counter_site": counter.site.code}
-    if tickets:
-        service._audit(
+    if waiting:
+        audit.audit(
             session, p, now, site.id, "tickets.move", "service", sv.code,
             {"service": sv.code, "tickets": labels},
             {**target, "tickets": labels},
         )
-    return {"moved": len(tickets), "tickets": moved, "target": target}
-
-
-def call_reserved(
-    session: Session, p: Principal, counter: Counter, now: dt.datetime, base_url: str
-) -> dict[str, Any] | None:
-    """Called by ``service.call_next`` (counter row already locked): a waiting ticket a
-    supervisor reserved for this counter is called first, oldest in queue order first. The
-    guarded update (``status = 'waiting' AND reserved_counter_id = counter``) claims it for
-    this counter only, whatever else runs at the same time."""
-    day = business_day(now, counter.site.timezone)
-    for _attempt in range(service.MAX_CLAIM_ATTEMPTS):
-        ticket_id = session.scalar(
-            select(Ticket.id)
-            .where(
-                Ticket.reserved_counter_id == counter.id,
-                Ticket.status == Status.WAITING,
-                Ticket.business_day == day,
-            )
-            .order_by(Ticket.queue_pos, Ticket.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        if ticket_id is None:
-            return None
-        claimed = session.execute(
-            update(Ticket)
-            .where(
-                Ticket.id == ticket_id,
-                Ticket.status == Status.WAITING,
-                Ticket.reserved_counter_id == counter.id,
-            )
-            .values(status=Status.CALLED, counter_id=counter.id, clerk_id=p.user_id,
-                    called_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed != 1:
-            continue
-        ticket = session.get(Ticket, ticket_id, populate_existing=True)
-        assert ticket is not None
-        service._record(session, ticket, "ticket.called", Status.WAITING, p, now,
-                        {"reserved": True})
-        service._emit(session, ticket.site_id, "ticket.called",
-                      service._called_event(ticket, counter))
-        service._emit_queue_stats(session, ticket.site_id, {ticket.service_id}, now)
-        return service.ticket_view(session, ticket, now, base_url, staff=True)
-    return None
+    return {"moved": len(waiting), "tickets": moved, "target": target}
 
 
 # --- audit --------------------------------------------------------------------------------
@@ -763,7 +624,7 @@ def audit_log(
 ) -> dict[str, Any]:
     """``GET /sites/{site}/audit``: newest first; ``before`` is the id of the last row seen
     (the next page starts below it)."""
-    site = service.site_by_code(session, site_code)
+    site = lookups.get_site(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
     limit = max(1, min(limit, AUDIT_LIMIT))
     ids = [site.id] + ([s.id for s in child_points(session, p, site)] if include_points else [])
@@ -781,7 +642,7 @@ def audit_log(
     items = [
         {
             "id": r.id,
-            "at": service._iso(r.at),
+            "at": formats.iso(r.at),
             "site": codes.get(r.site_id) if r.site_id is not None else None,
             "actor": r.actor,
             "who": who.get(r.actor),

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from server.core import auth
 from server.core.errors import AppError
-from server.features.tickets import Event
+from server.core.events import Event
 from server.models import Counter, Site
 from server.realtime import snapshots
 

@@ -12,7 +12,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server.features import tickets as service
+from server.core import events, formats
+from server.features import tickets
+from server.features.counters import counter_view
+from server.features.sites import list_priorities, services_with_queues, ticker_of
 from server.models import Counter, Device, PrinterState, Service, Site, Ticket, TicketEvent
 from server.rules.calendar import business_day
 from server.rules.states import AT_COUNTER, Status
@@ -62,7 +65,7 @@ def _now_serving(session: Any, site: Site) -> list[dict[str, Any]]:
             "ticket_id": r[0],
             "number": r[1],
             "status": r[2],
-            "called_at": service._iso(r[3]),
+            "called_at": formats.iso(r[3]),
             "counter": r[4],
             "service": r[5],
             **_counter_site(site, r[6], sites),
@@ -90,7 +93,7 @@ def _recent_calls(session: Any, site: Site, now: dt.datetime) -> list[dict[str, 
     sites = _sites(session, {r[5] for r in rows if r[5] != site.id})
     return [
         {
-            "at": service._iso(r[0]),
+            "at": formats.iso(r[0]),
             "number": r[1],
             "counter": r[2],
             "service": r[3],
@@ -112,27 +115,27 @@ def _counters_public(session: Any, site: Site) -> list[dict[str, Any]]:
 
 def display(session: Any, site: Site, now: dt.datetime) -> dict[str, Any]:
     """Numbers and counters only: never a name or an ID number."""
-    seq = service.current_seq(session, site.id)
+    seq = events.current_seq(session, site.id)
     return {
         "seq": seq,
         "site": _site_info(site),
-        "services": service.services_with_queues(session, site, now),
+        "services": services_with_queues(session, site, now),
         "counters": _counters_public(session, site),
         "now_serving": _now_serving(session, site),
         "recent_calls": _recent_calls(session, site, now),
-        "ticker": service.ticker_of(site),
-        "server_time": service._iso(now),
+        "ticker": ticker_of(site),
+        "server_time": formats.iso(now),
     }
 
 
 def kiosk(session: Any, site: Site, now: dt.datetime) -> dict[str, Any]:
-    seq = service.current_seq(session, site.id)
+    seq = events.current_seq(session, site.id)
     return {
         "seq": seq,
         "site": _site_info(site),
-        "services": service.services_with_queues(session, site, now),
-        "priorities": service.list_priorities(session),
-        "server_time": service._iso(now),
+        "services": services_with_queues(session, site, now),
+        "priorities": list_priorities(session),
+        "server_time": formats.iso(now),
     }
 
 
@@ -147,7 +150,7 @@ def device_printer_status(session: Any, device_id: int) -> str | None:
 
 def counter(session: Any, counter_row: Counter, now: dt.datetime, base_url: str) -> dict[str, Any]:
     site = counter_row.site
-    seq = service.current_seq(session, site.id)
+    seq = events.current_seq(session, site.id)
     current = session.scalar(
         select(Ticket).where(Ticket.counter_id == counter_row.id, Ticket.status.in_(AT_COUNTER))
     )
@@ -156,7 +159,7 @@ def counter(session: Any, counter_row: Counter, now: dt.datetime, base_url: str)
         .where(Ticket.counter_id == counter_row.id, Ticket.status == Status.PARKED)
         .order_by(Ticket.id)
     ).all()
-    services = {s["code"]: s for s in service.services_with_queues(session, site, now)}
+    services = {s["code"]: s for s in services_with_queues(session, site, now)}
     mine = [
         services[line.service.code]
         for line in counter_row.profile
@@ -165,35 +168,35 @@ def counter(session: Any, counter_row: Counter, now: dt.datetime, base_url: str)
     return {
         "seq": seq,
         "site": _site_info(site),
-        "counter": service.counter_view(session, counter_row),
-        "current": (service.ticket_view(session, current, now, base_url, staff=True)
+        "counter": counter_view(session, counter_row),
+        "current": (tickets.ticket_view(session, current, now, base_url, staff=True)
                     if current else None),
-        "parked": [service.ticket_view(session, t, now, base_url, staff=True) for t in parked],
+        "parked": [tickets.ticket_view(session, t, now, base_url, staff=True) for t in parked],
         "services": mine,
-        "server_time": service._iso(now),
+        "server_time": formats.iso(now),
     }
 
 
 def supervisor(session: Any, site: Site, now: dt.datetime) -> dict[str, Any]:
-    seq = service.current_seq(session, site.id)
+    seq = events.current_seq(session, site.id)
     counters = session.scalars(
         select(Counter).where(Counter.site_id == site.id).order_by(Counter.number)
     ).all()
     return {
         "seq": seq,
         "site": _site_info(site),
-        "services": service.services_with_queues(session, site, now),
-        "counters": [service.counter_view(session, c) for c in counters],
+        "services": services_with_queues(session, site, now),
+        "counters": [counter_view(session, c) for c in counters],
         "now_serving": _now_serving(session, site),
-        "server_time": service._iso(now),
+        "server_time": formats.iso(now),
     }
 
 
 def track(session: Any, token: str, now: dt.datetime, base_url: str) -> dict[str, Any]:
     """The citizen's ticket (following transfers) and its service's call order."""
-    ticket = service.resolve_tracking(session, token)
+    ticket = tickets.resolve_tracking(session, token)
     site = session.get(Site, ticket.site_id)
     assert site is not None
-    seq = service.current_seq(session, site.id)
-    view = service.track(session, token, now, base_url)
+    seq = events.current_seq(session, site.id)
+    view = tickets.track(session, token, now, base_url)
     return {"seq": seq, "ticket_id": ticket.id, "ticket": view}

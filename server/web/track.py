@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 
 from server.core.errors import AppError
-from server.features import tickets as service
+from server.features import tickets
 
 bp = Blueprint("track", __name__, template_folder="../templates")
 
@@ -103,7 +103,7 @@ def page(token: str) -> Any:
         if len(token) > 64:
             raise AppError("not_found", what="ticket")
         with ctx.db.read() as s:
-            state = service.track(s, token, ctx.clock(), ctx.settings.public_base_url)
+            state = tickets.track(s, token, ctx.clock(), ctx.settings.public_base_url)
     except AppError:
         html = render_template("track/not_found.html", lang=lang, t=STRINGS[lang])
         return Response(html, status=404, mimetype="text/html")

@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from server.features import tickets  # noqa: E402 - after the path set-up
 from tests.bench import bench_realtime as rt  # noqa: E402 - after the path set-up
 from tests.bench.common import (  # noqa: E402
     BenchError,
@@ -143,7 +144,7 @@ def build_province(url: str, opts: Options) -> list[SiteInfo]:
     from server.core.auth import Principal
     from server.core.db import Database
     from server.features import seed
-    from server.features import tickets as service
+    pass
 
     migrate.upgrade(url)
     db = Database(url)
@@ -187,7 +188,7 @@ def build_province(url: str, opts: Options) -> list[SiteInfo]:
             with db.write() as s:
                 for n in range(trackers[i]):
                     svc = SERVICES[n % len(SERVICES)][0]
-                    view = service.issue_ticket(
+                    view = tickets.issue_ticket(
                         s, system, code, svc, None, "vi", None, now, "http://bench"
                     )[0]
                     info.trackers.append(view["token"])

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from server.core.lookups import get_site
+from server.features import tickets
 from server.features.dailyops import DayCloser
-from server.features.tickets import site_by_code
 from server.models import AuditLog, Holiday, Service, Site, Ticket, TicketEvent
 from server.realtime import snapshots
 from tests.conftest import Api, Clock, World
@@ -30,7 +31,7 @@ def at(day: int, hh: int, mm: int = 0) -> dt.datetime:
 def configure(world: World, site: str = "HT", hours: Any = HOURS, **service: Any) -> None:
     """Opening hours of ``site``; ``land={"daily_cap": 2}`` style service settings."""
     with world.db.write() as s:
-        row = site_by_code(s, site)
+        row = get_site(s, site)
         row.opening_hours = hours
         for code, fields in service.items():
             svc = s.scalar(select(Service).where(Service.site_id == row.id, Service.code == code))
@@ -99,7 +100,7 @@ def test_cap_refuses_with_the_reason_and_the_next_opening(
     assert api.issue("civil")["number"] == "B001"
     # The kiosk snapshot (socket) carries the same reason.
     with world.db.read() as s:
-        snap = snapshots.kiosk(s, site_by_code(s, "HT"), clock())
+        snap = snapshots.kiosk(s, get_site(s, "HT"), clock())
     land = next(x for x in snap["services"] if x["code"] == "land")
     assert land["available"] is False and land["reason"]["code"] == "service_cap_reached"
 
@@ -210,7 +211,7 @@ def test_holiday_refuses_and_is_skipped_for_the_next_opening(
     configure(world)
     no_alternative(world)
     with world.db.write() as s:
-        prov = site_by_code(s, "PROV")
+        prov = get_site(s, "PROV")
         s.add(
             Holiday(site_id=prov.id, day=dt.date(2026, 11, 25), name_vi="Nghỉ A", name_en="Day A")
         )
@@ -396,11 +397,10 @@ def test_concurrent_kiosks_never_exceed_the_cap(db: Any, world: World) -> None:
     from server.core.auth import Principal
     from server.core.db import retrying
     from server.core.errors import AppError
-    from server.features import tickets as service
 
     configure(world, land={"daily_cap": 12})
     with db.read() as s:
-        site_id = site_by_code(s, "HT").id
+        site_id = get_site(s, "HT").id
     kiosk = Principal("device", 1, "kiosk", site_id)
     when = at(25, 9)
     outcomes: list[str] = []
@@ -413,7 +413,7 @@ def test_concurrent_kiosks_never_exceed_the_cap(db: Any, world: World) -> None:
 
             def unit() -> str:
                 with db.write() as s:
-                    view, _ = service.issue_ticket(
+                    view, _ = tickets.issue_ticket(
                         s, kiosk, "HT", "land", None, "vi", None, when, "http://x"
                     )
                     return str(view["number"])
