@@ -57,6 +57,9 @@ def create_app(
     app.config["JSON_AS_ASCII"] = False
     app.extensions["motcua"] = Context(settings, db, clock or system_clock)
 
+    # The app factory imports the entry points here, not at the top: they import features,
+    # and the CLI and the node imports this module (system_clock) without building an app.
+
     from server.api.http import bp as api_bp
     from server.api.http import register_error_handlers
 

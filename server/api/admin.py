@@ -8,6 +8,7 @@ A failed validation answers 422 ``{"error": {"code": "validation_error", "messag
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Response, request
@@ -283,7 +284,6 @@ bp.register_error_handler(admin.FieldErrors, _fields_response)
 
 def _data(model: type[BaseModel]) -> dict[str, Any]:
     """The body as a dict; type errors are reported per field like the domain's checks."""
-    import json
 
     raw = request.get_data(cache=True)
     try:

@@ -27,6 +27,7 @@ from server.api.schemas import EmptyIn, Names, ProcedureOut, Strict
 from server.core.auth import Principal
 from server.core.db import retrying
 from server.core.errors import AppError
+from server.core.lookups import get_dossier
 from server.features import dossiers, procedures, ratings, receipts
 from server.rules.dossier_states import STEPS
 
@@ -327,7 +328,7 @@ def dossier_receipt(code: str) -> Response:
     with read() as s:
         p = principal(s)
         dossiers.get(s, p, code, now(), base_url())  # 404 / 403
-        d = dossiers._dossier(s, code)
+        d = get_dossier(s, code)
         return json_response(receipts.receipt_view(receipts.receipt_print(s, d, base_url())))
 
 

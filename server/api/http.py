@@ -14,12 +14,16 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
 from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 
+from server.api.schemas import ErrorOut
 from server.core.auth import Principal, principal_from_token
 from server.core.db import retrying
 from server.core.errors import MESSAGES, AppError
 from server.rules.states import IllegalTransition
+from server.web.signin import csrf_ok, principal_from_session
 
 log = logging.getLogger("motcua.api")
 
@@ -120,7 +124,6 @@ def principal(session: Session) -> Principal:
     if token is None:
         # A signed-in person (counter, supervisor, admin pages): the session cookie, with the
         # session's CSRF token on anything that changes state.
-        from server.web.signin import csrf_ok, principal_from_session
 
         p = principal_from_session(session)
         if p is not None and request.method not in ("GET", "HEAD", "OPTIONS") and not csrf_ok():
@@ -225,7 +228,6 @@ def _illegal(err: IllegalTransition) -> Response:
 
 def register_error_handlers(app: Any) -> None:
     """JSON errors for /api paths, including 404/405 raised before a view runs."""
-    from werkzeug.exceptions import HTTPException
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
@@ -251,10 +253,8 @@ _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
 def openapi_document() -> dict[str, Any]:
-    from pydantic.json_schema import models_json_schema
 
     models: set[type[BaseModel]] = set()
-    from server.api.schemas import ErrorOut
 
     models.add(ErrorOut)
     for e in REGISTRY:

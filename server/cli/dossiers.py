@@ -10,18 +10,23 @@ import io
 from typing import Any
 
 import click
+from sqlalchemy import select
 
-from server.models import Site
+from server.app import system_clock
+from server.cli.common import find_site, open_db, settings_from_env
+from server.features import procedures as catalog
+from server.features.applicants import purge_applicants as purge
+from server.features.dossiers import cutoff_of, province_of
+from server.features.procedures import upsert_holidays
+from server.models import Holiday, Site
+from server.rules.workdays import parse_cutoff
 
 
 def _ctx() -> tuple[Any, Any, Any]:
-    from server.cli import _db, _settings, _site
-
-    return _db, _settings, _site
+    return open_db, settings_from_env, find_site
 
 
 def _province(s: Any, code: str) -> Site:
-    from server.features.dossiers import province_of
 
     _, _, find_site = _ctx()
     site = find_site(s, code)
@@ -43,7 +48,6 @@ def procedures() -> None:
 @click.option("--site", "site_code", required=True, help="Province code")
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 def procedures_import(site_code: str, file: Any) -> None:
-    from server.features import procedures as catalog
 
     text = file.read()
     get_db, settings, _ = _ctx()
@@ -65,7 +69,6 @@ def procedures_import(site_code: str, file: Any) -> None:
 @click.option("--site", "site_code", required=True, help="Province code")
 @click.argument("file", type=click.File("w", encoding="utf-8"))
 def procedures_export(site_code: str, file: Any) -> None:
-    from server.features import procedures as catalog
 
     get_db, settings, _ = _ctx()
     db = get_db(settings())
@@ -83,7 +86,6 @@ def holidays() -> None:
 @click.option("--site", "site_code", required=True, help="Province code")
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 def holidays_import(site_code: str, file: Any) -> None:
-    from server.features.procedures import upsert_holidays
 
     rows: list[tuple[dt.date, str, str]] = []
     errors: list[str] = []
@@ -116,9 +118,7 @@ def holidays_import(site_code: str, file: Any) -> None:
 @click.option("--site", "site_code", required=True, help="Province code")
 @click.argument("file", type=click.File("w", encoding="utf-8"))
 def holidays_export(site_code: str, file: Any) -> None:
-    from sqlalchemy import select
 
-    from server.models import Holiday
 
     get_db, settings, _ = _ctx()
     db = get_db(settings())
@@ -137,8 +137,6 @@ def holidays_export(site_code: str, file: Any) -> None:
 @click.option("--site", "site_code", required=True)
 @click.argument("value")
 def dossier_cutoff(site_code: str, value: str) -> None:
-    from server.features.dossiers import cutoff_of
-    from server.rules.workdays import parse_cutoff
 
     if value != "inherit":
         try:
@@ -160,8 +158,6 @@ def dossier_cutoff(site_code: str, value: str) -> None:
                help="Delete the kiosk's ID card scans of past business days (also done at "
                "each site's first ticket of the day).")
 def purge_applicants() -> None:
-    from server.app import system_clock
-    from server.features.applicants import purge_applicants as purge
 
     get_db, settings, _ = _ctx()
     db = get_db(settings())

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from server.app import system_clock
+from server.cli.common import find_site, open_db, settings_from_env
 from server.core.auth import Principal
 from server.core.errors import AppError
 from server.features import dailyops, siteconfig
@@ -40,9 +42,8 @@ def config() -> None:
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def config_export(site_code: str, fmt: str | None, file: Path) -> None:
-    from server.cli import _db, _settings
 
-    db = _db(_settings())
+    db = open_db(settings_from_env())
     try:
         with db.read() as s:
             doc = siteconfig.export_site(s, CLI, site_code)
@@ -57,12 +58,10 @@ def config_export(site_code: str, fmt: str | None, file: Path) -> None:
 @click.option("--dry-run", is_flag=True, help="Check and show what would change; change nothing")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def config_import(dry_run: bool, file: Path) -> None:
-    from server.app import system_clock
-    from server.cli import _db, _settings
 
     text = file.read_text(encoding="utf-8")
     fmt = "yaml" if file.suffix.lower() in (".yaml", ".yml") else None
-    db = _db(_settings())
+    db = open_db(settings_from_env())
     try:
         with db.write() as s:
             result = siteconfig.import_config(s, CLI, text, system_clock(), fmt, dry_run)
@@ -86,12 +85,10 @@ def config_import(dry_run: bool, file: Path) -> None:
 @click.option("--site", "site_code", required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON")
 def close_day(site_code: str, as_json: bool) -> None:
-    from server.app import system_clock
-    from server.cli import _db, _settings, _site
 
-    db = _db(_settings())
+    db = open_db(settings_from_env())
     with db.write() as s:
-        summary = dailyops.close_day(s, CLI, _site(s, site_code), system_clock())
+        summary = dailyops.close_day(s, CLI, find_site(s, site_code), system_clock())
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
         return

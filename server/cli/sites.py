@@ -10,21 +10,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 from sqlalchemy import select
 
+from server.cli.common import find_site, open_db, settings_from_env
+from server.core.db import Database
 from server.features import seed
-from server.models import SITE_KINDS, Service, Site
+from server.models import SITE_KINDS, Service
 
 
-def _db() -> object:
-    from server.cli import _db as cli_db
-    from server.cli import _settings
-
-    return cli_db(_settings())
-
-
-def _site(s: object, code: str) -> Site:
-    from server.cli import _site as cli_site
-
-    return cli_site(s, code)
+def _db() -> Database:
+    return open_db(settings_from_env())
 
 
 @click.group(help="Sites: the provincial centre, commune centres, extra reception points.")
@@ -47,7 +40,7 @@ def site_add(code: str, name_vi: str, name_en: str, kind: str, parent_code: str 
         raise click.ClickException(f"unknown time zone {timezone!r}") from None
     db = _db()
     with db.write() as s:  # type: ignore[attr-defined]
-        parent_id = _site(s, parent_code).id if parent_code else None
+        parent_id = find_site(s, parent_code).id if parent_code else None
         seed.upsert_site(s, code, name_vi=name_vi, name_en=name_en, kind=kind,
                          parent_id=parent_id, timezone=timezone)
     click.echo(f"Site {code} ({kind}) ready.")
@@ -72,7 +65,7 @@ def service_add(site_code: str, code: str, prefix: str, name_vi: str, name_en: s
         raise click.ClickException("the prefix is 1 to 4 letters")
     db = _db()
     with db.write() as s:  # type: ignore[attr-defined]
-        st = _site(s, site_code)
+        st = find_site(s, site_code)
         order = len(s.scalars(select(Service.id).where(Service.site_id == st.id)).all())
         existing = s.scalar(select(Service).where(Service.site_id == st.id, Service.code == code))
         seed.upsert_service(s, st, code, prefix=prefix.upper(), name_vi=name_vi, name_en=name_en,
@@ -94,7 +87,7 @@ def counter() -> None:
 def counter_add(site_code: str, number: int, services: tuple[str, ...]) -> None:
     db = _db()
     with db.write() as s:  # type: ignore[attr-defined]
-        st = _site(s, site_code)
+        st = find_site(s, site_code)
         profile = []
         for item in services:
             code, _, weight = item.partition(":")

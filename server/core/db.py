@@ -15,6 +15,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,7 +26,6 @@ log = logging.getLogger("motcua.db")
 def insert_for(session: Session, model: Any) -> Any:
     """``INSERT`` for ``model`` in the session's dialect, so callers can add
     ``on_conflict_do_update`` (an atomic upsert on SQLite and PostgreSQL alike)."""
-    from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = session.get_bind().dialect.name
     return (postgresql if dialect == "postgresql" else sqlite).insert(model)

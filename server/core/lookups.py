@@ -6,11 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.core.errors import not_found
-from server.models import (
-    Counter,
-    Site,
-    Ticket,
-)
+from server.models import Counter, Dossier, Site, Ticket
 
 # --- lookups ------------------------------------------------------------------------------
 
@@ -47,3 +43,18 @@ def get_ticket(session: Session, ticket_id: int, lock: bool = True) -> Ticket:
     if ticket is None:
         raise not_found("ticket")
     return ticket
+
+
+MAX_DOSSIER_CODE = 80  # longer codes are not ours: 404 without a query
+
+
+def get_dossier(session: Session, code: str, lock: bool = False) -> Dossier:
+    if len(code) > MAX_DOSSIER_CODE:
+        raise not_found("dossier")
+    q = select(Dossier).where(Dossier.code == code)
+    if lock:
+        q = q.with_for_update()
+    dossier = session.scalar(q)
+    if dossier is None:
+        raise not_found("dossier")
+    return dossier

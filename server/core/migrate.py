@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -23,7 +24,6 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def current_revision(engine: object) -> str | None:
-    from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:  # type: ignore[attr-defined]
         return MigrationContext.configure(conn).get_current_revision()

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from printers.uri import parse_uri
 from server.core import auth
 from server.core.audit import audit
 from server.core.auth import Principal
@@ -38,12 +39,14 @@ from server.core.errors import AppError, not_found
 from server.core.events import emit
 from server.core.lookups import get_site
 from server.features.dailyops import HHMM, validate_opening_hours
+from server.features.dossiers import province_of
 from server.features.queues import emit_queue_stats
 from server.features.sites import site_view
 from server.models import (
     DEVICE_KINDS,
     ROLES,
     SITE_KINDS,
+    AuditLog,
     Counter,
     CounterService,
     Device,
@@ -216,14 +219,14 @@ def can_read(session: Session, p: Principal, site_id: int) -> bool:
     return p.role in ("admin", "system", "supervisor") and auth.in_scope(session, p, site_id)
 
 
-def _site_for_read(session: Session, p: Principal, code: str) -> Site:
+def site_for_read(session: Session, p: Principal, code: str) -> Site:
     auth.require(p.role in ("admin", "system", "supervisor"))
     site = get_site(session, code)
     auth.require(can_read(session, p, site.id))
     return site
 
 
-def _site_for_write(session: Session, p: Principal, code: str) -> Site:
+def site_for_write(session: Session, p: Principal, code: str) -> Site:
     require_admin(p)
     return get_site(session, code)
 
@@ -362,7 +365,7 @@ def create_site(
 def update_site(
     session: Session, p: Principal, code: str, data: dict[str, Any], now: dt.datetime
 ) -> dict[str, Any]:
-    site = _site_for_write(session, p, code)
+    site = site_for_write(session, p, code)
     fields = _site_fields(session, data, site)
     before = _site_snapshot(site)
     for k, v in fields.items():
@@ -401,12 +404,11 @@ def _service_snapshot(svc: Service) -> dict[str, Any]:
 
 
 def list_services(session: Session, p: Principal, site_code: str) -> list[dict[str, Any]]:
-    site = _site_for_read(session, p, site_code)
+    site = site_for_read(session, p, site_code)
     rows = session.scalars(
         select(Service).where(Service.site_id == site.id).order_by(Service.sort_order, Service.id)
     ).all()
     # Linked procedures: the province catalog's procedures of this field (service code).
-    from server.features.dossiers import province_of
 
     linked: dict[str, list[str]] = {}
     for code, svc_code in session.execute(
@@ -427,7 +429,7 @@ def save_service(
     code: str | None = None,
 ) -> dict[str, Any]:
     """Create (``code`` None: taken from ``data``) or update a service of a site."""
-    site = _site_for_write(session, p, site_code)
+    site = site_for_write(session, p, site_code)
     svc: Service | None = None
     if code is not None:
         svc = session.scalar(
@@ -499,7 +501,7 @@ def counter_admin_view(counter: Counter) -> dict[str, Any]:
 
 
 def list_counters(session: Session, p: Principal, site_code: str) -> list[dict[str, Any]]:
-    site = _site_for_read(session, p, site_code)
+    site = site_for_read(session, p, site_code)
     rows = session.scalars(
         select(Counter).where(Counter.site_id == site.id).order_by(Counter.number)
     ).all()
@@ -507,7 +509,6 @@ def list_counters(session: Session, p: Principal, site_code: str) -> list[dict[s
 
 
 def _printer_uri(c: _Check, data: dict[str, Any], field: str = "printer_uri") -> str | None:
-    from printers.uri import parse_uri
 
     uri = c.text(data, field, 300, required=False)
     if uri is None:
@@ -531,7 +532,7 @@ def save_counter(
     now: dt.datetime,
     counter_id: int | None = None,
 ) -> dict[str, Any]:
-    site = _site_for_write(session, p, site_code)
+    site = site_for_write(session, p, site_code)
     counter: Counter | None = None
     if counter_id is not None:
         counter = session.get(Counter, counter_id)
@@ -668,7 +669,7 @@ def set_interleave(
     session: Session, p: Principal, site_code: str, priority: Any, normal: Any,
     now: dt.datetime,
 ) -> dict[str, Any]:
-    site = _site_for_write(session, p, site_code)
+    site = site_for_write(session, p, site_code)
     c = _Check()
     pr = c.integer({"priority": priority}, "priority", 1, 20)
     no = c.integer({"normal": normal}, "normal", 0, 50)
@@ -833,7 +834,7 @@ def device_view(device: Device, site_code: str, printer: PrinterState | None) ->
 
 
 def list_devices(session: Session, p: Principal, site_code: str) -> list[dict[str, Any]]:
-    site = _site_for_read(session, p, site_code)
+    site = site_for_read(session, p, site_code)
     rows = session.execute(
         select(Device, PrinterState)
         .outerjoin(PrinterState, PrinterState.uri == Device.printer_uri)
@@ -1025,7 +1026,6 @@ def collect_pairing(
 def list_audit(
     session: Session, p: Principal, site_code: str | None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    from server.models import AuditLog
 
     require_admin(p)
     q = select(AuditLog).order_by(AuditLog.id.desc()).limit(max(1, min(limit, 500)))

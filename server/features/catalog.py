@@ -20,7 +20,7 @@ from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.errors import not_found
 from server.features import procedures
-from server.features.admin import FieldErrors, _site_for_read, _site_for_write
+from server.features.admin import FieldErrors, site_for_read, site_for_write
 from server.features.dossiers import procedure_view, province_of
 from server.models import Holiday, Procedure, Site
 
@@ -29,7 +29,7 @@ MAX_HOLIDAYS = 500
 
 
 def _province(session: Session, p: Principal, code: str, write: bool) -> Site:
-    site = _site_for_write(session, p, code) if write else _site_for_read(session, p, code)
+    site = site_for_write(session, p, code) if write else site_for_read(session, p, code)
     return province_of(session, site)
 
 

@@ -43,6 +43,7 @@ from server.core import audit, auth, events
 from server.core.auth import Principal
 from server.core.errors import AppError
 from server.features import queues
+from server.features.queues import queue_snapshot
 from server.models import Holiday, Service, ServiceDay, Site, Ticket
 from server.rules.calendar import business_day, local, zone
 from server.rules.states import OPEN_AT_CLOSE, Status, next_status
@@ -338,7 +339,6 @@ def find_alternative(
     waiting first: the site's extra reception points (children of kind point); for a point,
     also its parent centre and sibling points. Not every centre of the province: that would
     be 50+ sites to read for each greyed tile."""
-    from server.features.queues import queue_snapshot  # service imports this module
 
     cond = [(Site.parent_id == site.id) & (Site.kind == "point")]
     if site.kind == "point" and site.parent_id is not None:

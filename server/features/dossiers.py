@@ -27,7 +27,7 @@ from server.core.db import insert_for
 from server.core.errors import AppError, not_found
 from server.core.events import emit
 from server.core.formats import iso
-from server.core.lookups import get_site, get_ticket
+from server.core.lookups import get_dossier, get_site, get_ticket
 from server.features.tickets import applicant_view
 from server.models import Counter, Dossier, DossierDay, DossierEvent, Holiday, Procedure, Site
 from server.rules import workdays
@@ -135,18 +135,6 @@ def procedure_by_code(session: Session, site: Site, code: str) -> Procedure:
     if proc is None:
         raise AppError("unknown_procedure", code=code)
     return proc
-
-
-def _dossier(session: Session, code: str, lock: bool = False) -> Dossier:
-    if len(code) > MAX_CODE:
-        raise not_found("dossier")
-    q = select(Dossier).where(Dossier.code == code)
-    if lock:
-        q = q.with_for_update()
-    dossier = session.scalar(q)
-    if dossier is None:
-        raise not_found("dossier")
-    return dossier
 
 
 def _require_staff(session: Session, p: Principal, site_id: int) -> None:
@@ -478,7 +466,7 @@ def step(
     base_url: str,
 ) -> dict[str, Any]:
     """Move a dossier one step (see :mod:`server.dossier_states`). Staff of its site."""
-    d = _dossier(session, code, lock=True)
+    d = get_dossier(session, code, lock=True)
     _require_staff(session, p, d.site_id)
     before = d.status
     try:
@@ -533,7 +521,7 @@ def step(
 
 def get(session: Session, p: Principal, code: str, now: dt.datetime, base_url: str
         ) -> dict[str, Any]:
-    d = _dossier(session, code)
+    d = get_dossier(session, code)
     _require_staff(session, p, d.site_id)
     return dossier_view(session, d, now, base_url)
 

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from openpyxl import Workbook
+from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,6 +49,7 @@ from server.models import (
     User,
 )
 from server.rules.calendar import local, zone
+from server.rules.dossier_states import SETTLED
 
 MAX_RANGE_DAYS = 366
 
@@ -175,7 +178,6 @@ def load_dossier_facts(
     session: Session, site: Site, start: dt.date, end: dt.date, now: dt.datetime
 ) -> list[DossierFacts]:
     """Dossiers received at the site on its local days ``start..end``."""
-    from server.rules.dossier_states import SETTLED
 
     tz = zone(site.timezone)
     t0 = dt.datetime.combine(start, dt.time(0), tzinfo=tz)
@@ -442,8 +444,6 @@ def to_csv(report: dict[str, Any]) -> str:
 
 def to_xlsx(report: dict[str, Any]) -> bytes:
     """One sheet per grouping, a header row in bold."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
 
     wb = Workbook()
     wb.remove(wb.active)

@@ -35,8 +35,10 @@ from sqlalchemy.orm import Session
 
 from printers.uri import parse_uri
 from server.core import auth
+from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.errors import AppError
+from server.core.events import emit
 from server.features.dailyops import parse_hhmm, validate_opening_hours
 from server.models import (
     SITE_KINDS,
@@ -78,7 +80,7 @@ class ConfigError(Exception):
 
 def _line_map(text: str) -> dict[str, int]:
     """Field path -> 1-based line, from YAML's node tree (JSON is YAML too)."""
-    import yaml
+    import yaml  # optional: PyYAML only for YAML files (JSON needs nothing)
 
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -115,7 +117,7 @@ def parse(text: str, fmt: str | None = None) -> tuple[Any, dict[str, int]]:
         except json.JSONDecodeError as exc:
             raise ConfigError([f"not valid JSON: {exc.msg} (line {exc.lineno})"]) from None
     elif fmt == "yaml":
-        import yaml
+        import yaml  # optional: PyYAML only for YAML files (JSON needs nothing)
 
         try:
             data = yaml.safe_load(text)
@@ -131,7 +133,7 @@ def parse(text: str, fmt: str | None = None) -> tuple[Any, dict[str, int]]:
 
 def dump(doc: dict[str, Any], fmt: str = "json") -> str:
     if fmt == "yaml":
-        import yaml
+        import yaml  # optional: PyYAML only for YAML files (JSON needs nothing)
 
         return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=100)
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
@@ -811,7 +813,6 @@ class Applier:
 
     def set(self, row: Any, entity: str, key: str, site_id: int | None, values: dict) -> None:
         """Upsert ``values`` on ``row`` (None: a new row was added) and audit the difference."""
-        from server.core.audit import audit
 
         is_new = getattr(row, "id", None) is None and entity != "counter_profile"
         before = {k: _plain(getattr(row, k)) for k in values} if not is_new else None
@@ -961,7 +962,6 @@ def _apply_counters(a: Applier, pl: SitePlan) -> None:
             want.append((svc, line["weight"]))
         have = [(x.service_id, x.weight) for x in counter.profile]
         if have != [(svc.id, w) for svc, w in want]:
-            from server.core.audit import audit
 
             before = {
                 "services": [{"code": x.service.code, "weight": x.weight} for x in counter.profile]
@@ -1097,7 +1097,6 @@ def import_config(
     if savepoint is not None:
         savepoint.rollback()
     elif a.changes:
-        from server.core.events import emit
 
         for pl in _walk(plan):
             row = session.scalar(select(Site).where(Site.code == pl.site["code"]))

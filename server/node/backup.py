@@ -27,6 +27,10 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import URL, make_url
 
+from server.config import Settings
+from server.core import migrate
+from server.core.db import Database
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
 PG_TIMEOUT_S = 3600
@@ -185,7 +189,6 @@ def backup() -> None:
 
 
 def _url() -> str:
-    from server.config import Settings
 
     return Settings.from_env().database_url
 
@@ -206,8 +209,6 @@ def create_cmd(file: Path) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation")
 def restore_cmd(file: Path, yes: bool) -> None:
-    from server.core import migrate
-    from server.core.db import Database
 
     url = _url()
     if not yes:

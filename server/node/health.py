@@ -15,8 +15,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from flask import Blueprint, Flask, Response, current_app, json
 from sqlalchemy import text
+
+from server.node.metrics import init_metrics
 
 log = logging.getLogger("motcua.ops")
 
@@ -72,7 +75,6 @@ def _check_redis(url: str) -> str:
     try:
         with state.lock:
             if state.redis is None:
-                import redis
 
                 state.redis = redis.Redis.from_url(
                     url, socket_timeout=CHECK_TIMEOUT_S, socket_connect_timeout=CHECK_TIMEOUT_S
@@ -108,6 +110,5 @@ def init_ops(app: Flask) -> None:
     settings = app.extensions["motcua"].settings
     app.extensions["motcua_node"] = NodeState(settings.node_name or default_node_name())
     app.register_blueprint(bp)
-    from server.node.metrics import init_metrics
 
     init_metrics(app)

@@ -8,6 +8,9 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from server.app import create_app
+from server.node.shutdown import post_worker_init
+
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]) -> None:
@@ -20,13 +23,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         # Built in the worker (no preload), so database pools are never shared across fork.
-        from server.app import create_app
 
         return create_app()
 
 
 def gunicorn_options(host: str, port: int, async_mode: str, threads: int) -> dict[str, Any]:
-    from server.node.shutdown import post_worker_init
 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",

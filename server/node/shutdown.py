@@ -121,11 +121,11 @@ def _in_background(fn: Any, *args: Any) -> None:
     """Start ``fn`` without blocking the signal handler. Under gevent the handler runs in the
     event loop, where even ``Thread.start()`` (which waits for the thread) is forbidden."""
     try:
-        from gevent import monkey
+        from gevent import monkey  # only asked when a signal arrives: which worker class runs
     except ImportError:  # pragma: no cover - gevent is a dependency
         monkey = None
     if monkey is not None and monkey.is_module_patched("threading"):
-        import gevent
+        import gevent  # loaded already: the gevent worker is running
 
         gevent.spawn(fn, *args)
     else:

@@ -26,8 +26,11 @@ from sqlalchemy import select
 from server.core import auth
 from server.core.errors import AppError
 from server.core.events import Event
+from server.features.admin import device_presence, revoked_among, touch_device
+from server.features.tickets import resolve_tracking
 from server.models import Counter, Site
 from server.realtime import snapshots
+from server.web.signin import principal_from_session
 
 log = logging.getLogger("motcua.realtime")
 
@@ -159,12 +162,7 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
 
 
 def _principal(session: Any, token: str, roles: tuple[str, ...]) -> auth.Principal:
-    if token:
-        p = auth.principal_from_token(session, token)
-    else:
-        from server.web.signin import principal_from_session
-
-        p = principal_from_session(session)
+    p = auth.principal_from_token(session, token) if token else principal_from_session(session)
     if p is None:
         raise AppError("unauthorized")
     if p.role not in roles:
@@ -242,7 +240,6 @@ class SupervisorNamespace(_AudienceNamespace):
 
 class TrackNamespace(_AudienceNamespace):
     def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
-        from server.features.tickets import resolve_tracking
 
         if len(token) > 64:
             raise AppError("not_found", what="ticket")
@@ -331,7 +328,6 @@ class Hub:
     def seen(self, device_id: int) -> bool:
         """A device connected or resynced: note its last-seen time for the admin console
         (issue 10). False when it has been revoked meanwhile (revoked on another node)."""
-        from server.features.admin import device_presence, touch_device
 
         self._watch_devices()
 
@@ -373,7 +369,6 @@ class Hub:
     def sweep_revoked(self) -> list[int] | None:
         """Disconnect this node's sockets of revoked devices; the ids dropped, or None when no
         device is connected here."""
-        from server.features.admin import revoked_among
 
         ids = {c["device_id"] for ns in self.namespaces.values() for c in ns.clients.values()
                if c.get("device_id")}

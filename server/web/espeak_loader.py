@@ -28,7 +28,7 @@ SYNTH_CALLBACK = ctypes.CFUNCTYPE(
 
 
 def synthesise(text: str, voice: str, rate: int, out: str) -> int:
-    import espeakng_loader
+    import espeakng_loader  # optional: the wheel exists for x86_64 only (pyproject)
 
     lib = ctypes.CDLL(espeakng_loader.get_library_path())
     lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]

@@ -37,6 +37,7 @@ from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +152,6 @@ def _espeak_cli(path: str | None = None) -> tuple[Engine | None, str]:
 def _espeak_loader() -> tuple[Engine | None, str]:
     if importlib.util.find_spec("espeakng_loader") is None:
         return None, "espeakng-loader: package not installed"
-    from importlib.metadata import PackageNotFoundError, version
 
     try:
         ver = version("espeakng-loader")
