@@ -105,7 +105,7 @@ def create_app(
 
     app.register_blueprint(counter_bp)
 
-    from admin import bp as admin_bp  # issue 10: /admin/ console and the public /pair page
+    from admin import bp as admin_bp  # /admin/ console and the public /pair page
 
     app.register_blueprint(admin_bp)
 

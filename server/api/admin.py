@@ -1,4 +1,4 @@
-"""Admin console API (issue 10): sites, services, counters, priority categories, users, devices
+"""Admin console API: sites, services, counters, priority categories, users, devices
 and device pairing. Thin endpoints over ``server.admin``.
 
 Admins may do everything; supervisors read their own sites (GET); clerks and devices get 403.

@@ -1,4 +1,4 @@
-"""Issue 10 endpoints: closing the day, site configuration export/import."""
+"""Daily operations endpoints: closing the day, site configuration export/import."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""REST API v1 for issue 5: the procedure catalog, dossier intake and steps, receipts, the
+"""REST API v1 for dossiers: the procedure catalog, dossier intake and steps, receipts, the
 overdue lists, public dossier tracking and satisfaction ratings. Thin endpoints over
 ``server.dossiers``, ``server.procedures``, ``server.ratings`` and ``server.receipts``."""
 

@@ -169,14 +169,13 @@ def issue(site: str) -> Response:
             check_idempotency_key(key)
             data = body(IssueTicketIn)
             applicant = data.applicant.model_dump() if data.applicant else None
-            view, created = tickets.issue_ticket(
+            view, created, ticket = tickets.issue(
                 s, p, site, data.service, data.priority, data.lang, key, now(), base_url(),
                 applicant=applicant, override_limits=data.override_limits,
             )
             if created and p.kind == "device" and p.role == "kiosk":
                 # The job is queued in this unit of work; it prints after the commit, and a
                 # printer fault never costs the citizen the ticket.
-                ticket = s.info["issued_ticket"]
                 view["print"] = printing.queue_ticket_in(s, ticket, view, p.id)
             return view, created
 

@@ -1,4 +1,4 @@
-"""``motcua`` commands of the dossier feature (issue 5): the province's procedure catalog and
+"""``motcua`` commands of the dossier feature: the province's procedure catalog and
 holidays as CSV, a site's dossier cut-off time, and the purge of kiosk ID card scans.
 Registered on the main group by ``server/cli.py``."""
 

@@ -1,4 +1,4 @@
-"""``motcua config export|import`` and ``motcua close-day`` (issue 10), registered by cli.py.
+"""``motcua config export|import`` and ``motcua close-day``, registered by cli.py.
 
 The command line acts with full rights as actor ``cli`` (audit rows say so): it runs on the
 server, where the operator already holds the database.

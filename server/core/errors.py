@@ -66,7 +66,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "no_printer": (409, "Vé này không được in từ máy có máy in.",
                    "This ticket was not issued at a kiosk with a printer."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
-    # --- issue 10: admin console, device pairing ---
+    # --- admin console, device pairing ---
     "pairing_unknown": (
         404,
         "Không có mã ghép nối này. Kiểm tra lại mã trên màn hình thiết bị.",
@@ -83,7 +83,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Mã ghép nối đã hết hạn. Thiết bị sẽ hiện mã mới.",
         "The pairing code has expired. The device will show a new one.",
     ),
-    # --- dossiers, procedures, ratings (issue 5) ---
+    # --- dossiers, procedures, ratings ---
     "illegal_dossier_step": (
         409,
         'Không thể chuyển hồ sơ đang ở bước "{status_vi}" sang "{step_vi}".',
@@ -129,7 +129,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Quầy này chưa phục vụ xong ai trong 10 phút qua.",
         "Nobody was served at this counter in the last 10 minutes.",
     ),
-    # --- issue 10: daily operations and site configuration files ---------------------------
+    # --- daily operations and site configuration files ---------------------------------
     "site_holiday": (
         409,
         "Hôm nay là ngày nghỉ lễ ({holiday_vi}), trung tâm không cấp số. {advice_vi}",
@@ -201,9 +201,9 @@ WHAT = {
     "counter": ("quầy", "Counter"),
     "ticket": ("vé", "Ticket"),
     "service": ("lĩnh vực", "Service"),
-    "user": ("tài khoản", "User"),  # issue 10
-    "device": ("thiết bị", "Device"),  # issue 10
-    "holiday": ("ngày nghỉ", "Holiday"),  # issue 10
+    "user": ("tài khoản", "User"),
+    "device": ("thiết bị", "Device"),
+    "holiday": ("ngày nghỉ", "Holiday"),
     "dossier": ("hồ sơ", "Dossier"),
     "procedure": ("thủ tục", "Procedure"),
 }

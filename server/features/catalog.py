@@ -1,5 +1,4 @@
-"""Admin console: a province's procedure catalog and its holidays (issue 10, on top of the
-catalog functions of ``server.procedures``).
+"""Admin console: a province's procedure catalog and its holidays.
 
 A centre or reception point uses its province's catalog and holidays, so every function here
 takes any site code and acts on that site's province. Reads: admins, and supervisors in

@@ -1,4 +1,4 @@
-"""Daily operations (issue 10): when a service may issue tickets, and closing the day.
+"""Daily operations: when a service may issue tickets, and closing the day.
 
 A service stops issuing (kiosk tile greyed, issue API refuses with 409) when, in this order:
 

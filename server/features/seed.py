@@ -224,7 +224,7 @@ def seed_demo(s: Session, now: dt.datetime) -> DemoResult:
         timezone="Asia/Ho_Chi_Minh",
         agency_code="H56",
     )
-    procedures.seed_catalog(s, province)  # procedure catalog and holidays (issue 5)
+    procedures.seed_catalog(s, province)  # procedure catalog and holidays
     centre = upsert_site(
         s,
         "TTHCC-TH",

@@ -1,4 +1,4 @@
-"""Site configuration as one file (issue 10): export and import, JSON or YAML.
+"""Site configuration as one file: export and import, JSON or YAML.
 
 The document (``format: motcua-site-config``, ``version: 1``)::
 

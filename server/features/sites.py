@@ -53,7 +53,7 @@ def services_with_queues(session: Session, site: Site, now: dt.datetime) -> list
     services = session.scalars(
         select(Service).where(Service.site_id == site.id).order_by(Service.sort_order, Service.id)
     ).all()
-    day = dailyops.load_site_day(session, site, now)  # issue 10: hours, holidays, caps
+    day = dailyops.load_site_day(session, site, now)  # opening hours, holidays, daily caps
     out = []
     for s in services:
         line = snap.lines[s.id]

@@ -9,7 +9,7 @@ permissions and the state machine, writes TicketEvents and queues domain events 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
@@ -136,7 +136,21 @@ def _next_number(session: Session, service_id: int, day: dt.date) -> tuple[int, 
     return int(number), routing.ClassState(last_class, run_length)
 
 
+class Issued(NamedTuple):
+    view: dict[str, Any]
+    created: bool
+    ticket: Ticket
+
+
 def issue_ticket(
+    session: Session, p: Principal, *args: Any, **kwargs: Any
+) -> tuple[dict[str, Any], bool]:
+    """``issue`` without the row: (view, created)."""
+    view, created, _ticket = issue(session, p, *args, **kwargs)
+    return view, created
+
+
+def issue(
     session: Session,
     p: Principal,
     site_code: str,
@@ -148,9 +162,10 @@ def issue_ticket(
     base_url: str,
     applicant: dict[str, Any] | None = None,
     override_limits: bool = False,
-) -> tuple[dict[str, Any], bool]:
-    """Issue a ticket. Returns (view, created); a repeated Idempotency-Key returns the
-    ticket issued the first time with created=False. Opening hours, holidays, last-ticket
+) -> Issued:
+    """Issue a ticket. Returns its view, whether it was created and the row (for a print job
+    in the same unit of work); a repeated Idempotency-Key returns the ticket issued the first
+    time with created=False. Opening hours, holidays, last-ticket
     time and daily cap refuse with 409 (staff may pass ``override_limits``): server/dailyops."""
     row = session.execute(
         select(Service, Site)
@@ -185,7 +200,8 @@ def issue_ticket(
             )
             if not same:
                 raise AppError("idempotency_conflict")
-            return ticket_view(session, existing, now, base_url, include_token=True), False
+            view = ticket_view(session, existing, now, base_url, include_token=True)
+            return Issued(view, False, existing)
 
     if not service.active:
         raise AppError("service_inactive", code=service.code)
@@ -218,7 +234,6 @@ def issue_ticket(
     ticket.priority = priority
     session.add(ticket)
     session.flush()
-    session.info["issued_ticket"] = ticket  # for the caller's print job in this unit of work
     if applicant is not None:
         session.add(_applicant_row(ticket.id, applicant))
     record_ticket_event(
@@ -240,7 +255,7 @@ def issue_ticket(
         },
     )
     emit_queue_stats(session, site.id, {service.id}, now, snap)
-    return view, True
+    return Issued(view, True, ticket)
 
 
 def _applicant_row(ticket_id: int, a: dict[str, Any]) -> TicketApplicant:

@@ -35,7 +35,7 @@ from server.web.signin import principal_from_session
 log = logging.getLogger("motcua.realtime")
 
 AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
-REVOKE_SWEEP_SECONDS = 10  # issue 10: how soon other nodes drop a revoked device's sockets
+REVOKE_SWEEP_SECONDS = 10  # how soon other nodes drop a revoked device's sockets
 
 # What the public audiences (lobby TVs, kiosks, citizens' phones) may see of each event.
 PUBLIC_TICKET_KEYS = (
@@ -178,7 +178,7 @@ class DisplayNamespace(_AudienceNamespace):
     def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
         p = _principal(session, token, ("display", "supervisor", "admin"))
         site_id = _requested_site(session, p, auth_data)
-        if p.kind == "device":  # issue 10: a revoked display is disconnected (Hub.kick_device)
+        if p.kind == "device":  # a revoked display is disconnected (Hub.kick_device)
             return {"site_id": site_id, "device_id": p.id,
                     "rooms": [*_site_rooms(site_id), f"device:{p.id}"]}
         return {"site_id": site_id, "rooms": _site_rooms(site_id)}
@@ -326,8 +326,8 @@ class Hub:
         self._watching = False
 
     def seen(self, device_id: int) -> bool:
-        """A device connected or resynced: note its last-seen time for the admin console
-        (issue 10). False when it has been revoked meanwhile (revoked on another node)."""
+        """A device connected or resynced: note its last-seen time for the admin console.
+        False when it has been revoked meanwhile (revoked on another node)."""
 
         self._watch_devices()
 

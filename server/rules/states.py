@@ -14,7 +14,7 @@ class Status(StrEnum):
     NO_SHOW = "no_show"
     CANCELLED = "cancelled"
     TRANSFERRED = "transferred"
-    # Terminal: the site closed while the ticket was still waiting or parked (issue 10).
+    # Terminal: the site closed while the ticket was still waiting or parked.
     UNSERVED_AT_CLOSE = "unserved_at_close"
 
 

@@ -42,7 +42,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "switch_lang": "English",
         "not_found_title": "Không tìm thấy số thứ tự",
         "not_found": "Mã này không đúng hoặc đã hết hạn. Vui lòng kiểm tra lại vé của bạn.",
-        # satisfaction rating after Finish (issue 5)
+        # satisfaction rating after Finish
         "rate_question": "Bạn có hài lòng với lượt phục vụ này?",
         "very_satisfied": "Rất hài lòng",
         "satisfied": "Hài lòng",

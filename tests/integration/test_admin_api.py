@@ -1,4 +1,4 @@
-"""Admin console API (issue 10) on SQLite and PostgreSQL: validation per field that changes
+"""Admin console API on SQLite and PostgreSQL: validation per field that changes
 nothing, audit rows with before/after, role checks, pairing (expiry, single use), revocation
 (API and sockets)."""
 

@@ -1,4 +1,4 @@
-"""Daily operations (issue 10): caps, last-ticket time, opening hours, holidays, closing the day.
+"""Daily operations: caps, last-ticket time, opening hours, holidays, closing the day.
 
 Site HT is Asia/Ho_Chi_Minh (UTC+7). Wednesday 25 Nov 2026; 27 Nov is a Friday.
 """

@@ -1,4 +1,4 @@
-"""Site configuration as one file (issue 10): export, import, validation with lines and paths."""
+"""Site configuration as one file: export, import, validation with lines and paths."""
 
 from __future__ import annotations
 
