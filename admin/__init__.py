@@ -17,10 +17,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from server.auth import Principal
+from server.core.auth import Principal
 from server.models import User
-from server.web_auth import STRINGS as AUTH_STRINGS
-from server.web_auth import login_required, page_lang
+from server.web.signin import STRINGS as AUTH_STRINGS
+from server.web.signin import login_required, page_lang
 
 from .strings import PAIR_STRINGS, STRINGS
 

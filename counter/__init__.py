@@ -29,12 +29,12 @@ from flask import (
 )
 from sqlalchemy import select
 
-from server import auth
+from server.core import auth
+from server.features.counters import counter_view
 from server.models import Counter, Site, User
-from server.qr import svg
-from server.queue.states import AT_COUNTER, TRANSITIONS
-from server.service import counter_view
-from server.web_auth import bind_counter, csrf_ok, login_required, page_lang
+from server.rules.states import AT_COUNTER, TRANSITIONS
+from server.web.qr import svg
+from server.web.signin import bind_counter, csrf_ok, login_required, page_lang
 
 from .strings import ACTIONS, PAUSE_REASONS, STRINGS
 

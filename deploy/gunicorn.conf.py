@@ -37,6 +37,6 @@ loglevel = "warning"
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
     """On SIGTERM, send the socket clients to the other nodes and exit (server/shutdown.py).
     Imported here, in the worker, after gevent's monkey-patching."""
-    from server.shutdown import post_worker_init as drain_on_sigterm
+    from server.node.shutdown import post_worker_init as drain_on_sigterm
 
     drain_on_sigterm(worker)

@@ -22,8 +22,8 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 from flask.blueprints import BlueprintSetupState
 
-from server.audio import phrase_response
-from server.speech import Speech, chime_wav
+from server.web.audio import phrase_response
+from server.web.speech import Speech, chime_wav
 
 from .options import parse_options
 from .strings import STRINGS

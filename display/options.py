@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from server.speech import LANGS
+from server.web.speech import LANGS
 
 from .strings import STRINGS
 

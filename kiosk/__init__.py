@@ -12,9 +12,9 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 
-from server.audio import phrase_response
-from server.qr import svg
-from server.speech import Speech
+from server.web.audio import phrase_response
+from server.web.qr import svg
+from server.web.speech import Speech
 
 from .strings import STRINGS
 

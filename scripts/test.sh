@@ -37,6 +37,9 @@ fi
 echo "==> ruff"
 .venv/bin/ruff check .
 
+echo "==> import contracts (pyproject.toml [tool.importlinter], docs/layout.md)"
+.venv/bin/lint-imports
+
 echo "==> pytest"
 if [ "${CI:-}" = "true" ]; then
     # CI must not pass by skipping: every test runs, PostgreSQL/Redis ones included.

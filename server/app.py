@@ -14,9 +14,10 @@ from typing import Any
 
 from flask import Flask, Response, abort, g, request, send_from_directory
 
-from . import logs
-from .config import Settings
-from .db import Database
+from server.config import Settings
+from server.core.db import Database
+from server.features import printing
+from server.node import logs
 
 log = logging.getLogger("motcua")
 
@@ -56,35 +57,37 @@ def create_app(
     app.config["JSON_AS_ASCII"] = False
     app.extensions["motcua"] = Context(settings, db, clock or system_clock)
 
-    from .api import bp as api_bp
-    from .api import register_error_handlers
+    # The app factory imports the entry points here, not at the top: they import features,
+    # and the CLI and the node imports this module (system_clock) without building an app.
+
+    from server.api.http import bp as api_bp
+    from server.api.http import register_error_handlers
 
     app.register_blueprint(api_bp)
     register_error_handlers(app)
 
-    from . import service
-    from .printing import Printing
+    pass
+    from server.features.printing import Printing
 
     app.extensions["motcua_printing"] = Printing(
-        db, settings.public_base_url, publish_change=service.emit_printer_changed,
+        db, settings.public_base_url, publish_change=printing.emit_printer_changed,
         start_worker=settings.print_worker,
     )
     if settings.print_worker:  # the process's background workers: also closing the day
-        from .dailyops import DayCloser
+        from server.features.dailyops import DayCloser
 
         app.extensions["motcua_day_closer"] = DayCloser(db, app.extensions["motcua"].clock)
         app.extensions["motcua_day_closer"].start()
 
     from kiosk import bp as kiosk_bp
-
-    from . import web_auth
-    from .track_page import bp as track_bp
+    from server.web import signin as web_auth
+    from server.web.track import bp as track_bp
 
     web_auth.init_app(app)
 
     app.register_blueprint(track_bp)
 
-    from .dossier_page import bp as dossier_page_bp
+    from server.web.dossier import bp as dossier_page_bp
 
     app.register_blueprint(dossier_page_bp)
 
@@ -102,17 +105,17 @@ def create_app(
 
     app.register_blueprint(counter_bp)
 
-    from admin import bp as admin_bp  # issue 10: /admin/ console and the public /pair page
+    from admin import bp as admin_bp  # /admin/ console and the public /pair page
 
     app.register_blueprint(admin_bp)
 
-    from .realtime import Hub
+    from server.realtime.hub import Hub
 
     app.extensions["motcua_hub"] = Hub(
         app, settings.async_mode, settings.redis_url, settings.redis_channel
     )
 
-    from .ops import init_ops  # /healthz, /readyz, /metrics (deploy/README.md)
+    from server.node.health import init_ops  # /healthz, /readyz, /metrics (docs/operations.md)
 
     init_ops(app)
 

@@ -73,7 +73,7 @@ TICKET_STATUSES = (
     "no_show",
     "cancelled",
     "transferred",
-    "unserved_at_close",  # issue 10: still waiting/parked when the site closed (terminal)
+    "unserved_at_close",  # still waiting/parked when the site closed (terminal)
 )
 CHANNELS = ("kiosk", "counter", "api", "transfer")
 
@@ -385,7 +385,7 @@ class AuditLog(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
-# --- dossiers, procedures, holidays, ratings (issue 5) -------------------------------------
+# --- dossiers, procedures, holidays, ratings -------------------------------------
 
 DOSSIER_STATUSES = (
     "received",
@@ -525,7 +525,7 @@ class Rating(Base):
     )
 
 
-# --- issue 10: admin data, daily operations, device pairing (migration 0007) ---------------
+# --- admin data, daily operations, device pairing (migration 0007) ---------------
 # New columns of existing tables are attached here (SQLAlchemy declarative allows adding
 # mapped columns after the class is built) so that the whole feature is one block.
 

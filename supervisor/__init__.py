@@ -15,11 +15,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import select
 
-from server import auth
-from server.auth import Principal
+from server.core import auth
+from server.core.auth import Principal
 from server.models import Site, User
-from server.web_auth import STRINGS as AUTH_STRINGS
-from server.web_auth import login_required, page_lang
+from server.web.signin import STRINGS as AUTH_STRINGS
+from server.web.signin import login_required, page_lang
 
 from .strings import STRINGS
 

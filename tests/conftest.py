@@ -21,8 +21,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from server import migrate, seed
-from server.db import Database
+from server.core import migrate
+from server.core.db import Database
+from server.features import seed
 from server.models import Base
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -353,9 +354,9 @@ def staff(db: Database, world: World, clock: Clock) -> dict[str, int]:
     ``clerk.other`` of OTHER, ``sup.prov`` of the province and ``admin`` (province). Returns
     username -> user id."""
     with db.write() as s:
-        from server.service import site_by_code
+        from server.core.lookups import get_site
 
-        sites = {c: site_by_code(s, c) for c in ("PROV", "HT", "OTHER")}
+        sites = {c: get_site(s, c) for c in ("PROV", "HT", "OTHER")}
         users = {
             "clerk.ht": ("clerk", "HT"),
             "sup.ht": ("supervisor", "HT"),

@@ -1,4 +1,4 @@
-"""Admin console API (issue 10): sites, services, counters, priority categories, users, devices
+"""Admin console API: sites, services, counters, priority categories, users, devices
 and device pairing. Thin endpoints over ``server.admin``.
 
 Admins may do everything; supervisors read their own sites (GET); clerks and devices get 403.
@@ -8,16 +8,29 @@ A failed validation answers 422 ``{"error": {"code": "validation_error", "messag
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .. import admin, admin_catalog
-from ..db import retrying
-from ..errors import AppError
-from . import bp, endpoint, json_response, lang, now, principal, read, read_json, write, write_json
-from .schemas import Names, ProcedureOut
+from server.api.http import (
+    bp,
+    endpoint,
+    json_response,
+    lang,
+    now,
+    principal,
+    read,
+    read_json,
+    write,
+    write_json,
+)
+from server.api.schemas import Names, ProcedureOut
+from server.core.db import retrying
+from server.core.errors import AppError
+from server.features import admin
+from server.features import catalog as admin_catalog
 
 ADMIN = "admins"
 READ = "admins; supervisors of the site (read-only)"
@@ -271,7 +284,6 @@ bp.register_error_handler(admin.FieldErrors, _fields_response)
 
 def _data(model: type[BaseModel]) -> dict[str, Any]:
     """The body as a dict; type errors are reported per field like the domain's checks."""
-    import json
 
     raw = request.get_data(cache=True)
     try:

@@ -8,10 +8,11 @@ from typing import Any
 from flask import Response, request
 from pydantic import BaseModel, Field
 
-from .. import advice_service, reports
-from ..errors import AppError
-from . import endpoint, json_response, now, principal, query_param, read, read_json
-from .schemas import Names
+from server.api.http import endpoint, json_response, now, principal, query_param, read, read_json
+from server.api.schemas import Names
+from server.core.errors import AppError
+from server.features import advice as advice_service
+from server.features import reports
 
 WHO = "supervisors and admins of the site (and of its parent sites)"
 

@@ -1,4 +1,4 @@
-"""Issue 10 endpoints: closing the day, site configuration export/import."""
+"""Daily operations endpoints: closing the day, site configuration export/import."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from flask import Response, request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from .. import dailyops, siteconfig
-from ..auth import Principal
-from ..errors import AppError
-from ..service import site_by_code
-from . import body, endpoint, now, principal, read, write_json
-from .schemas import Strict
+from server.api.http import body, endpoint, now, principal, read, write_json
+from server.api.schemas import Strict
+from server.core.auth import Principal
+from server.core.errors import AppError
+from server.core.lookups import get_site
+from server.features import dailyops, siteconfig
 
 
 class CloseDayIn(Strict):
@@ -53,7 +53,7 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 def close_day(site: str) -> Response:
     def run(s: Session, p: Principal) -> dict[str, Any]:
         body(CloseDayIn)
-        return dailyops.close_day(s, p, site_by_code(s, site), now())
+        return dailyops.close_day(s, p, get_site(s, site), now())
 
     return write_json(run)
 

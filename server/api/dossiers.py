@@ -1,4 +1,4 @@
-"""REST API v1 for issue 5: the procedure catalog, dossier intake and steps, receipts, the
+"""REST API v1 for dossiers: the procedure catalog, dossier intake and steps, receipts, the
 overdue lists, public dossier tracking and satisfaction ratings. Thin endpoints over
 ``server.dossiers``, ``server.procedures``, ``server.ratings`` and ``server.receipts``."""
 
@@ -10,12 +10,7 @@ from flask import Response, current_app, request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from .. import dossiers, procedures, ratings, receipts
-from ..auth import Principal
-from ..db import retrying
-from ..dossier_states import STEPS
-from ..errors import AppError
-from . import (
+from server.api.http import (
     base_url,
     body,
     endpoint,
@@ -27,8 +22,14 @@ from . import (
     write,
     write_json,
 )
-from .routes import STAFF, check_idempotency_key, created_response
-from .schemas import EmptyIn, Names, ProcedureOut, Strict
+from server.api.routes import STAFF, check_idempotency_key, created_response
+from server.api.schemas import EmptyIn, Names, ProcedureOut, Strict
+from server.core.auth import Principal
+from server.core.db import retrying
+from server.core.errors import AppError
+from server.core.lookups import get_dossier
+from server.features import dossiers, procedures, ratings, receipts
+from server.rules.dossier_states import STEPS
 
 SITE_STAFF = "staff of the dossier's site (clerks, supervisors of the site or above, admins)"
 Score = Literal["very_satisfied", "satisfied", "not_satisfied"]
@@ -327,7 +328,7 @@ def dossier_receipt(code: str) -> Response:
     with read() as s:
         p = principal(s)
         dossiers.get(s, p, code, now(), base_url())  # 404 / 403
-        d = dossiers._dossier(s, code)
+        d = get_dossier(s, code)
         return json_response(receipts.receipt_view(receipts.receipt_print(s, d, base_url())))
 
 

@@ -8,11 +8,7 @@ from typing import Any
 from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
-from .. import service, supervision
-from ..auth import Principal
-from ..db import retrying
-from ..errors import AppError
-from . import (
+from server.api.http import (
     base_url,
     body,
     endpoint,
@@ -25,7 +21,7 @@ from . import (
     write,
     write_json,
 )
-from .schemas import (
+from server.api.schemas import (
     CallNextOut,
     CounterOut,
     EmptyIn,
@@ -43,6 +39,12 @@ from .schemas import (
     TrackOut,
     TransferIn,
 )
+from server.core.auth import Principal
+from server.core.db import retrying
+from server.core.errors import AppError
+from server.features import counters as counter_feature
+from server.features import sites as site_feature
+from server.features import tickets
 
 STAFF = "clerk tokens of the site (bound to a counter: that counter only), supervisors, admins"
 IDEMPOTENCY_HEADER = {
@@ -105,7 +107,7 @@ def ping() -> Response:
     errors=[401],
 )
 def sites() -> Response:
-    return read_json(service.list_sites)
+    return read_json(site_feature.list_sites)
 
 
 @endpoint(
@@ -118,7 +120,7 @@ def sites() -> Response:
     errors=[401, 403, 404],
 )
 def services(site: str) -> Response:
-    return read_json(lambda s, p: service.list_services(s, p, site, now()))
+    return read_json(lambda s, p: site_feature.list_services(s, p, site, now()))
 
 
 @endpoint(
@@ -131,7 +133,7 @@ def services(site: str) -> Response:
     errors=[401, 403, 404],
 )
 def counters(site: str) -> Response:
-    return read_json(lambda s, p: service.list_counters(s, p, site))
+    return read_json(lambda s, p: counter_feature.list_counters(s, p, site))
 
 
 @endpoint(
@@ -144,7 +146,7 @@ def counters(site: str) -> Response:
     errors=[401],
 )
 def priorities() -> Response:
-    return read_json(lambda s, p: service.list_priorities(s))
+    return read_json(lambda s, p: site_feature.list_priorities(s))
 
 
 @endpoint(
@@ -167,14 +169,13 @@ def issue(site: str) -> Response:
             check_idempotency_key(key)
             data = body(IssueTicketIn)
             applicant = data.applicant.model_dump() if data.applicant else None
-            view, created = service.issue_ticket(
+            view, created, ticket = tickets.issue(
                 s, p, site, data.service, data.priority, data.lang, key, now(), base_url(),
                 applicant=applicant, override_limits=data.override_limits,
             )
             if created and p.kind == "device" and p.role == "kiosk":
                 # The job is queued in this unit of work; it prints after the commit, and a
                 # printer fault never costs the citizen the ticket.
-                ticket = s.info["issued_ticket"]
                 view["print"] = printing.queue_ticket_in(s, ticket, view, p.id)
             return view, created
 
@@ -195,13 +196,13 @@ def issue(site: str) -> Response:
     errors=[401, 403, 404],
 )
 def get_ticket(ticket_id: int) -> Response:
-    return read_json(lambda s, p: service.get_ticket(s, p, ticket_id, now(), base_url()))
+    return read_json(lambda s, p: tickets.get_ticket(s, p, ticket_id, now(), base_url()))
 
 
 def _counter_status(counter_id: int, status: str) -> Response:
     def run(s: Session, p: Principal) -> dict[str, Any]:
         data = body(PauseIn) if status == "paused" else body(EmptyIn)
-        return service.set_counter_status(
+        return counter_feature.set_counter_status(
             s, p, counter_id, status, now(), getattr(data, "reason", None)
         )
 
@@ -263,7 +264,7 @@ def call_next(counter_id: int) -> Response:
         with write() as s:
             p = principal(s)
             body(EmptyIn)
-            return service.call_next(s, p, counter_id, now(), base_url())
+            return tickets.call_next(s, p, counter_id, now(), base_url())
 
     ticket = retrying(unit)
     if ticket is None:
@@ -284,7 +285,7 @@ def call_next(counter_id: int) -> Response:
 def counter_profile(counter_id: int) -> Response:
     def run(s: Session, p: Principal) -> dict[str, Any]:
         lines = [(line.code, line.weight, line.site) for line in body(ProfileIn).services]
-        return supervision.set_counter_profile(s, p, counter_id, lines, now())
+        return counter_feature.set_counter_profile(s, p, counter_id, lines, now())
 
     return write_json(run)
 
@@ -296,7 +297,7 @@ def _ticket_action(ticket_id: int, action: str) -> Response:
             counter_id = body(ResumeIn).counter_id
         else:
             body(EmptyIn)
-        return service.ticket_action(s, p, ticket_id, action, now(), base_url(), counter_id)
+        return tickets.ticket_action(s, p, ticket_id, action, now(), base_url(), counter_id)
 
     return write_json(run)
 
@@ -355,7 +356,7 @@ def ticket_resume(ticket_id: int) -> Response:
 def ticket_transfer(ticket_id: int) -> Response:
     def run(s: Session, p: Principal) -> dict[str, Any]:
         data = body(TransferIn)
-        return service.transfer(s, p, ticket_id, data.service, data.position, now(), base_url())
+        return tickets.transfer(s, p, ticket_id, data.service, data.position, now(), base_url())
 
     return write_json(run)
 
@@ -374,7 +375,7 @@ def ticket_reprint(ticket_id: int) -> Response:
     with read() as s:
         p = principal(s)
         body(EmptyIn)
-        device_id, view = service.reprint_target(s, p, ticket_id, now(), base_url())
+        device_id, view = tickets.reprint_target(s, p, ticket_id, now(), base_url())
     result = current_app.extensions["motcua_printing"].print_ticket(ticket_id, view, device_id)
     if result["status"] == "none":
         raise AppError("no_printer")
@@ -393,7 +394,7 @@ def ticket_reprint(ticket_id: int) -> Response:
 def site_ticker(site: str) -> Response:
     def run(s: Session, p: Principal) -> dict[str, Any]:
         data = body(TickerIn)
-        return service.set_ticker(s, p, site, data.vi, data.en, now())
+        return site_feature.set_ticker(s, p, site, data.vi, data.en, now())
 
     return write_json(run)
 
@@ -411,10 +412,5 @@ def track(token: str) -> Response:
     if len(token) > 64:
         raise AppError("not_found", what="ticket")
     with read() as s:
-        return json_response(service.track(s, token, now(), base_url()))
+        return json_response(tickets.track(s, token, now(), base_url()))
 
-
-from . import dailyops  # noqa: E402,F401  (issue 10: close-day, site configuration)
-
-# Supervisor station endpoints (issue 7): dashboard, moving tickets, audit.
-from . import supervision as _supervision_api  # noqa: E402,F401

@@ -105,7 +105,7 @@ class AlternativeOut(BaseModel):
 
 
 class UnavailableOut(BaseModel):
-    """Why a service takes no ticket now (issue 10) and what to do."""
+    """Why a service takes no ticket now and what to do."""
 
     code: str = Field(description="site_holiday | site_closed_now | service_after_last_ticket"
                       " | service_cap_reached")
@@ -228,7 +228,7 @@ class PingOut(BaseModel):
     ok: bool
 
 
-# The procedure catalog (issue 5): staff pages and the admin console show the same shape.
+# The procedure catalog: staff pages and the admin console show the same shape.
 class DocumentOut(BaseModel):
     vi: str
     en: str

@@ -10,11 +10,11 @@ from flask import Response, request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from .. import supervision
-from ..auth import Principal
-from ..errors import AppError
-from . import base_url, body, endpoint, now, query_param, read_json, write_json
-from .schemas import Names, Strict
+from server.api.http import base_url, body, endpoint, now, query_param, read_json, write_json
+from server.api.schemas import Names, Strict
+from server.core.auth import Principal
+from server.core.errors import AppError
+from server.features import supervision
 
 WHO = "supervisors and admins of the site (and of its parent sites); clerks get 403"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
-from server.db import make_engine
+from server.core.db import make_engine
 from server.models import Base
 
 config = context.config

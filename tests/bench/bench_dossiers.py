@@ -31,10 +31,11 @@ from typing import Any
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from server import migrate, seed
 from server.app import create_app
 from server.config import Settings
-from server.db import Database
+from server.core import migrate
+from server.core.db import Database
+from server.features import seed
 from server.models import Dossier
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from server.features import tickets  # noqa: E402 - after the path set-up
 from tests.bench import bench_realtime as rt  # noqa: E402 - after the path set-up
 from tests.bench.common import (  # noqa: E402
     BenchError,
@@ -139,9 +140,11 @@ def drop_database(url: str) -> None:
 def build_province(url: str, opts: Options) -> list[SiteInfo]:
     import datetime as dt
 
-    from server import migrate, seed, service
-    from server.auth import Principal
-    from server.db import Database
+    from server.core import migrate
+    from server.core.auth import Principal
+    from server.core.db import Database
+    from server.features import seed
+    pass
 
     migrate.upgrade(url)
     db = Database(url)
@@ -185,7 +188,7 @@ def build_province(url: str, opts: Options) -> list[SiteInfo]:
             with db.write() as s:
                 for n in range(trackers[i]):
                     svc = SERVICES[n % len(SERVICES)][0]
-                    view = service.issue_ticket(
+                    view = tickets.issue_ticket(
                         s, system, code, svc, None, "vi", None, now, "http://bench"
                     )[0]
                     info.trackers.append(view["token"])

@@ -349,7 +349,7 @@ def connection_cap(mode: str, threads: int) -> int:
     of ``motcua run`` accepts: ``worker_connections`` as server.serve sets it."""
     from gunicorn.config import Config
 
-    from server.serve import gunicorn_options
+    from server.node.serve import gunicorn_options
 
     cfg = Config()
     for key, value in gunicorn_options(HOST, 0, mode, threads).items():

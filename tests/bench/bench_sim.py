@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from server import simulate
+from server.features import simulate
 
 
 def seeds(spec: str) -> list[int]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Issue 8 load benchmark: N citizens' phones on ``/track`` on one Motcua node, over loopback.
+"""Load benchmark: N citizens' phones on ``/track`` on one Motcua node, over loopback.
 
 One run (bounded by ``--budget`` seconds):
 

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from server.serve import gunicorn_options  # noqa: E402 - needs the repository on sys.path
+from server.node.serve import gunicorn_options  # noqa: E402 - needs the repository on sys.path
 
 NAMESPACE = "/display"
 ROOM = "site:1"

@@ -1,4 +1,4 @@
-"""The admin console in Chromium against a real server (issue 10): an admin creates a site with
+"""The admin console in Chromium against a real server: an admin creates a site with
 two services and three counters, pairs a kiosk and a display by the codes their /pair pages
 show, and a ticket taken on the new kiosk appears on the new display, first waiting, then
 called to a counter."""

@@ -14,7 +14,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from server.speech import find_engine
+from server.web.speech import find_engine
 from tests.e2e.conftest import demo_site
 from tests.support import ServerProcess
 

@@ -1,4 +1,4 @@
-"""The kiosk in Chromium when a service reached its daily cap (issue 10): the tile greys out
+"""The kiosk in Chromium when a service reached its daily cap: the tile greys out
 and a touch says why and what to do, instead of issuing."""
 
 from __future__ import annotations

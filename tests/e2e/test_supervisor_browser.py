@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from playwright.sync_api import expect
 
 from server.cli import main
-from server.seed import DEMO_PASSWORD
+from server.features.seed import DEMO_PASSWORD
 from tests.e2e.conftest import demo_site
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Admin console API (issue 10) on SQLite and PostgreSQL: validation per field that changes
+"""Admin console API on SQLite and PostgreSQL: validation per field that changes
 nothing, audit rows with before/after, role checks, pairing (expiry, single use), revocation
 (API and sockets)."""
 
@@ -277,7 +277,7 @@ def test_users_create_reset_disable(
     [reset] = audits(world, "user.reset_password")
     assert new_pw not in str(reset.after)
     with world.db.read() as s:
-        from server.web_auth import _password_stamp
+        from server.web.signin import _password_stamp
 
         u = s.get(User, user["id"])
         assert u is not None
@@ -384,7 +384,7 @@ def test_pairing_expires(api: Api, world: World, clock: Clock) -> None:
 
 
 def test_pairing_start_is_bounded(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from server import admin
+    from server.features import admin
 
     monkeypatch.setattr(admin, "MAX_PENDING_CODES", 3)
     for _ in range(3):

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from server import service
-from server.auth import SYSTEM
-from server.db import Database
-from server.errors import MESSAGES
+from server.core.auth import SYSTEM
+from server.core.db import Database
+from server.core.errors import MESSAGES
+from server.features import tickets
 from server.models import (
     AuditLog,
     Counter,
@@ -31,7 +31,7 @@ from server.models import (
     Ticket,
     TicketEvent,
 )
-from server.queue.states import TRANSITIONS, Action, Status
+from server.rules.states import TRANSITIONS, Action, Status
 from tests.conftest import BASE_URL, Api, Clock, World
 
 API = "/api/v1"
@@ -131,16 +131,16 @@ def scene(db: Database, world: World, clock: Clock) -> dict[str, int]:
     ids["other_counter"] = world.counters[-1]
 
     def issue(s: Any, code: str) -> int:
-        view, _ = service.issue_ticket(s, SYSTEM, "HT", code, None, "vi", None, now, BASE_URL)
+        view, _ = tickets.issue_ticket(s, SYSTEM, "HT", code, None, "vi", None, now, BASE_URL)
         return int(view["id"])
 
     def call(s: Any, counter: str) -> int:
-        return int(service.call_next(s, SYSTEM, ids[counter], now, BASE_URL)["id"])
+        return int(tickets.call_next(s, SYSTEM, ids[counter], now, BASE_URL)["id"])
 
     with db.write() as s:
         ids["parked"] = issue(s, "land")
         assert call(s, "c1") == ids["parked"]
-        service.ticket_action(s, SYSTEM, ids["parked"], "park", now, BASE_URL)
+        tickets.ticket_action(s, SYSTEM, ids["parked"], "park", now, BASE_URL)
         ids["called"] = issue(s, "land")
         assert call(s, "c1") == ids["called"]
         ids["at2"] = issue(s, "civil")

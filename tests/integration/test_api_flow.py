@@ -193,7 +193,7 @@ def test_kiosk_speaks_the_number_on_the_server(api: Api) -> None:
     import io
     import wave
 
-    from server.speech import find_engine
+    from server.web.speech import find_engine
 
     ok = api.call("GET", "/kiosk/audio/vi/A042.wav", "kiosk")
     if find_engine()[0] is None:

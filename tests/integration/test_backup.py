@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from server import service
-from server.auth import Principal
-from server.backup import BackupError, restore
 from server.cli import main
-from server.db import Database
+from server.core.auth import Principal
+from server.core.db import Database
+from server.features import tickets
 from server.models import Base
+from server.node.backup import BackupError, restore
 from tests.conftest import World
 
 SYSTEM = Principal("system", None, "system", None)
@@ -50,7 +50,7 @@ def _alembic_table() -> Any:
 def issue(db: Database, service_code: str = "land") -> dict[str, Any]:
     with db.write() as s:
         now = dt.datetime.now(dt.UTC)
-        return service.issue_ticket(s, SYSTEM, "HT", service_code, None, "vi", None, now, "")[0]
+        return tickets.issue_ticket(s, SYSTEM, "HT", service_code, None, "vi", None, now, "")[0]
 
 
 def cli(url: str, *args: str) -> str:
@@ -63,7 +63,7 @@ def test_round_trip(db: Database, world: World, tmp_path: Path) -> None:
     for code in ("land", "land", "civil"):
         issue(db, code)
     with db.write() as s:
-        called = service.call_next(s, SYSTEM, world.counters[1], dt.datetime.now(dt.UTC), "")
+        called = tickets.call_next(s, SYSTEM, world.counters[1], dt.datetime.now(dt.UTC), "")
     assert called is not None and called["number"] == "A001"
     before = state(db.url)
     assert len(before["tickets"]) == 3 and before["alembic_version"]
@@ -75,7 +75,7 @@ def test_round_trip(db: Database, world: World, tmp_path: Path) -> None:
     for _ in range(4):
         issue(db, "business")
     with db.write() as s:
-        service.call_next(s, SYSTEM, world.counters[2], dt.datetime.now(dt.UTC), "")
+        tickets.call_next(s, SYSTEM, world.counters[2], dt.datetime.now(dt.UTC), "")
     cli(db.url, "device", "add", "--site", "HT", "--kind", "display", "--name", "tv-2")
     assert state(db.url) != before
 
@@ -100,7 +100,7 @@ def test_restore_asks_before_replacing(db: Database, world: World, tmp_path: Pat
 
 
 def test_sqlite_backup_is_consistent_while_the_server_writes(tmp_path: Path, clock: Any) -> None:
-    from server import migrate
+    from server.core import migrate
     from tests.conftest import build_world
 
     url = f"sqlite:///{tmp_path / 'live.sqlite3'}"

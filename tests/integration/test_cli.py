@@ -13,9 +13,9 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from server.auth import hash_token
 from server.cli import main
-from server.db import Database
+from server.core.auth import hash_token
+from server.core.db import Database
 from server.models import ApiToken, Counter, Device, Service, Site, User
 from tests.support import ServerProcess
 
@@ -39,7 +39,7 @@ def counts(db: Database) -> dict[str, int]:
 def test_init_db_and_demo_are_idempotent(db_url: str) -> None:
     from alembic.script import ScriptDirectory
 
-    from server.migrate import alembic_config
+    from server.core.migrate import alembic_config
 
     head = ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
     out = run_cli(db_url, "init-db")

@@ -7,10 +7,11 @@ import datetime as dt
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from server import migrate, service
-from server.auth import Principal
 from server.cli import main
-from server.db import Database
+from server.core import migrate
+from server.core.auth import Principal
+from server.core.db import Database
+from server.features import counters, tickets
 from server.models import Counter, Site
 
 SYSTEM = Principal("system", None, "system", None)
@@ -59,11 +60,11 @@ def test_build_a_province_from_the_cli(db_url: str) -> None:
             counter_id = counter.id
         now = dt.datetime.now(dt.UTC)
         with db.write() as s:
-            t = service.issue_ticket(s, SYSTEM, "XA01", "land", None, "vi", None, now, "")[0]
+            t = tickets.issue_ticket(s, SYSTEM, "XA01", "land", None, "vi", None, now, "")[0]
             assert t["number"] == "A001"
-            service.set_counter_status(s, SYSTEM, counter_id, "open", now)
+            counters.set_counter_status(s, SYSTEM, counter_id, "open", now)
         with db.write() as s:
-            called = service.call_next(s, SYSTEM, counter_id, now, "")
+            called = tickets.call_next(s, SYSTEM, counter_id, now, "")
             assert called is not None and called["number"] == "A001"
     finally:
         db.dispose()

@@ -20,9 +20,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server import service
-from server.auth import Principal
-from server.db import Database, retrying
+from server.core import lookups
+from server.core.auth import Principal
+from server.core.db import Database, retrying
+from server.features import tickets as ticket_ops
 from server.models import Ticket, TicketEvent
 from tests.conftest import build_world
 
@@ -54,7 +55,7 @@ def test_issue_and_call_concurrently(db: Database) -> None:
 
     db.subscribers.append(collect)
     with db.read() as s:
-        site_id = service.site_by_code(s, "HT").id
+        site_id = lookups.get_site(s, "HT").id
     kiosk = Principal("device", 1, "kiosk", site_id)
     clerk = Principal("token", 1, "clerk", site_id)
     codes = ["land", "civil", "business"]
@@ -71,7 +72,7 @@ def test_issue_and_call_concurrently(db: Database) -> None:
             for i in range(PER_ISSUER):
                 code = codes[(k + i) % 3]
                 with db.write() as s:
-                    view, created = service.issue_ticket(
+                    view, created = ticket_ops.issue_ticket(
                         s,
                         kiosk,
                         "HT",
@@ -102,7 +103,7 @@ def test_issue_and_call_concurrently(db: Database) -> None:
                 finished_issuing = issuing_done.is_set()
                 t0 = time.monotonic()
                 with db.write() as s:
-                    ticket = service.call_next(s, clerk, cid, now(), BASE)
+                    ticket = ticket_ops.call_next(s, clerk, cid, now(), BASE)
                 t1 = time.monotonic()
                 if ticket is None:
                     empty_calls.append((number, t0, t1))
@@ -115,7 +116,7 @@ def test_issue_and_call_concurrently(db: Database) -> None:
                 calls[number].append(ticket["id"])
                 for action in ("start", "finish"):
                     with db.write() as s:
-                        service.ticket_action(s, clerk, ticket["id"], action, now(), BASE)
+                        ticket_ops.ticket_action(s, clerk, ticket["id"], action, now(), BASE)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -199,7 +200,7 @@ def test_issue_and_call_concurrently(db: Database) -> None:
 def test_same_idempotency_key_concurrently_gives_one_ticket(db: Database) -> None:
     build_world(db, now())
     with db.read() as s:
-        site_id = service.site_by_code(s, "HT").id
+        site_id = lookups.get_site(s, "HT").id
     kiosk = Principal("device", 1, "kiosk", site_id)
     results: list[int] = []
     errors: list[BaseException] = []
@@ -208,7 +209,7 @@ def test_same_idempotency_key_concurrently_gives_one_ticket(db: Database) -> Non
     def tap() -> None:
         def unit() -> dict[str, Any]:
             with db.write() as s:
-                return service.issue_ticket(
+                return ticket_ops.issue_ticket(
                     s, kiosk, "HT", "land", None, "vi", "double-tap", now(), BASE
                 )[0]
 

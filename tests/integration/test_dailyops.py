@@ -1,4 +1,4 @@
-"""Daily operations (issue 10): caps, last-ticket time, opening hours, holidays, closing the day.
+"""Daily operations: caps, last-ticket time, opening hours, holidays, closing the day.
 
 Site HT is Asia/Ho_Chi_Minh (UTC+7). Wednesday 25 Nov 2026; 27 Nov is a Friday.
 """
@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server import snapshots
-from server.dailyops import DayCloser
+from server.core.lookups import get_site
+from server.features import tickets
+from server.features.dailyops import DayCloser
 from server.models import AuditLog, Holiday, Service, Site, Ticket, TicketEvent
-from server.service import site_by_code
+from server.realtime import snapshots
 from tests.conftest import Api, Clock, World
 
 API = "/api/v1"
@@ -30,7 +31,7 @@ def at(day: int, hh: int, mm: int = 0) -> dt.datetime:
 def configure(world: World, site: str = "HT", hours: Any = HOURS, **service: Any) -> None:
     """Opening hours of ``site``; ``land={"daily_cap": 2}`` style service settings."""
     with world.db.write() as s:
-        row = site_by_code(s, site)
+        row = get_site(s, site)
         row.opening_hours = hours
         for code, fields in service.items():
             svc = s.scalar(select(Service).where(Service.site_id == row.id, Service.code == code))
@@ -99,7 +100,7 @@ def test_cap_refuses_with_the_reason_and_the_next_opening(
     assert api.issue("civil")["number"] == "B001"
     # The kiosk snapshot (socket) carries the same reason.
     with world.db.read() as s:
-        snap = snapshots.kiosk(s, site_by_code(s, "HT"), clock())
+        snap = snapshots.kiosk(s, get_site(s, "HT"), clock())
     land = next(x for x in snap["services"] if x["code"] == "land")
     assert land["available"] is False and land["reason"]["code"] == "service_cap_reached"
 
@@ -210,7 +211,7 @@ def test_holiday_refuses_and_is_skipped_for_the_next_opening(
     configure(world)
     no_alternative(world)
     with world.db.write() as s:
-        prov = site_by_code(s, "PROV")
+        prov = get_site(s, "PROV")
         s.add(
             Holiday(site_id=prov.id, day=dt.date(2026, 11, 25), name_vi="Nghỉ A", name_en="Day A")
         )
@@ -393,14 +394,13 @@ def test_concurrent_kiosks_never_exceed_the_cap(db: Any, world: World) -> None:
     refused with the cap's error (the draw of a number past the cap is rolled back)."""
     import threading
 
-    from server import service
-    from server.auth import Principal
-    from server.db import retrying
-    from server.errors import AppError
+    from server.core.auth import Principal
+    from server.core.db import retrying
+    from server.core.errors import AppError
 
     configure(world, land={"daily_cap": 12})
     with db.read() as s:
-        site_id = site_by_code(s, "HT").id
+        site_id = get_site(s, "HT").id
     kiosk = Principal("device", 1, "kiosk", site_id)
     when = at(25, 9)
     outcomes: list[str] = []
@@ -413,7 +413,7 @@ def test_concurrent_kiosks_never_exceed_the_cap(db: Any, world: World) -> None:
 
             def unit() -> str:
                 with db.write() as s:
-                    view, _ = service.issue_ticket(
+                    view, _ = tickets.issue_ticket(
                         s, kiosk, "HT", "land", None, "vi", None, when, "http://x"
                     )
                     return str(view["number"])

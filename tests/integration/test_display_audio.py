@@ -16,14 +16,7 @@ from typing import Any
 
 import pytest
 
-from server.speech import (
-    Engine,
-    Speech,
-    find_engine,
-    read_samples,
-    rms,
-    spoken_ssml,
-)
+from server.web.speech import Engine, Speech, find_engine, read_samples, rms, spoken_ssml
 from tests.conftest import Api, needs
 
 AUDIO_MIN_RMS = 0.02  # speech at eSpeak's default amplitude is around 0.1

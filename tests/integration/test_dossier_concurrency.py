@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server import dossiers, procedures, service
-from server.auth import Principal
-from server.db import Database, retrying
-from server.errors import AppError
+from server.core import lookups
+from server.core.auth import Principal
+from server.core.db import Database, retrying
+from server.core.errors import AppError
+from server.features import dossiers, procedures, tickets
 from server.models import Dossier, DossierDay, Site
 from tests.conftest import build_world
 
@@ -29,7 +30,7 @@ def test_codes_are_unique_and_gap_free_under_concurrent_intake(db: Database) -> 
     with db.write() as s:
         province = s.scalar(select(Site).where(Site.code == "PROV"))
         procedures.seed_catalog(s, province)
-        site_id = service.site_by_code(s, "HT").id
+        site_id = lookups.get_site(s, "HT").id
     kiosk = Principal("device", 1, "kiosk", site_id)
     ticket_of: dict[int, int] = {}
     for number, cid in sorted(world.counters.items()):
@@ -37,9 +38,9 @@ def test_codes_are_unique_and_gap_free_under_concurrent_intake(db: Database) -> 
             continue
         clerk = Principal("token", 100 + number, "clerk", site_id, counter_id=cid)
         with db.write() as s:
-            service.issue_ticket(s, kiosk, "HT", "civil", None, "vi", None, NOW, BASE)
+            tickets.issue_ticket(s, kiosk, "HT", "civil", None, "vi", None, NOW, BASE)
         with db.write() as s:
-            t = service.call_next(s, clerk, cid, NOW, BASE)
+            t = tickets.call_next(s, clerk, cid, NOW, BASE)
             assert t is not None
             ticket_of[number] = t["id"]
 
@@ -114,14 +115,14 @@ def test_a_double_click_racing_itself_makes_one_dossier(db: Database) -> None:
     with db.write() as s:
         province = s.scalar(select(Site).where(Site.code == "PROV"))
         procedures.seed_catalog(s, province)
-        site_id = service.site_by_code(s, "HT").id
+        site_id = lookups.get_site(s, "HT").id
     cid = world.counters[2]
     clerk = Principal("token", 7, "clerk", site_id, counter_id=cid)
     with db.write() as s:
-        service.issue_ticket(s, Principal("device", 1, "kiosk", site_id), "HT", "civil", None,
+        tickets.issue_ticket(s, Principal("device", 1, "kiosk", site_id), "HT", "civil", None,
                              "vi", None, NOW, BASE)
     with db.write() as s:
-        ticket_id = service.call_next(s, clerk, cid, NOW, BASE)["id"]
+        ticket_id = tickets.call_next(s, clerk, cid, NOW, BASE)["id"]
     data = {"procedure": "HT-KH", "applicant": {"name": "Phạm Thị Dung",
                                                 "id_number": "034090001234"}}
     rounds, clicks = 8, 3

@@ -10,18 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from server import procedures
-from server.db import Database
-from server.dossier_states import STEPS, TRANSITIONS, DossierStatus
-from server.models import (
-    AuditLog,
-    Counter,
-    Dossier,
-    DossierDay,
-    DossierEvent,
-    PrintJob,
-    Site,
-)
+from server.core.db import Database
+from server.features import procedures
+from server.models import AuditLog, Counter, Dossier, DossierDay, DossierEvent, PrintJob, Site
+from server.rules.dossier_states import STEPS, TRANSITIONS, DossierStatus
 from tests.conftest import Api, Clock, World
 from tests.fakeprinter import FakePrinter, parse_escpos, strip_status_queries
 
@@ -496,7 +488,7 @@ def test_receipt_reaches_the_counter_printer_with_code_and_qr(
 
 def test_purge_removes_only_scans_of_past_business_days(api: Api, catalog: World,
                                                         clock: Clock) -> None:
-    from server.applicants import purge_applicants
+    from server.features.applicants import purge_applicants
     from server.models import TicketApplicant
 
     scan = {"id_number": "001234567890", "name": "Lê Văn Cường"}

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from server.cli import main
-from server.db import Database
+from server.core.db import Database
 from server.models import PrintJob
 from tests.fakeprinter import FakePrinter, parse_escpos, strip_status_queries
 from tests.support import SeqClient, ServerProcess

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from server.db import Database
-from server.migrate import alembic_config, current_revision
+from server.core.db import Database
+from server.core.migrate import alembic_config, current_revision
 from server.models import Base
 
 

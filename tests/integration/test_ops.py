@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.app import create_app
 from server.config import Settings
-from server.db import Database
+from server.core.db import Database
 from tests.conftest import BASE_URL, Api, Clock, World
 
 
@@ -95,7 +95,7 @@ def test_readyz_503_when_the_database_is_unreachable(clock: Clock, tmp_path: Any
 
 
 def test_readyz_503_while_draining(api: Api) -> None:
-    from server.ops import node_state
+    from server.node.health import node_state
 
     node_state(api.client.application).draining = True  # type: ignore[attr-defined]
     r = api.call("GET", "/readyz")
@@ -165,8 +165,8 @@ def test_metrics_token(token_client: Any) -> None:
 
 
 def test_drain_gate_sends_new_socket_clients_away(api: Api) -> None:
-    from server.ops import node_state
-    from server.shutdown import DrainGate
+    from server.node.health import node_state
+    from server.node.shutdown import DrainGate
 
     app = api.client.application  # type: ignore[attr-defined]
     app.wsgi_app = DrainGate(app.wsgi_app, app)

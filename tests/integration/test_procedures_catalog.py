@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from server.cli import main
-from server.db import Database
+from server.core.db import Database
+from server.features.procedures import CatalogError, parse_csv
 from server.models import Holiday, Procedure, Site
-from server.procedures import CatalogError, parse_csv
 
 
 def run(db_url: str, *args: str, ok: bool = True) -> str:
@@ -157,7 +157,7 @@ def test_holidays_import_export(demo: str, tmp_path: Path) -> None:
 
 
 def test_dossier_cutoff_is_set_and_inherited(demo: str) -> None:
-    from server.dossiers import cutoff_of
+    from server.features.dossiers import cutoff_of
 
     def effective(code: str) -> str:
         db = Database(demo)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from server.realtime import PUBLIC_STATS_KEYS, PUBLIC_TICKET_KEYS
+from server.realtime.hub import PUBLIC_STATS_KEYS, PUBLIC_TICKET_KEYS
 from tests.conftest import Api
 
 

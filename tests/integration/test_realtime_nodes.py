@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from server import service
-from server.auth import Principal
-from server.db import Database
+from server.core import lookups
+from server.core.auth import Principal
+from server.core.db import Database
+from server.features import tickets
 from tests.support import SeqClient, ServerProcess, call_next, demo, issue, two_node_demo
 
 
@@ -69,12 +70,12 @@ def test_display_state_equals_database_after_server_killed_and_restarted(tmp_pat
         # While the server is down, the queue moves on (another node, or the CLI).
         db = Database(db_url)
         with db.write() as s:
-            site = service.site_by_code(s, "HACTHANH")
+            site = lookups.get_site(s, "HACTHANH")
             clerk = Principal("system", None, "system", None)
             now = dt.datetime.now(dt.UTC)
-            t = service.issue_ticket(s, clerk, "HACTHANH", "land", None, "vi", None, now, "")[0]
+            t = tickets.issue_ticket(s, clerk, "HACTHANH", "land", None, "vi", None, now, "")[0]
             counter_id = creds["clerks"][1][1]
-            called = service.call_next(s, clerk, counter_id, now, "")
+            called = tickets.call_next(s, clerk, counter_id, now, "")
             assert called is not None and called["id"] == t["id"]
             assert site.code == "HACTHANH"
         db.dispose()

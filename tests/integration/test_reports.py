@@ -9,8 +9,8 @@ import io
 import pytest
 from sqlalchemy import select
 
-from server import seed
 from server.api.analytics import AdviceOut, KpisOut, SeriesOut
+from server.features import seed
 from server.models import Dossier, DossierEvent, Procedure, Rating, Site
 from tests.conftest import Api, Clock, World
 

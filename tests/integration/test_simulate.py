@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from server import simulate
 from server.cli import main
+from server.features import simulate
 from tests.conftest import World
 
 

@@ -1,4 +1,4 @@
-"""Site configuration as one file (issue 10): export, import, validation with lines and paths."""
+"""Site configuration as one file: export, import, validation with lines and paths."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from server import procedures, siteconfig
 from server.cli import main
+from server.core.lookups import get_site
+from server.features import procedures, siteconfig
 from server.models import AuditLog, Counter, Service, Site
-from server.service import site_by_code
 from tests.conftest import Api, Clock, World
 
 API = "/api/v1"
@@ -54,7 +54,7 @@ def state(world: World) -> dict[str, Any]:
 
 
 def siteconfig_principal() -> Any:
-    from server.cli_ops import CLI
+    from server.cli.ops import CLI
 
     return CLI
 
@@ -63,7 +63,7 @@ def siteconfig_principal() -> Any:
 def configured(world: World, clock: Clock) -> None:
     clock.set(dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.UTC))
     with world.db.write() as s:
-        ht = site_by_code(s, "HT")
+        ht = get_site(s, "HT")
         ht.opening_hours = {
             "0": [["07:30", "11:30"], ["13:30", "17:00"]],
             "5": [["07:30", "11:30"]],
@@ -77,7 +77,7 @@ def configured(world: World, clock: Clock) -> None:
         c1 = s.scalar(select(Counter).where(Counter.site_id == ht.id, Counter.number == 1))
         c1.name = "Quầy đất đai"
         c1.printer_uri = "tcp://10.0.0.21:9100"
-        prov = site_by_code(s, "PROV")
+        prov = get_site(s, "PROV")
         procedures.seed_catalog(s, prov)
 
 

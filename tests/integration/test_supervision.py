@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from server import seed, service, snapshots, supervision
-from server.auth import Principal
-from server.db import Database, retrying
+from server.core import lookups
+from server.core.auth import Principal
+from server.core.db import Database, retrying
+from server.core.events import Event
+from server.features import seed, supervision
+from server.features import tickets as ticket_ops
 from server.models import Device, PrinterState, Ticket
-from server.realtime import project
-from server.service import Event
+from server.realtime import snapshots
+from server.realtime.hub import project
 from tests.conftest import Api, Clock, World, sign_in
 
 T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)  # 08:00 in Hạc Thành
@@ -209,13 +212,13 @@ def test_reserving_while_counters_call_never_gives_a_ticket_to_two_counters(
     its counter or not at all."""
     now = dt.datetime.now(dt.UTC)
     with db.read() as s:
-        site_id = service.site_by_code(s, "HT").id
+        site_id = lookups.get_site(s, "HT").id
     kiosk = Principal("device", 1, "kiosk", site_id)
     clerk = Principal("token", 1, "clerk", site_id)
     sup = Principal("token", 2, "supervisor", site_id)
     for _ in range(40):
         with db.write() as s:
-            service.issue_ticket(s, kiosk, "HT", "land", None, "vi", None, now, "http://t")
+            ticket_ops.issue_ticket(s, kiosk, "HT", "land", None, "vi", None, now, "http://t")
     called: dict[int, list[int]] = {1: [], 3: []}
     errors: list[BaseException] = []
     start = threading.Barrier(3)
@@ -226,14 +229,14 @@ def test_reserving_while_counters_call_never_gives_a_ticket_to_two_counters(
             for _ in range(30):
                 def unit() -> Any:
                     with db.write() as s:
-                        return service.call_next(s, clerk, world.counters[number],
+                        return ticket_ops.call_next(s, clerk, world.counters[number],
                                                  dt.datetime.now(dt.UTC), "http://t")
                 view = retrying(unit, attempts=8)
                 if view is None:
                     continue
                 called[number].append(view["id"])
                 with db.write() as s:
-                    service.ticket_action(s, clerk, view["id"], "no_show",
+                    ticket_ops.ticket_action(s, clerk, view["id"], "no_show",
                                           dt.datetime.now(dt.UTC), "http://t")
         except BaseException as exc:
             errors.append(exc)
@@ -274,7 +277,7 @@ def test_reserving_while_counters_call_never_gives_a_ticket_to_two_counters(
 def _point_counter(db: Database, world: World) -> tuple[int, str]:
     """Counter 1 of the reception point HT-P1 (its own land queue) and a clerk token for it."""
     with db.write() as s:
-        point = service.site_by_code(s, "HT-P1")
+        point = lookups.get_site(s, "HT-P1")
         own = s.scalar(select(seed.Service).where(seed.Service.site_id == point.id))
         c = seed.upsert_counter(s, point, 1, [(own, 1.0)], "open")
         token = seed.create_token(s, "clerk", point, T0, counter=c)
@@ -305,7 +308,7 @@ def test_a_reception_point_counter_serves_its_ward_queue(
     assert ward_audit[0]["action"] == "counter.serves_site"
     assert ward_audit[0]["after"]["counter_site"] == "HT-P1"
     with db.read() as s:
-        ward_id = service.site_by_code(s, "HT").id
+        ward_id = lookups.get_site(s, "HT").id
     assert ward_id not in {e.site_id for e in seen if e.type == "counter.changed"}
     assert [e.type for e in seen].count("counter.changed") == 1
     ward_stats = [e.data for e in seen if e.type == "queue.stats" and e.site_id == ward_id]
@@ -338,7 +341,7 @@ def test_a_reception_point_counter_serves_its_ward_queue(
     # and the lobby displays there may see that.
     event = next(e for e in seen if e.type == "ticket.called")
     with db.read() as s:
-        ward = service.site_by_code(s, "HT")
+        ward = lookups.get_site(s, "HT")
         assert event.site_id == ward.id
         board = snapshots.display(s, ward, at(2))
     public = project("/display", event)

@@ -1,4 +1,4 @@
-"""Issue 8: the place a citizen sees on the tracking page is the truth.
+"""The place a citizen sees on the tracking page is the truth.
 
 The public ``GET /api/v1/track/{token}`` is what the page, its socket snapshot and the printed
 ticket show. These tests check it against what the counters then actually do."""
@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from server.auth import new_tracking_token
+from server.core.auth import new_tracking_token
 from tests.conftest import Api
 
 

@@ -93,7 +93,7 @@ def test_disabled_user_is_signed_out_at_once(app, staff, db) -> None:
 
 
 def test_password_reset_ends_existing_sessions(app, staff, db) -> None:
-    from server.auth import hash_password
+    from server.core.auth import hash_password
 
     c = app.test_client()
     sign_in(c, "sup.ht")
@@ -142,7 +142,7 @@ def test_logout_needs_csrf_and_ends_the_session(app, staff) -> None:
 
 
 def test_page_guard_redirects_then_refuses_other_roles(app, staff) -> None:
-    from server.web_auth import login_required
+    from server.web.signin import login_required
 
     @login_required("supervisor")
     def only_supervisors(principal):  # type: ignore[no-untyped-def]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server import advice
-from server.advice import (
+from server.rules import advice
+from server.rules.advice import (
     CounterState,
     Queue,
     ServiceLoad,

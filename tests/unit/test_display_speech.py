@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from display.options import parse_options
-from server.speech import (
+from server.web.speech import (
     VOICES,
     Engine,
     InvalidPart,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.dossier_states import (
+from server.features.dossiers import mask_id
+from server.rules.dossier_states import (
     FINAL,
     RESUBMITTED,
     STEPS,
@@ -13,7 +14,6 @@ from server.dossier_states import (
     IllegalDossierStep,
     next_status,
 )
-from server.dossiers import mask_id
 
 D = DossierStatus
 

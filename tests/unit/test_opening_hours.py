@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from server.dailyops import (
+from server.features.dailyops import (
     closed_for_today,
     is_open,
     next_opening,

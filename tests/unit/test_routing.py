@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.queue import routing
-from server.queue.routing import NORMAL, PRIORITY, ClassState, Interleave
+from server.rules import routing
+from server.rules.routing import NORMAL, PRIORITY, ClassState, Interleave
 
 T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
 

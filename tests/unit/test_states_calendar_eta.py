@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from server.queue import eta
-from server.queue.calendar import business_day, format_label
-from server.queue.states import TRANSITIONS, Action, IllegalTransition, Status, next_status
+from server.rules import eta
+from server.rules.calendar import business_day, format_label
+from server.rules.states import TRANSITIONS, Action, IllegalTransition, Status, next_status
 
 
 @pytest.mark.parametrize("status", list(Status))

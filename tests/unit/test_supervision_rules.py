@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.supervision import sla_state
+from server.features.supervision import sla_state
 
 
 def test_thresholds_at_75_and_100_percent_of_the_target() -> None:

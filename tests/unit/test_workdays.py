@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from server import workdays as wd
+from server.rules import workdays as wd
 
 TZ = "Asia/Ho_Chi_Minh"
 CUT = dt.time(16, 30)

@@ -1,4 +1,5 @@
-"""issue 10: site opening hours/phone, service caps/last-ticket time/colour, pairing codes,
+"""Admin and daily operations: site opening hours/phone, service caps/last-ticket
+time/colour, pairing codes,
 ticket status unserved_at_close
 
 Revision ID: 0007

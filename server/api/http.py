@@ -1,0 +1,338 @@
+"""REST API v1 plumbing: the blueprint, the ``@endpoint`` decorator and its registry (from which
+the OpenAPI document is generated), request bodies, and the read/write helpers every endpoint
+module uses."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from server.api.schemas import ErrorOut
+from server.core.auth import Principal, principal_from_token
+from server.core.db import retrying
+from server.core.errors import MESSAGES, AppError
+from server.rules.states import IllegalTransition
+from server.web.signin import csrf_ok, principal_from_session
+
+log = logging.getLogger("motcua.api")
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@dataclass
+class EndpointDoc:
+    method: str
+    rule: str
+    summary: str
+    tag: str
+    auth: str | None  # None: public; otherwise who may call it
+    body: type[BaseModel] | None
+    responses: dict[int, Any]
+    errors: list[int] = field(default_factory=list)
+    headers: list[dict[str, Any]] = field(default_factory=list)
+
+
+REGISTRY: list[EndpointDoc] = []
+
+
+def endpoint(
+    method: str,
+    rule: str,
+    *,
+    summary: str,
+    tag: str,
+    auth: str | None = "bearer",
+    body: type[BaseModel] | None = None,
+    responses: dict[int, Any],
+    errors: list[int] | None = None,
+    headers: list[dict[str, Any]] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        bp.add_url_rule(rule, endpoint=fn.__name__, view_func=fn, methods=[method])
+        default_errors = [400, 401, 403, 404, 422] if auth else [404]
+        REGISTRY.append(
+            EndpointDoc(
+                method,
+                rule,
+                summary,
+                tag,
+                auth,
+                body,
+                responses,
+                errors if errors is not None else default_errors,
+                headers or [],
+            )
+        )
+        return fn
+
+    return deco
+
+
+def query_param(
+    name: str, description: str, kind: str = "string", *, required: bool = False
+) -> dict[str, Any]:
+    """A query parameter of an ``@endpoint``, for its ``headers=[...]`` (OpenAPI parameters)."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": kind},
+    }
+
+
+# --- request helpers ----------------------------------------------------------------------
+
+
+def lang() -> str:
+    """``?lang=en`` wins, then Accept-Language; Vietnamese is the default."""
+    q = request.args.get("lang")
+    if q in ("vi", "en"):
+        return q
+    best = request.accept_languages.best_match(["vi", "en"])
+    return best or "vi"
+
+
+def ctx() -> Any:
+    return current_app.extensions["motcua"]
+
+
+def now() -> Any:
+    return ctx().clock()
+
+
+def base_url() -> str:
+    return ctx().settings.public_base_url
+
+
+def principal(session: Session) -> Principal:
+    header = request.headers.get("Authorization", "")
+    token = None
+    if header[:7].lower() == "bearer ":
+        token = header[7:].strip()
+    if token is None:
+        # A signed-in person (counter, supervisor, admin pages): the session cookie, with the
+        # session's CSRF token on anything that changes state.
+
+        p = principal_from_session(session)
+        if p is not None and request.method not in ("GET", "HEAD", "OPTIONS") and not csrf_ok():
+            raise AppError("csrf_failed")
+    else:
+        p = principal_from_token(session, token)
+    if p is None:
+        raise AppError("unauthorized")
+    g.principal = p
+    return p
+
+
+def body(model: type[BaseModel]) -> Any:
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise AppError("bad_json") from None
+    if not isinstance(data, dict):
+        raise AppError("validation_error", detail="body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise AppError("validation_error", detail=_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(x) for x in err["loc"]) or "body"
+        kind = err["type"]
+        if kind == "missing":
+            parts.append(f"{where}: required")
+        elif kind == "extra_forbidden":
+            parts.append(f"{where}: unknown field")
+        else:
+            parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    resp = Response(
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        status=status,
+        mimetype="application/json",
+    )
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def error_response(err: AppError) -> Response:
+    return json_response(
+        {"error": {"code": err.code, "message": err.message(lang())}}, status=err.status
+    )
+
+
+@contextmanager
+def write() -> Iterator[Session]:
+    with ctx().db.write() as s:
+        yield s
+
+
+@contextmanager
+def read() -> Iterator[Session]:
+    with ctx().db.read() as s:
+        yield s
+
+
+def write_json(fn: Callable[[Session, Principal], Any], status: int = 200) -> Response:
+    """``fn(session, principal)`` in a write unit of work, run again on a concurrency failure;
+    its result as JSON. The caller is checked (401/403) before ``fn`` reads the body (422)."""
+
+    def unit() -> Any:
+        with write() as s:
+            return fn(s, principal(s))
+
+    return json_response(retrying(unit), status)
+
+
+def read_json(fn: Callable[[Session, Principal], Any]) -> Response:
+    """``fn(session, principal)`` in a read unit of work; its result as JSON."""
+    with read() as s:
+        return json_response(fn(s, principal(s)))
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+@bp.errorhandler(AppError)
+def _app_error(err: AppError) -> Response:
+    return error_response(err)
+
+
+@bp.errorhandler(IllegalTransition)
+def _illegal(err: IllegalTransition) -> Response:
+    return error_response(AppError("illegal_transition", action=err.action, status=err.status))
+
+
+def register_error_handlers(app: Any) -> None:
+    """JSON errors for /api paths, including 404/405 raised before a view runs."""
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        if not request.path.startswith("/api/"):
+            return exc
+        code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.code or 500)
+        if code is None:
+            code = "bad_json" if exc.code == 400 else "internal_error"
+        return error_response(AppError(code))
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception) -> Any:
+        log.exception("unhandled error", extra={"path": request.path})
+        err = AppError("internal_error")
+        if request.path.startswith("/api/"):
+            return error_response(err)
+        return Response(err.message(lang()), status=500, mimetype="text/plain")
+
+
+# --- OpenAPI ------------------------------------------------------------------------------
+
+_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+def openapi_document() -> dict[str, Any]:
+
+    models: set[type[BaseModel]] = set()
+
+    models.add(ErrorOut)
+    for e in REGISTRY:
+        if e.body:
+            models.add(e.body)
+        for m in e.responses.values():
+            if isinstance(m, list):
+                models.add(m[0])
+            elif m is not None:
+                models.add(m)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    _, top = models_json_schema(
+        [(m, "validation" if m.__name__.endswith("In") else "serialization") for m in ordered],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas = top.get("$defs", {})
+
+    def ref(m: type[BaseModel]) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{m.__name__}"}
+
+    paths: dict[str, Any] = {}
+    for e in REGISTRY:
+        path = "/api/v1" + _PARAM.sub(lambda m: "{" + m.group(2) + "}", e.rule)
+        params = []
+        for conv, name in _PARAM.findall(e.rule):
+            params.append(
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer"} if conv == "int" else {"type": "string"},
+                }
+            )
+        params.extend(e.headers)
+        op: dict[str, Any] = {
+            "summary": e.summary,
+            "tags": [e.tag],
+            "operationId": f"{e.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', e.rule.lower())}",
+            "parameters": params,
+            "responses": {},
+        }
+        if e.auth:
+            op["security"] = [{"bearer": []}]
+            op["description"] = f"Who may call: {e.auth}."
+        else:
+            op["security"] = []
+        if e.body:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(e.body)}},
+            }
+        for status, model in e.responses.items():
+            r: dict[str, Any] = {"description": "OK" if status < 300 else "No content"}
+            if isinstance(model, list):
+                schema: dict[str, Any] = {"type": "array", "items": ref(model[0])}
+                r["content"] = {"application/json": {"schema": schema}}
+            elif model is not None:
+                r["content"] = {"application/json": {"schema": ref(model)}}
+            op["responses"][str(status)] = r
+        for status in e.errors:
+            op["responses"][str(status)] = {
+                "description": ", ".join(c for c, v in MESSAGES.items() if v[0] == status),
+                "content": {"application/json": {"schema": ref(ErrorOut)}},
+            }
+        paths.setdefault(path, {})[e.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Motcua API",
+            "version": "1",
+            "description": "Queue and kiosk system for one-stop public service centres.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+

@@ -1,0 +1,35 @@
+"""``motcua`` command line: run the server, migrate, seed the demo, add devices, tokens, users.
+
+Tokens are printed once, as the last line; only their hash is stored.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from server.cli import accounts, devices, dossiers, ops, server, sites
+from server.cli import simulate as simulate_cli
+from server.node.backup import backup
+
+
+@click.group(help="Motcua: queue and kiosk system for one-stop public service centres.")
+def main() -> None:
+    pass
+
+
+for _command in (
+    server.init_db, server.demo, server.run,
+    devices.device, devices.printer,
+    accounts.token, accounts.user,
+    simulate_cli.simulate,
+    ops.config, ops.close_day,
+    backup,  # `motcua backup create|restore FILE`
+    sites.site, sites.service, sites.counter,
+):
+    main.add_command(_command)
+dossiers.register(main)
+
+if __name__ == "__main__":
+    sys.exit(main())

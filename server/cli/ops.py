@@ -1,0 +1,100 @@
+"""``motcua config export|import`` and ``motcua close-day``, registered by cli.py.
+
+The command line acts with full rights as actor ``cli`` (audit rows say so): it runs on the
+server, where the operator already holds the database.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from server.app import system_clock
+from server.cli.common import find_site, open_db, settings_from_env
+from server.core.auth import Principal
+from server.core.errors import AppError
+from server.features import dailyops, siteconfig
+
+CLI = Principal(kind="cli", id=None, role="system", site_id=None)
+
+
+def _fmt_of(path: Path, given: str | None) -> str:
+    if given:
+        return given
+    return "yaml" if path.suffix.lower() in (".yaml", ".yml") else "json"
+
+
+@click.group(help="Export or import a site's whole configuration as one JSON or YAML file.")
+def config() -> None:
+    pass
+
+
+@config.command("export", help="Write the configuration of a site (and the sites under it).")
+@click.option("--site", "site_code", required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "yaml"]),
+    default=None,
+    help="Default: from the file name (.yaml/.yml), else JSON",
+)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def config_export(site_code: str, fmt: str | None, file: Path) -> None:
+
+    db = open_db(settings_from_env())
+    try:
+        with db.read() as s:
+            doc = siteconfig.export_site(s, CLI, site_code)
+    except AppError as exc:
+        raise click.ClickException(exc.message("en")) from None
+    fmt = _fmt_of(file, fmt)
+    file.write_text(siteconfig.dump(doc, fmt), encoding="utf-8")
+    click.echo(f"Configuration of {site_code} written to {file} ({fmt}).")
+
+
+@config.command("import", help="Validate a configuration file, then create or update from it.")
+@click.option("--dry-run", is_flag=True, help="Check and show what would change; change nothing")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def config_import(dry_run: bool, file: Path) -> None:
+
+    text = file.read_text(encoding="utf-8")
+    fmt = "yaml" if file.suffix.lower() in (".yaml", ".yml") else None
+    db = open_db(settings_from_env())
+    try:
+        with db.write() as s:
+            result = siteconfig.import_config(s, CLI, text, system_clock(), fmt, dry_run)
+    except AppError as exc:
+        raise click.ClickException(exc.message("en")) from None
+    for line in result["changes"]:
+        click.echo(f"  {line}")
+    verb = "would be" if dry_run else "were"
+    click.echo(
+        f"{result['site']}: {result['created']} created, {result['updated']} updated, "
+        f"{result['unchanged']} unchanged rows {verb} imported"
+        + (" (dry run: nothing changed)." if dry_run else ".")
+    )
+
+
+@click.command(
+    "close-day",
+    help="Close the day at a site: waiting and parked tickets become "
+    "'unserved at close' (called/serving tickets stay with their clerk).",
+)
+@click.option("--site", "site_code", required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON")
+def close_day(site_code: str, as_json: bool) -> None:
+
+    db = open_db(settings_from_env())
+    with db.write() as s:
+        summary = dailyops.close_day(s, CLI, find_site(s, site_code), system_clock())
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    click.echo(
+        f"{site_code} closed for {summary['business_day']}: "
+        f"{summary['unserved_at_close']} ticket(s) marked unserved at close"
+        + (f" {summary['by_service']}" if summary["by_service"] else "")
+        + ("; tickets at counters stay with their clerks." if summary["at_counters_left"] else ".")
+    )

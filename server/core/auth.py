@@ -1,0 +1,144 @@
+"""Tokens and principals. No Flask here: the API extracts the bearer token and asks us."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from server.core.errors import AppError
+from server.models import ApiToken, Counter, Device, Site, Ticket, User
+
+TOKEN_BYTES = 32  # 256 bits
+
+
+def new_token(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(TOKEN_BYTES)}"
+
+
+def new_tracking_token() -> str:
+    # 128 bits of randomness, URL-safe, short enough for a QR on a ticket.
+    return secrets.token_urlsafe(16)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
+
+
+def check_password(stored: str, password: str) -> bool:
+    return check_password_hash(stored, password)
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # device | token | user | system
+    id: int | None
+    role: str  # kiosk | display | clerk | supervisor | admin | system
+    site_id: int | None
+    counter_id: int | None = None
+    user_id: int | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"{self.kind}:{self.id}" if self.id is not None else self.kind
+
+
+SYSTEM = Principal(kind="system", id=None, role="system", site_id=None)
+
+
+def principal_from_token(session: Session, token: str | None) -> Principal | None:
+    if not token:
+        return None
+    digest = hash_token(token)
+    # Device tokens start with "dev_" (see new_token): look in one table only.
+    if token.startswith("dev_"):
+        device = session.scalar(select(Device).where(Device.token_hash == digest))
+        if device is None or device.revoked_at is not None:
+            return None
+        return Principal("device", device.id, device.kind, device.site_id)
+    api = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    if api is not None and api.revoked_at is None:
+        if api.user_id is not None:
+            user = session.get(User, api.user_id)
+            if user is None or not user.active:
+                return None
+        return Principal("token", api.id, api.role, api.site_id, api.counter_id, api.user_id)
+    return None
+
+
+def authenticate_user(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not check_password(user.password_hash, password):
+        return None
+    return user
+
+
+# --- scope --------------------------------------------------------------------------------
+
+
+def _ancestors(session: Session, site_id: int) -> list[int]:
+    chain: list[int] = []
+    current: int | None = site_id
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = session.scalar(select(Site.parent_id).where(Site.id == current))
+    return chain
+
+
+def in_scope(session: Session, p: Principal, site_id: int) -> bool:
+    """Admins act everywhere; supervisors on their site and the sites under it (reception
+    points); clerks and devices on their own site only."""
+    if p.role in ("admin", "system"):
+        return True
+    if p.site_id is None:
+        return False
+    if p.role == "supervisor":
+        return p.site_id in _ancestors(session, site_id)
+    return p.site_id == site_id
+
+
+def require(condition: bool) -> None:
+    if not condition:
+        raise AppError("forbidden")
+
+
+STAFF = ("clerk", "supervisor", "admin", "system")
+
+
+def can_read_site(session: Session, p: Principal, site_id: int) -> bool:
+    return in_scope(session, p, site_id)
+
+
+def can_issue(session: Session, p: Principal, site_id: int) -> bool:
+    return p.role in ("kiosk", *STAFF) and in_scope(session, p, site_id)
+
+
+def can_operate_counter(session: Session, p: Principal, counter: Counter) -> bool:
+    if p.role not in STAFF or not in_scope(session, p, counter.site_id):
+        return False
+    return not (p.role == "clerk" and p.counter_id is not None and p.counter_id != counter.id)
+
+
+def can_act_on_ticket(session: Session, p: Principal, ticket: Ticket) -> bool:
+    if p.role not in STAFF:
+        return False
+    if not in_scope(session, p, ticket.site_id):
+        # A counter of another site serving this site's queue acts on the tickets it called.
+        counter = ticket.counter
+        return counter is not None and can_operate_counter(session, p, counter)
+    if p.role == "clerk" and p.counter_id is not None and ticket.counter_id is not None:
+        return ticket.counter_id == p.counter_id
+    return True
+
+
+def can_rebalance(session: Session, p: Principal, site_id: int) -> bool:
+    return p.role in ("supervisor", "admin", "system") and in_scope(session, p, site_id)
+

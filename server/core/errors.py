@@ -1,0 +1,239 @@
+"""Domain errors with a stable code, an HTTP status and a message in Vietnamese and English."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# code -> (http status, vi template, en template)
+MESSAGES: dict[str, tuple[int, str, str]] = {
+    "bad_json": (
+        400,
+        "Nội dung yêu cầu không phải JSON hợp lệ.",
+        "The request body is not valid JSON.",
+    ),
+    "bad_header": (400, "Tiêu đề {header} không hợp lệ.", "The {header} header is invalid."),
+    "validation_error": (422, "Dữ liệu không hợp lệ: {detail}", "Invalid data: {detail}"),
+    "unauthorized": (401, "Thiếu hoặc sai mã truy cập.", "Missing or invalid access token."),
+    "forbidden": (
+        403,
+        "Bạn không có quyền thực hiện thao tác này.",
+        "You are not allowed to do this.",
+    ),
+    "csrf_failed": (
+        403,
+        "Phiên làm việc đã hết hạn. Vui lòng tải lại trang.",
+        "Your session has expired. Please reload the page.",
+    ),
+    "not_found": (404, "Không tìm thấy {what}.", "{what_en} not found."),
+    "route_not_found": (404, "Không có địa chỉ này.", "No such address."),
+    "method_not_allowed": (405, "Phương thức không được hỗ trợ.", "Method not allowed."),
+    "unknown_service": (
+        422,
+        'Không có lĩnh vực "{code}" tại điểm này.',
+        'There is no service "{code}" at this site.',
+    ),
+    "unknown_priority": (
+        422,
+        'Không có đối tượng ưu tiên "{code}".',
+        'There is no priority category "{code}".',
+    ),
+    "service_inactive": (
+        409,
+        'Lĩnh vực "{code}" đang tạm ngừng nhận số.',
+        'Service "{code}" is not taking tickets now.',
+    ),
+    "illegal_transition": (
+        409,
+        'Không thể {action_vi} vé đang ở trạng thái "{status_vi}".',
+        "Cannot {action} a ticket that is {status}.",
+    ),
+    "counter_not_open": (409, "Quầy {number} chưa mở.", "Counter {number} is not open."),
+    "counter_busy": (
+        409,
+        "Quầy {number} đang phục vụ vé {label}; hãy kết thúc hoặc chuyển vé đó trước.",
+        "Counter {number} is serving {label}; finish or transfer it first.",
+    ),
+    "idempotency_conflict": (
+        409,
+        "Mã chống trùng đã được dùng cho một yêu cầu khác.",
+        "This Idempotency-Key was used for a different request.",
+    ),
+    "wrong_counter": (
+        409,
+        "Quầy {number} không phục vụ vé này.",
+        "Counter {number} does not serve this ticket.",
+    ),
+    "no_printer": (409, "Vé này không được in từ máy có máy in.",
+                   "This ticket was not issued at a kiosk with a printer."),
+    "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
+    # --- admin console, device pairing ---
+    "pairing_unknown": (
+        404,
+        "Không có mã ghép nối này. Kiểm tra lại mã trên màn hình thiết bị.",
+        "No such pairing code. Check the code shown on the device.",
+    ),
+    "pairing_used": (409, "Mã ghép nối này đã được dùng.", "This pairing code was already used."),
+    "pairing_busy": (
+        429,
+        "Quá nhiều thiết bị đang chờ ghép nối. Vui lòng thử lại sau ít phút.",
+        "Too many devices are waiting to be paired. Please try again in a few minutes.",
+    ),
+    "pairing_expired": (
+        410,
+        "Mã ghép nối đã hết hạn. Thiết bị sẽ hiện mã mới.",
+        "The pairing code has expired. The device will show a new one.",
+    ),
+    # --- dossiers, procedures, ratings ---
+    "illegal_dossier_step": (
+        409,
+        'Không thể chuyển hồ sơ đang ở bước "{status_vi}" sang "{step_vi}".',
+        'Cannot move a dossier that is "{status}" to "{step}".',
+    ),
+    "reason_required": (
+        422,
+        "Cần ghi rõ lý do từ chối.",
+        "A reason is required to refuse a dossier.",
+    ),
+    "bad_id_number": (
+        422,
+        "Số định danh cá nhân (CCCD) phải gồm đúng 12 chữ số.",
+        "The citizen ID number must be exactly 12 digits.",
+    ),
+    "applicant_required": (
+        422,
+        "Thiếu {field_vi} của người nộp hồ sơ.",
+        "The applicant's {field} is missing.",
+    ),
+    "unknown_procedure": (
+        422,
+        'Không có thủ tục "{code}" trong danh mục của tỉnh.',
+        'There is no procedure "{code}" in the province\'s catalog.',
+    ),
+    "ticket_not_served": (
+        409,
+        "Vé {label} chưa được gọi đến quầy; chỉ nhận hồ sơ của công dân đang được phục vụ.",
+        "Ticket {label} is not at a counter; dossiers are received from a citizen being served.",
+    ),
+    "already_rated": (
+        409,
+        "Lượt phục vụ này đã được đánh giá. Cảm ơn bạn!",
+        "This visit has already been rated. Thank you!",
+    ),
+    "rating_closed": (
+        409,
+        "Chỉ đánh giá được sau khi được phục vụ xong, trong vòng 2 giờ.",
+        "A visit can be rated once it is finished, within 2 hours.",
+    ),
+    "nothing_to_rate": (
+        409,
+        "Quầy này chưa phục vụ xong ai trong 10 phút qua.",
+        "Nobody was served at this counter in the last 10 minutes.",
+    ),
+    # --- daily operations and site configuration files ---------------------------------
+    "site_holiday": (
+        409,
+        "Hôm nay là ngày nghỉ lễ ({holiday_vi}), trung tâm không cấp số. {advice_vi}",
+        "Today is a public holiday ({holiday_en}); no tickets are issued. {advice_en}",
+    ),
+    "site_closed_now": (
+        409,
+        "Trung tâm đang ngoài giờ làm việc. {advice_vi}",
+        "The centre is closed now. {advice_en}",
+    ),
+    "service_after_last_ticket": (
+        409,
+        'Lĩnh vực "{name_vi}" đã ngừng cấp số lúc {time} hôm nay. {advice_vi}',
+        'Service "{name_en}" stopped issuing tickets at {time} today. {advice_en}',
+    ),
+    "service_cap_reached": (
+        409,
+        'Lĩnh vực "{name_vi}" đã cấp hết {cap} số của hôm nay. {advice_vi}',
+        'Service "{name_en}" has issued all {cap} tickets for today. {advice_en}',
+    ),
+    "config_invalid": (
+        422,
+        "Tệp cấu hình không hợp lệ, không có thay đổi nào được lưu: {detail}",
+        "The configuration file is invalid; nothing was changed: {detail}",
+    ),
+    "internal_error": (
+        500,
+        "Lỗi hệ thống, vui lòng thử lại.",
+        "Something went wrong; please try again.",
+    ),
+    # --- supervisor rebalancing (server/supervision.py) ---
+    "site_not_nearby": (
+        422,
+        'Quầy {number} không thể phục vụ hàng chờ của "{site}" (chỉ điểm cha, con hoặc cùng cấp).',
+        'Counter {number} cannot serve the queues of "{site}" (only a parent, child or sibling).',
+    ),
+    "tickets_not_waiting": (
+        409,
+        "Có vé không còn đang chờ ở lĩnh vực này; hãy tải lại danh sách.",
+        "Some tickets are no longer waiting in this service; reload the list.",
+    ),
+}
+
+ACTION_VI = {
+    "call": "gọi",
+    "recall": "gọi lại",
+    "start": "bắt đầu phục vụ",
+    "finish": "kết thúc",
+    "no_show": "đánh dấu vắng mặt",
+    "park": "tạm giữ",
+    "resume": "tiếp tục",
+    "cancel": "huỷ",
+    "transfer": "chuyển",
+    "close_day": "đóng ngày",
+}
+STATUS_VI = {
+    "waiting": "đang chờ",
+    "called": "đã gọi",
+    "serving": "đang phục vụ",
+    "parked": "tạm giữ",
+    "done": "đã xong",
+    "no_show": "vắng mặt",
+    "cancelled": "đã huỷ",
+    "transferred": "đã chuyển",
+    "unserved_at_close": "chưa phục vụ khi đóng cửa",
+}
+WHAT = {
+    "site": ("điểm phục vụ", "Site"),
+    "counter": ("quầy", "Counter"),
+    "ticket": ("vé", "Ticket"),
+    "service": ("lĩnh vực", "Service"),
+    "user": ("tài khoản", "User"),
+    "device": ("thiết bị", "Device"),
+    "holiday": ("ngày nghỉ", "Holiday"),
+    "dossier": ("hồ sơ", "Dossier"),
+    "procedure": ("thủ tục", "Procedure"),
+}
+
+
+class AppError(Exception):
+    def __init__(self, error_code: str, /, **params: Any) -> None:
+        if error_code not in MESSAGES:
+            raise KeyError(error_code)
+        self.code = error_code
+        self.status = MESSAGES[error_code][0]
+        self.params = params
+        super().__init__(self.message("en"))
+
+    def message(self, lang: str = "vi") -> str:
+        _, vi, en = MESSAGES[self.code]
+        p = dict(self.params)
+        if "action" in p:
+            p.setdefault("action_vi", ACTION_VI.get(p["action"], p["action"]))
+            p["action"] = str(p["action"]).replace("_", "-")
+        if "status" in p:
+            p.setdefault("status_vi", STATUS_VI.get(p["status"], p["status"]))
+        if "what" in p:
+            vi_what, en_what = WHAT.get(p["what"], (p["what"], p["what"]))
+            p["what"], p["what_en"] = vi_what, en_what
+        try:
+            return (en if lang == "en" else vi).format(**p)
+        except (KeyError, IndexError):
+            return en if lang == "en" else vi
+
+
+def not_found(what: str) -> AppError:
+    return AppError("not_found", what=what)

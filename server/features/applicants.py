@@ -1,0 +1,32 @@
+"""The applicant a citizen scanned at the kiosk (``ticket_applicants``) lives only for the
+ticket's business day: ID numbers are kept on dossiers only (ARCHITECTURE.md rule 7). No
+Flask here."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from server.models import Site, Ticket, TicketApplicant
+from server.rules.calendar import business_day
+
+
+def purge_applicants(session: Session, now: dt.datetime, site_id: int | None = None) -> int:
+    """Delete the ID card scans of tickets of business days before today (each site's own
+    local today), at one site or at all. Returns how many rows were deleted."""
+    q = select(Site)
+    if site_id is not None:
+        q = q.where(Site.id == site_id)
+    removed = 0
+    for site in session.scalars(q):
+        today = business_day(now, site.timezone)
+        old = select(Ticket.id).where(Ticket.site_id == site.id, Ticket.business_day < today)
+        result = session.execute(
+            delete(TicketApplicant)
+            .where(TicketApplicant.ticket_id.in_(old))
+            .execution_options(synchronize_session=False)
+        )
+        removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return removed

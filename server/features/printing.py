@@ -1,0 +1,244 @@
+"""Printing for the server: the spool's jobs in the main database, ticket layouts from queue
+data, and ``printer.changed`` events. Printing happens after the ticket commits and never
+blocks or undoes it (ARCHITECTURE.md rule 6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from printers.layouts import TicketPrint, ticket_bytes
+from printers.spool import Job, JobStatus, Spool, Worker
+from printers.status import PrinterStatus
+from printers.uri import parse_uri
+from server.core.db import Database, insert_for
+from server.core.events import emit
+from server.models import Counter, Device, PrinterState, PrintJob, Service, Site, Ticket
+from server.rules.calendar import local
+
+log = logging.getLogger("motcua.printing")
+
+PROBLEMS = {PrinterStatus.OFFLINE, PrinterStatus.PAPER_OUT, PrinterStatus.ERROR}
+
+
+def job_row(job: Job, **links: Any) -> PrintJob:
+    return PrintJob(id=job.id, uri=job.uri, data=job.data, status=job.status.value,
+                    attempts=job.attempts, next_attempt_at=job.next_attempt_at,
+                    created_at=job.created_at, ref=job.ref, **links)
+
+
+def _job(row: PrintJob) -> Job:
+    return Job(id=row.id, uri=row.uri, data=row.data, attempts=row.attempts,
+               next_attempt_at=row.next_attempt_at, status=JobStatus(row.status),
+               last_error=row.last_error, created_at=row.created_at,
+               lease_until=row.lease_until, finished_at=row.finished_at, ref=row.ref)
+
+
+class DbJobStore:
+    """``printers.spool.JobStore`` on the ``print_jobs`` table: shared by every app node;
+    claims lock rows with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) or the SQLite writer lock."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, job: Job, **links: Any) -> None:
+        with self.db.write() as s:
+            s.add(job_row(job, **links))
+
+    def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[Job]:
+        with self.db.write() as s:
+            rows = s.scalars(
+                select(PrintJob)
+                .where(or_(
+                    and_(PrintJob.status == "queued", PrintJob.next_attempt_at <= now),
+                    and_(PrintJob.status == "printing", PrintJob.lease_until <= now),
+                ))
+                .order_by(PrintJob.created_at, PrintJob.id)
+                .limit(max(limit, 0))
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                row.status = "printing"
+                row.attempts += 1
+                row.lease_until = lease_until
+            return [_job(r) for r in rows]
+
+    def _finish(self, job: Job, **changes: Any) -> bool:
+        # One guarded UPDATE (no ORM load): only the claim that still holds the job ends it.
+        with self.db.write() as s:
+            done = s.execute(
+                update(PrintJob)
+                .where(PrintJob.id == job.id, PrintJob.status == "printing",
+                       PrintJob.attempts == job.attempts)
+                .values(lease_until=None, **changes)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            return bool(done == 1)
+
+    def mark_done(self, job: Job, now: dt.datetime) -> bool:
+        return self._finish(job, status="done", finished_at=now, last_error=None)
+
+    def mark_retry(self, job: Job, next_at: dt.datetime, error: str) -> bool:
+        return self._finish(job, status="queued", next_attempt_at=next_at,
+                            last_error=error[:300])
+
+    def mark_failed(self, job: Job, error: str, now: dt.datetime) -> bool:
+        return self._finish(job, status="failed", finished_at=now, last_error=error[:300])
+
+    def pending(self) -> list[Job]:
+        with self.db.read() as s:
+            rows = s.scalars(select(PrintJob).where(PrintJob.status.in_(["queued", "printing"]))
+                             .order_by(PrintJob.created_at)).all()
+            return [_job(r) for r in rows]
+
+    def get(self, job_id: str) -> Job | None:
+        with self.db.read() as s:
+            row = s.get(PrintJob, job_id)
+            return _job(row) if row else None
+
+
+def ticket_layout(s: Any, ticket: Ticket, base_url: str, ahead: int | None,
+                  eta: int | None) -> TicketPrint:
+    service = s.get(Service, ticket.service_id)
+    site = s.get(Site, ticket.site_id)
+    priority = None
+    if ticket.priority is not None:
+        priority = ticket.priority.name_vi if ticket.lang == "vi" else ticket.priority.name_en
+    return TicketPrint(
+        site_name=site.name_vi if ticket.lang == "vi" else site.name_en,
+        service_name_vi=service.name_vi,
+        service_name_en=service.name_en,
+        number=ticket.label,
+        priority_label=priority,
+        issued_at_local=local(ticket.issued_at, site.timezone).strftime("%H:%M %d/%m/%Y"),
+        ahead=ahead,
+        eta_minutes=eta,
+        track_url=f"{base_url.rstrip('/')}/t/{ticket.tracking_token}",
+        lang=ticket.lang,
+    )
+
+
+class Printing:
+    """The app's spool: jobs in the database, one worker per app process, printer state
+    changes published to the site's realtime audiences."""
+
+    def __init__(self, db: Database, base_url: str, publish_change: Any = None,
+                 clock: Any = None, start_worker: bool = True) -> None:
+        self.db = db
+        self.base_url = base_url
+        self.store = DbJobStore(db)
+        # A send takes at most a few seconds (3 s timeout): a 15 s lease brings a job whose
+        # worker died back quickly after a restart, without racing a live worker.
+        kwargs: dict[str, Any] = {"on_change": self._on_change, "lease": 15.0,
+                                  "max_delay": 30.0}
+        if clock is not None:
+            kwargs["clock"] = clock
+        self.spool = Spool(self.store, **kwargs)
+        self.publish_change = publish_change
+        self.worker = (Worker(self.spool, interval=0.5, gather=0.05) if start_worker
+                       else None)
+        if self.worker is not None:
+            self.worker.start()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    def print_ticket(self, ticket_id: int, view: dict[str, Any],
+                     device_id: int | None) -> dict[str, Any]:
+        """Queue the ticket on the kiosk's printer. Never raises: a failure to even queue is
+        reported in the answer ({"status": "failed"}) so the kiosk shows the QR on screen."""
+        try:
+            with self.db.read() as s:
+                uri = s.scalar(select(Device.printer_uri).where(Device.id == device_id)) \
+                    if device_id is not None else None
+                if not uri:
+                    return {"status": "none"}
+                ticket = s.get(Ticket, ticket_id)
+                layout = ticket_layout(s, ticket, self.base_url, view.get("ahead"),
+                                       view.get("eta_minutes"))
+                site_id = ticket.site_id
+            target = parse_uri(uri)
+            data = ticket_bytes(layout, profile=target.profile, text=target.text)
+            job = Job.new(uri, data, self.spool.clock(), ref=f"ticket:{ticket_id}")
+            self.store.add(job, site_id=site_id, device_id=device_id, ticket_id=ticket_id)
+            self.spool.work.set()
+            state = self.printer_state(uri)
+            return {"status": "queued", "job_id": job.id, "printer": state}
+        except Exception:
+            log.exception("could not queue a ticket print", extra={"ticket_id": ticket_id})
+            return {"status": "failed"}
+
+    def queue_ticket_in(self, s: Any, ticket: Ticket, view: dict[str, Any],
+                        device_id: int) -> dict[str, Any]:
+        """Like :meth:`print_ticket`, but the job row is written in the issue's own unit of
+        work ``s`` (one commit per kiosk issue instead of two, and no ticket whose job was
+        lost between them); call :meth:`wake` after the commit. A failure to lay out the
+        ticket is reported ({"status": "failed"}) and never undoes the ticket."""
+        try:
+            uri = s.scalar(select(Device.printer_uri).where(Device.id == device_id))
+            if not uri:
+                return {"status": "none"}
+            layout = ticket_layout(s, ticket, self.base_url, view.get("ahead"),
+                                   view.get("eta_minutes"))
+            target = parse_uri(uri)
+            data = ticket_bytes(layout, profile=target.profile, text=target.text)
+            job = Job.new(uri, data, self.spool.clock(), ref=f"ticket:{ticket.id}")
+            state = s.scalar(select(PrinterState.status).where(PrinterState.uri == uri))
+        except Exception:
+            log.exception("could not queue a ticket print", extra={"ticket_id": ticket.id})
+            return {"status": "failed"}
+        s.execute(insert(PrintJob.__table__).values(
+            id=job.id, uri=job.uri, data=job.data, status=job.status.value,
+            attempts=job.attempts, next_attempt_at=job.next_attempt_at,
+            created_at=job.created_at, ref=job.ref, site_id=ticket.site_id,
+            device_id=device_id, ticket_id=ticket.id))
+        return {"status": "queued", "job_id": job.id, "printer": state}
+
+    def wake(self) -> None:
+        """Tell the spool worker that a job was committed."""
+        self.spool.work.set()
+
+    def printer_state(self, uri: str) -> str | None:
+        with self.db.read() as s:
+            return s.scalar(select(PrinterState.status).where(PrinterState.uri == uri))
+
+    def _on_change(self, uri: str, status: Any, job: Job | None) -> None:
+        status_value = getattr(status, "value", str(status))
+        now = self.spool.clock()
+        with self.db.write() as s:
+            # An upsert: every node's print worker may report the same printer at once.
+            detail = job.last_error if job else None
+            s.execute(
+                insert_for(s, PrinterState)
+                .values(uri=uri, status=status_value, changed_at=now, detail=detail)
+                .on_conflict_do_update(
+                    index_elements=[PrinterState.uri],
+                    set_={"status": status_value, "changed_at": now, "detail": detail},
+                )
+            )
+            devices = s.execute(select(Device.id, Device.site_id, Device.name)
+                                .where(Device.printer_uri == uri)).all()
+            counters = s.execute(select(Counter.id, Counter.site_id, Counter.number)
+                                 .where(Counter.printer_uri == uri)).all()
+            if self.publish_change is not None:
+                for device_id, site_id, name in devices:
+                    self.publish_change(s, site_id, {"device_id": device_id, "device": name,
+                                                     "status": status_value})
+                for counter_id, site_id, number in counters:
+                    self.publish_change(s, site_id, {"counter_id": counter_id,
+                                                     "counter": number,
+                                                     "status": status_value})
+        level = logging.WARNING if status in PROBLEMS else logging.INFO
+        log.log(level, "printer state changed", extra={"printer": parse_uri(uri).label,
+                                                       "status": status_value})
+
+
+
+def emit_printer_changed(session: Session, site_id: int, data: dict[str, Any]) -> None:
+    """A printer of the site changed state (paper out, offline, back online)."""
+    emit(session, site_id, "printer.changed", data)

@@ -1,0 +1,277 @@
+"""The waiting lines of a site today: one read (``queue_snapshot``) answers positions, ETAs
+and counts; ``emit_queue_stats`` sends their absolute state to screens after a change."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.core.events import emit
+from server.models import (
+    Counter,
+    CounterService,
+    Service,
+    ServiceDay,
+    Site,
+    Ticket,
+)
+from server.rules import eta as eta_mod
+from server.rules import routing
+from server.rules.calendar import business_day
+from server.rules.states import AT_COUNTER, Status
+
+RECENT_SERVICE_WINDOW = dt.timedelta(hours=2)
+RECENT_CALL_WINDOW = dt.timedelta(minutes=30)  # for the ETA's observed call rate
+MIN_CALL_WINDOW = dt.timedelta(minutes=10)
+STATS_ORDER_LIMIT = 1000
+
+
+def emit_queue_stats(
+    session: Session,
+    site_id: int,
+    service_ids: set[int],
+    now: dt.datetime,
+    snap: QueueSnapshot | None = None,
+) -> None:
+    """Absolute queue state of the services a change touched: waiting counts, the call order
+    (ticket ids, so a tracking page finds its own place without asking the database) and the
+    estimated wait at each place."""
+    if snap is None or not service_ids <= set(snap.lines):
+        site = session.get(Site, site_id)
+        assert site is not None
+        snap = queue_snapshot(session, site, now, sorted(service_ids))
+    for sid in sorted(service_ids):
+        emit(session, site_id, "queue.stats", snap.lines[sid].stats())
+
+
+def interleave(site: Site) -> routing.Interleave:
+    return routing.Interleave(site.interleave_priority, site.interleave_normal)
+
+
+def class_state(session: Session, service_id: int, day: dt.date) -> routing.ClassState:
+    row = session.get(ServiceDay, (service_id, day))
+    if row is None:
+        return routing.ClassState()
+    return routing.ClassState(row.last_class, row.run_length)
+
+
+@dataclass
+class ServiceLine:
+    """One service's waiting line today, with what estimates need. Pure once loaded."""
+
+    service_id: int
+    code: str
+    priority_ids: list[int]
+    normal_ids: list[int]
+    state: routing.ClassState
+    ratio: routing.Interleave
+    capacity: float
+    open_counters: int
+    minutes: float
+    idle: int = 0  # open counters serving it with nobody at the desk
+    called_per_min: float = 0.0  # its tickets called per minute over the last half hour
+    _order: list[int] | None = None
+    _index: dict[int, int] | None = None
+
+    def order(self) -> list[int]:
+        if self._order is None:
+            self._order = routing.call_order(
+                self.priority_ids, self.normal_ids, self.state, self.ratio
+            )
+        return self._order
+
+    def ahead(self, ticket_id: int) -> int:
+        if self._index is None:
+            self._index = {tid: i for i, tid in enumerate(self.order())}
+        return self._index[ticket_id]
+
+    def ahead_of_new(self, priority: bool = False) -> int:
+        p, n = self.priority_ids, self.normal_ids
+        p2, n2 = ([*p, -1], n) if priority else (p, [*n, -1])
+        if not priority and not p:
+            return len(n)
+        return routing.calls_before(-1, p2, n2, self.state, self.ratio)
+
+    def eta(self, ahead: int) -> int | None:
+        return eta_mod.estimate_minutes(
+            ahead, self.minutes, self.capacity, self.idle, self.called_per_min
+        )
+
+    @property
+    def waiting(self) -> int:
+        return len(self.priority_ids) + len(self.normal_ids)
+
+    def stats(self) -> dict[str, Any]:
+        order = self.order()[:STATS_ORDER_LIMIT]
+        etas = [self.eta(i) for i in range(len(order))]
+        return {
+            "service": self.code,
+            "waiting": self.waiting,
+            "waiting_priority": len(self.priority_ids),
+            "open_counters": self.open_counters,
+            "order": order,
+            "eta_minutes": etas,
+            "eta_new": self.eta(self.ahead_of_new()),
+        }
+
+
+@dataclass
+class QueueSnapshot:
+    """The waiting lines of some of a site's services today: one read, many answers."""
+
+    site: Site
+    day: dt.date
+    lines: dict[int, ServiceLine]
+
+
+def service_minutes(
+    session: Session, service_ids: list[int], day: dt.date, since: dt.datetime
+) -> dict[int, list[float]]:
+    """How long each ticket of ``day`` finished since ``since`` took to serve, per service."""
+    out: dict[int, list[float]] = defaultdict(list)
+    for sid, started, finished in session.execute(
+        select(Ticket.service_id, Ticket.started_at, Ticket.finished_at).where(
+            Ticket.service_id.in_(service_ids),
+            Ticket.business_day == day,
+            Ticket.status == Status.DONE,
+            Ticket.finished_at >= since,
+        )
+    ):
+        if started is not None:
+            out[sid].append(max((finished - started).total_seconds() / 60.0, 0.0))
+    return out
+
+
+def queue_snapshot(
+    session: Session,
+    site: Site,
+    now: dt.datetime,
+    service_ids: list[int] | None = None,
+    states: dict[int, routing.ClassState] | None = None,
+    services: list[Service] | None = None,
+) -> QueueSnapshot:
+    """Read the waiting lines (4 or 5 statements whatever the number of services)."""
+    day = business_day(now, site.timezone)
+    if services is None:
+        q = select(Service).where(Service.site_id == site.id)
+        if service_ids is not None:
+            q = q.where(Service.id.in_(service_ids))
+        services = list(session.scalars(q))
+    ids = [sv.id for sv in services]
+
+    waiting: dict[int, tuple[list[int], list[int]]] = {sid: ([], []) for sid in ids}
+    rows = session.execute(
+        select(Ticket.service_id, Ticket.id, Ticket.priority_id)
+        .where(
+            Ticket.service_id.in_(ids),
+            Ticket.business_day == day,
+            Ticket.status == Status.WAITING,
+        )
+        .order_by(Ticket.queue_pos, Ticket.id)
+    ).all()
+    for service_id, ticket_id, priority_id in rows:
+        waiting[service_id][0 if priority_id is not None else 1].append(ticket_id)
+
+    if states is None:
+        states = {
+            row.service_id: routing.ClassState(row.last_class, row.run_length)
+            for row in session.scalars(
+                select(ServiceDay).where(
+                    ServiceDay.service_id.in_(ids), ServiceDay.business_day == day
+                )
+            )
+        }
+
+    # Capacity: each open counter gives each of its services its share of the counter's weights.
+    capacity: dict[int, float] = defaultdict(float)
+    open_counters: dict[int, int] = defaultdict(int)
+    serving = select(CounterService.counter_id).where(CounterService.service_id.in_(ids))
+    rows4 = session.execute(
+        select(
+            CounterService.counter_id,
+            CounterService.service_id,
+            CounterService.weight,
+            Service.sla_target_minutes,
+        )
+        .join(Counter, Counter.id == CounterService.counter_id)
+        .join(Service, Service.id == CounterService.service_id)
+        .where(Counter.status == "open", CounterService.counter_id.in_(serving))
+    ).all()
+    profile_rows = [(c, sid, w) for c, sid, w, _sla in rows4]
+    # Routing sends a counter to its most urgent service, so a counter's time goes where the
+    # lines are long relative to their SLA target: share by weight x pressure, where pressure
+    # is the line's length (at least half a ticket) over its target.
+    lengths = dict(
+        session.execute(
+            select(Ticket.service_id, func.count())
+            .where(
+                Ticket.service_id.in_({sid for _c, sid, _w in profile_rows}),
+                Ticket.business_day == day,
+                Ticket.status == Status.WAITING,
+            )
+            .group_by(Ticket.service_id)
+        ).all()
+    ) if profile_rows else {}
+    pull: dict[tuple[int, int], float] = {}
+    totals: dict[int, float] = defaultdict(float)
+    for counter_id, sid, weight, sla in rows4:
+        pull[(counter_id, sid)] = weight * max(lengths.get(sid, 0), 0.5) / max(sla, 1)
+        totals[counter_id] += pull[(counter_id, sid)]
+    for counter_id, sid, _weight in profile_rows:
+        if sid in waiting:
+            capacity[sid] += pull[(counter_id, sid)] / totals[counter_id]
+            open_counters[sid] += 1
+
+    # Idle open counters (nobody called or served there) and the recent call rate.
+    idle: dict[int, int] = defaultdict(int)
+    open_ids = {counter_id for counter_id, _sid, _w in profile_rows}
+    busy = set(
+        session.scalars(
+            select(Ticket.counter_id).where(
+                Ticket.counter_id.in_(open_ids), Ticket.status.in_(AT_COUNTER)
+            )
+        )
+    ) if open_ids else set()
+    for counter_id, sid, _weight in profile_rows:
+        if sid in waiting and counter_id not in busy:
+            idle[sid] += 1
+    since = now - RECENT_CALL_WINDOW
+    called: dict[int, float] = {}
+    for sid, calls, first in session.execute(
+        select(
+            Ticket.service_id,
+            func.count(Ticket.called_at).filter(Ticket.called_at >= since),
+            func.min(Ticket.issued_at),
+        )
+        .where(Ticket.service_id.in_(ids), Ticket.business_day == day)
+        .group_by(Ticket.service_id)
+    ):
+        span = RECENT_CALL_WINDOW
+        if first is not None and now - first < span:
+            span = max(now - first, MIN_CALL_WINDOW)
+        called[sid] = int(calls or 0) / (span.total_seconds() / 60.0)
+
+    recent = service_minutes(session, ids, day, now - RECENT_SERVICE_WINDOW)
+    ratio = interleave(site)
+    lines = {
+        sv.id: ServiceLine(
+            service_id=sv.id,
+            code=sv.code,
+            priority_ids=waiting[sv.id][0],
+            normal_ids=waiting[sv.id][1],
+            state=states.get(sv.id, routing.ClassState()),
+            ratio=ratio,
+            capacity=capacity.get(sv.id, 0.0),
+            open_counters=open_counters.get(sv.id, 0),
+            minutes=eta_mod.mean_service_minutes(recent.get(sv.id, []), sv.default_service_minutes),
+            idle=idle.get(sv.id, 0),
+            called_per_min=called.get(sv.id, 0.0),
+        )
+        for sv in services
+    }
+    return QueueSnapshot(site, day, lines)

@@ -1,0 +1,552 @@
+"""KPI reports for a date range, per site, service, counter, clerk, hour and day, and the
+queue-length / wait series across one day for the charts. No Flask here.
+
+Definitions (every figure comes from tickets and their events):
+- dates are the site's business days (its local calendar), ``from`` and ``to`` included;
+- ``issued``: tickets drawn at a kiosk or counter (a transfer is not a new issue);
+  ``transferred_in``: tickets that arrived in a service by transfer;
+- ``served`` (done), ``no_shows``, ``cancelled``, ``transferred``, ``unserved_at_close``
+  (still waiting or parked when the site closed the day): tickets ending so;
+- wait: from the ticket's issue (or transfer) to its FIRST call (``ticket.called`` event), so a
+  recall or a resume after parking does not lengthen it; ``awt`` is its mean, ``p90_wait`` the
+  nearest-rank 90th percentile, over the tickets that were called;
+- ``ast``: mean of finish - start over served tickets;
+- ``service_level``: share of called tickets whose wait was within the service's SLA target;
+- a ticket counts toward the counter and clerk that called it first, and toward the local hour
+  it was issued in.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.core import auth
+from server.core.auth import Principal
+from server.core.errors import AppError
+from server.core.lookups import get_site
+from server.models import (
+    Counter,
+    Dossier,
+    DossierEvent,
+    Procedure,
+    Rating,
+    Service,
+    Site,
+    Ticket,
+    TicketEvent,
+    User,
+)
+from server.rules.calendar import local, zone
+from server.rules.dossier_states import SETTLED
+
+MAX_RANGE_DAYS = 366
+
+SCORES = ("very_satisfied", "satisfied", "not_satisfied")
+METRICS = (
+    "issued",
+    "transferred_in",
+    "served",
+    "no_shows",
+    "cancelled",
+    "transferred",
+    "unserved_at_close",
+    "awt_min",
+    "p90_wait_min",
+    "ast_min",
+    "service_level",
+    "rated",
+    *SCORES,
+    "satisfaction_rate",
+    "dossiers_received",
+    "dossiers_settled",
+    "dossiers_on_time_rate",
+    "dossiers_settled_late",
+    "dossiers_overdue",
+)
+
+
+@dataclass
+class TicketFacts:
+    id: int
+    service_id: int
+    status: str
+    transfer: bool
+    day: dt.date
+    issued_at: dt.datetime
+    first_call: dt.datetime | None
+    call_counter_id: int | None
+    call_clerk_id: int | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    sla_min: float
+    rating: str | None = None
+
+    @property
+    def wait_min(self) -> float | None:
+        if self.first_call is None:
+            return None
+        return max((self.first_call - self.issued_at).total_seconds() / 60.0, 0.0)
+
+    @property
+    def service_time_min(self) -> float | None:
+        if self.status != "done" or self.started_at is None or self.finished_at is None:
+            return None
+        return max((self.finished_at - self.started_at).total_seconds() / 60.0, 0.0)
+
+
+def p90(values: Sequence[float]) -> float | None:
+    """Nearest-rank 90th percentile: the smallest value at least 90 % of values are <=."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(0.9 * len(ordered)) - 1, 0)]
+
+
+def _r(x: float | None, digits: int = 2) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def summarize(facts: Iterable[TicketFacts]) -> dict[str, Any]:
+    rows = list(facts)
+    waits = [w for f in rows if (w := f.wait_min) is not None]
+    within = sum(1 for f in rows if (w := f.wait_min) is not None and w <= f.sla_min + 1e-9)
+    times = [t for f in rows if (t := f.service_time_min) is not None]
+    return {
+        "issued": sum(1 for f in rows if not f.transfer),
+        "transferred_in": sum(1 for f in rows if f.transfer),
+        "served": sum(1 for f in rows if f.status == "done"),
+        "no_shows": sum(1 for f in rows if f.status == "no_show"),
+        "cancelled": sum(1 for f in rows if f.status == "cancelled"),
+        "transferred": sum(1 for f in rows if f.status == "transferred"),
+        "unserved_at_close": sum(1 for f in rows if f.status == "unserved_at_close"),
+        "awt_min": _r(sum(waits) / len(waits)) if waits else None,
+        "p90_wait_min": _r(p90(waits)),
+        "ast_min": _r(sum(times) / len(times)) if times else None,
+        "service_level": _r(within / len(waits), 4) if waits else None,
+        **{score: sum(1 for f in rows if f.rating == score) for score in SCORES},
+    }
+
+
+def row(tickets: Sequence[TicketFacts], dossiers: Sequence[DossierFacts]) -> dict[str, Any]:
+    out = summarize(tickets)
+    rated = sum(out[score] for score in SCORES)
+    out["rated"] = rated
+    out["satisfaction_rate"] = (
+        _r((out["very_satisfied"] + out["satisfied"]) / rated, 4) if rated else None
+    )
+    out.update(summarize_dossiers(dossiers))
+    return out
+
+
+@dataclass
+class DossierFacts:
+    id: int
+    service_code: str
+    counter_id: int | None
+    clerk_id: int | None
+    received_at: dt.datetime
+    due_at: dt.datetime
+    settled_at: dt.datetime | None  # first step to result ready or a final state
+    overdue: bool  # open past its due time at the report's ``now``
+
+
+def summarize_dossiers(rows: Sequence[DossierFacts]) -> dict[str, Any]:
+    settled = [d for d in rows if d.settled_at is not None]
+    on_time = sum(1 for d in settled if d.settled_at is not None and d.settled_at <= d.due_at)
+    return {
+        "dossiers_received": len(rows),
+        "dossiers_settled": len(settled),
+        "dossiers_on_time_rate": _r(on_time / len(settled), 4) if settled else None,
+        "dossiers_settled_late": len(settled) - on_time,
+        "dossiers_overdue": sum(1 for d in rows if d.overdue),
+    }
+
+
+def load_dossier_facts(
+    session: Session, site: Site, start: dt.date, end: dt.date, now: dt.datetime
+) -> list[DossierFacts]:
+    """Dossiers received at the site on its local days ``start..end``."""
+
+    tz = zone(site.timezone)
+    t0 = dt.datetime.combine(start, dt.time(0), tzinfo=tz)
+    t1 = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    rows = session.execute(
+        select(Dossier, Procedure.service_code)
+        .join(Procedure, Procedure.id == Dossier.procedure_id)
+        .where(Dossier.site_id == site.id, Dossier.received_at >= t0, Dossier.received_at < t1)
+        .order_by(Dossier.id)
+    ).all()
+    settled_states = [str(x) for x in SETTLED]
+    settled_at: dict[int, dt.datetime] = {}
+    ids = [d.id for d, _code in rows]
+    for chunk_start in range(0, len(ids), 5000):
+        chunk = ids[chunk_start : chunk_start + 5000]
+        for did, at in session.execute(
+            select(DossierEvent.dossier_id, DossierEvent.at)
+            .where(DossierEvent.dossier_id.in_(chunk), DossierEvent.status_to.in_(settled_states))
+            .order_by(DossierEvent.dossier_id, DossierEvent.at, DossierEvent.id)
+        ):
+            settled_at.setdefault(did, at)
+    out = []
+    for d, code in rows:
+        done = settled_at.get(d.id)
+        out.append(
+            DossierFacts(
+                id=d.id,
+                service_code=code,
+                counter_id=d.counter_id,
+                clerk_id=d.clerk_user_id,
+                received_at=d.received_at,
+                due_at=d.due_at,
+                settled_at=done,
+                overdue=(
+                    done is None
+                    and d.status != "supplement_requested"
+                    and d.due_at <= now
+                ),
+            )
+        )
+    return out
+
+
+def load_facts(
+    session: Session, site: Site, start: dt.date, end: dt.date
+) -> list[TicketFacts]:
+    """One row per ticket of the site's business days ``start..end``, with its first call."""
+    q = (
+        select(Ticket, Service.sla_target_minutes)
+        .join(Service, Service.id == Ticket.service_id)
+        .where(
+            Ticket.site_id == site.id,
+            Ticket.business_day >= start,
+            Ticket.business_day <= end,
+        )
+        .order_by(Ticket.id)
+    )
+    rows = session.execute(q).all()
+    # The first call of each ticket: when, and at which counter.
+    first: dict[int, tuple[dt.datetime, int | None]] = {}
+    ids = [t.id for t, _sla in rows]
+    for chunk_start in range(0, len(ids), 5000):
+        chunk = ids[chunk_start : chunk_start + 5000]
+        for tid, at, cid in session.execute(
+            select(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.counter_id)
+            .where(TicketEvent.ticket_id.in_(chunk), TicketEvent.type == "ticket.called")
+            .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)
+        ):
+            first.setdefault(tid, (at, cid))
+    ratings: dict[int, str] = {}
+    for tid, score in session.execute(
+        select(Rating.ticket_id, Rating.score)
+        .join(Ticket, Ticket.id == Rating.ticket_id)
+        .where(
+            Ticket.site_id == site.id,
+            Ticket.business_day >= start,
+            Ticket.business_day <= end,
+        )
+    ):
+        ratings[tid] = score
+    out = []
+    for t, sla in rows:
+        at, cid = first.get(t.id, (None, None))
+        out.append(
+            TicketFacts(
+                id=t.id,
+                service_id=t.service_id,
+                status=t.status,
+                transfer=t.transfer_parent_id is not None,
+                day=t.business_day,
+                issued_at=t.issued_at,
+                first_call=at,
+                call_counter_id=cid if cid is not None else t.counter_id,
+                call_clerk_id=t.clerk_id,
+                started_at=t.started_at,
+                finished_at=t.finished_at,
+                sla_min=float(sla),
+                rating=ratings.get(t.id),
+            )
+        )
+    return out
+
+
+def _group(
+    facts: Sequence[TicketFacts], key: Callable[[TicketFacts], Any]
+) -> dict[Any, list[TicketFacts]]:
+    groups: dict[Any, list[TicketFacts]] = defaultdict(list)
+    for f in facts:
+        k = key(f)
+        if k is not None:
+            groups[k].append(f)
+    return groups
+
+
+def parse_range(from_: str | None, to: str | None) -> tuple[dt.date, dt.date]:
+    try:
+        start = dt.date.fromisoformat(from_ or "")
+        end = dt.date.fromisoformat(to or from_ or "")
+    except ValueError:
+        raise AppError("validation_error", detail="from/to: dates YYYY-MM-DD") from None
+    if end < start:
+        raise AppError("validation_error", detail="to is before from")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise AppError("validation_error", detail=f"at most {MAX_RANGE_DAYS} days")
+    return start, end
+
+
+def kpis(
+    session: Session,
+    site: Site,
+    start: dt.date,
+    end: dt.date,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The report. ``now`` decides which open dossiers are overdue (default: the end of the
+    range's last day)."""
+    tz = site.timezone
+    if now is None:
+        now = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zone(tz))
+    facts = load_facts(session, site, start, end)
+    dfacts = load_dossier_facts(session, site, start, end, now)
+    services = {
+        s.id: s
+        for s in session.scalars(
+            select(Service).where(Service.site_id == site.id).order_by(Service.sort_order)
+        )
+    }
+    code_to_id = {s.code: s.id for s in services.values()}
+    counters = {
+        c.id: c for c in session.scalars(select(Counter).where(Counter.site_id == site.id))
+    }
+    clerk_ids = {f.call_clerk_id for f in facts if f.call_clerk_id is not None}
+    clerk_ids |= {d.clerk_id for d in dfacts if d.clerk_id is not None}
+    clerks = {
+        u.id: u
+        for u in (session.scalars(select(User).where(User.id.in_(clerk_ids))) if clerk_ids else [])
+    }
+
+    def grouped(
+        tkey: Callable[[TicketFacts], Any], dkey: Callable[[DossierFacts], Any]
+    ) -> dict[Any, dict[str, Any]]:
+        tg, dg = _group(facts, tkey), _group(dfacts, dkey)
+        return {k: row(tg.get(k, []), dg.get(k, [])) for k in set(tg) | set(dg)}
+
+    per_service = grouped(lambda f: f.service_id, lambda d: code_to_id.get(d.service_code))
+    by_service = [
+        {
+            "service": svc.code,
+            "name": {"vi": svc.name_vi, "en": svc.name_en},
+            "sla_target_minutes": svc.sla_target_minutes,
+            **per_service.get(sid, row([], [])),
+        }
+        for sid, svc in services.items()
+    ]
+    per_counter = grouped(lambda f: f.call_counter_id, lambda d: d.counter_id)
+    by_counter = [
+        {"counter": counters[cid].number if cid in counters else None, "counter_id": cid, **r}
+        for cid, r in sorted(
+            per_counter.items(),
+            key=lambda kv: counters[kv[0]].number if kv[0] in counters else 10**9,
+        )
+    ]
+    by_clerk = []
+    for uid, r in sorted(grouped(lambda f: f.call_clerk_id, lambda d: d.clerk_id).items()):
+        u = clerks.get(uid)
+        by_clerk.append(
+            {
+                "clerk_id": uid,
+                "username": u.username if u else None,
+                "full_name": u.full_name if u else None,
+                **r,
+            }
+        )
+    by_hour = [
+        {"hour": h, **r}
+        for h, r in sorted(
+            grouped(lambda f: local(f.issued_at, tz).hour,
+                    lambda d: local(d.received_at, tz).hour).items()
+        )
+    ]
+    by_day = [
+        {"date": d.isoformat(), **r}
+        for d, r in sorted(
+            grouped(lambda f: f.day, lambda d: local(d.received_at, tz).date()).items()
+        )
+    ]
+    return {
+        "site": site.code,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "timezone": tz,
+        "totals": row(facts, dfacts),
+        "by_service": by_service,
+        "by_counter": by_counter,
+        "by_clerk": by_clerk,
+        "by_hour": by_hour,
+        "by_day": by_day,
+    }
+
+
+def site_kpis(
+    session: Session,
+    p: Principal,
+    site_code: str,
+    from_: str | None,
+    to: str | None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """``GET /sites/{site}/reports/kpis``: supervisors and admins of the site."""
+    site = get_site(session, site_code)
+    auth.require(auth.can_rebalance(session, p, site.id))
+    start, end = parse_range(from_, to)
+    return kpis(session, site, start, end, now)
+
+
+# --- exports ------------------------------------------------------------------------------
+
+SECTIONS = (
+    ("totals", "site", lambda r, rep: rep["site"]),
+    ("by_service", "service", lambda r, rep: r["service"]),
+    ("by_counter", "counter", lambda r, rep: r["counter"]),
+    ("by_clerk", "clerk", lambda r, rep: r["username"] or r["clerk_id"]),
+    ("by_hour", "hour", lambda r, rep: f"{r['hour']:02d}:00"),
+    ("by_day", "date", lambda r, rep: r["date"]),
+)
+
+
+def flat_rows(report: dict[str, Any]) -> list[list[Any]]:
+    """One table: group, key, then every metric. Header first."""
+    out: list[list[Any]] = [["group", "key", *METRICS]]
+    for section, label, key in SECTIONS:
+        rows = [report[section]] if section == "totals" else report[section]
+        for r in rows:
+            out.append([label, key(r, report), *(r[m] for m in METRICS)])
+    return out
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerows(flat_rows(report))
+    return buf.getvalue()
+
+
+def to_xlsx(report: dict[str, Any]) -> bytes:
+    """One sheet per grouping, a header row in bold."""
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for section, label, key in SECTIONS:
+        ws = wb.create_sheet(title=section)
+        ws.append([label, *METRICS])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        rows = [report[section]] if section == "totals" else report[section]
+        for r in rows:
+            ws.append([key(r, report), *(r[m] for m in METRICS)])
+    info = wb.create_sheet(title="about", index=0)
+    for k in ("site", "from", "to", "timezone"):
+        info.append([k, report[k]])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+# --- series across a day --------------------------------------------------------------------
+
+
+def series(
+    session: Session, site: Site, day: dt.date, bucket_min: int = 15
+) -> dict[str, Any]:
+    """Per service, per ``bucket_min`` minutes of the local day: arrivals, calls, the queue
+    length at the end of the bucket, and the mean wait of tickets first called in it.
+    Only the span from the first issue to the last activity of the day is returned."""
+    facts = load_facts(session, site, day, day)
+    services = list(
+        session.scalars(
+            select(Service).where(Service.site_id == site.id).order_by(Service.sort_order)
+        )
+    )
+    tz = zone(site.timezone)
+    midnight = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+    step = dt.timedelta(minutes=bucket_min)
+    times = [f.issued_at for f in facts] + [
+        t for f in facts for t in (f.first_call, f.finished_at) if t is not None
+    ]
+    if not times:
+        return {"site": site.code, "date": day.isoformat(), "bucket_minutes": bucket_min,
+                "buckets": [], "services": []}
+    first = min(times).astimezone(tz)
+    last = max(times).astimezone(tz)
+    b0 = int((first - midnight) / step)
+    b1 = int((last - midnight) / step)
+    starts = [midnight + i * step for i in range(b0, b1 + 1)]
+
+    def leave(f: TicketFacts) -> dt.datetime | None:
+        """When the ticket stopped waiting: first call, else its end (cancel, transfer)."""
+        return f.first_call or f.finished_at
+
+    out_services = []
+    for svc in services:
+        rows = [f for f in facts if f.service_id == svc.id]
+        arrivals, calls, queue, awt = [], [], [], []
+        for s in starts:
+            e = s + step
+            arrivals.append(sum(1 for f in rows if s <= f.issued_at < e))
+            called = [f for f in rows if f.first_call is not None and s <= f.first_call < e]
+            calls.append(len(called))
+            waits = [w for f in called if (w := f.wait_min) is not None]
+            awt.append(_r(sum(waits) / len(waits)) if waits else None)
+            queue.append(
+                sum(
+                    1
+                    for f in rows
+                    if f.issued_at < e and ((lv := leave(f)) is None or lv >= e)
+                )
+            )
+        out_services.append(
+            {
+                "service": svc.code,
+                "name": {"vi": svc.name_vi, "en": svc.name_en},
+                "arrivals": arrivals,
+                "calls": calls,
+                "queue_length": queue,
+                "awt_min": awt,
+            }
+        )
+    return {
+        "site": site.code,
+        "date": day.isoformat(),
+        "bucket_minutes": bucket_min,
+        "buckets": [s.strftime("%H:%M") for s in starts],
+        "services": out_services,
+    }
+
+
+def site_series(
+    session: Session, p: Principal, site_code: str, date: str | None, bucket: str | None
+) -> dict[str, Any]:
+    site = get_site(session, site_code)
+    auth.require(auth.can_rebalance(session, p, site.id))
+    try:
+        day = dt.date.fromisoformat(date or "")
+    except ValueError:
+        raise AppError("validation_error", detail="date: YYYY-MM-DD") from None
+    try:
+        minutes = int(bucket or 15)
+    except ValueError:
+        raise AppError("validation_error", detail="bucket: minutes") from None
+    if minutes not in (5, 10, 15, 30, 60):
+        raise AppError("validation_error", detail="bucket: 5, 10, 15, 30 or 60")
+    return series(session, site, day, minutes)

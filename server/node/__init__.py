@@ -1,0 +1,1 @@
+"""Running one app node: serve, graceful shutdown, health checks, metrics, logs, backups."""

@@ -1,0 +1,1 @@
+"""Socket.IO: the hub (namespaces, audiences) and the snapshots sent on connect."""

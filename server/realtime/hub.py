@@ -1,0 +1,428 @@
+"""Realtime hub: Socket.IO namespaces per audience, snapshots with the site's ``seq``, events
+after commit, Redis fan-out across nodes when ``MOTCUA_REDIS_URL`` is set.
+
+Protocol (see ARCHITECTURE.md, "Realtime"):
+- connect with ``auth={"token": ...}`` (``/counter`` also takes ``counter_id``; ``/supervisor``
+  may take ``site``); a bad token is refused at connect;
+- the server emits ``snapshot`` (with ``seq``), then ``event`` messages
+  ``{"seq", "type", "data"}``; every event of the site reaches every audience (so ``seq`` has
+  no holes), with ``data`` cut down to what that audience may see; except ``/track``: a phone
+  gets only its service's ``queue.stats`` and its own ticket's events (see Hub.publish_track);
+- the client emits ``resync`` (on a gap in ``seq`` or after reconnecting) and gets a new
+  ``snapshot``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, request
+from flask_socketio import ConnectionRefusedError as Refused
+from flask_socketio import Namespace, SocketIO, join_room
+from sqlalchemy import select
+
+from server.core import auth
+from server.core.errors import AppError
+from server.core.events import Event
+from server.features.admin import device_presence, revoked_among, touch_device
+from server.features.tickets import resolve_tracking
+from server.models import Counter, Site
+from server.realtime import snapshots
+from server.web.signin import principal_from_session
+
+log = logging.getLogger("motcua.realtime")
+
+AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
+REVOKE_SWEEP_SECONDS = 10  # how soon other nodes drop a revoked device's sockets
+
+# What the public audiences (lobby TVs, kiosks, citizens' phones) may see of each event.
+PUBLIC_TICKET_KEYS = (
+    "ticket_id",
+    "new_ticket_id",
+    "number",
+    "service",
+    "from_service",
+    "counter",
+    "status",
+    "recall_count",
+    "position",
+    "lang",
+    "counter_site",  # a counter of another site (an extra reception point) called it
+    "counter_site_name",
+)
+PUBLIC_STATS_KEYS = ("service", "waiting", "waiting_priority", "open_counters", "eta_new")
+
+
+def _pick(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: data[k] for k in keys if k in data}
+
+
+def project(audience: str, event: Event) -> dict[str, Any]:
+    """The part of an event's data an audience may see."""
+    t, d = event.type, event.data
+    if audience in ("/counter", "/supervisor"):
+        if t == "queue.stats":
+            # The call order is for tracking pages; staff screens show counts.
+            return {k: v for k, v in d.items() if k not in ("order", "eta_minutes")}
+        return d
+    if t == "ticket.reserved":  # a supervisor kept a waiting ticket for one counter: staff only
+        return {}
+    if t.startswith("ticket."):
+        return _pick(d, PUBLIC_TICKET_KEYS)
+    if t == "queue.stats":
+        keys = PUBLIC_STATS_KEYS + (("order", "eta_minutes") if audience == "/track" else ())
+        return _pick(d, keys)
+    if t == "counter.changed":
+        return _pick(d, ("number", "status"))
+    if t == "ticker.changed":
+        return d
+    if t == "printer.changed" and audience == "/kiosk":
+        return _pick(d, ("device_id", "status"))
+    return {}
+
+
+class _AudienceNamespace(Namespace):  # type: ignore[misc]
+    """Common connect/resync logic. Subclasses say who may connect and what they see."""
+
+    def __init__(self, namespace: str, hub: Hub) -> None:
+        super().__init__(namespace)
+        self.hub = hub
+        self.clients: dict[str, dict[str, Any]] = {}
+
+    # -- subclass API --
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+        """Return the client's context (``site_id``, ``rooms``, ...) or raise AppError."""
+        raise NotImplementedError
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- handlers --
+    def on_connect(self, auth_data: Any = None) -> None:
+        if auth_data is None:
+            auth_data = {}
+        if not isinstance(auth_data, dict):
+            raise Refused("unauthorized")
+        # No token: a signed-in person's session cookie (staff pages), see _principal.
+        token = auth_data.get("token") or ""
+        if not isinstance(token, str):
+            raise Refused("unauthorized")
+        token = token[:200]
+        try:
+            with self.hub.db.read() as s:
+                client = self.admit(s, token, auth_data)
+        except AppError as err:
+            raise Refused(err.code) from None
+        sid = request.sid  # type: ignore[attr-defined]
+        self.clients[sid] = client
+        if client.get("device_id"):
+            self.hub.seen(client["device_id"])
+        for room in client["rooms"]:
+            join_room(room)
+        self._send_snapshot(sid)
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        self.clients.pop(request.sid, None)  # type: ignore[attr-defined]
+
+    def on_resync(self, *_args: Any) -> None:
+        sid = request.sid  # type: ignore[attr-defined]
+        if sid in self.clients:
+            device_id = self.clients[sid].get("device_id")
+            # Displays resync now and then: still here, and still allowed?
+            if device_id and not self.hub.seen(device_id):
+                self.disconnect(sid)
+                return
+            self._send_snapshot(sid)
+
+    def trigger_event(self, event: str, *args: Any) -> Any:
+        # Unknown or malformed client messages are ignored, never a crash.
+        try:
+            return super().trigger_event(event, *args)
+        except (Refused, KeyboardInterrupt):
+            raise
+        except Exception:
+            log.exception(
+                "socket handler failed", extra={"namespace": self.namespace, "event": event}
+            )
+            return None
+
+    def _send_snapshot(self, sid: str) -> None:
+        client = self.clients.get(sid)
+        if client is None:
+            return
+        try:
+            with self.hub.db.read() as s:
+                snap = self.snapshot(s, client)
+        except AppError as err:
+            self.emit("error", {"code": err.code}, room=sid)
+            return
+        self.emit("snapshot", snap, room=sid)
+
+
+def _principal(session: Any, token: str, roles: tuple[str, ...]) -> auth.Principal:
+    p = auth.principal_from_token(session, token) if token else principal_from_session(session)
+    if p is None:
+        raise AppError("unauthorized")
+    if p.role not in roles:
+        raise AppError("forbidden")
+    return p
+
+
+def _site_rooms(site_id: int) -> list[str]:
+    return [f"site:{site_id}"]
+
+
+class DisplayNamespace(_AudienceNamespace):
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+        p = _principal(session, token, ("display", "supervisor", "admin"))
+        site_id = _requested_site(session, p, auth_data)
+        if p.kind == "device":  # a revoked display is disconnected (Hub.kick_device)
+            return {"site_id": site_id, "device_id": p.id,
+                    "rooms": [*_site_rooms(site_id), f"device:{p.id}"]}
+        return {"site_id": site_id, "rooms": _site_rooms(site_id)}
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        site = session.get(Site, client["site_id"])
+        return snapshots.display(session, site, self.hub.clock())
+
+
+class KioskNamespace(_AudienceNamespace):
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+        p = _principal(session, token, ("kiosk",))
+        assert p.site_id is not None
+        return {
+            "site_id": p.site_id,
+            "device_id": p.id,
+            "rooms": [*_site_rooms(p.site_id), f"device:{p.id}"],
+        }
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        site = session.get(Site, client["site_id"])
+        return {**snapshots.kiosk(session, site, self.hub.clock()),
+                "device_id": client["device_id"],
+                "printer": snapshots.device_printer_status(session, client["device_id"])}
+
+
+class CounterNamespace(_AudienceNamespace):
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+        p = _principal(session, token, ("clerk", "supervisor", "admin"))
+        counter_id = auth_data.get("counter_id", p.counter_id)
+        if not isinstance(counter_id, int) or isinstance(counter_id, bool):
+            raise AppError("validation_error", detail="counter_id")
+        counter = session.get(Counter, counter_id)
+        if counter is None:
+            raise AppError("not_found", what="counter")
+        if not auth.can_operate_counter(session, p, counter):
+            raise AppError("forbidden")
+        return {
+            "site_id": counter.site_id,
+            "counter_id": counter.id,
+            "rooms": [*_site_rooms(counter.site_id), f"counter:{counter.id}"],
+        }
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        counter = session.get(Counter, client["counter_id"])
+        return snapshots.counter(session, counter, self.hub.clock(), self.hub.base_url)
+
+
+class SupervisorNamespace(_AudienceNamespace):
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+        p = _principal(session, token, ("supervisor", "admin"))
+        site_id = _requested_site(session, p, auth_data)
+        return {"site_id": site_id, "rooms": _site_rooms(site_id)}
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        site = session.get(Site, client["site_id"])
+        return snapshots.supervisor(session, site, self.hub.clock())
+
+
+class TrackNamespace(_AudienceNamespace):
+    def admit(self, session: Any, token: str, auth_data: dict[str, Any]) -> dict[str, Any]:
+
+        if len(token) > 64:
+            raise AppError("not_found", what="ticket")
+        ticket = resolve_tracking(session, token)
+        # A phone hears its own ticket and its service's line only (see Hub.publish_track).
+        return {
+            "site_id": ticket.site_id,
+            "token": token,
+            "rooms": [_track_room(ticket.site_id, ticket.service.code), f"ticket:{ticket.id}"],
+        }
+
+    def snapshot(self, session: Any, client: dict[str, Any]) -> dict[str, Any]:
+        snap = snapshots.track(session, client["token"], self.hub.clock(), self.hub.base_url)
+        wanted = [_track_room(client["site_id"], snap["ticket"]["service"]),
+                  f"ticket:{snap['ticket_id']}"]
+        for room in wanted:
+            if room not in client["rooms"]:  # followed a transfer: the new ticket and line
+                if room.startswith("track:"):
+                    for old in [r for r in client["rooms"] if r.startswith("track:")]:
+                        client["rooms"].remove(old)
+                        self.leave_room(request.sid, old)  # type: ignore[attr-defined]
+                client["rooms"].append(room)
+                self.enter_room(request.sid, room)  # type: ignore[attr-defined]
+        return snap
+
+
+def _track_room(site_id: int, service_code: str) -> str:
+    return f"track:{site_id}:{service_code}"
+
+
+def _requested_site(session: Any, p: auth.Principal, auth_data: dict[str, Any]) -> int:
+    code = auth_data.get("site")
+    if code is None:
+        if p.site_id is None:
+            raise AppError("validation_error", detail="site")
+        return p.site_id
+    if not isinstance(code, str):
+        raise AppError("validation_error", detail="site")
+    site_id = session.scalar(select(Site.id).where(Site.code == code))
+    if site_id is None:
+        raise AppError("not_found", what="site")
+    if not auth.in_scope(session, p, site_id):
+        raise AppError("forbidden")
+    return int(site_id)
+
+
+NAMESPACE_CLASSES: dict[str, type[_AudienceNamespace]] = {
+    "/display": DisplayNamespace,
+    "/counter": CounterNamespace,
+    "/kiosk": KioskNamespace,
+    "/supervisor": SupervisorNamespace,
+    "/track": TrackNamespace,
+}
+
+
+class Hub:
+    """Owns the SocketIO server; subscribed to the database's after-commit events."""
+
+    def __init__(
+        self, app: Flask, async_mode: str, redis_url: str | None, channel: str = "motcua"
+    ) -> None:
+        ctx = app.extensions["motcua"]
+        self.db = ctx.db
+        self.clock: Callable[[], Any] = ctx.clock
+        self.base_url: str = ctx.settings.public_base_url
+        kwargs: dict[str, Any] = {
+            "async_mode": async_mode,
+            # Default origin check: browsers may connect only from pages this server served
+            # (behind nginx the Host and X-Forwarded-Proto headers make that origin).
+            "ping_interval": 10,
+            "ping_timeout": 10,
+            "logger": False,
+            "engineio_logger": False,
+        }
+        if redis_url:
+            # Every node publishes its committed events here and relays what the others publish.
+            kwargs["message_queue"] = redis_url
+            kwargs["channel"] = channel
+        self.socketio = SocketIO(app, **kwargs)
+        self.namespaces = {name: cls(name, self) for name, cls in NAMESPACE_CLASSES.items()}
+        for ns in self.namespaces.values():
+            self.socketio.on_namespace(ns)
+        self.db.subscribers.append(self.publish)
+        self._watching = False
+
+    def seen(self, device_id: int) -> bool:
+        """A device connected or resynced: note its last-seen time for the admin console.
+        False when it has been revoked meanwhile (revoked on another node)."""
+
+        self._watch_devices()
+
+        try:
+            now = self.clock()
+            with self.db.read() as s:
+                allowed, recent = device_presence(s, device_id, now)
+            if allowed and not recent:
+                with self.db.write() as s:
+                    touch_device(s, device_id, now)
+            return allowed
+        except Exception:  # never refuse a display because a bookkeeping write failed
+            log.warning("could not record device last-seen", exc_info=True)
+            return True
+
+    def _watch_devices(self) -> None:
+        """Started with the first device connection: every ``REVOKE_SWEEP_SECONDS`` drop this
+        node's sockets of devices revoked on any node (the event reaches only the node that
+        committed the revocation; the others learn it here)."""
+        if self._watching:
+            return
+        self._watching = True
+
+        def loop() -> None:
+            # Ends when no device is connected here, or on a database error; the next device
+            # connection (or a display's periodic resync) starts it again.
+            try:
+                while self._watching:
+                    self.socketio.sleep(REVOKE_SWEEP_SECONDS)
+                    if self.sweep_revoked() is None:
+                        break
+            except Exception:
+                log.warning("revoked-device sweep stopped", exc_info=True)
+            finally:
+                self._watching = False
+
+        self.socketio.start_background_task(loop)
+
+    def sweep_revoked(self) -> list[int] | None:
+        """Disconnect this node's sockets of revoked devices; the ids dropped, or None when no
+        device is connected here."""
+
+        ids = {c["device_id"] for ns in self.namespaces.values() for c in ns.clients.values()
+               if c.get("device_id")}
+        if not ids:
+            return None
+        with self.db.read() as s:
+            gone = revoked_among(s, ids)
+        for device_id in gone:
+            self.kick_device(device_id)
+        return gone
+
+    def kick_device(self, device_id: int) -> None:
+        """A revoked device: close its sockets on this node, and tell its pages on every node
+        (the ``revoked`` message reaches them through the Redis fan-out) to stop."""
+        for name, ns in self.namespaces.items():
+            self.socketio.emit("revoked", {}, namespace=name, to=f"device:{device_id}")
+            for sid, client in list(ns.clients.items()):
+                if client.get("device_id") == device_id:
+                    self.socketio.server.disconnect(sid, namespace=name)
+
+    def publish(self, events: list[Event]) -> None:
+        for event in events:
+            if event.type == "device.revoked":
+                self.kick_device(int(event.data["device_id"]))
+            room = f"site:{event.site_id}"
+            for audience in AUDIENCES:
+                if audience == "/track":
+                    self.publish_track(event)
+                    continue
+                self.socketio.emit(
+                    "event",
+                    {"seq": event.seq, "type": event.type, "data": project(audience, event)},
+                    namespace=audience,
+                    to=room,
+                )
+
+    def publish_track(self, event: Event) -> None:
+        """Citizens' phones get only what concerns them: their service's ``queue.stats`` (the
+        call order gives each its place) and their own ticket's events. Every other event of
+        the site went to every phone before: at 2,000 phones a call-next round (called, stats,
+        serving, done) was 8,000 sends for ~400 useful ones (tests/bench/bench_track.py). The
+        ``seq`` still orders what a phone gets, but it has gaps by design: track.js connects
+        with ``sparse`` (stale events dropped, no resync on a jump); the events carry absolute
+        values and a reconnect brings a snapshot."""
+        d = event.data
+        if event.type == "queue.stats":
+            rooms = [_track_room(event.site_id, d.get("service", ""))]
+        elif event.type.startswith("ticket."):
+            rooms = [f"ticket:{d[k]}" for k in ("ticket_id", "new_ticket_id") if d.get(k)]
+        else:
+            return
+        msg = {"seq": event.seq, "type": event.type, "data": project("/track", event)}
+        for room in rooms:
+            self.socketio.emit("event", msg, namespace="/track", to=room)
+
+    def connected(self) -> int:
+        return sum(len(ns.clients) for ns in self.namespaces.values())

@@ -1,0 +1,78 @@
+"""The citizen's dossier page ``/d/<token>``: the page the receipt's QR opens on a phone.
+
+Server-rendered, no script, Vietnamese first (``?lang=en``). It shows the procedure, the code,
+the dates and the steps; never the applicant's name, ID number, phone or address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from server.core.errors import AppError
+from server.features import dossiers
+
+bp = Blueprint("dossier_page", __name__, template_folder="../templates")
+
+STRINGS: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Tra cứu hồ sơ",
+        "code": "Mã hồ sơ",
+        "procedure": "Thủ tục",
+        "received": "Ngày tiếp nhận",
+        "due": "Ngày hẹn trả kết quả",
+        "status": "Tình trạng",
+        "steps": "Quá trình giải quyết",
+        "paused": "Thời hạn giải quyết tạm dừng cho đến khi bạn bổ sung giấy tờ còn thiếu "
+        "(theo phiếu yêu cầu bổ sung đã nhận).",
+        "overdue": "Hồ sơ đã quá hạn hẹn trả. Trung tâm xin lỗi vì sự chậm trễ.",
+        "collect_counter": "Nhận kết quả tại Bộ phận trả kết quả của",
+        "collect_post": "Kết quả được gửi qua bưu điện đến địa chỉ của bạn.",
+        "refresh": "Cập nhật",
+        "switch_lang": "English",
+        "not_found_title": "Không tìm thấy hồ sơ",
+        "not_found": "Mã tra cứu này không đúng. Vui lòng quét lại mã QR trên giấy tiếp nhận "
+        "hồ sơ hoặc hỏi tại quầy hướng dẫn.",
+    },
+    "en": {
+        "title": "Track your dossier",
+        "code": "Dossier code",
+        "procedure": "Procedure",
+        "received": "Received on",
+        "due": "Result due",
+        "status": "Status",
+        "steps": "Progress",
+        "paused": "The processing time is paused until you bring the missing documents "
+        "(see the written request you received).",
+        "overdue": "This dossier is past its due date. The centre apologises for the delay.",
+        "collect_counter": "Collect the result at the result desk of",
+        "collect_post": "The result will be sent by post to your address.",
+        "refresh": "Refresh",
+        "switch_lang": "Tiếng Việt",
+        "not_found_title": "Dossier not found",
+        "not_found": "This tracking code is wrong. Please scan the QR code on your dossier "
+        "receipt again or ask at the help desk.",
+    },
+}
+
+
+def _lang() -> str:
+    lang = request.args.get("lang")
+    return lang if lang in STRINGS else "vi"
+
+
+@bp.get("/d/<token>")
+def page(token: str) -> Any:
+    lang = _lang()
+    ctx = current_app.extensions["motcua"]
+    try:
+        with ctx.db.read() as s:
+            state = dossiers.public_view(s, token, ctx.clock())
+    except AppError:
+        html = render_template("dossier/not_found.html", lang=lang, t=STRINGS[lang])
+        return Response(html, status=404, mimetype="text/html")
+    html = render_template("dossier/page.html", lang=lang, t=STRINGS[lang], d=state)
+    resp = Response(html, mimetype="text/html")
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp

@@ -1,0 +1,434 @@
+"""Announcement audio for the wall display: a chime and the spoken call, made on the server.
+
+The call ("Mời số A042 đến quầy số 3" / "Number A042, please go to counter 3") is synthesised
+offline with eSpeak NG, once per (language, number, counter), and kept as a WAV file under the
+cache folder (``MOTCUA_AUDIO_DIR``, default ``./var/audio``). Two engines, tried in this order:
+
+- ``espeak-ng``: the command of Debian's ``espeak-ng`` package (``apt-get install espeak-ng``);
+- ``espeakng-loader``: the PyPI package of that name (the library and its voices in a wheel),
+  driven through ctypes by ``_espeak_lib.py`` in a child process, so a crash in the C library
+  can never take the server down.
+
+``MOTCUA_SPEECH`` picks one (``espeak-ng`` | ``espeakng-loader`` | ``none``; default ``auto``).
+Without an engine the display still plays the chime and the server says so once in its log.
+
+Every synthesis writes a sidecar ``.json`` beside the WAV: the language, the eSpeak voice, the
+engine and the exact command, so what was used for a phrase can be checked afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import wave
+from array import array
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("motcua.speech")
+
+LANGS: tuple[str, ...] = ("vi", "en")
+# eSpeak NG voice per language: the Vietnamese phrase must be read by the Vietnamese voice.
+VOICES: dict[str, str] = {"vi": "vi", "en": "en"}
+ENGINES: tuple[str, ...] = ("espeak-ng", "espeakng-loader")
+
+# A ticket number: the service prefix (1-4 capital letters) and the daily number (3-4 digits).
+NUMBER_RE = re.compile(r"[A-Z]{1,4}[0-9]{3,4}")
+# A counter number 1..999, without leading zeros.
+COUNTER_RE = re.compile(r"[1-9][0-9]{0,2}")
+
+SPEECH_RATE = 150  # words per minute; eSpeak's default (175) is fast for a noisy hall
+SAMPLE_RATE = 22050  # what eSpeak NG produces; the chime uses the same
+
+
+class InvalidPart(ValueError):
+    """A part of an audio request that is not a language, a ticket number or a counter."""
+
+    def __init__(self, part: str) -> None:
+        super().__init__(part)
+        self.part = part
+
+
+class SpeechUnavailable(RuntimeError):
+    """No speech engine, or the engine failed for this phrase: the display plays the chime."""
+
+
+# --- phrases --------------------------------------------------------------------------------
+
+
+def validate(lang: str, number: str, counter: str | int | None) -> tuple[str, str, int | None]:
+    """Return ``(lang, number, counter)`` or raise :class:`InvalidPart` naming the bad part.
+    ``counter`` None is the kiosk's phrase ("your number is ..."), not a call.
+
+    Strict on purpose: the parts name a file in the cache and go into the synthesiser."""
+    if not isinstance(lang, str) or lang not in LANGS:
+        raise InvalidPart("lang")
+    if not isinstance(number, str) or not NUMBER_RE.fullmatch(number):
+        raise InvalidPart("number")
+    if counter is None:
+        return lang, number, None
+    text = str(counter) if isinstance(counter, int) and not isinstance(counter, bool) else counter
+    if not isinstance(text, str) or not COUNTER_RE.fullmatch(text):
+        raise InvalidPart("counter")
+    return lang, number, int(text)
+
+
+def display_phrase(lang: str, number: str, counter: int) -> str:
+    """The call as people read it."""
+    lang, number, counter = validate(lang, number, counter)
+    if lang == "vi":
+        return f"Mời số {number} đến quầy số {counter}"
+    return f"Number {number}, please go to counter {counter}"
+
+
+def spoken_ssml(lang: str, number: str, counter: int | None) -> str:
+    """The call as eSpeak NG reads it (SSML, ``espeak-ng -m``).
+
+    The ticket number is spelled character by character ("A, không, bốn, hai" / "A, zero,
+    four, two") with a short pause between characters: read as a whole, eSpeak says "A không
+    bốn mươi hai" in Vietnamese and the article "a" plus "zero forty-two" in English. The
+    counter is said as a number ("quầy số mười hai" / "counter twelve")."""
+    lang, number, checked = validate(lang, number, counter)
+    spelled = f'<say-as interpret-as="characters">{number}</say-as>'
+    if checked is None:  # the kiosk, right after issuing
+        body = f"Số của bạn là {spelled}." if lang == "vi" else f"Your number is {spelled}."
+    elif lang == "vi":
+        body = f"Mời số {spelled}, đến quầy số {checked}."
+    else:
+        body = f"Number {spelled}, please go to counter {checked}."
+    # No xml:lang here: eSpeak NG would let it pick the voice; the voice is chosen with "-v".
+    return f"<speak>{body}</speak>"
+
+
+# --- engines --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A way to run eSpeak NG: a command that reads SSML on stdin and writes a WAV file."""
+
+    name: str
+    version: str
+    argv: tuple[str, ...]  # with "{voice}", "{rate}" and "{out}" placeholders
+
+    def command(self, voice: str, out: Path) -> list[str]:
+        values = {"{voice}": voice, "{rate}": str(SPEECH_RATE), "{out}": str(out)}
+        return [values.get(a, a) for a in self.argv]
+
+
+def _espeak_cli(path: str | None = None) -> tuple[Engine | None, str]:
+    exe = path or shutil.which("espeak-ng")
+    if not exe:
+        return None, "espeak-ng: command not found"
+    try:
+        out = subprocess.run(
+            [exe, "--version"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"espeak-ng: {type(exc).__name__}: {exc}"
+    if out.returncode != 0:
+        return None, f"espeak-ng: --version exited {out.returncode}"
+    m = re.search(r"\d+(?:\.\d+)+", out.stdout)
+    argv = (exe, "-m", "-b", "1", "-s", "{rate}", "-v", "{voice}", "-w", "{out}", "--stdin")
+    return Engine("espeak-ng", m.group(0) if m else "?", argv), ""
+
+
+def _espeak_loader() -> tuple[Engine | None, str]:
+    if importlib.util.find_spec("espeakng_loader") is None:
+        return None, "espeakng-loader: package not installed"
+
+    try:
+        ver = version("espeakng-loader")
+    except PackageNotFoundError:
+        ver = "?"
+    script = str(Path(__file__).with_name("espeak_loader.py"))
+    argv = (sys.executable, script, "--voice", "{voice}", "--rate", "{rate}", "--out", "{out}")
+    return Engine("espeakng-loader", ver, argv), ""
+
+
+def find_engine(preference: str = "auto") -> tuple[Engine | None, list[str]]:
+    """The engine to use and, when there is none, why (one line per engine tried)."""
+    preference = (preference or "auto").strip().lower()
+    if preference in ("none", "off", "0"):
+        return None, ["speech disabled (MOTCUA_SPEECH=none)"]
+    if preference not in ("auto", *ENGINES) and not preference.startswith("/"):
+        return None, [f"unknown MOTCUA_SPEECH={preference!r}"]
+    tried: list[str] = []
+    if preference.startswith("/"):  # an explicit path to an espeak-ng executable
+        engine, why = _espeak_cli(preference)
+        return engine, ([] if engine else [why])
+    for name in ENGINES if preference == "auto" else (preference,):
+        engine, why = _espeak_cli() if name == "espeak-ng" else _espeak_loader()
+        if engine is not None:
+            return engine, []
+        tried.append(why)
+    return None, tried
+
+
+# --- WAV helpers ----------------------------------------------------------------------------
+
+
+def wav_bytes(samples: array, rate: int = SAMPLE_RATE) -> bytes:
+    """16-bit mono PCM samples as a WAV file."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        data = array("h", samples)
+        if sys.byteorder == "big":
+            data.byteswap()
+        w.writeframes(data.tobytes())
+    return buf.getvalue()
+
+
+def read_samples(data: bytes) -> tuple[array, int]:
+    """The 16-bit mono samples and the rate of a WAV file (raises on anything else)."""
+    with wave.open(io.BytesIO(data), "rb") as w:
+        if w.getnchannels() != 1 or w.getsampwidth() != 2 or w.getcomptype() != "NONE":
+            raise ValueError("not a 16-bit mono PCM WAV")
+        rate = w.getframerate()
+        samples = array("h", w.readframes(w.getnframes()))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples, rate
+
+
+def rms(samples: array) -> float:
+    """Root mean square on the 0..1 scale."""
+    if not samples:
+        return 0.0
+    return math.sqrt(sum(s * s for s in samples) / len(samples)) / 32768
+
+
+@lru_cache(maxsize=4)
+def chime_wav(rate: int = SAMPLE_RATE) -> bytes:
+    """A two-note "ding-dong" (E5 then C5, with two soft overtones and a bell-like decay),
+    generated here so the repository holds no binary audio."""
+    notes = ((659.25, 0.0, 0.9), (523.25, 0.42, 1.15))  # frequency Hz, start s, length s
+    partials = ((1.0, 1.0), (2.0, 0.35), (3.0, 0.12))  # multiple of the frequency, amplitude
+    total = 1.6
+    n = int(total * rate)
+    mix = [0.0] * n
+    for freq, start, length in notes:
+        first = int(start * rate)
+        for i in range(int(length * rate)):
+            if first + i >= n:
+                break
+            t = i / rate
+            env = min(1.0, t / 0.006) * math.exp(-3.6 * t)
+            mix[first + i] += env * sum(
+                amp * math.sin(2 * math.pi * freq * k * t) for k, amp in partials
+            )
+    peak = max(abs(v) for v in mix) or 1.0
+    fade = int(0.03 * rate)
+    out = array("h")
+    for i, v in enumerate(mix):
+        g = min(1.0, (n - i) / fade) if i > n - fade else 1.0
+        out.append(round(v / peak * 0.6 * 32767 * g))
+    return wav_bytes(out, rate)
+
+
+# --- the synthesiser with its cache ---------------------------------------------------------
+
+
+class Speech:
+    """Phrase WAVs on demand: synthesised once per phrase, then served from the cache."""
+
+    def __init__(
+        self,
+        cache_dir: Path | str,
+        engine: Engine | None,
+        *,
+        unavailable_reason: str = "",
+        max_files: int = 4000,
+        timeout: float = 15.0,
+        concurrency: int = 2,
+    ) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.engine = engine
+        self.unavailable_reason = unavailable_reason
+        self.max_files = max(10, max_files)
+        self.timeout = timeout
+        self._slots = threading.BoundedSemaphore(max(1, concurrency))
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._writes = 0
+        self._logged: set[str] = set()
+        if engine is None:
+            self._log_once(
+                "no-engine",
+                "speech engine unavailable: displays play the chime only",
+                reason=unavailable_reason,
+            )
+        else:
+            log.info(
+                "speech engine ready",
+                extra={"engine": engine.name, "engine_version": engine.version,
+                       "audio_dir": str(self.cache_dir)},
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Speech:
+        env = os.environ if env is None else env
+        engine, why = find_engine(env.get("MOTCUA_SPEECH", "auto"))
+        cache = env.get("MOTCUA_AUDIO_DIR") or str(Path.cwd() / "var" / "audio")
+        try:
+            max_files = int(env.get("MOTCUA_AUDIO_CACHE_MAX", "4000"))
+        except ValueError:
+            max_files = 4000
+        return cls(cache, engine, unavailable_reason="; ".join(why), max_files=max_files)
+
+    @property
+    def available(self) -> bool:
+        return self.engine is not None
+
+    def _log_once(self, key: str, msg: str, **extra: Any) -> None:
+        if key in self._logged:
+            return
+        self._logged.add(key)
+        log.warning(msg, extra={"event": "speech_unavailable", **extra})
+
+    def cache_path(self, lang: str, number: str, counter: int | None) -> Path:
+        """Where a phrase is kept. The name carries a digest of the engine and the text, so a
+        new engine or a new wording never serves an old file."""
+        lang, number, counter = validate(lang, number, counter)
+        engine = self.engine
+        key = "|".join([
+            engine.name if engine else "-",
+            engine.version if engine else "-",
+            VOICES[lang],
+            str(SPEECH_RATE),
+            spoken_ssml(lang, number, counter),
+        ])
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        which = "ticket" if counter is None else str(counter)
+        return self.cache_dir / lang / f"{number}-{which}.{digest}.wav"
+
+    @staticmethod
+    def sidecar(path: Path) -> dict[str, Any]:
+        """What was recorded about a cached phrase (voice, engine, command)."""
+        data: dict[str, Any] = json.loads(path.with_suffix(".json").read_text("utf-8"))
+        return data
+
+    def _lock_for(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            if len(self._locks) > 256:  # forget idle locks; a held one is re-created harmlessly
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            return self._locks.setdefault(key, threading.Lock())
+
+    def phrase_wav(self, lang: str, number: str, counter: int | str | None) -> Path:
+        """The WAV file of a call, synthesised if it is not cached yet.
+
+        Raises :class:`InvalidPart` for a bad part, :class:`SpeechUnavailable` when there is no
+        engine or it failed."""
+        lang, number, n = validate(lang, number, counter)
+        if self.engine is None:
+            raise SpeechUnavailable(self.unavailable_reason or "no speech engine")
+        path = self.cache_path(lang, number, n)
+        if path.exists():
+            self._touch(path)
+            return path
+        with self._lock_for(str(path)):
+            if path.exists():
+                return path
+            with self._slots:
+                self._synthesise(self.engine, lang, number, n, path)
+        self._writes += 1
+        if self._writes % 50 == 0:
+            self.prune()
+        return path
+
+    def _synthesise(self, engine: Engine, lang: str, number: str, counter: int | None,
+                    path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+        voice = VOICES[lang]
+        cmd = engine.command(voice, tmp)
+        text = spoken_ssml(lang, number, counter)
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                cmd, input=text.encode("utf-8"), capture_output=True, timeout=self.timeout,
+                check=False,
+            )
+            if proc.returncode != 0:
+                err = proc.stderr.decode("utf-8", "replace").strip()[-300:]
+                raise SpeechUnavailable(f"{engine.name} exited {proc.returncode}: {err}")
+            try:
+                samples, _ = read_samples(tmp.read_bytes())
+            except (OSError, EOFError, wave.Error, ValueError) as exc:
+                raise SpeechUnavailable(f"{engine.name} wrote no usable WAV: {exc}") from None
+            if not samples:
+                raise SpeechUnavailable(f"{engine.name} wrote an empty WAV")
+            meta = {
+                "lang": lang,
+                "voice": voice,
+                "engine": engine.name,
+                "engine_version": engine.version,
+                "number": number,
+                "counter": counter,
+                "text": text,
+                "command": [str(path) if a == str(tmp) else a for a in cmd],
+                "seconds": round(len(samples) / SAMPLE_RATE, 2),
+            }
+            path.with_suffix(".json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+            os.replace(tmp, path)  # atomic: a reader sees the whole file or none
+        except subprocess.TimeoutExpired:
+            self._log_once(f"timeout:{engine.name}", "speech synthesis timed out",
+                           engine=engine.name, lang=lang)
+            raise SpeechUnavailable(f"{engine.name} timed out") from None
+        except OSError as exc:
+            self._log_once(f"oserror:{engine.name}:{type(exc).__name__}",
+                           "speech synthesis failed", engine=engine.name, error=str(exc))
+            raise SpeechUnavailable(f"{engine.name}: {exc}") from None
+        except SpeechUnavailable as exc:
+            self._log_once(f"failed:{engine.name}:{lang}", "speech synthesis failed",
+                           engine=engine.name, lang=lang, error=str(exc))
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        log.info("phrase synthesised", extra={
+            "engine": engine.name, "voice": voice, "number": number, "counter": counter,
+            "ms": round((time.perf_counter() - t0) * 1000, 1)})
+
+    @staticmethod
+    def _touch(path: Path) -> None:
+        # Mark as recently used (for pruning); at most once an hour per file.
+        with contextlib.suppress(OSError):
+            if time.time() - path.stat().st_mtime > 3600:
+                os.utime(path)
+
+    def prune(self) -> int:
+        """Keep the cache under ``max_files`` phrases, dropping the least recently used."""
+        try:
+            files = [(p.stat().st_mtime, p) for p in self.cache_dir.glob("*/*.wav")]
+        except OSError:
+            return 0
+        if len(files) <= self.max_files:
+            return 0
+        files.sort()
+        extra = len(files) - int(self.max_files * 0.9)
+        for _, p in files[:extra]:
+            with contextlib.suppress(OSError):
+                p.unlink()
+            with contextlib.suppress(OSError):
+                p.with_suffix(".json").unlink()
+        return extra

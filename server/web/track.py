@@ -1,0 +1,117 @@
+"""The citizen's tracking page ``/t/<token>``: the page the ticket's QR opens on a phone.
+
+Small (no framework; the realtime client is the only script library), Vietnamese first
+(``?lang=en``), live through the ``/track`` namespace, no personal data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from server.core.errors import AppError
+from server.features import tickets
+
+bp = Blueprint("track", __name__, template_folder="../templates")
+
+STRINGS: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Theo dõi số thứ tự",
+        "your_number": "Số của bạn",
+        "ahead": "Người chờ trước bạn",
+        "eta": "Thời gian chờ dự kiến",
+        "minutes": "phút",
+        "no_eta": "Chưa có quầy mở",
+        "waiting": "Đang chờ đến lượt",
+        "called": "Mời bạn đến quầy",
+        "serving": "Đang được phục vụ",
+        "parked": "Tạm giữ – vui lòng chờ cán bộ gọi lại",
+        "done": "Đã phục vụ xong. Cảm ơn bạn!",
+        "no_show": "Bạn đã bị gọi nhưng vắng mặt. Hãy liên hệ quầy hướng dẫn.",
+        "cancelled": "Số này đã bị huỷ.",
+        "transferred": "Số của bạn đã được chuyển sang lĩnh vực khác.",
+        "unserved_at_close": (
+            "Trung tâm đã hết giờ làm việc trước khi đến lượt bạn. Xin lỗi bạn; mời bạn quay lại"
+            " vào ngày làm việc tiếp theo."
+        ),
+        "go_now": "Mời đến quầy {counter} ngay",
+        "go_now_at": "Mời đến quầy {counter} tại {site} ngay",
+        "soon": "Sắp đến lượt bạn",
+        "live": "Cập nhật trực tiếp",
+        "offline": "Mất kết nối, đang thử lại…",
+        "switch_lang": "English",
+        "not_found_title": "Không tìm thấy số thứ tự",
+        "not_found": "Mã này không đúng hoặc đã hết hạn. Vui lòng kiểm tra lại vé của bạn.",
+        # satisfaction rating after Finish
+        "rate_question": "Bạn có hài lòng với lượt phục vụ này?",
+        "very_satisfied": "Rất hài lòng",
+        "satisfied": "Hài lòng",
+        "not_satisfied": "Không hài lòng",
+        "rate_thanks": "Cảm ơn bạn đã đánh giá!",
+        "rate_failed": "Chưa gửi được đánh giá, vui lòng thử lại.",
+    },
+    "en": {
+        "title": "Follow your number",
+        "your_number": "Your number",
+        "ahead": "People before you",
+        "eta": "Estimated wait",
+        "minutes": "min",
+        "no_eta": "No counter open yet",
+        "waiting": "Waiting for your turn",
+        "called": "Please go to counter",
+        "serving": "Being served",
+        "parked": "On hold – staff will call you again",
+        "done": "Served. Thank you!",
+        "no_show": "You were called but not present. Please ask at the help desk.",
+        "cancelled": "This number was cancelled.",
+        "transferred": "Your number was moved to another service.",
+        "unserved_at_close": (
+            "The centre closed before your turn. We are sorry; please come back on the next"
+            " working day."
+        ),
+        "go_now": "Go to counter {counter} now",
+        "go_now_at": "Go to counter {counter} at {site} now",
+        "soon": "You are next",
+        "live": "Live",
+        "offline": "Connection lost, retrying…",
+        "switch_lang": "Tiếng Việt",
+        "not_found_title": "Number not found",
+        "not_found": "This code is wrong or has expired. Please check your ticket.",
+        "rate_question": "Were you satisfied with this visit?",
+        "very_satisfied": "Very satisfied",
+        "satisfied": "Satisfied",
+        "not_satisfied": "Not satisfied",
+        "rate_thanks": "Thank you for your rating!",
+        "rate_failed": "The rating was not sent, please try again.",
+    },
+}
+
+
+def _lang(ticket_lang: str | None = None) -> str:
+    """``?lang=`` wins; else the language the ticket was taken in; else Vietnamese."""
+    lang = request.args.get("lang")
+    if lang in STRINGS:
+        return lang
+    return ticket_lang if ticket_lang in STRINGS else "vi"
+
+
+@bp.get("/t/<token>")
+def page(token: str) -> Any:
+    lang = _lang()
+    ctx = current_app.extensions["motcua"]
+    try:
+        if len(token) > 64:
+            raise AppError("not_found", what="ticket")
+        with ctx.db.read() as s:
+            state = tickets.track(s, token, ctx.clock(), ctx.settings.public_base_url)
+    except AppError:
+        html = render_template("track/not_found.html", lang=lang, t=STRINGS[lang])
+        return Response(html, status=404, mimetype="text/html")
+    lang = _lang(state.get("lang"))
+    html = render_template(
+        "track/page.html", lang=lang, t=STRINGS[lang], strings=STRINGS, state=state, token=token
+    )
+    resp = Response(html, mimetype="text/html")
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
