@@ -1,0 +1,1 @@
+"""Pure decisions about configuration data: no database, no Flask."""
