@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..rules import fields
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -24,9 +26,11 @@ class ApplicantIn(Strict):
 
 
 class IssueTicketIn(Strict):
-    service: str = Field(min_length=1, max_length=32, description="Service code at the site")
+    service: str = Field(
+        min_length=1, max_length=fields.CODE_MAX, description="Service code at the site"
+    )
     priority: str | None = Field(
-        default=None, max_length=32, description="Priority category code, or null"
+        default=None, max_length=fields.CODE_MAX, description="Priority category code, or null"
     )
     lang: Literal["vi", "en"] = "vi"
     applicant: ApplicantIn | None = None
@@ -51,7 +55,7 @@ class ResumeIn(Strict):
 
 
 class TransferIn(Strict):
-    service: str = Field(min_length=1, max_length=32)
+    service: str = Field(min_length=1, max_length=fields.CODE_MAX)
     position: Literal["front", "back"] = "back"
 
 
@@ -61,10 +65,10 @@ class TickerIn(Strict):
 
 
 class ProfileLine(Strict):
-    code: str = Field(min_length=1, max_length=32)
-    weight: float = Field(default=1.0, gt=0, le=100)
+    code: str = Field(min_length=1, max_length=fields.CODE_MAX)
+    weight: float = Field(default=1.0, gt=0, le=fields.WEIGHT[1])
     site: str | None = Field(
-        default=None, max_length=32,
+        default=None, max_length=fields.CODE_MAX,
         description="Site of the service (default: the counter's); a parent, child or sibling "
         "site makes the counter serve that site's queue",
     )

@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-import zoneinfo
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -38,7 +37,7 @@ from server.core.auth import Principal
 from server.core.errors import AppError, not_found
 from server.core.events import emit
 from server.core.lookups import get_site
-from server.features.dailyops import HHMM, validate_opening_hours
+from server.features.dailyops import validate_opening_hours
 from server.features.dossiers import province_of
 from server.features.queues import emit_queue_stats
 from server.features.sites import site_view
@@ -59,6 +58,7 @@ from server.models import (
     User,
     UserSite,
 )
+from server.rules import fields as rules
 
 PAIRING_TTL = dt.timedelta(minutes=10)
 # After the admin claims a code, the device has this long to collect its token.
@@ -69,18 +69,11 @@ MAX_PENDING_CODES = 200  # unclaimed, unexpired codes at once (devices being set
 # Device last-seen is written at most this often (it is a write on a read path).
 LAST_SEEN_EVERY = dt.timedelta(seconds=60)
 
-_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-_PREFIX = re.compile(r"^[A-Z]{1,4}$")
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 
 # Field messages: key -> (vi, en); ``{x}`` placeholders filled per use.
 FIELD_MESSAGES: dict[str, tuple[str, str]] = {
     "required": ("Bắt buộc nhập.", "Required."),
-    "code": (
-        "Chỉ dùng chữ không dấu, số, dấu - _ . (tối đa 32 ký tự).",
-        "Letters without accents, digits, - _ . only (at most 32).",
-    ),
     "code_taken": ("Mã này đã được dùng.", "This code is already in use."),
     "too_long": ("Tối đa {n} ký tự.", "At most {n} characters."),
     "kind": ("Loại không hợp lệ.", "Unknown kind."),
@@ -91,19 +84,13 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
         "centre.",
     ),
     "parent_cycle": ("Không thể đặt điểm này dưới chính nó.", "A site cannot be under itself."),
-    "timezone": ("Múi giờ không hợp lệ (ví dụ Asia/Ho_Chi_Minh).",
-                 "Unknown time zone (e.g. Asia/Ho_Chi_Minh)."),
     "hours": (
         "Giờ làm việc dạng 07:30-11:30, mỗi khoảng giờ bắt đầu trước giờ kết thúc, không chồng "
         "nhau.",
         "Opening hours like 07:30-11:30, each start before its end, not overlapping.",
     ),
-    "hhmm": ("Giờ dạng HH:MM (ví dụ 16:30).", "A time like 16:30 (HH:MM)."),
-    "prefix": ("1–4 chữ in hoa (A, B, AB...).", "1–4 capital letters (A, B, AB...)."),
     "prefix_taken": ("Chữ cái này đã dùng cho lĩnh vực khác.",
                      "This prefix is used by another service."),
-    "int_range": ("Số nguyên từ {lo} đến {hi}.", "A whole number from {lo} to {hi}."),
-    "colour": ("Màu dạng #rrggbb.", "A colour like #1a7f37."),
     "number_taken": ("Đã có quầy số này.", "There is already a counter with this number."),
     "printer": ("Địa chỉ máy in không hợp lệ: {why}", "Invalid printer address: {why}"),
     "printer_file": (
@@ -113,7 +100,6 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
     "profile_service": ('Không có lĩnh vực "{code}" tại điểm này.',
                         'There is no service "{code}" at this site.'),
     "profile_dup": ("Mỗi lĩnh vực chỉ một lần.", "Each service at most once."),
-    "weight": ("Trọng số từ 0,1 đến 100.", "A weight from 0.1 to 100."),
     "role": ("Vai trò không hợp lệ.", "Unknown role."),
     "username": (
         "Tên đăng nhập: chữ thường không dấu, số, dấu . _ - (2–64 ký tự).",
@@ -175,19 +161,6 @@ class _Check:
             self.add(field, "too_long", n=n)
         return value
 
-    def integer(
-        self, data: dict[str, Any], field: str, lo: int, hi: int, required: bool = True
-    ) -> int | None:
-        value = data.get(field)
-        if value is None or value == "":
-            if required:
-                self.add(field, "required")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            self.add(field, "int_range", lo=lo, hi=hi)
-            return None
-        return value
-
     def pattern(
         self, data: dict[str, Any], field: str, rx: re.Pattern[str], key: str,
         required: bool = True,
@@ -201,6 +174,21 @@ class _Check:
             self.add(field, key)
             return None
         return value.strip()
+
+    def rule(
+        self, data: dict[str, Any], field: str, check: Any, required: bool = True, **kw: Any
+    ) -> Any:
+        """``check`` is a rule of server/rules/fields.py; blank counts as not given."""
+        value = data.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.add(field, "required")
+            return None
+        try:
+            return check(value, **kw)
+        except rules.FieldProblem as exc:
+            self.errors.setdefault(field, (exc.sentence("vi"), exc.sentence("en")))
+            return None
 
     def done(self) -> None:
         if self.errors:
@@ -274,12 +262,12 @@ def _site_fields(
     c = _Check()
     fields: dict[str, Any] = {}
     if site is None:
-        code = c.pattern(data, "code", _CODE, "code")
+        code = c.rule(data, "code", rules.site_code)
         if code and session.scalar(select(Site.id).where(Site.code == code)) is not None:
             c.add("code", "code_taken")
         fields["code"] = code
-    fields["name_vi"] = c.text(data, "name_vi", 200)
-    fields["name_en"] = c.text(data, "name_en", 200)
+    fields["name_vi"] = c.rule(data, "name_vi", rules.name)
+    fields["name_en"] = c.rule(data, "name_en", rules.name)
     kind = data.get("kind", site.kind if site else None)
     if kind not in SITE_KINDS:
         c.add("kind", "kind")
@@ -306,23 +294,19 @@ def _site_fields(
                     break
                 cur = cur.parent
     fields["parent_id"] = parent.id if parent else None
-    tz = c.text(data, "timezone", 64)
-    if tz:
-        try:
-            zoneinfo.ZoneInfo(tz)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            c.add("timezone", "timezone")
-    fields["timezone"] = tz
-    fields["agency_code"] = c.text(data, "agency_code", 64, required=False)
-    fields["address"] = c.text(data, "address", 300, required=False)
-    fields["phone"] = c.text(data, "phone", 40, required=False)
+    fields["timezone"] = c.rule(data, "timezone", rules.timezone)
+    fields["agency_code"] = c.rule(data, "agency_code", rules.agency_code, required=False)
+    fields["address"] = c.rule(data, "address", rules.address, required=False)
+    fields["phone"] = c.rule(data, "phone", rules.phone, required=False)
     try:
         fields["opening_hours"] = validate_opening_hours(data.get("opening_hours"))
     except ValueError:
         c.add("opening_hours", "hours")
     if "interleave_priority" in data or site is None:
-        fields["interleave_priority"] = c.integer(data, "interleave_priority", 1, 20)
-        fields["interleave_normal"] = c.integer(data, "interleave_normal", 0, 50)
+        for key, rule in (("interleave_priority", rules.interleave_priority),
+                          ("interleave_normal", rules.interleave_normal)):
+            held = site is not None and data.get(key) == getattr(site, key)
+            fields[key] = c.rule(data, key, rule, held=held)
     c.done()
     return fields
 
@@ -440,15 +424,19 @@ def save_service(
     c = _Check()
     fields: dict[str, Any] = {}
     if svc is None:
-        new_code = c.pattern(data, "code", _CODE, "code")
+        new_code = c.rule(data, "code", rules.service_code)
         if new_code and session.scalar(
             select(Service.id).where(Service.site_id == site.id, Service.code == new_code)
         ) is not None:
             c.add("code", "code_taken")
         fields["code"] = new_code
-    fields["name_vi"] = c.text(data, "name_vi", 200)
-    fields["name_en"] = c.text(data, "name_en", 200)
-    prefix = c.pattern(data, "prefix", _PREFIX, "prefix")
+    fields["name_vi"] = c.rule(data, "name_vi", rules.name)
+    fields["name_en"] = c.rule(data, "name_en", rules.name)
+
+    def held(key: str) -> bool:  # the value stored now may stay even if a new one could not
+        return svc is not None and data.get(key) == getattr(svc, key)
+
+    prefix = c.rule(data, "prefix", rules.prefix, held=held("prefix"))
     if prefix:
         clash = session.scalar(
             select(Service.id).where(Service.site_id == site.id, Service.prefix == prefix)
@@ -456,13 +444,16 @@ def save_service(
         if clash is not None and (svc is None or clash != svc.id):
             c.add("prefix", "prefix_taken")
     fields["prefix"] = prefix
-    fields["sla_target_minutes"] = c.integer(data, "sla_target_minutes", 1, 600)
-    fields["daily_cap"] = c.integer(data, "daily_cap", 1, 100_000, required=False)
-    fields["last_ticket_time"] = c.pattern(
-        data, "last_ticket_time", HHMM, "hhmm", required=False
+    fields["sla_target_minutes"] = c.rule(
+        data, "sla_target_minutes", rules.sla_minutes, held=held("sla_target_minutes")
     )
-    colour = c.pattern(data, "display_colour", _COLOUR, "colour", required=False)
-    fields["display_colour"] = colour.lower() if colour else None
+    fields["daily_cap"] = c.rule(
+        data, "daily_cap", rules.daily_cap, required=False, held=held("daily_cap")
+    )
+    fields["last_ticket_time"] = c.rule(
+        data, "last_ticket_time", rules.clock_time, required=False
+    )
+    fields["display_colour"] = c.rule(data, "display_colour", rules.colour, required=False)
     active = data.get("active", True if svc is None else svc.active)
     fields["active"] = bool(active)
     c.done()
@@ -539,16 +530,20 @@ def save_counter(
         if counter is None or counter.site_id != site.id:
             raise not_found("counter")
     c = _Check()
-    number = c.integer(data, "number", 1, 999)
+    number = c.rule(data, "number", rules.counter_number,
+                    held=counter is not None and data.get("number") == counter.number)
     if number is not None:
         clash = session.scalar(
             select(Counter.id).where(Counter.site_id == site.id, Counter.number == number)
         )
         if clash is not None and (counter is None or clash != counter.id):
             c.add("number", "number_taken")
-    name = c.text(data, "name", 100, required=False)
+    name = c.rule(data, "name", rules.counter_name, required=False)
     printer = _printer_uri(c, data)
     lines = data.get("services") or []
+    held_weights = {
+        (line.service_id, line.weight) for line in (counter.profile if counter else [])
+    }
     services = {
         s.code: s for s in session.scalars(select(Service).where(Service.site_id == site.id))
     }
@@ -567,12 +562,12 @@ def save_counter(
             c.add("services", "profile_dup")
             continue
         seen.add(code)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not (
-            0.1 <= weight <= 100
-        ):
-            c.add("services", "weight")
+        try:
+            w = rules.weight(weight, held=(services[code].id, weight) in held_weights)
+        except rules.FieldProblem as exc:
+            c.errors.setdefault("services", (exc.sentence("vi"), exc.sentence("en")))
             continue
-        profile.append((services[code], float(weight)))
+        profile.append((services[code], w))
     c.done()
     if counter is None:
         counter = Counter(site_id=site.id, status="closed")
@@ -637,10 +632,14 @@ def save_priority(
     """Create or update (by code) a priority category. Categories are install-wide."""
     require_admin(p)
     c = _Check()
-    code = c.pattern(data, "code", _CODE, "code")
-    name_vi = c.text(data, "name_vi", 200)
-    name_en = c.text(data, "name_en", 200)
-    order = c.integer(data, "sort_order", 0, 999, required=False)
+    code = c.rule(data, "code", rules.category_code)
+    name_vi = c.rule(data, "name_vi", rules.name)
+    name_en = c.rule(data, "name_en", rules.name)
+    held_order = session.scalar(
+        select(PriorityCategory.sort_order).where(PriorityCategory.code == code)
+    ) if code else None
+    order = c.rule(data, "sort_order", rules.sort_order, required=False,
+                   held=held_order is not None and data.get("sort_order") == held_order)
     c.done()
     row = session.scalar(select(PriorityCategory).where(PriorityCategory.code == code))
     before = None
@@ -671,8 +670,10 @@ def set_interleave(
 ) -> dict[str, Any]:
     site = site_for_write(session, p, site_code)
     c = _Check()
-    pr = c.integer({"priority": priority}, "priority", 1, 20)
-    no = c.integer({"normal": normal}, "normal", 0, 50)
+    pr = c.rule({"priority": priority}, "priority", rules.interleave_priority,
+                held=priority == site.interleave_priority)
+    no = c.rule({"normal": normal}, "normal", rules.interleave_normal,
+                held=normal == site.interleave_normal)
     c.done()
     before = {"priority": site.interleave_priority, "normal": site.interleave_normal}
     site.interleave_priority, site.interleave_normal = pr, no  # type: ignore[assignment]

@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
-import re
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -46,11 +45,11 @@ from server.features import queues
 from server.features.queues import queue_snapshot
 from server.models import Holiday, Service, ServiceDay, Site, Ticket
 from server.rules.calendar import business_day, local, zone
+from server.rules.fields import parse_hhmm
 from server.rules.states import OPEN_AT_CLOSE, Status, next_status
 
 log = logging.getLogger("motcua.dailyops")
 
-HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 HORIZON_DAYS = 60  # how far ahead to look for the next opening (Tết is ~9 days)
 MAX_ALTERNATIVES = 10  # reception points looked at for a suggestion
 LOOKBACK_DAYS = 31  # the automatic close looks this far back (close-day itself closes all)
@@ -62,14 +61,6 @@ Interval = tuple[dt.time, dt.time]
 
 
 # --- opening hours (pure) ---------------------------------------------------------------------
-
-
-def parse_hhmm(value: str) -> dt.time:
-    """ "07:30" -> 07:30; raises ValueError for anything else (24-hour, two digits each)."""
-    if not isinstance(value, str) or not HHMM.match(value):
-        raise ValueError("must be a time HH:MM (00:00-23:59)")
-    h, m = value.split(":")
-    return dt.time(int(h), int(m))
 
 
 def validate_opening_hours(value: Any) -> dict[str, list[list[str]]] | None:

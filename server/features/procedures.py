@@ -22,6 +22,7 @@ from server.core.auth import Principal
 from server.core.lookups import get_site
 from server.features.dossiers import procedure_view, province_of
 from server.models import Holiday, Procedure, Site
+from server.rules import fields
 
 CSV_COLUMNS = (
     "code",
@@ -37,7 +38,6 @@ CSV_COLUMNS = (
 )
 REQUIRED_COLUMNS = ("code", "name_vi", "service", "processing_days")
 CODE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-SERVICE = re.compile(r"^[a-z0-9_-]{1,32}$")
 MAX_DAYS = 365
 TRUE = {"1", "true", "yes", "y", "có", "x"}
 FALSE = {"0", "false", "no", "n", "không"}
@@ -96,8 +96,10 @@ def _parse_row(line: int, row: dict[str, str], errors: list[str]) -> dict[str, A
     for col in ("name_vi", "name_en", "fee_note_vi", "fee_note_en"):
         if len(get[col]) > 400:
             err(col, "at most 400 characters")
-    if not SERVICE.match(get["service"]):
-        err("service", "a service code (lowercase letters, digits, '_' or '-') required")
+    try:
+        fields.service_code(get["service"])
+    except fields.FieldProblem as exc:
+        err("service", f"a service code: {exc.en}")
     days = -1
     try:
         days = int(get["processing_days"])

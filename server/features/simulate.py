@@ -1,7 +1,7 @@
 """``motcua simulate``: a day of a site, discrete-event, on a throwaway SQLite database, driving
-the REAL engine (``server.features``: tickets.issue_ticket, call_next, ticket_action, counters.set_counter_profile)
-with a simulated clock. Used to compare staffing policies and to measure the wait
-estimate against the actual wait.
+the REAL engine (``server.features``: tickets.issue_ticket, call_next, ticket_action,
+counters.set_counter_profile) with a simulated clock. Used to compare staffing policies and to
+measure the wait estimate against the actual wait.
 
 The model (every number here is an assumption, stated so it can be argued with):
 - Opening hours 08:00-17:00 local with a lunch break 11:30-13:30 (no arrivals then; clerks

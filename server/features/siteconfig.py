@@ -28,7 +28,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -39,7 +38,7 @@ from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.errors import AppError
 from server.core.events import emit
-from server.features.dailyops import parse_hhmm, validate_opening_hours
+from server.features.dailyops import validate_opening_hours
 from server.models import (
     SITE_KINDS,
     Counter,
@@ -50,15 +49,11 @@ from server.models import (
     Service,
     Site,
 )
+from server.rules import fields
 
 FORMAT = "motcua-site-config"
 VERSION = 1
 MAX_ERRORS = 20
-
-CODE = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
-SERVICE_CODE = re.compile(r"^[a-z0-9_-]{1,32}$")
-PREFIX = re.compile(r"^[A-Z0-9]{1,4}$")
-COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 class ConfigError(Exception):
@@ -344,12 +339,23 @@ class Checker:
             return None
         return v
 
-    def number(self, obj: dict[str, Any], key: str, path: str, default: float) -> float:
-        v = obj.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-            self.err(f"{path}.{key}", "must be a positive number")
-            return default
-        return float(v)
+    def rule(
+        self, obj: dict[str, Any], key: str, path: str, check: Any, required: bool = True,
+        **kw: Any,
+    ) -> Any:
+        """``check`` is a rule of server/rules/fields.py (a file holds exported data: the rules'
+        ``held`` ranges apply where they have one)."""
+        where = f"{path}.{key}" if path else key
+        v = obj.get(key)
+        if v is None:
+            if required:
+                self.err(where, "required")
+            return None
+        try:
+            return check(v, **kw)
+        except fields.FieldProblem as exc:
+            self.err(where, exc.en)
+            return None
 
     def boolean(self, obj: dict[str, Any], key: str, path: str, default: bool) -> bool:
         v = obj.get(key, default)
@@ -358,14 +364,19 @@ class Checker:
             return default
         return v
 
-    def names(self, obj: dict[str, Any], key: str, path: str, max_len: int = 200) -> Any:
+    def names(self, obj: dict[str, Any], key: str, path: str, max_len: int | None = None) -> Any:
+        """Names {vi, en}: the names rule, or plain text of ``max_len`` (catalog texts)."""
         where = f"{path}.{key}"
         m = self.mapping(obj.get(key), where)
         if m is None:
             return None
         self.keys(m, where, {"vi", "en"})
-        vi = self.text(m, "vi", where, max_len)
-        en = self.text(m, "en", where, max_len)
+        if max_len is None:
+            vi = self.rule(m, "vi", where, fields.name)
+            en = self.rule(m, "en", where, fields.name)
+        else:
+            vi = self.text(m, "vi", where, max_len)
+            en = self.text(m, "en", where, max_len)
         return (vi, en) if vi and en else None
 
     def hhmm(self, obj: dict[str, Any], key: str, path: str) -> str | None:
@@ -377,11 +388,10 @@ class Checker:
             self.err(where, 'must be a time "HH:MM" in quotes (unquoted YAML 07:30 is a number)')
             return None
         try:
-            parse_hhmm(v)
-        except ValueError as exc:
-            self.err(where, str(exc))
+            return fields.clock_time(v)
+        except fields.FieldProblem as exc:
+            self.err(where, exc.en)
             return None
-        return str(v)
 
     def items(self, obj: dict[str, Any], key: str, path: str) -> Iterator[tuple[str, dict]]:
         where = f"{path}.{key}" if path else key
@@ -455,7 +465,7 @@ def _check_site_doc(
     if s is None:
         return None
     c.keys(s, sp, SITE_KEYS)
-    code = c.text(s, "code", sp, 32, pattern=CODE, hint="letters, digits, . _ - (1-32)")
+    code = c.rule(s, "code", sp, fields.site_code)
     names = c.names(s, "name", sp)
     kind = s.get("kind", "centre")
     if kind not in SITE_KINDS:
@@ -465,16 +475,12 @@ def _check_site_doc(
         c.err(f"{sp}.parent", f"must be {parent_code!r} (the enclosing site) or left out")
     if top and declared_parent is not None and not isinstance(declared_parent, str):
         c.err(f"{sp}.parent", "must be a site code")
-    tz = s.get("timezone", "Asia/Ho_Chi_Minh")
-    try:
-        if not isinstance(tz, str):
-            raise ValueError
-        ZoneInfo(tz)
-    except (ValueError, ZoneInfoNotFoundError):
-        c.err(f"{sp}.timezone", "must be an IANA time zone such as Asia/Ho_Chi_Minh")
-    agency = c.text(s, "agency_code", sp, 64, required=False)
-    address = c.text(s, "address", sp, 300, required=False)
-    phone = c.text(s, "phone", sp, 40, required=False)
+    tz = fields.DEFAULT_TIMEZONE
+    if "timezone" in s:
+        tz = c.rule(s, "timezone", sp, fields.timezone)
+    agency = c.rule(s, "agency_code", sp, fields.agency_code, required=False)
+    address = c.rule(s, "address", sp, fields.address, required=False)
+    phone = c.rule(s, "phone", sp, fields.phone, required=False)
     hours = None
     try:
         hours = validate_opening_hours(s.get("opening_hours"))
@@ -489,8 +495,8 @@ def _check_site_doc(
     pri = nor = None
     if inter is not None:
         c.keys(inter, f"{sp}.interleave", {"priority", "normal"})
-        pri = c.integer(inter, "priority", f"{sp}.interleave", 1)
-        nor = c.integer(inter, "normal", f"{sp}.interleave", 0)
+        pri = c.rule(inter, "priority", f"{sp}.interleave", fields.interleave_priority, held=True)
+        nor = c.rule(inter, "normal", f"{sp}.interleave", fields.interleave_normal, held=True)
     cutoff = c.hhmm(s, "dossier_cutoff", sp)
     site = {
         "code": code,
@@ -511,43 +517,37 @@ def _check_site_doc(
     seen_prefix: dict[str, str] = {}
     for ip, item in c.items(doc, "services", path):
         c.keys(item, ip, SERVICE_KEYS)
-        scode = c.text(
-            item,
-            "code",
-            ip,
-            32,
-            pattern=SERVICE_CODE,
-            hint="lower-case letters, digits, _ - (1-32)",
-        )
+        scode = c.rule(item, "code", ip, fields.service_code)
         if scode is not None:
             if scode in seen_codes:
                 c.err(f"{ip}.code", f"duplicate service code {scode!r} (also {seen_codes[scode]})")
             seen_codes[scode] = ip
-        prefix = c.text(item, "prefix", ip, 4, pattern=PREFIX, hint="1-4 capital letters or digits")
+        prefix = c.rule(item, "prefix", ip, fields.prefix, held=True)
         if prefix is not None:
             if prefix in seen_prefix:
                 c.err(f"{ip}.prefix", f"duplicate prefix {prefix!r} (also {seen_prefix[prefix]})")
             seen_prefix[prefix] = ip
-        colour = c.text(
-            item,
-            "display_colour",
-            ip,
-            7,
-            required=False,
-            pattern=COLOUR,
-            hint='must be a colour "#rrggbb"',
-        )
+        colour = c.rule(item, "display_colour", ip, fields.colour, required=False)
         services.append(
             {
                 "path": ip,
                 "code": scode,
                 "name": c.names(item, "name", ip),
                 "prefix": prefix,
-                "sla_target_minutes": c.integer(item, "sla_target_minutes", ip, 1),
-                "default_service_minutes": c.number(item, "default_service_minutes", ip, 8.0),
+                "sla_target_minutes": c.rule(
+                    item, "sla_target_minutes", ip, fields.sla_minutes, held=True
+                ),
+                "default_service_minutes": c.rule(
+                    {"default_service_minutes": 8.0, **item}, "default_service_minutes", ip,
+                    fields.service_minutes,
+                ) or 8.0,
                 "active": c.boolean(item, "active", ip, True),
-                "sort_order": c.integer(item, "sort_order", ip, 0, required=False) or 0,
-                "daily_cap": c.integer(item, "daily_cap", ip, 1, required=False),
+                "sort_order": c.rule(
+                    item, "sort_order", ip, fields.sort_order, required=False, held=True
+                ) or 0,
+                "daily_cap": c.rule(
+                    item, "daily_cap", ip, fields.daily_cap, required=False, held=True
+                ),
                 "last_ticket_time": c.hhmm(item, "last_ticket_time", ip),
                 "display_colour": colour,
             }
@@ -557,7 +557,7 @@ def _check_site_doc(
     seen_numbers: dict[int, str] = {}
     for ip, item in c.items(doc, "counters", path):
         c.keys(item, ip, COUNTER_KEYS)
-        number = c.integer(item, "number", ip, 1)
+        number = c.rule(item, "number", ip, fields.counter_number, held=True)
         if number is not None:
             if number in seen_numbers:
                 c.err(f"{ip}.number", f"duplicate counter {number} (also {seen_numbers[number]})")
@@ -574,7 +574,9 @@ def _check_site_doc(
             c.keys(line, lp, {"service", "weight", "site"})
             svc = c.text(line, "service", lp, 32)
             other = c.text(line, "site", lp, 32, required=False)
-            weight = c.number(line, "weight", lp, 1.0)
+            weight = c.rule(
+                {"weight": 1.0, **line}, "weight", lp, fields.weight, held=True
+            ) or 1.0
             if svc is not None:
                 if (other, svc) in seen_lines:
                     c.err(f"{lp}.service", f"service {svc!r} is twice in this profile")
@@ -587,7 +589,7 @@ def _check_site_doc(
             {
                 "path": ip,
                 "number": number,
-                "name": c.text(item, "name", ip, 100, required=False),
+                "name": c.rule(item, "name", ip, fields.counter_name, required=False),
                 "printer_uri": uri,
                 "profile": profile,
             }
@@ -646,14 +648,7 @@ def _check_procedures(c: Checker, doc: dict[str, Any], path: str) -> list[dict[s
             {
                 "code": code,
                 "name": c.names(item, "name", ip, 400),
-                "service_code": c.text(
-                    item,
-                    "service_code",
-                    ip,
-                    32,
-                    pattern=SERVICE_CODE,
-                    hint="lower-case letters, digits, _ - (1-32)",
-                ),
+                "service_code": c.rule(item, "service_code", ip, fields.service_code),
                 "processing_days": c.integer(item, "processing_days", ip, 0),
                 "documents": norm_docs,
                 "fee_note": fee,
@@ -692,14 +687,7 @@ def _check_categories(c: Checker, doc: dict[str, Any]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     for ip, item in c.items(doc, "priority_categories", ""):
         c.keys(item, ip, {"code", "name", "active", "sort_order"})
-        code = c.text(
-            item,
-            "code",
-            ip,
-            32,
-            pattern=SERVICE_CODE,
-            hint="lower-case letters, digits, _ - (1-32)",
-        )
+        code = c.rule(item, "code", ip, fields.category_code)
         if code in seen:
             c.err(f"{ip}.code", f"duplicate category {code!r}")
         if code:
@@ -709,7 +697,9 @@ def _check_categories(c: Checker, doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "code": code,
                 "name": c.names(item, "name", ip),
                 "active": c.boolean(item, "active", ip, True),
-                "sort_order": c.integer(item, "sort_order", ip, 0, required=False) or 0,
+                "sort_order": c.rule(
+                    item, "sort_order", ip, fields.sort_order, required=False, held=True
+                ) or 0,
             }
         )
     return out

@@ -1,0 +1,243 @@
+"""The one set of field rules for sites, services, counters and codes.
+
+Used by the admin console (server/admin.py and its API), the configuration file import
+(server/siteconfig.py) and the ``motcua site|service|counter add`` commands, so that whatever
+one of them stores the others accept unchanged. Pure: no database, no Flask.
+
+Each rule takes a value and returns it normalised (text is trimmed, colours lower-cased) or
+raises :class:`FieldProblem` with a message in Vietnamese and English naming the rule.
+
+Two tiers where the console and the file used to disagree and data outside the stricter rule
+may already be stored (a file could import prefix ``A1`` or an SLA of 5000 minutes): a NEW
+value must meet the stricter rule; a HELD value (the one already stored on that row, or any
+value in a configuration file, which is the export of held data) is accepted within the wider
+range the old code could store. Nothing is migrated. See docs/fields.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import zoneinfo
+from typing import Any
+
+# PostgreSQL's integer: the most any stored whole number can be.
+INT_MAX = 2**31 - 1
+
+# Site, service and priority category codes (case and dots kept: the console always allowed
+# them, and tickets, procedures and URLs refer to a code, so a stored one can never be refused).
+CODE_MAX = 32
+CODE = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+# Ticket prefix: capital letters, so that a label (prefix + 3-4 digits, A042) reads back
+# unambiguously and the displays can announce it. Files could import digits: held only.
+PREFIX = re.compile(r"^[A-Z]{1,4}$")
+PREFIX_HELD = re.compile(r"^[A-Z0-9]{1,4}$")
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+NAME_MAX = 200  # site and service names, each language
+COUNTER_NAME_MAX = 100
+TIMEZONE_MAX = 64
+AGENCY_CODE_MAX = 64
+ADDRESS_MAX = 300
+PHONE_MAX = 40
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+# (lowest, highest new value, highest held value)
+SLA_MINUTES = (1, 600, INT_MAX)
+DAILY_CAP = (1, 100_000, INT_MAX)
+INTERLEAVE_PRIORITY = (1, 20, INT_MAX)
+INTERLEAVE_NORMAL = (0, 50, INT_MAX)
+COUNTER_NUMBER = (1, 999, INT_MAX)  # the displays announce counters 1..999
+SORT_ORDER = (0, 999, INT_MAX)
+WEIGHT = (0.1, 100.0)  # a new weight; a held one is any positive finite number
+
+
+class FieldProblem(ValueError):
+    """A value broke a rule; ``vi`` and ``en`` say which (``str()`` is the English one)."""
+
+    def __init__(self, rule: str, vi: str, en: str) -> None:
+        super().__init__(en)
+        self.rule, self.vi, self.en = rule, vi, en
+
+    def sentence(self, lang: str = "vi") -> str:
+        """The message as the console shows it: a capitalised sentence."""
+        text = self.en if lang == "en" else self.vi
+        return text[:1].upper() + text[1:] + "."
+
+
+def _text(value: Any, rule: str, n: int) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > n:
+        raise FieldProblem(
+            rule,
+            f"phải là văn bản không rỗng, tối đa {n} ký tự",
+            f"must be a non-empty text of at most {n} characters",
+        )
+    return value.strip()
+
+
+def _pattern(value: Any, rx: re.Pattern[str], rule: str, vi: str, en: str) -> str:
+    if not isinstance(value, str) or not rx.match(value.strip()):
+        raise FieldProblem(rule, vi, en)
+    return value.strip()
+
+
+def code(value: Any) -> str:
+    """A site, service or priority category code."""
+    return _pattern(
+        value, CODE, "code",
+        "phải gồm 1–32 chữ cái không dấu, chữ số hoặc . _ -",
+        "must be 1-32 letters without accents, digits or . _ -",
+    )
+
+
+site_code = service_code = category_code = code
+
+
+def name(value: Any) -> str:
+    """A site or service name (each language): trimmed, 1 to 200 characters."""
+    return _text(value, "name", NAME_MAX)
+
+
+def counter_name(value: Any) -> str:
+    return _text(value, "counter_name", COUNTER_NAME_MAX)
+
+
+def optional_text(value: Any, n: int) -> str | None:
+    """Agency code, address, phone: blank means not set; otherwise at most ``n`` characters."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or len(value.strip()) > n:
+        raise FieldProblem("too_long", f"tối đa {n} ký tự", f"at most {n} characters")
+    return value.strip()
+
+
+def agency_code(value: Any) -> str | None:
+    return optional_text(value, AGENCY_CODE_MAX)
+
+
+def address(value: Any) -> str | None:
+    return optional_text(value, ADDRESS_MAX)
+
+
+def phone(value: Any) -> str | None:
+    return optional_text(value, PHONE_MAX)
+
+
+def timezone(value: Any) -> str:
+    """An IANA time zone name (Asia/Ho_Chi_Minh)."""
+    problem = FieldProblem(
+        "timezone",
+        "múi giờ phải là tên IANA, ví dụ Asia/Ho_Chi_Minh",
+        "must be an IANA time zone such as Asia/Ho_Chi_Minh",
+    )
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > TIMEZONE_MAX:
+        raise problem
+    try:
+        zoneinfo.ZoneInfo(value.strip())
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise problem from None
+    return value.strip()
+
+
+def prefix(value: Any, held: bool = False) -> str:
+    """A ticket prefix: 1-4 capital letters; a held one may also have digits."""
+    problem = FieldProblem(
+        "prefix",
+        "phải gồm 1–4 chữ cái in hoa A–Z (A, B, AB...)",
+        "must be 1-4 capital letters A-Z (A, B, AB...)",
+    )
+    return _pattern(value, PREFIX_HELD if held else PREFIX, "prefix", problem.vi, problem.en)
+
+
+def integer(value: Any, bounds: tuple[int, int, int], held: bool = False) -> int:
+    """A whole number within ``bounds`` (lowest, highest new, highest held)."""
+    lo, hi_new, hi_held = bounds
+    hi = hi_held if held else hi_new
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        if hi >= INT_MAX and lo == 1:
+            raise FieldProblem("int_range", "phải là số nguyên dương",
+                               "must be a positive integer")
+        if hi >= INT_MAX:
+            raise FieldProblem("int_range", f"phải là số nguyên >= {lo}",
+                               f"must be an integer >= {lo}")
+        raise FieldProblem("int_range", f"phải là số nguyên từ {lo} đến {hi}",
+                           f"must be a whole number from {lo} to {hi}")
+    return value
+
+
+def sla_minutes(value: Any, held: bool = False) -> int:
+    return integer(value, SLA_MINUTES, held)
+
+
+def daily_cap(value: Any, held: bool = False) -> int:
+    return integer(value, DAILY_CAP, held)
+
+
+def interleave_priority(value: Any, held: bool = False) -> int:
+    return integer(value, INTERLEAVE_PRIORITY, held)
+
+
+def interleave_normal(value: Any, held: bool = False) -> int:
+    return integer(value, INTERLEAVE_NORMAL, held)
+
+
+def counter_number(value: Any, held: bool = False) -> int:
+    return integer(value, COUNTER_NUMBER, held)
+
+
+def sort_order(value: Any, held: bool = False) -> int:
+    return integer(value, SORT_ORDER, held)
+
+
+def weight(value: Any, held: bool = False) -> float:
+    """A counter's weight for a service: 0.1 to 100; a held one any positive number."""
+    lo, hi = WEIGHT
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and (value > 0 if held else lo <= value <= hi)
+    )
+    if not ok:
+        if held:
+            raise FieldProblem("weight", "phải là số dương", "must be a positive number")
+        raise FieldProblem("weight", "trọng số phải từ 0,1 đến 100",
+                           "must be a weight from 0.1 to 100")
+    return float(value)
+
+
+def service_minutes(value: Any) -> float:
+    """A service's typical minutes per ticket (used for estimates): a positive number."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise FieldProblem("service_minutes", "phải là số dương", "must be a positive number")
+    return float(value)
+
+
+def colour(value: Any) -> str:
+    """A display colour ``#rrggbb``, stored in lower case."""
+    return _pattern(
+        value, COLOUR, "colour", 'phải là mã màu dạng "#rrggbb"', 'must be a colour "#rrggbb"'
+    ).lower()
+
+
+def parse_hhmm(value: Any) -> dt.time:
+    """ "07:30" -> 07:30; anything else (24-hour, two digits each) raises FieldProblem."""
+    if not isinstance(value, str) or not HHMM.match(value):
+        raise FieldProblem("hhmm", "phải là giờ dạng HH:MM (00:00-23:59)",
+                           "must be a time HH:MM (00:00-23:59)")
+    h, m = value.split(":")
+    return dt.time(int(h), int(m))
+
+
+def clock_time(value: Any) -> str:
+    """A local time "HH:MM" (last-ticket time, dossier cut-off)."""
+    v = value.strip() if isinstance(value, str) else value
+    parse_hhmm(v)
+    return v
