@@ -26,6 +26,7 @@ from sqlalchemy import select
 from . import auth, snapshots
 from .errors import AppError
 from .models import Counter, Site
+from .queue.eta import estimate_range
 from .service import Event
 
 log = logging.getLogger("motcua.realtime")
@@ -69,7 +70,11 @@ def project(audience: str, event: Event) -> dict[str, Any]:
         return _pick(d, PUBLIC_TICKET_KEYS)
     if t == "queue.stats":
         keys = PUBLIC_STATS_KEYS + (("order", "eta_minutes") if audience == "/track" else ())
-        return _pick(d, keys)
+        out = _pick(d, keys)
+        if audience == "/track" and "eta_minutes" in d:
+            # The range a phone shows for each place in line, as in service.track().
+            out["eta_ranges"] = [estimate_range(m) for m in d["eta_minutes"]]
+        return out
     if t == "counter.changed":
         return _pick(d, ("number", "status"))
     if t == "ticker.changed":

@@ -1206,6 +1206,9 @@ def track(session: Session, token: str, now: dt.datetime, base_url: str) -> dict
         "position": v["position"],
         "ahead": v["ahead"],
         "eta_minutes": v["eta_minutes"],
+        # What the page shows ([low, high] minutes, null without an estimate): the browser
+        # never recomputes it.
+        "eta_range": eta_mod.estimate_range(v["eta_minutes"]),
         "counter": v["counter"],
         # A counter of another site (an extra reception point) called it: where to go.
         "counter_site_name": (
