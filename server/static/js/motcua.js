@@ -161,13 +161,21 @@
   /** The device's token: ?token= (kept in localStorage so a reboot returns to the same device,
    *  and taken out of the address bar), else the one kept; null when there is none. */
   function deviceToken(kind) {
-    var m = /[?&]token=([^&#]*)/.exec(global.location.search);
-    var fromUrl = m ? decodeURIComponent(m[1].replace(/\+/g, " ")) : "";
+    var search = global.location.search;
+    var params = global.URLSearchParams ? new global.URLSearchParams(search) : null;
+    var m = params ? null : /[?&]token=([^&#]*)/.exec(search);
+    var fromUrl = params ? params.get("token") : m ? decodeURIComponent(m[1].replace(/\+/g, " ")) : "";
     if (fromUrl) {
       storeDeviceToken(kind, fromUrl);
-      var rest = global.location.search.slice(1).split("&").filter(function (p) {
-        return p && p.split("=")[0] !== "token";
-      }).join("&");
+      var rest;
+      if (params) {
+        params["delete"]("token");
+        rest = params.toString();
+      } else {
+        rest = search.slice(1).split("&").filter(function (p) {
+          return p && p.split("=")[0] !== "token";
+        }).join("&");
+      }
       if (global.history && global.history.replaceState) {
         global.history.replaceState(null, "", global.location.pathname + (rest ? "?" + rest : ""));
       }
