@@ -30,7 +30,7 @@ def _open(page: Any, config: dict[str, Any], path: str = "/page") -> list[dict[s
     html = (
         "<!doctype html><html lang=vi><title>t</title>"
         f'<script type="application/json" id="motcua-config">{json.dumps(config)}</script>'
-        f"<script>{SCRIPT}</script>"
+        '<script src="/static/js/motcua.js"></script>'
     )
 
     def handle(route: Any) -> None:
@@ -38,6 +38,9 @@ def _open(page: Any, config: dict[str, Any], path: str = "/page") -> list[dict[s
         p = req.url[len(ORIGIN):].split("?")[0]
         if p == "/api/v1/down":
             route.abort()
+            return
+        if p == "/static/js/motcua.js":
+            route.fulfill(status=200, content_type="application/javascript", body=SCRIPT)
             return
         if p.startswith("/api/"):
             seen.append({"method": req.method, "path": p, "headers": req.headers,
