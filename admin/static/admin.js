@@ -3,49 +3,26 @@
 (function () {
   "use strict";
 
-  var A = window.MOTCUA_ADMIN;
+  var M = window.Motcua;
+  var A = M.config();
   var T = A.t;
   var isAdmin = A.role === "admin";
-  var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var state = { sites: [], site: null, services: [], counters: [], users: [] };
 
-  function $(id) { return document.getElementById(id); }
-  function fmt(key, params) {
-    var s = T[key] || key;
-    Object.keys(params || {}).forEach(function (k) { s = s.split("{" + k + "}").join(params[k]); });
-    return s;
-  }
-  function el(tag, attrs, children) {
-    var e = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") e.textContent = attrs[k];
-      else if (k === "onclick") e.addEventListener("click", attrs[k]);
-      else e.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) { if (c) e.appendChild(c); });
-    return e;
-  }
+  var $ = M.$;
+  var el = M.el;
+  function fmt(key, params) { return M.fmt(T[key] || key, params); }
+  // The server's own words, else the HTTP status (or the script's error).
+  function errText(err) { return err.message || String(err.status); }
   function td(text) { return el("td", { text: text === null || text === undefined ? "" : String(text) }); }
-  function name(n) { return n ? (A.lang === "en" ? n.en : n.vi) : ""; }
+  function name(n) { return M.pick(n, A.lang); }
   function flash(text) {
     $("flash").textContent = text;
     clearTimeout(flash.timer);
     flash.timer = setTimeout(function () { $("flash").textContent = ""; }, 6000);
   }
 
-  function api(method, path, body) {
-    var headers = { "Accept-Language": A.lang, "X-CSRF-Token": csrf };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    return fetch("/api/v1" + path + (path.indexOf("?") < 0 ? "?" : "&") + "lang=" + A.lang, {
-      method: method, headers: headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (!r.ok) { var e = new Error((data.error && data.error.message) || String(r.status)); e.status = r.status; e.data = data; throw e; }
-        return data;
-      });
-    });
-  }
+  var api = M.api;
   function site() { return encodeURIComponent(state.site); }
   function currentSite() {
     return state.sites.filter(function (s) { return s.code === state.site; })[0] || null;
@@ -53,10 +30,8 @@
   function fmtTime(iso) {
     if (!iso) return T.never;
     var s = currentSite();
-    try {
-      return new Date(iso).toLocaleString(A.lang === "en" ? "en-GB" : "vi-VN",
-        { timeZone: (s && s.timezone) || "Asia/Ho_Chi_Minh", dateStyle: "short", timeStyle: "medium" });
-    } catch (e) { return iso; }
+    return M.localTime(iso, { timeZone: (s && s.timezone) || "Asia/Ho_Chi_Minh", lang: A.lang,
+                              year: true, seconds: true });
   }
 
   // --- forms ------------------------------------------------------------------------------
@@ -67,9 +42,9 @@
     if (fe) fe.textContent = "";
   }
   function showErrors(form, err) {
-    var fields = (err.data && err.data.error && err.data.error.fields) || null;
+    var fields = err.fields || null;
     var fe = form.querySelector(".form-error");
-    if (!fields) { if (fe) fe.textContent = fmt("error_generic", { msg: err.message }); return; }
+    if (!fields) { if (fe) fe.textContent = fmt("error_generic", { msg: errText(err) }); return; }
     var first = null;
     Object.keys(fields).forEach(function (f) {
       var p = form.querySelector('[data-error-for="' + f + '"]');
@@ -165,7 +140,7 @@
     });
   }
   function loadSites() {
-    return api("GET", "/admin/sites").then(function (sites) {
+    return api("GET", "/api/v1/admin/sites").then(function (sites) {
       state.sites = sites;
       var pick = $("site-pick");
       var keep = state.site;
@@ -217,7 +192,7 @@
       interleave_priority: s.interleave.priority, interleave_normal: s.interleave.normal,
     }, function (v) {
       delete v.code;
-      return api("PUT", "/admin/sites/" + encodeURIComponent(s.code), siteBody(v)).then(loadSites);
+      return api("PUT", "/api/v1/admin/sites/" + encodeURIComponent(s.code), siteBody(v)).then(loadSites);
     });
     $("site-code").disabled = true;
     hoursToInputs(s.opening_hours);
@@ -226,7 +201,7 @@
     var form = $("site-form");
     $("site-code").disabled = false;
     openForm(form, T.new_site, { kind: "centre", timezone: "Asia/Ho_Chi_Minh", interleave_priority: 1, interleave_normal: 2 }, function (v) {
-      return api("POST", "/admin/sites", siteBody(v)).then(function (created) {
+      return api("POST", "/api/v1/admin/sites", siteBody(v)).then(function (created) {
         state.site = created.code;
         return loadSites();
       });
@@ -247,17 +222,11 @@
     if (!f) { form.querySelector('[data-error-for="csv"]').textContent = T.pick_file; return; }
     var yaml = /\.ya?ml$/i.test(f.name);
     f.text().then(function (text) {
-      return fetch("/api/v1/config/import?lang=" + A.lang + (dry ? "&dry_run=1" : ""), {
-        method: "POST", credentials: "same-origin", body: text,
-        headers: { "X-CSRF-Token": csrf, "Accept-Language": A.lang,
-                   "Content-Type": yaml ? "application/yaml" : "application/json" },
-      });
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (!r.ok) { var e = new Error((data.error && data.error.message) || String(r.status)); e.data = data; throw e; }
-        flash(fmt(dry ? "config_checked" : "config_done", data));
-        if (!dry) return loadSites();
-      });
+      return api("POST", "/api/v1/config/import" + (dry ? "?dry_run=1" : ""), text,
+                 { contentType: yaml ? "application/yaml" : "application/json" });
+    }).then(function (data) {
+      flash(fmt(dry ? "config_checked" : "config_done", data));
+      if (!dry) return loadSites();
     }).catch(function (err) { showErrors(form, err); });
   }
   $("config-form").addEventListener("submit", function (ev) { ev.preventDefault(); importConfig(false); });
@@ -273,7 +242,7 @@
   // --- services ---------------------------------------------------------------------------
   function loadServices() {
     if (!state.site) return Promise.resolve();
-    return api("GET", "/admin/sites/" + site() + "/services").then(function (rows) {
+    return api("GET", "/api/v1/admin/sites/" + site() + "/services").then(function (rows) {
       state.services = rows;
       var body = $("service-rows");
       body.innerHTML = "";
@@ -285,7 +254,7 @@
           actions.appendChild(actionButton(T.edit, fmt("edit_name", { name: name(s.name) }), function () { editService(s); }));
           actions.appendChild(actionButton(s.active ? fmt("deactivate", { name: "" }).trim() : fmt("activate", { name: "" }).trim(),
             fmt(s.active ? "deactivate" : "activate", { name: name(s.name) }), function () {
-              api("PUT", "/admin/sites/" + site() + "/services/" + encodeURIComponent(s.code), serviceBody(s, !s.active)).then(loadServices);
+              api("PUT", "/api/v1/admin/sites/" + site() + "/services/" + encodeURIComponent(s.code), serviceBody(s, !s.active)).then(loadServices);
             }));
         }
         body.appendChild(el("tr", { "data-code": s.code }, [
@@ -307,14 +276,14 @@
       display_colour: s.display_colour, active: s.active,
     }, function (v) {
       delete v.code;
-      return api("PUT", "/admin/sites/" + site() + "/services/" + encodeURIComponent(s.code), v).then(loadServices);
+      return api("PUT", "/api/v1/admin/sites/" + site() + "/services/" + encodeURIComponent(s.code), v).then(loadServices);
     });
     $("service-code").disabled = true;
   }
   $("service-new").addEventListener("click", function () {
     $("service-code").disabled = false;
     openForm($("service-form"), T.new_service, { sla_target_minutes: 20, active: true }, function (v) {
-      return api("POST", "/admin/sites/" + site() + "/services", v).then(loadServices);
+      return api("POST", "/api/v1/admin/sites/" + site() + "/services", v).then(loadServices);
     });
   });
   loaders.services = loadServices;
@@ -349,8 +318,8 @@
   function loadCounters() {
     if (!state.site) return Promise.resolve();
     return Promise.all([
-      api("GET", "/admin/sites/" + site() + "/services"),
-      api("GET", "/admin/sites/" + site() + "/counters"),
+      api("GET", "/api/v1/admin/sites/" + site() + "/services"),
+      api("GET", "/api/v1/admin/sites/" + site() + "/counters"),
     ]).then(function (res) {
       state.services = res[0];
       state.counters = res[1];
@@ -369,7 +338,7 @@
   function editCounter(c) {
     openForm($("counter-form"), fmt("edit_name", { name: c.name || String(c.number) }), c, function (v) {
       v.services = readProfile();
-      return api("PUT", "/admin/sites/" + site() + "/counters/" + c.id, v).then(loadCounters);
+      return api("PUT", "/api/v1/admin/sites/" + site() + "/counters/" + c.id, v).then(loadCounters);
     });
     profileEditor(c.services);
   }
@@ -377,7 +346,7 @@
     var next = state.counters.reduce(function (m, c) { return Math.max(m, c.number); }, 0) + 1;
     openForm($("counter-form"), T.new_counter, { number: next }, function (v) {
       v.services = readProfile();
-      return api("POST", "/admin/sites/" + site() + "/counters", v).then(loadCounters);
+      return api("POST", "/api/v1/admin/sites/" + site() + "/counters", v).then(loadCounters);
     });
     profileEditor([]);
   });
@@ -388,7 +357,7 @@
     var s = currentSite();
     if (s) fill($("interleave-form"), { priority: s.interleave.priority, normal: s.interleave.normal });
     $("interleave-form").querySelectorAll("input").forEach(function (i) { i.disabled = !isAdmin; });
-    return api("GET", "/admin/priorities").then(function (rows) {
+    return api("GET", "/api/v1/admin/priorities").then(function (rows) {
       var body = $("priority-rows");
       body.innerHTML = "";
       rows.forEach(function (r) {
@@ -396,7 +365,7 @@
         if (isAdmin) actions.appendChild(actionButton(T.edit, fmt("edit_name", { name: name(r.name) }), function () {
           openForm($("priority-form"), fmt("edit_name", { name: name(r.name) }),
             { code: r.code, name_vi: r.name.vi, name_en: r.name.en, active: r.active },
-            function (v) { v.code = r.code; return api("PUT", "/admin/priorities", v).then(loadPriorities); });
+            function (v) { v.code = r.code; return api("PUT", "/api/v1/admin/priorities", v).then(loadPriorities); });
           $("priority-code").disabled = true;
         }));
         body.appendChild(el("tr", {}, [td(r.code), td(r.name.vi), td(r.name.en), td(r.active ? T.active : T.inactive), actions]));
@@ -406,14 +375,14 @@
   $("priority-new").addEventListener("click", function () {
     $("priority-code").disabled = false;
     openForm($("priority-form"), T.new_priority, { active: true }, function (v) {
-      return api("PUT", "/admin/priorities", v).then(loadPriorities);
+      return api("PUT", "/api/v1/admin/priorities", v).then(loadPriorities);
     });
   });
   $("interleave-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var form = $("interleave-form");
     clearErrors(form);
-    api("PUT", "/admin/sites/" + site() + "/interleave", readForm(form)).then(function () {
+    api("PUT", "/api/v1/admin/sites/" + site() + "/interleave", readForm(form)).then(function () {
       flash(T.saved);
       return loadSites();
     }).catch(function (err) { showErrors(form, err); });
@@ -430,8 +399,8 @@
     if (!state.site) return Promise.resolve();
     $("catalog-export").href = "/api/v1/admin/sites/" + site() + "/procedures.csv";
     return Promise.all([
-      api("GET", "/admin/sites/" + site() + "/procedures"),
-      api("GET", "/admin/sites/" + site() + "/holidays"),
+      api("GET", "/api/v1/admin/sites/" + site() + "/procedures"),
+      api("GET", "/api/v1/admin/sites/" + site() + "/holidays"),
     ]).then(function (res) {
       var prov = state.sites.filter(function (x) { return x.code === res[0].province; })[0];
       $("catalog-province").textContent = fmt("province_of", { name: prov ? name(prov.name) : res[0].province, code: res[0].province });
@@ -450,7 +419,7 @@
     data.holidays.forEach(function (h) {
       var actions = el("td");
       if (isAdmin) actions.appendChild(actionButton(T.delete, fmt("delete_holiday", { name: h.day + " " + name(h.name) }), function () {
-        api("DELETE", "/admin/sites/" + site() + "/holidays/" + h.day).then(renderHolidays).catch(function (e) { flash(e.message); });
+        api("DELETE", "/api/v1/admin/sites/" + site() + "/holidays/" + h.day).then(renderHolidays).catch(function (e) { flash(errText(e)); });
       }));
       body.appendChild(el("tr", { "data-day": h.day }, [td(h.day), td(h.name.vi), td(h.name.en), actions]));
     });
@@ -459,7 +428,7 @@
     var form = $("catalog-form");
     clearErrors(form);
     readFile($("catalog-file")).then(function (text) {
-      return api("POST", "/admin/sites/" + site() + "/procedures/import" + (dry ? "?dry_run=1" : ""), { csv: text });
+      return api("POST", "/api/v1/admin/sites/" + site() + "/procedures/import" + (dry ? "?dry_run=1" : ""), { csv: text });
     }).then(function (r) {
       flash(fmt(dry ? "checked" : "imported", { created: r.created, updated: r.updated }));
       if (!dry) return loadCatalog();
@@ -471,7 +440,7 @@
     ev.preventDefault();
     var form = $("holiday-form");
     clearErrors(form);
-    api("PUT", "/admin/sites/" + site() + "/holidays", readForm(form)).then(function (data) {
+    api("PUT", "/api/v1/admin/sites/" + site() + "/holidays", readForm(form)).then(function (data) {
       form.reset();
       flash(T.saved);
       renderHolidays(data);
@@ -482,7 +451,7 @@
     var form = $("holiday-import-form");
     clearErrors(form);
     readFile($("holiday-file")).then(function (text) {
-      return api("POST", "/admin/sites/" + site() + "/holidays/import", { csv: text });
+      return api("POST", "/api/v1/admin/sites/" + site() + "/holidays/import", { csv: text });
     }).then(function (data) { flash(T.saved); renderHolidays(data); })
       .catch(function (err) { showErrors(form, err); });
   });
@@ -499,7 +468,7 @@
   }
   function loadUsers() {
     if (!isAdmin) return Promise.resolve();
-    return api("GET", "/admin/users").then(function (rows) {
+    return api("GET", "/api/v1/admin/users").then(function (rows) {
       state.users = rows;
       var body = $("user-rows");
       body.innerHTML = "";
@@ -507,11 +476,11 @@
         var actions = el("td", {}, [
           actionButton(T.edit, fmt("edit_name", { name: u.username }), function () { editUser(u); }),
           actionButton(T.reset_short, fmt("reset_password", { name: u.username }), function () {
-            api("POST", "/admin/users/" + u.id + "/reset-password").then(showPassword).catch(function (e) { flash(e.message); });
+            api("POST", "/api/v1/admin/users/" + u.id + "/reset-password").then(showPassword).catch(function (e) { flash(errText(e)); });
           }),
           actionButton(u.active ? T.disable.replace(" {name}", "").replace("{name}", "") : T.enable.replace(" {name}", "").replace("{name}", ""),
             fmt(u.active ? "disable" : "enable", { name: u.username }), function () {
-              api("PUT", "/admin/users/" + u.id, userBody(u, !u.active)).then(loadUsers).catch(function (e) { flash(e.message); });
+              api("PUT", "/api/v1/admin/users/" + u.id, userBody(u, !u.active)).then(loadUsers).catch(function (e) { flash(errText(e)); });
             }, u.active ? "danger" : "secondary"),
         ]);
         body.appendChild(el("tr", { "data-username": u.username }, [
@@ -524,14 +493,14 @@
   function editUser(u) {
     openForm($("user-form"), fmt("edit_name", { name: u.username }), u, function (v) {
       delete v.username;
-      return api("PUT", "/admin/users/" + u.id, v).then(loadUsers);
+      return api("PUT", "/api/v1/admin/users/" + u.id, v).then(loadUsers);
     });
     $("user-username").disabled = true;
   }
   if ($("user-new")) $("user-new").addEventListener("click", function () {
     $("user-username").disabled = false;
     openForm($("user-form"), T.new_user, { role: "clerk", active: true, sites: state.site ? [state.site] : [] }, function (v) {
-      return api("POST", "/admin/users", v).then(function (u) { showPassword(u); return loadUsers(); });
+      return api("POST", "/api/v1/admin/users", v).then(function (u) { showPassword(u); return loadUsers(); });
     });
   });
   loaders.users = loadUsers;
@@ -539,14 +508,14 @@
   // --- devices ----------------------------------------------------------------------------
   function loadDevices() {
     if (!state.site) return Promise.resolve();
-    return api("GET", "/admin/sites/" + site() + "/devices").then(function (rows) {
+    return api("GET", "/api/v1/admin/sites/" + site() + "/devices").then(function (rows) {
       var body = $("device-rows");
       body.innerHTML = "";
       rows.forEach(function (d) {
         var actions = el("td");
         if (isAdmin && !d.revoked_at) actions.appendChild(actionButton(fmt("revoke", { name: "" }).trim(), fmt("revoke", { name: d.name }), function () {
           if (!window.confirm(fmt("confirm_revoke", { name: d.name }))) return;
-          api("POST", "/admin/devices/" + d.id + "/revoke").then(loadDevices).catch(function (e) { flash(e.message); });
+          api("POST", "/api/v1/admin/devices/" + d.id + "/revoke").then(loadDevices).catch(function (e) { flash(errText(e)); });
         }, "danger"));
         body.appendChild(el("tr", { "data-device": d.name }, [
           td(d.name), td(T["kind_" + d.kind]), td(fmtTime(d.last_seen_at)), td(d.printer_uri),
@@ -562,7 +531,7 @@
     clearErrors(form);
     var v = readForm(form);
     v.site = state.site;
-    api("POST", "/admin/pairing/claim", v).then(function (d) {
+    api("POST", "/api/v1/admin/pairing/claim", v).then(function (d) {
       flash(fmt("paired", { name: d.name }));
       form.reset();
       return loadDevices();
@@ -574,7 +543,7 @@
   function short(x) { return x === null || x === undefined ? "∅" : JSON.stringify(x); }
   function loadAudit() {
     if (!isAdmin) return Promise.resolve();
-    return api("GET", "/admin/audit").then(function (rows) {
+    return api("GET", "/api/v1/admin/audit").then(function (rows) {
       var body = $("audit-rows");
       body.innerHTML = "";
       rows.forEach(function (r) {
@@ -589,6 +558,6 @@
   // --- start ------------------------------------------------------------------------------
   if (!isAdmin) document.querySelectorAll(".admin-only").forEach(function (e) { e.hidden = true; });
   loadSites().then(function () { showTab("sites"); document.body.dataset.ready = "1"; })
-    .catch(function (e) { flash(fmt("error_generic", { msg: e.message })); });
+    .catch(function (e) { flash(fmt("error_generic", { msg: errText(e) })); });
   window.MotcuaAdmin = { state: state, reload: function () { return loaders[state.tab](); } };
 })();

@@ -3,11 +3,13 @@
 (function () {
   "use strict";
 
-  var T = window.MOTCUA_PAIR;
+  var M = window.Motcua;
+  var cfg = M.config();
+  var T = cfg.t;
   var POLL_MS = 2000;
   var state = { code: null, secret: null, expiresAt: 0, timer: null };
 
-  function $(id) { return document.getElementById(id); }
+  var $ = M.$;
 
   function newSecret() {
     var bytes = new Uint8Array(32);
@@ -15,19 +17,6 @@
     var s = "";
     bytes.forEach(function (b) { s += String.fromCharCode(b); });
     return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  }
-
-  function post(path, body) {
-    return fetch(path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "Accept-Language": document.documentElement.lang },
-      body: JSON.stringify(body),
-      cache: "no-store",
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        return { status: r.status, data: data };
-      });
-    });
   }
 
   function showCode(code) {
@@ -42,10 +31,9 @@
 
   function fresh() {
     state.secret = newSecret();
-    post("/api/v1/pairing", { secret: state.secret }).then(function (res) {
-      if (res.status !== 201) throw new Error(String(res.status));
-      state.code = res.data.code;
-      state.expiresAt = Date.now() + res.data.ttl_seconds * 1000;
+    M.api("POST", "/api/v1/pairing", { secret: state.secret }).then(function (data) {
+      state.code = data.code;
+      state.expiresAt = Date.now() + data.ttl_seconds * 1000;
       showCode(state.code);
       $("status").textContent = T.waiting;
       countdown();
@@ -63,19 +51,19 @@
 
   function poll() {
     countdown();
-    post("/api/v1/pairing/collect", { code: state.code, secret: state.secret }).then(function (res) {
-      if (res.status === 200 && res.data.status === "paired") {
-        // Exactly where the kiosk and display pages look for their token.
-        localStorage.setItem("motcua." + res.data.kind + ".token", res.data.token);
+    M.api("POST", "/api/v1/pairing/collect", { code: state.code, secret: state.secret }).then(function (data) {
+      if (data && data.status === "paired") {
+        // Exactly where the kiosk and display pages look for their token (Motcua.deviceToken).
+        M.storeDeviceToken(data.kind, data.token);
         $("status").textContent = T.paired;
-        var lang = document.documentElement.lang;
-        location.replace(res.data.page + (lang === "en" ? "?lang=en" : ""));
+        location.replace(data.page + (cfg.lang === "en" ? "?lang=en" : ""));
         return;
       }
-      if (res.status === 200) { schedule(); return; }
-      if (res.status === 410 || res.status === 404 || res.status === 409) { fresh(); return; }
       schedule();
-    }).catch(function () { schedule(); });
+    }, function (err) {
+      if (err.status === 410 || err.status === 404 || err.status === 409) { fresh(); return; }
+      schedule();
+    });
   }
 
   window.MotcuaPair = { state: state };

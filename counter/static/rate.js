@@ -7,10 +7,10 @@
  */
 (function () {
   "use strict";
-  var cfg = window.MOTCUA_RATE;
+  var M = window.Motcua;
+  var cfg = M.config();
   var t = cfg.t;
   var me = cfg.counter;
-  var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
   var IDLE_AFTER_THANKS_MS = 5000;
   var ASK_FOR_MS = 120000;
   var timer = null;
@@ -21,7 +21,7 @@
   }
   if (token) {
     // The language link must keep the device's token, which left the address bar.
-    document.querySelectorAll("a.lang").forEach(function (a) {
+    M.each(document.querySelectorAll("a.lang"), function (a) {
       a.addEventListener("click", function (ev) {
         ev.preventDefault();
         location.href = location.pathname + "?lang=" + (cfg.lang === "vi" ? "en" : "vi") +
@@ -29,7 +29,7 @@
       });
     });
   }
-  function $(id) { return document.getElementById(id); }
+  var $ = M.$;
 
   function show(which) {
     ["idle", "ask", "thanks"].forEach(function (w) { $("rate-" + w).hidden = w !== which; });
@@ -51,19 +51,14 @@
       if (sending) return;
       sending = true;
       document.querySelectorAll("[data-score]").forEach(function (x) { x.disabled = true; });
-      fetch("/api/v1/counters/" + me.id + "/rating?lang=" + cfg.lang, {
-        method: "POST", credentials: "same-origin",
-        headers: token ? { "Content-Type": "application/json", "Authorization": "Bearer " + token }
-                       : { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify({ score: b.getAttribute("data-score") }),
-      }).then(function (r) {
-        return r.json().catch(function () { return null; }).then(function (d) { return { ok: r.ok, status: r.status, data: d }; });
-      }, function () { return { ok: false, status: 0, data: null }; }).then(function (res) {
-        if (res.ok || res.status === 409) { show("thanks"); return; }
-        sending = false;
-        document.querySelectorAll("[data-score]").forEach(function (x) { x.disabled = false; });
-        $("rate-error").textContent = res.data && res.data.error ? res.data.error.message : "…";
-      });
+      // The device's token (config.token) when opened as a kiosk device, else the session.
+      M.api("POST", "/api/v1/counters/" + me.id + "/rating", { score: b.getAttribute("data-score") })
+        .then(function () { show("thanks"); }, function (err) {
+          if (err.status === 409) { show("thanks"); return; }  // already rated
+          sending = false;
+          document.querySelectorAll("[data-score]").forEach(function (x) { x.disabled = false; });
+          $("rate-error").textContent = err.message || "…";
+        });
     });
   });
 

@@ -2,18 +2,21 @@
  * The counter station: the current ticket and its moves, the parked list, live waiting counts,
  * dossier intake and today's dossiers at this counter.
  *
- * Everything changes through REST API v1 (session cookie + X-CSRF-Token); the truth comes from
+ * Everything changes through REST API v1 (Motcua.api: session cookie + X-CSRF-Token); the truth comes from
  * the /counter namespace (snapshot + seq, see /static/js/realtime.js): after each move, and on
  * every event about this counter, the station asks for a fresh snapshot.
  * The buttons mirror server/queue/states.py: a move is offered only when it is legal.
  */
 (function () {
   "use strict";
-  var cfg = window.MOTCUA_COUNTER;
+  var M = window.Motcua;
+  var cfg = M.config();
   var t = cfg.t;
   var lang = cfg.lang;
   var me = cfg.counter;
-  var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+  var api = M.api;
+  var fmt = M.fmt;
+  var $ = M.$;
   var snap = null;          // the last /counter snapshot (with local changes applied)
   var busy = false;         // a request is in flight: no double submits
   var online = false;
@@ -25,36 +28,7 @@
   var lastDossier = null;
   var resultTicket = null;  // the ticket whose dossier receipt is on screen
 
-  function $(id) { return document.getElementById(id); }
-  function fmt(s, vars) {
-    return s.replace(/\{(\w+)\}/g, function (_, k) { return vars[k] === undefined ? "" : vars[k]; });
-  }
-
-  // --- the API ---------------------------------------------------------------------------
-
-  function api(method, path, body, headers) {
-    var url = "/api/v1" + path + (path.indexOf("?") >= 0 ? "&" : "?") + "lang=" + lang;
-    var h = Object.assign({ "Accept": "application/json" }, headers || {});
-    var init = { method: method, headers: h, credentials: "same-origin" };
-    if (method !== "GET") {
-      h["Content-Type"] = "application/json";
-      h["X-CSRF-Token"] = csrf;
-      init.body = JSON.stringify(body || {});
-    }
-    return fetch(url, init).then(function (r) {
-      if (r.status === 204) return { ok: true, status: 204, data: null };
-      return r.json().catch(function () { return null; }).then(function (data) {
-        return { ok: r.ok, status: r.status, data: data };
-      });
-    }, function () {
-      return { ok: false, status: 0, data: null };
-    });
-  }
-
-  function errorText(res) {
-    if (res.data && res.data.error && res.data.error.message) return res.data.error.message;
-    return t.network_error;
-  }
+  function errorText(err) { return (err && err.message) || t.network_error; }
 
   function showError(msg) { $("error").textContent = msg || ""; if (msg) $("message").textContent = ""; }
   function showMessage(msg) { $("message").textContent = msg || ""; if (msg) $("error").textContent = ""; }
@@ -126,8 +100,8 @@
       b.setAttribute("aria-describedby", label.id);
       b.disabled = busy || !online || snap.counter.status !== "open" || !!current();
       b.addEventListener("click", function () {
-        act(api("POST", "/tickets/" + p.id + "/resume", { counter_id: me.id }), function (res) {
-          showMessage(fmt(t.called_msg, { number: res.data.number }));
+        act(api("POST", "/api/v1/tickets/" + p.id + "/resume", { counter_id: me.id }), function (ticket) {
+          showMessage(fmt(t.called_msg, { number: ticket.number }));
         });
       });
       li.appendChild(label); li.appendChild(document.createTextNode(" ")); li.appendChild(b);
@@ -165,16 +139,21 @@
     if (snap) { renderCounter(); renderCurrent(); renderParked(); }
   }
 
-  /** Run one request with the buttons disabled; on success apply it and resync. */
+  /** Run one request with the buttons disabled; on success apply it and resync. Resolves with
+   *  the error when it failed (already shown), null when it worked. */
   function act(promise, onOk) {
     setBusy(true);
-    return promise.then(function (res) {
+    return promise.then(function (data) {
       setBusy(false);
-      if (!res.ok) { showError(errorText(res)); if (rt) rt.resync(); return res; }
       showError("");
-      if (onOk) onOk(res);
+      if (onOk) onOk(data);
       if (rt) rt.resync();
-      return res;
+      return null;
+    }, function (err) {
+      setBusy(false);
+      showError(errorText(err));
+      if (rt) rt.resync();
+      return err;
     });
   }
 
@@ -190,16 +169,16 @@
     if (busy || !legal(action)) return;
     var c = current();
     if (action === "call_next") {
-      act(api("POST", "/counters/" + me.id + "/call-next", {}), function (res) {
-        if (res.status === 204) { showMessage(t.nobody_waiting); return; }
-        applyTicket(res.data.ticket);
-        showMessage(fmt(t.called_msg, { number: res.data.ticket.number }));
+      act(api("POST", "/api/v1/counters/" + me.id + "/call-next", {}), function (data) {
+        if (!data) { showMessage(t.nobody_waiting); return; }  // 204: nobody waiting
+        applyTicket(data.ticket);
+        showMessage(fmt(t.called_msg, { number: data.ticket.number }));
       });
     } else if (action === "transfer") {
       openTransfer();
     } else if (PATHS[action]) {
-      act(api("POST", "/tickets/" + c.id + "/" + PATHS[action], {}), function (res) {
-        applyTicket(res.data);
+      act(api("POST", "/api/v1/tickets/" + c.id + "/" + PATHS[action], {}), function (ticket) {
+        applyTicket(ticket);
         showMessage("");
       });
     }
@@ -210,10 +189,10 @@
   });
 
   $("btn-open").addEventListener("click", function () {
-    act(api("POST", "/counters/" + me.id + "/open", {}), function (res) { snap.counter = res.data; render(); });
+    act(api("POST", "/api/v1/counters/" + me.id + "/open", {}), function (counter) { snap.counter = counter; render(); });
   });
   $("btn-close").addEventListener("click", function () {
-    act(api("POST", "/counters/" + me.id + "/close", {}), function (res) { snap.counter = res.data; render(); });
+    act(api("POST", "/api/v1/counters/" + me.id + "/close", {}), function (counter) { snap.counter = counter; render(); });
   });
 
   // pause dialog
@@ -230,11 +209,11 @@
     if (picked && picked.value && other) reason = picked.value + ": " + other;
     if (!reason) { $("pause-error").textContent = t.reason_required; $("pause-other").focus(); return; }
     $("pause-confirm").disabled = true;
-    act(api("POST", "/counters/" + me.id + "/pause", { reason: reason.slice(0, 200) }), function (res) {
-      snap.counter = res.data; render();
-    }).then(function (res) {
+    act(api("POST", "/api/v1/counters/" + me.id + "/pause", { reason: reason.slice(0, 200) }), function (counter) {
+      snap.counter = counter; render();
+    }).then(function (err) {
       $("pause-confirm").disabled = false;
-      if (res.ok) pauseDialog.close(); else $("pause-error").textContent = errorText(res);
+      if (!err) pauseDialog.close(); else $("pause-error").textContent = errorText(err);
     });
   });
   $("pause-other").addEventListener("input", function () {
@@ -265,11 +244,11 @@
     if (!c) { transferDialog.close(); return; }
     var pos = transferDialog.querySelector('input[name="position"]:checked').value;
     $("transfer-confirm").disabled = true;
-    act(api("POST", "/tickets/" + c.id + "/transfer", { service: $("transfer-service").value, position: pos }),
+    act(api("POST", "/api/v1/tickets/" + c.id + "/transfer", { service: $("transfer-service").value, position: pos }),
       function () { snap.current = null; render(); }
-    ).then(function (res) {
+    ).then(function (err) {
       $("transfer-confirm").disabled = false;
-      if (res.ok) transferDialog.close(); else $("transfer-error").textContent = errorText(res);
+      if (!err) transferDialog.close(); else $("transfer-error").textContent = errorText(err);
     });
   });
   document.querySelectorAll("dialog [data-close]").forEach(function (b) {
@@ -294,12 +273,11 @@
 
   function loadProcedures(service) {
     if (procedures[service]) return Promise.resolve(procedures[service]);
-    return api("GET", "/sites/" + encodeURIComponent(me.site) + "/procedures?service=" +
-               encodeURIComponent(service)).then(function (res) {
-      if (!res.ok) { $("intake-error").textContent = errorText(res); return []; }
-      procedures[service] = (res.data || []).filter(function (p) { return p.active !== false; });
+    return api("GET", "/api/v1/sites/" + encodeURIComponent(me.site) + "/procedures?service=" +
+               encodeURIComponent(service)).then(function (rows) {
+      procedures[service] = (rows || []).filter(function (p) { return p.active !== false; });
       return procedures[service];
-    });
+    }, function (err) { $("intake-error").textContent = errorText(err); return []; });
   }
 
   function procedureByCode(code) {
@@ -307,11 +285,6 @@
     var list = (c && procedures[c.service]) || [];
     for (var i = 0; i < list.length; i++) if (list[i].code === code) return list[i];
     return null;
-  }
-
-  function newKey() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
 
   function prepareIntake() {
@@ -326,7 +299,7 @@
     $("intake-need").hidden = !!c;
     if (!showForm || formTicket === c.id) return;
     formTicket = c.id;
-    intakeKey = newKey();
+    intakeKey = M.newKey();
     form.reset();
     $("intake-error").textContent = ""; $("f-id-error").textContent = "";
     $("f-doc-list").textContent = ""; $("f-procedure-info").textContent = "";
@@ -397,27 +370,22 @@
     };
     $("btn-receive").disabled = true;
     setBusy(true);
-    api("POST", "/tickets/" + c.id + "/dossiers", payload, { "Idempotency-Key": intakeKey }).then(function (res) {
+    api("POST", "/api/v1/tickets/" + c.id + "/dossiers", payload, { key: intakeKey }).then(function (data) {
       setBusy(false);
       $("btn-receive").disabled = false;
-      if (!res.ok) { err.textContent = errorText(res); return; }
-      showResult(res.data);
+      showResult(data);
       resultTicket = c.id;
       formTicket = null;          // a second dossier for the same citizen starts afresh
       prepareIntake();
       loadDossiers();
+    }, function (e) {
+      setBusy(false);
+      $("btn-receive").disabled = false;
+      err.textContent = errorText(e);
     });
   });
 
-  function localTime(iso) {
-    if (!iso) return "";
-    try {
-      return new Intl.DateTimeFormat(lang === "vi" ? "vi-VN" : "en-GB", {
-        timeZone: me.timezone, hour: "2-digit", minute: "2-digit",
-        day: "2-digit", month: "2-digit", year: "numeric",
-      }).format(new Date(iso));
-    } catch (e) { return iso; }
-  }
+  function localTime(iso) { return M.localTime(iso, { timeZone: me.timezone, lang: lang, year: true }); }
 
   function printedOf(data) {
     if (data.print && typeof data.print === "object" && "printed" in data.print) return !!data.print.printed;
@@ -448,10 +416,9 @@
     if (!lastDossier) return;
     var b = $("btn-print-browser");
     b.disabled = true;
-    api("GET", "/dossiers/" + encodeURIComponent(lastDossier.code) + "/receipt").then(function (res) {
+    api("GET", "/api/v1/dossiers/" + encodeURIComponent(lastDossier.code) + "/receipt").then(function (data) {
       b.disabled = false;
-      if (!res.ok) { $("intake-error").textContent = errorText(res); return; }
-      var r = res.data.receipt || res.data;
+      var r = data.receipt || data;
       var rlang = r.lang === "en" ? "en" : "vi";
       document.querySelectorAll("#receipt .rl").forEach(function (el) { el.textContent = el.getAttribute("data-" + rlang); });
       $("receipt").setAttribute("lang", rlang);
@@ -470,6 +437,9 @@
       img.onload = function () { window.print(); };
       img.src = "/counter/qr/d/" + encodeURIComponent(lastDossier.token) + ".svg";
       if (img.complete && img.naturalWidth) window.print();
+    }, function (err) {
+      b.disabled = false;
+      $("intake-error").textContent = errorText(err);
     });
   });
 
@@ -483,23 +453,21 @@
     result_ready: ["returned"],
   };
 
-  function localDay(iso) {
-    try {
-      return new Intl.DateTimeFormat("en-CA", { timeZone: me.timezone }).format(iso ? new Date(iso) : new Date());
-    } catch (e) { return (iso || new Date().toISOString()).slice(0, 10); }
-  }
+  function localDay(iso) { return M.localDay(iso, me.timezone); }
 
   var loadingDossiers = null;
   function loadDossiers() {
     if (loadingDossiers) return loadingDossiers;
-    loadingDossiers = api("GET", "/sites/" + encodeURIComponent(me.site) + "/dossiers?state=open").then(function (res) {
+    loadingDossiers = api("GET", "/api/v1/sites/" + encodeURIComponent(me.site) + "/dossiers?state=open").then(function (list) {
       loadingDossiers = null;
-      if (!res.ok) { $("dossier-error").textContent = res.status === 404 ? "" : errorText(res); return; }
       var today = localDay(snap ? snap.server_time : null);
-      var rows = (res.data || []).filter(function (d) {
+      var rows = (list || []).filter(function (d) {
         return d.counter_id === me.id && localDay(d.received_at) === today;
       });
       renderDossiers(rows);
+    }, function (err) {
+      loadingDossiers = null;
+      $("dossier-error").textContent = err.status === 404 ? "" : errorText(err);
     });
     return loadingDossiers;
   }
@@ -533,11 +501,14 @@
         b.setAttribute("aria-label", t.apply + " " + d.code);
         b.addEventListener("click", function () {
           b.disabled = true;
-          api("POST", "/dossiers/" + encodeURIComponent(d.code) + "/status",
-              { status: sel.value, note: note.value.trim() || null }).then(function (res) {
+          api("POST", "/api/v1/dossiers/" + encodeURIComponent(d.code) + "/status",
+              { status: sel.value, note: note.value.trim() || null }).then(function () {
             b.disabled = false;
-            $("dossier-error").textContent = res.ok ? "" : errorText(res);
-            if (res.ok) loadDossiers();
+            $("dossier-error").textContent = "";
+            loadDossiers();
+          }, function (err) {
+            b.disabled = false;
+            $("dossier-error").textContent = errorText(err);
           });
         });
         td.appendChild(sel); td.appendChild(note); td.appendChild(b);
@@ -582,9 +553,9 @@
   }
 
   setOnline(false);
-  api("GET", "/sites/" + encodeURIComponent(me.site) + "/services").then(function (res) {
-    if (res.ok) siteServices = res.data;
-  });
+  api("GET", "/api/v1/sites/" + encodeURIComponent(me.site) + "/services").then(function (rows) {
+    siteServices = rows;
+  }, function () { /* no transfer targets until the page is reloaded, as before */ });
   loadDossiers();
   if (!window.io || !window.MotcuaRealtime) { showError(t.network_error); return; }
   rt = MotcuaRealtime.connect("/counter", { counter_id: me.id }, {

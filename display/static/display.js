@@ -7,12 +7,11 @@
 (function () {
   "use strict";
 
-  var STR = window.MOTCUA_STRINGS;
-  var OPTS = window.MOTCUA_DISPLAY_OPTIONS || {};
-  var params = new URLSearchParams(location.search);
-  var TOKEN_KEY = "motcua.display.token";
-  var token = params.get("token") || localStorage.getItem(TOKEN_KEY);
-  var lang = OPTS.lang || window.MOTCUA_LANG || "vi";
+  var M = window.Motcua;
+  var cfg = M.config();
+  var OPTS = cfg.options || {};
+  var token = M.deviceToken("display");  // ?token= is kept: a reboot returns to the same display
+  var lang = OPTS.lang || cfg.lang || "vi";
   var other = lang === "vi" ? "en" : "vi";
   var voices = OPTS.voices || ["vi", "en"];
   var repeat = OPTS.repeat || 1;
@@ -24,14 +23,6 @@
   var MISSED_WINDOW_MS = 120000;    // calls missed while offline are announced if this recent
   var QUEUE_MAX = 8;
   var NUMBER_RE = /^[A-Z]{1,4}[0-9]{3,4}$/;
-
-  if (params.get("token")) {
-    // Keep the token so a reboot returns to the same display; take it out of the address bar.
-    localStorage.setItem(TOKEN_KEY, params.get("token"));
-    params.delete("token");
-    var q = params.toString();
-    history.replaceState(null, "", location.pathname + (q ? "?" + q : ""));
-  }
 
   var state = {
     site: null,
@@ -58,28 +49,20 @@
     if (Object.keys(hooks.shownAt).length > 500) { hooks.shownAt = {}; hooks.frameAt = {}; }
   }
 
-  function $(id) { return document.getElementById(id); }
-  function t(key, l) { var L = l || lang; return (STR[L] && STR[L][key]) || STR.vi[key] || key; }
+  var $ = M.$;
+  var el = M.el;
+  var t = M.translator(cfg.strings, function () { return lang; });
   function serverNow() { return Date.now() + state.serverOffset; }
-  function name(obj) { return obj ? (obj[lang] || obj.vi || "") : ""; }
+  function name(obj) { return M.pick(obj, lang); }
   // A counter of another site (an extra reception point) serving this queue: say where it is.
   function where(c) { return c.counter_site_name ? t("at_site") + " " + name(c.counter_site_name) : ""; }
 
   // --- rendering ------------------------------------------------------------------------
   function applyLang() {
     document.documentElement.lang = lang;
-    document.querySelectorAll("[data-t]").forEach(function (el) { el.textContent = t(el.dataset.t); });
-    document.querySelectorAll("[data-t2]").forEach(function (el) {
-      el.textContent = t(el.dataset.t2, other);
-    });
+    M.each(document.querySelectorAll("[data-t]"), function (e) { e.textContent = t(e.dataset.t); });
+    M.each(document.querySelectorAll("[data-t2]"), function (e) { e.textContent = t(e.dataset.t2, other); });
     if (state.site) $("site-name").textContent = name(state.site.name);
-  }
-
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = text;
-    return e;
   }
 
   function flashing(call) {

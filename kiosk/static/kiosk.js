@@ -2,11 +2,10 @@
 (function () {
   "use strict";
 
-  var STR = window.MOTCUA_STRINGS;
-  var params = new URLSearchParams(location.search);
-  var TOKEN_KEY = "motcua.kiosk.token";
-  var token = params.get("token") || localStorage.getItem(TOKEN_KEY);
-  var lang = params.get("lang") || window.MOTCUA_LANG || "vi";
+  var M = window.Motcua;
+  var cfg = M.config();
+  var token = M.deviceToken("kiosk");  // ?token= is kept: a reboot returns to the same kiosk
+  var lang = cfg.lang || "vi";
   var HOME_IDLE_MS = 60000;
   var TICKET_IDLE_MS = 25000;
 
@@ -21,36 +20,9 @@
     lastTicket: null,
   };
 
-  function $(id) { return document.getElementById(id); }
-  function t(key) { return (STR[lang] && STR[lang][key]) || STR.vi[key] || key; }
-
-  if (params.get("token")) {
-    // Keep the token so a reboot returns to the same kiosk, and take it out of the address bar.
-    localStorage.setItem(TOKEN_KEY, params.get("token"));
-    params.delete("token");
-    var q = params.toString();
-    history.replaceState(null, "", location.pathname + (q ? "?" + q : ""));
-  }
-
-  function newKey() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return "k-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
-  }
-
-  function api(method, path, body, key) {
-    var headers = { "Authorization": "Bearer " + token, "Accept-Language": lang };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (key) headers["Idempotency-Key"] = key;
-    return fetch(path, {
-      method: method, headers: headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (!r.ok) { var e = new Error((data.error && data.error.message) || r.status); e.status = r.status; throw e; }
-        return data;
-      });
-    });
-  }
+  var $ = M.$;
+  var t = M.translator(cfg.strings, function () { return lang; });
+  M.setup({ lang: lang, token: token });
 
   // --- screens ------------------------------------------------------------------------------
   function show(name) {
@@ -78,7 +50,8 @@
 
   function applyLang() {
     document.documentElement.lang = lang;
-    document.querySelectorAll("[data-t]").forEach(function (el) { el.textContent = t(el.dataset.t); });
+    M.setup({ lang: lang });
+    M.each(document.querySelectorAll("[data-t]"), function (el) { el.textContent = t(el.dataset.t); });
     $("lang").textContent = t("switch_lang");
     $("lang").setAttribute("aria-label", t("switch_lang_name"));
     $("conn").textContent = t("offline");
@@ -136,7 +109,7 @@
     // Availability changes with the clock (last-ticket time, closing) and with other kiosks'
     // tickets (the cap): read it again now and then, and after a refusal.
     if (!state.site) return;
-    api("GET", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/services")
+    M.api("GET", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/services")
       .then(function (rows) {
         state.services = rows;
         if (!$("screen-home").hidden) renderServices();
@@ -164,7 +137,7 @@
 
   function chooseService(s) {
     state.chosen = s;
-    state.issueKey = newKey();  // one key per ticket request: a double tap or retry gives one ticket
+    state.issueKey = M.newKey();  // one key per ticket request: a double tap or retry gives one ticket
     if (state.priorities.length) { renderPriorities(); show("priority"); } else { issue(null); }
   }
 
@@ -176,8 +149,8 @@
     var attempt = 0;
     (function tryIssue() {
       attempt += 1;
-      api("POST", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/tickets", body,
-          state.issueKey)
+      M.api("POST", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/tickets", body,
+            { key: state.issueKey })
         .then(function (ticket) { state.lastTicket = ticket; renderTicket(ticket); show("ticket"); speak(ticket); })
         .catch(function (err) {
           var retryable = !err.status || err.status >= 500;
@@ -302,12 +275,12 @@
   }
 
   function start() {
-    api("GET", "/api/v1/sites").then(function (sites) {
+    M.api("GET", "/api/v1/sites").then(function (sites) {
       if (!sites.length) throw new Error("no site");
       state.site = sites[0];
       return Promise.all([
-        api("GET", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/services"),
-        api("GET", "/api/v1/priorities"),
+        M.api("GET", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/services"),
+        M.api("GET", "/api/v1/priorities"),
       ]);
     }).then(function (res) {
       state.services = res[0];

@@ -214,6 +214,9 @@ class TrackOut(BaseModel):
     position: int | None
     ahead: int | None
     eta_minutes: int | None
+    eta_range: list[int] | None = Field(
+        default=None, description="The wait to show, [low, high] minutes (none without an estimate)"
+    )
     counter: int | None
     counter_site_name: Names | None = Field(
         default=None, description="When a counter of another site called it: that site's name"

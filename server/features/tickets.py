@@ -43,6 +43,7 @@ from server.models import (
 )
 from server.rules import routing
 from server.rules.calendar import business_day, format_label, queue_position_key
+from server.rules.eta import estimate_range
 from server.rules.states import Status, next_status
 
 # --- views --------------------------------------------------------------------------------
@@ -660,6 +661,9 @@ def track(session: Session, token: str, now: dt.datetime, base_url: str) -> dict
         "position": v["position"],
         "ahead": v["ahead"],
         "eta_minutes": v["eta_minutes"],
+        # What the page shows ([low, high] minutes, null without an estimate): the browser
+        # never recomputes it.
+        "eta_range": estimate_range(v["eta_minutes"]),
         "counter": v["counter"],
         # A counter of another site (an extra reception point) called it: where to go.
         "counter_site_name": (

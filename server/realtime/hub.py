@@ -30,6 +30,7 @@ from server.features.admin import device_presence, revoked_among, touch_device
 from server.features.tickets import resolve_tracking
 from server.models import Counter, Site
 from server.realtime import snapshots
+from server.rules.eta import estimate_range
 from server.web.signin import principal_from_session
 
 log = logging.getLogger("motcua.realtime")
@@ -73,7 +74,11 @@ def project(audience: str, event: Event) -> dict[str, Any]:
         return _pick(d, PUBLIC_TICKET_KEYS)
     if t == "queue.stats":
         keys = PUBLIC_STATS_KEYS + (("order", "eta_minutes") if audience == "/track" else ())
-        return _pick(d, keys)
+        out = _pick(d, keys)
+        if audience == "/track" and "eta_minutes" in d:
+            # The range a phone shows for each place in line, as in service.track().
+            out["eta_ranges"] = [estimate_range(m) for m in d["eta_minutes"]]
+        return out
     if t == "counter.changed":
         return _pick(d, ("number", "status"))
     if t == "ticker.changed":

@@ -1,7 +1,7 @@
 /*
  * Supervisor station: live dashboard, rebalancing dialogs, staffing advice, audit log, KPIs.
  *
- * Everything goes through the JSON API with the session cookie and the X-CSRF-Token header.
+ * Everything goes through the JSON API (Motcua.api: session cookie and X-CSRF-Token header).
  * The /supervisor realtime namespace (one connection per site shown: the centre and each of
  * its reception points) tells us something changed; events do not carry waits, idle times
  * or alerts, so any event (or a new snapshot) makes us fetch the dashboard again, debounced,
@@ -10,12 +10,12 @@
 (function () {
   "use strict";
 
-  var cfg = JSON.parse(document.getElementById("sup-config").textContent);
+  var M = window.Motcua;
+  var cfg = M.config();
   var T = cfg.t;
   var LANG = cfg.lang;
   var SITE = cfg.site.code;
   var TZ = cfg.site.timezone;
-  var CSRF = document.querySelector('meta[name="csrf-token"]').content;
   var REFRESH_MS = 15000;
   var ADVICE_MS = 60000;
 
@@ -24,20 +24,9 @@
   var hooks = { state: state, refreshes: 0, events: [] };
   window.MotcuaSupervisor = hooks;
 
-  function $(id) { return document.getElementById(id); }
-
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
-
-  function fmt(s, params) {
-    return String(s).replace(/\{(\w+)\}/g, function (m, k) {
-      return params[k] !== undefined ? params[k] : m;
-    });
-  }
+  var $ = M.$;
+  var el = M.el;
+  var fmt = M.fmt;
 
   function button(text, name, cls, onClick) {
     var b = el("button", cls || "", text);
@@ -47,30 +36,9 @@
     return b;
   }
 
-  function api(method, path, body) {
-    var opts = {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Accept": "application/json", "Accept-Language": LANG },
-    };
-    if (method !== "GET") {
-      opts.headers["X-CSRF-Token"] = CSRF;
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body || {});
-    }
-    return fetch(path, opts).then(function (r) {
-      if (r.status === 204) return null;
-      return r.json().then(function (data) {
-        if (!r.ok) {
-          var msg = data && data.error ? data.error.message : T.error + " " + r.status;
-          var err = new Error(msg);
-          err.status = r.status;
-          throw err;
-        }
-        return data;
-      });
-    });
-  }
+  var api = M.api;
+  // The server's own words, else which status it was.
+  function errText(err) { return err.message || T.error + " " + err.status; }
 
   function flash(text, isError) {
     var f = $("flash");
@@ -80,22 +48,15 @@
     flash.timer = setTimeout(function () { f.textContent = ""; }, 6000);
   }
 
-  function localTime(iso, withDate) {
-    if (!iso) return "";
-    var opts = { timeZone: TZ, hour: "2-digit", minute: "2-digit", hour12: false };
-    if (withDate) { opts.day = "2-digit"; opts.month = "2-digit"; }
-    return new Intl.DateTimeFormat(LANG === "vi" ? "vi-VN" : "en-GB", opts).format(new Date(iso));
-  }
+  function localTime(iso, withDate) { return M.localTime(iso, { timeZone: TZ, lang: LANG, date: withDate }); }
 
-  function today() {
-    return new Intl.DateTimeFormat("en-CA", { timeZone: TZ }).format(new Date());
-  }
+  function today() { return M.localDay(null, TZ); }
 
   function minutes(v) {
     return v === null || v === undefined ? "–" : v + " " + T.min;
   }
 
-  function name(n) { return n ? (n[LANG] || n.vi) : ""; }
+  function name(n) { return M.pick(n, LANG); }
 
   // --- realtime ----------------------------------------------------------------------------
 
@@ -136,7 +97,7 @@
         }
         connectSites([d.site].concat(d.points.map(function (p) { return p.site; })));
       })
-      .catch(function (err) { flash(err.message, true); });
+      .catch(function (err) { flash(errText(err), true); });
   }
 
   // --- dashboard ---------------------------------------------------------------------------
@@ -297,7 +258,7 @@
   function counterStatus(c, action, body) {
     return api("POST", "/api/v1/counters/" + c.id + "/" + action, body)
       .then(function () { done(); })
-      .catch(function (err) { flash(err.message, true); });
+      .catch(function (err) { flash(errText(err), true); });
   }
 
   function closeOnCancel(dlg) {
@@ -321,7 +282,7 @@
     api("POST", "/api/v1/counters/" + dlg.dataset.counterId + "/pause",
       reason ? { reason: reason } : {})
       .then(function () { dlg.close(); done(); })
-      .catch(function (err) { flash(err.message, true); });
+      .catch(function (err) { flash(errText(err), true); });
   });
 
   function openProfile(b, c, otherFirst) {
@@ -380,7 +341,7 @@
         box.appendChild(fs);
       });
       $("dlg-profile").showModal();
-    }).catch(function (err) { flash(err.message, true); });
+    }).catch(function (err) { flash(errText(err), true); });
   }
 
   $("profile-form").addEventListener("submit", function (ev) {
@@ -396,7 +357,7 @@
     });
     api("PUT", "/api/v1/counters/" + c.id + "/profile", { services: services })
       .then(function () { $("dlg-profile").close(); done(); })
-      .catch(function (err) { $("profile-error").textContent = err.message; });
+      .catch(function (err) { $("profile-error").textContent = errText(err); });
   });
 
   function openMove(b, s) {
@@ -445,7 +406,7 @@
     else body.to_counter_id = parseInt($("move-to-counter").value, 10);
     api("POST", "/api/v1/sites/" + encodeURIComponent(state.moveSite) + "/tickets/move", body)
       .then(function (r) { $("dlg-move").close(); done(fmt(T.moved, { n: r.moved })); })
-      .catch(function (err) { $("move-error").textContent = err.message; });
+      .catch(function (err) { $("move-error").textContent = errText(err); });
   });
 
   // Picking a target service or counter picks that kind of move.
@@ -477,11 +438,11 @@
         li.appendChild(el("span", null, text));
         li.appendChild(button(T.apply, fmt(T.apply_name, { text: text }), "small", function () {
           runAction(s.action).then(function () { done(); })
-            .catch(function (err) { flash(err.message, true); });
+            .catch(function (err) { flash(errText(err), true); });
         }));
         ul.appendChild(li);
       });
-    }).catch(function (err) { flash(err.message, true); });
+    }).catch(function (err) { flash(errText(err), true); });
   }
   $("advice-refresh").addEventListener("click", loadAdvice);
 
@@ -525,7 +486,7 @@
       state.auditBefore = a.next_before;
       $("audit-more").hidden = !a.next_before;
       $("audit-empty").hidden = body.children.length > 0;
-    }).catch(function (err) { flash(err.message, true); });
+    }).catch(function (err) { flash(errText(err), true); });
   }
   $("audit-more").addEventListener("click", function () { loadAudit(false); });
 
@@ -558,14 +519,14 @@
       var total = kpiRow(T.total, k.totals);
       total.className = "total";
       body.appendChild(total);
-    }).catch(function (err) { flash(err.message, true); });
+    }).catch(function (err) { flash(errText(err), true); });
     var day = $("kpi-from").value;
     $("chart-date").textContent = day;
     api("GET", "/api/v1/sites/" + encodeURIComponent(SITE) + "/reports/series?date=" + day +
         "&bucket=15").then(function (s) {
       drawChart($("chart-queue"), s, "queue_length", T.chart_queue);
       drawChart($("chart-wait"), s, "awt_min", T.chart_wait);
-    }).catch(function (err) { flash(err.message, true); });
+    }).catch(function (err) { flash(errText(err), true); });
   }
 
   $("kpi-form").addEventListener("submit", function (ev) { ev.preventDefault(); loadKpis(); });

@@ -90,7 +90,7 @@ def test_public_audiences_see_no_more_than_public_fields(app: Any, api: Api) -> 
                 if e["type"].startswith("ticket."):
                     assert keys <= set(PUBLIC_TICKET_KEYS), (ns, e)
                 elif e["type"] == "queue.stats":
-                    extra = {"order", "eta_minutes"} if ns == "/track" else set()
+                    extra = {"order", "eta_minutes", "eta_ranges"} if ns == "/track" else set()
                     assert keys <= set(PUBLIC_STATS_KEYS) | extra, (ns, e)
                 elif e["type"] == "counter.changed":
                     assert keys <= {"number", "status"}

@@ -1,20 +1,20 @@
 /* The citizen's tracking page: live place in line, estimated wait, "go to counter N". */
 (function () {
   "use strict";
-  var cfg = window.MOTCUA_TRACK;
+  var M = window.Motcua;
+  var cfg = M.config();
   var t = cfg.strings[cfg.lang];
   var state = cfg.state;
   var myId = null;
-  function $(id) { return document.getElementById(id); }
+  var $ = M.$;
 
-  function range(eta) {
+  // Estimates drift: the server sends the range to show ([low, high] minutes, see
+  // server/queue/eta.py estimate_range), in the ticket view and with each place in line.
+  function range(eta, r) {
     if (eta === null || eta === undefined) return t.no_eta;
     if (eta === 0) return t.soon;
-    // Estimates drift: show a range that widens with the wait. The same range as
-    // server/queue/eta.py estimate_range (it held 79-94 % of actual waits in simulated days).
-    var lo = Math.floor(eta * 0.7);
-    var hi = Math.max(Math.ceil(eta * 1.4 + 2), lo + 1);
-    return lo + "–" + hi + " " + t.minutes;
+    if (!r) return eta + " " + t.minutes;  // a server without ranges: the estimate itself
+    return r[0] + "–" + r[1] + " " + t.minutes;
   }
 
   function render() {
@@ -30,33 +30,29 @@
     }
     $("facts").hidden = state.status !== "waiting";
     $("ahead").textContent = state.ahead === null || state.ahead === undefined ? "—" : state.ahead;
-    $("eta").textContent = range(state.eta_minutes);
+    $("eta").textContent = range(state.eta_minutes, state.eta_range);
     $("rate").hidden = state.status !== "done" || rated;
     $("rate-thanks").hidden = !rated;
   }
 
   // After Finish: one rating per visit (POST /api/v1/track/{token}/rating), then thanks.
   var rated = false;
-  var rateKey = "motcua-rated-" + cfg.token;
+  var rateKey = "motcua-rated-" + cfg.track_token;
   try { rated = window.localStorage.getItem(rateKey) === "1"; } catch (e) { /* private mode */ }
   function rate(score, buttons) {
     buttons.forEach(function (b) { b.disabled = true; });
-    fetch("/api/v1/track/" + encodeURIComponent(cfg.token) + "/rating?lang=" + cfg.lang, {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ score: score }),
-    }).then(function (r) {
-      return r.json().catch(function () { return null; }).then(function (d) { return { status: r.status, ok: r.ok, data: d }; });
-    }, function () { return { status: 0, ok: false, data: null }; }).then(function (res) {
-      if (res.ok || (res.data && res.data.error && res.data.error.code === "already_rated")) {
-        rated = true;
-        try { window.localStorage.setItem(rateKey, "1"); } catch (e) { /* private mode */ }
-        $("rate-error").textContent = "";
-        render();
-        return;
-      }
-      buttons.forEach(function (b) { b.disabled = false; });
-      $("rate-error").textContent = res.data && res.data.error ? res.data.error.message : t.rate_failed;
-    });
+    function thanks() {
+      rated = true;
+      try { window.localStorage.setItem(rateKey, "1"); } catch (e) { /* private mode */ }
+      $("rate-error").textContent = "";
+      render();
+    }
+    M.api("POST", "/api/v1/track/" + encodeURIComponent(cfg.track_token) + "/rating", { score: score })
+      .then(thanks, function (err) {
+        if (err.code === "already_rated") { thanks(); return; }
+        buttons.forEach(function (b) { b.disabled = false; });
+        $("rate-error").textContent = err.message || t.rate_failed;
+      });
   }
   var rateButtons = Array.prototype.slice.call(document.querySelectorAll("#rate [data-score]"));
   rateButtons.forEach(function (b) {
@@ -76,7 +72,7 @@
   render();
   if (!window.io || !window.MotcuaRealtime) return;
   var statsSeq = 0, ticketSeq = 0;
-  var rt = MotcuaRealtime.connect("/track", { token: cfg.token }, {
+  var rt = MotcuaRealtime.connect("/track", { token: cfg.track_token }, {
     snapshot: function (snap) {
       var was = state.status;
       statsSeq = ticketSeq = snap.seq;
@@ -95,7 +91,11 @@
       if (type === "queue.stats" && state.status === "waiting" && data.service === state.service &&
           data.order) {
         var i = data.order.indexOf(myId);
-        if (i >= 0) { state.ahead = i; state.position = i + 1; state.eta_minutes = data.eta_minutes[i]; render(); }
+        if (i >= 0) {
+          state.ahead = i; state.position = i + 1; state.eta_minutes = data.eta_minutes[i];
+          state.eta_range = data.eta_ranges ? data.eta_ranges[i] : null;
+          render();
+        }
       } else if (data.ticket_id === myId && type.indexOf("ticket.") === 0) {
         if (type === "ticket.transferred") { rt.resync(); return; }
         var was = state.status;
