@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 
 import click
-from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.app import system_clock
 from server.cli.common import settings_from_env
 from server.core import migrate
 from server.core.db import Database
 from server.features import seed
+from server.node import preflight
 from server.node.serve import serve
 
 
@@ -30,8 +31,16 @@ def init_db() -> None:
 
 
 def _safe_url(url: str) -> str:
+    return preflight.safe_url(url)
 
-    return make_url(url).render_as_string(hide_password=True)
+
+def _upgrade_sqlite(url: str) -> None:
+    try:
+        migrate.upgrade(url)
+    except (SQLAlchemyError, OSError) as exc:
+        raise preflight.StartupError(
+            f"cannot prepare the SQLite database {url}: {str(getattr(exc, 'orig', exc))[:300]}"
+        ) from exc
 
 
 @click.command(help="Load the demo province (idempotent) and print URLs and credentials.")
@@ -108,16 +117,14 @@ def run(host: str, port: int, threads: int, access_log: bool) -> None:
     # gevent unless told otherwise: one greenlet per websocket (see deploy/gunicorn.conf.py).
     os.environ.setdefault("MOTCUA_ASYNC_MODE", "gevent")
     settings = settings_from_env()
-    sqlite = settings.database_url.startswith("sqlite")
-    if settings.async_mode not in ("threading", "gevent"):
-        raise click.ClickException("MOTCUA_ASYNC_MODE must be threading or gevent")
-    if sqlite:
-        migrate.upgrade(settings.database_url)  # zero set-up on the embedded default
-    else:
-        db = Database(settings.database_url)
-        if not migrate.has_schema(db.engine):
-            raise click.ClickException("no schema yet: run `motcua init-db` first")
-        db.dispose()
+    try:
+        preflight.check_worker(settings.async_mode)
+        preflight.check_port(host, port)
+        if settings.database_url.startswith("sqlite"):
+            _upgrade_sqlite(settings.database_url)  # zero set-up on the embedded default
+        preflight.check_database(settings.database_url)
+    except preflight.StartupError as exc:
+        raise click.ClickException(f"Motcua cannot start: {exc}") from None
     if not access_log:
         os.environ["MOTCUA_ACCESS_LOG"] = "0"
     click.echo(

@@ -1,0 +1,135 @@
+"""A server that cannot start says why in one line and exits non-zero, without a traceback:
+a missing Python package, the port in use, the database out of reach, no schema, the schema
+behind this release, or a revision this release does not know."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from server.core import migrate
+from tests.conftest import PG_ADMIN_URL, needs
+from tests.support import free_port
+
+
+def _run(cwd: Path, env: dict[str, str] | None = None, port: int | None = None,
+         pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **(env or {})}
+    if pythonpath is not None:
+        full["PYTHONPATH"] = os.pathsep.join(
+            [str(pythonpath), *filter(None, [full.get("PYTHONPATH")])]
+        )
+    return subprocess.run(
+        [sys.executable, "-m", "server", "run", "--port", str(port or free_port())],
+        cwd=cwd, env=full, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def _one_line(done: subprocess.CompletedProcess[str], *expected: str) -> str:
+    assert done.returncode != 0, done.stdout + done.stderr
+    output = (done.stdout + done.stderr).strip()
+    assert "Traceback" not in output, output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    for part in expected:
+        assert part in lines[0], lines[0]
+    return lines[0]
+
+
+def test_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        line = _one_line(_run(tmp_path, port=port), f"port {port}", "already in use")
+    assert line.startswith("Error: Motcua cannot start:")
+
+
+def test_missing_package_is_named(tmp_path: Path) -> None:
+    """As when gunicorn's gevent worker lacks `packaging` (declared only in gunicorn's extra)."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'packaging' or name.startswith('packaging.'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, _Hide())\n"
+        "for m in [m for m in sys.modules if m == 'packaging' or m.startswith('packaging.')]:\n"
+        "    del sys.modules[m]\n"
+    )
+    _one_line(
+        _run(tmp_path, pythonpath=hide), "gevent worker", "'packaging'", "requirements/runtime.txt"
+    )
+
+
+def test_missing_package_at_import_of_the_command(tmp_path: Path) -> None:
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'click':\n"
+        "            raise ModuleNotFoundError(\"No module named 'click'\", name='click')\n"
+        "sys.meta_path.insert(0, _Hide())\n"
+    )
+    _one_line(_run(tmp_path, pythonpath=hide), "'click' is not installed")
+
+
+def test_database_out_of_reach(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    url = f"postgresql+psycopg://motcua:secret@127.0.0.1:{dead}/motcua?connect_timeout=3"
+    line = _one_line(
+        _run(tmp_path, env={"MOTCUA_DATABASE_URL": url}), "cannot reach the database"
+    )
+    assert "secret" not in line  # the password is never printed
+
+
+@pytest.fixture
+def empty_pg() -> Iterator[str]:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # the same rule as tests/conftest.py's pg_database
+        needs("PostgreSQL", f"{type(exc).__name__}")
+    name = f"motcua_start_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_no_schema_then_schema_behind_then_unknown_revision(tmp_path: Path, empty_pg: str) -> None:
+    env = {"MOTCUA_DATABASE_URL": empty_pg}
+    _one_line(_run(tmp_path, env=env), "has no schema yet", "motcua init-db")
+
+    migrate.upgrade(empty_pg, "0005")
+    _one_line(_run(tmp_path, env=env), "schema revision 0005", "this release needs", "init-db")
+
+    migrate.upgrade(empty_pg)
+    engine = create_engine(empty_pg)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'f00dcafe0001'"))
+    engine.dispose()
+    _one_line(_run(tmp_path, env=env), "f00dcafe0001", "does not know")
