@@ -1,4 +1,4 @@
-"""Admin console (issue 10): ``/admin/`` for admins (supervisors: their own sites, read-only),
+"""Admin console: ``/admin/`` for admins (supervisors: their own sites, read-only),
 and ``/pair``, the public page a new kiosk or display opens to be paired by code.
 
 The console is one page over the admin API (``server/api/admin.py``), signed in with the staff

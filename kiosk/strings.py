@@ -32,7 +32,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "announce": "Số của bạn là {number}",
         "priority_mark": "Ưu tiên",
         "service_closed": "Tạm ngừng",
-        # issue 10: why a service takes no ticket now (the full advice shows on touch)
+        # why a service takes no ticket now (the full advice shows on touch)
         "why_service_cap_reached": "Đã hết số hôm nay",
         "why_service_after_last_ticket": "Đã hết giờ lấy số hôm nay",
         "why_site_closed_now": "Ngoài giờ làm việc",
