@@ -54,37 +54,34 @@ def test_port_in_use(tmp_path: Path) -> None:
     assert line.startswith("Error: Motcua cannot start:")
 
 
-def test_missing_package_is_named(tmp_path: Path) -> None:
-    """As when gunicorn's gevent worker lacks `packaging` (declared only in gunicorn's extra)."""
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
+def _hiding(tmp_path: Path, package: str) -> Path:
+    """A folder whose sitecustomize.py makes ``package`` (and its submodules) not installed."""
+    folder = tmp_path / f"hide-{package}"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(
         "import sys\n"
+        f"HIDDEN = {package!r}\n"
         "class _Hide:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'packaging' or name.startswith('packaging.'):\n"
+        "        if name == HIDDEN or name.startswith(HIDDEN + '.'):\n"
         "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
         "sys.meta_path.insert(0, _Hide())\n"
-        "for m in [m for m in sys.modules if m == 'packaging' or m.startswith('packaging.')]:\n"
+        "for m in [m for m in sys.modules if m == HIDDEN or m.startswith(HIDDEN + '.')]:\n"
         "    del sys.modules[m]\n"
     )
+    return folder
+
+
+def test_missing_package_is_named(tmp_path: Path) -> None:
+    """As when gunicorn's gevent worker lacks `packaging` (declared only in gunicorn's extra)."""
     _one_line(
-        _run(tmp_path, pythonpath=hide), "gevent worker", "'packaging'", "requirements/runtime.txt"
+        _run(tmp_path, pythonpath=_hiding(tmp_path, "packaging")),
+        "gevent worker", "'packaging'", "requirements/runtime.txt",
     )
 
 
 def test_missing_package_at_import_of_the_command(tmp_path: Path) -> None:
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        "import sys\n"
-        "class _Hide:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'click':\n"
-        "            raise ModuleNotFoundError(\"No module named 'click'\", name='click')\n"
-        "sys.meta_path.insert(0, _Hide())\n"
-    )
-    _one_line(_run(tmp_path, pythonpath=hide), "'click' is not installed")
+    _one_line(_run(tmp_path, pythonpath=_hiding(tmp_path, "click")), "'click' is not installed")
 
 
 def test_database_out_of_reach(tmp_path: Path) -> None:
