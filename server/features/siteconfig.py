@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -75,8 +76,6 @@ class ConfigError(Exception):
 
 def _line_map(text: str) -> dict[str, int]:
     """Field path -> 1-based line, from YAML's node tree (JSON is YAML too)."""
-    import yaml  # optional: PyYAML only for YAML files (JSON needs nothing)
-
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
@@ -112,8 +111,6 @@ def parse(text: str, fmt: str | None = None) -> tuple[Any, dict[str, int]]:
         except json.JSONDecodeError as exc:
             raise ConfigError([f"not valid JSON: {exc.msg} (line {exc.lineno})"]) from None
     elif fmt == "yaml":
-        import yaml  # optional: PyYAML only for YAML files (JSON needs nothing)
-
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -128,8 +125,6 @@ def parse(text: str, fmt: str | None = None) -> tuple[Any, dict[str, int]]:
 
 def dump(doc: dict[str, Any], fmt: str = "json") -> str:
     if fmt == "yaml":
-        import yaml  # optional: PyYAML only for YAML files (JSON needs nothing)
-
         return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=100)
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 

@@ -149,3 +149,36 @@ def test_server_imports_form_no_cycle() -> None:
 def test_the_checker_sees_a_cycle_and_a_private_name() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _private("_x") and not _private("__all__") and not _private("x")
+
+
+# Imports inside functions hide dependencies (and cycles) from a reader and from import-linter.
+# These are the only ones allowed, each for a reason that a top-level import cannot serve.
+ALLOWED_LOCAL_IMPORTS = {
+    # The app factory wires every blueprint and the entry points that sit above the app.
+    ("server.app", "create_app"): None,
+    # Answers an incomplete installation with one line instead of a traceback.
+    ("server.__main__", "main"): {"server.cli"},
+    # gevent is asked only when a signal arrives, in gevent mode.
+    ("server.node.shutdown", "_in_background"): {"gevent", "gevent.monkey"},
+    # The eSpeak NG wheel exists on x86_64 only (pyproject.toml's marker).
+    ("server.web.espeak_loader", "synthesise"): {"espeakng_loader"},
+}
+
+
+def test_imports_inside_functions_are_only_the_allowed_ones() -> None:
+    found = []
+    for name, (path, tree) in _modules().items():
+        for func in ast.walk(tree):
+            if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(func):
+                if isinstance(node, ast.Import):
+                    targets = {alias.name for alias in node.names}
+                elif isinstance(node, ast.ImportFrom):
+                    targets = {_absolute(name, path, node)}
+                else:
+                    continue
+                allowed = ALLOWED_LOCAL_IMPORTS.get((name, func.name), set())
+                if allowed is not None and not targets <= allowed:
+                    found.append(f"{name}.{func.name}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, "imports inside functions:\n" + "\n".join(sorted(found))
