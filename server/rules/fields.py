@@ -129,7 +129,7 @@ def timezone(value: Any) -> str:
     """An IANA time zone name (Asia/Ho_Chi_Minh)."""
     problem = FieldProblem(
         "timezone",
-        "múi giờ phải là tên IANA, ví dụ Asia/Ho_Chi_Minh",
+        "múi giờ không hợp lệ (phải là tên IANA, ví dụ Asia/Ho_Chi_Minh)",
         "must be an IANA time zone such as Asia/Ho_Chi_Minh",
     )
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > TIMEZONE_MAX:
