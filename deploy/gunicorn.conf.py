@@ -13,17 +13,19 @@ websocket instead of one OS thread, so a node holds thousands of lobby TVs and p
 MOTCUA_ASYNC_MODE must match: gevent here, threading with the gthread worker.
 """
 
-import os
+from server.config import gunicorn_settings
 
-bind = os.environ.get("MOTCUA_BIND", "127.0.0.1:8000")
+# The environment is read in server/config.py (docs/configuration.md lists every variable).
+settings = gunicorn_settings()
+bind = settings.bind
 workers = 1
-async_mode = os.environ.setdefault("MOTCUA_ASYNC_MODE", "gevent")
+async_mode = settings.async_mode
 if async_mode == "gevent":
     worker_class = "gevent"
-    worker_connections = int(os.environ.get("MOTCUA_WORKER_CONNECTIONS", "10000"))
+    worker_connections = settings.worker_connections
 else:
     worker_class = "gthread"
-    threads = int(os.environ.get("MOTCUA_THREADS", "256"))  # one per websocket client
+    threads = settings.threads  # one per websocket client
     worker_connections = threads + 64  # gunicorn refuses new connections beyond this
 timeout = 60
 # SIGTERM drains the node in a few seconds (server/shutdown.py); this is only the upper bound.

@@ -43,7 +43,8 @@ AUDIO_ROLES = ("display", "supervisor", "admin")
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
     # One synthesiser per app; it looks for an engine once and logs once if there is none.
-    state.app.extensions.setdefault("motcua_speech", Speech.from_env())
+    settings = state.app.extensions["motcua"].settings
+    state.app.extensions.setdefault("motcua_speech", Speech.from_settings(settings))
 
 
 @bp.get("")

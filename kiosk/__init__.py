@@ -31,7 +31,8 @@ bp = Blueprint(
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
     # The synthesiser is shared with the wall display (one per app).
-    state.app.extensions.setdefault("motcua_speech", Speech.from_env())
+    settings = state.app.extensions["motcua"].settings
+    state.app.extensions.setdefault("motcua_speech", Speech.from_settings(settings))
 
 
 @bp.get("/audio/<lang>/<number>.wav")

@@ -19,7 +19,6 @@ Four ways to put Vietnamese on paper, chosen per printer profile (:func:`choose_
 from __future__ import annotations
 
 import logging
-import os
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
@@ -73,7 +72,7 @@ _ASCII_PUNCT = {
 }
 
 #: Candidate fonts with Vietnamese glyphs, regular and bold; the first that exists is used.
-#: ``MOTCUA_PRINT_FONT`` / ``MOTCUA_PRINT_FONT_BOLD`` put another TTF first.
+#: :func:`use_fonts` (the ``print_font`` / ``print_font_bold`` settings) puts another TTF first.
 FONT_CANDIDATES: dict[bool, tuple[str, ...]] = {
     False: (
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -225,10 +224,20 @@ def code_pages(profile: str) -> dict[str, int]:
     return pages
 
 
+#: The fonts the operator chose, tried before :data:`FONT_CANDIDATES` (regular, bold).
+FONT_OVERRIDES: dict[bool, str | None] = {False: None, True: None}
+
+
+def use_fonts(regular: str | None, bold: str | None) -> None:
+    """Try these TTF files first (the server passes its ``print_font`` settings at start)."""
+    FONT_OVERRIDES.update({False: regular, True: bold})
+    load_font.cache_clear()
+
+
 def find_font(bold: bool = False) -> Path | None:
     """A TrueType font with Vietnamese glyphs, or ``None`` when this machine has none."""
-    env = os.environ.get("MOTCUA_PRINT_FONT_BOLD" if bold else "MOTCUA_PRINT_FONT")
-    for candidate in ((env,) if env else ()) + FONT_CANDIDATES[bold]:
+    chosen = FONT_OVERRIDES[bold]
+    for candidate in ((chosen,) if chosen else ()) + FONT_CANDIDATES[bold]:
         if Path(candidate).is_file():
             return Path(candidate)
     if bold:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, g, request, send_from_directory
 
+from printers.vietnamese import use_fonts
 from server.config import Settings
 from server.core.db import Database
 from server.features import printing
@@ -21,9 +21,6 @@ from server.node import logs
 
 log = logging.getLogger("motcua")
 
-NODE_MODULES = Path(
-    os.environ.get("MOTCUA_NODE_MODULES", Path(__file__).resolve().parent.parent / "node_modules")
-)
 VENDOR_FILES = {
     "socket.io.min.js": Path("socket.io-client/dist/socket.io.min.js"),
     "socket.io.min.js.map": Path("socket.io-client/dist/socket.io.min.js.map"),
@@ -47,13 +44,11 @@ def create_app(
     db: Database | None = None,
     clock: Callable[[], dt.datetime] | None = None,
 ) -> Flask:
-    logs.configure()
     settings = settings or Settings.from_env()
-    db = db or Database(settings.database_url)
+    logs.configure(settings.log_level)
+    db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     app = Flask(__name__)
-    app.config["SECRET_KEY"] = settings.secret_key or os.environ.get(
-        "MOTCUA_SECRET_KEY", secrets.token_hex(32)
-    )
+    app.config["SECRET_KEY"] = settings.secret_key or secrets.token_hex(32)
     app.config["JSON_AS_ASCII"] = False
     app.extensions["motcua"] = Context(settings, db, clock or system_clock)
 
@@ -69,6 +64,7 @@ def create_app(
     pass
     from server.features.printing import Printing
 
+    use_fonts(settings.print_font, settings.print_font_bold)  # for prints drawn as images
     app.extensions["motcua_printing"] = Printing(
         db, settings.public_base_url, publish_change=printing.emit_printer_changed,
         start_worker=settings.print_worker,
@@ -119,17 +115,19 @@ def create_app(
 
     init_ops(app)
 
+    node_modules = Path(settings.node_modules)
+
     @app.get("/static/vendor/<path:name>")
     def vendor(name: str) -> Any:
         """Front-end libraries installed by npm (package-lock.json), never from a CDN."""
         if name not in VENDOR_FILES:
             abort(404)
         return send_from_directory(
-            NODE_MODULES / VENDOR_FILES[name].parent, VENDOR_FILES[name].name, max_age=86400
+            node_modules / VENDOR_FILES[name].parent, VENDOR_FILES[name].name, max_age=86400
         )
 
     access_log = logging.getLogger("motcua.access")
-    if os.environ.get("MOTCUA_ACCESS_LOG") == "0":
+    if not settings.access_log:
         access_log.setLevel(logging.WARNING)
 
     @app.before_request

@@ -1,14 +1,43 @@
-"""Configuration from the environment (``MOTCUA_*``), with embedded defaults."""
+"""Configuration from the environment (``MOTCUA_*``), with embedded defaults.
+
+This module is the only place that reads the environment: the rest of the server is handed a
+:class:`Settings` (or, for gunicorn's own configuration file, :func:`gunicorn_settings`).
+Every variable read here is listed in docs/configuration.md (a test compares the two)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+PREFIX = "MOTCUA_"
+SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
+ASYNC_MODES = ("threading", "gevent")
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of a setting: ``audio_dir`` is ``MOTCUA_AUDIO_DIR``."""
+    return PREFIX + setting.upper()
 
 
 def default_sqlite_url() -> str:
     return f"sqlite:///{Path.cwd() / 'motcua.sqlite3'}"
+
+
+def default_node_modules() -> str:
+    return str(Path(__file__).resolve().parent.parent / "node_modules")
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("0", "false", "no")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(env.get(name) or default)
+    except ValueError:
+        return default
 
 
 @dataclass
@@ -23,10 +52,21 @@ class Settings:
     print_worker: bool = True
     metrics_token: str | None = None  # /metrics wants this bearer token when set (deploy/)
     node_name: str | None = None  # names this node in /healthz and metrics (default host:pid)
+    log_level: str = "INFO"
+    access_log: bool = True  # one structured log line per request
+    node_modules: str = field(default_factory=default_node_modules)  # npm's front-end files
+    sqlite_synchronous: str = "FULL"  # FULL or NORMAL (core/db.py says what each costs)
+    speech: str = "auto"  # the speech engine (web/speech.py): auto, espeak-ng, ..., none
+    audio_dir: str | None = None  # the spoken-call cache (default ./var/audio)
+    audio_cache_max: int = 4000  # files kept in the spoken-call cache
+    print_font: str | None = None  # a TTF with Vietnamese glyphs, tried first for image prints
+    print_font_bold: str | None = None
 
     @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
-        env = os.environ
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """The settings from ``environ`` (default: this process's environment), then
+        ``overrides`` (those not None) on top."""
+        env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         if env.get("MOTCUA_DATABASE_URL"):
             values["database_url"] = env["MOTCUA_DATABASE_URL"]
@@ -46,5 +86,53 @@ class Settings:
             values["metrics_token"] = env["MOTCUA_METRICS_TOKEN"]
         if env.get("MOTCUA_NODE_NAME"):
             values["node_name"] = env["MOTCUA_NODE_NAME"]
+        if env.get("MOTCUA_LOG_LEVEL"):
+            values["log_level"] = env["MOTCUA_LOG_LEVEL"]
+        if env.get("MOTCUA_ACCESS_LOG"):
+            values["access_log"] = _flag(env["MOTCUA_ACCESS_LOG"])
+        if env.get("MOTCUA_NODE_MODULES"):
+            values["node_modules"] = env["MOTCUA_NODE_MODULES"]
+        if env.get("MOTCUA_SQLITE_SYNCHRONOUS"):
+            sync = env["MOTCUA_SQLITE_SYNCHRONOUS"].strip().upper()
+            if sync not in SQLITE_SYNCHRONOUS:
+                raise ValueError(f"MOTCUA_SQLITE_SYNCHRONOUS must be one of {SQLITE_SYNCHRONOUS}")
+            values["sqlite_synchronous"] = sync
+        if env.get("MOTCUA_SPEECH"):
+            values["speech"] = env["MOTCUA_SPEECH"]
+        if env.get("MOTCUA_AUDIO_DIR"):
+            values["audio_dir"] = env["MOTCUA_AUDIO_DIR"]
+        values["audio_cache_max"] = _int(env, "MOTCUA_AUDIO_CACHE_MAX", 4000)
+        if env.get("MOTCUA_PRINT_FONT"):
+            values["print_font"] = env["MOTCUA_PRINT_FONT"]
+        if env.get("MOTCUA_PRINT_FONT_BOLD"):
+            values["print_font_bold"] = env["MOTCUA_PRINT_FONT_BOLD"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def served_async_mode() -> str:
+    """The async mode of a served node (``motcua run``, deploy/gunicorn.conf.py): gevent unless
+    ``MOTCUA_ASYNC_MODE`` says otherwise. It is written back to the environment so that the
+    app gunicorn builds in its worker (``create_app()``, :meth:`Settings.from_env`) uses the
+    same mode as the worker class."""
+    return os.environ.setdefault("MOTCUA_ASYNC_MODE", "gevent")
+
+
+@dataclass(frozen=True)
+class GunicornSettings:
+    """What deploy/gunicorn.conf.py needs (``motcua run`` takes these as options)."""
+
+    bind: str
+    async_mode: str
+    worker_connections: int  # gevent: the most simultaneous connections of the node
+    threads: int  # threading: one thread per websocket client
+
+
+def gunicorn_settings() -> GunicornSettings:
+    env = os.environ
+    return GunicornSettings(
+        bind=env.get("MOTCUA_BIND") or "127.0.0.1:8000",
+        async_mode=served_async_mode(),
+        worker_connections=_int(env, "MOTCUA_WORKER_CONNECTIONS", 10000),
+        threads=_int(env, "MOTCUA_THREADS", 256),
+    )

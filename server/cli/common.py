@@ -26,7 +26,7 @@ def find_site(s: Any, code: str) -> Site:
 
 
 def open_db(settings: Settings) -> Database:
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.sqlite_synchronous)
     if not migrate.has_schema(db.engine):
         raise click.ClickException("the database has no schema yet: run `motcua init-db` first")
     return db

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.app import system_clock
 from server.cli.common import settings_from_env
+from server.config import env_name, served_async_mode
 from server.core import migrate
 from server.core.db import Database
 from server.features import seed
@@ -20,7 +21,7 @@ from server.node.serve import serve
 def init_db() -> None:
     settings = settings_from_env()
     migrate.upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.sqlite_synchronous)
     with db.write() as s:
         seed.ensure_priorities(s)
     click.echo(
@@ -48,7 +49,7 @@ def _upgrade_sqlite(url: str) -> None:
 def demo(base_url: str | None) -> None:
     settings = settings_from_env()
     migrate.upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.sqlite_synchronous)
     with db.write() as s:
         result = seed.seed_demo(s, system_clock())
     base = (base_url or settings.public_base_url).rstrip("/")
@@ -101,7 +102,9 @@ def demo(base_url: str | None) -> None:
     db.dispose()
 
 
-@click.command(help="Run the server (SQLite file in this folder unless MOTCUA_DATABASE_URL).")
+@click.command(
+    help=f"Run the server (SQLite file in this folder unless {env_name('database_url')})."
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option(
@@ -115,7 +118,7 @@ def demo(base_url: str | None) -> None:
 def run(host: str, port: int, threads: int, access_log: bool) -> None:
     """One process. A province runs several on PostgreSQL + Redis behind nginx (deploy/)."""
     # gevent unless told otherwise: one greenlet per websocket (see deploy/gunicorn.conf.py).
-    os.environ.setdefault("MOTCUA_ASYNC_MODE", "gevent")
+    served_async_mode()
     settings = settings_from_env()
     try:
         preflight.check_worker(settings.async_mode)
@@ -126,10 +129,10 @@ def run(host: str, port: int, threads: int, access_log: bool) -> None:
     except preflight.StartupError as exc:
         raise click.ClickException(f"Motcua cannot start: {exc}") from None
     if not access_log:
-        os.environ["MOTCUA_ACCESS_LOG"] = "0"
+        settings = dataclasses.replace(settings, access_log=False)
     click.echo(
         f"Motcua serving on http://{host}:{port}/  (database: {_safe_url(settings.database_url)})",
         err=True,
     )
 
-    serve(host, port, async_mode=settings.async_mode, threads=threads)
+    serve(host, port, settings, threads=threads)

@@ -8,7 +8,6 @@ PostgreSQL: READ COMMITTED with row locks (``FOR UPDATE [SKIP LOCKED]``) in the 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -38,17 +37,13 @@ def is_sqlite(engine: Engine) -> bool:
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
 
 
-def sqlite_synchronous() -> str:
-    """``MOTCUA_SQLITE_SYNCHRONOUS``: FULL (default) syncs the WAL at every commit, so an issued
-    ticket survives a power cut; NORMAL is faster and still never corrupts the file, but a
-    power cut can lose the last commits (numbers could then be issued twice on paper)."""
-    value = os.environ.get("MOTCUA_SQLITE_SYNCHRONOUS", "FULL").strip().upper()
-    if value not in SQLITE_SYNCHRONOUS:
-        raise ValueError(f"MOTCUA_SQLITE_SYNCHRONOUS must be one of {SQLITE_SYNCHRONOUS}")
-    return value
-
-
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, sqlite_synchronous: str = "FULL", **kwargs: Any) -> Engine:
+    """``sqlite_synchronous`` (the setting of the same name): FULL (default) syncs the WAL at
+    every commit, so an issued ticket survives a power cut; NORMAL is faster and still never
+    corrupts the file, but a power cut can lose the last commits (numbers could then be issued
+    twice on paper)."""
+    if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"sqlite_synchronous must be one of {SQLITE_SYNCHRONOUS}")
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -62,7 +57,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={sqlite_synchronous()}")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
@@ -101,9 +96,9 @@ class Database:
     ``publish`` receives the domain events of a unit of work, after its commit only.
     """
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, sqlite_synchronous: str = "FULL", **engine_kwargs: Any) -> None:
         self.url = url
-        self.engine = make_engine(url, **engine_kwargs)
+        self.engine = make_engine(url, sqlite_synchronous, **engine_kwargs)
         self._rw = sessionmaker(self.engine, expire_on_commit=False)
         self._ro = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False

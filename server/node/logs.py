@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import sys
 from typing import Any
 
@@ -35,4 +34,4 @@ def configure(level: str | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root.handlers = [handler]
-    root.setLevel(level or os.environ.get("MOTCUA_LOG_LEVEL", "INFO"))
+    root.setLevel(level or "INFO")

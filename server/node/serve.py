@@ -1,6 +1,6 @@
 """Serve the app with gunicorn from ``motcua run``: one worker process (Socket.IO keeps
 per-process client state; scale with more processes behind nginx and Redis), threaded or
-gevent according to ``MOTCUA_ASYNC_MODE``."""
+gevent according to the ``async_mode`` setting."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from server.app import create_app
+from server.config import Settings
 from server.node.shutdown import post_worker_init
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], settings: Settings | None = None) -> None:
         self.options = options
+        self.settings = settings
         super().__init__()
 
     def load_config(self) -> None:
@@ -24,7 +26,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         # Built in the worker (no preload), so database pools are never shared across fork.
 
-        return create_app()
+        return create_app(self.settings)
 
 
 def gunicorn_options(host: str, port: int, async_mode: str, threads: int) -> dict[str, Any]:
@@ -51,5 +53,6 @@ def gunicorn_options(host: str, port: int, async_mode: str, threads: int) -> dic
     return options
 
 
-def serve(host: str, port: int, async_mode: str = "gevent", threads: int = 256) -> None:
-    _Gunicorn(gunicorn_options(host, port, async_mode, threads)).run()
+def serve(host: str, port: int, settings: Settings, threads: int = 256) -> None:
+    """The app is built in the worker from ``settings`` (the options of ``motcua run`` applied)."""
+    _Gunicorn(gunicorn_options(host, port, settings.async_mode, threads), settings).run()

@@ -2,14 +2,14 @@
 
 The call ("Mời số A042 đến quầy số 3" / "Number A042, please go to counter 3") is synthesised
 offline with eSpeak NG, once per (language, number, counter), and kept as a WAV file under the
-cache folder (``MOTCUA_AUDIO_DIR``, default ``./var/audio``). Two engines, tried in this order:
+cache folder (the ``audio_dir`` setting, default ``./var/audio``). Two engines, tried in this order:
 
 - ``espeak-ng``: the command of Debian's ``espeak-ng`` package (``apt-get install espeak-ng``);
 - ``espeakng-loader``: the PyPI package of that name (the library and its voices in a wheel),
   driven through ctypes by ``_espeak_lib.py`` in a child process, so a crash in the C library
   can never take the server down.
 
-``MOTCUA_SPEECH`` picks one (``espeak-ng`` | ``espeakng-loader`` | ``none``; default ``auto``).
+The ``speech`` setting picks one (``espeak-ng`` | ``espeakng-loader`` | ``none``; default ``auto``).
 Without an engine the display still plays the chime and the server says so once in its log.
 
 Every synthesis writes a sidecar ``.json`` beside the WAV: the language, the eSpeak voice, the
@@ -34,12 +34,13 @@ import threading
 import time
 import wave
 from array import array
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from server.config import Settings, env_name
 
 log = logging.getLogger("motcua.speech")
 
@@ -166,9 +167,9 @@ def find_engine(preference: str = "auto") -> tuple[Engine | None, list[str]]:
     """The engine to use and, when there is none, why (one line per engine tried)."""
     preference = (preference or "auto").strip().lower()
     if preference in ("none", "off", "0"):
-        return None, ["speech disabled (MOTCUA_SPEECH=none)"]
+        return None, [f"speech disabled ({env_name('speech')}=none)"]
     if preference not in ("auto", *ENGINES) and not preference.startswith("/"):
-        return None, [f"unknown MOTCUA_SPEECH={preference!r}"]
+        return None, [f"unknown {env_name('speech')}={preference!r}"]
     tried: list[str] = []
     if preference.startswith("/"):  # an explicit path to an espeak-ng executable
         engine, why = _espeak_cli(preference)
@@ -285,15 +286,11 @@ class Speech:
             )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Speech:
-        env = os.environ if env is None else env
-        engine, why = find_engine(env.get("MOTCUA_SPEECH", "auto"))
-        cache = env.get("MOTCUA_AUDIO_DIR") or str(Path.cwd() / "var" / "audio")
-        try:
-            max_files = int(env.get("MOTCUA_AUDIO_CACHE_MAX", "4000"))
-        except ValueError:
-            max_files = 4000
-        return cls(cache, engine, unavailable_reason="; ".join(why), max_files=max_files)
+    def from_settings(cls, settings: Settings) -> Speech:
+        engine, why = find_engine(settings.speech)
+        cache = settings.audio_dir or str(Path.cwd() / "var" / "audio")
+        return cls(cache, engine, unavailable_reason="; ".join(why),
+                   max_files=settings.audio_cache_max)
 
     @property
     def available(self) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from server.config import Settings
 from server.web.speech import Engine, Speech, find_engine, read_samples, rms, spoken_ssml
 from tests.conftest import Api, needs
 
@@ -254,7 +255,8 @@ def test_without_an_engine_the_chime_still_works_and_the_log_says_so_once(
     display_app: Any, api: Api, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="motcua.speech")
-    speech = Speech.from_env({"MOTCUA_SPEECH": "none", "MOTCUA_AUDIO_DIR": str(tmp_path / "a")})
+    speech = Speech.from_settings(Settings.from_env(
+        {"MOTCUA_SPEECH": "none", "MOTCUA_AUDIO_DIR": str(tmp_path / "a")}))
     use_speech(display_app, speech)
     for _ in range(3):
         r = get(api, "/display/audio/vi/A042/3.wav")
@@ -290,7 +292,8 @@ def test_engine_choice_from_the_environment(tmp_path: Path) -> None:
     assert engine is None and "unknown" in why[0]
     engine, why = find_engine(str(tmp_path / "no-such-espeak"))
     assert engine is None and why
-    s = Speech.from_env({"MOTCUA_SPEECH": "none", "MOTCUA_AUDIO_DIR": str(tmp_path)})
+    s = Speech.from_settings(
+        Settings.from_env({"MOTCUA_SPEECH": "none", "MOTCUA_AUDIO_DIR": str(tmp_path)}))
     assert s.cache_dir == tmp_path and not s.available
 
 

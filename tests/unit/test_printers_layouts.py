@@ -190,7 +190,7 @@ def _text_bytes(data: bytes) -> bytes:
 @pytest.fixture
 def no_fonts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(vn, "FONT_CANDIDATES", {False: (), True: ()})
-    monkeypatch.delenv("MOTCUA_PRINT_FONT", raising=False)
+    monkeypatch.setattr(vn, "FONT_OVERRIDES", {False: None, True: None})
     vn.load_font.cache_clear()
     yield
     vn.load_font.cache_clear()

@@ -12,6 +12,7 @@ import pytest
 
 from printers import vietnamese as vn
 from printers.vietnamese import TextMode
+from server.config import Settings
 
 
 def nfc(s: str) -> str:
@@ -112,8 +113,7 @@ def test_choose_mode() -> None:
 @pytest.fixture
 def no_fonts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(vn, "FONT_CANDIDATES", {False: (), True: ()})
-    monkeypatch.delenv("MOTCUA_PRINT_FONT", raising=False)
-    monkeypatch.delenv("MOTCUA_PRINT_FONT_BOLD", raising=False)
+    monkeypatch.setattr(vn, "FONT_OVERRIDES", {False: None, True: None})
     vn.load_font.cache_clear()
     yield
     vn.load_font.cache_clear()
@@ -135,8 +135,11 @@ def test_without_a_font_the_image_fallback_becomes_ascii_and_says_so(
 def test_font_override_by_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     font = tmp_path / "Custom.ttf"
     font.write_bytes(b"not really a font")
-    monkeypatch.setenv("MOTCUA_PRINT_FONT", str(font))
+    monkeypatch.setattr(vn, "FONT_OVERRIDES", dict(vn.FONT_OVERRIDES))
+    settings = Settings.from_env({"MOTCUA_PRINT_FONT": str(font)})
+    vn.use_fonts(settings.print_font, settings.print_font_bold)  # as the app factory does
     assert vn.find_font() == font
+    vn.load_font.cache_clear()
 
 
 @pytest.mark.usefixtures("vietnamese_font")
