@@ -38,6 +38,7 @@ from server.core.errors import AppError, not_found
 from server.core.events import emit
 from server.core.lookups import get_site
 from server.features.dailyops import validate_opening_hours
+from server.features.counters import replace_profile
 from server.features.dossiers import province_of
 from server.features.queues import emit_queue_stats
 from server.features.sites import site_view
@@ -47,7 +48,6 @@ from server.models import (
     SITE_KINDS,
     AuditLog,
     Counter,
-    CounterService,
     Device,
     PairingCode,
     PrinterState,
@@ -582,18 +582,7 @@ def save_counter(
     counter.name = name
     counter.printer_uri = printer
     session.flush()
-    wanted = {svc.id: w for svc, w in profile}
-    for line in list(counter.profile):
-        if line.service_id not in wanted:
-            counter.profile.remove(line)
-    session.flush()
-    existing = {line.service_id: line for line in counter.profile}
-    for svc, w in profile:
-        if svc.id in existing:
-            existing[svc.id].weight = w
-        else:
-            counter.profile.append(CounterService(service_id=svc.id, weight=w))
-    session.flush()
+    replace_profile(session, counter, profile)
     session.refresh(counter)
     after = counter_admin_view(counter)
     after.pop("id")

@@ -38,6 +38,7 @@ from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.errors import AppError
 from server.core.events import emit
+from server.features.counters import replace_profile
 from server.features.dailyops import validate_opening_hours
 from server.models import (
     SITE_KINDS,
@@ -956,11 +957,7 @@ def _apply_counters(a: Applier, pl: SitePlan) -> None:
             before = {
                 "services": [{"code": x.service.code, "weight": x.weight} for x in counter.profile]
             }
-            counter.profile.clear()
-            s.flush()
-            for svc, w in want:
-                counter.profile.append(CounterService(service=svc, weight=w))
-            s.flush()
+            replace_profile(s, counter, want)
             after = {"services": [{"code": svc.code, "weight": w} for svc, w in want]}
             a.changes.append(f"update counter {site.code}/{counter.number}: profile")
             audit(
