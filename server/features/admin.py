@@ -38,6 +38,7 @@ from server.core.errors import AppError, not_found
 from server.core.events import emit
 from server.core.lookups import get_site
 from server.features.dailyops import validate_opening_hours
+from server.features import audit_log
 from server.features.counters import replace_profile
 from server.features.dossiers import province_of
 from server.features.queues import emit_queue_stats
@@ -46,7 +47,6 @@ from server.models import (
     DEVICE_KINDS,
     ROLES,
     SITE_KINDS,
-    AuditLog,
     Counter,
     Device,
     PairingCode,
@@ -1018,11 +1018,9 @@ def list_audit(
 ) -> list[dict[str, Any]]:
 
     require_admin(p)
-    q = select(AuditLog).order_by(AuditLog.id.desc()).limit(max(1, min(limit, 500)))
-    if site_code:
-        q = q.where(AuditLog.site_id == get_site(session, site_code).id)
+    site_ids = [get_site(session, site_code).id] if site_code else None
+    fields = ("at", "actor", "action", "entity", "entity_id", "before", "after")
     return [
-        {"at": r.at.isoformat(), "actor": r.actor, "action": r.action, "entity": r.entity,
-         "entity_id": r.entity_id, "before": r.before, "after": r.after}
-        for r in session.scalars(q)
+        {k: r[k] for k in fields}
+        for r in audit_log.entries(session, site_ids, max(1, min(limit, 500)))
     ]
