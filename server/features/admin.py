@@ -37,7 +37,6 @@ from server.core.auth import Principal
 from server.core.errors import AppError, not_found
 from server.core.events import emit
 from server.core.lookups import get_site
-from server.features.dailyops import validate_opening_hours
 from server.features import audit_log
 from server.features.counters import replace_profile
 from server.features.dossiers import province_of
@@ -59,6 +58,7 @@ from server.models import (
     UserSite,
 )
 from server.rules import fields as rules
+from server.rules.opening_hours import validate_opening_hours
 
 PAIRING_TTL = dt.timedelta(minutes=10)
 # After the admin claims a code, the device has this long to collect its token.

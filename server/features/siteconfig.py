@@ -39,7 +39,6 @@ from server.core.auth import Principal
 from server.core.errors import AppError
 from server.core.events import emit
 from server.features.counters import replace_profile
-from server.features.dailyops import validate_opening_hours
 from server.models import (
     SITE_KINDS,
     Counter,
@@ -51,6 +50,7 @@ from server.models import (
     Site,
 )
 from server.rules import fields
+from server.rules.opening_hours import validate_opening_hours
 
 FORMAT = "motcua-site-config"
 VERSION = 1
