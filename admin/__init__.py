@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template
 
 from server.core.auth import Principal
 from server.models import User
+from server.web.i18n import request_lang
 from server.web.signin import STRINGS as AUTH_STRINGS
-from server.web.signin import login_required, page_lang
+from server.web.signin import login_required
 
 from .strings import PAIR_STRINGS, STRINGS
 
@@ -37,7 +38,7 @@ bp = Blueprint(
 @bp.get("/admin")
 @login_required("admin", "supervisor")
 def console(principal: Principal) -> Any:
-    lang = page_lang()
+    lang = request_lang(accept_language=False, remember=True)
     with current_app.extensions["motcua"].db.read() as s:
         user = s.get(User, principal.user_id) if principal.user_id else None
         username = user.username if user else principal.actor
@@ -57,9 +58,7 @@ def console(principal: Principal) -> Any:
 
 @bp.get("/pair")
 def pair() -> Any:
-    lang = request.args.get("lang", "vi")
-    if lang not in PAIR_STRINGS:
-        lang = "vi"
+    lang = request_lang(PAIR_STRINGS, accept_language=False)
     resp = Response(render_template("admin/pair.html", lang=lang, t=PAIR_STRINGS[lang]))
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"

@@ -33,8 +33,9 @@ from server.core import auth
 from server.features.counters import counter_view
 from server.models import Counter, Site, User
 from server.rules.states import AT_COUNTER, TRANSITIONS
+from server.web.i18n import request_lang
 from server.web.qr import svg
-from server.web.signin import bind_counter, csrf_ok, login_required, page_lang
+from server.web.signin import bind_counter, csrf_ok, login_required
 
 from .strings import ACTIONS, PAUSE_REASONS, STRINGS
 
@@ -66,7 +67,7 @@ def _ctx() -> Any:
 
 
 def _page(template: str, status: int = 200, **kw: Any) -> Response:
-    lang = kw.pop("lang", None) or page_lang()
+    lang = kw.pop("lang", None) or request_lang(accept_language=False, remember=True)
     html = render_template(template, lang=lang, t=STRINGS[lang], strings=STRINGS, **kw)
     resp = Response(html, status=status, mimetype="text/html")
     resp.headers["Cache-Control"] = "no-store"
@@ -74,7 +75,7 @@ def _page(template: str, status: int = 200, **kw: Any) -> Response:
 
 
 def _error_page(key_title: str, key_message: str, status: int) -> Response:
-    lang = page_lang()
+    lang = request_lang(accept_language=False, remember=True)
     t = STRINGS[lang]
     return _page("counter/error.html", status, lang=lang, title=t[key_title],
                  message=t[key_message])
@@ -152,7 +153,8 @@ def bind(counter_id: int, principal: auth.Principal) -> Any:
             return found
     if principal.role == "clerk":
         bind_counter(counter_id)
-    return redirect(url_for("counter.station", counter_id=counter_id, lang=page_lang()))
+    lang = request_lang(accept_language=False, remember=True)
+    return redirect(url_for("counter.station", counter_id=counter_id, lang=lang))
 
 
 def _station_counter(principal: auth.Principal, counter_id: int) -> dict[str, Any] | Response:
@@ -162,7 +164,8 @@ def _station_counter(principal: auth.Principal, counter_id: int) -> dict[str, An
             return found
         if principal.role == "clerk" and principal.counter_id != counter_id:
             # Choosing changes the session: a POST from the picker, never a GET.
-            return redirect(url_for("counter.pick", lang=page_lang(), unbound=counter_id))
+            lang = request_lang(accept_language=False, remember=True)
+            return redirect(url_for("counter.pick", lang=lang, unbound=counter_id))
         site = found.site
         return {
             "id": found.id,

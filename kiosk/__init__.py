@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template
 from flask.blueprints import BlueprintSetupState
 
 from server.web.audio import phrase_response
+from server.web.i18n import request_lang
 from server.web.qr import svg
 from server.web.speech import Speech
 
@@ -45,9 +46,7 @@ def announce(lang: str, number: str) -> Response:
 @bp.get("")
 @bp.get("/")
 def page() -> Any:
-    lang = request.args.get("lang", "vi")
-    if lang not in STRINGS:
-        lang = "vi"
+    lang = request_lang(STRINGS, accept_language=False)
     resp = Response(
         render_template("kiosk/index.html", lang=lang, strings=STRINGS, t=STRINGS[lang])
     )

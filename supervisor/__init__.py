@@ -18,8 +18,9 @@ from sqlalchemy import select
 from server.core import auth
 from server.core.auth import Principal
 from server.models import Site, User
+from server.web.i18n import request_lang
 from server.web.signin import STRINGS as AUTH_STRINGS
-from server.web.signin import login_required, page_lang
+from server.web.signin import login_required
 
 from .strings import STRINGS
 
@@ -44,7 +45,7 @@ def _forbidden(lang: str) -> Response:
 @bp.get("/")
 @login_required("supervisor", "admin")
 def page(principal: Principal) -> Any:
-    lang = page_lang()
+    lang = request_lang(accept_language=False, remember=True)
     db = current_app.extensions["motcua"].db
     with db.read() as s:
         # Centres in scope (their reception points are on each centre's page).

@@ -18,7 +18,6 @@ from server.api.http import (
     bp,
     endpoint,
     json_response,
-    lang,
     now,
     principal,
     read,
@@ -31,6 +30,7 @@ from server.core.db import retrying
 from server.core.errors import AppError
 from server.features import admin
 from server.features import catalog as admin_catalog
+from server.web.i18n import request_lang
 
 ADMIN = "admins"
 READ = "admins; supervisors of the site (read-only)"
@@ -271,8 +271,8 @@ def _fields_response(err: admin.FieldErrors) -> Response:
         {
             "error": {
                 "code": err.code,
-                "message": err.message(lang()),
-                "fields": err.field_messages(lang()),
+                "message": err.message(request_lang()),
+                "fields": err.field_messages(request_lang()),
             }
         },
         status=err.status,

@@ -23,6 +23,7 @@ from server.core.auth import Principal, principal_from_token
 from server.core.db import retrying
 from server.core.errors import MESSAGES, AppError
 from server.rules.states import IllegalTransition
+from server.web.i18n import request_lang
 from server.web.signin import csrf_ok, principal_from_session
 
 log = logging.getLogger("motcua.api")
@@ -93,15 +94,6 @@ def query_param(
 
 
 # --- request helpers ----------------------------------------------------------------------
-
-
-def lang() -> str:
-    """``?lang=en`` wins, then Accept-Language; Vietnamese is the default."""
-    q = request.args.get("lang")
-    if q in ("vi", "en"):
-        return q
-    best = request.accept_languages.best_match(["vi", "en"])
-    return best or "vi"
 
 
 def ctx() -> Any:
@@ -180,7 +172,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(err: AppError) -> Response:
     return json_response(
-        {"error": {"code": err.code, "message": err.message(lang())}}, status=err.status
+        {"error": {"code": err.code, "message": err.message(request_lang())}}, status=err.status
     )
 
 
@@ -244,7 +236,7 @@ def register_error_handlers(app: Any) -> None:
         err = AppError("internal_error")
         if request.path.startswith("/api/"):
             return error_response(err)
-        return Response(err.message(lang()), status=500, mimetype="text/plain")
+        return Response(err.message(request_lang()), status=500, mimetype="text/plain")
 
 
 # --- OpenAPI ------------------------------------------------------------------------------

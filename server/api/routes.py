@@ -180,9 +180,7 @@ def issue(site: str) -> Response:
             return view, created
 
     printing = current_app.extensions["motcua_printing"]
-    view, created = retrying(unit)
-    if "print" in view:
-        printing.wake()
+    view, created = retrying(unit)  # a queued print job wakes the spool after the commit
     return created_response(view, f"/api/v1/tickets/{view['id']}", created)
 
 

@@ -37,7 +37,8 @@ from server.core.auth import Principal
 from server.core.errors import AppError, not_found
 from server.core.events import emit
 from server.core.lookups import get_site
-from server.features.dailyops import validate_opening_hours
+from server.features import audit_log
+from server.features.counters import replace_profile
 from server.features.dossiers import province_of
 from server.features.queues import emit_queue_stats
 from server.features.sites import site_view
@@ -45,9 +46,7 @@ from server.models import (
     DEVICE_KINDS,
     ROLES,
     SITE_KINDS,
-    AuditLog,
     Counter,
-    CounterService,
     Device,
     PairingCode,
     PrinterState,
@@ -59,6 +58,7 @@ from server.models import (
     UserSite,
 )
 from server.rules import fields as rules
+from server.rules.opening_hours import validate_opening_hours
 
 PAIRING_TTL = dt.timedelta(minutes=10)
 # After the admin claims a code, the device has this long to collect its token.
@@ -582,18 +582,7 @@ def save_counter(
     counter.name = name
     counter.printer_uri = printer
     session.flush()
-    wanted = {svc.id: w for svc, w in profile}
-    for line in list(counter.profile):
-        if line.service_id not in wanted:
-            counter.profile.remove(line)
-    session.flush()
-    existing = {line.service_id: line for line in counter.profile}
-    for svc, w in profile:
-        if svc.id in existing:
-            existing[svc.id].weight = w
-        else:
-            counter.profile.append(CounterService(service_id=svc.id, weight=w))
-    session.flush()
+    replace_profile(session, counter, profile)
     session.refresh(counter)
     after = counter_admin_view(counter)
     after.pop("id")
@@ -1029,11 +1018,9 @@ def list_audit(
 ) -> list[dict[str, Any]]:
 
     require_admin(p)
-    q = select(AuditLog).order_by(AuditLog.id.desc()).limit(max(1, min(limit, 500)))
-    if site_code:
-        q = q.where(AuditLog.site_id == get_site(session, site_code).id)
+    site_ids = [get_site(session, site_code).id] if site_code else None
+    fields = ("at", "actor", "action", "entity", "entity_id", "before", "after")
     return [
-        {"at": r.at.isoformat(), "actor": r.actor, "action": r.action, "entity": r.entity,
-         "entity_id": r.entity_id, "before": r.before, "after": r.after}
-        for r in session.scalars(q)
+        {k: r[k] for k in fields}
+        for r in audit_log.entries(session, site_ids, max(1, min(limit, 500)))
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -123,6 +124,23 @@ def nearby_sites(session: Session, counter_site: Site) -> set[int]:
     return ids
 
 
+def replace_profile(
+    session: Session, counter: Counter, lines: Sequence[tuple[Service, float]]
+) -> list[tuple[Service, float]]:
+    """Make the counter's profile exactly ``lines`` (service, weight), in that order, and
+    return the lines it had before. The one place that writes a counter's profile rows: it
+    checks no permission and writes no audit row or event, which each caller decides
+    (:func:`set_counter_profile`, the admin console, a site's configuration file, the seed
+    and the simulator)."""
+    before = [(line.service, line.weight) for line in counter.profile]
+    counter.profile.clear()
+    session.flush()  # the old rows go before new rows of the same (counter, service) key
+    for service, weight in lines:
+        counter.profile.append(CounterService(service=service, weight=weight))
+    session.flush()
+    return before
+
+
 def set_counter_profile(
     session: Session,
     p: Principal,
@@ -170,19 +188,14 @@ def set_counter_profile(
             ]
         }
 
-    before_items = [(line.service, line.weight) for line in counter.profile]
+    before_items = replace_profile(
+        session, counter, [(found[key], weight) for key, (_c, weight, _s) in
+                           zip(keys, lines, strict=True)]
+    )
+    after_items = [(line.service, line.weight) for line in counter.profile]
     touched: dict[int, set[int]] = defaultdict(set)
-    for sv, _w in before_items:
+    for sv, _w in before_items + after_items:
         touched[sv.site_id].add(sv.id)
-    counter.profile.clear()
-    session.flush()
-    after_items = []
-    for (site_code, code), (_c, weight, _s) in zip(keys, lines, strict=True):
-        sv = found[(site_code, code)]
-        counter.profile.append(CounterService(service=sv, weight=weight))
-        after_items.append((sv, weight))
-        touched[sv.site_id].add(sv.id)
-    session.flush()
     before, after = describe(before_items), describe(after_items)
     audit(session, p, now, own.id, "counter.profile", "counter", counter.id,
                    before, after)

@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, event, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from printers.layouts import TicketPrint, ticket_bytes
@@ -150,35 +150,26 @@ class Printing:
 
     def print_ticket(self, ticket_id: int, view: dict[str, Any],
                      device_id: int | None) -> dict[str, Any]:
-        """Queue the ticket on the kiosk's printer. Never raises: a failure to even queue is
-        reported in the answer ({"status": "failed"}) so the kiosk shows the QR on screen."""
+        """Queue the ticket on the kiosk's printer again (a reprint), in a unit of work of its
+        own. Never raises: a failure to even queue is reported in the answer
+        ({"status": "failed"}) so the station says so."""
+        if device_id is None:
+            return {"status": "none"}
         try:
-            with self.db.read() as s:
-                uri = s.scalar(select(Device.printer_uri).where(Device.id == device_id)) \
-                    if device_id is not None else None
-                if not uri:
-                    return {"status": "none"}
+            with self.db.write() as s:
                 ticket = s.get(Ticket, ticket_id)
-                layout = ticket_layout(s, ticket, self.base_url, view.get("ahead"),
-                                       view.get("eta_minutes"))
-                site_id = ticket.site_id
-            target = parse_uri(uri)
-            data = ticket_bytes(layout, profile=target.profile, text=target.text)
-            job = Job.new(uri, data, self.spool.clock(), ref=f"ticket:{ticket_id}")
-            self.store.add(job, site_id=site_id, device_id=device_id, ticket_id=ticket_id)
-            self.spool.work.set()
-            state = self.printer_state(uri)
-            return {"status": "queued", "job_id": job.id, "printer": state}
+                return self.queue_ticket_in(s, ticket, view, device_id, reraise=True)
         except Exception:
             log.exception("could not queue a ticket print", extra={"ticket_id": ticket_id})
             return {"status": "failed"}
 
     def queue_ticket_in(self, s: Any, ticket: Ticket, view: dict[str, Any],
-                        device_id: int) -> dict[str, Any]:
-        """Like :meth:`print_ticket`, but the job row is written in the issue's own unit of
-        work ``s`` (one commit per kiosk issue instead of two, and no ticket whose job was
-        lost between them); call :meth:`wake` after the commit. A failure to lay out the
-        ticket is reported ({"status": "failed"}) and never undoes the ticket."""
+                        device_id: int, reraise: bool = False) -> dict[str, Any]:
+        """Queue the ticket on the printer of kiosk ``device_id`` in the unit of work ``s``
+        (at issue: the issue's own, one commit per kiosk issue and no ticket whose job was
+        lost between two). The worker is woken after the commit (:func:`queue_job`). A failure
+        to lay out the ticket is reported ({"status": "failed"}) and never undoes the
+        ticket."""
         try:
             uri = s.scalar(select(Device.printer_uri).where(Device.id == device_id))
             if not uri:
@@ -187,16 +178,14 @@ class Printing:
                                    view.get("eta_minutes"))
             target = parse_uri(uri)
             data = ticket_bytes(layout, profile=target.profile, text=target.text)
-            job = Job.new(uri, data, self.spool.clock(), ref=f"ticket:{ticket.id}")
             state = s.scalar(select(PrinterState.status).where(PrinterState.uri == uri))
         except Exception:
+            if reraise:
+                raise
             log.exception("could not queue a ticket print", extra={"ticket_id": ticket.id})
             return {"status": "failed"}
-        s.execute(insert(PrintJob.__table__).values(
-            id=job.id, uri=job.uri, data=job.data, status=job.status.value,
-            attempts=job.attempts, next_attempt_at=job.next_attempt_at,
-            created_at=job.created_at, ref=job.ref, site_id=ticket.site_id,
-            device_id=device_id, ticket_id=ticket.id))
+        job = queue_job(s, self, uri, data, f"ticket:{ticket.id}", site_id=ticket.site_id,
+                        device_id=device_id, ticket_id=ticket.id)
         return {"status": "queued", "job_id": job.id, "printer": state}
 
     def wake(self) -> None:
@@ -237,6 +226,22 @@ class Printing:
         log.log(level, "printer state changed", extra={"printer": parse_uri(uri).label,
                                                        "status": status_value})
 
+
+
+def queue_job(session: Session, printing: Printing, uri: str, data: bytes, ref: str,
+              **links: Any) -> Job:
+    """Queue a print job: the one way a ticket (at issue), a reprint and a dossier receipt
+    reach the spool. The job's row is written in the caller's unit of work ``session``, so it
+    commits (or not) with what it prints; the spool worker is woken after that commit, never
+    before (a worker woken earlier would not see the row yet). ``links``: site_id, device_id,
+    counter_id, ticket_id of the row."""
+    job = Job.new(uri, data, printing.spool.clock(), ref=ref[:64])
+    session.execute(insert(PrintJob.__table__).values(
+        id=job.id, uri=job.uri, data=job.data, status=job.status.value,
+        attempts=job.attempts, next_attempt_at=job.next_attempt_at,
+        created_at=job.created_at, ref=job.ref, **links))
+    event.listen(session, "after_commit", lambda _s: printing.wake(), once=True)
+    return job
 
 
 def emit_printer_changed(session: Session, site_id: int, data: dict[str, Any]) -> None:

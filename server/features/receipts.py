@@ -12,11 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from printers.layouts import ReceiptPrint, receipt_bytes
-from printers.spool import Job
 from printers.uri import parse_uri
 from server.features.dossiers import mask_id, track_url
-from server.features.printing import Printing
-from server.models import Counter, Dossier, PrintJob, Site, Ticket
+from server.features.printing import Printing, queue_job
+from server.models import Counter, Dossier, PrinterState, PrintJob, Site, Ticket
 from server.rules.calendar import local
 
 log = logging.getLogger("motcua.receipts")
@@ -84,7 +83,7 @@ def print_receipt(printing: Printing, code: str, base_url: str) -> dict[str, Any
     ``{"printed": false, "status": "none" | "failed"}``. ``printed`` means handed to the
     spool (ESC/POS cannot confirm paper came out; a failed send raises a printer alert)."""
     try:
-        with printing.db.read() as s:
+        with printing.db.write() as s:
             d = s.scalar(select(Dossier).where(Dossier.code == code))
             if d is None:
                 return {"printed": False, "status": "failed"}
@@ -93,18 +92,12 @@ def print_receipt(printing: Printing, code: str, base_url: str) -> dict[str, Any
             if not uri:
                 return {"printed": False, "status": "none"}
             layout = receipt_print(s, d, base_url)
-            links = {"site_id": d.site_id, "counter_id": d.counter_id, "ticket_id": d.ticket_id}
-        target = parse_uri(uri)
-        data = receipt_bytes(layout, profile=target.profile, text=target.text)
-        job = Job.new(uri, data, printing.spool.clock(), ref=f"dossier:{code}"[:64])
-        printing.store.add(job, **links)
-        printing.spool.work.set()
-        return {
-            "printed": True,
-            "status": "queued",
-            "job_id": job.id,
-            "printer": printing.printer_state(uri),
-        }
+            target = parse_uri(uri)
+            data = receipt_bytes(layout, profile=target.profile, text=target.text)
+            job = queue_job(s, printing, uri, data, f"dossier:{code}", site_id=d.site_id,
+                            counter_id=d.counter_id, ticket_id=d.ticket_id)
+            state = s.scalar(select(PrinterState.status).where(PrinterState.uri == uri))
+        return {"printed": True, "status": "queued", "job_id": job.id, "printer": state}
     except Exception:
         log.exception("could not queue a receipt print", extra={"dossier": code})
         return {"printed": False, "status": "failed"}

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from server.core import auth
 from server.features import procedures
+from server.features.counters import replace_profile
 from server.models import (
     ApiToken,
     Counter,
-    CounterService,
     Device,
     PriorityCategory,
     Service,
@@ -69,17 +69,10 @@ def upsert_counter(
         s.add(counter)
         s.flush()
     counter.name = f"Quầy {number}"
-    existing = {line.service_id: line for line in counter.profile}
-    wanted = {svc.id: w for svc, w in profile}
-    for line in list(counter.profile):
-        if line.service_id not in wanted:
-            counter.profile.remove(line)
-    for svc, w in profile:
-        if svc.id in existing:
-            existing[svc.id].weight = w
-        else:
-            counter.profile.append(CounterService(service_id=svc.id, weight=w))
-    s.flush()
+    if [(line.service_id, line.weight) for line in counter.profile] != [
+        (svc.id, w) for svc, w in sorted(profile, key=lambda line: line[0].id)
+    ]:
+        replace_profile(s, counter, profile)
     return counter
 
 

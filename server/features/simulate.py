@@ -342,8 +342,9 @@ def build_world(
         for sv in services_all:
             if not any(ln.service_id == sv.id for c in opened for ln in c.profile):
                 target = min(opened, key=lambda c: (len(c.profile), c.number))
-                target.profile.append(CounterService(service_id=sv.id, weight=0.5))
-                s.flush()
+                counter_feature.replace_profile(
+                    s, target, [(ln.service, ln.weight) for ln in target.profile] + [(sv, 0.5)]
+                )
         counters = [c.id for c in existing[:n]]
         clerks = {}
         for i, cid in enumerate(counters):

@@ -39,7 +39,7 @@ from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.errors import AppError
 from server.core.events import emit
-from server.features.dailyops import validate_opening_hours
+from server.features.counters import replace_profile
 from server.models import (
     SITE_KINDS,
     Counter,
@@ -51,6 +51,7 @@ from server.models import (
     Site,
 )
 from server.rules import fields
+from server.rules.opening_hours import validate_opening_hours
 
 FORMAT = "motcua-site-config"
 VERSION = 1
@@ -951,11 +952,7 @@ def _apply_counters(a: Applier, pl: SitePlan) -> None:
             before = {
                 "services": [{"code": x.service.code, "weight": x.weight} for x in counter.profile]
             }
-            counter.profile.clear()
-            s.flush()
-            for svc, w in want:
-                counter.profile.append(CounterService(service=svc, weight=w))
-            s.flush()
+            replace_profile(s, counter, want)
             after = {"services": [{"code": svc.code, "weight": w} for svc, w in want]}
             a.changes.append(f"update counter {site.code}/{counter.number}: profile")
             audit(

@@ -34,11 +34,11 @@ from sqlalchemy.orm import Session
 from server.core import audit, auth, events, formats, lookups
 from server.core.auth import Principal
 from server.core.errors import AppError
+from server.features import audit_log as audit_reader
 from server.features import queues, tickets
 from server.features.counters import nearby_sites
 from server.models import (
     ApiToken,
-    AuditLog,
     Counter,
     CounterService,
     Device,
@@ -629,39 +629,38 @@ def audit_log(
     limit = max(1, min(limit, AUDIT_LIMIT))
     ids = [site.id] + ([s.id for s in child_points(session, p, site)] if include_points else [])
     codes = dict(session.execute(select(Site.id, Site.code).where(Site.id.in_(ids))).all())
-    q = select(AuditLog).where(AuditLog.site_id.in_(ids))
-    if before is not None:
-        q = q.where(AuditLog.id < before)
-    rows = list(session.scalars(q.order_by(AuditLog.id.desc()).limit(limit)))
-    who = _who(session, {r.actor for r in rows})
-    counter_ids = {int(r.entity_id) for r in rows
-                   if r.entity == "counter" and r.entity_id and r.entity_id.isdigit()}
+    rows = audit_reader.entries(session, ids, limit, before)
+    who = _who(session, {r["actor"] for r in rows})
+    counter_ids = {int(r["entity_id"]) for r in rows
+                   if r["entity"] == "counter" and r["entity_id"] and r["entity_id"].isdigit()}
     numbers = dict(session.execute(
         select(Counter.id, Counter.number).where(Counter.id.in_(counter_ids))
     ).all()) if counter_ids else {}
+
+    def label(r: dict[str, Any]) -> dict[str, str] | None:
+        number = numbers.get(int(r["entity_id"])) if r["entity"] == "counter" and r[
+            "entity_id"] and r["entity_id"].isdigit() else None
+        return {"vi": f"Quầy {number}", "en": f"Counter {number}"} if number is not None \
+            else None
+
     items = [
         {
-            "id": r.id,
-            "at": formats.iso(r.at),
-            "site": codes.get(r.site_id) if r.site_id is not None else None,
-            "actor": r.actor,
-            "who": who.get(r.actor),
-            "action": r.action,
-            "entity": r.entity,
-            "entity_id": r.entity_id,
-            "entity_label": (
-                {"vi": f"Quầy {numbers[int(r.entity_id)]}",
-                 "en": f"Counter {numbers[int(r.entity_id)]}"}
-                if r.entity == "counter" and r.entity_id and r.entity_id.isdigit()
-                and int(r.entity_id) in numbers else None
-            ),
-            "before": r.before,
-            "after": r.after,
+            "id": r["id"],
+            "at": r["at"],
+            "site": codes.get(r["site_id"]) if r["site_id"] is not None else None,
+            "actor": r["actor"],
+            "who": who.get(r["actor"]),
+            "action": r["action"],
+            "entity": r["entity"],
+            "entity_id": r["entity_id"],
+            "entity_label": label(r),
+            "before": r["before"],
+            "after": r["after"],
         }
         for r in rows
     ]
     return {
         "site": site.code,
         "items": items,
-        "next_before": rows[-1].id if len(rows) == limit else None,
+        "next_before": rows[-1]["id"] if len(rows) == limit else None,
     }

@@ -19,13 +19,12 @@ Rules (decided here, tested in tests/unit/test_workdays.py):
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Collection
 
 from server.rules.calendar import zone
+from server.rules.fields import HHMM
 
 DEFAULT_CUTOFF = dt.time(16, 30)
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 #: A longer run of non-working days than this means a broken calendar (guards the loops).
 MAX_GAP_DAYS = 366
@@ -35,10 +34,10 @@ def parse_cutoff(value: str | None) -> dt.time | None:
     """``"16:30"`` -> ``time(16, 30)``; ``None``/empty -> ``None``; anything else raises."""
     if value is None or value == "":
         return None
-    m = _HHMM.match(value)
-    if m is None:
+    if not HHMM.match(value):  # the one HH:MM rule (server/rules/fields.py)
         raise ValueError(f"cut-off must be HH:MM, got {value!r}")
-    return dt.time(int(m.group(1)), int(m.group(2)))
+    hour, minute = value.split(":")
+    return dt.time(int(hour), int(minute))
 
 
 def is_working_day(day: dt.date, holidays: Collection[dt.date]) -> bool:

@@ -9,17 +9,11 @@ from flask import Response, current_app, g, request, send_file
 
 from server.core.auth import principal_from_token
 from server.core.errors import AppError
+from server.web.i18n import request_lang
 from server.web.speech import VOICES, InvalidPart, Speech, SpeechUnavailable, validate
 
 UNAVAILABLE = {"vi": "Chưa có bộ đọc tiếng nói trên máy chủ.",
                "en": "No speech engine on the server."}
-
-
-def _lang() -> str:
-    q = request.args.get("lang")
-    if q in ("vi", "en"):
-        return q
-    return request.accept_languages.best_match(["vi", "en"]) or "vi"
 
 
 def _error(code: str, status: int, message: str) -> Response:
@@ -30,7 +24,7 @@ def _error(code: str, status: int, message: str) -> Response:
 
 
 def _app_error(err: AppError) -> Response:
-    return _error(err.code, err.status, err.message(_lang()))
+    return _error(err.code, err.status, err.message(request_lang()))
 
 
 def speech() -> Speech:
@@ -60,7 +54,7 @@ def phrase_response(lang: str, number: str, counter: str | int | None,
     try:
         path = speech().phrase_wav(lang, number, n)
     except SpeechUnavailable:
-        resp = _error("speech_unavailable", 503, UNAVAILABLE[_lang()])
+        resp = _error("speech_unavailable", 503, UNAVAILABLE[request_lang()])
         resp.headers["Retry-After"] = "300"
         return resp
     resp = send_file(path, mimetype="audio/wav", max_age=86400, conditional=True, etag=True)

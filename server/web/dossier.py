@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template
 
 from server.core.errors import AppError
 from server.features import dossiers
+from server.web.i18n import request_lang
 
 bp = Blueprint("dossier_page", __name__, template_folder="../templates")
 
@@ -56,14 +57,9 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
-def _lang() -> str:
-    lang = request.args.get("lang")
-    return lang if lang in STRINGS else "vi"
-
-
 @bp.get("/d/<token>")
 def page(token: str) -> Any:
-    lang = _lang()
+    lang = request_lang(STRINGS, accept_language=False)
     ctx = current_app.extensions["motcua"]
     try:
         with ctx.db.read() as s:

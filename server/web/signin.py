@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from server.core import auth
 from server.models import Counter, User, UserSite
+from server.web.i18n import request_lang
 
 log = logging.getLogger("motcua.auth")
 
@@ -95,16 +96,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "product": "Motcua – one-stop queue system",
     },
 }
-
-
-def page_lang() -> str:
-    """``?lang=`` wins (and is remembered in the session); else the session's; else vi."""
-    lang = request.args.get("lang")
-    if lang in STRINGS:
-        session["lang"] = lang
-        return lang
-    remembered = session.get("lang")
-    return remembered if remembered in STRINGS else "vi"
 
 
 # --- failures -----------------------------------------------------------------------------
@@ -215,7 +206,7 @@ def login_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
             if p is None:
                 return redirect(url_for("web_auth.login", next=request.full_path.rstrip("?")))
             if roles and p.role not in roles:
-                lang = page_lang()
+                lang = request_lang(STRINGS, accept_language=False, remember=True)
                 t = STRINGS[lang]
                 return Response(
                     render_template(
@@ -254,7 +245,7 @@ def home_for(role: str) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    lang = page_lang()
+    lang = request_lang(STRINGS, accept_language=False, remember=True)
     t = STRINGS[lang]
     error = None
     status = 200

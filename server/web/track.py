@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template
 
 from server.core.errors import AppError
 from server.features import tickets
+from server.web.i18n import request_lang
 
 bp = Blueprint("track", __name__, template_folder="../templates")
 
@@ -87,17 +88,9 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
-def _lang(ticket_lang: str | None = None) -> str:
-    """``?lang=`` wins; else the language the ticket was taken in; else Vietnamese."""
-    lang = request.args.get("lang")
-    if lang in STRINGS:
-        return lang
-    return ticket_lang if ticket_lang in STRINGS else "vi"
-
-
 @bp.get("/t/<token>")
 def page(token: str) -> Any:
-    lang = _lang()
+    lang = request_lang(STRINGS, accept_language=False)
     ctx = current_app.extensions["motcua"]
     try:
         if len(token) > 64:
@@ -107,7 +100,8 @@ def page(token: str) -> Any:
     except AppError:
         html = render_template("track/not_found.html", lang=lang, t=STRINGS[lang])
         return Response(html, status=404, mimetype="text/html")
-    lang = _lang(state.get("lang"))
+    # The ticket's page speaks the language the ticket was taken in, unless asked otherwise.
+    lang = request_lang(STRINGS, accept_language=False, default=state.get("lang"))
     html = render_template(
         "track/page.html", lang=lang, t=STRINGS[lang], strings=STRINGS, state=state, token=token
     )

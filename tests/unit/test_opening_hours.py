@@ -1,4 +1,4 @@
-"""Opening hours and the next opening (pure functions of server/dailyops.py)."""
+"""Opening hours and the next opening (pure functions: server/rules/opening_hours.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
-from server.features.dailyops import (
+from server.rules.fields import parse_hhmm
+from server.rules.opening_hours import (
     closed_for_today,
     is_open,
     next_opening,
-    parse_hhmm,
     validate_opening_hours,
 )
 
