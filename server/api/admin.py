@@ -8,15 +8,17 @@ A failed validation answers 422 ``{"error": {"code": "validation_error", "messag
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from server.api.http import (
+    ADMIN_ROLES,
+    LEAD_ROLES,
     bp,
     endpoint,
+    json_object,
     json_response,
     lang,
     now,
@@ -285,13 +287,7 @@ bp.register_error_handler(admin.FieldErrors, _fields_response)
 def _data(model: type[BaseModel]) -> dict[str, Any]:
     """The body as a dict; type errors are reported per field like the domain's checks."""
 
-    raw = request.get_data(cache=True)
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise AppError("bad_json") from None
-    if not isinstance(data, dict):
-        raise AppError("validation_error", detail="body must be a JSON object")
+    data = json_object()
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
@@ -319,20 +315,23 @@ def _admin_data(model: type[BaseModel]) -> dict[str, Any]:
 
 
 @endpoint("GET", "/admin/sites", summary="The sites tree (parents first, with depth)",
-          tag="admin", auth=READ, responses={200: [SiteAdminOut]}, errors=[401, 403])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: [SiteAdminOut]},
+          errors=[401, 403])
 def admin_sites() -> Response:
     return read_json(admin.list_sites)
 
 
 @endpoint("POST", "/admin/sites", summary="Create a site (province, centre or reception point)",
-          tag="admin", auth=ADMIN, body=SiteAdminIn, responses={201: SiteAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=SiteAdminIn,
+          responses={201: SiteAdminOut})
 def admin_site_create() -> Response:
     data = _admin_data(SiteAdminIn)
     return write_json(lambda s, p: admin.create_site(s, p, data, now()), 201)
 
 
 @endpoint("PUT", "/admin/sites/<site>", summary="Edit a site (all fields; code is fixed)",
-          tag="admin", auth=ADMIN, body=SiteAdminIn, responses={200: SiteAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=SiteAdminIn,
+          responses={200: SiteAdminOut})
 def admin_site_update(site: str) -> Response:
     data = _admin_data(SiteAdminIn)
     return write_json(lambda s, p: admin.update_site(s, p, site, data, now()))
@@ -340,7 +339,8 @@ def admin_site_update(site: str) -> Response:
 
 @endpoint("PUT", "/admin/sites/<site>/interleave",
           summary="Priority interleave: call `priority` priority tickets, then `normal` others",
-          tag="admin", auth=ADMIN, body=InterleaveIn, responses={200: InterleaveOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=InterleaveIn,
+          responses={200: InterleaveOut})
 def admin_site_interleave(site: str) -> Response:
     data = _admin_data(InterleaveIn)
     return write_json(lambda s, p: admin.set_interleave(
@@ -351,13 +351,15 @@ def admin_site_interleave(site: str) -> Response:
 
 
 @endpoint("GET", "/admin/sites/<site>/services", summary="Services of a site (configuration)",
-          tag="admin", auth=READ, responses={200: [ServiceAdminOut]}, errors=[401, 403, 404])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: [ServiceAdminOut]},
+          errors=[401, 403, 404])
 def admin_services(site: str) -> Response:
     return read_json(lambda s, p: admin.list_services(s, p, site))
 
 
 @endpoint("POST", "/admin/sites/<site>/services", summary="Add a service to a site",
-          tag="admin", auth=ADMIN, body=ServiceAdminIn, responses={201: ServiceAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=ServiceAdminIn,
+          responses={201: ServiceAdminOut})
 def admin_service_create(site: str) -> Response:
     data = _admin_data(ServiceAdminIn)
     return write_json(lambda s, p: admin.save_service(s, p, site, data, now()), 201)
@@ -365,7 +367,8 @@ def admin_service_create(site: str) -> Response:
 
 @endpoint("PUT", "/admin/sites/<site>/services/<code>",
           summary="Edit a service (names, prefix, SLA, cap, last-ticket time, colour, active)",
-          tag="admin", auth=ADMIN, body=ServiceAdminIn, responses={200: ServiceAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=ServiceAdminIn,
+          responses={200: ServiceAdminOut})
 def admin_service_update(site: str, code: str) -> Response:
     data = _admin_data(ServiceAdminIn)
     return write_json(lambda s, p: admin.save_service(s, p, site, data, now(), code=code))
@@ -375,21 +378,24 @@ def admin_service_update(site: str, code: str) -> Response:
 
 
 @endpoint("GET", "/admin/sites/<site>/counters", summary="Counters of a site (configuration)",
-          tag="admin", auth=READ, responses={200: [CounterAdminOut]}, errors=[401, 403, 404])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: [CounterAdminOut]},
+          errors=[401, 403, 404])
 def admin_counters(site: str) -> Response:
     return read_json(lambda s, p: admin.list_counters(s, p, site))
 
 
 @endpoint("POST", "/admin/sites/<site>/counters",
           summary="Add a counter (number, name, default work profile, printer)",
-          tag="admin", auth=ADMIN, body=CounterAdminIn, responses={201: CounterAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=CounterAdminIn,
+          responses={201: CounterAdminOut})
 def admin_counter_create(site: str) -> Response:
     data = _admin_data(CounterAdminIn)
     return write_json(lambda s, p: admin.save_counter(s, p, site, data, now()), 201)
 
 
 @endpoint("PUT", "/admin/sites/<site>/counters/<int:counter_id>", summary="Edit a counter",
-          tag="admin", auth=ADMIN, body=CounterAdminIn, responses={200: CounterAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=CounterAdminIn,
+          responses={200: CounterAdminOut})
 def admin_counter_update(site: str, counter_id: int) -> Response:
     data = _admin_data(CounterAdminIn)
     return write_json(
@@ -401,13 +407,15 @@ def admin_counter_update(site: str, counter_id: int) -> Response:
 
 
 @endpoint("GET", "/admin/priorities", summary="Priority categories (also inactive ones)",
-          tag="admin", auth=READ, responses={200: [PriorityAdminOut]}, errors=[401, 403])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: [PriorityAdminOut]},
+          errors=[401, 403])
 def admin_priorities() -> Response:
     return read_json(admin.list_priorities)
 
 
 @endpoint("PUT", "/admin/priorities", summary="Create or edit a priority category (by code)",
-          tag="admin", auth=ADMIN, body=PriorityAdminIn, responses={200: PriorityAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=PriorityAdminIn,
+          responses={200: PriorityAdminOut})
 def admin_priority_save() -> Response:
     data = _admin_data(PriorityAdminIn)
     return write_json(lambda s, p: admin.save_priority(s, p, data, now()))
@@ -417,6 +425,7 @@ def admin_priority_save() -> Response:
 
 
 @endpoint("GET", "/admin/users", summary="Staff accounts", tag="admin", auth=ADMIN,
+roles=ADMIN_ROLES,
           responses={200: [UserAdminOut]}, errors=[401, 403])
 def admin_users() -> Response:
     return read_json(admin.list_users)
@@ -424,7 +433,8 @@ def admin_users() -> Response:
 
 @endpoint("POST", "/admin/users",
           summary="Create a staff account; the generated password is in the answer, once",
-          tag="admin", auth=ADMIN, body=UserAdminIn, responses={201: UserAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=UserAdminIn,
+          responses={201: UserAdminOut})
 def admin_user_create() -> Response:
     data = _admin_data(UserAdminIn)
     return write_json(lambda s, p: admin.save_user(s, p, data, now()), 201)
@@ -432,6 +442,7 @@ def admin_user_create() -> Response:
 
 @endpoint("PUT", "/admin/users/<int:user_id>",
           summary="Edit a staff account: name, role, sites, enabled", tag="admin", auth=ADMIN,
+          roles=ADMIN_ROLES,
           body=UserAdminIn, responses={200: UserAdminOut})
 def admin_user_update(user_id: int) -> Response:
     data = _admin_data(UserAdminIn)
@@ -440,7 +451,8 @@ def admin_user_update(user_id: int) -> Response:
 
 @endpoint("POST", "/admin/users/<int:user_id>/reset-password",
           summary="Reset a password: a generated one is in the answer, once; sessions end",
-          tag="admin", auth=ADMIN, responses={200: UserAdminOut}, errors=[401, 403, 404])
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, responses={200: UserAdminOut},
+          errors=[401, 403, 404])
 def admin_user_reset(user_id: int) -> Response:
     return write_json(lambda s, p: admin.reset_password(s, p, user_id, now()))
 
@@ -450,21 +462,24 @@ def admin_user_reset(user_id: int) -> Response:
 
 @endpoint("GET", "/admin/sites/<site>/devices",
           summary="Kiosks and displays of a site with last-seen and printer state",
-          tag="admin", auth=READ, responses={200: [DeviceOut]}, errors=[401, 403, 404])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: [DeviceOut]},
+          errors=[401, 403, 404])
 def admin_devices(site: str) -> Response:
     return read_json(lambda s, p: admin.list_devices(s, p, site))
 
 
 @endpoint("POST", "/admin/devices/<int:device_id>/revoke",
           summary="Revoke a device: its token is refused at once and its sockets are closed",
-          tag="admin", auth=ADMIN, responses={200: DeviceOut}, errors=[401, 403, 404])
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, responses={200: DeviceOut},
+          errors=[401, 403, 404])
 def admin_device_revoke(device_id: int) -> Response:
     return write_json(lambda s, p: admin.revoke_device(s, p, device_id, now()))
 
 
 @endpoint("POST", "/admin/pairing/claim",
           summary="Pair the device showing this code: creates the kiosk or display",
-          tag="admin", auth=ADMIN, body=PairingClaimIn, responses={201: DeviceOut},
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=PairingClaimIn,
+          responses={201: DeviceOut},
           errors=[400, 401, 403, 404, 409, 410, 422])
 def admin_pairing_claim() -> Response:
     data = _admin_data(PairingClaimIn)
@@ -472,7 +487,7 @@ def admin_pairing_claim() -> Response:
 
 
 @endpoint("POST", "/pairing", summary="A new device asks for a pairing code (public)",
-          tag="public", auth=None, body=PairingStartIn, responses={201: PairingStartOut},
+          tag="devices", auth=None, body=PairingStartIn, responses={201: PairingStartOut},
           errors=[400, 422, 429])
 def pairing_start() -> Response:
     data = _data(PairingStartIn)
@@ -486,7 +501,7 @@ def pairing_start() -> Response:
 
 @endpoint("POST", "/pairing/collect",
           summary="The device polls its code: pending, or its token once claimed (public)",
-          tag="public", auth=None, body=PairingCollectIn, responses={200: PairingCollectOut},
+          tag="devices", auth=None, body=PairingCollectIn, responses={200: PairingCollectOut},
           errors=[400, 404, 409, 410, 422])
 def pairing_collect() -> Response:
     data = _data(PairingCollectIn)
@@ -501,7 +516,8 @@ def pairing_collect() -> Response:
 
 
 @endpoint("GET", "/admin/audit", summary="Recent configuration changes (?site=CODE)",
-          tag="admin", auth=ADMIN, responses={200: [AuditOut]}, errors=[401, 403, 404])
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, responses={200: [AuditOut]},
+          errors=[401, 403, 404])
 def admin_audit() -> Response:
     return read_json(lambda s, p: admin.list_audit(s, p, request.args.get("site") or None))
 
@@ -511,14 +527,15 @@ def admin_audit() -> Response:
 
 @endpoint("GET", "/admin/sites/<site>/procedures",
           summary="The procedure catalog of the site's province (retired ones too)",
-          tag="admin", auth=READ, responses={200: CatalogOut}, errors=[401, 403, 404])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: CatalogOut},
+          errors=[401, 403, 404])
 def admin_procedures(site: str) -> Response:
     return read_json(lambda s, p: admin_catalog.list_catalog(s, p, site))
 
 
 @endpoint("POST", "/admin/sites/<site>/procedures/import",
           summary="Import the province's catalog from CSV (all or nothing; ?dry_run=1 checks)",
-          tag="admin", auth=ADMIN, body=CsvIn, responses={200: CatalogImportOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=CsvIn, responses={200: CatalogImportOut})
 def admin_procedures_import(site: str) -> Response:
     data = _admin_data(CsvIn)
     dry = request.args.get("dry_run") in ("1", "true", "yes")
@@ -527,7 +544,7 @@ def admin_procedures_import(site: str) -> Response:
 
 
 @endpoint("GET", "/admin/sites/<site>/procedures.csv",
-          summary="Export the province's catalog as CSV", tag="admin", auth=READ,
+          summary="Export the province's catalog as CSV", tag="admin", auth=READ, roles=LEAD_ROLES,
           responses={200: None}, errors=[401, 403, 404])
 def admin_procedures_export(site: str) -> Response:
     with read() as s:
@@ -538,27 +555,29 @@ def admin_procedures_export(site: str) -> Response:
 
 
 @endpoint("GET", "/admin/sites/<site>/holidays", summary="The holidays of the site's province",
-          tag="admin", auth=READ, responses={200: HolidaysOut}, errors=[401, 403, 404])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: HolidaysOut},
+          errors=[401, 403, 404])
 def admin_holidays(site: str) -> Response:
     return read_json(lambda s, p: admin_catalog.list_holidays(s, p, site))
 
 
 @endpoint("PUT", "/admin/sites/<site>/holidays", summary="Add or rename a holiday (by day)",
-          tag="admin", auth=ADMIN, body=HolidayIn, responses={200: HolidaysOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=HolidayIn, responses={200: HolidaysOut})
 def admin_holiday_save(site: str) -> Response:
     data = _admin_data(HolidayIn)
     return write_json(lambda s, p: admin_catalog.add_holiday(s, p, site, data, now()))
 
 
 @endpoint("DELETE", "/admin/sites/<site>/holidays/<day>", summary="Remove a holiday",
-          tag="admin", auth=ADMIN, responses={200: HolidaysOut}, errors=[401, 403, 404])
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, responses={200: HolidaysOut},
+          errors=[401, 403, 404])
 def admin_holiday_delete(site: str, day: str) -> Response:
     return write_json(lambda s, p: admin_catalog.delete_holiday(s, p, site, day, now()))
 
 
 @endpoint("POST", "/admin/sites/<site>/holidays/import",
           summary="Import holidays from CSV: day,name_vi,name_en (all or nothing)",
-          tag="admin", auth=ADMIN, body=CsvIn, responses={200: HolidaysOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=CsvIn, responses={200: HolidaysOut})
 def admin_holidays_import(site: str) -> Response:
     data = _admin_data(CsvIn)
     return write_json(
