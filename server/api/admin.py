@@ -8,7 +8,7 @@ A failed validation answers 422 ``{"error": {"code": "validation_error", "messag
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,11 +28,24 @@ from server.api.http import (
     write,
     write_json,
 )
-from server.api.schemas import Names, ProcedureOut
+from server.api.schemas import (
+    ClockText,
+    CodeText,
+    DayText,
+    Names,
+    NameText,
+    ProcedureOut,
+    TimezoneText,
+    stated,
+    text_at_most,
+    whole,
+)
 from server.core.db import retrying
 from server.core.errors import AppError
 from server.features import admin
 from server.features import catalog as admin_catalog
+from server.models import DEVICE_KINDS, ROLES, SITE_KINDS
+from server.rules import fields
 
 ADMIN = "admins"
 READ = "admins; supervisors of the site (read-only)"
@@ -43,71 +56,92 @@ class _In(BaseModel):
 
 
 class SiteAdminIn(_In):
-    code: str | None = Field(default=None, max_length=64, description="Only when creating")
-    name_vi: str | None = Field(default=None, max_length=400)
-    name_en: str | None = Field(default=None, max_length=400)
-    kind: str | None = Field(default=None, description="province | centre | point")
-    parent: str | None = Field(default=None, max_length=64, description="Parent site code")
-    timezone: str | None = Field(default=None, max_length=128)
-    agency_code: str | None = Field(default=None, max_length=128)
-    address: str | None = Field(default=None, max_length=600)
-    phone: str | None = Field(default=None, max_length=80)
-    opening_hours: dict[str, list[list[str]]] | None = Field(
-        default=None, description='Weekday "0" (Monday)..."6" -> [["07:30","11:30"], ...]'
+    code: CodeText | None = Field(default=None, description="Only when creating")
+    name_vi: NameText | None = None
+    name_en: NameText | None = None
+    kind: Annotated[str, stated(type="string", enum=list(SITE_KINDS))] | None = None
+    parent: CodeText | None = Field(default=None, description="Parent site code")
+    timezone: TimezoneText | None = None
+    agency_code: text_at_most(fields.AGENCY_CODE_MAX) | None = None
+    address: text_at_most(fields.ADDRESS_MAX) | None = None
+    phone: text_at_most(fields.PHONE_MAX) | None = None
+    opening_hours: Annotated[
+        dict[str, list[list[str]]],
+        stated(
+            type="object",
+            propertyNames={"pattern": "^[0-6]$"},
+            additionalProperties={
+                "type": "array",
+                "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                          "items": {"type": "string", "pattern": fields.HHMM.pattern}},
+            },
+        ),
+    ] | None = Field(
+        default=None,
+        description='Weekday "0" (Monday)..."6" -> [["07:30","11:30"], ...], each interval '
+        "opening before closing, not overlapping",
     )
-    interleave_priority: int | None = None
-    interleave_normal: int | None = None
+    interleave_priority: whole(fields.INTERLEAVE_PRIORITY) | None = None
+    interleave_normal: whole(fields.INTERLEAVE_NORMAL) | None = None
 
 
 class ServiceAdminIn(_In):
-    code: str | None = Field(default=None, max_length=64, description="Only when creating")
-    name_vi: str | None = Field(default=None, max_length=400)
-    name_en: str | None = Field(default=None, max_length=400)
-    prefix: str | None = Field(default=None, max_length=8)
-    sla_target_minutes: int | None = None
-    daily_cap: int | None = None
-    last_ticket_time: str | None = Field(default=None, max_length=8, description="HH:MM")
-    display_colour: str | None = Field(default=None, max_length=16, description="#rrggbb")
+    code: CodeText | None = Field(default=None, description="Only when creating")
+    name_vi: NameText | None = None
+    name_en: NameText | None = None
+    prefix: Annotated[str, stated(type="string", pattern=fields.PREFIX.pattern)] | None = None
+    sla_target_minutes: whole(fields.SLA_MINUTES) | None = None
+    daily_cap: whole(fields.DAILY_CAP) | None = None
+    last_ticket_time: ClockText | None = Field(default=None, description="HH:MM")
+    display_colour: Annotated[str, stated(type="string", pattern=fields.COLOUR.pattern)] | None = (
+        Field(default=None, description="#rrggbb")
+    )
     active: bool = True
 
 
 class ProfileLineAdminIn(_In):
-    code: str = Field(max_length=64)
-    weight: float = 1.0
+    code: CodeText
+    weight: Annotated[
+        float, stated(type="number", minimum=fields.WEIGHT[0], maximum=fields.WEIGHT[1])
+    ] = 1.0
 
 
 class CounterAdminIn(_In):
-    number: int | None = None
-    name: str | None = Field(default=None, max_length=200)
+    number: whole(fields.COUNTER_NUMBER) | None = None
+    name: Annotated[
+        str, stated(type="string", pattern=r"\S", maxLength=fields.COUNTER_NAME_MAX)
+    ] | None = None
     printer_uri: str | None = Field(default=None, max_length=600)
     services: list[ProfileLineAdminIn] = Field(default_factory=list, max_length=50)
 
 
 class InterleaveIn(_In):
-    priority: int
-    normal: int
+    priority: whole(fields.INTERLEAVE_PRIORITY)
+    normal: whole(fields.INTERLEAVE_NORMAL)
 
 
 class PriorityAdminIn(_In):
-    code: str | None = Field(default=None, max_length=64)
-    name_vi: str | None = Field(default=None, max_length=400)
-    name_en: str | None = Field(default=None, max_length=400)
+    code: CodeText | None = None
+    name_vi: NameText | None = None
+    name_en: NameText | None = None
     active: bool = True
-    sort_order: int | None = None
+    sort_order: whole(fields.SORT_ORDER) | None = None
 
 
 class UserAdminIn(_In):
-    username: str | None = Field(default=None, max_length=128, description="Only when creating")
-    full_name: str | None = Field(default=None, max_length=400)
-    role: str | None = Field(default=None, description="admin | supervisor | clerk")
-    sites: list[str] | None = Field(default=None, max_length=200, description="Site codes")
+    username: Annotated[str, stated(type="string", pattern=admin.USERNAME.pattern)] | None = (
+        Field(default=None, description="Only when creating")
+    )
+    full_name: text_at_most(admin.FULL_NAME_MAX) | None = None
+    role: Annotated[str, stated(type="string", enum=list(ROLES))] | None = None
+    sites: list[CodeText] | None = Field(default=None, max_length=200, description="Site codes")
     active: bool = True
 
 
 class PairingClaimIn(_In):
     code: str | None = Field(default=None, max_length=32)
-    site: str | None = Field(default=None, max_length=64)
-    kind: str | None = Field(default=None, description="kiosk | display")
+    site: CodeText | None = None
+    kind: Annotated[str, stated(type="string", enum=list(DEVICE_KINDS))] | None = None
     name: str | None = Field(default=None, max_length=200)
     printer_uri: str | None = Field(default=None, max_length=600)
 
@@ -126,9 +160,9 @@ class CsvIn(_In):
 
 
 class HolidayIn(_In):
-    day: str | None = Field(default=None, max_length=20, description="YYYY-MM-DD")
-    name_vi: str | None = Field(default=None, max_length=400)
-    name_en: str | None = Field(default=None, max_length=400)
+    day: DayText | None = Field(default=None, description="YYYY-MM-DD")
+    name_vi: NameText | None = None
+    name_en: NameText | None = None
 
 
 class ProcedureAdminOut(ProcedureOut):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from server.rules import fields
 from tests.conftest import Api
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -79,3 +80,19 @@ def test_every_operation_documents_its_errors_with_the_error_body(api: Api) -> N
     error = doc["components"]["schemas"]["ErrorBody"]
     assert set(error["required"]) == {"code", "message"}
 
+
+
+def test_the_document_states_the_limits_the_api_enforces(api: Api) -> None:
+    schemas = _document(api)["components"]["schemas"]
+    site = schemas["SiteAdminIn"]["properties"]
+    code = site["code"]["anyOf"][0]
+    assert code["pattern"] == fields.CODE.pattern and code["maxLength"] == fields.CODE_MAX
+    assert site["kind"]["anyOf"][0]["enum"] == ["province", "centre", "point"]
+    service = schemas["ServiceAdminIn"]["properties"]
+    assert service["prefix"]["anyOf"][0]["pattern"] == fields.PREFIX.pattern
+    sla = service["sla_target_minutes"]["anyOf"][0]
+    assert (sla["minimum"], sla["maximum"]) == fields.SLA_MINUTES[:2]
+    counter = schemas["CounterAdminIn"]["properties"]["number"]["anyOf"][0]
+    assert (counter["minimum"], counter["maximum"]) == fields.COUNTER_NUMBER[:2]
+    user = schemas["UserAdminIn"]["properties"]["role"]["anyOf"][0]
+    assert user["enum"] == ["admin", "supervisor", "clerk"]
