@@ -8,15 +8,17 @@ A failed validation answers 422 ``{"error": {"code": "validation_error", "messag
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from server.api.http import (
+    ADMIN_ROLES,
+    LEAD_ROLES,
     bp,
     endpoint,
+    json_object,
     json_response,
     now,
     principal,
@@ -25,11 +27,24 @@ from server.api.http import (
     write,
     write_json,
 )
-from server.api.schemas import Names, ProcedureOut
+from server.api.schemas import (
+    ClockText,
+    CodeText,
+    DayText,
+    Names,
+    NameText,
+    ProcedureOut,
+    TimezoneText,
+    stated,
+    text_at_most,
+    whole,
+)
 from server.core.db import retrying
 from server.core.errors import AppError
 from server.features import admin
 from server.features import catalog as admin_catalog
+from server.models import DEVICE_KINDS, ROLES, SITE_KINDS
+from server.rules import fields
 from server.web.i18n import request_lang
 
 ADMIN = "admins"
@@ -41,71 +56,92 @@ class _In(BaseModel):
 
 
 class SiteAdminIn(_In):
-    code: str | None = Field(default=None, max_length=64, description="Only when creating")
-    name_vi: str | None = Field(default=None, max_length=400)
-    name_en: str | None = Field(default=None, max_length=400)
-    kind: str | None = Field(default=None, description="province | centre | point")
-    parent: str | None = Field(default=None, max_length=64, description="Parent site code")
-    timezone: str | None = Field(default=None, max_length=128)
-    agency_code: str | None = Field(default=None, max_length=128)
-    address: str | None = Field(default=None, max_length=600)
-    phone: str | None = Field(default=None, max_length=80)
-    opening_hours: dict[str, list[list[str]]] | None = Field(
-        default=None, description='Weekday "0" (Monday)..."6" -> [["07:30","11:30"], ...]'
+    code: CodeText | None = Field(default=None, description="Only when creating")
+    name_vi: NameText | None = None
+    name_en: NameText | None = None
+    kind: Annotated[str, stated(type="string", enum=list(SITE_KINDS))] | None = None
+    parent: CodeText | None = Field(default=None, description="Parent site code")
+    timezone: TimezoneText | None = None
+    agency_code: text_at_most(fields.AGENCY_CODE_MAX) | None = None
+    address: text_at_most(fields.ADDRESS_MAX) | None = None
+    phone: text_at_most(fields.PHONE_MAX) | None = None
+    opening_hours: Annotated[
+        dict[str, list[list[str]]],
+        stated(
+            type="object",
+            propertyNames={"pattern": "^[0-6]$"},
+            additionalProperties={
+                "type": "array",
+                "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                          "items": {"type": "string", "pattern": fields.HHMM.pattern}},
+            },
+        ),
+    ] | None = Field(
+        default=None,
+        description='Weekday "0" (Monday)..."6" -> [["07:30","11:30"], ...], each interval '
+        "opening before closing, not overlapping",
     )
-    interleave_priority: int | None = None
-    interleave_normal: int | None = None
+    interleave_priority: whole(fields.INTERLEAVE_PRIORITY) | None = None
+    interleave_normal: whole(fields.INTERLEAVE_NORMAL) | None = None
 
 
 class ServiceAdminIn(_In):
-    code: str | None = Field(default=None, max_length=64, description="Only when creating")
-    name_vi: str | None = Field(default=None, max_length=400)
-    name_en: str | None = Field(default=None, max_length=400)
-    prefix: str | None = Field(default=None, max_length=8)
-    sla_target_minutes: int | None = None
-    daily_cap: int | None = None
-    last_ticket_time: str | None = Field(default=None, max_length=8, description="HH:MM")
-    display_colour: str | None = Field(default=None, max_length=16, description="#rrggbb")
+    code: CodeText | None = Field(default=None, description="Only when creating")
+    name_vi: NameText | None = None
+    name_en: NameText | None = None
+    prefix: Annotated[str, stated(type="string", pattern=fields.PREFIX.pattern)] | None = None
+    sla_target_minutes: whole(fields.SLA_MINUTES) | None = None
+    daily_cap: whole(fields.DAILY_CAP) | None = None
+    last_ticket_time: ClockText | None = Field(default=None, description="HH:MM")
+    display_colour: Annotated[str, stated(type="string", pattern=fields.COLOUR.pattern)] | None = (
+        Field(default=None, description="#rrggbb")
+    )
     active: bool = True
 
 
 class ProfileLineAdminIn(_In):
-    code: str = Field(max_length=64)
-    weight: float = 1.0
+    code: CodeText
+    weight: Annotated[
+        float, stated(type="number", minimum=fields.WEIGHT[0], maximum=fields.WEIGHT[1])
+    ] = 1.0
 
 
 class CounterAdminIn(_In):
-    number: int | None = None
-    name: str | None = Field(default=None, max_length=200)
+    number: whole(fields.COUNTER_NUMBER) | None = None
+    name: Annotated[
+        str, stated(type="string", pattern=r"\S", maxLength=fields.COUNTER_NAME_MAX)
+    ] | None = None
     printer_uri: str | None = Field(default=None, max_length=600)
     services: list[ProfileLineAdminIn] = Field(default_factory=list, max_length=50)
 
 
 class InterleaveIn(_In):
-    priority: int
-    normal: int
+    priority: whole(fields.INTERLEAVE_PRIORITY)
+    normal: whole(fields.INTERLEAVE_NORMAL)
 
 
 class PriorityAdminIn(_In):
-    code: str | None = Field(default=None, max_length=64)
-    name_vi: str | None = Field(default=None, max_length=400)
-    name_en: str | None = Field(default=None, max_length=400)
+    code: CodeText | None = None
+    name_vi: NameText | None = None
+    name_en: NameText | None = None
     active: bool = True
-    sort_order: int | None = None
+    sort_order: whole(fields.SORT_ORDER) | None = None
 
 
 class UserAdminIn(_In):
-    username: str | None = Field(default=None, max_length=128, description="Only when creating")
-    full_name: str | None = Field(default=None, max_length=400)
-    role: str | None = Field(default=None, description="admin | supervisor | clerk")
-    sites: list[str] | None = Field(default=None, max_length=200, description="Site codes")
+    username: Annotated[str, stated(type="string", pattern=admin.USERNAME.pattern)] | None = (
+        Field(default=None, description="Only when creating")
+    )
+    full_name: text_at_most(admin.FULL_NAME_MAX) | None = None
+    role: Annotated[str, stated(type="string", enum=list(ROLES))] | None = None
+    sites: list[CodeText] | None = Field(default=None, max_length=200, description="Site codes")
     active: bool = True
 
 
 class PairingClaimIn(_In):
     code: str | None = Field(default=None, max_length=32)
-    site: str | None = Field(default=None, max_length=64)
-    kind: str | None = Field(default=None, description="kiosk | display")
+    site: CodeText | None = None
+    kind: Annotated[str, stated(type="string", enum=list(DEVICE_KINDS))] | None = None
     name: str | None = Field(default=None, max_length=200)
     printer_uri: str | None = Field(default=None, max_length=600)
 
@@ -124,9 +160,9 @@ class CsvIn(_In):
 
 
 class HolidayIn(_In):
-    day: str | None = Field(default=None, max_length=20, description="YYYY-MM-DD")
-    name_vi: str | None = Field(default=None, max_length=400)
-    name_en: str | None = Field(default=None, max_length=400)
+    day: DayText | None = Field(default=None, description="YYYY-MM-DD")
+    name_vi: NameText | None = None
+    name_en: NameText | None = None
 
 
 class ProcedureAdminOut(ProcedureOut):
@@ -285,13 +321,7 @@ bp.register_error_handler(admin.FieldErrors, _fields_response)
 def _data(model: type[BaseModel]) -> dict[str, Any]:
     """The body as a dict; type errors are reported per field like the domain's checks."""
 
-    raw = request.get_data(cache=True)
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise AppError("bad_json") from None
-    if not isinstance(data, dict):
-        raise AppError("validation_error", detail="body must be a JSON object")
+    data = json_object()
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
@@ -319,20 +349,23 @@ def _admin_data(model: type[BaseModel]) -> dict[str, Any]:
 
 
 @endpoint("GET", "/admin/sites", summary="The sites tree (parents first, with depth)",
-          tag="admin", auth=READ, responses={200: [SiteAdminOut]}, errors=[401, 403])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: [SiteAdminOut]},
+          errors=[401, 403])
 def admin_sites() -> Response:
     return read_json(admin.list_sites)
 
 
 @endpoint("POST", "/admin/sites", summary="Create a site (province, centre or reception point)",
-          tag="admin", auth=ADMIN, body=SiteAdminIn, responses={201: SiteAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=SiteAdminIn,
+          responses={201: SiteAdminOut})
 def admin_site_create() -> Response:
     data = _admin_data(SiteAdminIn)
     return write_json(lambda s, p: admin.create_site(s, p, data, now()), 201)
 
 
 @endpoint("PUT", "/admin/sites/<site>", summary="Edit a site (all fields; code is fixed)",
-          tag="admin", auth=ADMIN, body=SiteAdminIn, responses={200: SiteAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=SiteAdminIn,
+          responses={200: SiteAdminOut})
 def admin_site_update(site: str) -> Response:
     data = _admin_data(SiteAdminIn)
     return write_json(lambda s, p: admin.update_site(s, p, site, data, now()))
@@ -340,7 +373,8 @@ def admin_site_update(site: str) -> Response:
 
 @endpoint("PUT", "/admin/sites/<site>/interleave",
           summary="Priority interleave: call `priority` priority tickets, then `normal` others",
-          tag="admin", auth=ADMIN, body=InterleaveIn, responses={200: InterleaveOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=InterleaveIn,
+          responses={200: InterleaveOut})
 def admin_site_interleave(site: str) -> Response:
     data = _admin_data(InterleaveIn)
     return write_json(lambda s, p: admin.set_interleave(
@@ -351,13 +385,15 @@ def admin_site_interleave(site: str) -> Response:
 
 
 @endpoint("GET", "/admin/sites/<site>/services", summary="Services of a site (configuration)",
-          tag="admin", auth=READ, responses={200: [ServiceAdminOut]}, errors=[401, 403, 404])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: [ServiceAdminOut]},
+          errors=[401, 403, 404])
 def admin_services(site: str) -> Response:
     return read_json(lambda s, p: admin.list_services(s, p, site))
 
 
 @endpoint("POST", "/admin/sites/<site>/services", summary="Add a service to a site",
-          tag="admin", auth=ADMIN, body=ServiceAdminIn, responses={201: ServiceAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=ServiceAdminIn,
+          responses={201: ServiceAdminOut})
 def admin_service_create(site: str) -> Response:
     data = _admin_data(ServiceAdminIn)
     return write_json(lambda s, p: admin.save_service(s, p, site, data, now()), 201)
@@ -365,7 +401,8 @@ def admin_service_create(site: str) -> Response:
 
 @endpoint("PUT", "/admin/sites/<site>/services/<code>",
           summary="Edit a service (names, prefix, SLA, cap, last-ticket time, colour, active)",
-          tag="admin", auth=ADMIN, body=ServiceAdminIn, responses={200: ServiceAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=ServiceAdminIn,
+          responses={200: ServiceAdminOut})
 def admin_service_update(site: str, code: str) -> Response:
     data = _admin_data(ServiceAdminIn)
     return write_json(lambda s, p: admin.save_service(s, p, site, data, now(), code=code))
@@ -375,21 +412,24 @@ def admin_service_update(site: str, code: str) -> Response:
 
 
 @endpoint("GET", "/admin/sites/<site>/counters", summary="Counters of a site (configuration)",
-          tag="admin", auth=READ, responses={200: [CounterAdminOut]}, errors=[401, 403, 404])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: [CounterAdminOut]},
+          errors=[401, 403, 404])
 def admin_counters(site: str) -> Response:
     return read_json(lambda s, p: admin.list_counters(s, p, site))
 
 
 @endpoint("POST", "/admin/sites/<site>/counters",
           summary="Add a counter (number, name, default work profile, printer)",
-          tag="admin", auth=ADMIN, body=CounterAdminIn, responses={201: CounterAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=CounterAdminIn,
+          responses={201: CounterAdminOut})
 def admin_counter_create(site: str) -> Response:
     data = _admin_data(CounterAdminIn)
     return write_json(lambda s, p: admin.save_counter(s, p, site, data, now()), 201)
 
 
 @endpoint("PUT", "/admin/sites/<site>/counters/<int:counter_id>", summary="Edit a counter",
-          tag="admin", auth=ADMIN, body=CounterAdminIn, responses={200: CounterAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=CounterAdminIn,
+          responses={200: CounterAdminOut})
 def admin_counter_update(site: str, counter_id: int) -> Response:
     data = _admin_data(CounterAdminIn)
     return write_json(
@@ -401,13 +441,15 @@ def admin_counter_update(site: str, counter_id: int) -> Response:
 
 
 @endpoint("GET", "/admin/priorities", summary="Priority categories (also inactive ones)",
-          tag="admin", auth=READ, responses={200: [PriorityAdminOut]}, errors=[401, 403])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: [PriorityAdminOut]},
+          errors=[401, 403])
 def admin_priorities() -> Response:
     return read_json(admin.list_priorities)
 
 
 @endpoint("PUT", "/admin/priorities", summary="Create or edit a priority category (by code)",
-          tag="admin", auth=ADMIN, body=PriorityAdminIn, responses={200: PriorityAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=PriorityAdminIn,
+          responses={200: PriorityAdminOut})
 def admin_priority_save() -> Response:
     data = _admin_data(PriorityAdminIn)
     return write_json(lambda s, p: admin.save_priority(s, p, data, now()))
@@ -417,6 +459,7 @@ def admin_priority_save() -> Response:
 
 
 @endpoint("GET", "/admin/users", summary="Staff accounts", tag="admin", auth=ADMIN,
+roles=ADMIN_ROLES,
           responses={200: [UserAdminOut]}, errors=[401, 403])
 def admin_users() -> Response:
     return read_json(admin.list_users)
@@ -424,7 +467,8 @@ def admin_users() -> Response:
 
 @endpoint("POST", "/admin/users",
           summary="Create a staff account; the generated password is in the answer, once",
-          tag="admin", auth=ADMIN, body=UserAdminIn, responses={201: UserAdminOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=UserAdminIn,
+          responses={201: UserAdminOut})
 def admin_user_create() -> Response:
     data = _admin_data(UserAdminIn)
     return write_json(lambda s, p: admin.save_user(s, p, data, now()), 201)
@@ -432,6 +476,7 @@ def admin_user_create() -> Response:
 
 @endpoint("PUT", "/admin/users/<int:user_id>",
           summary="Edit a staff account: name, role, sites, enabled", tag="admin", auth=ADMIN,
+          roles=ADMIN_ROLES,
           body=UserAdminIn, responses={200: UserAdminOut})
 def admin_user_update(user_id: int) -> Response:
     data = _admin_data(UserAdminIn)
@@ -440,7 +485,8 @@ def admin_user_update(user_id: int) -> Response:
 
 @endpoint("POST", "/admin/users/<int:user_id>/reset-password",
           summary="Reset a password: a generated one is in the answer, once; sessions end",
-          tag="admin", auth=ADMIN, responses={200: UserAdminOut}, errors=[401, 403, 404])
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, responses={200: UserAdminOut},
+          errors=[401, 403, 404])
 def admin_user_reset(user_id: int) -> Response:
     return write_json(lambda s, p: admin.reset_password(s, p, user_id, now()))
 
@@ -450,21 +496,24 @@ def admin_user_reset(user_id: int) -> Response:
 
 @endpoint("GET", "/admin/sites/<site>/devices",
           summary="Kiosks and displays of a site with last-seen and printer state",
-          tag="admin", auth=READ, responses={200: [DeviceOut]}, errors=[401, 403, 404])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: [DeviceOut]},
+          errors=[401, 403, 404])
 def admin_devices(site: str) -> Response:
     return read_json(lambda s, p: admin.list_devices(s, p, site))
 
 
 @endpoint("POST", "/admin/devices/<int:device_id>/revoke",
           summary="Revoke a device: its token is refused at once and its sockets are closed",
-          tag="admin", auth=ADMIN, responses={200: DeviceOut}, errors=[401, 403, 404])
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, responses={200: DeviceOut},
+          errors=[401, 403, 404])
 def admin_device_revoke(device_id: int) -> Response:
     return write_json(lambda s, p: admin.revoke_device(s, p, device_id, now()))
 
 
 @endpoint("POST", "/admin/pairing/claim",
           summary="Pair the device showing this code: creates the kiosk or display",
-          tag="admin", auth=ADMIN, body=PairingClaimIn, responses={201: DeviceOut},
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=PairingClaimIn,
+          responses={201: DeviceOut},
           errors=[400, 401, 403, 404, 409, 410, 422])
 def admin_pairing_claim() -> Response:
     data = _admin_data(PairingClaimIn)
@@ -472,7 +521,7 @@ def admin_pairing_claim() -> Response:
 
 
 @endpoint("POST", "/pairing", summary="A new device asks for a pairing code (public)",
-          tag="public", auth=None, body=PairingStartIn, responses={201: PairingStartOut},
+          tag="devices", auth=None, body=PairingStartIn, responses={201: PairingStartOut},
           errors=[400, 422, 429])
 def pairing_start() -> Response:
     data = _data(PairingStartIn)
@@ -486,7 +535,7 @@ def pairing_start() -> Response:
 
 @endpoint("POST", "/pairing/collect",
           summary="The device polls its code: pending, or its token once claimed (public)",
-          tag="public", auth=None, body=PairingCollectIn, responses={200: PairingCollectOut},
+          tag="devices", auth=None, body=PairingCollectIn, responses={200: PairingCollectOut},
           errors=[400, 404, 409, 410, 422])
 def pairing_collect() -> Response:
     data = _data(PairingCollectIn)
@@ -501,7 +550,8 @@ def pairing_collect() -> Response:
 
 
 @endpoint("GET", "/admin/audit", summary="Recent configuration changes (?site=CODE)",
-          tag="admin", auth=ADMIN, responses={200: [AuditOut]}, errors=[401, 403, 404])
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, responses={200: [AuditOut]},
+          errors=[401, 403, 404])
 def admin_audit() -> Response:
     return read_json(lambda s, p: admin.list_audit(s, p, request.args.get("site") or None))
 
@@ -511,14 +561,15 @@ def admin_audit() -> Response:
 
 @endpoint("GET", "/admin/sites/<site>/procedures",
           summary="The procedure catalog of the site's province (retired ones too)",
-          tag="admin", auth=READ, responses={200: CatalogOut}, errors=[401, 403, 404])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: CatalogOut},
+          errors=[401, 403, 404])
 def admin_procedures(site: str) -> Response:
     return read_json(lambda s, p: admin_catalog.list_catalog(s, p, site))
 
 
 @endpoint("POST", "/admin/sites/<site>/procedures/import",
           summary="Import the province's catalog from CSV (all or nothing; ?dry_run=1 checks)",
-          tag="admin", auth=ADMIN, body=CsvIn, responses={200: CatalogImportOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=CsvIn, responses={200: CatalogImportOut})
 def admin_procedures_import(site: str) -> Response:
     data = _admin_data(CsvIn)
     dry = request.args.get("dry_run") in ("1", "true", "yes")
@@ -527,7 +578,7 @@ def admin_procedures_import(site: str) -> Response:
 
 
 @endpoint("GET", "/admin/sites/<site>/procedures.csv",
-          summary="Export the province's catalog as CSV", tag="admin", auth=READ,
+          summary="Export the province's catalog as CSV", tag="admin", auth=READ, roles=LEAD_ROLES,
           responses={200: None}, errors=[401, 403, 404])
 def admin_procedures_export(site: str) -> Response:
     with read() as s:
@@ -538,27 +589,29 @@ def admin_procedures_export(site: str) -> Response:
 
 
 @endpoint("GET", "/admin/sites/<site>/holidays", summary="The holidays of the site's province",
-          tag="admin", auth=READ, responses={200: HolidaysOut}, errors=[401, 403, 404])
+          tag="admin", auth=READ, roles=LEAD_ROLES, responses={200: HolidaysOut},
+          errors=[401, 403, 404])
 def admin_holidays(site: str) -> Response:
     return read_json(lambda s, p: admin_catalog.list_holidays(s, p, site))
 
 
 @endpoint("PUT", "/admin/sites/<site>/holidays", summary="Add or rename a holiday (by day)",
-          tag="admin", auth=ADMIN, body=HolidayIn, responses={200: HolidaysOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=HolidayIn, responses={200: HolidaysOut})
 def admin_holiday_save(site: str) -> Response:
     data = _admin_data(HolidayIn)
     return write_json(lambda s, p: admin_catalog.add_holiday(s, p, site, data, now()))
 
 
 @endpoint("DELETE", "/admin/sites/<site>/holidays/<day>", summary="Remove a holiday",
-          tag="admin", auth=ADMIN, responses={200: HolidaysOut}, errors=[401, 403, 404])
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, responses={200: HolidaysOut},
+          errors=[401, 403, 404])
 def admin_holiday_delete(site: str, day: str) -> Response:
     return write_json(lambda s, p: admin_catalog.delete_holiday(s, p, site, day, now()))
 
 
 @endpoint("POST", "/admin/sites/<site>/holidays/import",
           summary="Import holidays from CSV: day,name_vi,name_en (all or nothing)",
-          tag="admin", auth=ADMIN, body=CsvIn, responses={200: HolidaysOut})
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, body=CsvIn, responses={200: HolidaysOut})
 def admin_holidays_import(site: str) -> Response:
     data = _admin_data(CsvIn)
     return write_json(

@@ -8,7 +8,16 @@ from typing import Any
 from flask import Response, request
 from pydantic import BaseModel, Field
 
-from server.api.http import endpoint, json_response, now, principal, query_param, read, read_json
+from server.api.http import (
+    LEAD_ROLES,
+    endpoint,
+    json_response,
+    now,
+    principal,
+    query_param,
+    read,
+    read_json,
+)
 from server.api.schemas import Names
 from server.core.errors import AppError
 from server.features import advice as advice_service
@@ -140,8 +149,9 @@ class SeriesOut(BaseModel):
     "GET",
     "/sites/<site>/advice",
     summary="Counters each service needs (Erlang C over the last 30-60 min) and moves to make",
-    tag="supervisor",
+    tag="supervision",
     auth=WHO,
+    roles=LEAD_ROLES,
     responses={200: AdviceOut},
     errors=[401, 403, 404],
 )
@@ -157,8 +167,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     "GET",
     "/sites/<site>/reports/kpis",
     summary="KPIs for a date range (site local days): per site, service, counter, clerk, hour",
-    tag="supervisor",
+    tag="supervision",
     auth=WHO,
+    roles=LEAD_ROLES,
     responses={200: KpisOut},
     errors=[401, 403, 404, 422],
     headers=[
@@ -196,8 +207,9 @@ def site_kpis(site: str) -> Response:
     "GET",
     "/sites/<site>/reports/series",
     summary="Queue length, arrivals, calls and waits per service across one day, in buckets",
-    tag="supervisor",
+    tag="supervision",
     auth=WHO,
+    roles=LEAD_ROLES,
     responses={200: SeriesOut},
     errors=[401, 403, 404, 422],
     headers=[

@@ -8,7 +8,16 @@ from flask import Response, request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from server.api.http import body, endpoint, now, principal, read, write_json
+from server.api.http import (
+    ADMIN_ROLES,
+    LEAD_ROLES,
+    body,
+    endpoint,
+    now,
+    principal,
+    read,
+    write_json,
+)
 from server.api.schemas import Strict
 from server.core.auth import Principal
 from server.core.errors import AppError
@@ -47,6 +56,7 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
     summary="Close the day: waiting and parked tickets become unserved_at_close",
     tag="sites",
     auth="supervisors and admins of the site",
+    roles=LEAD_ROLES,
     body=CloseDayIn,
     responses={200: CloseDayOut},
 )
@@ -62,8 +72,9 @@ def close_day(site: str) -> Response:
     "GET",
     "/sites/<site>/config",
     summary="The site's whole configuration as one file (?format=json|yaml)",
-    tag="config",
+    tag="admin",
     auth="admins; supervisors of the site (read-only)",
+    roles=LEAD_ROLES,
     responses={200: None},
     errors=[401, 403, 404, 422],
 )
@@ -84,8 +95,9 @@ def config_export(site: str) -> Response:
     "POST",
     "/config/import",
     summary="Import a site configuration file (JSON or YAML body; ?dry_run=1 changes nothing)",
-    tag="config",
+    tag="admin",
     auth="admins",
+    roles=ADMIN_ROLES,
     responses={200: ConfigImportOut},
     errors=[400, 401, 403, 422],
 )

@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from server.api.http import (
+    ANY_ROLE,
+    STAFF_ROLES,
     base_url,
     body,
     endpoint,
@@ -221,6 +223,7 @@ def _printing() -> Any:
     summary="The procedure catalog of the site's province (?service=civil filters by field)",
     tag="dossiers",
     auth="any token of the site",
+    roles=ANY_ROLE,
     responses={200: [ProcedureOut]},
     errors=[401, 403, 404],
 )
@@ -241,6 +244,7 @@ def site_procedures(site: str) -> Response:
     "counter's printer",
     tag="dossiers",
     auth=STAFF + " (a counter's clerk: the ticket must be at that counter)",
+    roles=STAFF_ROLES,
     body=DossierIntakeIn,
     responses={201: DossierCreatedOut},
     errors=[400, 401, 403, 404, 409, 422],
@@ -274,6 +278,7 @@ def dossier_intake(ticket_id: int) -> Response:
     summary="The dossiers received from the citizen of a ticket",
     tag="dossiers",
     auth="staff of the ticket's site",
+    roles=STAFF_ROLES,
     responses={200: [DossierOut]},
     errors=[401, 403, 404],
 )
@@ -290,6 +295,7 @@ def ticket_dossiers(ticket_id: int) -> Response:
     summary="One dossier with its applicant and step history (staff)",
     tag="dossiers",
     auth=SITE_STAFF,
+    roles=STAFF_ROLES,
     responses={200: DossierOut},
     errors=[401, 403, 404],
 )
@@ -303,6 +309,7 @@ def dossier_get(code: str) -> Response:
     summary="Move a dossier one step (illegal moves: 409; refused needs a reason)",
     tag="dossiers",
     auth=SITE_STAFF,
+    roles=STAFF_ROLES,
     body=DossierStepIn,
     responses={200: DossierOut},
     errors=[400, 401, 403, 404, 409, 422],
@@ -321,6 +328,7 @@ def dossier_step(code: str) -> Response:
     summary="The receipt slip as data, for the browser print of a counter without a printer",
     tag="dossiers",
     auth=SITE_STAFF,
+    roles=STAFF_ROLES,
     responses={200: ReceiptOut},
     errors=[401, 403, 404],
 )
@@ -338,6 +346,7 @@ def dossier_receipt(code: str) -> Response:
     summary="Print the receipt again on the printer of the counter that received the dossier",
     tag="dossiers",
     auth=SITE_STAFF,
+    roles=STAFF_ROLES,
     body=EmptyIn,
     responses={200: ReceiptPrintOut},
     errors=[400, 401, 403, 404, 422],
@@ -357,6 +366,7 @@ def dossier_reprint(code: str) -> Response:
     "working day); earliest due first",
     tag="dossiers",
     auth="staff of the site",
+    roles=STAFF_ROLES,
     responses={200: [DossierOut]},
     errors=[401, 403, 404, 422],
 )
@@ -372,7 +382,7 @@ def site_dossiers(site: str) -> Response:
     "GET",
     "/dossier-track/<token>",
     summary="Public tracking of a dossier: steps and dates (no personal data)",
-    tag="public",
+    tag="dossiers",
     auth=None,
     responses={200: DossierTrackOut},
     errors=[404],
@@ -386,7 +396,7 @@ def dossier_track(token: str) -> Response:
     "POST",
     "/track/<token>/rating",
     summary="Rate a finished visit from its tracking page (once, within 2 hours)",
-    tag="public",
+    tag="tickets",
     auth=None,
     body=RatingIn,
     responses={201: RatingOut},
@@ -407,6 +417,7 @@ def track_rating(token: str) -> Response:
     summary="Rate the visit finished at this counter in the last 10 minutes (citizen tablet)",
     tag="counters",
     auth="the site's kiosk devices (tablet), " + STAFF,
+    roles=("kiosk", *STAFF_ROLES),
     body=RatingIn,
     responses={201: RatingOut},
     errors=[400, 401, 403, 404, 409, 422],

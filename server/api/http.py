@@ -17,11 +17,14 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.routing import IntegerConverter
 
 from server.api.schemas import ErrorOut
 from server.core.auth import Principal, principal_from_token
 from server.core.db import retrying
 from server.core.errors import MESSAGES, AppError
+from server.core.lookups import MAX_ID
 from server.rules.states import IllegalTransition
 from server.web.i18n import request_lang
 from server.web.signin import csrf_ok, principal_from_session
@@ -29,6 +32,20 @@ from server.web.signin import csrf_ok, principal_from_session
 log = logging.getLogger("motcua.api")
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in a path: Flask's own takes a number of any size, the database does not
+    (an id past the column's range is a driver error, a 500). An id the lookups could never
+    find matches no route: 404, before any query."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+# Set on the app when the blueprint is registered, before its rules are bound to converters.
+bp.record_once(lambda state: state.app.url_map.converters.update(int=IdConverter))
 
 
 @dataclass
@@ -42,9 +59,35 @@ class EndpointDoc:
     responses: dict[int, Any]
     errors: list[int] = field(default_factory=list)
     headers: list[dict[str, Any]] = field(default_factory=list)
+    roles: tuple[str, ...] = ()
 
 
 REGISTRY: list[EndpointDoc] = []
+
+# The kinds of caller an operation can allow (``x-roles`` in the OpenAPI document). Scope
+# (the caller's site, a clerk's counter) is checked by the feature on top of the role.
+ROLES = ("display", "kiosk", "clerk", "supervisor", "admin")
+ANY_ROLE = ROLES
+STAFF_ROLES = ("clerk", "supervisor", "admin")
+LEAD_ROLES = ("supervisor", "admin")
+ADMIN_ROLES = ("admin",)
+
+# Every operation carries the tag of its feature; the document lists each with one line.
+TAGS = {
+    "meta": "The API itself: liveness and this document.",
+    "sites": "Sites, their services, counters, priority categories, lobby ticker and day close.",
+    "tickets": "Issuing, serving, transferring, reprinting and publicly tracking tickets.",
+    "counters": "Counter status, calling the next ticket, work profiles and ratings at a counter.",
+    "dossiers": "Dossier intake, steps, receipts and public dossier tracking.",
+    "supervision": "A site's live dashboard, rebalancing, audit, staffing advice and reports.",
+    "admin": "The admin console: sites, services, counters, users, devices, catalog, holidays, "
+    "configuration files.",
+    "devices": "Pairing a new kiosk or display (public, before it has a token).",
+}
+
+# Statuses any operation can answer besides those it declares: a malformed or oversized body,
+# a rate limit, a server that is shutting down or has lost its database.
+GENERIC_ERRORS = (400, 413, 422, 429, 503)
 
 
 def endpoint(
@@ -58,7 +101,18 @@ def endpoint(
     responses: dict[int, Any],
     errors: list[int] | None = None,
     headers: list[dict[str, Any]] | None = None,
+    roles: tuple[str, ...] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view on the blueprint and in the OpenAPI registry. ``tag`` is its feature
+    (one of ``TAGS``); ``roles``, the kinds of caller allowed, is required unless ``auth`` is
+    None (public)."""
+    if tag not in TAGS:
+        raise ValueError(f"unknown OpenAPI tag {tag!r} for {method} {rule}")
+    if auth and not roles:
+        raise ValueError(f"{method} {rule}: say which roles may call it")
+    if roles and set(roles) - set(ROLES):
+        raise ValueError(f"{method} {rule}: unknown roles {set(roles) - set(ROLES)}")
+
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=fn, methods=[method])
         default_errors = [400, 401, 403, 404, 422] if auth else [404]
@@ -73,6 +127,7 @@ def endpoint(
                 responses,
                 errors if errors is not None else default_errors,
                 headers or [],
+                tuple(roles or ()),
             )
         )
         return fn
@@ -128,17 +183,28 @@ def principal(session: Session) -> Principal:
     return p
 
 
-def body(model: type[BaseModel]) -> Any:
+def json_object() -> dict[str, Any]:
+    """The request body as a JSON object (empty: ``{}``). Not JSON: 400; not an object, or
+    text that is not Unicode (a lone surrogate such as ``"\\ud800"``, which JSON can spell
+    but no database or file can store): 422."""
     raw = request.get_data(cache=True)
     if not raw.strip():
-        data: Any = {}
-    else:
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise AppError("bad_json") from None
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise AppError("bad_json") from None
     if not isinstance(data, dict):
         raise AppError("validation_error", detail="body must be a JSON object")
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise AppError("validation_error", detail="text must be valid Unicode") from None
+    return data
+
+
+def body(model: type[BaseModel]) -> Any:
+    data = json_object()
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -257,15 +323,17 @@ def openapi_document() -> dict[str, Any]:
                 models.add(m[0])
             elif m is not None:
                 models.add(m)
-    ordered = sorted(models, key=lambda m: m.__name__)
-    _, top = models_json_schema(
-        [(m, "validation" if m.__name__.endswith("In") else "serialization") for m in ordered],
-        ref_template="#/components/schemas/{model}",
+    ordered = sorted(models, key=lambda m: (m.__name__, m.__module__))
+    modes = {m: "validation" if m.__name__.endswith("In") else "serialization" for m in ordered}
+    # Two models may share a name (admin and supervision both have an AuditOut): pydantic then
+    # gives each a longer name, so references come from its own mapping, never from __name__.
+    refs, top = models_json_schema(
+        [(m, modes[m]) for m in ordered], ref_template="#/components/schemas/{model}"
     )
     schemas = top.get("$defs", {})
 
     def ref(m: type[BaseModel]) -> dict[str, str]:
-        return {"$ref": f"#/components/schemas/{m.__name__}"}
+        return {"$ref": refs[(m, modes[m])]["$ref"]}
 
     paths: dict[str, Any] = {}
     for e in REGISTRY:
@@ -284,6 +352,7 @@ def openapi_document() -> dict[str, Any]:
         op: dict[str, Any] = {
             "summary": e.summary,
             "tags": [e.tag],
+            "x-roles": list(e.roles),
             "operationId": f"{e.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', e.rule.lower())}",
             "parameters": params,
             "responses": {},
@@ -293,6 +362,7 @@ def openapi_document() -> dict[str, Any]:
             op["description"] = f"Who may call: {e.auth}."
         else:
             op["security"] = []
+            op["description"] = "Public: no token."
         if e.body:
             op["requestBody"] = {
                 "required": True,
@@ -306,9 +376,13 @@ def openapi_document() -> dict[str, Any]:
             elif model is not None:
                 r["content"] = {"application/json": {"schema": ref(model)}}
             op["responses"][str(status)] = r
-        for status in e.errors:
+        statuses = set(e.errors) | set(GENERIC_ERRORS) | {404}
+        if e.auth:
+            statuses |= {401, 403}
+        for status in sorted(statuses):
             op["responses"][str(status)] = {
-                "description": ", ".join(c for c, v in MESSAGES.items() if v[0] == status),
+                "description": ", ".join(c for c, v in MESSAGES.items() if v[0] == status)
+                or HTTP_STATUS_CODES.get(status, "Error"),
                 "content": {"application/json": {"schema": ref(ErrorOut)}},
             }
         paths.setdefault(path, {})[e.method.lower()] = op
@@ -320,6 +394,7 @@ def openapi_document() -> dict[str, Any]:
             "description": "Queue and kiosk system for one-stop public service centres.",
         },
         "servers": [{"url": "/"}],
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "paths": paths,
         "components": {
             "schemas": schemas,

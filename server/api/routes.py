@@ -9,6 +9,9 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from server.api.http import (
+    ANY_ROLE,
+    LEAD_ROLES,
+    STAFF_ROLES,
     base_url,
     body,
     endpoint,
@@ -103,6 +106,7 @@ def ping() -> Response:
     summary="Sites the caller may see",
     tag="sites",
     auth="any valid token",
+    roles=ANY_ROLE,
     responses={200: [SiteOut]},
     errors=[401],
 )
@@ -116,6 +120,7 @@ def sites() -> Response:
     summary="Services of a site with waiting counts, open counters and estimated wait",
     tag="sites",
     auth="any token of the site",
+    roles=ANY_ROLE,
     responses={200: [ServiceOut]},
     errors=[401, 403, 404],
 )
@@ -129,6 +134,7 @@ def services(site: str) -> Response:
     summary="Counters of a site",
     tag="sites",
     auth="any token of the site",
+    roles=ANY_ROLE,
     responses={200: [CounterOut]},
     errors=[401, 403, 404],
 )
@@ -142,6 +148,7 @@ def counters(site: str) -> Response:
     summary="Priority categories offered at kiosks",
     tag="sites",
     auth="any valid token",
+    roles=ANY_ROLE,
     responses={200: [PriorityOut]},
     errors=[401],
 )
@@ -155,6 +162,7 @@ def priorities() -> Response:
     summary="Issue a ticket",
     tag="tickets",
     auth="the site's kiosks; staff of the site",
+    roles=("kiosk", *STAFF_ROLES),
     body=IssueTicketIn,
     responses={201: IssuedTicketOut},
     errors=[400, 401, 403, 404, 409, 422],
@@ -190,6 +198,7 @@ def issue(site: str) -> Response:
     summary="One ticket, for staff",
     tag="tickets",
     auth=STAFF,
+    roles=STAFF_ROLES,
     responses={200: TicketOut},
     errors=[401, 403, 404],
 )
@@ -213,6 +222,7 @@ def _counter_status(counter_id: int, status: str) -> Response:
     summary="Open a counter",
     tag="counters",
     auth=STAFF,
+    roles=STAFF_ROLES,
     body=EmptyIn,
     responses={200: CounterOut},
 )
@@ -226,6 +236,7 @@ def counter_open(counter_id: int) -> Response:
     summary="Pause a counter (with a reason)",
     tag="counters",
     auth=STAFF,
+    roles=STAFF_ROLES,
     body=PauseIn,
     responses={200: CounterOut},
 )
@@ -239,6 +250,7 @@ def counter_pause(counter_id: int) -> Response:
     summary="Close a counter (refused while a ticket is called or being served there)",
     tag="counters",
     auth=STAFF,
+    roles=STAFF_ROLES,
     body=EmptyIn,
     responses={200: CounterOut},
     errors=[400, 401, 403, 404, 409, 422],
@@ -253,6 +265,7 @@ def counter_close(counter_id: int) -> Response:
     summary="Call the next ticket for this counter (204 when nobody waits for it)",
     tag="counters",
     auth=STAFF,
+    roles=STAFF_ROLES,
     body=EmptyIn,
     responses={200: CallNextOut, 204: None},
     errors=[400, 401, 403, 404, 409, 422],
@@ -277,6 +290,7 @@ def call_next(counter_id: int) -> Response:
     "site's queue)",
     tag="counters",
     auth="supervisors and admins of the site",
+    roles=LEAD_ROLES,
     body=ProfileIn,
     responses={200: CounterOut},
 )
@@ -313,6 +327,7 @@ def _simple_action(action: str, summary: str) -> None:
         summary=summary,
         tag="tickets",
         auth=STAFF,
+    roles=STAFF_ROLES,
         body=EmptyIn,
         responses={200: TicketOut},
         errors=[400, 401, 403, 404, 409, 422],
@@ -333,6 +348,7 @@ _simple_action("cancel", "Cancel a ticket")
     summary="Resume a parked ticket at a counter (it is called there)",
     tag="tickets",
     auth=STAFF,
+    roles=STAFF_ROLES,
     body=ResumeIn,
     responses={200: TicketOut},
     errors=[400, 401, 403, 404, 409, 422],
@@ -347,6 +363,7 @@ def ticket_resume(ticket_id: int) -> Response:
     summary="Transfer to another service, at the front or back of its queue",
     tag="tickets",
     auth=STAFF + " (waiting tickets: supervisors)",
+    roles=STAFF_ROLES,
     body=TransferIn,
     responses={200: TicketOut},
     errors=[400, 401, 403, 404, 409, 422],
@@ -365,9 +382,10 @@ def ticket_transfer(ticket_id: int) -> Response:
     summary="Print a ticket again on the printer of the kiosk that issued it",
     tag="tickets",
     auth="supervisors and admins of the site; clerks of the site",
+    roles=STAFF_ROLES,
     body=EmptyIn,
     responses={200: None},
-    errors=[401, 403, 404, 409],
+    errors=[400, 401, 403, 404, 409, 422],
 )
 def ticket_reprint(ticket_id: int) -> Response:
     with read() as s:
@@ -386,6 +404,7 @@ def ticket_reprint(ticket_id: int) -> Response:
     summary="Set the ticker line of the site's lobby displays (empty clears it)",
     tag="sites",
     auth="supervisors and admins of the site",
+    roles=LEAD_ROLES,
     body=TickerIn,
     responses={200: None},
 )
@@ -401,7 +420,7 @@ def site_ticker(site: str) -> Response:
     "GET",
     "/track/<token>",
     summary="Public tracking of a ticket (no personal data)",
-    tag="public",
+    tag="tickets",
     auth=None,
     responses={200: TrackOut},
     errors=[404],

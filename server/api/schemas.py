@@ -3,11 +3,42 @@ OpenAPI document is generated from them."""
 
 from __future__ import annotations
 
-from typing import Literal
+import zoneinfo
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from ..rules import fields
+
+
+def stated(**schema: Any) -> WithJsonSchema:
+    """The JSON schema the document states for a value the domain checks itself, with the
+    rules of server/rules/fields.py and their messages in both languages. Built from the
+    rules' own constants so the document and the checks cannot drift apart."""
+    return WithJsonSchema(schema)
+
+
+# The document's statement of each rule (the domain trims text before checking it).
+CodeText = Annotated[
+    str, stated(type="string", pattern=fields.CODE.pattern, maxLength=fields.CODE_MAX)
+]
+NameText = Annotated[
+    str, stated(type="string", pattern=r"\S", minLength=1, maxLength=fields.NAME_MAX)
+]
+TimezoneText = Annotated[
+    str, stated(type="string", enum=sorted(zoneinfo.available_timezones()))
+]
+ClockText = Annotated[str, stated(type="string", pattern=fields.HHMM.pattern)]
+DayText = Annotated[str, stated(type="string", pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+def text_at_most(n: int) -> Any:
+    return Annotated[str, stated(type="string", maxLength=n)]
+
+
+def whole(bounds: tuple[int, int, int]) -> Any:
+    """A whole number as a new value must be (the held tier is wider: see fields.py)."""
+    return Annotated[int, stated(type="integer", minimum=bounds[0], maximum=bounds[1])]
 
 
 class Strict(BaseModel):

@@ -10,7 +10,16 @@ from flask import Response, request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from server.api.http import base_url, body, endpoint, now, query_param, read_json, write_json
+from server.api.http import (
+    LEAD_ROLES,
+    base_url,
+    body,
+    endpoint,
+    now,
+    query_param,
+    read_json,
+    write_json,
+)
 from server.api.schemas import Names, Strict
 from server.core.auth import Principal
 from server.core.errors import AppError
@@ -187,8 +196,9 @@ def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     "GET",
     "/sites/<site>/dashboard",
     summary="Live dashboard: services (waits, SLA state), counters, printers, alerts",
-    tag="supervisor",
+    tag="supervision",
     auth=WHO,
+    roles=LEAD_ROLES,
     responses={200: DashboardOut},
     errors=[401, 403, 404, 422],
     headers=[
@@ -211,8 +221,9 @@ def site_dashboard(site: str) -> Response:
     "POST",
     "/sites/<site>/tickets/move",
     summary="Move waiting tickets of a service to another service or reserve them for a counter",
-    tag="supervisor",
+    tag="supervision",
     auth=WHO,
+    roles=LEAD_ROLES,
     body=MoveIn,
     responses={200: MoveOut},
     errors=[400, 401, 403, 404, 409, 422],
@@ -234,8 +245,9 @@ def site_move_tickets(site: str) -> Response:
     "GET",
     "/sites/<site>/audit",
     summary="Audit trail of the site, newest first (who, when, what, before and after)",
-    tag="supervisor",
+    tag="supervision",
     auth=WHO,
+    roles=LEAD_ROLES,
     responses={200: AuditOut},
     errors=[401, 403, 404, 422],
     headers=[
@@ -256,8 +268,9 @@ def site_audit(site: str) -> Response:
     "GET",
     "/counters/<int:counter_id>/profile-options",
     summary="Services a counter may be given: its site's and those of nearby sites in scope",
-    tag="supervisor",
+    tag="supervision",
     auth=WHO,
+    roles=LEAD_ROLES,
     responses={200: [ProfileOptionOut]},
     errors=[401, 403, 404],
 )

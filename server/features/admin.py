@@ -69,7 +69,8 @@ MAX_PENDING_CODES = 200  # unclaimed, unexpired codes at once (devices being set
 # Device last-seen is written at most this often (it is a write on a read path).
 LAST_SEEN_EVERY = dt.timedelta(seconds=60)
 
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+FULL_NAME_MAX = 200
 
 # Field messages: key -> (vi, en); ``{x}`` placeholders filled per use.
 FIELD_MESSAGES: dict[str, tuple[str, str]] = {
@@ -732,10 +733,10 @@ def save_user(
     c = _Check()
     username = None
     if user is None:
-        username = c.pattern(data, "username", _USERNAME, "username")
+        username = c.pattern(data, "username", USERNAME, "username")
         if username and session.scalar(select(User.id).where(User.username == username)):
             c.add("username", "username_taken")
-    full_name = c.text(data, "full_name", 200, required=False)
+    full_name = c.text(data, "full_name", FULL_NAME_MAX, required=False)
     role = data.get("role", user.role if user else None)
     if role not in ROLES:
         c.add("role", "role")
