@@ -103,12 +103,18 @@ def call_next(base: str, clerk: tuple[str, int]) -> dict[str, Any]:
     return dict(r.json()["ticket"])
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
 class ServerProcess:
-    """``motcua run`` in a subprocess on 127.0.0.1."""
+    """``motcua run`` in a subprocess on 127.0.0.1, or with ``deploy=True`` gunicorn with
+    ``deploy/gunicorn.conf.py`` as the systemd unit and the container start it."""
 
     def __init__(
-        self, cwd: Path, env: dict[str, str] | None = None, port: int | None = None
+        self, cwd: Path, env: dict[str, str] | None = None, port: int | None = None,
+        deploy: bool = False,
     ) -> None:
+        self.deploy = deploy
         self.cwd = cwd
         self.env = {**os.environ, **(env or {})}
         self.port = port or free_port()
@@ -121,18 +127,17 @@ class ServerProcess:
 
     def start(self, timeout: float = 30) -> ServerProcess:
         out = open(self.log, "a")  # noqa: SIM115 - closed with the process
+        argv = [sys.executable, "-m", "server.cli", "run", "--port", str(self.port),
+                "--no-access-log"]
+        env = self.env
+        if self.deploy:
+            argv = [str(Path(sys.executable).parent / "gunicorn"), "-c",
+                    str(ROOT / "deploy" / "gunicorn.conf.py"), "server.app:create_app()"]
+            env = {**env, "MOTCUA_BIND": f"127.0.0.1:{self.port}", "MOTCUA_ACCESS_LOG": "0"}
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server.cli",
-                "run",
-                "--port",
-                str(self.port),
-                "--no-access-log",
-            ],
+            argv,
             cwd=self.cwd,
-            env=self.env,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,

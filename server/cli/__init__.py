@@ -20,7 +20,7 @@ def main() -> None:
 
 
 for _command in (
-    server.init_db, server.demo, server.run,
+    server.init_db, server.demo, server.run, server.schema_check,
     devices.device, devices.printer,
     accounts.token, accounts.user,
     simulate_cli.simulate,

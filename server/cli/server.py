@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import click
 from sqlalchemy.engine import make_url
@@ -108,16 +110,16 @@ def run(host: str, port: int, threads: int, access_log: bool) -> None:
     # gevent unless told otherwise: one greenlet per websocket (see deploy/gunicorn.conf.py).
     os.environ.setdefault("MOTCUA_ASYNC_MODE", "gevent")
     settings = settings_from_env()
-    sqlite = settings.database_url.startswith("sqlite")
     if settings.async_mode not in ("threading", "gevent"):
         raise click.ClickException("MOTCUA_ASYNC_MODE must be threading or gevent")
-    if sqlite:
-        migrate.upgrade(settings.database_url)  # zero set-up on the embedded default
-    else:
-        db = Database(settings.database_url)
-        if not migrate.has_schema(db.engine):
-            raise click.ClickException("no schema yet: run `motcua init-db` first")
-        db.dispose()
+    # The schema is checked (or, on SQLite, upgraded) in a child process: a database driver
+    # loaded here, in gunicorn's master, would be inherited by the worker from before gevent's
+    # patch, and psycopg would then block the whole node while any one query waits.
+    check = subprocess.run([sys.executable, "-m", "server.cli", "schema-check"], check=False)
+    if check.returncode == SCHEMA_MISSING:
+        raise click.ClickException("no schema yet: run `motcua init-db` first")
+    if check.returncode != 0:
+        raise click.ClickException("the database cannot be reached (see the message above)")
     if not access_log:
         os.environ["MOTCUA_ACCESS_LOG"] = "0"
     click.echo(
@@ -125,4 +127,24 @@ def run(host: str, port: int, threads: int, access_log: bool) -> None:
         err=True,
     )
 
-    serve(host, port, async_mode=settings.async_mode, threads=threads)
+    serve(host, port, threads=threads)
+
+
+SCHEMA_MISSING = 3
+
+
+@click.command("schema-check", hidden=True)
+def schema_check() -> None:
+    """Exit 0 when the database has the schema (SQLite: upgraded to it, zero set-up on the
+    embedded default), 3 when PostgreSQL has none yet; run by `motcua run` in a child process."""
+    settings = settings_from_env()
+    if settings.database_url.startswith("sqlite"):
+        migrate.upgrade(settings.database_url)
+        return
+    db = Database(settings.database_url)
+    try:
+        present = migrate.has_schema(db.engine)
+    finally:
+        db.dispose()
+    if not present:
+        sys.exit(SCHEMA_MISSING)
