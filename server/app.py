@@ -49,7 +49,13 @@ def create_app(
 ) -> Flask:
     logs.configure()
     settings = settings or Settings.from_env()
-    db = db or Database(settings.database_url)
+    db = db or Database(
+        settings.database_url,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+        connect_timeout_s=settings.db_connect_timeout_s,
+        slow_timeout_ms=settings.db_report_timeout_ms,
+    )
     app = Flask(__name__)
     app.config["SECRET_KEY"] = settings.secret_key or os.environ.get(
         "MOTCUA_SECRET_KEY", secrets.token_hex(32)
