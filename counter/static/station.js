@@ -37,7 +37,7 @@
     return api(method, path, body, {
       retryForMs: 60000,
       retryOn: function (err) { return err.status === 503; },
-      onRetry: function () { showMessage(t.reconnecting); },
+      onRetry: function () { showMessage(t.retrying); },
       onRecover: function () { showMessage(""); },
     });
   }
