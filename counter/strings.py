@@ -81,6 +81,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "front": "Đầu hàng",
         "back": "Cuối hàng",
         "network_error": "Không kết nối được máy chủ. Vui lòng thử lại.",
+        "retrying": "Đang kết nối lại, vui lòng chờ…",
         "session_expired": "Phiên đăng nhập đã hết. Vui lòng tải lại trang và đăng nhập.",
         "shortcuts": "Phím tắt: F2 gọi số tiếp · F3 gọi lại · F4 bắt đầu · F6 vắng mặt · "
                      "F7 tạm giữ · F8 hoàn thành · F9 chuyển · Esc đóng hộp thoại",
@@ -215,6 +216,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "front": "Front",
         "back": "Back",
         "network_error": "Cannot reach the server. Please try again.",
+        "retrying": "Reconnecting, please wait…",
         "session_expired": "Your session has ended. Please reload the page and sign in.",
         "shortcuts": "Shortcuts: F2 call next · F3 recall · F4 start · F6 no-show · F7 park · "
                      "F8 finish · F9 transfer · Esc closes dialogs",

@@ -605,9 +605,13 @@ class Worker:
         watch: list[str] | None = None,
         name: str = "motcua-print-spool",
         gather: float = 0.0,
+        is_outage: Callable[[Exception], bool] | None = None,
     ) -> None:
         self.spool = spool
         self.interval = interval
+        # Tells an outage of the job store (its database away: reported elsewhere, once) from
+        # a bug; an outage is logged as one line without a traceback.
+        self.is_outage = is_outage
         # After a wake-up, wait this long so the jobs submitted meanwhile share one claim
         # (a busy kiosk hall: one transaction per batch instead of one per ticket).
         self.gather = gather
@@ -653,14 +657,26 @@ class Worker:
             self.spool.check(uri)
 
     def _loop(self) -> None:
+        failing = False
         while not self._stop.is_set():
             self.spool.work.clear()
             handled = 0
             try:
                 handled = self.spool.run_once()
                 self._check_printers()
-            except Exception:
-                log.exception("print spool pass failed")
+            except Exception as exc:
+                # Once per run of failing passes (the job store's database away, say), not
+                # once per pass: the first says why, the next ones would only repeat it.
+                if not failing and self.is_outage is not None and self.is_outage(exc):
+                    log.warning("print spool paused: job store unavailable",
+                                extra={"error": type(exc).__name__})
+                elif not failing:
+                    log.exception("print spool pass failed")
+                failing = True
+            else:
+                if failing:
+                    log.warning("print spool passes work again")
+                failing = False
             if handled >= self.spool.batch:
                 continue  # more may be due right away
             if self.spool.work.wait(self.interval) and self.gather > 0:

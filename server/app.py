@@ -46,7 +46,14 @@ def create_app(
 ) -> Flask:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
-    db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    db = db or Database(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+        connect_timeout_s=settings.db_connect_timeout_s,
+        slow_timeout_ms=settings.db_report_timeout_ms,
+    )
     app = Flask(__name__)
     app.config["SECRET_KEY"] = settings.secret_key or secrets.token_hex(32)
     app.config["JSON_AS_ASCII"] = False

@@ -61,6 +61,12 @@ class Settings:
     audio_cache_max: int = 4000  # files kept in the spoken-call cache
     print_font: str | None = None  # a TTF with Vietnamese glyphs, tried first for image prints
     print_font_bold: str | None = None
+    # PostgreSQL: a statement or a lock wait longer than this ends with 503
+    # database_unavailable instead of piling requests up (reports and exports get longer).
+    db_statement_timeout_ms: int = 5000
+    db_lock_timeout_ms: int = 3000
+    db_report_timeout_ms: int = 60000
+    db_connect_timeout_s: int = 3  # a database that does not answer: 503 within seconds
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -106,15 +112,21 @@ class Settings:
             values["print_font"] = env["MOTCUA_PRINT_FONT"]
         if env.get("MOTCUA_PRINT_FONT_BOLD"):
             values["print_font_bold"] = env["MOTCUA_PRINT_FONT_BOLD"]
+        values["db_statement_timeout_ms"] = _int(env, "MOTCUA_DB_STATEMENT_TIMEOUT_MS", 5000)
+        values["db_lock_timeout_ms"] = _int(env, "MOTCUA_DB_LOCK_TIMEOUT_MS", 3000)
+        values["db_report_timeout_ms"] = _int(env, "MOTCUA_DB_REPORT_TIMEOUT_MS", 60000)
+        values["db_connect_timeout_s"] = _int(env, "MOTCUA_DB_CONNECT_TIMEOUT_S", 3)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
 
-def served_async_mode() -> str:
-    """The async mode of a served node (``motcua run``, deploy/gunicorn.conf.py): gevent unless
-    ``MOTCUA_ASYNC_MODE`` says otherwise. It is written back to the environment so that the
-    app gunicorn builds in its worker (``create_app()``, :meth:`Settings.from_env`) uses the
-    same mode as the worker class."""
+def served_async_mode(override: str | None = None) -> str:
+    """The async mode of a served node (``motcua run``, deploy/gunicorn.conf.py): ``override``,
+    else gevent unless ``MOTCUA_ASYNC_MODE`` says otherwise. It is written back to the
+    environment so that the app gunicorn builds in its worker (``create_app()``,
+    :meth:`Settings.from_env`) uses the same mode as the worker class."""
+    if override:
+        os.environ["MOTCUA_ASYNC_MODE"] = override
     return os.environ.setdefault("MOTCUA_ASYNC_MODE", "gevent")
 
 
@@ -128,11 +140,11 @@ class GunicornSettings:
     threads: int  # threading: one thread per websocket client
 
 
-def gunicorn_settings() -> GunicornSettings:
+def gunicorn_settings(async_mode: str | None = None) -> GunicornSettings:
     env = os.environ
     return GunicornSettings(
         bind=env.get("MOTCUA_BIND") or "127.0.0.1:8000",
-        async_mode=served_async_mode(),
+        async_mode=served_async_mode(async_mode),
         worker_connections=_int(env, "MOTCUA_WORKER_CONNECTIONS", 10000),
         threads=_int(env, "MOTCUA_THREADS", 256),
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -103,12 +105,18 @@ def call_next(base: str, clerk: tuple[str, int]) -> dict[str, Any]:
     return dict(r.json()["ticket"])
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
 class ServerProcess:
-    """``motcua run`` in a subprocess on 127.0.0.1."""
+    """``motcua run`` in a subprocess on 127.0.0.1, or with ``deploy=True`` gunicorn with
+    ``deploy/gunicorn.conf.py`` as the systemd unit and the container start it."""
 
     def __init__(
-        self, cwd: Path, env: dict[str, str] | None = None, port: int | None = None
+        self, cwd: Path, env: dict[str, str] | None = None, port: int | None = None,
+        deploy: bool = False,
     ) -> None:
+        self.deploy = deploy
         self.cwd = cwd
         self.env = {**os.environ, **(env or {})}
         self.port = port or free_port()
@@ -121,18 +129,17 @@ class ServerProcess:
 
     def start(self, timeout: float = 30) -> ServerProcess:
         out = open(self.log, "a")  # noqa: SIM115 - closed with the process
+        argv = [sys.executable, "-m", "server.cli", "run", "--port", str(self.port),
+                "--no-access-log"]
+        env = self.env
+        if self.deploy:
+            argv = [str(Path(sys.executable).parent / "gunicorn"), "-c",
+                    str(ROOT / "deploy" / "gunicorn.conf.py"), "server.app:create_app()"]
+            env = {**env, "MOTCUA_BIND": f"127.0.0.1:{self.port}", "MOTCUA_ACCESS_LOG": "0"}
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server.cli",
-                "run",
-                "--port",
-                str(self.port),
-                "--no-access-log",
-            ],
+            argv,
             cwd=self.cwd,
-            env=self.env,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
@@ -285,3 +292,69 @@ class SeqClient:
             self._drop_held()
         with contextlib.suppress(Exception):  # closing a dead connection is fine
             self.sio.disconnect()
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own on a free port (initdb as the ``postgres`` user),
+    so a test can stop and start it without touching the shared one."""
+
+    def __init__(self) -> None:
+        # Not under pytest's tmp_path: its folders are private to root, and the server runs
+        # as ``postgres``.
+        self.dir = Path(tempfile.mkdtemp(prefix="motcua-pg-")) / "pgdata"
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *argv: str, check: bool = True) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *argv], check=check, capture_output=True, timeout=120)
+
+    def init(self) -> PrivatePostgres:
+        self.dir.mkdir()
+        self.dir.parent.chmod(0o755)
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._as_postgres("initdb", "-D", str(self.dir), "-A", "trust", "-U", "postgres")
+        return self.start()
+
+    def start(self) -> PrivatePostgres:
+        self._as_postgres("pg_ctl", "-D", str(self.dir), "-w", "-l", str(self.dir / "log"),
+                          "-o", f"-p {self.port} -h 127.0.0.1 -k {self.dir}", "start")
+        return self
+
+    def stop(self) -> None:
+        self._as_postgres("pg_ctl", "-D", str(self.dir), "-m", "immediate", "stop", check=False)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir.parent, ignore_errors=True)
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, stopped and started by the test."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start_again(self) -> PrivateRedis:
+        return self.start()
+
+    def start(self) -> PrivateRedis:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(
+                ("127.0.0.1", self.port), timeout=0.5
+            ):
+                return self
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)

@@ -30,6 +30,18 @@
 
   function errorText(err) { return (err && err.message) || t.network_error; }
 
+  // A counter action the server could not do now (503: it did nothing, say the database is
+  // away for a moment) is tried again for up to a minute with a calm message; only 503, since
+  // after no answer at all the action may have been done (a second call-next would call twice).
+  function apiRetry(method, path, body) {
+    return api(method, path, body, {
+      retryForMs: 60000,
+      retryOn: function (err) { return err.status === 503; },
+      onRetry: function () { showMessage(t.retrying); },
+      onRecover: function () { showMessage(""); },
+    });
+  }
+
   function showError(msg) { $("error").textContent = msg || ""; if (msg) $("message").textContent = ""; }
   function showMessage(msg) { $("message").textContent = msg || ""; if (msg) $("error").textContent = ""; }
 
@@ -100,7 +112,7 @@
       b.setAttribute("aria-describedby", label.id);
       b.disabled = busy || !online || snap.counter.status !== "open" || !!current();
       b.addEventListener("click", function () {
-        act(api("POST", "/api/v1/tickets/" + p.id + "/resume", { counter_id: me.id }), function (ticket) {
+        act(apiRetry("POST", "/api/v1/tickets/" + p.id + "/resume", { counter_id: me.id }), function (ticket) {
           showMessage(fmt(t.called_msg, { number: ticket.number }));
         });
       });
@@ -169,7 +181,7 @@
     if (busy || !legal(action)) return;
     var c = current();
     if (action === "call_next") {
-      act(api("POST", "/api/v1/counters/" + me.id + "/call-next", {}), function (data) {
+      act(apiRetry("POST", "/api/v1/counters/" + me.id + "/call-next", {}), function (data) {
         if (!data) { showMessage(t.nobody_waiting); return; }  // 204: nobody waiting
         applyTicket(data.ticket);
         showMessage(fmt(t.called_msg, { number: data.ticket.number }));
@@ -177,7 +189,7 @@
     } else if (action === "transfer") {
       openTransfer();
     } else if (PATHS[action]) {
-      act(api("POST", "/api/v1/tickets/" + c.id + "/" + PATHS[action], {}), function (ticket) {
+      act(apiRetry("POST", "/api/v1/tickets/" + c.id + "/" + PATHS[action], {}), function (ticket) {
         applyTicket(ticket);
         showMessage("");
       });
@@ -189,10 +201,10 @@
   });
 
   $("btn-open").addEventListener("click", function () {
-    act(api("POST", "/api/v1/counters/" + me.id + "/open", {}), function (counter) { snap.counter = counter; render(); });
+    act(apiRetry("POST", "/api/v1/counters/" + me.id + "/open", {}), function (counter) { snap.counter = counter; render(); });
   });
   $("btn-close").addEventListener("click", function () {
-    act(api("POST", "/api/v1/counters/" + me.id + "/close", {}), function (counter) { snap.counter = counter; render(); });
+    act(apiRetry("POST", "/api/v1/counters/" + me.id + "/close", {}), function (counter) { snap.counter = counter; render(); });
   });
 
   // pause dialog
@@ -209,7 +221,7 @@
     if (picked && picked.value && other) reason = picked.value + ": " + other;
     if (!reason) { $("pause-error").textContent = t.reason_required; $("pause-other").focus(); return; }
     $("pause-confirm").disabled = true;
-    act(api("POST", "/api/v1/counters/" + me.id + "/pause", { reason: reason.slice(0, 200) }), function (counter) {
+    act(apiRetry("POST", "/api/v1/counters/" + me.id + "/pause", { reason: reason.slice(0, 200) }), function (counter) {
       snap.counter = counter; render();
     }).then(function (err) {
       $("pause-confirm").disabled = false;
@@ -244,7 +256,7 @@
     if (!c) { transferDialog.close(); return; }
     var pos = transferDialog.querySelector('input[name="position"]:checked').value;
     $("transfer-confirm").disabled = true;
-    act(api("POST", "/api/v1/tickets/" + c.id + "/transfer", { service: $("transfer-service").value, position: pos }),
+    act(apiRetry("POST", "/api/v1/tickets/" + c.id + "/transfer", { service: $("transfer-service").value, position: pos }),
       function () { snap.current = null; render(); }
     ).then(function (err) {
       $("transfer-confirm").disabled = false;

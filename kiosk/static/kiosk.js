@@ -141,25 +141,29 @@
     if (state.priorities.length) { renderPriorities(); show("priority"); } else { issue(null); }
   }
 
+  var ISSUE_RETRY_MS = 60000;  // how long an issue keeps trying while the server cannot serve
+
   function issue(priority) {
     if (!state.chosen || !$("screen-busy").hidden) return;
     show("busy");
     var body = { service: state.chosen.code, priority: priority, lang: lang };
     if (state.applicant) body.applicant = state.applicant;
-    var attempt = 0;
-    (function tryIssue() {
-      attempt += 1;
-      M.api("POST", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/tickets", body,
-            { key: state.issueKey })
-        .then(function (ticket) { state.lastTicket = ticket; renderTicket(ticket); show("ticket"); speak(ticket); })
-        .catch(function (err) {
-          var retryable = !err.status || err.status >= 500;
-          if (retryable && attempt < 4) { setTimeout(tryIssue, 600 * attempt); return; }
-          if (err.status === 409) refreshServices();
-          $("error-text").textContent = (err.status && err.status < 500 && err.message) || t("error_retry");
-          show("error");
-        });
-    })();
+    // The same Idempotency-Key on every try: however many tries reach the server, one ticket.
+    // While the server cannot serve (a database or network blip) the kiosk keeps trying for a
+    // minute with a calm message, and only then says what to do.
+    M.api("POST", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/tickets", body,
+          { key: state.issueKey, retryForMs: ISSUE_RETRY_MS,
+            onRetry: function () { $("busy-text").textContent = t("reconnecting"); } })
+      .then(function (ticket) {
+        $("busy-text").textContent = t("issuing");
+        state.lastTicket = ticket; renderTicket(ticket); show("ticket"); speak(ticket);
+      })
+      .catch(function (err) {
+        $("busy-text").textContent = t("issuing");
+        if (err.status === 409) refreshServices();
+        $("error-text").textContent = (err.status && err.status < 500 && err.message) || t("error_retry");
+        show("error");
+      });
   }
 
   function renderTicket(ticket) {

@@ -182,7 +182,7 @@ def site_kpis(site: str) -> Response:
     fmt = request.args.get("format", "json")
     if fmt not in FORMATS:
         raise AppError("validation_error", detail="format: json, csv or xlsx")
-    with read() as s:
+    with read(slow=True) as s:  # reports and exports: the longer statement timeout
         p = principal(s)
         report = reports.site_kpis(
             s, p, site, request.args.get("from"), request.args.get("to"), now()
@@ -219,4 +219,4 @@ def site_kpis(site: str) -> Response:
 )
 def site_series(site: str) -> Response:
     date, bucket = request.args.get("date"), request.args.get("bucket")
-    return read_json(lambda s, p: reports.site_series(s, p, site, date, bucket))
+    return read_json(lambda s, p: reports.site_series(s, p, site, date, bucket), slow=True)

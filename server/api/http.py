@@ -22,7 +22,7 @@ from werkzeug.routing import IntegerConverter
 
 from server.api.schemas import ErrorOut
 from server.core.auth import Principal, principal_from_token
-from server.core.db import retrying
+from server.core.db import retrying, unavailable_kind
 from server.core.errors import MESSAGES, AppError
 from server.core.lookups import MAX_ID
 from server.rules.states import IllegalTransition
@@ -249,8 +249,9 @@ def write() -> Iterator[Session]:
 
 
 @contextmanager
-def read() -> Iterator[Session]:
-    with ctx().db.read() as s:
+def read(slow: bool = False) -> Iterator[Session]:
+    """A read unit of work; ``slow`` for reports and exports (a longer statement timeout)."""
+    with ctx().db.read(slow) as s:
         yield s
 
 
@@ -265,13 +266,15 @@ def write_json(fn: Callable[[Session, Principal], Any], status: int = 200) -> Re
     return json_response(retrying(unit), status)
 
 
-def read_json(fn: Callable[[Session, Principal], Any]) -> Response:
+def read_json(fn: Callable[[Session, Principal], Any], slow: bool = False) -> Response:
     """``fn(session, principal)`` in a read unit of work; its result as JSON."""
-    with read() as s:
+    with read(slow) as s:
         return json_response(fn(s, principal(s)))
 
 
 # --- errors -------------------------------------------------------------------------------
+
+RETRY_AFTER_S = 3  # a 503 for an unavailable database: retry after this many seconds
 
 
 @bp.errorhandler(AppError)
@@ -298,6 +301,16 @@ def register_error_handlers(app: Any) -> None:
 
     @app.errorhandler(Exception)
     def _crash(exc: Exception) -> Any:
+        if unavailable_kind(exc) is not None:
+            # The database cannot serve now (down, timed out, pool exhausted): a 503 the client
+            # retries after a few seconds. Logged once per incident by the unit of work.
+            err = AppError("database_unavailable")
+            if request.path.startswith("/api/"):
+                resp = error_response(err)
+            else:
+                resp = Response(err.message(request_lang()), status=503, mimetype="text/plain")
+            resp.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return resp
         log.exception("unhandled error", extra={"path": request.path})
         err = AppError("internal_error")
         if request.path.startswith("/api/"):

@@ -4,7 +4,9 @@ open/pause/close and ``PUT /counters/{id}/profile`` (also cross-site) are in rou
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from flask import Response, request
 from pydantic import BaseModel, Field
@@ -14,6 +16,7 @@ from server.api.http import (
     LEAD_ROLES,
     base_url,
     body,
+    ctx,
     endpoint,
     now,
     query_param,
@@ -214,7 +217,46 @@ def site_dashboard(site: str) -> Response:
         or supervision.IDLE_ALERT_MINUTES
     )
     points = _flag("include_points")
-    return read_json(lambda s, p: supervision.dashboard(s, p, site, now(), points, idle))
+    at = now()
+
+    def board(s: Session, p: Principal) -> dict[str, Any]:
+        result = supervision.dashboard(s, p, site, at, points, idle)
+        result["alerts"] = outage_alerts(result["site"], result["timezone"]) + result["alerts"]
+        return result
+
+    return read_json(board)
+
+
+PARTS = {"database": ("Cơ sở dữ liệu", "The database"),
+         "redis": ("Kết nối giữa các máy chủ (Redis)", "The link between servers (Redis)")}
+
+
+def outage_alerts(site: str, timezone: str) -> list[dict[str, Any]]:
+    """This node's outages (database, Redis), open or ended in the last quarter hour, as
+    alerts: critical while open, a warning once over (the supervisor knows what happened)."""
+    alerts = []
+    for incident in ctx().db.incidents.current():
+        vi, en = PARTS.get(incident.part, (incident.part, incident.part))
+        start = dt.datetime.fromtimestamp(incident.started, ZoneInfo(timezone)).strftime("%H:%M")
+        if incident.ended is None:
+            degraded_vi = (" Hệ thống vẫn nhận và gọi số; màn hình ở máy chủ khác có thể chậm "
+                           "cập nhật.") if incident.part == "redis" else ""
+            degraded_en = (" Tickets are still issued and called; screens on other servers "
+                           "may lag.") if incident.part == "redis" else ""
+            text = {"vi": f"{vi} đang gián đoạn (từ {start}).{degraded_vi}",
+                    "en": f"{en} is unavailable (since {start}).{degraded_en}"}
+        else:
+            text = {"vi": f"{vi} đã gián đoạn {incident.ended - incident.started:.0f} giây "
+                          f"(từ {start}), nay đã hoạt động lại.",
+                    "en": f"{en} was unavailable for {incident.ended - incident.started:.0f} s "
+                          f"(from {start}); it works again."}
+        alerts.append({
+            "kind": f"{incident.part}_unavailable",
+            "severity": "critical" if incident.ended is None else "warning",
+            "site": site,
+            "text": text,
+        })
+    return alerts
 
 
 @endpoint(

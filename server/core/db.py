@@ -13,10 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from server.core.incidents import Incidents
 
 READ_ONLY = "motcua_read_only"
 log = logging.getLogger("motcua.db")
@@ -37,11 +40,46 @@ def is_sqlite(engine: Engine) -> bool:
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
 
 
-def make_engine(url: str, sqlite_synchronous: str = "FULL", **kwargs: Any) -> Engine:
+# PostgreSQL error classes that mean "the database cannot serve this now", by SQLSTATE.
+_PG_UNAVAILABLE = {"57014": "statement_timeout", "55P03": "lock_timeout",
+                   "57P01": "unreachable", "57P02": "unreachable", "57P03": "unreachable",
+                   "53300": "too_many_connections"}
+
+
+def unavailable_kind(exc: BaseException) -> str | None:
+    """What made the database unable to serve (a timeout, a lost or refused connection, the
+    pool exhausted, SQLite busy past its timeout), or None when ``exc`` is an ordinary error
+    (a constraint, a deadlock to retry, a bug)."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return "pool_timeout"
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    if exc.connection_invalidated:
+        return "unreachable"
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None)
+    if code in _PG_UNAVAILABLE:
+        return _PG_UNAVAILABLE[code]
+    if code and code.startswith("08"):  # connection exceptions
+        return "unreachable"
+    module = type(orig).__module__
+    if module.startswith("psycopg") and code is None and isinstance(
+        exc, (sa_exc.OperationalError, sa_exc.InterfaceError)
+    ):
+        return "unreachable"  # refused, timed out connecting, closed under us
+    if module.startswith("sqlite3") and "locked" in str(orig):
+        return "busy"
+    return None
+
+
+def make_engine(url: str, sqlite_synchronous: str = "FULL", *,
+                statement_timeout_ms: int | None = None, lock_timeout_ms: int | None = None,
+                connect_timeout_s: int | None = None, **kwargs: Any) -> Engine:
     """``sqlite_synchronous`` (the setting of the same name): FULL (default) syncs the WAL at
     every commit, so an issued ticket survives a power cut; NORMAL is faster and still never
     corrupts the file, but a power cut can lose the last commits (numbers could then be issued
-    twice on paper)."""
+    twice on paper). PostgreSQL: statement and lock timeouts per connection, and a connect
+    timeout, so a slow or lost database answers 503 instead of holding requests."""
     if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
         raise ValueError(f"sqlite_synchronous must be one of {SQLITE_SYNCHRONOUS}")
     if url.startswith("sqlite"):
@@ -74,7 +112,20 @@ def make_engine(url: str, sqlite_synchronous: str = "FULL", **kwargs: Any) -> En
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    if "poolclass" not in kwargs:
+        # A request waits this long for a free connection, then gets a 503, not a hang.
+        kwargs.setdefault("pool_timeout", 5)
+    connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
+    if connect_timeout_s:
+        connect_args.setdefault("connect_timeout", connect_timeout_s)
+    options = []
+    if statement_timeout_ms:
+        options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
+    if lock_timeout_ms:
+        options.append(f"-c lock_timeout={int(lock_timeout_ms)}")
+    if options:
+        connect_args.setdefault("options", " ".join(options))
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def retrying(fn: Callable[[], Any], attempts: int = 4) -> Any:
@@ -84,7 +135,8 @@ def retrying(fn: Callable[[], Any], attempts: int = 4) -> Any:
         try:
             return fn()
         except (IntegrityError, OperationalError) as exc:
-            if i == attempts - 1:
+            # A timeout or a lost database is not a race: trying again only makes it wait longer.
+            if i == attempts - 1 or unavailable_kind(exc) is not None:
                 raise
             log.warning("retrying unit of work", extra={"error": type(exc).__name__, "try": i})
     raise AssertionError("unreachable")
@@ -96,9 +148,13 @@ class Database:
     ``publish`` receives the domain events of a unit of work, after its commit only.
     """
 
-    def __init__(self, url: str, sqlite_synchronous: str = "FULL", **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, sqlite_synchronous: str = "FULL", *,
+                 slow_timeout_ms: int | None = None, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, sqlite_synchronous, **engine_kwargs)
+        # Reports and exports may run longer than the request-sized statement timeout.
+        self.slow_timeout_ms = slow_timeout_ms
+        self.incidents = Incidents()
         self._rw = sessionmaker(self.engine, expire_on_commit=False)
         self._ro = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
@@ -121,7 +177,7 @@ class Database:
             session = self._rw()
             session.info["events"] = []
             try:
-                with session.begin():
+                with self._watched(), session.begin():
                     yield session
                     for hook in session.info.get("before_commit", []):
                         hook(session)
@@ -137,13 +193,31 @@ class Database:
                         log.exception("event subscriber failed", extra={"events": len(events)})
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
+    def read(self, slow: bool = False) -> Iterator[Session]:
+        """A read transaction; ``slow`` for reports and exports: on PostgreSQL their statements
+        may run up to ``slow_timeout_ms`` instead of the request-sized default."""
         session = self._ro()
         try:
-            with session.begin():
+            with self._watched(), session.begin():
+                if slow and self.slow_timeout_ms and self.dialect == "postgresql":
+                    session.execute(text(
+                        f"SET LOCAL statement_timeout = {int(self.slow_timeout_ms)}"))
                 yield session
         finally:
             session.close()
+
+    @contextmanager
+    def _watched(self) -> Iterator[None]:
+        """Counts a database that cannot serve as an incident (one log line for it, not one per
+        request); a unit of work that went through may end it."""
+        try:
+            yield
+        except Exception as exc:
+            kind = unavailable_kind(exc)
+            if kind is not None:
+                self.incidents.failed("database", kind, str(getattr(exc, "orig", exc)))
+            raise
+        self.incidents.worked("database")
 
     def dispose(self) -> None:
         self.engine.dispose()

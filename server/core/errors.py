@@ -11,6 +11,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Nội dung yêu cầu không phải JSON hợp lệ.",
         "The request body is not valid JSON.",
     ),
+    "database_unavailable": (
+        503,
+        "Hệ thống đang tạm thời không truy cập được dữ liệu. Vui lòng thử lại sau ít giây.",
+        "The system cannot reach its data just now. Please try again in a few seconds.",
+    ),
     "bad_header": (400, "Tiêu đề {header} không hợp lệ.", "The {header} header is invalid."),
     "validation_error": (422, "Dữ liệu không hợp lệ: {detail}", "Invalid data: {detail}"),
     "unauthorized": (401, "Thiếu hoặc sai mã truy cập.", "Missing or invalid access token."),

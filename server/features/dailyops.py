@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from server.core import audit, auth, events
 from server.core.auth import Principal
+from server.core.db import unavailable_kind
 from server.core.errors import AppError
 from server.features import queues
 from server.features.queues import queue_snapshot
@@ -429,5 +430,6 @@ class DayCloser:
             try:
                 for summary in self.run_once():
                     log.info("day closed", extra=summary)
-            except Exception:  # keep the thread alive; the next round tries again
-                log.exception("automatic day close failed")
+            except Exception as exc:  # keep the thread alive; the next round tries again
+                if unavailable_kind(exc) is None:  # an outage is logged once, as an incident
+                    log.exception("automatic day close failed")

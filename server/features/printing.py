@@ -15,7 +15,7 @@ from printers.layouts import TicketPrint, ticket_bytes
 from printers.spool import Job, JobStatus, Spool, Worker
 from printers.status import PrinterStatus
 from printers.uri import parse_uri
-from server.core.db import Database, insert_for
+from server.core.db import Database, insert_for, unavailable_kind
 from server.core.events import emit
 from server.models import Counter, Device, PrinterState, PrintJob, Service, Site, Ticket
 from server.rules.calendar import local
@@ -139,8 +139,9 @@ class Printing:
             kwargs["clock"] = clock
         self.spool = Spool(self.store, **kwargs)
         self.publish_change = publish_change
-        self.worker = (Worker(self.spool, interval=0.5, gather=0.05) if start_worker
-                       else None)
+        self.worker = (Worker(self.spool, interval=0.5, gather=0.05,
+                              is_outage=lambda exc: unavailable_kind(exc) is not None)
+                       if start_worker else None)
         if self.worker is not None:
             self.worker.start()
 

@@ -72,6 +72,7 @@ def _check_database() -> str:
 
 def _check_redis(url: str) -> str:
     state = node_state()
+    incidents = current_app.extensions["motcua"].db.incidents
     try:
         with state.lock:
             if state.redis is None:
@@ -80,21 +81,27 @@ def _check_redis(url: str) -> str:
                     url, socket_timeout=CHECK_TIMEOUT_S, socket_connect_timeout=CHECK_TIMEOUT_S
                 )
         state.redis.ping()
-    except Exception as exc:
-        log.warning("readiness: redis unreachable", extra={"error": type(exc).__name__})
-        return "unreachable"
+    except Exception as exc:  # one log line per outage (server/core/incidents.py)
+        incidents.failed("redis", "unreachable", type(exc).__name__)
+        return "down"
+    incidents.worked("redis", quiet_s=0)
     return "ok"
 
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Ready to serve: 200, or 503 with the reason (``checks`` says which part failed)."""
+    """Ready to serve: 200, or 503 with the reason (``checks`` says which part failed).
+
+    Redis down does not make the node unready: it issues, calls and serves its own clients;
+    only events between nodes wait for Redis. The answer is then 200 with ``"status":
+    "degraded"`` and ``"redis": "down"`` (a load balancer watching ``/readyz`` must not take
+    every node out for a Redis blip)."""
     state = node_state()
     settings = current_app.extensions["motcua"].settings
     checks = {"database": _check_database()}
     if settings.redis_url:
         checks["redis"] = _check_redis(settings.redis_url)
-    failed = [name for name, result in checks.items() if result != "ok"]
+    failed = [name for name, result in checks.items() if result != "ok" and name != "redis"]
     if state.draining:
         failed.insert(0, "draining")
     if failed:
@@ -103,6 +110,9 @@ def readyz() -> Response:
             {"status": "unavailable", "node": state.name, "reason": reason, "checks": checks},
             503,
         )
+    if checks.get("redis", "ok") != "ok":
+        return _json({"status": "degraded", "node": state.name, "checks": checks,
+                      "degraded": ["redis"]})
     return _json({"status": "ready", "node": state.name, "checks": checks})
 
 

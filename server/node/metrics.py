@@ -36,7 +36,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -151,6 +151,43 @@ class SocketCollector(Collector):
         yield fam
 
 
+class IncidentCollector(Collector):
+    """Outages this node saw (``server/core/incidents.py``): failures by part and kind, and
+    whether each part is up now. Redis down leaves the node serving but degraded."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        incidents = self.app.extensions["motcua"].db.incidents
+        settings = self.app.extensions["motcua"].settings
+        for part in ("database", "redis"):
+            fam = CounterMetricFamily(
+                f"motcua_{part}_unavailable",
+                f"Requests or calls that found the {part} unavailable, by kind (this node)",
+                labels=["kind"],
+            )
+            for (what, kind), n in sorted(incidents.counts.items()):
+                if what == part:
+                    fam.add_metric([kind], n)
+            yield fam
+        up = GaugeMetricFamily(
+            "motcua_dependency_up",
+            "1 when this node reaches the part now, 0 during an incident (this node)",
+            labels=["part"],
+        )
+        up.add_metric(["database"], 0 if incidents.is_open("database") else 1)
+        if settings.redis_url:
+            up.add_metric(["redis"], 0 if incidents.is_open("redis") else 1)
+        yield up
+        degraded = GaugeMetricFamily(
+            "motcua_node_degraded",
+            "1 when this node serves without Redis: its events reach only its own clients",
+        )
+        degraded.add_metric([], 1 if incidents.is_open("redis") else 0)
+        yield degraded
+
+
 class Metrics:
     """The node's registry and the hooks that feed it."""
 
@@ -195,6 +232,7 @@ class Metrics:
         )
         r.register(DatabaseCollector(app))
         r.register(SocketCollector(app))
+        r.register(IncidentCollector(app))
         ProcessCollector(registry=r)
         self._site_codes: dict[int, str] = {}
         self.db.subscribers.append(self.on_events)

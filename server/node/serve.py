@@ -10,7 +10,7 @@ from gunicorn.app.base import BaseApplication
 
 from server.app import create_app
 from server.config import Settings
-from server.node.shutdown import post_worker_init
+from server.node.gunicorn_settings import gunicorn_settings
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -30,29 +30,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def gunicorn_options(host: str, port: int, async_mode: str, threads: int) -> dict[str, Any]:
-
-    options: dict[str, Any] = {
-        "bind": f"{host}:{port}",
-        "workers": 1,
-        "timeout": 60,
-        "graceful_timeout": 20,
-        "keepalive": 5,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "warning",
-        # SIGTERM: socket clients are sent to the other nodes, then the worker exits.
-        "post_worker_init": post_worker_init,
-    }
-    if async_mode == "gevent":
-        options.update(worker_class="gevent", worker_connections=10000)
-    else:
-        # Threading mode holds one thread per websocket client; gunicorn also stops accepting
-        # at worker_connections (default 1000), so it must exceed the threads.
-        options.update(worker_class="gthread", threads=threads,
-                       worker_connections=threads + 64)
-    return options
+    """The node's settings for a given address and mode (the benchmarks start nodes so)."""
+    return gunicorn_settings(bind=f"{host}:{port}", threads=threads, async_mode=async_mode)
 
 
-def serve(host: str, port: int, settings: Settings, threads: int = 256) -> None:
-    """The app is built in the worker from ``settings`` (the options of ``motcua run`` applied)."""
-    _Gunicorn(gunicorn_options(host, port, settings.async_mode, threads), settings).run()
+def serve(host: str, port: int, settings: Settings, threads: int | None = None) -> None:
+    """The node with deploy/gunicorn.conf.py's settings (the same function), bound here; the
+    app is built in the worker from ``settings`` (the options of ``motcua run`` applied)."""
+    _Gunicorn(gunicorn_settings(bind=f"{host}:{port}", threads=threads), settings).run()

@@ -30,6 +30,7 @@ from server.features.admin import device_presence, revoked_among, touch_device
 from server.features.tickets import resolve_tracking
 from server.models import Counter, Site
 from server.realtime import snapshots
+from server.realtime.fanout import FanOut
 from server.rules.eta import estimate_range
 from server.web.signin import principal_from_session
 
@@ -321,8 +322,7 @@ class Hub:
         }
         if redis_url:
             # Every node publishes its committed events here and relays what the others publish.
-            kwargs["message_queue"] = redis_url
-            kwargs["channel"] = channel
+            kwargs["client_manager"] = FanOut(redis_url, channel, self.db.incidents)
         self.socketio = SocketIO(app, **kwargs)
         self.namespaces = {name: cls(name, self) for name, cls in NAMESPACE_CLASSES.items()}
         for ns in self.namespaces.values():

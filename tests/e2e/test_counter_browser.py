@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,3 +324,41 @@ def test_counter_tablet_as_a_kiosk_device(site: dict[str, Any], page: Any) -> No
     with site["engine"].connect() as conn:
         rows = conn.execute(text("SELECT score, source, ticket_id FROM ratings")).all()
     assert [tuple(r) for r in rows] == [("not_satisfied", "tablet", ticket["id"])]
+
+
+def test_call_next_is_tried_again_through_a_database_outage(
+    site: dict[str, Any], page: Any
+) -> None:
+    """The server answers 503 database_unavailable for a few seconds (it did nothing): the
+    station says it is reconnecting and tries again; the call goes through once the server
+    serves, and calls exactly one ticket."""
+
+    base = site["server"].url
+    first, second = issue(site), issue(site)
+    sign_in_at_counter_3(page, base)
+    outage: dict[str, float] = {}
+    refused: list[float] = []
+
+    def down_for_a_moment(route: Any) -> None:
+        start = outage.setdefault("start", time.monotonic())
+        if time.monotonic() - start < 3:
+            refused.append(time.monotonic() - start)
+            route.fulfill(status=503, headers={"Retry-After": "1"},
+                          content_type="application/json",
+                          body=json.dumps({"error": {"code": "database_unavailable",
+                                                     "message": "The system cannot reach "
+                                                                "its data just now."}}))
+            return
+        route.continue_()
+
+    page.route(re.compile(r"/api/v1/counters/\d+/call-next$"), down_for_a_moment)
+    page.get_by_role("button", name="Call next", exact=True).click()
+    expect(page.locator("#message")).to_have_text("Reconnecting, please wait…")
+    expect(page.locator("#cur-number")).to_have_text(first["number"], timeout=15000)
+    assert len(refused) >= 2
+    with site["engine"].connect() as conn:
+        called = conn.execute(text("SELECT count(*) FROM tickets WHERE status = 'called'"))
+        assert called.scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM tickets WHERE status = 'waiting'")
+                            ).scalar() == 1  # the second ticket still waits
+    assert second["number"] != first["number"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from server.node.gunicorn_settings import gunicorn_settings
 from tests.nginxconf import SHIPPED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,8 +137,7 @@ def test_systemd_node_unit() -> None:
     text = (DEPLOY / "systemd" / "motcua@.service").read_text()
     assert "Environment=MOTCUA_BIND=127.0.0.1:%i\n" in text  # the port is the instance name
     assert svc["KillSignal"] == "SIGTERM" and svc["KillMode"] == "mixed"
-    graceful = int(re.search(r"^graceful_timeout = (\d+)", (
-        DEPLOY / "gunicorn.conf.py").read_text(), re.M).group(1))  # type: ignore[union-attr]
+    graceful = gunicorn_settings()["graceful_timeout"]  # what deploy/gunicorn.conf.py sets
     assert int(svc["TimeoutStopSec"]) > graceful  # systemd never kills a draining node
     assert u["Install"]["WantedBy"] == "motcua.target"
     assert unit("motcua.target")["Install"]["WantedBy"] == "multi-user.target"

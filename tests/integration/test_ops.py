@@ -63,16 +63,33 @@ def unready_client(db: Database, clock: Clock, world: World) -> Iterator[Any]:
     yield from _app(settings, db, clock)
 
 
-def test_readyz_503_with_a_reason_when_redis_is_unreachable(unready_client: Any) -> None:
+def test_redis_unreachable_leaves_the_node_ready_but_degraded(
+    unready_client: Any, world: World
+) -> None:
+    """Without Redis the node still issues and calls: /readyz stays 200 and says degraded,
+    /metrics and the supervisor's alerts say Redis is down."""
     r = unready_client.get("/readyz")
-    assert r.status_code == 503
+    assert r.status_code == 200
     body = r.get_json()
-    assert body["status"] == "unavailable" and body["node"] == "node-x"
-    assert body["checks"] == {"database": "ok", "redis": "unreachable"}
-    assert body["reason"] == "redis unreachable"
+    assert body["status"] == "degraded" and body["node"] == "node-x"
+    assert body["checks"] == {"database": "ok", "redis": "down"}
+    assert body["degraded"] == ["redis"]
     assert "Traceback" not in r.get_data(as_text=True)
     # Liveness does not depend on Redis: the process is alive.
     assert unready_client.get("/healthz").status_code == 200
+    m = samples(unready_client.get("/metrics").get_data(as_text=True))
+    assert m[("motcua_node_degraded", ())] == 1
+    assert m[("motcua_dependency_up", (("part", "redis"),))] == 0
+    assert m[("motcua_dependency_up", (("part", "database"),))] == 1
+    assert m[("motcua_redis_unavailable_total", (("kind", "unreachable"),))] >= 1
+    board = unready_client.get(
+        f"/api/v1/sites/{world.site}/dashboard",
+        headers={"Authorization": f"Bearer {world.tokens['supervisor']}"},
+    )
+    assert board.status_code == 200, board.get_data(as_text=True)
+    alert = board.get_json()["alerts"][0]
+    assert alert["kind"] == "redis_unavailable" and alert["severity"] == "critical"
+    assert "Redis" in alert["text"]["vi"] and "Redis" in alert["text"]["en"]
 
 
 def test_readyz_503_when_the_database_is_unreachable(clock: Clock, tmp_path: Any) -> None:

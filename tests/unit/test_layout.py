@@ -158,6 +158,9 @@ ALLOWED_LOCAL_IMPORTS = {
     ("server.app", "create_app"): None,
     # Answers an incomplete installation with one line instead of a traceback.
     ("server.__main__", "main"): {"server.cli"},
+    # gunicorn's settings are read in the master, which must load nothing of the app before the
+    # worker's gevent patch; the drain hook is imported in the worker.
+    ("server.node.gunicorn_settings", "post_worker_init"): {"server.node.shutdown"},
     # gevent is asked only when a signal arrives, in gevent mode.
     ("server.node.shutdown", "_in_background"): {"gevent", "gevent.monkey"},
     # The eSpeak NG wheel exists on x86_64 only (pyproject.toml's marker).

@@ -21,6 +21,14 @@
  *   opts.token        bearer token for this call (null: none); default setup()/config token
  *   opts.contentType  send body as it is with this Content-Type (a YAML file, ...)
  *   opts.timeoutMs    default 15000
+ *   opts.retryForMs   keep trying for this long (e.g. 60000) while the server cannot serve:
+ *                     no answer, 502, 504, or 503 (its Retry-After honoured, at most 5 s);
+ *                     0/absent: one try. Safe only where a repeat does nothing twice: the
+ *                     same Idempotency-Key (opts.key), or opts.retryOn limited to 503 (the
+ *                     server did nothing). Rejects with the last error once the time is up.
+ *   opts.retryOn      function (err) -> bool: which failures to retry (default above)
+ *   opts.onRetry      function (err, attempt): called before each new try (show a calm
+ *                     "reconnecting" message); opts.onRecover() once a retried call succeeds
  *   Auth: a bearer token when there is one; otherwise the session cookie, with X-CSRF-Token
  *   (config.csrf) on anything but GET/HEAD.
  *   Resolves with the parsed JSON body of a 2xx answer (null for 204 or an empty body).
@@ -195,8 +203,36 @@
     return err;
   }
 
+  function retryable(err) {
+    return err.status === 0 || err.status === 502 || err.status === 503 || err.status === 504;
+  }
+
   function api(method, path, body, opts) {
     opts = opts || {};
+    if (!opts.retryForMs) return apiOnce(method, path, body, opts);
+    var until = Date.now() + opts.retryForMs;
+    var attempt = 0;
+    var retryOn = opts.retryOn || retryable;
+    return new Promise(function (resolve, reject) {
+      (function again() {
+        attempt += 1;
+        apiOnce(method, path, body, opts).then(function (data) {
+          if (attempt > 1 && opts.onRecover) opts.onRecover();
+          resolve(data);
+        }, function (err) {
+          if (!retryOn(err) || Date.now() >= until) { reject(err); return; }
+          // Retry-After when the server gives one (at most 5 s), else 0.5, 1, 2, 3, 3... s.
+          var after = parseFloat(err.retryAfter);
+          var wait = after > 0 ? Math.min(after, 5) * 1000 : Math.min(500 * Math.pow(2, attempt - 1), 3000);
+          wait = Math.max(0, Math.min(wait, until - Date.now()));
+          if (opts.onRetry) opts.onRetry(err, attempt);
+          setTimeout(again, wait);
+        });
+      })();
+    });
+  }
+
+  function apiOnce(method, path, body, opts) {
     method = method.toUpperCase();
     return new Promise(function (resolve, reject) {
       var xhr = new XMLHttpRequest();
@@ -229,8 +265,10 @@
         }
         if (xhr.status >= 200 && xhr.status < 300) { done = true; resolve(data); return; }
         var e = data && data.error;
-        fail(apiError(xhr.status, (e && e.code) || "http_" + xhr.status,
-                      e ? pick(e.message) : "", parsed ? data : undefined));
+        var err = apiError(xhr.status, (e && e.code) || "http_" + xhr.status,
+                           e ? pick(e.message) : "", parsed ? data : undefined);
+        err.retryAfter = xhr.getResponseHeader("Retry-After");
+        fail(err);
       };
       xhr.onerror = function () { fail(apiError(0, "network", "")); };
       xhr.ontimeout = function () { fail(apiError(0, "timeout", "")); };
