@@ -58,7 +58,7 @@ def console(principal: Principal) -> Any:
 
 @bp.get("/pair")
 def pair() -> Any:
-    lang = request_lang(PAIR_STRINGS, accept_language=False)
+    lang = request_lang(PAIR_STRINGS, accept_language=False, use_session=False)
     resp = Response(render_template("admin/pair.html", lang=lang, t=PAIR_STRINGS[lang]))
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"

@@ -46,7 +46,7 @@ def announce(lang: str, number: str) -> Response:
 @bp.get("")
 @bp.get("/")
 def page() -> Any:
-    lang = request_lang(STRINGS, accept_language=False)
+    lang = request_lang(STRINGS, accept_language=False, use_session=False)
     resp = Response(
         render_template("kiosk/index.html", lang=lang, strings=STRINGS, t=STRINGS[lang])
     )

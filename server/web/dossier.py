@@ -59,7 +59,7 @@ STRINGS: dict[str, dict[str, str]] = {
 
 @bp.get("/d/<token>")
 def page(token: str) -> Any:
-    lang = request_lang(STRINGS, accept_language=False)
+    lang = request_lang(STRINGS, accept_language=False, use_session=False)
     ctx = current_app.extensions["motcua"]
     try:
         with ctx.db.read() as s:

@@ -90,7 +90,7 @@ STRINGS: dict[str, dict[str, str]] = {
 
 @bp.get("/t/<token>")
 def page(token: str) -> Any:
-    lang = request_lang(STRINGS, accept_language=False)
+    lang = request_lang(STRINGS, accept_language=False, use_session=False)
     ctx = current_app.extensions["motcua"]
     try:
         if len(token) > 64:
@@ -101,7 +101,8 @@ def page(token: str) -> Any:
         html = render_template("track/not_found.html", lang=lang, t=STRINGS[lang])
         return Response(html, status=404, mimetype="text/html")
     # The ticket's page speaks the language the ticket was taken in, unless asked otherwise.
-    lang = request_lang(STRINGS, accept_language=False, default=state.get("lang"))
+    lang = request_lang(STRINGS, accept_language=False, use_session=False,
+                        default=state.get("lang"))
     html = render_template(
         "track/page.html", lang=lang, t=STRINGS[lang], strings=STRINGS, state=state, token=token
     )

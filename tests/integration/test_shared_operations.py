@@ -143,6 +143,7 @@ def test_request_lang_order() -> None:
 
         session["lang"] = "en"
         assert request_lang() == "en"  # the kept preference beats the browser's
+        assert request_lang(use_session=False) == "vi"
 
 
 def test_pages_and_api_speak_the_requested_language(
@@ -164,3 +165,6 @@ def test_pages_and_api_speak_the_requested_language(
     sign_in(client, "sup.ht")
     assert '<html lang="en"' in client.get("/supervisor/?lang=en").get_data(as_text=True)
     assert '<html lang="en"' in client.get("/supervisor/").get_data(as_text=True)
+    # ... but not for the citizen's pages opened in the same browser.
+    page = client.get(f"/kiosk?token={world.tokens['kiosk']}")
+    assert '<html lang="vi"' in page.get_data(as_text=True)
