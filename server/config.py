@@ -23,6 +23,14 @@ class Settings:
     print_worker: bool = True
     metrics_token: str | None = None  # /metrics wants this bearer token when set (deploy/)
     node_name: str | None = None  # names this node in /healthz and metrics (default host:pid)
+    # Rate limits (docs/security.md), in the syntax of the `limits` library: "N per [M] unit",
+    # several separated by ";". Counted in Redis when redis_url is set (shared by every node).
+    rate_limits: bool = True
+    rate_api: str = "600 per minute"  # any /api/v1 request, per token, user or client address
+    rate_issue: str = "5 per 10 seconds; 20 per minute"  # issue/check-in, per device or token
+    rate_pairing: str = "10 per minute; 30 per hour"  # new pairing codes, per client address
+    rate_socket: str = "5 per 10 seconds"  # messages (resync...) per socket, on its node
+    rate_socket_connect: str = "60 per minute"  # socket connections per client address, per node
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -46,5 +54,10 @@ class Settings:
             values["metrics_token"] = env["MOTCUA_METRICS_TOKEN"]
         if env.get("MOTCUA_NODE_NAME"):
             values["node_name"] = env["MOTCUA_NODE_NAME"]
+        if env.get("MOTCUA_RATE_LIMITS"):
+            values["rate_limits"] = env["MOTCUA_RATE_LIMITS"] not in ("0", "false", "no", "off")
+        for name in ("api", "issue", "pairing", "socket", "socket_connect"):
+            if env.get(f"MOTCUA_RATE_{name.upper()}"):
+                values[f"rate_{name}"] = env[f"MOTCUA_RATE_{name.upper()}"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

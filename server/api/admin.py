@@ -26,6 +26,7 @@ from server.api.http import (
     write,
     write_json,
 )
+from server.api.limits import pairing_limit
 from server.api.schemas import Names, ProcedureOut
 from server.core.db import retrying
 from server.core.errors import AppError
@@ -474,6 +475,7 @@ def admin_pairing_claim() -> Response:
 @endpoint("POST", "/pairing", summary="A new device asks for a pairing code (public)",
           tag="public", auth=None, body=PairingStartIn, responses={201: PairingStartOut},
           errors=[400, 422, 429])
+@pairing_limit
 def pairing_start() -> Response:
     data = _data(PairingStartIn)
 

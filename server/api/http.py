@@ -233,6 +233,8 @@ def register_error_handlers(app: Any) -> None:
     def _http(exc: HTTPException) -> Any:
         if not request.path.startswith("/api/"):
             return exc
+        if exc.code == 429 and exc.response is not None:  # a rate limit: api/limits.py
+            return exc.response
         code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.code or 500)
         if code is None:
             code = "bad_json" if exc.code == 400 else "internal_error"
@@ -314,7 +316,8 @@ def openapi_document() -> dict[str, Any]:
             elif model is not None:
                 r["content"] = {"application/json": {"schema": ref(model)}}
             op["responses"][str(status)] = r
-        for status in e.errors:
+        # Every operation may meet a rate limit (api/limits.py).
+        for status in sorted({*e.errors, 429}):
             op["responses"][str(status)] = {
                 "description": ", ".join(c for c, v in MESSAGES.items() if v[0] == status),
                 "content": {"application/json": {"schema": ref(ErrorOut)}},

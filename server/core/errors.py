@@ -66,6 +66,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "no_printer": (409, "Vé này không được in từ máy có máy in.",
                    "This ticket was not issued at a kiosk with a printer."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
+    "rate_limited": (
+        429,
+        "Quá nhiều yêu cầu trong thời gian ngắn. Quý khách vui lòng thử lại sau ít giây.",
+        "Too many requests in a short time. Please try again in a few seconds.",
+    ),
     # --- admin console, device pairing ---
     "pairing_unknown": (
         404,

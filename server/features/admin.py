@@ -65,7 +65,9 @@ PAIRING_TTL = dt.timedelta(minutes=10)
 COLLECT_TTL = dt.timedelta(minutes=10)
 PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 PAIRING_LENGTH = 6
-MAX_PENDING_CODES = 200  # unclaimed, unexpired codes at once (devices being set up)
+# Unclaimed, unexpired codes at once, province-wide: a last brake on the table's size. Who may
+# ask how often is the per-address rate limit of POST /pairing (api/limits.py).
+MAX_PENDING_CODES = 5000
 # Device last-seen is written at most this often (it is a write on a read path).
 LAST_SEEN_EVERY = dt.timedelta(seconds=60)
 

@@ -30,13 +30,16 @@ from server.features.admin import device_presence, revoked_among, touch_device
 from server.features.tickets import resolve_tracking
 from server.models import Counter, Site
 from server.realtime import snapshots
+from server.realtime.throttle import TokenBucket
 from server.rules.eta import estimate_range
+from server.web.client import client_address
 from server.web.signin import principal_from_session
 
 log = logging.getLogger("motcua.realtime")
 
 AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
 REVOKE_SWEEP_SECONDS = 10  # how soon other nodes drop a revoked device's sockets
+DROPS_BEFORE_DISCONNECT = 20  # messages over a socket's rate limit before it is disconnected
 
 # What the public audiences (lobby TVs, kiosks, citizens' phones) may see of each event.
 PUBLIC_TICKET_KEYS = (
@@ -110,6 +113,8 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
             auth_data = {}
         if not isinstance(auth_data, dict):
             raise Refused("unauthorized")
+        if not self.hub.allow_connect(client_address()):
+            raise Refused("rate_limited")
         # No token: a signed-in person's session cookie (staff pages), see _principal.
         token = auth_data.get("token") or ""
         if not isinstance(token, str):
@@ -129,7 +134,9 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
         self._send_snapshot(sid)
 
     def on_disconnect(self, reason: Any = None) -> None:
-        self.clients.pop(request.sid, None)  # type: ignore[attr-defined]
+        sid = request.sid  # type: ignore[attr-defined]
+        self.clients.pop(sid, None)
+        self.hub.forget_socket(sid)
 
     def on_resync(self, *_args: Any) -> None:
         sid = request.sid  # type: ignore[attr-defined]
@@ -142,6 +149,8 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
             self._send_snapshot(sid)
 
     def trigger_event(self, event: str, *args: Any) -> Any:
+        if event not in ("connect", "disconnect") and not self._allowed(*args):
+            return None
         # Unknown or malformed client messages are ignored, never a crash.
         try:
             return super().trigger_event(event, *args)
@@ -152,6 +161,21 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
                 "socket handler failed", extra={"namespace": self.namespace, "event": event}
             )
             return None
+
+    def _allowed(self, *args: Any) -> bool:
+        """A client message within its socket's rate limit. One over it is dropped unanswered
+        (it costs no database read); a socket that goes on flooding is disconnected."""
+        sid = args[0] if args else None
+        if not isinstance(sid, str) or self.hub.allow_message(sid):
+            return True
+        client = self.clients.get(sid)
+        if client is not None:
+            client["dropped"] = client.get("dropped", 0) + 1
+            if client["dropped"] >= DROPS_BEFORE_DISCONNECT:
+                log.warning("socket flooding: disconnected",
+                            extra={"namespace": self.namespace, "sid": sid})
+                self.disconnect(sid)
+        return False
 
     def _send_snapshot(self, sid: str) -> None:
         client = self.clients.get(sid)
@@ -329,6 +353,19 @@ class Hub:
             self.socketio.on_namespace(ns)
         self.db.subscribers.append(self.publish)
         self._watching = False
+        settings = ctx.settings
+        self.rate_limits = bool(settings.rate_limits)
+        self.messages = TokenBucket(settings.rate_socket)
+        self.connects = TokenBucket(settings.rate_socket_connect)
+
+    def allow_message(self, sid: str) -> bool:
+        return not self.rate_limits or self.messages.allow(sid)
+
+    def allow_connect(self, address: str) -> bool:
+        return not self.rate_limits or self.connects.allow(address)
+
+    def forget_socket(self, sid: str) -> None:
+        self.messages.forget(sid)
 
     def seen(self, device_id: int) -> bool:
         """A device connected or resynced: note its last-seen time for the admin console.
