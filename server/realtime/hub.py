@@ -30,7 +30,7 @@ from server.features.admin import device_presence, revoked_among, touch_device
 from server.features.tickets import resolve_tracking
 from server.models import Counter, Site
 from server.realtime import snapshots
-from server.realtime.throttle import TokenBucket
+from server.realtime.throttle import Cooldown, TokenBucket
 from server.rules.eta import estimate_range
 from server.web.client import client_address
 from server.web.signin import principal_from_session
@@ -39,7 +39,8 @@ log = logging.getLogger("motcua.realtime")
 
 AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
 REVOKE_SWEEP_SECONDS = 10  # how soon other nodes drop a revoked device's sockets
-DROPS_BEFORE_DISCONNECT = 20  # messages over a socket's rate limit before it is disconnected
+DROPS_BEFORE_DISCONNECT = 10  # messages over a socket's rate limit before it is disconnected
+FLOOD_COOLDOWN_SECONDS = 60  # a socket disconnected for flooding: its token refused this long
 
 # What the public audiences (lobby TVs, kiosks, citizens' phones) may see of each event.
 PUBLIC_TICKET_KEYS = (
@@ -113,19 +114,23 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
             auth_data = {}
         if not isinstance(auth_data, dict):
             raise Refused("unauthorized")
-        if not self.hub.allow_connect(client_address()):
+        address = client_address()
+        if not self.hub.allow_connect(address):
             raise Refused("rate_limited")
         # No token: a signed-in person's session cookie (staff pages), see _principal.
         token = auth_data.get("token") or ""
         if not isinstance(token, str):
             raise Refused("unauthorized")
         token = token[:200]
+        if self.hub.cooling(token or address):
+            raise Refused("rate_limited")
         try:
             with self.hub.db.read() as s:
                 client = self.admit(s, token, auth_data)
         except AppError as err:
             raise Refused(err.code) from None
         sid = request.sid  # type: ignore[attr-defined]
+        client["limit_key"] = token or address
         self.clients[sid] = client
         if client.get("device_id"):
             self.hub.seen(client["device_id"])
@@ -171,9 +176,10 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
         client = self.clients.get(sid)
         if client is not None:
             client["dropped"] = client.get("dropped", 0) + 1
-            if client["dropped"] >= DROPS_BEFORE_DISCONNECT:
+            if client["dropped"] == DROPS_BEFORE_DISCONNECT:
                 log.warning("socket flooding: disconnected",
                             extra={"namespace": self.namespace, "sid": sid})
+                self.hub.cool_down(client["limit_key"])
                 self.disconnect(sid)
         return False
 
@@ -342,6 +348,11 @@ class Hub:
             "ping_timeout": 10,
             "logger": False,
             "engineio_logger": False,
+            # A client's messages are handled in turn on its own connection, not each in a new
+            # greenlet: a socket that floods is read only as fast as it is handled (and
+            # disconnected after DROPS_BEFORE_DISCONNECT), instead of spawning a greenlet per
+            # message that would starve every other client (tests/bench/bench_track_flood.py).
+            "async_handlers": False,
         }
         if redis_url:
             # Every node publishes its committed events here and relays what the others publish.
@@ -357,12 +368,19 @@ class Hub:
         self.rate_limits = bool(settings.rate_limits)
         self.messages = TokenBucket(settings.rate_socket)
         self.connects = TokenBucket(settings.rate_socket_connect)
+        self.cooldown = Cooldown(FLOOD_COOLDOWN_SECONDS)
 
     def allow_message(self, sid: str) -> bool:
         return not self.rate_limits or self.messages.allow(sid)
 
     def allow_connect(self, address: str) -> bool:
         return not self.rate_limits or self.connects.allow(address)
+
+    def cooling(self, key: str) -> bool:
+        return self.rate_limits and self.cooldown.active(key)
+
+    def cool_down(self, key: str) -> None:
+        self.cooldown.add(key)
 
     def forget_socket(self, sid: str) -> None:
         self.messages.forget(sid)

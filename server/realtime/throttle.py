@@ -61,3 +61,31 @@ class TokenBucket:
             del self._buckets[k]
         if len(self._buckets) >= MAX_KEYS:
             self._buckets.clear()
+
+
+class Cooldown:
+    """Keys (a token, an address) refused for a while: a socket disconnected for flooding may
+    not come back at once with the same token and flood again."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            now = self.clock()
+            if len(self._until) >= MAX_KEYS:
+                self._until = {k: u for k, u in self._until.items() if u > now}
+            self._until[key] = now + self.seconds
+
+    def active(self, key: str) -> bool:
+        with self._lock:
+            until = self._until.get(key)
+            if until is None:
+                return False
+            if until <= self.clock():
+                del self._until[key]
+                return False
+            return True

@@ -146,16 +146,26 @@ def test_socket_flood_is_dropped_then_disconnected(tmp_path: Path) -> None:
         # 5 answered (the bucket), the rest dropped; the socket was closed by the server.
         assert not sio.connected
         assert 1 + 5 <= len(snapshots) <= 1 + 6
-        # The phone may come back (a new connection) and is served again.
+        # The same token is refused for a while (no flooding again at once)...
         again = socketio.Client(reconnection=False)
+        refusals: list[Any] = []
+        again.on("connect_error", lambda data=None: refusals.append(data), namespace="/track")
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            again.connect(server.url, namespaces=["/track"], auth={"token": token},
+                          transports=["websocket"], wait_timeout=10)
+        assert refusals and refusals[0]["message"] == "rate_limited"
+        # ...while another phone is served as usual.
+        other = _issue(server.url, creds["kiosk"]).json()
+        other_token = other["track_url"].rstrip("/").rsplit("/", 1)[-1]
+        phone = socketio.Client(reconnection=False)
         got: list[Any] = []
-        again.on("snapshot", lambda data: got.append(data), namespace="/track")
-        again.connect(server.url, namespaces=["/track"], auth={"token": token},
+        phone.on("snapshot", lambda data: got.append(data), namespace="/track")
+        phone.connect(server.url, namespaces=["/track"], auth={"token": other_token},
                       transports=["websocket"], wait_timeout=10)
         deadline = time.monotonic() + 10
         while not got and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert got and got[0]["ticket_id"] == ticket["id"]
-        again.disconnect()
+        assert got and got[0]["ticket_id"] == other["id"]
+        phone.disconnect()
     finally:
         server.stop()
