@@ -231,6 +231,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # None: no expiry
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # to the minute
 
     __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="role"),)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from server.api.schemas import ErrorOut
-from server.core.auth import Principal, principal_from_token
+from server.core.auth import TOKEN_TOUCH_EVERY, Principal, principal_from_token, touch_token
 from server.core.db import retrying
 from server.core.errors import MESSAGES, AppError
 from server.rules.states import IllegalTransition
@@ -129,7 +131,7 @@ def principal(session: Session) -> Principal:
         if p is not None and request.method not in ("GET", "HEAD", "OPTIONS") and not csrf_ok():
             raise AppError("csrf_failed")
     else:
-        p = principal_from_token(session, token)
+        p = principal_from_token(session, token, now())
     if p is None:
         raise AppError("unauthorized")
     g.principal = p
@@ -211,6 +213,34 @@ def read_json(fn: Callable[[Session, Principal], Any]) -> Response:
     """``fn(session, principal)`` in a read unit of work; its result as JSON."""
     with read() as s:
         return json_response(fn(s, principal(s)))
+
+
+# --- a token's last use ---------------------------------------------------------------------
+
+_touched: dict[int, float] = {}  # token id -> when this process last recorded its use
+_touched_lock = threading.Lock()
+
+
+@bp.after_request
+def _touch_token(resp: Response) -> Response:
+    """Record a staff token's last use after the request (its own small write, at most once a
+    minute per token: not one write per request)."""
+    p = g.get("principal")
+    if p is None or p.kind != "token" or p.id is None:
+        return resp
+    at = time.monotonic()
+    with _touched_lock:
+        if at - _touched.get(p.id, -1e9) < TOKEN_TOUCH_EVERY.total_seconds():
+            return resp
+        if len(_touched) > 10_000:
+            _touched.clear()
+        _touched[p.id] = at
+    try:
+        with write() as s:
+            touch_token(s, p.id, now())
+    except Exception:  # bookkeeping: never fail the answer for it
+        log.warning("could not record a token's last use", exc_info=True)
+    return resp
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -54,9 +55,26 @@ class Principal:
 SYSTEM = Principal(kind="system", id=None, role="system", site_id=None)
 
 
-def principal_from_token(session: Session, token: str | None) -> Principal | None:
+TOKEN_TOUCH_EVERY = dt.timedelta(seconds=60)  # last_used_at is written at most this often
+
+
+def token_usable(session: Session, api: ApiToken, now: dt.datetime) -> bool:
+    """Not revoked, not expired, and its owner (if any) still an active user."""
+    if api.revoked_at is not None or (api.expires_at is not None and api.expires_at <= now):
+        return False
+    if api.user_id is not None:
+        user = session.get(User, api.user_id)
+        if user is None or not user.active:
+            return False
+    return True
+
+
+def principal_from_token(
+    session: Session, token: str | None, now: dt.datetime | None = None
+) -> Principal | None:
     if not token:
         return None
+    now = now or dt.datetime.now(dt.UTC)
     digest = hash_token(token)
     # Device tokens start with "dev_" (see new_token): look in one table only.
     if token.startswith("dev_"):
@@ -65,13 +83,21 @@ def principal_from_token(session: Session, token: str | None) -> Principal | Non
             return None
         return Principal("device", device.id, device.kind, device.site_id)
     api = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
-    if api is not None and api.revoked_at is None:
-        if api.user_id is not None:
-            user = session.get(User, api.user_id)
-            if user is None or not user.active:
-                return None
+    if api is not None and token_usable(session, api, now):
         return Principal("token", api.id, api.role, api.site_id, api.counter_id, api.user_id)
     return None
+
+
+def touch_token(session: Session, token_id: int, now: dt.datetime) -> None:
+    """Record that a token was used, unless that was recorded less than a minute ago (one
+    guarded UPDATE: several nodes never write it more often)."""
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id)
+        .where(or_(ApiToken.last_used_at.is_(None),
+                   ApiToken.last_used_at < now - TOKEN_TOUCH_EVERY))
+        .values(last_used_at=now)
+    )
 
 
 def authenticate_user(session: Session, username: str, password: str) -> User | None:

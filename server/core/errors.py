@@ -208,6 +208,7 @@ WHAT = {
     "service": ("lĩnh vực", "Service"),
     "user": ("tài khoản", "User"),
     "device": ("thiết bị", "Device"),
+    "token": ("mã truy cập", "Token"),
     "holiday": ("ngày nghỉ", "Holiday"),
     "dossier": ("hồ sơ", "Dossier"),
     "procedure": ("thủ tục", "Procedure"),

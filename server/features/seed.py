@@ -109,6 +109,7 @@ def create_token(
     counter: Counter | None = None,
     user: User | None = None,
     name: str | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> str:
     """A new API token. With a name, older tokens of that name are revoked (rotation)."""
     if name:
@@ -126,6 +127,7 @@ def create_token(
             name=name,
             token_hash=auth.hash_token(token),
             created_at=now,
+            expires_at=expires_at,
         )
     )
     s.flush()

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, g, request, session
 from flask_socketio import ConnectionRefusedError as Refused
 from flask_socketio import Namespace, SocketIO, join_room
 from sqlalchemy import select
@@ -26,7 +26,7 @@ from sqlalchemy import select
 from server.core import auth
 from server.core.errors import AppError
 from server.core.events import Event
-from server.features.admin import device_presence, revoked_among, touch_device
+from server.features.admin import device_presence, lapsed_access, revoked_among, touch_device
 from server.features.tickets import resolve_tracking
 from server.models import Counter, Site
 from server.realtime import snapshots
@@ -38,7 +38,7 @@ from server.web.signin import principal_from_session
 log = logging.getLogger("motcua.realtime")
 
 AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
-REVOKE_SWEEP_SECONDS = 10  # how soon other nodes drop a revoked device's sockets
+REVOKE_SWEEP_SECONDS = 10  # how soon other nodes drop a revoked device's, user's, token's sockets
 DROPS_BEFORE_DISCONNECT = 10  # messages over a socket's rate limit before it is disconnected
 FLOOD_COOLDOWN_SECONDS = 60  # a socket disconnected for flooding: its token refused this long
 
@@ -131,9 +131,21 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
             raise Refused(err.code) from None
         sid = request.sid  # type: ignore[attr-defined]
         client["limit_key"] = token or address
+        p = g.pop("socket_principal", None)
+        if p is not None and p.kind in ("user", "token"):
+            # A person's socket follows their account and token: disabled, password reset,
+            # revoked or expired closes it (Hub.kick_user, Hub.kick_token, Hub.sweep_revoked).
+            client["user_id"] = p.user_id
+            client["pw"] = session.get("pw") if p.kind == "user" else None
+            client["rooms"].append(f"user:{p.user_id}")
+            if p.kind == "token":
+                client["token_id"] = p.id
+                client["rooms"].append(f"token:{p.id}")
         self.clients[sid] = client
         if client.get("device_id"):
             self.hub.seen(client["device_id"])
+        elif client.get("user_id") or client.get("token_id"):
+            self.hub.watch()
         for room in client["rooms"]:
             join_room(room)
         self._send_snapshot(sid)
@@ -149,6 +161,10 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
             device_id = self.clients[sid].get("device_id")
             # Displays resync now and then: still here, and still allowed?
             if device_id and not self.hub.seen(device_id):
+                self.disconnect(sid)
+                return
+            # A person's access is checked again before anything personal is sent.
+            if not self.hub.still_allowed(self.clients[sid]):
                 self.disconnect(sid)
                 return
             self._send_snapshot(sid)
@@ -202,6 +218,7 @@ def _principal(session: Any, token: str, roles: tuple[str, ...]) -> auth.Princip
         raise AppError("unauthorized")
     if p.role not in roles:
         raise AppError("forbidden")
+    g.socket_principal = p  # for on_connect: whose socket this is
     return p
 
 
@@ -389,7 +406,7 @@ class Hub:
         """A device connected or resynced: note its last-seen time for the admin console.
         False when it has been revoked meanwhile (revoked on another node)."""
 
-        self._watch_devices()
+        self.watch()
 
         try:
             now = self.clock()
@@ -403,10 +420,22 @@ class Hub:
             log.warning("could not record device last-seen", exc_info=True)
             return True
 
-    def _watch_devices(self) -> None:
-        """Started with the first device connection: every ``REVOKE_SWEEP_SECONDS`` drop this
-        node's sockets of devices revoked on any node (the event reaches only the node that
-        committed the revocation; the others learn it here)."""
+    def still_allowed(self, client: dict[str, Any]) -> bool:
+        """A person's socket (user or token): still an active user, same password, token
+        neither revoked nor expired. Devices and phones: True (see seen())."""
+        users = {client["user_id"]: client.get("pw")} if client.get("user_id") else {}
+        tokens = {client["token_id"]} if client.get("token_id") else set()
+        if not users and not tokens:
+            return True
+        with self.db.read() as s:
+            bad_users, bad_tokens = lapsed_access(s, users, tokens, self.clock())
+        return not bad_users and not bad_tokens
+
+    def watch(self) -> None:
+        """Started with the first device, user or token connection: every
+        ``REVOKE_SWEEP_SECONDS`` drop this node's sockets of devices, users and tokens revoked
+        on any node (the event reaches only the node that committed the revocation; the others
+        learn it here)."""
         if self._watching:
             return
         self._watching = True
@@ -427,17 +456,28 @@ class Hub:
         self.socketio.start_background_task(loop)
 
     def sweep_revoked(self) -> list[int] | None:
-        """Disconnect this node's sockets of revoked devices; the ids dropped, or None when no
-        device is connected here."""
-
-        ids = {c["device_id"] for ns in self.namespaces.values() for c in ns.clients.values()
-               if c.get("device_id")}
-        if not ids:
+        """Disconnect this node's sockets of revoked devices, of disabled users (or whose
+        password was reset) and of revoked or expired tokens; the device ids dropped, or None
+        when no device, user or token is connected here."""
+        clients = [c for ns in self.namespaces.values() for c in list(ns.clients.values())]
+        ids = {c["device_id"] for c in clients if c.get("device_id")}
+        users: dict[int, str | None] = {}
+        for c in clients:
+            if c.get("user_id"):
+                # A token's owner is checked for being active (None: no password stamp).
+                users[c["user_id"]] = c.get("pw") or users.get(c["user_id"])
+        tokens = {c["token_id"] for c in clients if c.get("token_id")}
+        if not ids and not users and not tokens:
             return None
         with self.db.read() as s:
-            gone = revoked_among(s, ids)
+            gone = revoked_among(s, ids) if ids else []
+            bad_users, bad_tokens = lapsed_access(s, users, tokens, self.clock())
         for device_id in gone:
             self.kick_device(device_id)
+        for user_id in bad_users:
+            self.kick("user_id", user_id)
+        for token_id in bad_tokens:
+            self.kick("token_id", token_id)
         return gone
 
     def kick_device(self, device_id: int) -> None:
@@ -449,10 +489,24 @@ class Hub:
                 if client.get("device_id") == device_id:
                     self.socketio.server.disconnect(sid, namespace=name)
 
+    def kick(self, key: str, value: int) -> None:
+        """A disabled user (``user_id``) or a revoked token (``token_id``): close its sockets
+        on this node and tell its pages on every node to stop (as kick_device)."""
+        room = f"{key.removesuffix('_id')}:{value}"
+        for name, ns in self.namespaces.items():
+            self.socketio.emit("revoked", {}, namespace=name, to=room)
+            for sid, client in list(ns.clients.items()):
+                if client.get(key) == value:
+                    self.socketio.server.disconnect(sid, namespace=name)
+
     def publish(self, events: list[Event]) -> None:
         for event in events:
             if event.type == "device.revoked":
                 self.kick_device(int(event.data["device_id"]))
+            elif event.type == "user.revoked":
+                self.kick("user_id", int(event.data["user_id"]))
+            elif event.type == "token.revoked":
+                self.kick("token_id", int(event.data["token_id"]))
             room = f"site:{event.site_id}"
             for audience in AUDIENCES:
                 if audience == "/track":
