@@ -211,6 +211,8 @@ class Device(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A kiosk bound to a counter is that counter's rating tablet (and rates there only).
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
 
     site: Mapped[Site] = relationship()
 

@@ -217,7 +217,6 @@ def read_json(fn: Callable[[Session, Principal], Any]) -> Response:
 
 # --- a token's last use ---------------------------------------------------------------------
 
-_touched: dict[int, float] = {}  # token id -> when this process last recorded its use
 _touched_lock = threading.Lock()
 
 
@@ -229,12 +228,14 @@ def _touch_token(resp: Response) -> Response:
     if p is None or p.kind != "token" or p.id is None:
         return resp
     at = time.monotonic()
+    # token id -> when this app last recorded its use
+    touched: dict[int, float] = current_app.extensions.setdefault("motcua_touched_tokens", {})
     with _touched_lock:
-        if at - _touched.get(p.id, -1e9) < TOKEN_TOUCH_EVERY.total_seconds():
+        if at - touched.get(p.id, -1e9) < TOKEN_TOUCH_EVERY.total_seconds():
             return resp
-        if len(_touched) > 10_000:
-            _touched.clear()
-        _touched[p.id] = at
+        if len(touched) > 10_000:
+            touched.clear()
+        touched[p.id] = at
     try:
         with write() as s:
             touch_token(s, p.id, now())

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from server.core.errors import AppError
-from server.models import ApiToken, Counter, Device, Site, Ticket, User
+from server.models import ApiToken, Counter, CounterService, Device, Site, Ticket, User
 
 TOKEN_BYTES = 32  # 256 bits
 
@@ -153,16 +153,50 @@ def can_operate_counter(session: Session, p: Principal, counter: Counter) -> boo
     return not (p.role == "clerk" and p.counter_id is not None and p.counter_id != counter.id)
 
 
+def _counter_serves(session: Session, counter_id: int, service_id: int) -> bool:
+    return session.scalar(
+        select(CounterService.service_id).where(
+            CounterService.counter_id == counter_id, CounterService.service_id == service_id
+        )
+    ) is not None
+
+
 def can_act_on_ticket(session: Session, p: Principal, ticket: Ticket) -> bool:
+    """Staff in scope act on the site's tickets. A counter-bound clerk (token or sign-in at a
+    counter) acts only on tickets at its counter, reserved for it, or waiting in a service
+    its counter serves: not on other services' tickets."""
     if p.role not in STAFF:
         return False
     if not in_scope(session, p, ticket.site_id):
         # A counter of another site serving this site's queue acts on the tickets it called.
         counter = ticket.counter
         return counter is not None and can_operate_counter(session, p, counter)
-    if p.role == "clerk" and p.counter_id is not None and ticket.counter_id is not None:
-        return ticket.counter_id == p.counter_id
+    if p.role == "clerk" and p.counter_id is not None:
+        if ticket.counter_id is not None:
+            return ticket.counter_id == p.counter_id
+        return ticket.reserved_counter_id == p.counter_id or _counter_serves(
+            session, p.counter_id, ticket.service_id
+        )
     return True
+
+
+def can_read_applicant(session: Session, p: Principal, ticket: Ticket) -> bool:
+    """The ID-card data read at the kiosk: staff in scope, but a counter-bound clerk only for
+    the ticket called or served at its own counter."""
+    if p.role not in STAFF:
+        return False
+    if p.role == "clerk" and p.counter_id is not None:
+        return ticket.counter_id == p.counter_id
+    return in_scope(session, p, ticket.site_id) or can_act_on_ticket(session, p, ticket)
+
+
+def is_counter_tablet(session: Session, p: Principal, counter: Counter) -> bool:
+    """A kiosk device bound to this counter (``motcua device add --counter``): the tablet
+    facing the citizen there. A lobby kiosk is bound to no counter and rates nowhere."""
+    if p.kind != "device" or p.role != "kiosk" or p.id is None:
+        return False
+    bound = session.scalar(select(Device.counter_id).where(Device.id == p.id))
+    return bound is not None and bound == counter.id
 
 
 def can_rebalance(session: Session, p: Principal, site_id: int) -> bool:

@@ -84,9 +84,11 @@ def upsert_counter(
 
 
 def add_device(
-    s: Session, site: Site, kind: str, name: str, printer_uri: str | None, now: dt.datetime
+    s: Session, site: Site, kind: str, name: str, printer_uri: str | None, now: dt.datetime,
+    counter: Counter | None = None,
 ) -> str:
-    """Create a device, or give an existing one of that name a new token. Returns the token."""
+    """Create a device, or give an existing one of that name a new token. Returns the token.
+    A kiosk with a ``counter`` is that counter's rating tablet."""
     token = auth.new_token("dev")
     device = s.scalar(select(Device).where(Device.site_id == site.id, Device.name == name))
     if device is None:
@@ -97,6 +99,8 @@ def add_device(
     device.revoked_at = None
     if printer_uri is not None:
         device.printer_uri = printer_uri
+    if counter is not None:
+        device.counter_id = counter.id
     s.flush()
     return token
 
