@@ -219,7 +219,7 @@ def _rate_device(counter_id: int, token: str) -> Any:
         counter = s.get(Counter, counter_id)
         if counter is None:
             return _error_page("not_found_title", "not_found", 404)
-        if p is None or p.role != "kiosk" or p.site_id != counter.site_id:
+        if p is None or not auth.is_counter_tablet(s, p, counter):
             return _error_page("forbidden_title", "forbidden_counter", 403)
         site = counter.site
         info = {

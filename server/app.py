@@ -67,6 +67,9 @@ def create_app(
 
     app.register_blueprint(api_bp)
     register_error_handlers(app)
+    from server.api import limits
+
+    limits.init_app(app)
 
     pass
     from server.features.printing import Printing

@@ -67,6 +67,14 @@ class Settings:
     db_lock_timeout_ms: int = 3000
     db_report_timeout_ms: int = 60000
     db_connect_timeout_s: int = 3  # a database that does not answer: 503 within seconds
+    # Rate limits (docs/security.md), in the syntax of the `limits` library: "N per [M] unit",
+    # several separated by ";". Counted in Redis when redis_url is set (shared by every node).
+    rate_limits: bool = True
+    rate_api: str = "600 per minute"  # any /api/v1 request, per token, user or client address
+    rate_issue: str = "5 per 10 seconds; 20 per minute"  # issue/check-in, per device or token
+    rate_pairing: str = "10 per minute; 30 per hour"  # new pairing codes, per client address
+    rate_socket: str = "5 per 10 seconds"  # messages (resync...) per socket, on its node
+    rate_socket_connect: str = "60 per minute"  # socket connections per client address, per node
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -116,6 +124,18 @@ class Settings:
         values["db_lock_timeout_ms"] = _int(env, "MOTCUA_DB_LOCK_TIMEOUT_MS", 3000)
         values["db_report_timeout_ms"] = _int(env, "MOTCUA_DB_REPORT_TIMEOUT_MS", 60000)
         values["db_connect_timeout_s"] = _int(env, "MOTCUA_DB_CONNECT_TIMEOUT_S", 3)
+        if env.get("MOTCUA_RATE_LIMITS"):
+            values["rate_limits"] = _flag(env["MOTCUA_RATE_LIMITS"])
+        if env.get("MOTCUA_RATE_API"):
+            values["rate_api"] = env["MOTCUA_RATE_API"]
+        if env.get("MOTCUA_RATE_ISSUE"):
+            values["rate_issue"] = env["MOTCUA_RATE_ISSUE"]
+        if env.get("MOTCUA_RATE_PAIRING"):
+            values["rate_pairing"] = env["MOTCUA_RATE_PAIRING"]
+        if env.get("MOTCUA_RATE_SOCKET"):
+            values["rate_socket"] = env["MOTCUA_RATE_SOCKET"]
+        if env.get("MOTCUA_RATE_SOCKET_CONNECT"):
+            values["rate_socket_connect"] = env["MOTCUA_RATE_SOCKET_CONNECT"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

@@ -211,6 +211,8 @@ class Device(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A kiosk bound to a counter is that counter's rating tablet (and rates there only).
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
 
     site: Mapped[Site] = relationship()
 
@@ -231,6 +233,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # None: no expiry
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # to the minute
 
     __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="role"),)
 

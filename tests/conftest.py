@@ -31,6 +31,10 @@ PG_ADMIN_URL = os.environ.get(
     "MOTCUA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("MOTCUA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Request-rate limits are off in tests (they issue tickets far faster than a kiosk), for the
+# app fixture and for the servers the tests start (they inherit this environment); the tests
+# of the limits turn them on (tests/integration/test_rate_limits.py).
+os.environ.setdefault("MOTCUA_RATE_LIMITS", "0")
 
 
 def needs(what: str, why: str, how: str = "") -> None:
@@ -329,7 +333,8 @@ def app(db: Database, clock: Clock, world: World) -> Iterator[object]:
     from server.config import Settings
 
     application = create_app(
-        Settings(database_url=db.url, public_base_url=BASE_URL, print_worker=False),
+        Settings(database_url=db.url, public_base_url=BASE_URL, print_worker=False,
+                 rate_limits=False),
         db=db,
         clock=clock,
     )

@@ -480,7 +480,7 @@
           }),
           actionButton(u.active ? T.disable.replace(" {name}", "").replace("{name}", "") : T.enable.replace(" {name}", "").replace("{name}", ""),
             fmt(u.active ? "disable" : "enable", { name: u.username }), function () {
-              api("PUT", "/api/v1/admin/users/" + u.id, userBody(u, !u.active)).then(loadUsers).catch(function (e) { flash(errText(e)); });
+              api("PUT", "/api/v1/admin/users/" + u.id, userBody(u, !u.active)).then(loaders.users).catch(function (e) { flash(errText(e)); });
             }, u.active ? "danger" : "secondary"),
         ]);
         body.appendChild(el("tr", { "data-username": u.username }, [
@@ -503,7 +503,28 @@
       return api("POST", "/api/v1/admin/users", v).then(function (u) { showPassword(u); return loadUsers(); });
     });
   });
-  loaders.users = loadUsers;
+  // Staff API tokens (under the users): owner, expiry, last use; an admin revokes them.
+  function loadTokens() {
+    if (!isAdmin) return Promise.resolve();
+    return api("GET", "/api/v1/admin/tokens").then(function (rows) {
+      var body = $("token-rows");
+      body.innerHTML = "";
+      rows.forEach(function (t) {
+        var name = t.name || "#" + t.id;
+        var actions = el("td");
+        if (!t.revoked_at) actions.appendChild(actionButton(fmt("revoke", { name: "" }).trim(), fmt("revoke_token", { name: name }), function () {
+          if (!window.confirm(fmt("confirm_revoke_token", { name: name }))) return;
+          api("POST", "/api/v1/admin/tokens/" + t.id + "/revoke").then(loadTokens).catch(function (e) { flash(errText(e)); });
+        }, "danger"));
+        body.appendChild(el("tr", { "data-token": String(t.id) }, [
+          td(name), td(T["role_" + t.role]), td(t.site), td(t.owner || T.cli_made),
+          td(t.expires_at ? fmtTime(t.expires_at) : T.no_expiry), td(fmtTime(t.last_used_at)),
+          td(t.revoked_at ? T.revoked : T.enabled), actions,
+        ]));
+      });
+    });
+  }
+  loaders.users = function () { return loadUsers().then(loadTokens); };
 
   // --- devices ----------------------------------------------------------------------------
   function loadDevices() {

@@ -22,11 +22,13 @@ from server.api.http import (
     json_response,
     now,
     principal,
+    query_param,
     read,
     read_json,
     write,
     write_json,
 )
+from server.api.limits import pairing_limit
 from server.api.schemas import (
     ClockText,
     CodeText,
@@ -271,6 +273,21 @@ class DeviceOut(BaseModel):
     revoked_at: str | None
 
 
+class TokenOut(BaseModel):
+    """A staff API token (never its secret)."""
+
+    id: int
+    name: str | None
+    role: str
+    site: str
+    counter_id: int | None
+    owner: str | None = Field(description="username of the owner; null: made with the CLI")
+    created_at: str
+    expires_at: str | None
+    last_used_at: str | None = Field(description="recorded at most once a minute")
+    revoked_at: str | None
+
+
 class PairingStartOut(BaseModel):
     code: str
     expires_at: str
@@ -491,6 +508,25 @@ def admin_user_reset(user_id: int) -> Response:
     return write_json(lambda s, p: admin.reset_password(s, p, user_id, now()))
 
 
+# --- staff API tokens ---------------------------------------------------------------------
+
+
+@endpoint("GET", "/admin/tokens",
+          summary="Staff API tokens (never their secret): owner, expiry, last use, revoked",
+          tag="admin", auth=ADMIN, responses={200: [TokenOut]}, errors=[401, 403, 404],
+          headers=[query_param("site", "only the tokens of this site (code)")])
+def admin_tokens() -> Response:
+    site = request.args.get("site") or None
+    return read_json(lambda s, p: admin.list_tokens(s, p, site))
+
+
+@endpoint("POST", "/admin/tokens/<int:token_id>/revoke",
+          summary="Revoke a staff API token: refused at once, its sockets are closed",
+          tag="admin", auth=ADMIN, responses={200: TokenOut}, errors=[401, 403, 404])
+def admin_token_revoke(token_id: int) -> Response:
+    return write_json(lambda s, p: admin.revoke_token(s, p, token_id, now()))
+
+
 # --- devices and pairing ------------------------------------------------------------------
 
 
@@ -523,6 +559,7 @@ def admin_pairing_claim() -> Response:
 @endpoint("POST", "/pairing", summary="A new device asks for a pairing code (public)",
           tag="devices", auth=None, body=PairingStartIn, responses={201: PairingStartOut},
           errors=[400, 422, 429])
+@pairing_limit
 def pairing_start() -> Response:
     data = _data(PairingStartIn)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import IntegerConverter
 
 from server.api.schemas import ErrorOut
-from server.core.auth import Principal, principal_from_token
+from server.core.auth import TOKEN_TOUCH_EVERY, Principal, principal_from_token, touch_token
 from server.core.db import retrying, unavailable_kind
 from server.core.errors import MESSAGES, AppError
 from server.core.lookups import MAX_ID
@@ -176,7 +178,7 @@ def principal(session: Session) -> Principal:
         if p is not None and request.method not in ("GET", "HEAD", "OPTIONS") and not csrf_ok():
             raise AppError("csrf_failed")
     else:
-        p = principal_from_token(session, token)
+        p = principal_from_token(session, token, now())
     if p is None:
         raise AppError("unauthorized")
     g.principal = p
@@ -272,6 +274,35 @@ def read_json(fn: Callable[[Session, Principal], Any], slow: bool = False) -> Re
         return json_response(fn(s, principal(s)))
 
 
+# --- a token's last use ---------------------------------------------------------------------
+
+_touched_lock = threading.Lock()
+
+
+@bp.after_request
+def _touch_token(resp: Response) -> Response:
+    """Record a staff token's last use after the request (its own small write, at most once a
+    minute per token: not one write per request)."""
+    p = g.get("principal")
+    if p is None or p.kind != "token" or p.id is None:
+        return resp
+    at = time.monotonic()
+    # token id -> when this app last recorded its use
+    touched: dict[int, float] = current_app.extensions.setdefault("motcua_touched_tokens", {})
+    with _touched_lock:
+        if at - touched.get(p.id, -1e9) < TOKEN_TOUCH_EVERY.total_seconds():
+            return resp
+        if len(touched) > 10_000:
+            touched.clear()
+        touched[p.id] = at
+    try:
+        with write() as s:
+            touch_token(s, p.id, now())
+    except Exception:  # bookkeeping: never fail the answer for it
+        log.warning("could not record a token's last use", exc_info=True)
+    return resp
+
+
 # --- errors -------------------------------------------------------------------------------
 
 RETRY_AFTER_S = 3  # a 503 for an unavailable database: retry after this many seconds
@@ -294,6 +325,8 @@ def register_error_handlers(app: Any) -> None:
     def _http(exc: HTTPException) -> Any:
         if not request.path.startswith("/api/"):
             return exc
+        if exc.code == 429 and exc.response is not None:  # a rate limit: api/limits.py
+            return exc.response
         code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.code or 500)
         if code is None:
             code = "bad_json" if exc.code == 400 else "internal_error"
@@ -389,7 +422,8 @@ def openapi_document() -> dict[str, Any]:
             elif model is not None:
                 r["content"] = {"application/json": {"schema": ref(model)}}
             op["responses"][str(status)] = r
-        statuses = set(e.errors) | set(GENERIC_ERRORS) | {404}
+        # Every operation may meet a rate limit (api/limits.py).
+        statuses = set(e.errors) | set(GENERIC_ERRORS) | {404, 429}
         if e.auth:
             statuses |= {401, 403}
         for status in sorted(statuses):

@@ -24,6 +24,7 @@ from server.api.http import (
     write,
     write_json,
 )
+from server.api.limits import issue_limit
 from server.api.schemas import (
     CallNextOut,
     CounterOut,
@@ -168,6 +169,7 @@ def priorities() -> Response:
     errors=[400, 401, 403, 404, 409, 422],
     headers=[IDEMPOTENCY_HEADER],
 )
+@issue_limit
 def issue(site: str) -> Response:
     key = request.headers.get("Idempotency-Key")
 

@@ -1,12 +1,16 @@
-"""`motcua token create`, `motcua user add`: API tokens and staff accounts."""
+"""`motcua token create|list|revoke`, `motcua user add`: API tokens and staff accounts."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import click
 
 from server.app import system_clock
 from server.cli.common import find_site, open_db, settings_from_env
-from server.features import seed
+from server.core.auth import SYSTEM
+from server.core.errors import AppError
+from server.features import admin, seed
 from server.models import Counter
 
 
@@ -26,7 +30,12 @@ def token() -> None:
     help="Counter id: a clerk token then acts on that counter only",
 )
 @click.option("--name", default=None, help="A label; a new token of the same name revokes the old")
-def token_create(role: str, site_code: str, counter_id: int | None, name: str | None) -> None:
+@click.option("--expires-days", type=click.IntRange(1, 3650), default=None,
+              help="The token stops working after this many days (default: never)")
+def token_create(
+    role: str, site_code: str, counter_id: int | None, name: str | None,
+    expires_days: int | None,
+) -> None:
     db = open_db(settings_from_env())
     with db.write() as s:
         site = find_site(s, site_code)
@@ -35,10 +44,48 @@ def token_create(role: str, site_code: str, counter_id: int | None, name: str | 
             counter = s.get(Counter, counter_id)
             if counter is None or counter.site_id != site.id:
                 raise click.ClickException(f"no counter with id {counter_id} at {site_code}")
-        tok = seed.create_token(s, role, site, system_clock(), counter=counter, name=name)
+        now = system_clock()
+        expires = now + dt.timedelta(days=expires_days) if expires_days else None
+        tok = seed.create_token(s, role, site, now, counter=counter, name=name, expires_at=expires)
     where = f" for counter {counter.number}" if counter else ""
-    click.echo(f"{role} token for {site_code}{where}. Keep it safe (shown once):")
+    until = f", valid until {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
+    click.echo(f"{role} token for {site_code}{where}{until}. Keep it safe (shown once):")
     click.echo(tok)
+
+
+@token.command("list", help="Staff API tokens: id, name, role, site, owner, expiry, last use.")
+@click.option("--site", "site_code", default=None, help="Only the tokens of this site")
+def token_list(site_code: str | None) -> None:
+    db = open_db(settings_from_env())
+    with db.read() as s:
+        if site_code is not None:
+            find_site(s, site_code)
+        rows = admin.list_tokens(s, None, site_code)
+    click.echo(f"{'id':>5}  {'name':<20} {'role':<10} {'site':<12} {'owner':<14} "
+               f"{'expires':<16} {'last used':<16} state")
+    for r in rows:
+        state = "revoked" if r["revoked_at"] else "active"
+        click.echo(
+            f"{r['id']:>5}  {(r['name'] or '-')[:20]:<20} {r['role']:<10} {r['site'][:12]:<12} "
+            f"{(r['owner'] or '(cli)')[:14]:<14} {_short(r['expires_at']):<16} "
+            f"{_short(r['last_used_at']):<16} {state}"
+        )
+
+
+def _short(iso: str | None) -> str:
+    return iso[:16].replace("T", " ") if iso else "-"
+
+
+@token.command("revoke", help="Revoke a token by id (see `token list`); its sockets close.")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    db = open_db(settings_from_env())
+    try:
+        with db.write() as s:
+            view = admin.revoke_token(s, SYSTEM, token_id, system_clock())
+    except AppError as err:
+        raise click.ClickException(err.message("en")) from None
+    click.echo(f"Token {view['id']} ({view['name'] or view['role']}) is revoked.")
 
 
 @click.group(help="Staff accounts.")

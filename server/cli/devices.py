@@ -24,11 +24,23 @@ def device() -> None:
 @click.option("--kind", type=click.Choice(["kiosk", "display"]), required=True)
 @click.option("--name", required=True)
 @click.option("--printer", default=None, help="Printer URI (tcp://, usb://, serial://, file://)")
-def device_add(site_code: str, kind: str, name: str, printer: str | None) -> None:
+@click.option("--counter", "counter_number", type=int, default=None,
+              help="A kiosk that is this counter's rating tablet (counter number)")
+def device_add(
+    site_code: str, kind: str, name: str, printer: str | None, counter_number: int | None
+) -> None:
+    if counter_number is not None and kind != "kiosk":
+        raise click.ClickException("--counter is for a kiosk: the counter's rating tablet")
     db = open_db(settings_from_env())
     with db.write() as s:
         site = find_site(s, site_code)
-        token = seed.add_device(s, site, kind, name, printer, system_clock())
+        counter = None
+        if counter_number is not None:
+            counter = s.scalar(select(Counter).where(
+                Counter.site_id == site.id, Counter.number == counter_number))
+            if counter is None:
+                raise click.ClickException(f"no counter {counter_number} at {site_code}")
+        token = seed.add_device(s, site, kind, name, printer, system_clock(), counter=counter)
     click.echo(f"{kind} {name!r} registered at {site_code}. Its token (shown once):")
     click.echo(token)
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from server.core.errors import AppError
-from server.models import ApiToken, Counter, Device, Site, Ticket, User
+from server.models import ApiToken, Counter, CounterService, Device, Site, Ticket, User
 
 TOKEN_BYTES = 32  # 256 bits
 
@@ -54,9 +55,26 @@ class Principal:
 SYSTEM = Principal(kind="system", id=None, role="system", site_id=None)
 
 
-def principal_from_token(session: Session, token: str | None) -> Principal | None:
+TOKEN_TOUCH_EVERY = dt.timedelta(seconds=60)  # last_used_at is written at most this often
+
+
+def token_usable(session: Session, api: ApiToken, now: dt.datetime) -> bool:
+    """Not revoked, not expired, and its owner (if any) still an active user."""
+    if api.revoked_at is not None or (api.expires_at is not None and api.expires_at <= now):
+        return False
+    if api.user_id is not None:
+        user = session.get(User, api.user_id)
+        if user is None or not user.active:
+            return False
+    return True
+
+
+def principal_from_token(
+    session: Session, token: str | None, now: dt.datetime | None = None
+) -> Principal | None:
     if not token:
         return None
+    now = now or dt.datetime.now(dt.UTC)
     digest = hash_token(token)
     # Device tokens start with "dev_" (see new_token): look in one table only.
     if token.startswith("dev_"):
@@ -65,13 +83,21 @@ def principal_from_token(session: Session, token: str | None) -> Principal | Non
             return None
         return Principal("device", device.id, device.kind, device.site_id)
     api = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
-    if api is not None and api.revoked_at is None:
-        if api.user_id is not None:
-            user = session.get(User, api.user_id)
-            if user is None or not user.active:
-                return None
+    if api is not None and token_usable(session, api, now):
         return Principal("token", api.id, api.role, api.site_id, api.counter_id, api.user_id)
     return None
+
+
+def touch_token(session: Session, token_id: int, now: dt.datetime) -> None:
+    """Record that a token was used, unless that was recorded less than a minute ago (one
+    guarded UPDATE: several nodes never write it more often)."""
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id)
+        .where(or_(ApiToken.last_used_at.is_(None),
+                   ApiToken.last_used_at < now - TOKEN_TOUCH_EVERY))
+        .values(last_used_at=now)
+    )
 
 
 def authenticate_user(session: Session, username: str, password: str) -> User | None:
@@ -127,16 +153,50 @@ def can_operate_counter(session: Session, p: Principal, counter: Counter) -> boo
     return not (p.role == "clerk" and p.counter_id is not None and p.counter_id != counter.id)
 
 
+def _counter_serves(session: Session, counter_id: int, service_id: int) -> bool:
+    return session.scalar(
+        select(CounterService.service_id).where(
+            CounterService.counter_id == counter_id, CounterService.service_id == service_id
+        )
+    ) is not None
+
+
 def can_act_on_ticket(session: Session, p: Principal, ticket: Ticket) -> bool:
+    """Staff in scope act on the site's tickets. A counter-bound clerk (token or sign-in at a
+    counter) acts only on tickets at its counter, reserved for it, or waiting in a service
+    its counter serves: not on other services' tickets."""
     if p.role not in STAFF:
         return False
     if not in_scope(session, p, ticket.site_id):
         # A counter of another site serving this site's queue acts on the tickets it called.
         counter = ticket.counter
         return counter is not None and can_operate_counter(session, p, counter)
-    if p.role == "clerk" and p.counter_id is not None and ticket.counter_id is not None:
-        return ticket.counter_id == p.counter_id
+    if p.role == "clerk" and p.counter_id is not None:
+        if ticket.counter_id is not None:
+            return ticket.counter_id == p.counter_id
+        return ticket.reserved_counter_id == p.counter_id or _counter_serves(
+            session, p.counter_id, ticket.service_id
+        )
     return True
+
+
+def can_read_applicant(session: Session, p: Principal, ticket: Ticket) -> bool:
+    """The ID-card data read at the kiosk: staff in scope, but a counter-bound clerk only for
+    the ticket called or served at its own counter."""
+    if p.role not in STAFF:
+        return False
+    if p.role == "clerk" and p.counter_id is not None:
+        return ticket.counter_id == p.counter_id
+    return in_scope(session, p, ticket.site_id) or can_act_on_ticket(session, p, ticket)
+
+
+def is_counter_tablet(session: Session, p: Principal, counter: Counter) -> bool:
+    """A kiosk device bound to this counter (``motcua device add --counter``): the tablet
+    facing the citizen there. A lobby kiosk is bound to no counter and rates nowhere."""
+    if p.kind != "device" or p.role != "kiosk" or p.id is None:
+        return False
+    bound = session.scalar(select(Device.counter_id).where(Device.id == p.id))
+    return bound is not None and bound == counter.id
 
 
 def can_rebalance(session: Session, p: Principal, site_id: int) -> bool:

@@ -71,6 +71,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "no_printer": (409, "Vé này không được in từ máy có máy in.",
                    "This ticket was not issued at a kiosk with a printer."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
+    "rate_limited": (
+        429,
+        "Quá nhiều yêu cầu trong thời gian ngắn. Quý khách vui lòng thử lại sau ít giây.",
+        "Too many requests in a short time. Please try again in a few seconds.",
+    ),
     # --- admin console, device pairing ---
     "pairing_unknown": (
         404,
@@ -208,6 +213,7 @@ WHAT = {
     "service": ("lĩnh vực", "Service"),
     "user": ("tài khoản", "User"),
     "device": ("thiết bị", "Device"),
+    "token": ("mã truy cập", "Token"),
     "holiday": ("ngày nghỉ", "Holiday"),
     "dossier": ("hồ sơ", "Dossier"),
     "procedure": ("thủ tục", "Procedure"),

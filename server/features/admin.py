@@ -46,6 +46,7 @@ from server.models import (
     DEVICE_KINDS,
     ROLES,
     SITE_KINDS,
+    ApiToken,
     Counter,
     Device,
     PairingCode,
@@ -65,7 +66,9 @@ PAIRING_TTL = dt.timedelta(minutes=10)
 COLLECT_TTL = dt.timedelta(minutes=10)
 PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 PAIRING_LENGTH = 6
-MAX_PENDING_CODES = 200  # unclaimed, unexpired codes at once (devices being set up)
+# Unclaimed, unexpired codes at once, province-wide: a last brake on the table's size. Who may
+# ask how often is the per-address rate limit of POST /pairing (api/limits.py).
+MAX_PENDING_CODES = 5000
 # Device last-seen is written at most this often (it is a write on a read path).
 LAST_SEEN_EVERY = dt.timedelta(seconds=60)
 
@@ -777,9 +780,12 @@ def save_user(
     else:
         before = user_view(session, user)
         before.pop("id")
+    disabled = user.active and not active and before is not None
     user.full_name = full_name
     user.role = role  # type: ignore[assignment]
     user.active = active
+    if disabled:
+        end_user_access(session, p, user, now)
     if sites is not None:
         user.sites = sites
     session.flush()
@@ -803,7 +809,123 @@ def reset_password(session: Session, p: Principal, user_id: int, now: dt.datetim
     user.password_hash = auth.hash_password(password)
     audit(session, p, now, None, "user.reset_password", "user", user.id,
            None, {"password": "reset"})
+    _emit_revoked(session, "user.revoked", {"user_id": user.id}, _user_site(session, user))
     return {**user_view(session, user), "password": password}
+
+
+def _user_site(session: Session, user: User) -> int | None:
+    """A site to number the user's revocation event on (any will do: every node's hub acts on
+    it whatever the site); an admin without sites: the first site."""
+    site_id = session.scalar(
+        select(UserSite.site_id).where(UserSite.user_id == user.id).order_by(UserSite.site_id)
+    )
+    return site_id if site_id is not None else session.scalar(select(func.min(Site.id)))
+
+
+def _emit_revoked(
+    session: Session, kind: str, data: dict[str, Any], site_id: int | None
+) -> None:
+    """The hub closes the sockets of a revoked user or token (realtime.Hub.publish on this
+    node; the revoked-access sweep on the others, REVOKE_SWEEP_SECONDS)."""
+    if site_id is not None:
+        emit(session, site_id, kind, data)
+
+
+def end_user_access(session: Session, p: Principal, user: User, now: dt.datetime) -> None:
+    """A disabled user: their tokens are revoked and their sockets closed."""
+    for tok in session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ):
+        tok.revoked_at = now
+        audit(session, p, now, tok.site_id, "token.revoke", "token", tok.id,
+              {"revoked_at": None}, {"revoked_at": now.isoformat()})
+    _emit_revoked(session, "user.revoked", {"user_id": user.id}, _user_site(session, user))
+
+
+# --- staff API tokens ---------------------------------------------------------------------
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def token_view(tok: ApiToken, site_code: str, username: str | None) -> dict[str, Any]:
+    return {
+        "id": tok.id,
+        "name": tok.name,
+        "role": tok.role,
+        "site": site_code,
+        "counter_id": tok.counter_id,
+        "owner": username,
+        "created_at": tok.created_at.isoformat(),
+        "expires_at": _iso(tok.expires_at),
+        "last_used_at": _iso(tok.last_used_at),
+        "revoked_at": _iso(tok.revoked_at),
+    }
+
+
+def list_tokens(
+    session: Session, p: Principal | None, site_code: str | None = None
+) -> list[dict[str, Any]]:
+    """Staff API tokens (never their secret), newest first; ``p`` None: the CLI."""
+    if p is not None:
+        require_admin(p)
+    q = (
+        select(ApiToken, Site.code, User.username)
+        .join(Site, Site.id == ApiToken.site_id)
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .order_by(ApiToken.id.desc())
+    )
+    if site_code is not None:
+        q = q.where(ApiToken.site_id == get_site(session, site_code).id)
+    return [token_view(t, code, name) for t, code, name in session.execute(q).all()]
+
+
+def revoke_token(
+    session: Session, p: Principal, token_id: int, now: dt.datetime
+) -> dict[str, Any]:
+    """The token stops working at once and its sockets are closed (``token.revoked``)."""
+    if p.kind != "system":
+        require_admin(p)
+    tok = session.get(ApiToken, token_id) if 1 <= token_id <= 2**63 - 1 else None
+    if tok is None:
+        raise not_found("token")
+    if tok.revoked_at is None:
+        tok.revoked_at = now
+        audit(session, p, now, tok.site_id, "token.revoke", "token", tok.id,
+              {"revoked_at": None}, {"revoked_at": now.isoformat()})
+        _emit_revoked(session, "token.revoked", {"token_id": tok.id}, tok.site_id)
+    owner = session.get(User, tok.user_id) if tok.user_id else None
+    site = session.get(Site, tok.site_id)
+    return token_view(tok, site.code if site else "", owner.username if owner else None)
+
+
+def lapsed_access(
+    session: Session, users: dict[int, str | None], token_ids: set[int], now: dt.datetime
+) -> tuple[set[int], set[int]]:
+    """Of the users (id -> password stamp at sign-in, None for a token's owner) and tokens
+    behind open sockets: those no longer allowed (disabled, password reset, revoked,
+    expired)."""
+    bad_users: set[int] = set()
+    if users:
+        for uid, active, pw in session.execute(
+            select(User.id, User.active, User.password_hash).where(User.id.in_(users))
+        ):
+            stamp = users[uid]
+            if not active or (stamp is not None and not pw.endswith(stamp)):
+                bad_users.add(uid)
+        bad_users |= set(users) - set(
+            session.scalars(select(User.id).where(User.id.in_(users)))
+        )
+    bad_tokens: set[int] = set()
+    if token_ids:
+        for tok in session.scalars(select(ApiToken).where(ApiToken.id.in_(token_ids))):
+            if not auth.token_usable(session, tok, now):
+                bad_tokens.add(tok.id)
+        bad_tokens |= token_ids - set(
+            session.scalars(select(ApiToken.id).where(ApiToken.id.in_(token_ids)))
+        )
+    return bad_users, bad_tokens
 
 
 # --- devices ------------------------------------------------------------------------------

@@ -80,11 +80,11 @@ def rate_at_counter(
     session: Session, p: Principal, counter_id: int, score: str, now: dt.datetime
 ) -> dict[str, Any]:
     """The citizen-facing tablet at a counter rates the ticket finished there most recently,
-    within the last 10 minutes. Callers: the site's kiosk devices (a tablet is registered as
-    one), clerks of the site (bound to a counter: that one), supervisors, admins."""
+    within the last 10 minutes. Callers: the kiosk device bound to that counter (its tablet),
+    clerks of the site (bound to a counter: that one), supervisors, admins."""
     counter = get_counter(session, counter_id)
     if p.role == "kiosk":
-        auth.require(auth.in_scope(session, p, counter.site_id))
+        auth.require(auth.is_counter_tablet(session, p, counter))
     else:
         auth.require(auth.can_operate_counter(session, p, counter))
     ticket = session.scalar(

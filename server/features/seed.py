@@ -77,9 +77,11 @@ def upsert_counter(
 
 
 def add_device(
-    s: Session, site: Site, kind: str, name: str, printer_uri: str | None, now: dt.datetime
+    s: Session, site: Site, kind: str, name: str, printer_uri: str | None, now: dt.datetime,
+    counter: Counter | None = None,
 ) -> str:
-    """Create a device, or give an existing one of that name a new token. Returns the token."""
+    """Create a device, or give an existing one of that name a new token. Returns the token.
+    A kiosk with a ``counter`` is that counter's rating tablet."""
     token = auth.new_token("dev")
     device = s.scalar(select(Device).where(Device.site_id == site.id, Device.name == name))
     if device is None:
@@ -90,6 +92,8 @@ def add_device(
     device.revoked_at = None
     if printer_uri is not None:
         device.printer_uri = printer_uri
+    if counter is not None:
+        device.counter_id = counter.id
     s.flush()
     return token
 
@@ -102,6 +106,7 @@ def create_token(
     counter: Counter | None = None,
     user: User | None = None,
     name: str | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> str:
     """A new API token. With a name, older tokens of that name are revoked (rotation)."""
     if name:
@@ -119,6 +124,7 @@ def create_token(
             name=name,
             token_hash=auth.hash_token(token),
             created_at=now,
+            expires_at=expires_at,
         )
     )
     s.flush()

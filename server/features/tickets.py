@@ -516,7 +516,8 @@ def ticket_action(
     emit(session, ticket.site_id, EVENT_FOR_ACTION[action], data)
     if before == Status.WAITING:
         emit_queue_stats(session, ticket.site_id, {ticket.service_id}, now)
-    return ticket_view(session, ticket, now, base_url, staff=True)
+    return ticket_view(session, ticket, now, base_url,
+                       staff=auth.can_read_applicant(session, p, ticket))
 
 
 def transfer(
@@ -616,7 +617,8 @@ def transfer(
     )
     touched = {target.id} | ({ticket.service_id} if before == Status.WAITING else set())
     emit_queue_stats(session, ticket.site_id, touched, now)
-    return ticket_view(session, child, now, base_url, staff=True)
+    return ticket_view(session, child, now, base_url,
+                       staff=auth.can_read_applicant(session, p, child))
 
 
 def reprint_target(
@@ -682,4 +684,5 @@ def get_ticket(
 ) -> dict[str, Any]:
     ticket = lookups.get_ticket(session, ticket_id, lock=False)
     auth.require(auth.in_scope(session, p, ticket.site_id) and p.role in auth.STAFF)
-    return ticket_view(session, ticket, now, base_url, staff=True)
+    return ticket_view(session, ticket, now, base_url,
+                       staff=auth.can_read_applicant(session, p, ticket))

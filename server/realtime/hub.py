@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, g, request, session
 from flask_socketio import ConnectionRefusedError as Refused
 from flask_socketio import Namespace, SocketIO, join_room
 from sqlalchemy import select
@@ -26,18 +26,22 @@ from sqlalchemy import select
 from server.core import auth
 from server.core.errors import AppError
 from server.core.events import Event
-from server.features.admin import device_presence, revoked_among, touch_device
+from server.features.admin import device_presence, lapsed_access, revoked_among, touch_device
 from server.features.tickets import resolve_tracking
 from server.models import Counter, Site
 from server.realtime import snapshots
 from server.realtime.fanout import FanOut
+from server.realtime.throttle import Cooldown, TokenBucket
 from server.rules.eta import estimate_range
+from server.web.client import client_address
 from server.web.signin import principal_from_session
 
 log = logging.getLogger("motcua.realtime")
 
 AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
-REVOKE_SWEEP_SECONDS = 10  # how soon other nodes drop a revoked device's sockets
+REVOKE_SWEEP_SECONDS = 10  # how soon other nodes drop a revoked device's, user's, token's sockets
+DROPS_BEFORE_DISCONNECT = 10  # messages over a socket's rate limit before it is disconnected
+FLOOD_COOLDOWN_SECONDS = 60  # a socket disconnected for flooding: its token refused this long
 
 # What the public audiences (lobby TVs, kiosks, citizens' phones) may see of each event.
 PUBLIC_TICKET_KEYS = (
@@ -111,26 +115,46 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
             auth_data = {}
         if not isinstance(auth_data, dict):
             raise Refused("unauthorized")
+        address = client_address()
+        if not self.hub.allow_connect(address):
+            raise Refused("rate_limited")
         # No token: a signed-in person's session cookie (staff pages), see _principal.
         token = auth_data.get("token") or ""
         if not isinstance(token, str):
             raise Refused("unauthorized")
         token = token[:200]
+        if self.hub.cooling(token or address):
+            raise Refused("rate_limited")
         try:
             with self.hub.db.read() as s:
                 client = self.admit(s, token, auth_data)
         except AppError as err:
             raise Refused(err.code) from None
         sid = request.sid  # type: ignore[attr-defined]
+        client["limit_key"] = token or address
+        p = g.pop("socket_principal", None)
+        if p is not None and p.kind in ("user", "token"):
+            # A person's socket follows their account and token: disabled, password reset,
+            # revoked or expired closes it (Hub.kick_user, Hub.kick_token, Hub.sweep_revoked).
+            client["user_id"] = p.user_id
+            client["pw"] = session.get("pw") if p.kind == "user" else None
+            client["rooms"].append(f"user:{p.user_id}")
+            if p.kind == "token":
+                client["token_id"] = p.id
+                client["rooms"].append(f"token:{p.id}")
         self.clients[sid] = client
         if client.get("device_id"):
             self.hub.seen(client["device_id"])
+        elif client.get("user_id") or client.get("token_id"):
+            self.hub.watch()
         for room in client["rooms"]:
             join_room(room)
         self._send_snapshot(sid)
 
     def on_disconnect(self, reason: Any = None) -> None:
-        self.clients.pop(request.sid, None)  # type: ignore[attr-defined]
+        sid = request.sid  # type: ignore[attr-defined]
+        self.clients.pop(sid, None)
+        self.hub.forget_socket(sid)
 
     def on_resync(self, *_args: Any) -> None:
         sid = request.sid  # type: ignore[attr-defined]
@@ -140,9 +164,15 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
             if device_id and not self.hub.seen(device_id):
                 self.disconnect(sid)
                 return
+            # A person's access is checked again before anything personal is sent.
+            if not self.hub.still_allowed(self.clients[sid]):
+                self.disconnect(sid)
+                return
             self._send_snapshot(sid)
 
     def trigger_event(self, event: str, *args: Any) -> Any:
+        if event not in ("connect", "disconnect") and not self._allowed(*args):
+            return None
         # Unknown or malformed client messages are ignored, never a crash.
         try:
             return super().trigger_event(event, *args)
@@ -153,6 +183,22 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
                 "socket handler failed", extra={"namespace": self.namespace, "event": event}
             )
             return None
+
+    def _allowed(self, *args: Any) -> bool:
+        """A client message within its socket's rate limit. One over it is dropped unanswered
+        (it costs no database read); a socket that goes on flooding is disconnected."""
+        sid = args[0] if args else None
+        if not isinstance(sid, str) or self.hub.allow_message(sid):
+            return True
+        client = self.clients.get(sid)
+        if client is not None:
+            client["dropped"] = client.get("dropped", 0) + 1
+            if client["dropped"] == DROPS_BEFORE_DISCONNECT:
+                log.warning("socket flooding: disconnected",
+                            extra={"namespace": self.namespace, "sid": sid})
+                self.hub.cool_down(client["limit_key"])
+                self.disconnect(sid)
+        return False
 
     def _send_snapshot(self, sid: str) -> None:
         client = self.clients.get(sid)
@@ -173,6 +219,7 @@ def _principal(session: Any, token: str, roles: tuple[str, ...]) -> auth.Princip
         raise AppError("unauthorized")
     if p.role not in roles:
         raise AppError("forbidden")
+    g.socket_principal = p  # for on_connect: whose socket this is
     return p
 
 
@@ -319,6 +366,11 @@ class Hub:
             "ping_timeout": 10,
             "logger": False,
             "engineio_logger": False,
+            # A client's messages are handled in turn on its own connection, not each in a new
+            # greenlet: a socket that floods is read only as fast as it is handled (and
+            # disconnected after DROPS_BEFORE_DISCONNECT), instead of spawning a greenlet per
+            # message that would starve every other client (tests/bench/bench_track_flood.py).
+            "async_handlers": False,
         }
         if redis_url:
             # Every node publishes its committed events here and relays what the others publish.
@@ -329,12 +381,32 @@ class Hub:
             self.socketio.on_namespace(ns)
         self.db.subscribers.append(self.publish)
         self._watching = False
+        settings = ctx.settings
+        self.rate_limits = bool(settings.rate_limits)
+        self.messages = TokenBucket(settings.rate_socket)
+        self.connects = TokenBucket(settings.rate_socket_connect)
+        self.cooldown = Cooldown(FLOOD_COOLDOWN_SECONDS)
+
+    def allow_message(self, sid: str) -> bool:
+        return not self.rate_limits or self.messages.allow(sid)
+
+    def allow_connect(self, address: str) -> bool:
+        return not self.rate_limits or self.connects.allow(address)
+
+    def cooling(self, key: str) -> bool:
+        return self.rate_limits and self.cooldown.active(key)
+
+    def cool_down(self, key: str) -> None:
+        self.cooldown.add(key)
+
+    def forget_socket(self, sid: str) -> None:
+        self.messages.forget(sid)
 
     def seen(self, device_id: int) -> bool:
         """A device connected or resynced: note its last-seen time for the admin console.
         False when it has been revoked meanwhile (revoked on another node)."""
 
-        self._watch_devices()
+        self.watch()
 
         try:
             now = self.clock()
@@ -348,10 +420,22 @@ class Hub:
             log.warning("could not record device last-seen", exc_info=True)
             return True
 
-    def _watch_devices(self) -> None:
-        """Started with the first device connection: every ``REVOKE_SWEEP_SECONDS`` drop this
-        node's sockets of devices revoked on any node (the event reaches only the node that
-        committed the revocation; the others learn it here)."""
+    def still_allowed(self, client: dict[str, Any]) -> bool:
+        """A person's socket (user or token): still an active user, same password, token
+        neither revoked nor expired. Devices and phones: True (see seen())."""
+        users = {client["user_id"]: client.get("pw")} if client.get("user_id") else {}
+        tokens = {client["token_id"]} if client.get("token_id") else set()
+        if not users and not tokens:
+            return True
+        with self.db.read() as s:
+            bad_users, bad_tokens = lapsed_access(s, users, tokens, self.clock())
+        return not bad_users and not bad_tokens
+
+    def watch(self) -> None:
+        """Started with the first device, user or token connection: every
+        ``REVOKE_SWEEP_SECONDS`` drop this node's sockets of devices, users and tokens revoked
+        on any node (the event reaches only the node that committed the revocation; the others
+        learn it here)."""
         if self._watching:
             return
         self._watching = True
@@ -372,17 +456,28 @@ class Hub:
         self.socketio.start_background_task(loop)
 
     def sweep_revoked(self) -> list[int] | None:
-        """Disconnect this node's sockets of revoked devices; the ids dropped, or None when no
-        device is connected here."""
-
-        ids = {c["device_id"] for ns in self.namespaces.values() for c in ns.clients.values()
-               if c.get("device_id")}
-        if not ids:
+        """Disconnect this node's sockets of revoked devices, of disabled users (or whose
+        password was reset) and of revoked or expired tokens; the device ids dropped, or None
+        when no device, user or token is connected here."""
+        clients = [c for ns in self.namespaces.values() for c in list(ns.clients.values())]
+        ids = {c["device_id"] for c in clients if c.get("device_id")}
+        users: dict[int, str | None] = {}
+        for c in clients:
+            if c.get("user_id"):
+                # A token's owner is checked for being active (None: no password stamp).
+                users[c["user_id"]] = c.get("pw") or users.get(c["user_id"])
+        tokens = {c["token_id"] for c in clients if c.get("token_id")}
+        if not ids and not users and not tokens:
             return None
         with self.db.read() as s:
-            gone = revoked_among(s, ids)
+            gone = revoked_among(s, ids) if ids else []
+            bad_users, bad_tokens = lapsed_access(s, users, tokens, self.clock())
         for device_id in gone:
             self.kick_device(device_id)
+        for user_id in bad_users:
+            self.kick("user_id", user_id)
+        for token_id in bad_tokens:
+            self.kick("token_id", token_id)
         return gone
 
     def kick_device(self, device_id: int) -> None:
@@ -394,10 +489,24 @@ class Hub:
                 if client.get("device_id") == device_id:
                     self.socketio.server.disconnect(sid, namespace=name)
 
+    def kick(self, key: str, value: int) -> None:
+        """A disabled user (``user_id``) or a revoked token (``token_id``): close its sockets
+        on this node and tell its pages on every node to stop (as kick_device)."""
+        room = f"{key.removesuffix('_id')}:{value}"
+        for name, ns in self.namespaces.items():
+            self.socketio.emit("revoked", {}, namespace=name, to=room)
+            for sid, client in list(ns.clients.items()):
+                if client.get(key) == value:
+                    self.socketio.server.disconnect(sid, namespace=name)
+
     def publish(self, events: list[Event]) -> None:
         for event in events:
             if event.type == "device.revoked":
                 self.kick_device(int(event.data["device_id"]))
+            elif event.type == "user.revoked":
+                self.kick("user_id", int(event.data["user_id"]))
+            elif event.type == "token.revoked":
+                self.kick("token_id", int(event.data["token_id"]))
             room = f"site:{event.site_id}"
             for audience in AUDIENCES:
                 if audience == "/track":

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from click.testing import CliRunner
 from playwright.sync_api import expect
 
@@ -252,3 +253,26 @@ def test_a_new_centre_from_a_configuration_template(server: ServerProcess, page:
     form.get_by_role("button", name="Nhập cấu hình").click()
     expect(page.locator("#flash")).to_contain_text("HACTHANH2:")
     expect(page.locator('#site-tree li[data-code="HACTHANH2"]')).to_contain_text("Hạc Thành 2")
+
+
+def test_admin_lists_and_revokes_a_staff_token(server: ServerProcess, page: Any) -> None:
+    out = CliRunner().invoke(
+        main, ["token", "create", "--role", "clerk", "--site", "HACTHANH", "--name",
+               "script-1", "--expires-days", "5"],
+        env={"MOTCUA_DATABASE_URL": server.env["MOTCUA_DATABASE_URL"]}, catch_exceptions=False,
+    ).output
+    token = out.strip().splitlines()[-1]
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{server.url}/login?lang=en&next=/admin/")
+    sign_in(page, "en")
+    page.get_by_role("tab", name="Users").click()
+    row = page.locator("#token-rows tr", has_text="script-1")
+    expect(row).to_contain_text("(made with the CLI)")
+    expect(row).to_contain_text("Enabled")
+    assert token not in page.locator("#token-rows").inner_text()
+    page.once("dialog", lambda d: d.accept())
+    row.get_by_role("button", name="Revoke token script-1").click()
+    expect(row).to_contain_text("Revoked")
+    r = requests.get(f"{server.url}/api/v1/sites/HACTHANH/counters",
+                     headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 401

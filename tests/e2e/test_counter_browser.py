@@ -309,8 +309,14 @@ def test_pause_with_a_reason_park_resume_transfer_and_reconnect(
 def test_counter_tablet_as_a_kiosk_device(site: dict[str, Any], page: Any) -> None:
     base = site["server"].url
     clerk_token, counter_id = site["clerk3"]
+    # The tablet is a kiosk device bound to counter 3 (a lobby kiosk rates nowhere).
+    r = CliRunner().invoke(main, ["device", "add", "--site", "HACTHANH", "--kind", "kiosk",
+                                  "--name", "tablet-3", "--counter", "3"],
+                           env=site["env"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    tablet = r.output.strip().splitlines()[-1]
     ticket = issue(site)
-    page.goto(f"{base}/counter/{counter_id}/rate?token={site['kiosk']}")
+    page.goto(f"{base}/counter/{counter_id}/rate?token={tablet}")
     expect(page).to_have_url(re.compile(r"/rate\?lang=vi$"))  # the token left the address bar
     expect(page.get_by_role("heading", name="Cảm ơn quý khách đã đến Trung tâm.")).to_be_visible()
     page.wait_for_selector('body[data-online="1"]')  # listening before the visit ends

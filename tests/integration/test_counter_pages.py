@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from server.features import seed
 from server.models import Counter
 from tests.conftest import sign_in
 
@@ -169,15 +170,21 @@ def test_dossier_qr_is_drawn_for_signed_in_staff(app, staff) -> None:
     assert c.get("/counter/qr/d/bad%20token!.svg").status_code == 404
 
 
-def test_rating_tablet_as_a_kiosk_device_of_the_site(app, staff, world) -> None:
+def test_rating_tablet_as_a_kiosk_device_bound_to_the_counter(app, staff, world, clock) -> None:
     c = app.test_client()  # no one signed in: the device token is the credential
     cid = world.counters[2]
-    r = c.get(f"/counter/{cid}/rate?lang=en&token={world.tokens['kiosk']}")
+    with world.db.write() as s:
+        counter = s.get(Counter, cid)
+        tablet = seed.add_device(s, counter.site, "kiosk", "tablet-2", None, clock(),
+                                 counter=counter)
+    r = c.get(f"/counter/{cid}/rate?lang=en&token={tablet}")
     assert r.status_code == 200
     html = r.get_data(as_text=True)
-    assert ">Very satisfied</button>" in html and world.tokens["kiosk"] in html
+    assert ">Very satisfied</button>" in html and tablet in html
     assert r.headers["Referrer-Policy"] == "no-referrer"
-    for role in ("other_kiosk", "display"):
+    # Another counter's page; a lobby kiosk (bound to no counter); other devices.
+    assert c.get(f"/counter/{world.counters[1]}/rate?token={tablet}").status_code == 403
+    for role in ("kiosk", "other_kiosk", "display"):
         denied = c.get(f"/counter/{cid}/rate?token={world.tokens[role]}")
         assert denied.status_code == 403, role
     assert c.get(f"/counter/{cid}/rate?token=nonsense").status_code == 403

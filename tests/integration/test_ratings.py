@@ -8,7 +8,8 @@ import datetime as dt
 from sqlalchemy import select
 
 from server.api.dossiers import RatingOut
-from server.models import Rating
+from server.features import seed
+from server.models import Counter, Rating, Site
 from tests.conftest import Api, Clock
 
 T0 = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)  # 09:00 local
@@ -67,20 +68,34 @@ def test_rating_rejects_bad_scores_and_unknown_tokens(api: Api, clock: Clock) ->
     assert rate(api, "x" * 100).status_code == 404
 
 
+def add_tablet(api: Api, counter_number: int, clock: Clock) -> str:
+    """A kiosk device bound to a counter: that counter's rating tablet."""
+    with api.world.db.write() as s:
+        site = s.scalar(select(Site).where(Site.code == "HT"))
+        counter = s.get(Counter, api.world.counters[counter_number])
+        token = seed.add_device(s, site, "kiosk", f"tablet-{counter_number}", None, clock(),
+                                counter=counter)
+    api.world.tokens[f"tablet{counter_number}"] = token
+    return token
+
+
 def test_counter_tablet_rates_the_last_visit_finished_there(api: Api, clock: Clock) -> None:
     clock.set(T0)
     cid = api.world.counters[2]
     url = f"/api/v1/counters/{cid}/rating"
-    r = api.call("POST", url, "kiosk", json={"score": "satisfied"})
+    add_tablet(api, 2, clock)
+    add_tablet(api, 1, clock)
+    r = api.call("POST", url, "tablet2", json={"score": "satisfied"})
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "nothing_to_rate"
     first = finished(api)
     clock.advance(minutes=1)
     second = finished(api)
     clock.advance(minutes=3)
-    for role in ("display", "other_kiosk", "other_clerk", "clerk_c1"):
+    # A lobby kiosk and another counter's tablet may not rate this counter's visits.
+    for role in ("display", "kiosk", "tablet1", "other_kiosk", "other_clerk", "clerk_c1"):
         assert api.call("POST", url, role, json={"score": "satisfied"}).status_code == 403
     assert api.call("POST", url, json={"score": "satisfied"}).status_code == 401
-    r = api.call("POST", url, "kiosk", json={"score": "very_satisfied"})
+    r = api.call("POST", url, "tablet2", json={"score": "very_satisfied"})
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["number"] == second["number"] and r.get_json()["source"] == "tablet"
     assert api.call("POST", url, "clerk", json={"score": "satisfied"}).status_code == 409
