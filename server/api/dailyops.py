@@ -8,7 +8,7 @@ from flask import Response, request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from server.api.http import body, endpoint, now, principal, read, write_json
+from server.api.http import body, endpoint, now, principal, read, web_printers, write_json
 from server.api.schemas import Strict
 from server.core.auth import Principal
 from server.core.errors import AppError
@@ -97,4 +97,7 @@ def config_import() -> Response:
         text = request.get_data(cache=True).decode("utf-8")
     except UnicodeDecodeError:
         raise AppError("config_invalid", detail="the file is not UTF-8 text") from None
-    return write_json(lambda s, p: siteconfig.import_config(s, p, text, now(), fmt, dry_run))
+    printers = web_printers()
+    return write_json(
+        lambda s, p: siteconfig.import_config(s, p, text, now(), fmt, dry_run, printers)
+    )

@@ -20,7 +20,12 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
 from server.cli import main
-from tests.fakeprinter import FakePrinter, parse_escpos, strip_status_queries
+from tests.fakeprinter import (
+    FAKE_PRINTER_ENV,
+    FakePrinter,
+    parse_escpos,
+    strip_status_queries,
+)
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -33,7 +38,8 @@ PASSWORD = "motcua-demo"  # the demo's password for its users (server/seed.py)
 def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
     # A fixed session key: a restarted server still knows the clerk's session.
-    env = {"MOTCUA_DATABASE_URL": db_url, "MOTCUA_SECRET_KEY": uuid.uuid4().hex}
+    env = {"MOTCUA_DATABASE_URL": db_url, "MOTCUA_SECRET_KEY": uuid.uuid4().hex,
+           **FAKE_PRINTER_ENV}
     out = CliRunner().invoke(main, ["demo"], env=env, catch_exceptions=False).output
     printer = FakePrinter().start()
     r = CliRunner().invoke(main, ["printer", "set", "--site", "HACTHANH", "--counter", "3",

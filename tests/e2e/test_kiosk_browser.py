@@ -13,7 +13,12 @@ from click.testing import CliRunner
 from playwright.sync_api import expect
 
 from server.cli import main
-from tests.fakeprinter import FakePrinter, parse_escpos, strip_status_queries
+from tests.fakeprinter import (
+    FAKE_PRINTER_ENV,
+    FakePrinter,
+    parse_escpos,
+    strip_status_queries,
+)
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -22,7 +27,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def kiosk_site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
-    env = {"MOTCUA_DATABASE_URL": db_url}
+    env = {"MOTCUA_DATABASE_URL": db_url, **FAKE_PRINTER_ENV}
     out = CliRunner().invoke(main, ["demo"], env=env, catch_exceptions=False).output
     printer = FakePrinter().start()
     CliRunner().invoke(main, ["printer", "set", "--site", "HACTHANH", "--device", "kiosk-1",
