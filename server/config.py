@@ -45,7 +45,9 @@ class Settings:
     session_idle_minutes: float = 60.0
     session_cookie_secure: bool = False
     max_body_bytes: int = 1_000_000
-    max_config_bytes: int = 4_000_000
+    # A whole province in one file: ~166 centres x ~10 kB plus ~1,900 catalog procedures x
+    # ~0.8 kB is about 3.3 MB of JSON (measured on the demo, see docs/security.md).
+    max_config_bytes: int = 8_000_000
 
     def spool_dir(self) -> Path:
         """``printer_spool_dir``, else ``printed/`` beside the SQLite database file, else
