@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
 from server.cli import main
+from tests.e2e.conftest import wait_js
 from tests.fakeprinter import (
     FAKE_PRINTER_ENV,
     FakePrinter,
@@ -227,7 +228,7 @@ def test_counter_tablet_asks_after_finish_and_stores_the_rating(
     expect(page.locator("#r-printed")).to_have_text("This counter has no printer (or it failed).")
     code = page.locator("#r-code").inner_text()
     page.get_by_role("button", name="Print the receipt in the browser").click()
-    page.wait_for_function("window.__printed === 1")
+    wait_js(page, "window.__printed === 1")
     expect(page.locator("#rc-code")).to_have_text(code)
     expect(page.locator("#rc-applicant")).to_contain_text("Phạm Thị Hoa (0381******21)")
     # The slip is in the citizen's language (the ticket's: Vietnamese), not the clerk's.

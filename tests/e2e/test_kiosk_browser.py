@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from playwright.sync_api import expect
 
 from server.cli import main
+from tests.e2e.conftest import wait_js
 from tests.fakeprinter import (
     FAKE_PRINTER_ENV,
     FakePrinter,
@@ -60,7 +61,7 @@ def test_tap_a_service_and_get_a_printed_ticket_with_qr(kiosk_site: dict, page: 
     expect(page.locator("#t-service")).to_have_text("Hộ tịch – Chứng thực")
     qr = page.locator("#t-qr")
     expect(qr).to_be_visible()
-    page.wait_for_function("document.getElementById('t-qr').naturalWidth > 0")
+    wait_js(page, "document.getElementById('t-qr').naturalWidth > 0")
 
     printer: FakePrinter = kiosk_site["printer"]
     assert printer.wait_for(b"\x1dV", timeout=15), "the printer got no ticket"
