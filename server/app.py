@@ -66,7 +66,13 @@ def _security_headers(app: Flask, settings: Settings) -> None:
     requests (flask-talisman). HTTP is not redirected here: nginx does that (deploy/)."""
     from flask_talisman import Talisman  # after the blueprints: its hooks run for all of them
 
-    Talisman(
+    class _Talisman(Talisman):  # type: ignore[misc]
+        # A page that carries a secret in its address (tracking, rating tablet, board) sends
+        # the stricter "no-referrer" itself: keep it, same-origin is only the default.
+        def _set_referrer_policy_headers(self, headers: Any) -> None:
+            headers.setdefault("Referrer-Policy", self.referrer_policy)
+
+    _Talisman(
         app,
         force_https=False,
         frame_options="DENY",

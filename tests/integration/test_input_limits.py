@@ -170,6 +170,14 @@ def test_every_response_carries_the_security_headers(api: Api, path: str) -> Non
     assert r.headers["Referrer-Policy"] == "same-origin"
 
 
+def test_pages_with_a_secret_in_their_address_keep_no_referrer(api: Api) -> None:
+    t = api.issue()
+    r = api.client.get(t["track_url"].replace("http://motcua.test", ""))
+    assert r.status_code == 200
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+
+
 def test_metrics_do_not_take_any_method_as_a_label(api: Api) -> None:
     for method in ("BREW", "PROPFIND", "X" * 40):
         api.client.open("/api/v1/sites", method=method)
