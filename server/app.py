@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, g, request, send_from_directory
+from flask_talisman import Talisman
 
 from printers.vietnamese import use_fonts
-from server.config import Settings
+from server.config import PLACEHOLDER_SECRET_KEYS, Settings, env_name
 from server.core.db import Database
 from server.features import printing
 from server.node import logs
+from server.web import client
 
 log = logging.getLogger("motcua")
 
@@ -38,6 +40,63 @@ class Context:
     clock: Callable[[], dt.datetime]
 
 
+#: Content-Security-Policy of every response. Pages load only their own scripts and styles
+#: (their configuration travels in <script type="application/json"> blocks, which CSP does not
+#: execute); audio and QR codes may come from blob:/data: URLs made by the page; nothing may
+#: frame a page (the admin console cannot be put under a click-jacking overlay).
+CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": ["'self'", "data:", "blob:"],
+    "media-src": ["'self'", "data:", "blob:"],
+    "connect-src": "'self'",
+    "font-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+
+
+def _security_headers(app: Flask, settings: Settings) -> None:
+    """CSP, X-Frame-Options DENY, nosniff, a same-origin referrer policy, and HSTS on https
+    requests (flask-talisman). HTTP is not redirected here: nginx does that (deploy/)."""
+    class _Talisman(Talisman):  # type: ignore[misc]
+        # A page that carries a secret in its address (tracking, rating tablet, board) sends
+        # the stricter "no-referrer" itself: keep it, same-origin is only the default.
+        def _set_referrer_policy_headers(self, headers: Any) -> None:
+            headers.setdefault("Referrer-Policy", self.referrer_policy)
+
+    _Talisman(
+        app,
+        force_https=False,
+        frame_options="DENY",
+        content_security_policy=CSP,
+        referrer_policy="same-origin",
+        strict_transport_security=True,  # sent only on https requests
+        session_cookie_secure=settings.cookie_secure,
+        session_cookie_http_only=True,
+        session_cookie_samesite="Lax",
+        x_content_type_options=True,
+    )
+
+
+def _secret_key(settings: Settings) -> str:
+    """The key that signs session cookies. The placeholder of deploy/motcua.env.example is
+    refused in production (anyone could sign a session with it) and warned about otherwise."""
+    key = settings.secret_key or ""
+    if key in PLACEHOLDER_SECRET_KEYS or key.upper().startswith("CHANGE-ME"):
+        if settings.env == "production":
+            raise RuntimeError(
+                f"{env_name('secret_key')} is still the placeholder of motcua.env.example: "
+                "make one with python3 -c \"import secrets; print(secrets.token_hex(32))\""
+            )
+        log.warning(f"{env_name('secret_key')} is the placeholder of motcua.env.example: "
+                    "set a real key before going into production")
+    return key or secrets.token_hex(32)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -55,7 +114,7 @@ def create_app(
         slow_timeout_ms=settings.db_report_timeout_ms,
     )
     app = Flask(__name__)
-    app.config["SECRET_KEY"] = settings.secret_key or secrets.token_hex(32)
+    app.config["SECRET_KEY"] = _secret_key(settings)
     app.config["JSON_AS_ASCII"] = False
     app.extensions["motcua"] = Context(settings, db, clock or system_clock)
 
@@ -63,8 +122,12 @@ def create_app(
     # and the CLI and the node imports this module (system_clock) without building an app.
 
     from server.api.http import bp as api_bp
-    from server.api.http import register_error_handlers
+    from server.api.http import register_error_handlers, register_input_guards
+    from server.web.client import trust_proxies
 
+    # X-Forwarded-For only from MOTCUA_FORWARDED_ALLOW_IPS (server/web/client.py).
+    trust_proxies(app, settings.forwarded_allow_ips)
+    register_input_guards(app)  # before any blueprint: the <int:> converter binds at register
     app.register_blueprint(api_bp)
     register_error_handlers(app)
     from server.api import limits
@@ -78,6 +141,8 @@ def create_app(
     app.extensions["motcua_printing"] = Printing(
         db, settings.public_base_url, publish_change=printing.emit_printer_changed,
         start_worker=settings.print_worker,
+        # The widest policy anyone may set (the command line's), applied again at send time.
+        policy=printing.printer_policy(settings, "cli"),
     )
     if settings.print_worker:  # the process's background workers: also closing the day
         from server.features.dailyops import DayCloser
@@ -124,6 +189,7 @@ def create_app(
     from server.node.health import init_ops  # /healthz, /readyz, /metrics (docs/operations.md)
 
     init_ops(app)
+    _security_headers(app, settings)
 
     node_modules = Path(settings.node_modules)
 
@@ -147,11 +213,15 @@ def create_app(
     @app.after_request
     def _access(resp: Response) -> Response:
         if access_log.isEnabledFor(logging.INFO):
+            query = request.query_string.decode("latin-1")
             access_log.info(
                 "request",
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    # Tracking and booking tokens are secrets: never written to the logs.
+                    "path": client.redact_path(request.path),
+                    **({"query": client.redact_query(query)} if query else {}),
+                    "client": client.client_address(),
                     "status": resp.status_code,
                     "ms": round((time.perf_counter() - g.get("t0", time.perf_counter())) * 1000, 2),
                     "actor": getattr(g.get("principal"), "actor", None),

@@ -188,6 +188,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Signing out raises it: every session cookie signed in under an older value is refused.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     sites: Mapped[list[Site]] = relationship(secondary="user_sites")
 

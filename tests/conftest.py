@@ -328,13 +328,21 @@ class Api:
 
 
 @pytest.fixture
-def app(db: Database, clock: Clock, world: World) -> Iterator[object]:
+def app_settings() -> dict[str, object]:
+    """Extra Settings for the ``app`` fixture; a test module overrides this fixture (e.g. to
+    list the loopback network its fake printer listens on)."""
+    return {}
+
+
+@pytest.fixture
+def app(db: Database, clock: Clock, world: World, app_settings: dict[str, object]
+        ) -> Iterator[object]:
     from server.app import create_app
     from server.config import Settings
 
     application = create_app(
         Settings(database_url=db.url, public_base_url=BASE_URL, print_worker=False,
-                 rate_limits=False),
+                 **{"rate_limits": False, **app_settings}),  # type: ignore[arg-type]
         db=db,
         clock=clock,
     )

@@ -26,6 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+#: Fake printers listen on loopback, which the server refuses as a printer address unless
+#: the operator lists it: tests that point the server or the CLI at one add this to their env.
+FAKE_PRINTER_ENV = {"MOTCUA_PRINTER_NETWORKS": "127.0.0.0/8"}
+
 State = Literal["online", "offline", "paper_near_end", "paper_out"]
 
 DLE_EOT = b"\x10\x04"

@@ -25,6 +25,7 @@ from server.api.http import (
     query_param,
     read,
     read_json,
+    web_printers,
     write,
     write_json,
 )
@@ -441,7 +442,8 @@ def admin_counters(site: str) -> Response:
           responses={201: CounterAdminOut})
 def admin_counter_create(site: str) -> Response:
     data = _admin_data(CounterAdminIn)
-    return write_json(lambda s, p: admin.save_counter(s, p, site, data, now()), 201)
+    return write_json(lambda s, p: admin.save_counter(s, p, site, data, now(),
+                                                       printers=web_printers()), 201)
 
 
 @endpoint("PUT", "/admin/sites/<site>/counters/<int:counter_id>", summary="Edit a counter",
@@ -450,7 +452,8 @@ def admin_counter_create(site: str) -> Response:
 def admin_counter_update(site: str, counter_id: int) -> Response:
     data = _admin_data(CounterAdminIn)
     return write_json(
-        lambda s, p: admin.save_counter(s, p, site, data, now(), counter_id=counter_id)
+        lambda s, p: admin.save_counter(s, p, site, data, now(), counter_id=counter_id,
+                                        printers=web_printers())
     )
 
 
@@ -553,7 +556,8 @@ def admin_device_revoke(device_id: int) -> Response:
           errors=[400, 401, 403, 404, 409, 410, 422])
 def admin_pairing_claim() -> Response:
     data = _admin_data(PairingClaimIn)
-    return write_json(lambda s, p: admin.claim_pairing(s, p, data, now()), 201)
+    return write_json(lambda s, p: admin.claim_pairing(s, p, data, now(),
+                                                        printers=web_printers()), 201)
 
 
 @endpoint("POST", "/pairing", summary="A new device asks for a pairing code (public)",

@@ -16,6 +16,7 @@ from server.api.http import (
     now,
     principal,
     read,
+    web_printers,
     write_json,
 )
 from server.api.schemas import Strict
@@ -109,4 +110,7 @@ def config_import() -> Response:
         text = request.get_data(cache=True).decode("utf-8")
     except UnicodeDecodeError:
         raise AppError("config_invalid", detail="the file is not UTF-8 text") from None
-    return write_json(lambda s, p: siteconfig.import_config(s, p, text, now(), fmt, dry_run))
+    printers = web_printers()
+    return write_json(
+        lambda s, p: siteconfig.import_config(s, p, text, now(), fmt, dry_run, printers)
+    )

@@ -22,12 +22,16 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import IntegerConverter
 
+from printers.uri import UriPolicy
 from server.api.schemas import ErrorOut
 from server.core.auth import TOKEN_TOUCH_EVERY, Principal, principal_from_token, touch_token
 from server.core.db import retrying, unavailable_kind
 from server.core.errors import MESSAGES, AppError
+from server.core.inputs import MAX_INT, InputProblem, check_text, check_tree
 from server.core.lookups import MAX_ID
+from server.features.printing import printer_policy
 from server.rules.states import IllegalTransition
+from server.web.client import redact_path
 from server.web.i18n import request_lang
 from server.web.signin import csrf_ok, principal_from_session
 
@@ -165,6 +169,11 @@ def base_url() -> str:
     return ctx().settings.public_base_url
 
 
+def web_printers() -> UriPolicy:
+    """The printers a caller over HTTP may set (``MOTCUA_PRINTER_NETWORKS``; never file://)."""
+    return printer_policy(ctx().settings, "web")
+
+
 def principal(session: Session) -> Principal:
     header = request.headers.get("Authorization", "")
     token = None
@@ -191,11 +200,14 @@ def json_object() -> dict[str, Any]:
     but no database or file can store): 422."""
     raw = request.get_data(cache=True)
     if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise AppError("bad_json") from None
+        data: Any = {}
+    elif "json_body" in g:  # parsed and checked once by the input guard
+        data = g.json_body
+    else:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise AppError("bad_json") from None
     if not isinstance(data, dict):
         raise AppError("validation_error", detail="body must be a JSON object")
     try:
@@ -323,6 +335,11 @@ def register_error_handlers(app: Any) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
+        if exc.code == 413:
+            err = AppError("body_too_large", limit=request.max_content_length or 0)
+            if request.path.startswith("/api/"):
+                return error_response(err)
+            return Response(err.message(request_lang()), status=413, mimetype="text/plain")
         if not request.path.startswith("/api/"):
             return exc
         if exc.code == 429 and exc.response is not None:  # a rate limit: api/limits.py
@@ -331,6 +348,14 @@ def register_error_handlers(app: Any) -> None:
         if code is None:
             code = "bad_json" if exc.code == 400 else "internal_error"
         return error_response(AppError(code))
+
+    @app.errorhandler(AppError)
+    def _app(err: AppError) -> Any:
+        # Raised outside the API blueprint's own handler: by the input guard (before routing
+        # is known to be the API's, e.g. an unknown /api/ path) or by a page.
+        if request.path.startswith("/api/"):
+            return error_response(err)
+        return Response(err.message(request_lang()), status=err.status, mimetype="text/plain")
 
     @app.errorhandler(Exception)
     def _crash(exc: Exception) -> Any:
@@ -344,11 +369,79 @@ def register_error_handlers(app: Any) -> None:
                 resp = Response(err.message(request_lang()), status=503, mimetype="text/plain")
             resp.headers["Retry-After"] = str(RETRY_AFTER_S)
             return resp
-        log.exception("unhandled error", extra={"path": request.path})
+        log.exception("unhandled error", extra={"path": redact_path(request.path)})
         err = AppError("internal_error")
         if request.path.startswith("/api/"):
             return error_response(err)
         return Response(err.message(request_lang()), status=500, mimetype="text/plain")
+
+
+# --- input limits -------------------------------------------------------------------------
+
+#: Endpoints whose body is a whole file (configuration, catalog and holiday CSVs): they may
+#: send up to ``MOTCUA_MAX_CONFIG_BYTES``; every other request ``MOTCUA_MAX_BODY_BYTES``.
+FILE_ENDPOINTS = frozenset(
+    {"api.config_import", "api.admin_procedures_import", "api.admin_holidays_import"}
+)
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class SignedInt64Converter(IntegerConverter):
+    """``<int:...>`` in every route: a number that fits a 64-bit id, else no match (404)."""
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = MAX_INT, signed: bool = False) -> None:
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+def _guard_inputs() -> None:
+    """Before any view: the body's size (413 before it is read), then no NUL character in the
+    query, the path or the body, no JSON nested deeper than MAX_DEPTH and no integer beyond
+    64 bits. A refusal is the usual error body (4xx), never a 500 from the database."""
+    settings = ctx().settings
+    if request.endpoint in FILE_ENDPOINTS:
+        request.max_content_length = max(settings.max_config_bytes, settings.max_body_bytes)
+    try:
+        for key, values in request.args.lists():
+            check_text(key, "query")
+            for value in values:
+                check_text(value, f"query.{key}")
+        for name, value in (request.view_args or {}).items():
+            if isinstance(value, str):
+                check_text(value, name)
+        check_text(request.path, "path")
+        if request.mimetype in _FORMS:
+            for key, values in request.form.lists():
+                for value in values:
+                    check_text(value, f"form.{key}")
+            return
+        raw = request.get_data(cache=True)  # RequestEntityTooLarge (413) before any parsing
+        if not raw:
+            return
+        if request.is_json or raw.lstrip()[:1] in (b"{", b"["):
+            try:
+                data = json.loads(raw)
+            except RecursionError:
+                raise InputProblem("json_too_deep", depth=32) from None
+            except (ValueError, UnicodeDecodeError):
+                return  # not JSON after all: the view reports bad_json or reads it otherwise
+            check_tree(data)
+            g.json_body = data
+        elif b"\x00" in raw:
+            raise InputProblem("nul_character", where="body")
+    except InputProblem as exc:
+        raise AppError(exc.code, **exc.params) from None
+
+
+def register_input_guards(app: Any) -> None:
+    """Call before any blueprint is registered (the converter applies to routes bound after)."""
+    app.config["MAX_CONTENT_LENGTH"] = ctx_settings(app).max_body_bytes
+    app.url_map.converters["int"] = SignedInt64Converter
+    app.before_request(_guard_inputs)
+
+
+def ctx_settings(app: Any) -> Any:
+    return app.extensions["motcua"].settings
 
 
 # --- OpenAPI ------------------------------------------------------------------------------

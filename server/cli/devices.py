@@ -7,11 +7,22 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from printers.uri import parse_uri
+from printers.uri import PolicyError, PrinterURI
 from server.app import system_clock
 from server.cli.common import find_site, open_db, settings_from_env
-from server.features import seed
+from server.config import Settings
+from server.features import printing, seed
 from server.models import Counter, Device
+
+
+def _checked(settings: Settings, uri: str) -> PrinterURI:
+    """The URI if the command line may set it (file:// only inside the spool folder)."""
+    try:
+        return printing.checked_uri(uri, printing.printer_policy(settings, "cli"))
+    except PolicyError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.reason}") from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group(help="Kiosks and displays.")
@@ -31,7 +42,10 @@ def device_add(
 ) -> None:
     if counter_number is not None and kind != "kiosk":
         raise click.ClickException("--counter is for a kiosk: the counter's rating tablet")
-    db = open_db(settings_from_env())
+    settings = settings_from_env()
+    if printer is not None:
+        _checked(settings, printer)
+    db = open_db(settings)
     with db.write() as s:
         site = find_site(s, site_code)
         counter = None
@@ -62,11 +76,9 @@ def printer_set(site_code: str, device_name: str | None, counter_number: int | N
 
     if (device_name is None) == (counter_number is None):
         raise click.ClickException("give exactly one of --device NAME or --counter NUMBER")
-    try:
-        target = parse_uri(uri)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    db = open_db(settings_from_env())
+    settings = settings_from_env()
+    target = _checked(settings, uri)
+    db = open_db(settings)
     with db.write() as s:
         site = find_site(s, site_code)
         if device_name is not None:

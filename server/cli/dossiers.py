@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from server.app import system_clock
 from server.cli.common import find_site, open_db, settings_from_env
+from server.core.cells import safe_row
 from server.features import procedures as catalog
 from server.features.applicants import purge_applicants as purge
 from server.features.dossiers import cutoff_of, province_of
@@ -129,7 +130,7 @@ def holidays_export(site_code: str, file: Any) -> None:
         for h in s.scalars(
             select(Holiday).where(Holiday.site_id == province.id).order_by(Holiday.day)
         ):
-            w.writerow([h.day.isoformat(), h.name_vi, h.name_en])
+            w.writerow(safe_row([h.day.isoformat(), h.name_vi, h.name_en]))
 
 
 @click.command("dossier-cutoff", help="Set the local time after which a site's dossiers count "

@@ -15,7 +15,7 @@ from server.app import system_clock
 from server.cli.common import find_site, open_db, settings_from_env
 from server.core.auth import Principal
 from server.core.errors import AppError
-from server.features import dailyops, siteconfig
+from server.features import dailyops, printing, siteconfig
 
 CLI = Principal(kind="cli", id=None, role="system", site_id=None)
 
@@ -61,10 +61,14 @@ def config_import(dry_run: bool, file: Path) -> None:
 
     text = file.read_text(encoding="utf-8")
     fmt = "yaml" if file.suffix.lower() in (".yaml", ".yml") else None
-    db = open_db(settings_from_env())
+    settings = settings_from_env()
+    db = open_db(settings)
+    printers = printing.printer_policy(settings, "cli")  # file:// only into the spool folder
     try:
         with db.write() as s:
-            result = siteconfig.import_config(s, CLI, text, system_clock(), fmt, dry_run)
+            result = siteconfig.import_config(
+                s, CLI, text, system_clock(), fmt, dry_run, printers
+            )
     except AppError as exc:
         raise click.ClickException(exc.message("en")) from None
     for line in result["changes"]:

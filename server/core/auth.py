@@ -100,9 +100,22 @@ def touch_token(session: Session, token_id: int, now: dt.datetime) -> None:
     )
 
 
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A password hash made once per process, checked for unknown usernames."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(hash_password(secrets.token_hex(16)))
+    return _DUMMY_HASH[0]
+
+
 def authenticate_user(session: Session, username: str, password: str) -> User | None:
+    """The active user with this password, or None. Exactly one password hash is checked
+    whatever the username: an unknown one costs the same time as a wrong password."""
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not check_password(user.password_hash, password):
+    ok = check_password(user.password_hash if user is not None else _dummy_hash(), password)
+    if user is None or not user.active or not ok:
         return None
     return user
 

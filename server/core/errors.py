@@ -17,6 +17,26 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "The system cannot reach its data just now. Please try again in a few seconds.",
     ),
     "bad_header": (400, "Tiêu đề {header} không hợp lệ.", "The {header} header is invalid."),
+    "body_too_large": (
+        413,
+        "Nội dung yêu cầu quá lớn (tối đa {limit} byte).",
+        "The request body is too large (at most {limit} bytes).",
+    ),
+    "nul_character": (
+        400,
+        "Dữ liệu gửi lên chứa ký tự NUL không hợp lệ ({where}).",
+        "The request contains a NUL character, which is not allowed ({where}).",
+    ),
+    "json_too_deep": (
+        400,
+        "Nội dung JSON lồng nhau quá sâu (tối đa {depth} cấp).",
+        "The JSON body is nested too deeply (at most {depth} levels).",
+    ),
+    "number_out_of_range": (
+        422,
+        "Số quá lớn hoặc quá nhỏ ({where}).",
+        "A number is too large or too small ({where}).",
+    ),
     "validation_error": (422, "Dữ liệu không hợp lệ: {detail}", "Invalid data: {detail}"),
     "unauthorized": (401, "Thiếu hoặc sai mã truy cập.", "Missing or invalid access token."),
     "forbidden": (

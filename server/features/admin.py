@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from printers.uri import parse_uri
+from printers.uri import PolicyError, UriPolicy, check_policy
 from server.core import auth
 from server.core.audit import audit
 from server.core.auth import Principal
@@ -98,9 +98,11 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
     "number_taken": ("Đã có quầy số này.", "There is already a counter with this number."),
     "printer": ("Địa chỉ máy in không hợp lệ: {why}", "Invalid printer address: {why}"),
     "printer_file": (
-        "Máy in dạng file:// chỉ được đặt bằng dòng lệnh.",
-        "file:// printers can only be set from the command line.",
+        "Máy in dạng file:// chỉ được đặt bằng dòng lệnh ({rule}).",
+        "file:// printers can only be set from the command line ({rule}).",
     ),
+    "printer_rule": ("Địa chỉ máy in không được phép ({rule}): {why}",
+                     "This printer address is not allowed ({rule}): {why}"),
     "profile_service": ('Không có lĩnh vực "{code}" tại điểm này.',
                         'There is no service "{code}" at this site.'),
     "profile_dup": ("Mỗi lĩnh vực chỉ một lần.", "Each service at most once."),
@@ -503,20 +505,31 @@ def list_counters(session: Session, p: Principal, site_code: str) -> list[dict[s
     return [counter_admin_view(c) for c in rows]
 
 
-def _printer_uri(c: _Check, data: dict[str, Any], field: str = "printer_uri") -> str | None:
-
+def _printer_uri(
+    c: _Check, data: dict[str, Any], policy: UriPolicy, field: str = "printer_uri"
+) -> str | None:
+    """The printer URI of ``data`` if ``policy`` allows it (the scheme in any letter case:
+    ``File://`` is ``file://``), else a field error naming the rule."""
     uri = c.text(data, field, 300, required=False)
     if uri is None:
         return None
-    if uri.startswith("file:"):
-        c.add(field, "printer_file")
-        return None
     try:
-        parse_uri(uri)
+        check_policy(uri, policy)
+    except PolicyError as exc:
+        if exc.code == "printer_file_not_allowed":
+            c.add(field, "printer_file", rule=exc.code)
+        else:
+            c.add(field, "printer_rule", rule=exc.code, why=exc.reason[:160])
+        return None
     except ValueError as exc:
         c.add(field, "printer", why=str(exc)[:120])
         return None
     return uri
+
+
+#: What the web may set when the caller gives no policy: no file://, no loopback or
+#: link-local tcp:// (the API passes the one built from the settings).
+WEB_PRINTERS = UriPolicy()
 
 
 def save_counter(
@@ -526,6 +539,7 @@ def save_counter(
     data: dict[str, Any],
     now: dt.datetime,
     counter_id: int | None = None,
+    printers: UriPolicy = WEB_PRINTERS,
 ) -> dict[str, Any]:
     site = site_for_write(session, p, site_code)
     counter: Counter | None = None
@@ -543,7 +557,7 @@ def save_counter(
         if clash is not None and (counter is None or clash != counter.id):
             c.add("number", "number_taken")
     name = c.rule(data, "name", rules.counter_name, required=False)
-    printer = _printer_uri(c, data)
+    printer = _printer_uri(c, data, printers)
     lines = data.get("services") or []
     held_weights = {
         (line.service_id, line.weight) for line in (counter.profile if counter else [])
@@ -1046,7 +1060,8 @@ def start_pairing(session: Session, secret: str, now: dt.datetime) -> dict[str, 
 
 
 def claim_pairing(
-    session: Session, p: Principal, data: dict[str, Any], now: dt.datetime
+    session: Session, p: Principal, data: dict[str, Any], now: dt.datetime,
+    printers: UriPolicy = WEB_PRINTERS,
 ) -> dict[str, Any]:
     """The admin typed the code shown on a device: create that device (kiosk or display)."""
     require_admin(p)
@@ -1070,7 +1085,7 @@ def claim_pairing(
         select(Device.id).where(Device.site_id == site.id, Device.name == name)
     ) is not None:
         c.add("name", "name_taken")
-    printer = _printer_uri(c, data)
+    printer = _printer_uri(c, data, printers)
     c.done()
     row = session.scalar(select(PairingCode).where(PairingCode.code == code).with_for_update())
     if row is None:

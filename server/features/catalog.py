@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from server.core.audit import audit
 from server.core.auth import Principal
+from server.core.cells import unquote_cell
 from server.core.errors import not_found
 from server.features import procedures
 from server.features.admin import FieldErrors, site_for_read, site_for_write
@@ -117,8 +118,8 @@ def parse_holidays_csv(text: str) -> list[tuple[dt.date, str, str]]:
             errors.append(f"line {line}: more values than columns")
             continue
         raw = (row.get("day") or "").strip()
-        vi = (row.get("name_vi") or "").strip()
-        en = (row.get("name_en") or "").strip() or vi
+        vi = unquote_cell((row.get("name_vi") or "").strip())
+        en = unquote_cell((row.get("name_en") or "").strip()) or vi
         if not raw and not vi:
             continue
         try:

@@ -13,8 +13,18 @@ from sqlalchemy.orm import Session
 
 from printers.layouts import TicketPrint, ticket_bytes
 from printers.spool import Job, JobStatus, Spool, Worker
-from printers.status import PrinterStatus
-from printers.uri import parse_uri
+from printers.status import DEFAULT_STATUS_TIMEOUT, PrinterStatus, query
+from printers.uri import (
+    PolicyError,
+    PrinterError,
+    PrinterURI,
+    UriPolicy,
+    check_policy,
+    parse_networks,
+    parse_uri,
+    send,
+)
+from server.config import Settings
 from server.core.db import Database, insert_for, unavailable_kind
 from server.core.events import emit
 from server.models import Counter, Device, PrinterState, PrintJob, Service, Site, Ticket
@@ -23,6 +33,31 @@ from server.rules.calendar import local
 log = logging.getLogger("motcua.printing")
 
 PROBLEMS = {PrinterStatus.OFFLINE, PrinterStatus.PAPER_OUT, PrinterStatus.ERROR}
+
+
+def printer_policy(settings: Settings, caller: str = "web") -> UriPolicy:
+    """Which printers ``caller`` may set: ``"web"`` (admin console, pairing, API, configuration
+    import over HTTP) gets ``tcp://`` into ``MOTCUA_PRINTER_NETWORKS`` (empty: anything but
+    loopback, link-local and reserved addresses), ``usb://`` and ``serial:///dev/tty*``;
+    ``"cli"`` also ``file://`` into the spool folder. The print worker sends with the ``"cli"``
+    policy, so a stored URI that neither may set is refused at send time."""
+    return UriPolicy(
+        allow_file=caller == "cli",
+        spool_dir=settings.spool_dir(),
+        tcp_networks=parse_networks(settings.printer_networks),
+    )
+
+
+def checked_uri(uri: str, policy: UriPolicy) -> PrinterURI:
+    """``uri`` parsed and allowed by ``policy``; ValueError (PolicyError for a rule) if not."""
+    return check_policy(uri, policy)
+
+
+def policy_message(exc: ValueError) -> str:
+    """The reason, with the rule's code when the URI was refused by the policy."""
+    if isinstance(exc, PolicyError):
+        return f"{exc.code}: {exc.reason}"
+    return str(exc)
 
 
 def job_row(job: Job, **links: Any) -> PrintJob:
@@ -127,14 +162,20 @@ class Printing:
     changes published to the site's realtime audiences."""
 
     def __init__(self, db: Database, base_url: str, publish_change: Any = None,
-                 clock: Any = None, start_worker: bool = True) -> None:
+                 clock: Any = None, start_worker: bool = True,
+                 policy: UriPolicy | None = None) -> None:
         self.db = db
         self.base_url = base_url
         self.store = DbJobStore(db)
+        # Every job is sent under the policy (the command line's: the widest anyone may set),
+        # so a printer stored before the policy, or a host name that now resolves to a
+        # loopback address, fails like any other print failure instead of being written to.
+        self.policy = policy
         # A send takes at most a few seconds (3 s timeout): a 15 s lease brings a job whose
         # worker died back quickly after a restart, without racing a live worker.
         kwargs: dict[str, Any] = {"on_change": self._on_change, "lease": 15.0,
-                                  "max_delay": 30.0}
+                                  "max_delay": 30.0, "send": self._send,
+                                  "status": self._status}
         if clock is not None:
             kwargs["clock"] = clock
         self.spool = Spool(self.store, **kwargs)
@@ -144,6 +185,22 @@ class Printing:
                        if start_worker else None)
         if self.worker is not None:
             self.worker.start()
+
+    def _send(self, uri: str, data: bytes, timeout: float) -> None:
+        try:
+            send(uri, data, timeout, policy=self.policy)
+        except ValueError as exc:  # a URI that no longer parses: fail the job, say why
+            raise PrinterError(str(exc), uri) from exc
+
+    def _status(self, uri: str) -> tuple[PrinterStatus, str]:
+        # The status query talks to the printer too: the same policy first.
+        if self.policy is not None:
+            try:
+                check_policy(uri, self.policy)
+            except ValueError as exc:
+                return PrinterStatus.ERROR, policy_message(exc)
+        report = query(uri, DEFAULT_STATUS_TIMEOUT)
+        return report.status, report.detail
 
     def stop(self) -> None:
         if self.worker is not None:

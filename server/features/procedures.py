@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from server.core import auth
 from server.core.auth import Principal
+from server.core.cells import safe_row, unquote_cell
 from server.core.lookups import get_site
 from server.features.dossiers import procedure_view, province_of
 from server.models import Holiday, Procedure, Site
@@ -88,7 +89,7 @@ def _parse_row(line: int, row: dict[str, str], errors: list[str]) -> dict[str, A
         errors.append(f"line {line}, {col}: {msg}")
 
     n = len(errors)
-    get = {k: (row.get(k) or "").strip() for k in CSV_COLUMNS}
+    get = {k: unquote_cell((row.get(k) or "").strip()) for k in CSV_COLUMNS}
     if not CODE.match(get["code"]):
         err("code", "1-64 letters, digits, '.', '_' or '-' required")
     if not get["name_vi"]:
@@ -213,7 +214,7 @@ def export_csv(session: Session, province: Site) -> str:
     for p in session.scalars(
         select(Procedure).where(Procedure.site_id == province.id).order_by(Procedure.code)
     ):
-        w.writerow(
+        w.writerow(safe_row(
             [
                 p.code,
                 p.name_vi,
@@ -226,7 +227,7 @@ def export_csv(session: Session, province: Site) -> str:
                 p.fee_note_en or "",
                 "yes" if p.active else "no",
             ]
-        )
+        ))
     return out.getvalue()
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from server.core import auth
 from server.core.auth import Principal
+from server.core.cells import safe_row
 from server.core.errors import AppError
 from server.core.lookups import get_site
 from server.models import (
@@ -438,7 +439,7 @@ def flat_rows(report: dict[str, Any]) -> list[list[Any]]:
 def to_csv(report: dict[str, Any]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerows(flat_rows(report))
+    writer.writerows(safe_row(row) for row in flat_rows(report))
     return buf.getvalue()
 
 
@@ -449,15 +450,15 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
     wb.remove(wb.active)
     for section, label, key in SECTIONS:
         ws = wb.create_sheet(title=section)
-        ws.append([label, *METRICS])
+        ws.append(safe_row([label, *METRICS]))
         for cell in ws[1]:
             cell.font = Font(bold=True)
         rows = [report[section]] if section == "totals" else report[section]
         for r in rows:
-            ws.append([key(r, report), *(r[m] for m in METRICS)])
+            ws.append(safe_row([key(r, report), *(r[m] for m in METRICS)]))
     info = wb.create_sheet(title="about", index=0)
     for k in ("site", "from", "to", "timezone"):
-        info.append([k, report[k]])
+        info.append(safe_row([k, report[k]]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

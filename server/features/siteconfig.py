@@ -33,12 +33,13 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from printers.uri import parse_uri
+from printers.uri import PolicyError, UriPolicy, check_policy
 from server.core import auth
 from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.errors import AppError
 from server.core.events import emit
+from server.core.inputs import InputProblem, check_tree
 from server.features.counters import replace_profile
 from server.models import (
     SITE_KINDS,
@@ -101,14 +102,35 @@ def _line_map(text: str) -> dict[str, int]:
     return lines
 
 
+def _refuse_anchors(text: str) -> None:
+    """A configuration file never needs YAML anchors or aliases (``&a`` / ``*a``), and aliases
+    of aliases expand exponentially (a 400-byte "billion laughs" file): refused while reading
+    the event stream, before anything is built."""
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                mark = event.start_mark
+                raise ConfigError(
+                    [f"YAML anchors and aliases (&name, *name) are not allowed "
+                     f"(line {mark.line + 1})"]
+                )
+    except yaml.YAMLError:
+        return  # the loader below reports the syntax error with its line
+
+
 def parse(text: str, fmt: str | None = None) -> tuple[Any, dict[str, int]]:
     """Read a JSON or YAML document (``fmt`` None: JSON if it starts with ``{``). Returns the
-    data and the path -> line map. Syntax errors raise ConfigError with the line."""
+    data and the path -> line map. Syntax errors raise ConfigError with the line; so do YAML
+    anchors and aliases, a NUL character, nesting deeper than 32 and 64-bit overflows."""
     if fmt is None:
         fmt = "json" if text.lstrip().startswith("{") else "yaml"
+    if fmt == "yaml":
+        _refuse_anchors(text)
     if fmt == "json":
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise ConfigError(["document: nested too deeply"]) from None
         except json.JSONDecodeError as exc:
             raise ConfigError([f"not valid JSON: {exc.msg} (line {exc.lineno})"]) from None
     elif fmt == "yaml":
@@ -121,6 +143,10 @@ def parse(text: str, fmt: str | None = None) -> tuple[Any, dict[str, int]]:
             raise ConfigError([f"not valid YAML: {problem}{where}"]) from None
     else:
         raise ConfigError([f"unknown format {fmt!r} (json or yaml)"])
+    try:
+        check_tree(data, "document")
+    except InputProblem as exc:
+        raise ConfigError([f"{exc.params.get('where', 'document')}: {exc.code}"]) from None
     return data, _line_map(text)
 
 
@@ -264,6 +290,8 @@ class Checker:
 
     lines: dict[str, int]
     errors: list[str] = field(default_factory=list)
+    # Which printers this caller may set (the web: no file://, no loopback tcp://).
+    printers: UriPolicy = field(default_factory=UriPolicy)
 
     def err(self, path: str, problem: str) -> None:
         line = self._line(path)
@@ -561,7 +589,9 @@ def _check_site_doc(
         uri = c.text(item, "printer_uri", ip, 300, required=False)
         if uri is not None:
             try:
-                parse_uri(uri)
+                check_policy(uri, c.printers)
+            except PolicyError as exc:
+                c.err(f"{ip}.printer_uri", f"not allowed ({exc.code}): {exc.reason}")
             except ValueError as exc:
                 c.err(f"{ip}.printer_uri", str(exc))
         profile = []
@@ -766,9 +796,12 @@ def _check_against_db(c: Checker, session: Session, root: SitePlan) -> None:
                     )
 
 
-def validate(session: Session, data: Any, lines: dict[str, int]) -> tuple[SitePlan, list[dict]]:
-    """Check the whole document; raises ConfigError listing every problem."""
-    c = Checker(lines)
+def validate(
+    session: Session, data: Any, lines: dict[str, int], printers: UriPolicy | None = None
+) -> tuple[SitePlan, list[dict]]:
+    """Check the whole document; raises ConfigError listing every problem. ``printers``:
+    which printer URIs this caller may set (default: what the web may)."""
+    c = Checker(lines, printers=printers or UriPolicy())
     if not isinstance(data, dict):
         raise ConfigError(["document: must be a mapping with format, version, site, ..."])
     if data.get("format") != FORMAT:
@@ -1048,6 +1081,7 @@ def import_config(
     now: dt.datetime,
     fmt: str | None = None,
     dry_run: bool = False,
+    printers: UriPolicy | None = None,
 ) -> dict[str, Any]:
     """Validate the whole file, then upsert it in this unit of work (admins only). An error
     raises ``AppError("config_invalid")`` before anything is written. ``dry_run`` applies
@@ -1055,7 +1089,7 @@ def import_config(
     auth.require(p.role in ("admin", "system"))
     try:
         data, lines = parse(text, fmt)
-        plan, cats = validate(session, data, lines)
+        plan, cats = validate(session, data, lines, printers)
     except ConfigError as exc:
         raise exc.app_error() from None
     a = Applier(session, p, now)

@@ -275,6 +275,15 @@ class Metrics:
         return Response(generate_latest(self.registry), mimetype=CONTENT_TYPE_LATEST)
 
 
+#: The HTTP methods that get their own label value; any other (a client may send anything)
+#: is counted as "other", so the label cannot grow without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
+
+
 def init_metrics(app: Flask) -> Metrics:
     metrics = Metrics(app)
     app.extensions["motcua_metrics"] = metrics
@@ -288,9 +297,9 @@ def init_metrics(app: Flask) -> Metrics:
         t0 = g.get("metrics_t0")
         if t0 is not None:
             route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            metrics.latency.labels(request.method, route, str(resp.status_code)).observe(
-                time.perf_counter() - t0
-            )
+            metrics.latency.labels(
+                method_label(request.method), route, str(resp.status_code)
+            ).observe(time.perf_counter() - t0)
         return resp
 
     app.add_url_rule("/metrics", "metrics", metrics.exposition, methods=["GET"])

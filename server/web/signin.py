@@ -14,8 +14,15 @@ check one thing.
   signed in with another role → a 403 page in the user's language.
 - A clerk picks the counter they sit at (``bind_counter``); their principal then carries that
   counter, exactly like a counter-bound clerk token.
-- Five wrong passwords for one username lock it for five minutes (per process; the lock is a
-  brake on guessing, not an account state).
+- Wrong passwords slow down the address that sends them, for that username only: after
+  ``FREE_FAILURES`` failures from one client address each further try waits twice as long
+  (1 s, 2 s, 4 s ... up to ``MAX_WAIT``). The same user from another address signs in at once,
+  so nobody can lock staff out by failing on purpose (per process; a brake on guessing, not an
+  account state). Unknown usernames cost one password hash too, so timing does not tell
+  which usernames exist.
+- A session lasts ``MOTCUA_SESSION_HOURS`` (12 h) from sign-in and ends after
+  ``MOTCUA_SESSION_IDLE_MINUTES`` (60) without a request; signing out raises the user's
+  ``session_epoch``, so a copy of the old cookie no longer works either.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import datetime as dt
 import functools
 import hmac
 import logging
+import math
 import secrets
 import threading
 import time
@@ -46,15 +54,17 @@ from sqlalchemy.orm import Session
 
 from server.core import auth
 from server.models import Counter, User, UserSite
+from server.web.client import client_address
 from server.web.i18n import request_lang
 
 log = logging.getLogger("motcua.auth")
 
 bp = Blueprint("web_auth", __name__, template_folder="../templates")
 
-SESSION_HOURS = 12
-MAX_FAILURES = 5
-LOCK_SECONDS = 300
+FREE_FAILURES = 3  # wrong passwords from one address before it has to wait
+MAX_WAIT = 900.0  # seconds: the longest wait between two tries (15 min)
+FORGET_AFTER = 24 * 3600.0  # a (username, address) that stopped failing is forgotten
+SEEN_EVERY = 60  # seconds: how often a request refreshes the session's last-seen time
 
 STRINGS: dict[str, dict[str, str]] = {
     "vi": {
@@ -64,7 +74,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "sign_in": "Đăng nhập",
         "sign_out": "Đăng xuất",
         "bad_credentials": "Sai tên đăng nhập hoặc mật khẩu.",
-        "locked": "Nhập sai quá nhiều lần. Vui lòng thử lại sau {minutes} phút.",
+        "locked": "Nhập sai quá nhiều lần. Vui lòng thử lại sau {seconds} giây.",
         "missing": "Vui lòng nhập tên đăng nhập và mật khẩu.",
         "forbidden_title": "Không có quyền truy cập",
         "forbidden": "Tài khoản {user} ({role}) không được dùng trang này.",
@@ -83,7 +93,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "sign_in": "Sign in",
         "sign_out": "Sign out",
         "bad_credentials": "Wrong username or password.",
-        "locked": "Too many wrong attempts. Please try again in {minutes} min.",
+        "locked": "Too many wrong attempts. Please try again in {seconds} s.",
         "missing": "Please enter your username and password.",
         "forbidden_title": "Access denied",
         "forbidden": "The account {user} ({role}) may not use this page.",
@@ -102,27 +112,38 @@ STRINGS: dict[str, dict[str, str]] = {
 
 
 class _Throttle:
+    """Failures per (username, client address), with exponential backoff."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._fails: dict[str, tuple[int, float]] = {}
+        self._fails: dict[tuple[str, str], tuple[int, float]] = {}  # -> (count, last failure)
 
-    def locked_for(self, username: str) -> float:
-        with self._lock:
-            count, until = self._fails.get(username, (0, 0.0))
-            return max(0.0, until - time.monotonic()) if count >= MAX_FAILURES else 0.0
+    @staticmethod
+    def wait_after(count: int) -> float:
+        """Seconds to wait after ``count`` failures: 0, then 1, 2, 4 ... up to MAX_WAIT."""
+        if count < FREE_FAILURES:
+            return 0.0
+        return min(MAX_WAIT, 2.0 ** min(count - FREE_FAILURES, 30))
 
-    def fail(self, username: str) -> None:
+    def locked_for(self, username: str, address: str) -> float:
         with self._lock:
-            count, _ = self._fails.get(username, (0, 0.0))
-            count += 1
-            until = time.monotonic() + LOCK_SECONDS if count >= MAX_FAILURES else 0.0
-            self._fails[username] = (count, until)
-            if len(self._fails) > 10_000:  # bounded memory under a guessing storm
+            count, last = self._fails.get((username, address), (0, 0.0))
+            return max(0.0, last + self.wait_after(count) - time.monotonic())
+
+    def fail(self, username: str, address: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            key = (username, address)
+            count, last = self._fails.pop(key, (0, 0.0))
+            if now - last > FORGET_AFTER:
+                count = 0
+            self._fails[key] = (count + 1, now)  # re-inserted: the dict stays oldest first
+            while len(self._fails) > 10_000:  # bounded memory under a guessing storm
                 self._fails.pop(next(iter(self._fails)))
 
-    def ok(self, username: str) -> None:
+    def ok(self, username: str, address: str) -> None:
         with self._lock:
-            self._fails.pop(username, None)
+            self._fails.pop((username, address), None)
 
 
 def _throttle() -> _Throttle:
@@ -154,12 +175,33 @@ def user_site_ids(db_session: Session, user_id: int) -> list[int]:
     )
 
 
+def _session_fresh() -> bool:
+    """Within its lifetime since sign-in and its idle timeout since the last request; a
+    request refreshes the last-seen time (at most once a minute: it rewrites the cookie)."""
+    settings = current_app.extensions["motcua"].settings
+    now = int(time.time())
+    signed_in, seen = session.get("iat"), session.get("seen")
+    if not isinstance(signed_in, int) or not isinstance(seen, int):
+        return False
+    if now - signed_in > settings.session_hours * 3600:
+        return False
+    if now - seen > settings.session_idle_minutes * 60:
+        return False
+    if now - seen >= SEEN_EVERY:
+        session["seen"] = now
+    return True
+
+
 def principal_from_session(db_session: Session) -> auth.Principal | None:
     uid = session.get("uid")
     if not isinstance(uid, int):
         return None
+    if not _session_fresh():
+        return None
     user = db_session.get(User, uid)
     if user is None or not user.active or session.get("pw") != _password_stamp(user):
+        return None
+    if session.get("ep") != user.session_epoch:  # signed out since (on any device)
         return None
     site_id = session.get("site_id")
     sites = user_site_ids(db_session, user.id)
@@ -184,6 +226,8 @@ def sign_in(user: User, site_id: int | None) -> None:
     session["uid"] = user.id
     session["site_id"] = site_id
     session["pw"] = _password_stamp(user)
+    session["ep"] = user.session_epoch
+    session["iat"] = session["seen"] = int(time.time())
     csrf_token()
 
 
@@ -254,13 +298,14 @@ def login() -> Any:
     if request.method == "POST":
         username = (request.form.get("username") or "").strip()[:64]
         password = request.form.get("password") or ""
-        wait = _throttle().locked_for(username)
+        address = client_address()
+        wait = _throttle().locked_for(username, address)
         if not csrf_ok():
             error, status = t["bad_credentials"], 400
         elif not username or not password:
             error, status = t["missing"], 422
         elif wait:
-            error, status = t["locked"].format(minutes=max(1, round(wait / 60))), 429
+            error, status = t["locked"].format(seconds=max(1, math.ceil(wait))), 429
         else:
             db = current_app.extensions["motcua"].db
             with db.read() as s:
@@ -269,11 +314,11 @@ def login() -> Any:
                 if user is not None:
                     s.expunge(user)
             if user is None or (user.role != "admin" and not sites):
-                _throttle().fail(username)
-                log.info("sign-in refused", extra={"username": username})
+                _throttle().fail(username, address)
+                log.info("sign-in refused", extra={"username": username, "client": address})
                 error, status = t["bad_credentials"], 401
             else:
-                _throttle().ok(username)
+                _throttle().ok(username, address)
                 sign_in(user, sites[0] if sites else None)
                 session["lang"] = lang
                 log.info("signed in", extra={"username": username, "role": user.role})
@@ -295,6 +340,14 @@ def login() -> Any:
 def logout() -> Any:
     lang = session.get("lang", "vi")
     if csrf_ok():
+        uid = session.get("uid")
+        if isinstance(uid, int):
+            # Server-side: every cookie of this user signed in before now stops working, so a
+            # copied or stolen cookie does not outlive the sign-out.
+            with current_app.extensions["motcua"].db.write() as s:
+                user = s.get(User, uid)
+                if user is not None:
+                    user.session_epoch = (user.session_epoch or 0) + 1
         session.clear()
     return redirect(url_for("web_auth.login", lang=lang))
 
@@ -303,9 +356,9 @@ def init_app(app: Any) -> None:
     app.register_blueprint(bp)
     app.extensions["motcua_login_throttle"] = _Throttle()
     app.jinja_env.globals["csrf_token"] = csrf_token
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", dt.timedelta(hours=SESSION_HOURS))
-    base = app.extensions["motcua"].settings.public_base_url or ""
-    if base.startswith("https://"):
-        app.config["SESSION_COOKIE_SECURE"] = True
+    settings = app.extensions["motcua"].settings
+    # Set, not setdefault: Flask already defines these keys (31 days, no SameSite).
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = settings.cookie_secure
+    app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=settings.session_hours)

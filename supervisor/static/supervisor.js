@@ -617,6 +617,10 @@
 
   $("kpi-from").value = today();
   $("kpi-to").value = today();
+  // Picking another site shows it at once (a script here, not an inline handler: the
+  // Content-Security-Policy runs no inline script).
+  var sitePick = $("site-pick");
+  if (sitePick) sitePick.addEventListener("change", function () { sitePick.form.submit(); });
   setConn();
   refresh();
   loadAdvice();

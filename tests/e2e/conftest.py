@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,3 +48,16 @@ def demo_site(tmp_path: Path, env: dict[str, str] | None = None) -> dict[str, An
     env = {"MOTCUA_DATABASE_URL": f"sqlite:///{tmp_path / 'motcua.sqlite3'}", **(env or {})}
     creds = demo(env["MOTCUA_DATABASE_URL"], env)
     return {**creds, "server": ServerProcess(tmp_path, env).start(), "env": env}
+
+
+def wait_js(page: Any, expression: str, timeout: float = 30000) -> None:
+    """Wait until ``expression`` is true in ``page``. Playwright's ``wait_for_function`` polls
+    with eval() inside the page, which the pages' Content-Security-Policy (no 'unsafe-eval')
+    rightly refuses; ``evaluate`` runs through the DevTools protocol, outside the page's CSP."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        if page.evaluate(expression):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout / 1000:g} s: {expression}")
+        page.wait_for_timeout(50)

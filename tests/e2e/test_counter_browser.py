@@ -21,7 +21,13 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
 from server.cli import main
-from tests.fakeprinter import FakePrinter, parse_escpos, strip_status_queries
+from tests.e2e.conftest import wait_js
+from tests.fakeprinter import (
+    FAKE_PRINTER_ENV,
+    FakePrinter,
+    parse_escpos,
+    strip_status_queries,
+)
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -34,7 +40,8 @@ PASSWORD = "motcua-demo"  # the demo's password for its users (server/seed.py)
 def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
     # A fixed session key: a restarted server still knows the clerk's session.
-    env = {"MOTCUA_DATABASE_URL": db_url, "MOTCUA_SECRET_KEY": uuid.uuid4().hex}
+    env = {"MOTCUA_DATABASE_URL": db_url, "MOTCUA_SECRET_KEY": uuid.uuid4().hex,
+           **FAKE_PRINTER_ENV}
     out = CliRunner().invoke(main, ["demo"], env=env, catch_exceptions=False).output
     printer = FakePrinter().start()
     r = CliRunner().invoke(main, ["printer", "set", "--site", "HACTHANH", "--counter", "3",
@@ -222,7 +229,7 @@ def test_counter_tablet_asks_after_finish_and_stores_the_rating(
     expect(page.locator("#r-printed")).to_have_text("This counter has no printer (or it failed).")
     code = page.locator("#r-code").inner_text()
     page.get_by_role("button", name="Print the receipt in the browser").click()
-    page.wait_for_function("window.__printed === 1")
+    wait_js(page, "window.__printed === 1")
     expect(page.locator("#rc-code")).to_have_text(code)
     expect(page.locator("#rc-applicant")).to_contain_text("Phạm Thị Hoa (0381******21)")
     # The slip is in the citizen's language (the ticket's: Vietnamese), not the clerk's.

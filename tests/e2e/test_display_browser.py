@@ -15,7 +15,7 @@ import requests
 from playwright.sync_api import expect
 
 from server.web.speech import find_engine
-from tests.e2e.conftest import demo_site
+from tests.e2e.conftest import demo_site, wait_js
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -108,15 +108,15 @@ def test_call_is_shown_and_announced_and_survives_a_server_restart(
         assert response.status == 503
     assert any(u.endswith("/display/audio/chime.wav") for u in audio)
     # The chime is played to its end, then the phrase (one audio element: never overlapping).
-    tv.wait_for_function("MotcuaDisplay.outcomes.length >= 1", timeout=10000)
+    wait_js(tv, "MotcuaDisplay.outcomes.length >= 1", timeout=10000)
     assert tv.evaluate("MotcuaDisplay.outcomes[0]") == "ended"
     if speaks:
-        tv.wait_for_function("MotcuaDisplay.played.length >= 2", timeout=5000)
+        wait_js(tv, "MotcuaDisplay.played.length >= 2", timeout=5000)
     assert "Nguyễn" not in tv.content()
 
     # A recall announces again.
     act(site, first["id"], "recall", 1)
-    tv.wait_for_function(
+    wait_js(tv,
         "MotcuaDisplay.announced.some(a => a.number === 'A001' && a.recall)", timeout=5000
     )
     expect(tv.locator("#hero-recall")).to_be_visible()
@@ -140,7 +140,7 @@ def test_call_is_shown_and_announced_and_survives_a_server_restart(
     expect(tv.locator("#recent li").first).to_contain_text("A002")
     expect(waiting_for(tv, "land")).to_have_text("1")
     # Announced too (from the event, or as a call missed while the board was reconnecting).
-    tv.wait_for_function("MotcuaDisplay.announced.some(a => a.number === 'A002')", timeout=5000)
+    wait_js(tv, "MotcuaDisplay.announced.some(a => a.number === 'A002')", timeout=5000)
     for _ in range(50):
         if any(u.endswith("/display/audio/vi/A002/2.wav") for u in audio):
             break
@@ -162,7 +162,7 @@ def test_call_is_shown_and_announced_and_survives_a_server_restart(
     expect(tv.locator("#hero-counter")).to_have_text("1")
     expect(tv.locator("#hero")).to_have_class(re.compile(r"\bflash\b"))
     expect(waiting_for(tv, "land")).to_have_text("0")
-    tv.wait_for_function("MotcuaDisplay.announced.some(a => a.number === 'A003')", timeout=5000)
+    wait_js(tv, "MotcuaDisplay.announced.some(a => a.number === 'A003')", timeout=5000)
     assert tv.evaluate("MotcuaDisplay.shownAt['A003']") is None  # it came by the snapshot
     # What was already announced is not announced again by a resync.
     said = tv.evaluate("MotcuaDisplay.announced.map(a => a.number)")

@@ -13,7 +13,13 @@ from click.testing import CliRunner
 from playwright.sync_api import expect
 
 from server.cli import main
-from tests.fakeprinter import FakePrinter, parse_escpos, strip_status_queries
+from tests.e2e.conftest import wait_js
+from tests.fakeprinter import (
+    FAKE_PRINTER_ENV,
+    FakePrinter,
+    parse_escpos,
+    strip_status_queries,
+)
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -22,7 +28,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def kiosk_site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
-    env = {"MOTCUA_DATABASE_URL": db_url}
+    env = {"MOTCUA_DATABASE_URL": db_url, **FAKE_PRINTER_ENV}
     out = CliRunner().invoke(main, ["demo"], env=env, catch_exceptions=False).output
     printer = FakePrinter().start()
     CliRunner().invoke(main, ["printer", "set", "--site", "HACTHANH", "--device", "kiosk-1",
@@ -55,7 +61,7 @@ def test_tap_a_service_and_get_a_printed_ticket_with_qr(kiosk_site: dict, page: 
     expect(page.locator("#t-service")).to_have_text("Hộ tịch – Chứng thực")
     qr = page.locator("#t-qr")
     expect(qr).to_be_visible()
-    page.wait_for_function("document.getElementById('t-qr').naturalWidth > 0")
+    wait_js(page, "document.getElementById('t-qr').naturalWidth > 0")
 
     printer: FakePrinter = kiosk_site["printer"]
     assert printer.wait_for(b"\x1dV", timeout=15), "the printer got no ticket"

@@ -81,7 +81,7 @@ def test_device_token_and_user_commands(db_url: str) -> None:
         "--name",
         "kiosk-3",
         "--printer",
-        "tcp://127.0.0.1:9100",
+        "tcp://192.0.2.50:9100",
     )
     token = out.strip().splitlines()[-1]
     assert token.startswith("dev_") and len(token) > 40
@@ -90,7 +90,7 @@ def test_device_token_and_user_commands(db_url: str) -> None:
     db = Database(db_url)
     with db.read() as s:
         d = s.scalar(select(Device).where(Device.name == "kiosk-3"))
-        assert d.token_hash == hash_token(token) and d.printer_uri == "tcp://127.0.0.1:9100"
+        assert d.token_hash == hash_token(token) and d.printer_uri == "tcp://192.0.2.50:9100"
         t = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(sup)))
         assert t.role == "supervisor"
         counter_id = s.scalar(

@@ -15,7 +15,12 @@ from server.features import procedures
 from server.models import AuditLog, Counter, Dossier, DossierDay, DossierEvent, PrintJob, Site
 from server.rules.dossier_states import STEPS, TRANSITIONS, DossierStatus
 from tests.conftest import Api, Clock, World
-from tests.fakeprinter import FakePrinter, parse_escpos, strip_status_queries
+from tests.fakeprinter import (
+    FAKE_PRINTER_ENV,
+    FakePrinter,
+    parse_escpos,
+    strip_status_queries,
+)
 
 VN = dt.timezone(dt.timedelta(hours=7))
 MONDAY_9 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=VN).astimezone(dt.UTC)
@@ -24,6 +29,12 @@ ID = "034090001234"
 
 def local(y: int, m: int, d: int, hh: int, mm: int = 0) -> dt.datetime:
     return dt.datetime(y, m, d, hh, mm, tzinfo=VN).astimezone(dt.UTC)
+
+
+@pytest.fixture
+def app_settings() -> dict[str, object]:
+    """The receipt test's fake printer listens on loopback: the operator lists it."""
+    return {"printer_networks": FAKE_PRINTER_ENV["MOTCUA_PRINTER_NETWORKS"]}
 
 
 @pytest.fixture

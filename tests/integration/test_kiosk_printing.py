@@ -19,14 +19,20 @@ from sqlalchemy import select
 from server.cli import main
 from server.core.db import Database
 from server.models import PrintJob
-from tests.fakeprinter import FakePrinter, parse_escpos, strip_status_queries
+from tests.fakeprinter import (
+    FAKE_PRINTER_ENV,
+    FakePrinter,
+    parse_escpos,
+    strip_status_queries,
+)
 from tests.support import SeqClient, ServerProcess
 
 pytestmark = pytest.mark.slow
 
 
 def cli(db_url: str, *args: str) -> str:
-    r = CliRunner().invoke(main, list(args), env={"MOTCUA_DATABASE_URL": db_url},
+    r = CliRunner().invoke(main, list(args), env={"MOTCUA_DATABASE_URL": db_url,
+                                                  **FAKE_PRINTER_ENV},
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
     return r.output
@@ -40,7 +46,7 @@ def site(tmp_path: Path) -> Any:
     set_out = cli(db_url, "printer", "set", "--site", "HACTHANH", "--device", "kiosk-1",
                   "--uri", printer.uri)
     assert "kiosk 'kiosk-1'" in set_out
-    server = ServerProcess(tmp_path, {"MOTCUA_DATABASE_URL": db_url,
+    server = ServerProcess(tmp_path, {"MOTCUA_DATABASE_URL": db_url, **FAKE_PRINTER_ENV,
                                       "MOTCUA_PUBLIC_BASE_URL": "http://motcua.test"})
     server.start()
     kiosk = re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1)  # type: ignore[union-attr]

@@ -49,17 +49,141 @@ def test_wrong_password_is_refused_and_changes_nothing(app, staff) -> None:
     assert c.get("/api/v1/sites").status_code == 401
 
 
-def test_five_failures_lock_the_username(app, staff) -> None:
+def _login(c, username: str, password: str, **environ: str):
+    csrf = _csrf(c.get("/login", environ_base=environ).get_data(as_text=True))
+    return c.post("/login", data={"username": username, "password": password, "csrf_token": csrf},
+                  environ_base=environ)
+
+
+def test_failures_slow_the_failing_address_not_the_user(app, staff) -> None:
+    """An attacker failing on purpose cannot lock a clerk out: the attacker's address waits
+    longer and longer, the clerk's own address signs in with the right password at once."""
+    attacker = {"REMOTE_ADDR": "198.51.100.66"}
     c = app.test_client()
-    csrf = _csrf(c.get("/login").get_data(as_text=True))
-    for _ in range(5):
-        r = c.post("/login", data={"username": "clerk.ht", "password": "x", "csrf_token": csrf})
-        assert r.status_code == 401
-    r = c.post(
-        "/login", data={"username": "clerk.ht", "password": STAFF_PASSWORD, "csrf_token": csrf}
-    )
-    assert r.status_code == 429
-    assert "Nhập sai quá nhiều lần" in r.get_data(as_text=True)
+    for _ in range(3):
+        assert _login(c, "clerk.ht", "x", **attacker).status_code == 401
+    slowed = _login(c, "clerk.ht", STAFF_PASSWORD, **attacker)
+    assert slowed.status_code == 429
+    assert "Nhập sai quá nhiều lần" in slowed.get_data(as_text=True)
+    clerk = app.test_client()
+    assert _login(clerk, "clerk.ht", STAFF_PASSWORD, REMOTE_ADDR="10.1.2.3").status_code == 302
+    # Backoff doubles with every failure (1 s, 2 s, 4 s ... 15 min).
+    from server.web.signin import MAX_WAIT, _Throttle
+
+    waits = [_Throttle.wait_after(n) for n in range(1, 16)]
+    assert waits[:5] == [0.0, 0.0, 1.0, 2.0, 4.0] and waits[-1] == MAX_WAIT
+
+
+def test_the_address_behind_the_trusted_proxy_is_the_one_throttled(app, staff) -> None:
+    """Behind nginx (127.0.0.1, MOTCUA_FORWARDED_ALLOW_IPS' default) the client is the
+    X-Forwarded-For entry; from any other peer that header is ignored."""
+    c = app.test_client()
+    proxy = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.5"}
+    for _ in range(3):
+        assert _login(c, "sup.ht", "x", **proxy).status_code == 401
+    assert _login(c, "sup.ht", STAFF_PASSWORD, **proxy).status_code == 429
+    other = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
+    assert _login(app.test_client(), "sup.ht", STAFF_PASSWORD, **other).status_code == 302
+    # A peer that is not a trusted proxy cannot pick a fresh address with the header.
+    direct = {"REMOTE_ADDR": "198.51.100.7"}
+    for n in range(4):
+        forged = {**direct, "HTTP_X_FORWARDED_FOR": f"192.0.2.{n}"}
+        _login(c, "sup.ht", "x", **forged)
+    forged = {**direct, "HTTP_X_FORWARDED_FOR": "192.0.2.200"}
+    assert _login(c, "sup.ht", STAFF_PASSWORD, **forged).status_code == 429
+
+
+def test_unknown_usernames_cost_one_password_hash_too(app, staff, monkeypatch) -> None:
+    """Timing does not tell which usernames exist: every attempt checks exactly one hash."""
+    from server.core import auth
+
+    calls: list[str] = []
+    real = auth.check_password_hash
+
+    def counting(stored: str, password: str) -> bool:
+        calls.append(stored)
+        return real(stored, password)
+
+    monkeypatch.setattr(auth, "check_password_hash", counting)
+    c = app.test_client()
+    assert _login(c, "nobody.here", "x", REMOTE_ADDR="10.9.9.1").status_code == 401
+    assert len(calls) == 1
+    assert _login(c, "sup.ht", "x", REMOTE_ADDR="10.9.9.2").status_code == 401
+    assert len(calls) == 2
+    assert calls[0] != calls[1]  # the dummy hash, then the user's own
+
+
+def _cookie_header(r) -> str:
+    return next(v for k, v in r.headers.items() if k == "Set-Cookie" and v.startswith("session="))
+
+
+def test_session_cookie_is_lax_httponly_and_lasts_the_configured_hours(app, staff) -> None:
+    import datetime as dt
+    from email.utils import parsedate_to_datetime
+
+    c = app.test_client()
+    r = _login(c, "sup.ht", STAFF_PASSWORD)
+    cookie = _cookie_header(r)
+    assert "SameSite=Lax" in cookie and "HttpOnly" in cookie and "Secure" not in cookie
+    expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", cookie).group(1))
+    left = expires - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(hours=11) < left <= dt.timedelta(hours=12, minutes=1)
+
+
+@pytest.mark.parametrize("how", ["https_base", "flag"])
+def test_session_cookie_is_secure_behind_tls(db, clock, world, staff, how) -> None:
+    from server.app import create_app
+    from server.config import Settings
+
+    extra = ({"public_base_url": "https://motcua.example"} if how == "https_base"
+             else {"session_cookie_secure": True})
+    application = create_app(Settings(database_url=db.url, print_worker=False, **extra),
+                             db=db, clock=clock)
+    try:
+        r = _login(application.test_client(), "sup.ht", STAFF_PASSWORD)
+        assert r.status_code == 302
+        assert "Secure" in _cookie_header(r)
+    finally:
+        application.extensions["motcua_printing"].stop()
+
+
+def test_a_replayed_cookie_is_refused_after_logout(app, staff) -> None:
+    c = app.test_client()
+    csrf = sign_in(c, "sup.ht")
+    stolen = c.get_cookie("session").value
+    assert c.post("/logout", data={"csrf_token": csrf}).status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    assert thief.get("/api/v1/sites").status_code == 401
+    assert thief.get("/supervisor/").status_code == 302  # back to the sign-in form
+    # Signing in again works as usual.
+    again = app.test_client()
+    sign_in(again, "sup.ht")
+    assert again.get("/api/v1/sites").status_code == 200
+
+
+def test_an_idle_session_ends_and_a_used_one_lives_on(app, staff) -> None:
+    import time
+
+    c = app.test_client()
+    sign_in(c, "clerk.ht")
+    with c.session_transaction() as sess:
+        sess["seen"] = int(time.time()) - 59 * 60  # used 59 minutes ago: still alive
+    assert c.get("/api/v1/sites").status_code == 200
+    with c.session_transaction() as sess:
+        assert sess["seen"] >= int(time.time()) - 5  # that request counted as use
+        sess["seen"] = int(time.time()) - 61 * 60  # idle for 61 minutes
+    assert c.get("/api/v1/sites").status_code == 401
+
+
+def test_a_session_ends_after_its_lifetime_even_when_used(app, staff) -> None:
+    import time
+
+    c = app.test_client()
+    sign_in(c, "clerk.ht")
+    with c.session_transaction() as sess:
+        sess["iat"] = int(time.time()) - 12 * 3600 - 5
+    assert c.get("/api/v1/sites").status_code == 401
 
 
 def test_state_change_needs_the_csrf_header(app, staff, world) -> None:
