@@ -516,7 +516,8 @@ def admin_user_reset(user_id: int) -> Response:
 
 @endpoint("GET", "/admin/tokens",
           summary="Staff API tokens (never their secret): owner, expiry, last use, revoked",
-          tag="admin", auth=ADMIN, responses={200: [TokenOut]}, errors=[401, 403, 404],
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, responses={200: [TokenOut]},
+          errors=[401, 403, 404],
           headers=[query_param("site", "only the tokens of this site (code)")])
 def admin_tokens() -> Response:
     site = request.args.get("site") or None
@@ -525,7 +526,8 @@ def admin_tokens() -> Response:
 
 @endpoint("POST", "/admin/tokens/<int:token_id>/revoke",
           summary="Revoke a staff API token: refused at once, its sockets are closed",
-          tag="admin", auth=ADMIN, responses={200: TokenOut}, errors=[401, 403, 404])
+          tag="admin", auth=ADMIN, roles=ADMIN_ROLES, responses={200: TokenOut},
+          errors=[401, 403, 404])
 def admin_token_revoke(token_id: int) -> Response:
     return write_json(lambda s, p: admin.revoke_token(s, p, token_id, now()))
 
