@@ -64,7 +64,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.bench.common import CLK_TCK, pg_database, proc_stat  # noqa: E402
+from tests.bench.common import BENCH_SERVER_ENV, CLK_TCK, pg_database, proc_stat  # noqa: E402
 
 
 def motcua_executable() -> str:
@@ -582,7 +582,7 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
     }
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="motcua-bench-")))
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **BENCH_SERVER_ENV}
         env.pop("MOTCUA_DATABASE_URL", None)  # SQLite: the file in the working directory
         env.pop("MOTCUA_REDIS_URL", None)  # no fan-out: never publish into someone's Redis
         if backend == "postgres":

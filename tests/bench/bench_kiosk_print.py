@@ -25,6 +25,7 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from server.cli import main as cli
+from tests.bench.common import BENCH_SERVER_ENV
 from tests.fakeprinter import FAKE_PRINTER_ENV, FakePrinter, strip_status_queries
 from tests.support import ServerProcess
 
@@ -37,7 +38,7 @@ def pct(values: list[float], p: float) -> float:
 def run(tickets: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="motcua-bench-print-") as tmp:
         db_url = f"sqlite:///{Path(tmp) / 'motcua.sqlite3'}"
-        env = {"MOTCUA_DATABASE_URL": db_url, **FAKE_PRINTER_ENV}
+        env = {"MOTCUA_DATABASE_URL": db_url, **FAKE_PRINTER_ENV, **BENCH_SERVER_ENV}
         out = CliRunner().invoke(cli, ["demo"], env=env, catch_exceptions=False).output
         kiosk = re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1)  # type: ignore[union-attr]
         printer = FakePrinter().start()

@@ -58,6 +58,7 @@ if str(ROOT) not in sys.path:
 from server.features import tickets  # noqa: E402 - after the path set-up
 from tests.bench import bench_realtime as rt  # noqa: E402 - after the path set-up
 from tests.bench.common import (  # noqa: E402
+    BENCH_SERVER_ENV,
     BenchError,
     ClientPool,
     bench_main,
@@ -461,6 +462,7 @@ def run(opts: Options) -> tuple[dict[str, Any], list[str]]:
             result["build_s"] = round(time.monotonic() - t0, 1)
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")},
+                **BENCH_SERVER_ENV,
                 "MOTCUA_DATABASE_URL": db_url,
                 "MOTCUA_REDIS_URL": REDIS_URL,
                 "MOTCUA_REDIS_CHANNEL": f"motcua-bench-{uuid.uuid4().hex[:8]}",

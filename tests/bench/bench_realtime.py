@@ -75,6 +75,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.bench.common import (  # noqa: E402 - after the path set-up
+    BENCH_SERVER_ENV,
     CLK_TCK,
     HOST,
     BenchError,
@@ -719,7 +720,8 @@ def connect_clients(
 def bench_app(
     mode: str, opts: Options, deadline: Deadline, pool: DisplayPool, workdir: Path
 ) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")},
+           **BENCH_SERVER_ENV}
     port = free_port()
     env.update(
         MOTCUA_DATABASE_URL=f"sqlite:///{workdir / 'motcua.sqlite3'}",
@@ -877,7 +879,8 @@ def bench_floor(
     worker_connections: int | None,
 ) -> dict[str, Any]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")},
+           **BENCH_SERVER_ENV}
     cmd = [
         sys.executable,
         str(FLOOR_SERVER),

@@ -74,6 +74,7 @@ from tests.bench.bench_realtime import (  # noqa: E402 - the sibling benchmark's
     summary,
 )
 from tests.bench.common import (  # noqa: E402
+    BENCH_SERVER_ENV,
     HOST,
     BenchError,
     ClientPool,
@@ -296,7 +297,8 @@ def bench(opts: Options) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="motcua-track-")))
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")},
+               **BENCH_SERVER_ENV}
         mode = os.environ.get("MOTCUA_ASYNC_MODE", "gevent")
         env.update(
             MOTCUA_DATABASE_URL=f"sqlite:///{workdir / 'motcua.sqlite3'}",
