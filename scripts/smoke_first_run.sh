@@ -118,8 +118,9 @@ for top in ("server", "printers", "kiosk", "counter", "display", "supervisor", "
     pkg = importlib.import_module(top)
     names.append(top)
     for info in pkgutil.walk_packages(pkg.__path__, top + "."):
-        # Alembic's env.py and revision scripts run only inside Alembic.
-        if ".migrations." not in info.name:
+        # Alembic's env.py and revision scripts run only inside Alembic; a __main__ module
+        # runs its command when imported (`python -m ...`).
+        if ".migrations." not in info.name and not info.name.endswith(".__main__"):
             names.append(info.name)
 for name in names:
     try:
