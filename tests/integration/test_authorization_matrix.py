@@ -10,10 +10,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from server.features import procedures, seed
-from server.models import Device, Site
+from server.models import ApiToken, Device, Site
 from tests.conftest import Api, Clock, World
 
 VN = dt.timezone(dt.timedelta(hours=7))
@@ -78,8 +78,15 @@ def scene(api: Api, world: World, clock: Clock) -> dict[str, Any]:
         procedures.seed_catalog(s, province)
         world.tokens["other_supervisor"] = seed.create_token(s, "supervisor", other, clock())
         seed.add_device(s, site, "display", "display-spare", None, clock())
+        seed.create_token(s, "clerk", site, clock())  # a spare staff token, for the revoke
+        # The site's kiosk is counter 1's rating tablet: only a kiosk bound to a counter rates
+        # there, and the matrix calls every operation a kiosk may call.
+        for kiosk in s.scalars(select(Device).where(Device.site_id == site.id,
+                                                    Device.kind == "kiosk")):
+            kiosk.counter_id = world.counters[1]
     with world.db.read() as s:
         device = s.scalar(select(Device.id).where(Device.name == "display-spare"))
+        spare_token = s.scalar(select(func.max(ApiToken.id)))
     issued = api.issue("land")
     ticket = api.call_next(1, "clerk_c1")
     assert ticket is not None and ticket["id"] == issued["id"]
@@ -105,6 +112,7 @@ def scene(api: Api, world: World, clock: Clock) -> dict[str, Any]:
         "token": issued["token"],
         "user_id": user,
         "device_id": device,
+        "token_id": spare_token,
         "day": "2026-12-30",
     }
 
