@@ -38,7 +38,7 @@ def _setup(state: BlueprintSetupState) -> None:
 
 @bp.get("/audio/<lang>/<number>.wav")
 def announce(lang: str, number: str) -> Response:
-    """"Số của bạn là A042" / "Your number is A042", spoken on the server (eSpeak NG), for
+    """"Số của Quý khách là A042" / "Your number is A042", spoken on the server (eSpeak NG), for
     citizens who cannot read the screen. The kiosk's bearer token is required."""
     return phrase_response(lang, number, None, ("kiosk",))
 

@@ -188,7 +188,7 @@ def ticket_blocks(t: TicketPrint) -> list[Block]:
         Qr(t.track_url),
     ]
     hint_first, hint_second = _pair(
-        "Quét mã để theo dõi lượt của bạn", "Scan to follow your turn", lang
+        "Quét mã để theo dõi lượt của Quý khách", "Scan to follow your turn", lang
     )
     blocks += [
         Line(hint_first, align="center"),

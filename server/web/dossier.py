@@ -24,11 +24,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "due": "Ngày hẹn trả kết quả",
         "status": "Tình trạng",
         "steps": "Quá trình giải quyết",
-        "paused": "Thời hạn giải quyết tạm dừng cho đến khi bạn bổ sung giấy tờ còn thiếu "
+        "paused": "Thời hạn giải quyết tạm dừng cho đến khi Quý khách bổ sung giấy tờ còn thiếu "
         "(theo phiếu yêu cầu bổ sung đã nhận).",
         "overdue": "Hồ sơ đã quá hạn hẹn trả. Trung tâm xin lỗi vì sự chậm trễ.",
         "collect_counter": "Nhận kết quả tại Bộ phận trả kết quả của",
-        "collect_post": "Kết quả được gửi qua bưu điện đến địa chỉ của bạn.",
+        "collect_post": "Kết quả được gửi qua bưu điện đến địa chỉ của Quý khách.",
         "refresh": "Cập nhật",
         "switch_lang": "English",
         "not_found_title": "Không tìm thấy hồ sơ",

@@ -108,7 +108,7 @@ def spoken_ssml(lang: str, number: str, counter: int | None) -> str:
     lang, number, checked = validate(lang, number, counter)
     spelled = f'<say-as interpret-as="characters">{number}</say-as>'
     if checked is None:  # the kiosk, right after issuing
-        body = f"Số của bạn là {spelled}." if lang == "vi" else f"Your number is {spelled}."
+        body = f"Số của Quý khách là {spelled}." if lang == "vi" else f"Your number is {spelled}."
     elif lang == "vi":
         body = f"Mời số {spelled}, đến quầy số {checked}."
     else:

@@ -18,37 +18,39 @@ bp = Blueprint("track", __name__, template_folder="../templates")
 STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Theo dõi số thứ tự",
-        "your_number": "Số của bạn",
-        "ahead": "Người chờ trước bạn",
+        "your_number": "Số của Quý khách",
+        "ahead": "Người chờ trước Quý khách",
         "eta": "Thời gian chờ dự kiến",
         "minutes": "phút",
         "no_eta": "Chưa có quầy mở",
         "waiting": "Đang chờ đến lượt",
-        "called": "Mời bạn đến quầy",
+        "called": "Mời Quý khách đến quầy",
         "serving": "Đang được phục vụ",
         "parked": "Tạm giữ – vui lòng chờ cán bộ gọi lại",
-        "done": "Đã phục vụ xong. Cảm ơn bạn!",
-        "no_show": "Bạn đã bị gọi nhưng vắng mặt. Hãy liên hệ quầy hướng dẫn.",
+        "done": "Đã phục vụ xong. Cảm ơn Quý khách!",
+        "no_show": (
+            "Số này đã được gọi khi Quý khách chưa có mặt. Mời Quý khách liên hệ quầy hướng dẫn."
+        ),
         "cancelled": "Số này đã bị huỷ.",
-        "transferred": "Số của bạn đã được chuyển sang lĩnh vực khác.",
+        "transferred": "Số của Quý khách đã được chuyển sang lĩnh vực khác.",
         "unserved_at_close": (
-            "Trung tâm đã hết giờ làm việc trước khi đến lượt bạn. Xin lỗi bạn; mời bạn quay lại"
-            " vào ngày làm việc tiếp theo."
+            "Trung tâm đã hết giờ làm việc trước khi đến lượt Quý khách. Xin lỗi Quý khách; mời"
+            " Quý khách quay lại vào ngày làm việc tiếp theo."
         ),
         "go_now": "Mời đến quầy {counter} ngay",
         "go_now_at": "Mời đến quầy {counter} tại {site} ngay",
-        "soon": "Sắp đến lượt bạn",
+        "soon": "Sắp đến lượt Quý khách",
         "live": "Cập nhật trực tiếp",
         "offline": "Mất kết nối, đang thử lại…",
         "switch_lang": "English",
         "not_found_title": "Không tìm thấy số thứ tự",
-        "not_found": "Mã này không đúng hoặc đã hết hạn. Vui lòng kiểm tra lại vé của bạn.",
+        "not_found": "Mã này không đúng hoặc đã hết hạn. Quý khách vui lòng kiểm tra lại vé.",
         # satisfaction rating after Finish
-        "rate_question": "Bạn có hài lòng với lượt phục vụ này?",
+        "rate_question": "Quý khách có hài lòng với lượt phục vụ này?",
         "very_satisfied": "Rất hài lòng",
         "satisfied": "Hài lòng",
         "not_satisfied": "Không hài lòng",
-        "rate_thanks": "Cảm ơn bạn đã đánh giá!",
+        "rate_thanks": "Cảm ơn Quý khách đã đánh giá!",
         "rate_failed": "Chưa gửi được đánh giá, vui lòng thử lại.",
     },
     "en": {

@@ -53,7 +53,7 @@ def test_tap_a_service_and_get_a_printed_ticket_with_qr(kiosk_site: dict, page: 
     civil = page.get_by_role("button", name=re.compile("Hộ tịch – Chứng thực"))
     expect(civil).to_be_visible()
     civil.click()
-    expect(page.get_by_role("heading", name="Bạn thuộc đối tượng ưu tiên?")).to_be_visible()
+    expect(page.get_by_role("heading", name="Quý khách thuộc đối tượng ưu tiên?")).to_be_visible()
     with page.expect_response(re.compile(r"/kiosk/audio/vi/B001\.wav$")) as spoken:
         page.get_by_role("button", name="Không, lấy số thường").click()
     expect(page.locator("#t-number")).to_have_text("B001")

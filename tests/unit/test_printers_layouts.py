@@ -94,7 +94,7 @@ def test_ticket_in_cp1258() -> None:
     assert "08:15 25/11/2025" in text
     assert re.search(r"People ahead: +5", text)
     assert "khoảng 17 phút / about 17 min" in text
-    assert "Quét mã để theo dõi lượt của bạn" in text and "Scan to follow your turn" in text
+    assert "Quét mã để theo dõi lượt của Quý khách" in text and "Scan to follow your turn" in text
     assert text.index("A042") < text.index("08:15") < text.index("Quét mã")
     assert p.cuts == 1 and data.endswith(b"\x1dV\x00")
     assert fits(p, 42, 56) == []
