@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from server.core.lookups import MAX_ID
 from tests.conftest import Api, World
 
 
@@ -68,9 +69,12 @@ def test_ids_beyond_64_bits_are_a_4xx(api: Api) -> None:
                     json={"number": huge, "services": []}), 422, "number_out_of_range")
     _error(api.call("POST", "/api/v1/admin/sites/HT/counters", "admin",
                     json={"number": -(2**64), "services": []}), 422, "number_out_of_range")
-    # The largest 64-bit id is still a number the routes take (and simply not found).
-    r = api.call("POST", f"/api/v1/tickets/{2**63 - 1}/start", "clerk")
+    # Path ids stop at the keys' range (the database's integer, core.lookups.MAX_ID): the
+    # largest is still a number the routes take (and simply not found), one more is no route.
+    r = api.call("POST", f"/api/v1/tickets/{MAX_ID}/start", "clerk")
     assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
+    _error(api.call("POST", f"/api/v1/tickets/{MAX_ID + 1}/start", "clerk"), 404,
+           "route_not_found")
 
 
 def test_a_10_mb_body_is_413_before_it_is_read(api: Api, monkeypatch: Any) -> None:
