@@ -1,4 +1,4 @@
-"""dossiers, procedures, holidays, ratings; sites.dossier_cutoff
+"""dossiers, procedures, holidays, ratings; sites.dossier_cutoff (issue 5)
 
 Revision ID: 0005
 Revises: 0004

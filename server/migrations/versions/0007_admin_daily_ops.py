@@ -1,5 +1,4 @@
-"""Admin and daily operations: site opening hours/phone, service caps/last-ticket
-time/colour, pairing codes,
+"""issue 10: site opening hours/phone, service caps/last-ticket time/colour, pairing codes,
 ticket status unserved_at_close
 
 Revision ID: 0007
