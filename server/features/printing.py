@@ -119,8 +119,8 @@ class DbJobStore:
             .limit(max(limit, 0))
             .with_for_update(skip_locked=True, of=PrintJob)
         )
-        if skip_uris:
-            query = query.where(PrintJob.uri.not_in(list(skip_uris)))
+        if skip_uris:  # by the printer the job goes to now
+            query = query.where(func.coalesce(current, PrintJob.uri).not_in(list(skip_uris)))
         out = []
         with self.db.write() as s:
             for row, current_uri in s.execute(query).all():
