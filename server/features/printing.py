@@ -313,7 +313,11 @@ class Printing:
         now = self.spool.clock()
         with self.db.write() as s:
             # An upsert: every node's print worker may report the same printer at once.
-            detail = job.last_error if job else None
+            # Why, as the spool saw it (the job's own last_error is from before this try).
+            seen = self.spool.printers().get(uri)
+            detail = (seen.detail if seen is not None else None) or (
+                job.last_error if job else None)
+            detail = detail[:300] if detail else None
             s.execute(
                 insert_for(s, PrinterState)
                 .values(uri=uri, status=status_value, changed_at=now, detail=detail)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -420,3 +421,27 @@ def test_a_claim_taken_over_is_not_sent(store: JobStore, printer: FakePrinter) -
     assert new.id == job.id and new.attempts == old.attempts + 1
     assert store.begin_send(old, clock.now, clock.now) is False
     assert store.begin_send(new, clock.now, clock.now) is True
+
+
+def test_a_spool_file_of_the_old_format_is_upgraded_with_its_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE print_jobs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, uri TEXT NOT NULL,
+            data BLOB NOT NULL, ref TEXT,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'printing', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL,
+            lease_until REAL, last_error TEXT, created_at REAL NOT NULL, finished_at REAL);
+        CREATE INDEX print_jobs_due ON print_jobs (status, next_attempt_at);
+    """)
+    old.execute("INSERT INTO print_jobs (id, uri, data, status, attempts, next_attempt_at,"
+                " created_at) VALUES ('a', 'file:///x', x'41', 'queued', 0, ?, ?)",
+                (T0.timestamp(), T0.timestamp()))
+    old.commit()
+    old.close()
+    with SQLiteJobStore(path) as store:
+        (job,) = store.claim_due(T0, 5, T0 + dt.timedelta(seconds=9))
+        assert job.id == "a" and job.data == b"A"
+        assert store.mark_unknown(job, "no answer", T0)  # a status the old file refused
+        assert store.get("a").status is JobStatus.UNKNOWN  # type: ignore[union-attr]
