@@ -533,6 +533,9 @@ class Spool:
     it; ``on_job(job)`` when a job is done, failed for good or unknown. Both may be called
     from lane threads and must not block long.
 
+    ``unacknowledged(uri)``: whether the printer's last finished job elsewhere (another worker
+    sharing the store) went unacknowledged; such a printer must answer before it is sent to.
+
     ``lease``: how long a claim holds a job before another worker may take it; by default
     twice the longest a job can take (status query, connect, write, acknowledgement), and it is
     renewed right before each send, so a live worker never loses a job it is sending."""
@@ -555,6 +558,7 @@ class Spool:
         ack_timeout: float = DEFAULT_ACK_TIMEOUT,
         status_timeout: float = DEFAULT_STATUS_TIMEOUT,
         lanes: int = 32,
+        unacknowledged: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self._send = send
@@ -581,8 +585,10 @@ class Spool:
         self._max_lanes = lanes
         self._executor: ThreadPoolExecutor | None = None
         # Printers whose last slip went unacknowledged: nothing more is sent to one until it
-        # answers again (a status answer, or an acknowledged empty probe).
+        # answers again (a status answer, or an acknowledged empty probe). ``unacknowledged``
+        # asks the same of a store shared with other workers (what another node saw).
         self._suspect: set[str] = set()
+        self._unacknowledged = unacknowledged
 
     # submitting ---------------------------------------------------------------------------
 
@@ -775,7 +781,9 @@ class Spool:
             for job in todo:
                 self._retry(job, reason)
             return
-        if uri in self._suspect:
+        if uri in self._suspect or (
+            self._unacknowledged is not None and self._unacknowledged(uri)
+        ):
             if not self._answers(uri, status):
                 for job in todo:
                     self._retry(job, HELD_UNACKNOWLEDGED)

@@ -350,7 +350,8 @@ class PrintJob(Base):
     sending_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_print_jobs_due", "status", "next_attempt_at"),
-                      Index("ix_print_jobs_site_status", "site_id", "status"))
+                      Index("ix_print_jobs_site_status", "site_id", "status"),
+                      Index("ix_print_jobs_uri_finished", "uri", "finished_at"))
 
 
 class PrinterState(Base):

@@ -176,6 +176,15 @@ class DbJobStore:
     def mark_failed(self, job: Job, error: str, now: dt.datetime) -> bool:
         return self._finish(job, status="failed", finished_at=now, last_error=error[:300])
 
+    def unacknowledged(self, uri: str) -> bool:
+        """Whether the last slip that finished on ``uri`` (on any node) is ``unknown``."""
+        with self.db.read() as s:
+            last = s.scalar(select(PrintJob.status)
+                            .where(PrintJob.uri == uri, PrintJob.finished_at.is_not(None),
+                                   PrintJob.status.in_(["done", "unknown"]))
+                            .order_by(PrintJob.finished_at.desc()).limit(1))
+            return last == "unknown"
+
     def pending(self) -> list[Job]:
         with self.db.read() as s:
             rows = s.scalars(select(PrintJob).where(PrintJob.status.in_(["queued", "printing"]))
@@ -227,9 +236,12 @@ class Printing:
         self.file_max_bytes = file_max_bytes
         # The lease is the spool's own: twice the longest one job can take (status query,
         # connect, write, acknowledgement: 10 s), renewed right before each send.
+        # A printer that left a slip unacknowledged on any node must answer before any node
+        # sends it another.
         kwargs: dict[str, Any] = {"on_change": self._on_change, "on_job": self._on_job,
                                   "max_delay": 30.0, "send": self._send,
-                                  "status": self._status}
+                                  "status": self._status,
+                                  "unacknowledged": self.store.unacknowledged}
         if clock is not None:
             kwargs["clock"] = clock
         self.spool = Spool(self.store, **kwargs)

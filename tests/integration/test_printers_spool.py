@@ -445,3 +445,23 @@ def test_a_spool_file_of_the_old_format_is_upgraded_with_its_jobs(tmp_path: Path
         assert job.id == "a" and job.data == b"A"
         assert store.mark_unknown(job, "no answer", T0)  # a status the old file refused
         assert store.get("a").status is JobStatus.UNKNOWN  # type: ignore[union-attr]
+
+
+def test_a_printer_another_worker_saw_silent_must_answer_first(printer: FakePrinter) -> None:
+    clock, changes = Clock(), Changes()
+    seen_silent = {printer.uri}
+    spool = make_spool(MemoryJobStore(), clock, changes, status_timeout=0.3,
+                       unacknowledged=lambda uri: uri in seen_silent)
+    # It answers its status now: the slip goes out.
+    job = spool.submit(printer.uri, b"<answered>")
+    spool.run_once()
+    assert printer.wait_for(b"<answered>")
+    assert spool.store.get(job.id).status is JobStatus.DONE  # type: ignore[union-attr]
+    # A black hole another node saw: nothing is sent until it answers.
+    with FakePrinter(mode="black-hole") as hole:
+        seen_silent.add(hole.uri)
+        held = spool.submit(hole.uri, b"<held>")
+        spool.run_once()
+        waiting = spool.store.get(held.id)
+        assert waiting is not None and waiting.status is JobStatus.QUEUED
+        assert waiting.sending_at is None and "did not acknowledge" in (waiting.last_error or "")
