@@ -182,3 +182,13 @@ def test_open_printer_gives_python_escpos_connections(tmp_path: Path, printer: F
     printer.down()
     with pytest.raises(PrinterError, match="Could not open socket"):
         open_printer(printer.uri, timeout=0.5)
+
+
+def test_a_status_query_inside_the_slip_is_not_taken_for_the_acknowledgement(
+    printer: FakePrinter,
+) -> None:
+    # An image's bytes may contain DLE EOT n: its answer comes early, the last one counts.
+    slip = b"<img \x10\x04\x01 img>" * 3
+    send(printer.uri, slip, timeout=1, ack_timeout=1)
+    assert printer.status_queries == [1, 1, 1, 1]
+    assert strip_status_queries(printer.received) == b"<img  img>" * 3
