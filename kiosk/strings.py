@@ -23,6 +23,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "scan_to_follow": "Quét mã QR để theo dõi lượt của Quý khách trên điện thoại",
         "take_ticket": "Vui lòng nhận vé in bên dưới",
         "print_failed": "Máy in đang gặp sự cố. Hãy chụp ảnh mã QR và số thứ tự này.",
+        "print_unknown": (
+            "Phiếu có thể chưa được in. Nếu khay giấy không có phiếu, Quý khách bấm \u201cIn "
+            "lại\u201d hoặc hỏi cán bộ; mã QR và số thứ tự vẫn ở trên màn hình."
+        ),
+        "reprint": "In lại",
+        "reprinting": "Đang in lại phiếu…",
+        "reprint_failed": "Chưa in lại được. Vui lòng hỏi cán bộ hướng dẫn.",
         "done": "Xong",
         "error_retry": "Không lấy được số. Vui lòng thử lại hoặc hỏi cán bộ hướng dẫn.",
         "reconnecting": "Đang kết nối lại, Quý khách vui lòng chờ…",
@@ -62,6 +69,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "print_failed": (
             "The printer has a problem. Please take a photo of this QR code and number."
         ),
+        "print_unknown": (
+            "Your ticket may not have printed. If there is no slip in the tray, press "
+            "\u201cReprint\u201d or ask staff; the QR code and number stay on screen."
+        ),
+        "reprint": "Reprint",
+        "reprinting": "Printing your ticket again…",
+        "reprint_failed": "It could not be printed again. Please ask staff.",
         "done": "Done",
         "error_retry": "We could not get a number. Please try again or ask staff.",
         "reconnecting": "Reconnecting, please wait…",

@@ -15,15 +15,12 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from printers.uri import PrinterURI, as_uri
+# The query and the answer-byte test are shared with the acknowledgement of a sent slip.
+from printers.uri import DLE_EOT, QUERY_PRINTER, PrinterURI, as_uri, is_status_byte
 
-DLE_EOT = b"\x10\x04"
-QUERY_PRINTER = DLE_EOT + b"\x01"
 QUERY_OFFLINE_CAUSE = DLE_EOT + b"\x02"
 QUERY_PAPER = DLE_EOT + b"\x04"
 
-FIXED_MASK = 0x93
-FIXED_BITS = 0x12
 OFFLINE_BIT = 0x08
 COVER_OPEN_BIT = 0x04
 PAPER_STOP_BIT = 0x20
@@ -65,10 +62,6 @@ class StatusReport:
     detail: str = ""
     printer_byte: int | None = None
     paper_byte: int | None = None
-
-
-def is_status_byte(value: int) -> bool:
-    return value & FIXED_MASK == FIXED_BITS
 
 
 def parse_status(

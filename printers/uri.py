@@ -26,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import difflib
 import ipaddress
+import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -44,6 +46,21 @@ DEFAULT_TCP_PORT = 9100
 DEFAULT_BAUDRATE = 9600
 #: Connect/write timeout for sending jobs. python-escpos' own default (60 s) blocks far too long.
 DEFAULT_TIMEOUT = 3.0
+#: How long a network printer has, after the last byte of a slip, to acknowledge it (answer the
+#: status query sent after the slip, or close the connection after reading it).
+DEFAULT_ACK_TIMEOUT = 3.0
+
+# ESC/POS real-time status (``DLE EOT n``, see :mod:`printers.status`): a query, and how an
+# answer byte is told from anything else the printer sends (bits 1 and 4 set, 0 and 7 clear).
+DLE_EOT = b"\x10\x04"
+QUERY_PRINTER = DLE_EOT + b"\x01"
+FIXED_MASK = 0x93
+FIXED_BITS = 0x12
+_QUERIES = re.compile(re.escape(DLE_EOT) + b"[\x01-\x04]")
+
+
+def is_status_byte(value: int) -> bool:
+    return value & FIXED_MASK == FIXED_BITS
 
 SCHEMES = ("tcp", "usb", "serial", "file")
 _COMMON_OPTIONS = ("profile", "text")
@@ -56,12 +73,25 @@ _OPTIONS = {
 
 
 class PrinterError(Exception):
-    """A printer could not be reached or written; ``reason`` is short enough for a UI."""
+    """A printer could not be reached or written; ``reason`` is short enough for a UI.
+
+    ``written`` is False: nothing of the job reached the printer (connection refused, no
+    route, a bad URI), so sending it again cannot print it twice."""
+
+    written = False
 
     def __init__(self, reason: str, uri: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.uri = uri
+
+
+class UnconfirmedError(PrinterError):
+    """Some or all of the job's bytes may have reached the printer, but it did not acknowledge
+    them (it stopped reading, the connection broke mid-job, no answer in time): the slip may
+    or may not have printed, and sending it again could print it twice."""
+
+    written = True
 
 
 @dataclass(frozen=True)
@@ -431,7 +461,8 @@ def _tcp_reason(exc: OSError, u: PrinterURI, timeout: float) -> str:
     return f"{u.label}: {exc.strerror or _short(exc)}"
 
 
-def _send_tcp(u: PrinterURI, data: bytes, timeout: float, policy: UriPolicy | None) -> None:
+def _send_tcp(u: PrinterURI, data: bytes, timeout: float, policy: UriPolicy | None,
+              ack_timeout: float | None) -> None:
     assert u.host is not None and u.port is not None
     host = u.host
     if policy is not None:
@@ -447,23 +478,82 @@ def _send_tcp(u: PrinterURI, data: bytes, timeout: float, policy: UriPolicy | No
             raise PrinterError(exc.reason, u.uri) from exc
         host = addresses[0]
     try:
-        with socket.create_connection((host, u.port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(data)
-            # Close gracefully: say we are done, then read (and drop) whatever the printer still
-            # sends, e.g. status bytes, until it closes too. Closing with unread data would reset
-            # the connection, and the printer might drop the end of the job.
-            sock.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + min(timeout, 1.0)
-            while (left := deadline - time.monotonic()) > 0:
-                sock.settimeout(left)
-                try:
-                    if not sock.recv(4096):
-                        break
-                except (TimeoutError, OSError):
-                    break
-    except OSError as exc:
+        sock = socket.create_connection((host, u.port), timeout=timeout)
+    except OSError as exc:  # nothing was written: safe to send again
         raise PrinterError(_tcp_reason(exc, u, timeout), u.uri) from exc
+    with sock:
+        # ``timeout`` bounds the whole write (Python counts it for all of sendall), so a
+        # printer that stopped reading costs at most that long.
+        sock.settimeout(timeout)
+        try:
+            sock.sendall(data + (QUERY_PRINTER if ack_timeout is not None else b""))
+            # Say we are done: a printer without real-time status acknowledges by reading to
+            # the end and closing its side.
+            sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            raise UnconfirmedError(
+                f"{_tcp_reason(exc, u, timeout)} while sending: the slip may not have printed",
+                u.uri) from exc
+        if ack_timeout is None:
+            _drain(sock, min(timeout, 1.0))
+            return
+        _await_ack(sock, u, len(_QUERIES.findall(data)) + 1, ack_timeout)
+
+
+def _drain(sock: socket.socket, seconds: float) -> None:
+    """Read (and drop) what the printer still sends until it closes, for ``seconds`` at most:
+    closing with unread data would reset the connection."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            if not sock.recv(4096):
+                return
+        except OSError:
+            return
+
+
+def _await_ack(sock: socket.socket, u: PrinterURI, answers: int, ack_timeout: float) -> None:
+    """Wait until the printer has answered every status query of the job (the last one was
+    sent after the slip's last byte, so its answer means every byte was read), or closed the
+    connection in order after reading to the end. Anything else within ``ack_timeout``
+    (silence, a reset) raises :class:`UnconfirmedError`."""
+    deadline = time.monotonic() + ack_timeout
+    seen = 0
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(256)
+        except TimeoutError:
+            break
+        except OSError as exc:
+            raise UnconfirmedError(
+                f"{u.label}: connection lost before the slip was acknowledged "
+                f"({exc.strerror or _short(exc)})", u.uri) from exc
+        if not chunk:
+            return  # read to our end of data, then closed: everything arrived
+        seen += sum(1 for b in chunk if is_status_byte(b))
+        if seen >= answers:
+            return
+    raise UnconfirmedError(
+        f"{u.label} did not acknowledge the slip within {ack_timeout:g} s", u.uri)
+
+
+def _append_file(u: PrinterURI, data: bytes, max_bytes: int | None) -> None:
+    """Append to a ``file://`` printer; past ``max_bytes`` the file is first moved to
+    ``NAME.1`` (replacing the previous one), so a demo or test spool never holds more than
+    about twice the cap."""
+    assert u.path is not None
+    try:
+        u.path.parent.mkdir(parents=True, exist_ok=True)
+        if max_bytes is not None and max_bytes > 0:
+            with contextlib.suppress(FileNotFoundError):
+                if u.path.stat().st_size + len(data) > max_bytes:
+                    os.replace(u.path, u.path.with_name(u.path.name + ".1"))
+        with open(u.path, "ab") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise PrinterError(f"cannot write {u.path}: {exc.strerror or exc}", u.uri) from exc
 
 
 def send(
@@ -471,13 +561,20 @@ def send(
     data: bytes,
     timeout: float = DEFAULT_TIMEOUT,
     policy: UriPolicy | None = None,
+    ack_timeout: float | None = DEFAULT_ACK_TIMEOUT,
+    file_max_bytes: int | None = None,
 ) -> None:
     """Write raw ESC/POS bytes to the printer at ``uri``.
 
-    TCP uses a plain socket with ``timeout`` for the connect and each write; ``file://`` appends;
-    USB and serial go through python-escpos. With ``policy`` the destination is checked again
-    right before sending (a URI stored before the policy, or a name now resolving elsewhere).
-    Raises :class:`PrinterError` with a short reason."""
+    TCP uses a plain socket with ``timeout`` for the connect and for the whole write, then
+    (with ``ack_timeout``) waits for the printer to acknowledge the slip: a ``DLE EOT 1``
+    status query follows the last byte and its answer, or the printer closing the connection
+    after reading to the end, is the acknowledgement. ``file://`` appends (rotated past
+    ``file_max_bytes``); USB and serial go through python-escpos. With ``policy`` the
+    destination is checked again right before sending (a URI stored before the policy, or a
+    name now resolving elsewhere). Raises :class:`PrinterError` with a short reason when
+    nothing was written, :class:`UnconfirmedError` when bytes may have reached the printer
+    without an acknowledgement."""
     u = as_uri(uri)
     if policy is not None and u.scheme != "tcp":
         try:
@@ -485,16 +582,10 @@ def send(
         except PolicyError as exc:
             raise PrinterError(exc.reason, u.uri) from exc
     if u.scheme == "tcp":
-        _send_tcp(u, data, timeout, policy)
+        _send_tcp(u, data, timeout, policy, ack_timeout)
         return
     if u.scheme == "file":
-        assert u.path is not None
-        try:
-            u.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(u.path, "ab") as fh:
-                fh.write(data)
-        except OSError as exc:
-            raise PrinterError(f"cannot write {u.path}: {exc.strerror or exc}", u.uri) from exc
+        _append_file(u, data, file_max_bytes)
         return
     printer = open_printer(u, timeout)
     try:

@@ -143,6 +143,7 @@ def create_app(
         start_worker=settings.print_worker,
         # The widest policy anyone may set (the command line's), applied again at send time.
         policy=printing.printer_policy(settings, "cli"),
+        file_max_bytes=settings.print_file_max_bytes or None,
     )
     if settings.print_worker:  # the process's background workers: also closing the day
         from server.features.dailyops import DayCloser

@@ -56,6 +56,8 @@ class Settings:
     default_lang: str = "vi"
     async_mode: str = "threading"
     print_worker: bool = True
+    # file:// printers (demo, tests) are moved to NAME.1 once past this size; 0: never.
+    print_file_max_bytes: int = 10_000_000
     metrics_token: str | None = None  # /metrics wants this bearer token when set (deploy/)
     node_name: str | None = None  # names this node in /healthz and metrics (default host:pid)
     log_level: str = "INFO"
@@ -132,6 +134,8 @@ class Settings:
             values["async_mode"] = env["MOTCUA_ASYNC_MODE"]
         if env.get("MOTCUA_REDIS_CHANNEL"):
             values["redis_channel"] = env["MOTCUA_REDIS_CHANNEL"]
+        if env.get("MOTCUA_PRINT_FILE_MAX_BYTES"):
+            values["print_file_max_bytes"] = int(env["MOTCUA_PRINT_FILE_MAX_BYTES"])
         if env.get("MOTCUA_PRINT_WORKER"):
             values["print_worker"] = env["MOTCUA_PRINT_WORKER"] not in ("0", "false", "no")
         if env.get("MOTCUA_SECRET_KEY"):

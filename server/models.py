@@ -334,7 +334,9 @@ class PrintJob(Base):
     counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     uri: Mapped[str] = mapped_column(String(300))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    # The slip's bytes, dropped (NULL) once the printer acknowledged them: a reprint renders
+    # the ticket or receipt again.
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -343,8 +345,13 @@ class PrintJob(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     ref: Mapped[str | None] = mapped_column(String(64))
+    # When the claim holding the job started sending it: a job found with an expired lease
+    # and this set may have printed, so it becomes "unknown" instead of being sent again.
+    sending_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_print_jobs_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_print_jobs_due", "status", "next_attempt_at"),
+                      Index("ix_print_jobs_site_status", "site_id", "status"),
+                      Index("ix_print_jobs_uri_finished", "uri", "finished_at"))
 
 
 class PrinterState(Base):

@@ -11,6 +11,12 @@ real-time status queries ``DLE EOT 1/2/4`` from a settable state::
         printer.down()            # connections are now refused
         printer.up()              # same port again
 
+Modes: ``FakePrinter(mode="black-hole")`` accepts connections and never reads (its buffers
+fill, nothing is acknowledged); ``answer_status=False`` reads everything but never answers a
+status query (it acknowledges a slip only by closing after the end of the data);
+``kill_after=N`` resets each print connection once it has read N bytes of it (a cable pulled
+mid-slip; ``kill_connections`` limits how many are killed).
+
 :func:`parse_escpos` reads the bytes back into printed lines, QR codes and images.
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
+import struct
 import threading
 import time
 import unicodedata
@@ -31,6 +38,7 @@ from typing import Literal
 FAKE_PRINTER_ENV = {"MOTCUA_PRINTER_NETWORKS": "127.0.0.0/8"}
 
 State = Literal["online", "offline", "paper_near_end", "paper_out"]
+Mode = Literal["normal", "black-hole"]
 
 DLE_EOT = b"\x10\x04"
 _FIXED = 0x12  # bits 1 and 4 are always set in a status answer
@@ -60,10 +68,21 @@ class FakePrinter:
     printer without real-time status), for timeout tests."""
 
     def __init__(
-        self, state: State = "online", answer_status: bool = True, host: str = "127.0.0.1"
+        self,
+        state: State = "online",
+        answer_status: bool = True,
+        host: str = "127.0.0.1",
+        mode: Mode = "normal",
+        kill_after: int | None = None,
+        kill_connections: int | None = None,
     ) -> None:
         self.state: State = state
         self.answer_status = answer_status
+        self.mode: Mode = mode
+        self.kill_after = kill_after
+        self.kill_connections = kill_connections
+        self.killed = 0
+        self.accepted = 0
         self.host = host
         self.port = 0
         self._listener: socket.socket | None = None
@@ -104,7 +123,10 @@ class FakePrinter:
                     listener.close()
                     raise
                 time.sleep(0.05)
-        listener.listen(16)
+        if self.mode == "black-hole":
+            # Small buffers: a slip that does not fit in them blocks its sender's write.
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        listener.listen(64)
         self.port = listener.getsockname()[1]
         self._listener = listener
         self._stop.clear()
@@ -146,6 +168,11 @@ class FakePrinter:
                 conn, _ = listener.accept()
             except (TimeoutError, OSError):
                 continue
+            self.accepted += 1
+            if self.mode == "black-hole":
+                with self._lock:
+                    self._open.add(conn)  # held open, never read, closed by down()
+                continue
             with self._lock:
                 self._connections.append(bytearray())
                 index = len(self._connections) - 1
@@ -178,7 +205,14 @@ class FakePrinter:
                 if not chunk:
                     break
                 with self._changed:
-                    self._connections[index].extend(chunk)
+                    received = self._connections[index]
+                    if self._kill_now(received, chunk):
+                        chunk = chunk[: max(0, (self.kill_after or 0) - len(received))]
+                        received.extend(chunk)
+                        self._changed.notify_all()
+                        self._reset(conn)
+                        break
+                    received.extend(chunk)
                     self._changed.notify_all()
                 data = tail + chunk
                 reply = b""
@@ -197,6 +231,24 @@ class FakePrinter:
                 self._open.discard(conn)
             with contextlib.suppress(OSError):
                 conn.close()
+
+    def _kill_now(self, received: bytearray, chunk: bytes) -> bool:
+        if self.kill_after is None or len(received) + len(chunk) < self.kill_after:
+            return False
+        if not strip_status_queries(bytes(received) + chunk):
+            return False  # a status query alone is not a slip
+        if self.kill_connections is not None and self.killed >= self.kill_connections:
+            return False
+        self.killed += 1
+        return True
+
+    @staticmethod
+    def _reset(conn: socket.socket) -> None:
+        """Close with a reset (RST), as a printer that loses power or its cable does."""
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            conn.close()
 
     # what was received --------------------------------------------------------------------
 

@@ -40,6 +40,7 @@
 
   function goHome() {
     state.chosen = null;
+    state.slip = null;
     state.issueKey = null;
     state.applicant = null;
     $("scan-note").hidden = true;
@@ -178,8 +179,38 @@
     var failed = state.printerProblem || (ticket.print && ticket.print.status === "failed") ||
       (ticket.print && ticket.print.status === "queued" &&
        ["offline", "paper_out", "error"].indexOf(ticket.print.printer) >= 0);
-    printLine.textContent = failed ? t("print_failed") : t("take_ticket");
-    printLine.classList.toggle("problem", !!failed);
+    // The slip's own outcome, when the server said it is in doubt (print.job): it may not
+    // have printed (unknown) or could not be sent (failed); either way a reprint is offered.
+    var slip = state.slip && state.slip.ticket_id === ticket.id ? state.slip : null;
+    var text = slip ? (slip.status === "reprinting" ? t("reprinting")
+                       : slip.status === "reprint_failed" ? t("reprint_failed")
+                       : slip.status === "unknown" ? t("print_unknown") : t("print_failed"))
+      : failed ? t("print_failed") : t("take_ticket");
+    printLine.textContent = text;
+    printLine.classList.toggle("problem", !!(slip || failed));
+    $("reprint").hidden = !(slip && (slip.status === "unknown" || slip.status === "failed" ||
+                                      slip.status === "reprint_failed"));
+  }
+
+  function onSlip(data) {
+    // A slip of this kiosk ended in doubt: say so calmly while its ticket is on screen.
+    if (!state.lastTicket || data.ticket_id !== state.lastTicket.id) return;
+    state.slip = { ticket_id: data.ticket_id, status: data.status };
+    if (!$("screen-ticket").hidden) { renderTicket(state.lastTicket); armIdle("ticket"); }
+  }
+
+  function reprint() {
+    var ticket = state.lastTicket;
+    if (!ticket || !state.slip) return;
+    state.slip.status = "reprinting";
+    renderTicket(ticket);
+    armIdle("ticket");
+    M.api("POST", "/api/v1/tickets/" + encodeURIComponent(ticket.id) + "/reprint", {})
+      .then(function () { /* the printer's answer comes as print.job if in doubt again */ })
+      .catch(function () {
+        if (state.slip) state.slip.status = "reprint_failed";
+        renderTicket(ticket);
+      });
   }
 
   function onPrinter(status) {
@@ -257,6 +288,7 @@
   $("back").addEventListener("click", goHome);
   $("error-back").addEventListener("click", goHome);
   $("done").addEventListener("click", goHome);
+  $("reprint").addEventListener("click", reprint);
   document.addEventListener("pointerdown", function () {
     if ($("screen-home").hidden) armIdle($("screen-ticket").hidden ? "priority" : "ticket");
   });
@@ -304,6 +336,7 @@
             if (type === "queue.stats") mergeStats(data);
             if (type === "config.changed" || type === "day.closed") refreshServices();
             if (type === "printer.changed" && data.device_id === state.deviceId) onPrinter(data.status);
+            if (type === "print.job" && data.device_id === state.deviceId) onSlip(data);
           },
           status: function (online) { $("conn").hidden = online; },
           // Revoked or unknown kiosk: no tickets from it any more.

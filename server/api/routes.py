@@ -381,10 +381,13 @@ def ticket_transfer(ticket_id: int) -> Response:
 @endpoint(
     "POST",
     "/tickets/<int:ticket_id>/reprint",
-    summary="Print a ticket again on the printer of the kiosk that issued it",
+    summary="Print a ticket again on the current printer of the kiosk that issued it (staff "
+    "of the site at any time; the issuing kiosk itself only while the ticket's last slip is "
+    "unknown or failed)",
     tag="tickets",
-    auth="supervisors and admins of the site; clerks of the site",
-    roles=STAFF_ROLES,
+    auth="supervisors and admins of the site; clerks of the site; the kiosk that issued it, "
+    "while its slip is in doubt",
+    roles=("kiosk", *STAFF_ROLES),
     body=EmptyIn,
     responses={200: None},
     errors=[400, 401, 403, 404, 409, 422],

@@ -90,6 +90,10 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
     "no_printer": (409, "Vé này không được in từ máy có máy in.",
                    "This ticket was not issued at a kiosk with a printer."),
+    "reprint_not_needed": (409, "Phiếu của vé này đã được in. Quý khách cần in lại, vui lòng "
+                           "hỏi cán bộ.",
+                           "This ticket's slip was printed. To print it again, please ask "
+                           "staff."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
     "rate_limited": (
         429,

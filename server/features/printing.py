@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, event, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, event, func, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from printers.layouts import TicketPrint, ticket_bytes
-from printers.spool import Job, JobStatus, Spool, Worker
+from printers.spool import LOST_WHILE_SENDING, Job, JobStatus, Spool, Worker
 from printers.status import DEFAULT_STATUS_TIMEOUT, PrinterStatus, query
 from printers.uri import (
     PolicyError,
@@ -25,6 +26,7 @@ from printers.uri import (
     send,
 )
 from server.config import Settings
+from server.core import formats
 from server.core.db import Database, insert_for, unavailable_kind
 from server.core.events import emit
 from server.models import Counter, Device, PrinterState, PrintJob, Service, Site, Ticket
@@ -67,15 +69,33 @@ def job_row(job: Job, **links: Any) -> PrintJob:
 
 
 def _job(row: PrintJob) -> Job:
-    return Job(id=row.id, uri=row.uri, data=row.data, attempts=row.attempts,
+    return Job(id=row.id, uri=row.uri, data=row.data or b"", attempts=row.attempts,
                next_attempt_at=row.next_attempt_at, status=JobStatus(row.status),
                last_error=row.last_error, created_at=row.created_at,
-               lease_until=row.lease_until, finished_at=row.finished_at, ref=row.ref)
+               lease_until=row.lease_until, finished_at=row.finished_at, ref=row.ref,
+               sending_at=row.sending_at)
+
+
+def current_printer() -> Any:
+    """SQL for the printer a job belongs to now: its kiosk's (device) or its counter's current
+    ``printer_uri`` (NULL when neither has one any more). A job follows its device: after
+    ``motcua printer set`` or the admin console moves a kiosk or counter to another printer,
+    its queued jobs are sent there."""
+    device_uri = select(Device.printer_uri).where(Device.id == PrintJob.device_id)
+    counter_uri = select(Counter.printer_uri).where(Counter.id == PrintJob.counter_id)
+    return case(
+        (PrintJob.device_id.is_not(None), device_uri.scalar_subquery()),
+        else_=counter_uri.scalar_subquery(),
+    )
 
 
 class DbJobStore:
     """``printers.spool.JobStore`` on the ``print_jobs`` table: shared by every app node;
-    claims lock rows with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) or the SQLite writer lock."""
+    claims lock rows with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) or the SQLite writer lock.
+
+    A claim resolves each job's printer again (:func:`current_printer`): a job whose device
+    moved to another printer is due at once, on the new printer, with its attempts counted
+    afresh there."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -84,23 +104,51 @@ class DbJobStore:
         with self.db.write() as s:
             s.add(job_row(job, **links))
 
-    def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[Job]:
+    def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime,
+                  skip_uris: Collection[str] = ()) -> list[Job]:
+        current = current_printer()
+        moved = and_(current.is_not(None), current != PrintJob.uri)
+        query = (
+            select(PrintJob, current.label("current_uri"))
+            .where(or_(
+                and_(PrintJob.status == "queued",
+                     or_(PrintJob.next_attempt_at <= now, moved)),
+                and_(PrintJob.status == "printing", PrintJob.lease_until <= now),
+            ))
+            .order_by(PrintJob.created_at, PrintJob.id)
+            .limit(max(limit, 0))
+            .with_for_update(skip_locked=True, of=PrintJob)
+        )
+        if skip_uris:  # by the printer the job goes to now
+            query = query.where(func.coalesce(current, PrintJob.uri).not_in(list(skip_uris)))
+        out = []
         with self.db.write() as s:
-            rows = s.scalars(
-                select(PrintJob)
-                .where(or_(
-                    and_(PrintJob.status == "queued", PrintJob.next_attempt_at <= now),
-                    and_(PrintJob.status == "printing", PrintJob.lease_until <= now),
-                ))
-                .order_by(PrintJob.created_at, PrintJob.id)
-                .limit(max(limit, 0))
-                .with_for_update(skip_locked=True)
-            ).all()
-            for row in rows:
+            for row, current_uri in s.execute(query).all():
+                if row.status == "printing" and row.sending_at is not None:
+                    # Its worker was lost while sending it: it may have printed.
+                    row.status, row.lease_until, row.finished_at = "unknown", None, now
+                    row.last_error = LOST_WHILE_SENDING
+                    out.append(_job(row))
+                    continue
+                if current_uri and current_uri != row.uri:
+                    row.uri, row.attempts = current_uri, 0
                 row.status = "printing"
                 row.attempts += 1
                 row.lease_until = lease_until
-            return [_job(r) for r in rows]
+                row.sending_at = None
+                out.append(_job(row))
+        return out
+
+    def begin_send(self, job: Job, now: dt.datetime, lease_until: dt.datetime) -> bool:
+        with self.db.write() as s:
+            started = s.execute(
+                update(PrintJob)
+                .where(PrintJob.id == job.id, PrintJob.status == "printing",
+                       PrintJob.attempts == job.attempts)
+                .values(sending_at=now, lease_until=lease_until)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            return bool(started == 1)
 
     def _finish(self, job: Job, **changes: Any) -> bool:
         # One guarded UPDATE (no ORM load): only the claim that still holds the job ends it.
@@ -115,14 +163,27 @@ class DbJobStore:
             return bool(done == 1)
 
     def mark_done(self, job: Job, now: dt.datetime) -> bool:
-        return self._finish(job, status="done", finished_at=now, last_error=None)
+        # The slip's bytes are dropped once printed: a reprint renders it again.
+        return self._finish(job, status="done", finished_at=now, last_error=None, data=None)
+
+    def mark_unknown(self, job: Job, error: str, now: dt.datetime) -> bool:
+        return self._finish(job, status="unknown", finished_at=now, last_error=error[:300])
 
     def mark_retry(self, job: Job, next_at: dt.datetime, error: str) -> bool:
         return self._finish(job, status="queued", next_attempt_at=next_at,
-                            last_error=error[:300])
+                            last_error=error[:300], sending_at=None)
 
     def mark_failed(self, job: Job, error: str, now: dt.datetime) -> bool:
         return self._finish(job, status="failed", finished_at=now, last_error=error[:300])
+
+    def unacknowledged(self, uri: str) -> bool:
+        """Whether the last slip that finished on ``uri`` (on any node) is ``unknown``."""
+        with self.db.read() as s:
+            last = s.scalar(select(PrintJob.status)
+                            .where(PrintJob.uri == uri, PrintJob.finished_at.is_not(None),
+                                   PrintJob.status.in_(["done", "unknown"]))
+                            .order_by(PrintJob.finished_at.desc()).limit(1))
+            return last == "unknown"
 
     def pending(self) -> list[Job]:
         with self.db.read() as s:
@@ -163,7 +224,8 @@ class Printing:
 
     def __init__(self, db: Database, base_url: str, publish_change: Any = None,
                  clock: Any = None, start_worker: bool = True,
-                 policy: UriPolicy | None = None) -> None:
+                 policy: UriPolicy | None = None,
+                 file_max_bytes: int | None = None) -> None:
         self.db = db
         self.base_url = base_url
         self.store = DbJobStore(db)
@@ -171,11 +233,15 @@ class Printing:
         # so a printer stored before the policy, or a host name that now resolves to a
         # loopback address, fails like any other print failure instead of being written to.
         self.policy = policy
-        # A send takes at most a few seconds (3 s timeout): a 15 s lease brings a job whose
-        # worker died back quickly after a restart, without racing a live worker.
-        kwargs: dict[str, Any] = {"on_change": self._on_change, "lease": 15.0,
+        self.file_max_bytes = file_max_bytes
+        # The lease is the spool's own: twice the longest one job can take (status query,
+        # connect, write, acknowledgement: 10 s), renewed right before each send.
+        # A printer that left a slip unacknowledged on any node must answer before any node
+        # sends it another.
+        kwargs: dict[str, Any] = {"on_change": self._on_change, "on_job": self._on_job,
                                   "max_delay": 30.0, "send": self._send,
-                                  "status": self._status}
+                                  "status": self._status,
+                                  "unacknowledged": self.store.unacknowledged}
         if clock is not None:
             kwargs["clock"] = clock
         self.spool = Spool(self.store, **kwargs)
@@ -188,7 +254,7 @@ class Printing:
 
     def _send(self, uri: str, data: bytes, timeout: float) -> None:
         try:
-            send(uri, data, timeout, policy=self.policy)
+            send(uri, data, timeout, policy=self.policy, file_max_bytes=self.file_max_bytes)
         except ValueError as exc:  # a URI that no longer parses: fail the job, say why
             raise PrinterError(str(exc), uri) from exc
 
@@ -259,7 +325,11 @@ class Printing:
         now = self.spool.clock()
         with self.db.write() as s:
             # An upsert: every node's print worker may report the same printer at once.
-            detail = job.last_error if job else None
+            # Why, as the spool saw it (the job's own last_error is from before this try).
+            seen = self.spool.printers().get(uri)
+            detail = (seen.detail if seen is not None else None) or (
+                job.last_error if job else None)
+            detail = detail[:300] if detail else None
             s.execute(
                 insert_for(s, PrinterState)
                 .values(uri=uri, status=status_value, changed_at=now, detail=detail)
@@ -284,6 +354,19 @@ class Printing:
         log.log(level, "printer state changed", extra={"printer": parse_uri(uri).label,
                                                        "status": status_value})
 
+    def _on_job(self, job: Job) -> None:
+        """A slip ended ``unknown`` (maybe printed) or ``failed``: tell its site (the kiosk
+        that issued it offers a reprint, the supervisor's list grows)."""
+        if job.status not in (JobStatus.UNKNOWN, JobStatus.FAILED):
+            return
+        with self.db.write() as s:
+            row = s.get(PrintJob, job.id)
+            if row is None or row.site_id is None:
+                return
+            emit_print_job(s, row)
+        log.warning("print job ended without a confirmed slip",
+                    extra={"job_id": job.id, "ref": job.ref, "status": job.status.value})
+
 
 
 def queue_job(session: Session, printing: Printing, uri: str, data: bytes, ref: str,
@@ -300,6 +383,56 @@ def queue_job(session: Session, printing: Printing, uri: str, data: bytes, ref: 
         created_at=job.created_at, ref=job.ref, **links))
     event.listen(session, "after_commit", lambda _s: printing.wake(), once=True)
     return job
+
+
+def job_problem(session: Session, row: PrintJob) -> dict[str, Any]:
+    """One unknown or failed slip as the kiosk and the supervisor see it."""
+    ticket = session.get(Ticket, row.ticket_id) if row.ticket_id else None
+    device = session.get(Device, row.device_id) if row.device_id else None
+    counter = session.get(Counter, row.counter_id) if row.counter_id else None
+    kind, _, key = (row.ref or "").partition(":")
+    return {
+        "job_id": row.id,
+        "status": row.status,
+        "kind": kind or None,  # "ticket" or "dossier"
+        "ticket_id": row.ticket_id,
+        "number": ticket.label if ticket is not None else None,
+        "dossier": key if kind == "dossier" else None,
+        "device_id": row.device_id,
+        "device": device.name if device is not None else None,
+        "counter_id": row.counter_id,
+        "counter": counter.number if counter is not None else None,
+        "error": row.last_error,
+        "created_at": formats.iso(row.created_at),
+    }
+
+
+def emit_print_job(session: Session, row: PrintJob) -> None:
+    """A slip of the site ended unknown or failed (``print.job``)."""
+    assert row.site_id is not None
+    emit(session, row.site_id, "print.job", job_problem(session, row))
+
+
+def open_problems(session: Session, site_id: int, limit: int = 50) -> tuple[int, list[PrintJob]]:
+    """The site's slips that ended ``unknown`` or ``failed`` and were not printed again since
+    (no later job for the same ticket or receipt): how many, and the newest ``limit``."""
+    later = aliased(PrintJob)
+    open_ = and_(
+        PrintJob.site_id == site_id,
+        PrintJob.status.in_(["unknown", "failed"]),
+        ~select(later.id).where(later.ref == PrintJob.ref,
+                                later.created_at > PrintJob.created_at).exists(),
+    )
+    count = session.scalar(select(func.count()).select_from(PrintJob).where(open_)) or 0
+    rows = list(session.scalars(select(PrintJob).where(open_)
+                                .order_by(PrintJob.created_at.desc()).limit(limit)))
+    return int(count), rows
+
+
+def latest_job(session: Session, ref: str) -> PrintJob | None:
+    """The newest print job of a ticket (``ticket:ID``) or receipt (``dossier:CODE``)."""
+    return session.scalar(select(PrintJob).where(PrintJob.ref == ref[:64])
+                          .order_by(PrintJob.created_at.desc(), PrintJob.id.desc()).limit(1))
 
 
 def emit_printer_changed(session: Session, site_id: int, data: dict[str, Any]) -> None:

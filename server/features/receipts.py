@@ -117,5 +117,8 @@ def last_print(printing: Printing, code: str) -> dict[str, Any]:
             return {"printed": False, "status": "none"}
         if job.status == "failed":
             return {"printed": False, "status": "failed", "job_id": job.id}
+        if job.status == "unknown":  # sent, never acknowledged: it may have printed
+            return {"printed": True, "status": "unknown", "job_id": job.id,
+                    "printer": printing.printer_state(job.uri)}
         return {"printed": True, "status": "queued", "job_id": job.id,
                 "printer": printing.printer_state(job.uri)}

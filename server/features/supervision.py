@@ -16,10 +16,13 @@ Definitions (shown to supervisors, so kept simple and stable):
 - **Idle time**: for an open counter with no ticket called or being served, the time since
   the latest of: its last ticket ended today, it was opened, the first ticket of the day at
   the site (0 while the site has no ticket today).
+- **Slips to check**: the site's print jobs that ended ``unknown`` (sent to a printer that
+  never acknowledged them: maybe printed) or ``failed`` (never sent), and were not printed
+  again since; each can be reprinted from the dashboard.
 - **Alerts**: SLA breach (red service), printer paper out / offline / error (paper near its
-  end as a warning), and an open counter idle for ``idle_minutes`` (default 5) or more while
-  a queue it serves is long (``LONG_QUEUE`` tickets or more waiting, or its SLA state is not
-  green).
+  end as a warning), slips to check (a warning), and an open counter idle for
+  ``idle_minutes`` (default 5) or more while a queue it serves is long (``LONG_QUEUE``
+  tickets or more waiting, or its SLA state is not green).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from server.core import audit, auth, events, formats, lookups
 from server.core.auth import Principal
 from server.core.errors import AppError
 from server.features import audit_log as audit_reader
-from server.features import queues, tickets
+from server.features import printing, queues, tickets
 from server.features.counters import nearby_sites
 from server.models import (
     ApiToken,
@@ -399,6 +402,21 @@ def _site_dashboard(
     services = _services_block(session, site, now, day)
     counters = _counters_block(session, site, now, day)
     printers = _printers_block(session, site)
+    count, problem_rows = printing.open_problems(session, site.id)
+    slips = {"count": count,
+             "jobs": [printing.job_problem(session, row) for row in problem_rows]}
+    alerts = _alerts(site, services, counters, printers, idle_minutes)
+    if count:
+        alerts.append({
+            "kind": "print_unconfirmed",
+            "severity": "warning",
+            "site": site.code,
+            "count": count,
+            "text": {"vi": f"{count} phiếu in chưa chắc đã in ra hoặc in lỗi: kiểm tra và "
+                           "in lại nếu cần",
+                     "en": f"{count} slips may not have printed or failed: check them and "
+                           "reprint if needed"},
+        })
     return {
         "site": site.code,
         "name": _site_names(site),
@@ -408,7 +426,8 @@ def _site_dashboard(
         "services": services,
         "counters": counters,
         "printers": printers,
-        "alerts": _alerts(site, services, counters, printers, idle_minutes),
+        "print_problems": slips,
+        "alerts": alerts,
     }
 
 

@@ -22,7 +22,7 @@ from server.core.errors import AppError, not_found
 from server.core.events import emit
 from server.core.formats import iso
 from server.core.lookups import get_counter, get_site
-from server.features import dailyops
+from server.features import dailyops, printing
 from server.features.applicants import purge_applicants
 from server.features.counters import current_at_counter
 from server.features.queues import (
@@ -624,9 +624,17 @@ def transfer(
 def reprint_target(
     session: Session, p: Principal, ticket_id: int, now: dt.datetime, base_url: str
 ) -> tuple[int | None, dict[str, Any]]:
-    """Which kiosk printed a ticket, and its current view, for a reprint by staff."""
+    """Which kiosk printed a ticket, and its current view, for a reprint: by staff of its
+    site at any time; by the kiosk that issued it only while its slip is in doubt (its latest
+    print job ended ``unknown`` or ``failed``), so a kiosk cannot print a ticket twice."""
     ticket = lookups.get_ticket(session, ticket_id, lock=False)
-    auth.require(p.role in auth.STAFF and auth.in_scope(session, p, ticket.site_id))
+    if p.kind == "device" and p.role == "kiosk":
+        auth.require(ticket.device_id is not None and ticket.device_id == p.id)
+        job = printing.latest_job(session, f"ticket:{ticket.id}")
+        if job is None or job.status not in ("unknown", "failed"):
+            raise AppError("reprint_not_needed")
+    else:
+        auth.require(p.role in auth.STAFF and auth.in_scope(session, p, ticket.site_id))
     return ticket.device_id, ticket_view(session, ticket, now, base_url)
 
 

@@ -82,7 +82,8 @@ class DatabaseCollector(Collector):
         )
         jobs = GaugeMetricFamily(
             "motcua_print_jobs",
-            "Print jobs not yet done, by status; 'failed' ones gave up after their retries "
+            "Print jobs not yet done, by status; 'failed' ones gave up after their retries, "
+            "'unknown' ones reached a printer that never acknowledged them (maybe printed) "
             "(cluster-wide, from the database)",
             labels=["status"],
         )
@@ -118,7 +119,7 @@ class DatabaseCollector(Collector):
                 counts.setdefault((svc_site, svc_code), 0)
             for (site_code, service_code), n in sorted(counts.items()):
                 waiting.add_metric([site_code, service_code], n)
-            by_status = dict.fromkeys(("queued", "printing", "failed"), 0)
+            by_status = dict.fromkeys(("queued", "printing", "failed", "unknown"), 0)
             for status, n in s.execute(
                 select(PrintJob.status, func.count())
                 .where(PrintJob.status.in_(list(by_status)))

@@ -90,6 +90,8 @@ def project(audience: str, event: Event) -> dict[str, Any]:
         return d
     if t == "printer.changed" and audience == "/kiosk":
         return _pick(d, ("device_id", "status"))
+    if t == "print.job" and audience == "/kiosk":  # a slip in doubt: the kiosk offers a reprint
+        return _pick(d, ("job_id", "status", "kind", "device_id", "ticket_id", "number"))
     return {}
 
 

@@ -90,7 +90,8 @@
         hooks.refreshes += 1;
         state.dash = d;
         $("updated").textContent = T.updated + " " + localTime(d.at);
-        var key = JSON.stringify([d.services, d.counters, d.printers, d.alerts, d.points]);
+        var key = JSON.stringify([d.services, d.counters, d.printers, d.print_problems, d.alerts,
+                                  d.points]);
         if (key !== state.dashKey) {
           state.dashKey = key;
           render();
@@ -143,7 +144,41 @@
       pl.appendChild(li);
     });
     sec.appendChild(pl);
+    sec.appendChild(renderSlips(b, suffix));
     return sec;
+  }
+
+  // Slips that may not have printed (unknown) or were never sent (failed), not printed again
+  // since: how many, which, and a reprint on the printer where they belong now.
+  function renderSlips(b, suffix) {
+    var box = el("div", "slips");
+    var problems = b.print_problems || { count: 0, jobs: [] };
+    var h = el("h3", null, T.slips + " (" + problems.count + ")");
+    box.appendChild(h);
+    var ul = el("ul", "slips-list");
+    if (!problems.jobs.length) ul.appendChild(el("li", "muted", T.no_slips));
+    problems.jobs.forEach(function (j) {
+      var li = el("li", "slip slip-" + j.status);
+      li.dataset.jobId = j.job_id;
+      var what = j.kind === "dossier" ? T.slip_receipt + " " + j.dossier
+        : T.slip_ticket + " " + (j.number || j.ticket_id);
+      var where = j.counter ? T.kind_counter + " " + j.counter : (j.device || "");
+      li.appendChild(el("b", null, what));
+      li.appendChild(el("span", null, " · " + where + " · " + localTime(j.created_at) + " · "));
+      li.appendChild(el("span", "slip-status", T["slip_" + j.status] || j.status));
+      var path = j.kind === "dossier"
+        ? "/api/v1/dossiers/" + encodeURIComponent(j.dossier) + "/receipt/print"
+        : "/api/v1/tickets/" + encodeURIComponent(j.ticket_id) + "/reprint";
+      li.appendChild(button(T.reprint, fmt(T.reprint_name, { what: what }) + suffix,
+        "secondary small", function () {
+          api("POST", path, {})
+            .then(function () { done(T.reprint_queued); })
+            .catch(function (err) { flash(errText(err), true); });
+        }));
+      ul.appendChild(li);
+    });
+    box.appendChild(ul);
+    return box;
   }
 
   var SLA_ICON = { green: "✓", amber: "!", red: "✕" };

@@ -138,7 +138,7 @@ def test_metrics_count_tickets_calls_and_waiting(api: Api) -> None:
     assert m[("motcua_waiting_tickets", land)] == 2
     assert m[("motcua_waiting_tickets", (("service", "civil"), ("site", "HT")))] == 1
     assert m[("motcua_calls_total", (("kind", "call"), *land))] == 1
-    for status in ("queued", "printing", "failed"):
+    for status in ("queued", "printing", "failed", "unknown"):
         assert m[("motcua_print_jobs", (("status", status),))] == 0
     for ns in ("/display", "/counter", "/kiosk", "/supervisor", "/track"):
         assert m[("motcua_socket_clients", (("namespace", ns),))] == 0

@@ -12,8 +12,8 @@ import pytest
 
 from printers.layouts import ticket_bytes
 from printers.status import PrinterStatus, query, query_status
-from printers.uri import PrinterError, open_printer, send
-from tests.fakeprinter import FakePrinter, parse_escpos
+from printers.uri import PrinterError, UnconfirmedError, open_printer, send
+from tests.fakeprinter import FakePrinter, parse_escpos, strip_status_queries
 from tests.unit.test_printers_layouts import TICKET, TRACK
 
 
@@ -28,9 +28,36 @@ def test_send_over_tcp(printer: FakePrinter) -> None:
     send(printer.uri + "?profile=TM-T20II", data)
     assert printer.wait_for(b"A042")
     assert printer.wait_for_bytes(len(data))
-    assert printer.jobs == [data]
+    # The slip, then the status query whose answer acknowledges it.
+    assert printer.jobs == [data + b"\x10\x04\x01"]
     p = parse_escpos(printer.jobs[0])
     assert p.qr_codes == [TRACK.encode()] and p.cuts == 1
+
+
+def test_a_printer_that_never_reads_leaves_the_slip_unconfirmed() -> None:
+    with FakePrinter(mode="black-hole") as hole:
+        started = time.monotonic()
+        with pytest.raises(UnconfirmedError, match=r"did not acknowledge .* within 0\.5 s") as e:
+            send(hole.uri, b"slip", timeout=0.5, ack_timeout=0.5)
+        assert time.monotonic() - started < 2
+        assert e.value.written and hole.accepted == 1 and hole.connections == []
+
+
+def test_a_printer_without_status_acknowledges_by_reading_to_the_end() -> None:
+    # It never answers DLE EOT, but it reads every byte and closes its side: that is enough.
+    with FakePrinter(answer_status=False) as quiet:
+        started = time.monotonic()
+        send(quiet.uri, b"slip", timeout=1, ack_timeout=1)
+        assert time.monotonic() - started < 0.9
+        assert strip_status_queries(quiet.received) == b"slip"
+
+
+def test_a_connection_killed_mid_slip_is_unconfirmed_not_refused() -> None:
+    with FakePrinter(kill_after=100) as killer:
+        with pytest.raises(UnconfirmedError) as e:
+            send(killer.uri, b"x" * 5000, timeout=1, ack_timeout=1)
+        assert e.value.written
+        killer.wait_for_bytes(100)
 
 
 def test_send_to_a_printer_that_is_down_fails_fast(printer: FakePrinter) -> None:
@@ -39,7 +66,7 @@ def test_send_to_a_printer_that_is_down_fails_fast(printer: FakePrinter) -> None
     with pytest.raises(PrinterError, match="connection refused") as info:
         send(printer.uri, b"x")
     assert time.monotonic() - started < 1
-    assert info.value.uri == printer.uri
+    assert info.value.uri == printer.uri and not info.value.written
     printer.up()
     send(printer.uri, b"back")
     assert printer.wait_for(b"back")
@@ -120,6 +147,15 @@ def test_file_printer_appends_and_creates_folders(
     assert (tmp_path / "var" / "printers" / "kiosk-1.bin").read_bytes() == b"rel"
 
 
+def test_file_printer_rotates_past_its_cap(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.bin"
+    for i in range(5):
+        send(f"file://{path}", bytes([65 + i]) * 40, file_max_bytes=100)
+    # 40 + 40 fit; the third would pass 100: the file moves to kiosk.bin.1 first.
+    assert path.read_bytes() == b"E" * 40
+    assert (tmp_path / "kiosk.bin.1").read_bytes() == b"C" * 40 + b"D" * 40
+
+
 def test_file_printer_error(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
@@ -146,3 +182,13 @@ def test_open_printer_gives_python_escpos_connections(tmp_path: Path, printer: F
     printer.down()
     with pytest.raises(PrinterError, match="Could not open socket"):
         open_printer(printer.uri, timeout=0.5)
+
+
+def test_a_status_query_inside_the_slip_is_not_taken_for_the_acknowledgement(
+    printer: FakePrinter,
+) -> None:
+    # An image's bytes may contain DLE EOT n: its answer comes early, the last one counts.
+    slip = b"<img \x10\x04\x01 img>" * 3
+    send(printer.uri, slip, timeout=1, ack_timeout=1)
+    assert printer.status_queries == [1, 1, 1, 1]
+    assert strip_status_queries(printer.received) == b"<img  img>" * 3

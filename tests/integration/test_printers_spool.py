@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from printers.spool import (
 )
 from printers.status import PrinterStatus
 from printers.uri import PrinterError
-from tests.fakeprinter import FakePrinter
+from tests.fakeprinter import FakePrinter, strip_status_queries
 from tests.unit.test_printers_layouts import TICKET
 
 T0 = dt.datetime(2025, 11, 25, 1, 15, tzinfo=dt.UTC)
@@ -227,7 +228,8 @@ def test_jobs_for_one_printer_print_in_order_and_others_are_not_held_up(
             spool.submit(dead.uri, f"<dead{i}>".encode())
         assert spool.run_once() == 10
     assert printer.wait_for(b"<job4>")
-    assert b"".join(printer.jobs) == b"<job0><job1><job2><job3><job4>"
+    # Each slip is followed by the status query that acknowledges it.
+    assert b"".join(map(strip_status_queries, printer.jobs)) == b"<job0><job1><job2><job3><job4>"
     assert len(store.pending()) == 5
     assert spool.state(printer.uri) is PrinterStatus.ONLINE
     assert spool.state(dead.uri) is PrinterStatus.ERROR
@@ -355,3 +357,111 @@ def test_worker_stop_is_prompt() -> None:
     worker.stop()
     assert time.monotonic() - started < 1
     assert not worker.running
+
+
+def test_a_printer_that_never_reads_holds_up_no_other_printer(store: JobStore) -> None:
+    clock, changes = Clock(), Changes()
+    spool = make_spool(store, clock, changes, send_timeout=0.5, ack_timeout=0.5,
+                       status_timeout=0.3)
+    with FakePrinter(mode="black-hole") as hole, FakePrinter() as good:
+        stuck = spool.submit(hole.uri, b"<lost?>")
+        slips = [spool.submit(good.uri, f"<ok{i}>".encode()) for i in range(3)]
+        started = time.monotonic()
+        assert spool.run_once(wait=False) == 4
+        assert good.wait_for(b"<ok2>", timeout=5)
+        healthy = time.monotonic() - started
+        assert hole.uri in spool.busy(), "the black hole's lane is still waiting for it"
+        assert spool.idle(timeout=5)
+        assert healthy < time.monotonic() - started  # the good printer did not wait for it
+        assert all(store.get(j.id).status is JobStatus.DONE for j in slips)  # type: ignore[union-attr]
+        lost = store.get(stuck.id)
+        assert lost is not None and lost.status is JobStatus.UNKNOWN
+        assert "did not acknowledge" in (lost.last_error or "")
+        assert lost.data == b"<lost?>"  # kept for a decision; done slips drop theirs
+        assert store.get(slips[0].id).data == b""  # type: ignore[union-attr]
+        assert spool.state(hole.uri) is PrinterStatus.ERROR
+        assert [j.status for j in changes.finished if j.id == stuck.id] == [JobStatus.UNKNOWN]
+        # While it stays silent, nothing more is sent to it: the next slip waits.
+        accepted = hole.accepted
+        held = spool.submit(hole.uri, b"<next>")
+        spool.run_once()
+        waiting = store.get(held.id)
+        assert waiting is not None and waiting.status is JobStatus.QUEUED
+        assert "did not acknowledge" in (waiting.last_error or "")
+        assert hole.accepted > accepted  # it was asked (status, probe), not sent the slip
+
+
+def test_a_worker_lost_mid_send_leaves_the_job_unknown_never_resent(
+    store: JobStore, printer: FakePrinter
+) -> None:
+    clock, changes = Clock(), Changes()
+    spool = make_spool(store, clock, changes, lease=20)
+    job = spool.submit(printer.uri, b"<maybe>")
+    (claimed,) = store.claim_due(clock.now, 5, clock.now + dt.timedelta(seconds=20))
+    assert store.begin_send(claimed, clock.now, clock.now + dt.timedelta(seconds=20))
+    # ... the worker dies here, its bytes perhaps on the wire.
+    clock.advance(10)
+    assert spool.run_once() == 0  # the lease still holds
+    clock.advance(11)
+    assert spool.run_once() == 1
+    after = store.get(job.id)
+    assert after is not None and after.status is JobStatus.UNKNOWN
+    assert printer.jobs == []
+    assert [j.status for j in changes.finished] == [JobStatus.UNKNOWN]
+    # A late answer from the dead worker changes nothing.
+    assert store.mark_done(claimed, clock.now) is False
+
+
+def test_a_claim_taken_over_is_not_sent(store: JobStore, printer: FakePrinter) -> None:
+    clock = Clock()
+    job = Spool(store, clock=clock).submit(printer.uri, b"<once>")
+    (old,) = store.claim_due(clock.now, 5, clock.now + dt.timedelta(seconds=1))
+    clock.advance(2)
+    (new,) = store.claim_due(clock.now, 5, clock.now + dt.timedelta(seconds=30))
+    assert new.id == job.id and new.attempts == old.attempts + 1
+    assert store.begin_send(old, clock.now, clock.now) is False
+    assert store.begin_send(new, clock.now, clock.now) is True
+
+
+def test_a_spool_file_of_the_old_format_is_upgraded_with_its_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE print_jobs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, uri TEXT NOT NULL,
+            data BLOB NOT NULL, ref TEXT,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'printing', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL,
+            lease_until REAL, last_error TEXT, created_at REAL NOT NULL, finished_at REAL);
+        CREATE INDEX print_jobs_due ON print_jobs (status, next_attempt_at);
+    """)
+    old.execute("INSERT INTO print_jobs (id, uri, data, status, attempts, next_attempt_at,"
+                " created_at) VALUES ('a', 'file:///x', x'41', 'queued', 0, ?, ?)",
+                (T0.timestamp(), T0.timestamp()))
+    old.commit()
+    old.close()
+    with SQLiteJobStore(path) as store:
+        (job,) = store.claim_due(T0, 5, T0 + dt.timedelta(seconds=9))
+        assert job.id == "a" and job.data == b"A"
+        assert store.mark_unknown(job, "no answer", T0)  # a status the old file refused
+        assert store.get("a").status is JobStatus.UNKNOWN  # type: ignore[union-attr]
+
+
+def test_a_printer_another_worker_saw_silent_must_answer_first(printer: FakePrinter) -> None:
+    clock, changes = Clock(), Changes()
+    seen_silent = {printer.uri}
+    spool = make_spool(MemoryJobStore(), clock, changes, status_timeout=0.3,
+                       unacknowledged=lambda uri: uri in seen_silent)
+    # It answers its status now: the slip goes out.
+    job = spool.submit(printer.uri, b"<answered>")
+    spool.run_once()
+    assert printer.wait_for(b"<answered>")
+    assert spool.store.get(job.id).status is JobStatus.DONE  # type: ignore[union-attr]
+    # A black hole another node saw: nothing is sent until it answers.
+    with FakePrinter(mode="black-hole") as hole:
+        seen_silent.add(hole.uri)
+        held = spool.submit(hole.uri, b"<held>")
+        spool.run_once()
+        waiting = spool.store.get(held.id)
+        assert waiting is not None and waiting.status is JobStatus.QUEUED
+        assert waiting.sending_at is None and "did not acknowledge" in (waiting.last_error or "")

@@ -119,7 +119,10 @@ def test_send_applies_the_policy_again(tmp_path: Path) -> None:
         server.settimeout(2)
         try:
             conn, _ = server.accept()
-            accepted.append(conn.recv(100))
+            got = b""
+            while chunk := conn.recv(100):  # to the end: closing then acknowledges the job
+                got += chunk
+            accepted.append(got)
             conn.close()
         except OSError:
             pass
@@ -134,4 +137,4 @@ def test_send_applies_the_policy_again(tmp_path: Path) -> None:
     send(f"tcp://localhost:{port}", b"job", policy=bench)
     t.join()
     server.close()
-    assert accepted == [b"job"]
+    assert accepted == [b"job\x10\x04\x01"]  # the job, then the status query acknowledging it
