@@ -139,6 +139,15 @@ def empty_pg() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of the dialect the test is parametrized with (indirect: "sqlite" or
+    "postgres")."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'past.sqlite3'}"
+    return str(request.getfixturevalue("empty_pg"))
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     import redis

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 import socketio
+from sqlalchemy import create_engine, inspect
 
 
 def free_port() -> int:
@@ -358,3 +359,30 @@ class PrivateRedis:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+
+def full_schema(url: str) -> dict[str, Any]:
+    """Everything reflection tells about a schema, in a form two databases of the same dialect
+    can be compared by (==)."""
+    engine = create_engine(url)
+    try:
+        insp = inspect(engine)
+        out: dict[str, Any] = {}
+        for table in sorted(insp.get_table_names()):
+            out[table] = {
+                "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                            for c in insp.get_columns(table)],
+                "primary_key": insp.get_pk_constraint(table)["constrained_columns"],
+                "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                                  for i in insp.get_indexes(table)),
+                "unique": sorted((u["name"], tuple(u["column_names"]))
+                                 for u in insp.get_unique_constraints(table)),
+                "foreign_keys": sorted(
+                    (f["name"] or "", tuple(f["constrained_columns"]), f["referred_table"],
+                     tuple(f["referred_columns"])) for f in insp.get_foreign_keys(table)),
+                "checks": sorted((c["name"] or "", " ".join(c["sqltext"].split()))
+                                 for c in insp.get_check_constraints(table)),
+            }
+        return out
+    finally:
+        engine.dispose()

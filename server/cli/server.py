@@ -8,6 +8,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.app import system_clock
+from server.cli import database
 from server.cli.common import settings_from_env
 from server.config import env_name, served_async_mode
 from server.core import migrate
@@ -19,16 +20,23 @@ from server.node.serve import serve
 
 @click.command("init-db", help="Create or upgrade the database schema (Alembic migrations).")
 def init_db() -> None:
+    """Refuses, before running anything, a database whose schema is not what its stamped
+    revision says (Alembic would trust the stamp and skip what is missing); after migrating,
+    checks the result the same way."""
     settings = settings_from_env()
-    migrate.upgrade(settings.database_url)
     db = Database(settings.database_url, settings.sqlite_synchronous)
-    with db.write() as s:
-        seed.ensure_priorities(s)
-    click.echo(
-        f"Database ready at revision {migrate.current_revision(db.engine)}: "
-        f"{_safe_url(settings.database_url)}"
-    )
-    db.dispose()
+    try:
+        database.refuse_on_mismatch(db)
+        migrate.upgrade(settings.database_url)
+        database.refuse_on_mismatch(db)
+        with db.write() as s:
+            seed.ensure_priorities(s)
+        click.echo(
+            f"Database ready at revision {migrate.current_revision(db.engine)}: "
+            f"{_safe_url(settings.database_url)}"
+        )
+    finally:
+        db.dispose()
 
 
 def _safe_url(url: str) -> str:

@@ -101,6 +101,13 @@ def chain(revision: str) -> list[str]:
     return [r.revision for r in reversed(list(script.iterate_revisions(revision, "base")))]
 
 
+def current_revision(bind: Engine | Any) -> str | None:
+    """The revision stamped in the database (an engine or a connection)."""
+    if isinstance(bind, Engine):
+        return migrate.current_revision(bind)
+    return MigrationContext.configure(bind).get_current_revision()
+
+
 def known(revision: str | None) -> bool:
     if revision is None:
         return False
@@ -224,3 +231,18 @@ def missing_model_columns(engine: Engine | Any) -> list[str]:
         missing += [f"{table.name}.{c.name}" for c in table.columns
                     if c.name not in columns[table.name]]
     return missing
+
+
+def stamp_problem(engine: Engine, where: str) -> str | None:
+    """Why ``engine``'s database cannot simply be upgraded, in one line, or None: a stamped
+    revision this release does not know, or a schema that lacks what its stamp says it holds.
+    A database without a schema, or one built by these migrations, gives None."""
+    revision = migrate.current_revision(engine)
+    if revision is None:
+        return None
+    if not known(revision):
+        return (f"the database {where} is at schema revision {revision}, which this release "
+                f"does not know (a newer release, or a changed history); this release needs "
+                f"{head()}: see docs/operations.md, \"Upgrading: migrations\"")
+    report = inspect_schema(engine)
+    return None if report.matches else mismatch_message(report, where)

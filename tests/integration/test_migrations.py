@@ -30,7 +30,6 @@ from sqlalchemy import (
     String,
     create_engine,
     func,
-    inspect,
     select,
 )
 
@@ -38,6 +37,7 @@ from server.core import schema_check
 from server.core.db import Database, make_engine
 from server.core.migrate import alembic_config, current_revision, upgrade
 from server.models import Base
+from tests.support import full_schema
 
 PAST_REVISIONS = [r.revision for r in reversed(list(schema_check.script_directory()
                                                      .walk_revisions()))]
@@ -141,40 +141,6 @@ def _counts(url: str, tables: list[str]) -> dict[str, int]:
                     for t in tables}
     finally:
         engine.dispose()
-
-
-def full_schema(url: str) -> dict[str, Any]:
-    """Everything reflection tells about a schema, in a form two databases of the same dialect
-    can be compared by (==)."""
-    engine = create_engine(url)
-    try:
-        insp = inspect(engine)
-        out: dict[str, Any] = {}
-        for table in sorted(insp.get_table_names()):
-            out[table] = {
-                "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default"))
-                            for c in insp.get_columns(table)],
-                "primary_key": insp.get_pk_constraint(table)["constrained_columns"],
-                "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
-                                  for i in insp.get_indexes(table)),
-                "unique": sorted((u["name"], tuple(u["column_names"]))
-                                 for u in insp.get_unique_constraints(table)),
-                "foreign_keys": sorted(
-                    (f["name"] or "", tuple(f["constrained_columns"]), f["referred_table"],
-                     tuple(f["referred_columns"])) for f in insp.get_foreign_keys(table)),
-                "checks": sorted((c["name"] or "", " ".join(c["sqltext"].split()))
-                                 for c in insp.get_check_constraints(table)),
-            }
-        return out
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'past.sqlite3'}"
-    return str(request.getfixturevalue("empty_pg"))
 
 
 _fresh: dict[str, dict[str, Any]] = {}
