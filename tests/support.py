@@ -56,6 +56,12 @@ def demo(db_url: str, env: dict[str, str] | None = None) -> dict[str, Any]:
                 catch_exceptions=False)
         .output
     )
+    return parse_demo(out)
+
+
+def parse_demo(out: str) -> dict[str, Any]:
+    """The tokens ``motcua demo`` printed in ``out`` (as :func:`demo` returns them): also for
+    the output of another checkout's ``motcua demo``, run as a process."""
     clerks = {
         int(n): (tok, int(cid))
         for n, tok, cid in re.findall(r"counter (\d+)\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)
