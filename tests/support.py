@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import shutil
@@ -19,7 +20,21 @@ from typing import Any
 
 import requests
 import socketio
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    create_engine,
+    func,
+    inspect,
+    select,
+)
 
 
 def free_port() -> int:
@@ -390,5 +405,86 @@ def full_schema(url: str) -> dict[str, Any]:
                                  for c in insp.get_check_constraints(table)),
             }
         return out
+    finally:
+        engine.dispose()
+
+
+# Values for columns a check constraint limits (every other column gets a value of its type).
+SAMPLE_VALUES: dict[tuple[str, str], Any] = {
+    ("sites", "kind"): "province",
+    ("users", "role"): "admin",
+    ("api_tokens", "role"): "admin",
+    ("counters", "status"): "open",
+    ("devices", "kind"): "kiosk",
+    ("tickets", "channel"): "kiosk",
+    ("tickets", "status"): "waiting",
+    ("dossiers", "status"): "received",
+    ("dossiers", "delivery"): "counter",
+    ("ratings", "score"): "satisfied",
+    ("ratings", "source"): "track",
+}
+WHEN = dt.datetime(2026, 1, 5, 8, 30)
+
+
+def _sample_value(table: str, column: Any) -> Any:
+    if (table, column.name) in SAMPLE_VALUES:
+        return SAMPLE_VALUES[(table, column.name)]
+    if column.foreign_keys:
+        return 1  # every table holds one row, id 1
+    kind = column.type
+    if isinstance(kind, Boolean):
+        return True
+    if isinstance(kind, Integer):
+        return 1
+    if isinstance(kind, Float):
+        return 1.5
+    if isinstance(kind, DateTime):
+        return WHEN
+    if isinstance(kind, Date):
+        return WHEN.date()
+    if isinstance(kind, JSON):
+        return []
+    if isinstance(kind, LargeBinary):
+        return b"\x1b@"
+    if isinstance(kind, String):
+        return "1"[: kind.length or 1]
+    raise AssertionError(f"no sample value for {table}.{column.name} ({kind!r}): add one to "
+                         "SAMPLE_VALUES")
+
+
+def fill_every_table(url: str) -> dict[str, int]:
+    """One row in every table the schema has (every column set), in dependency order; returns
+    the row count per table."""
+    engine = create_engine(url)
+    meta = MetaData()
+    meta.reflect(engine)
+    counts = {}
+    try:
+        with engine.begin() as conn:
+            for table in meta.sorted_tables:
+                if table.name == "alembic_version":
+                    continue
+                conn.execute(table.insert().values(
+                    {c.name: _sample_value(table.name, c) for c in table.columns}))
+                counts[table.name] = 1
+                if conn.dialect.name == "postgresql" and "id" in table.columns:
+                    # The row took id 1 explicitly: move the id sequence past it, so the
+                    # application's next insert does not collide with it.
+                    conn.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), 1) "
+                        f"WHERE pg_get_serial_sequence('{table.name}', 'id') IS NOT NULL")
+    finally:
+        engine.dispose()
+    return counts
+
+
+def row_counts(url: str, tables: list[str]) -> dict[str, int]:
+    engine = create_engine(url)
+    meta = MetaData()
+    meta.reflect(engine, only=tables)
+    try:
+        with engine.connect() as conn:
+            return {t: conn.scalar(select(func.count()).select_from(meta.tables[t])) or 0
+                    for t in tables}
     finally:
         engine.dispose()

@@ -11,7 +11,7 @@ from server.app import system_clock
 from server.cli import database
 from server.cli.common import settings_from_env
 from server.config import env_name, served_async_mode
-from server.core import migrate
+from server.core import migrate, schema_check
 from server.core.db import Database
 from server.features import seed
 from server.node import preflight
@@ -44,6 +44,14 @@ def _safe_url(url: str) -> str:
 
 
 def _upgrade_sqlite(url: str) -> None:
+    db = Database(url)
+    try:
+        # A schema that is not what its stamp says is not migrated over (see init-db).
+        problem = schema_check.stamp_problem(db.engine, url)
+    finally:
+        db.dispose()
+    if problem:
+        raise preflight.StartupError(problem)
     try:
         migrate.upgrade(url)
     except (SQLAlchemyError, OSError) as exc:
@@ -56,8 +64,9 @@ def _upgrade_sqlite(url: str) -> None:
 @click.option("--base-url", default=None, help="Where the server is reached (for the URLs)")
 def demo(base_url: str | None) -> None:
     settings = settings_from_env()
-    migrate.upgrade(settings.database_url)
     db = Database(settings.database_url, settings.sqlite_synchronous)
+    database.refuse_on_mismatch(db)
+    migrate.upgrade(settings.database_url)
     with db.write() as s:
         result = seed.seed_demo(s, system_clock())
     base = (base_url or settings.public_base_url).rstrip("/")

@@ -238,7 +238,7 @@ class Database:
         try:
             yield
         except Exception as exc:
-            detail = str(getattr(exc, "orig", exc)).splitlines()[0] if str(exc) else ""
+            detail = str(getattr(exc, "orig", exc))
             kind = unavailable_kind(exc)
             if kind is not None:
                 self.incidents.failed("database", kind, detail)

@@ -207,11 +207,12 @@ def repair(engine: Engine) -> list[str]:
         raise SchemaMismatch(mismatch_message(report, "this"))
     todo = [rev for rev in chain(report.revision or "") if rev in report.missing]
     script = script_directory()
-    with engine.begin() as conn:
+    with engine.connect() as conn, migrate.sqlite_keys_off(conn), conn.begin():
         ctx = MigrationContext.configure(conn)
         with Operations.context(ctx):
             for rev in todo:
                 script.get_revision(rev).module.upgrade()  # type: ignore[union-attr]
+        migrate.check_foreign_keys(conn)
     after = inspect_schema(engine)
     if not after.matches:
         raise SchemaMismatch(mismatch_message(after, "this"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, pool
 
+from server.core import migrate
 from server.core.db import make_engine
 from server.models import Base
 
@@ -30,24 +31,8 @@ def _run(connection: Connection) -> None:
         render_as_batch=True,  # SQLite needs batch mode to alter tables
         compare_type=True,
     )
-    sqlite = connection.dialect.name == "sqlite"
-    if sqlite:
-        # Batch mode rebuilds a table (copy, drop, rename). With foreign keys enforced, dropping
-        # a table other rows point at (tickets, with its events) fails, so a SQLite database
-        # holding data could not be upgraded. SQLite's own procedure for such changes: keys off
-        # (outside any transaction, where the pragma has effect), change, check, keys on.
-        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
-    try:
-        with context.begin_transaction():
-            context.run_migrations()
-            if sqlite:
-                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                if broken:
-                    raise RuntimeError(
-                        f"the migration left rows without their parent: {broken[:5]}")
-    finally:
-        if sqlite:
-            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
-
+    with migrate.sqlite_keys_off(connection), context.begin_transaction():
+        context.run_migrations()
+        migrate.check_foreign_keys(connection)
 
 run()

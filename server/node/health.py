@@ -98,7 +98,8 @@ def _check_schema() -> SchemaState:
     if cached is not None and now - cached.checked < SCHEMA_CHECK_EVERY_S:
         return cached
     db = current_app.extensions["motcua"].db
-    with db.engine.connect() as conn:
+    with db.read() as session:  # a read transaction (on SQLite it takes no write lock)
+        conn = session.connection()
         revision = schema_check.current_revision(conn)
         missing = schema_check.missing_model_columns(conn)
     head = schema_check.head()

@@ -25,7 +25,7 @@ from server.core.db import Database
 from server.node.health import node_state
 from server.node.preflight import database_problem
 from tests.conftest import BASE_URL, Api, Clock, World, build_world
-from tests.support import full_schema
+from tests.support import fill_every_table, full_schema, row_counts
 
 DIALECTS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -60,9 +60,11 @@ def init_db(url: str) -> Any:
 
 
 @pytest.mark.parametrize("empty_url", DIALECTS, indirect=True)
-def test_init_db_refuses_then_db_repair_brings_it_to_head(empty_url: str, tmp_path: Path
-                                                          ) -> None:
+def test_init_db_refuses_then_db_repair_brings_it_to_head(
+        empty_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     build_rewired(empty_url, tmp_path)
+    # A row in every table: the repair rebuilds tickets (SQLite) under rows that point at it.
+    rows = fill_every_table(empty_url)
     db = Database(empty_url)
     try:
         done = init_db(empty_url)
@@ -89,10 +91,16 @@ def test_init_db_refuses_then_db_repair_brings_it_to_head(empty_url: str, tmp_pa
         assert again.exit_code == 0 and "Database ready at revision" in again.output
     finally:
         db.dispose()
-    fresh = tmp_path / "fresh.sqlite3"
+    after = row_counts(empty_url, list(rows))
+    after.pop("priority_categories")  # init-db adds the default priority categories
+    rows.pop("priority_categories")
+    assert after == rows  # the repair kept every row
     if empty_url.startswith("sqlite"):
-        migrate.upgrade(f"sqlite:///{fresh}")
-        assert full_schema(empty_url) == full_schema(f"sqlite:///{fresh}")
+        fresh = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        migrate.upgrade(fresh)
+    else:
+        fresh = str(request.getfixturevalue("pg_database"))  # built fresh at head
+    assert full_schema(empty_url) == full_schema(fresh)
 
 
 def test_a_half_applied_revision_is_refused_not_guessed(tmp_path: Path) -> None:

@@ -4,12 +4,11 @@ same schema as a database built fresh at head (tables, columns, types, nullabili
 indexes, foreign keys, unique and check constraints) and its rows kept.
 
 The past revisions come from the script directory: a new migration is covered without editing
-this file (a new table or a new check constraint may need a line in ``SAMPLE_VALUES``; the test
-says which)."""
+this file (a new check constraint may need a line in ``SAMPLE_VALUES`` of tests/support.py; the
+test says which)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -18,46 +17,17 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Date,
-    DateTime,
-    Float,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    create_engine,
-    func,
-    select,
-)
 
 from server.core import schema_check
-from server.core.db import Database, make_engine
+from server.core.db import Database
 from server.core.migrate import alembic_config, current_revision, upgrade
 from server.models import Base
-from tests.support import full_schema
+from tests.support import fill_every_table, full_schema, row_counts
 
 PAST_REVISIONS = [r.revision for r in reversed(list(schema_check.script_directory()
                                                      .walk_revisions()))]
 DIALECTS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
-# Values for columns a check constraint limits (every other column gets a value of its type).
-SAMPLE_VALUES: dict[tuple[str, str], Any] = {
-    ("sites", "kind"): "province",
-    ("users", "role"): "admin",
-    ("api_tokens", "role"): "admin",
-    ("counters", "status"): "open",
-    ("devices", "kind"): "kiosk",
-    ("tickets", "channel"): "kiosk",
-    ("tickets", "status"): "waiting",
-    ("dossiers", "status"): "received",
-    ("dossiers", "delivery"): "counter",
-    ("ratings", "score"): "satisfied",
-    ("ratings", "source"): "track",
-}
-WHEN = dt.datetime(2026, 1, 5, 8, 30)
 
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
@@ -85,64 +55,6 @@ def test_the_history_is_one_line() -> None:
 # --- a database at every past revision, with rows, upgraded to head -----------------------
 
 
-def _value(table: str, column: Any) -> Any:
-    if (table, column.name) in SAMPLE_VALUES:
-        return SAMPLE_VALUES[(table, column.name)]
-    if column.foreign_keys:
-        return 1  # every table holds one row, id 1
-    kind = column.type
-    if isinstance(kind, Boolean):
-        return True
-    if isinstance(kind, Integer):
-        return 1
-    if isinstance(kind, Float):
-        return 1.5
-    if isinstance(kind, DateTime):
-        return WHEN
-    if isinstance(kind, Date):
-        return WHEN.date()
-    if isinstance(kind, JSON):
-        return []
-    if isinstance(kind, LargeBinary):
-        return b"\x1b@"
-    if isinstance(kind, String):
-        return "1"[: kind.length or 1]
-    raise AssertionError(f"no sample value for {table}.{column.name} ({kind!r}): add one to "
-                         "SAMPLE_VALUES")
-
-
-def _fill(url: str) -> dict[str, int]:
-    """One row in every table the schema has (every column set), in dependency order; returns
-    the row count per table."""
-    engine = make_engine(url)
-    meta = MetaData()
-    meta.reflect(engine)
-    counts = {}
-    try:
-        with engine.begin() as conn:
-            for table in meta.sorted_tables:
-                if table.name == schema_check.VERSION_TABLE:
-                    continue
-                conn.execute(table.insert().values(
-                    {c.name: _value(table.name, c) for c in table.columns}))
-                counts[table.name] = 1
-    finally:
-        engine.dispose()
-    return counts
-
-
-def _counts(url: str, tables: list[str]) -> dict[str, int]:
-    engine = create_engine(url)
-    meta = MetaData()
-    meta.reflect(engine, only=tables)
-    try:
-        with engine.connect() as conn:
-            return {t: conn.scalar(select(func.count()).select_from(meta.tables[t])) or 0
-                    for t in tables}
-    finally:
-        engine.dispose()
-
-
 _fresh: dict[str, dict[str, Any]] = {}
 
 
@@ -168,7 +80,7 @@ def test_upgrade_from_every_past_revision(empty_url: str, revision: str, tmp_pat
     try:
         # Built by the migrations, the database at this revision is what its stamp says.
         assert schema_check.inspect_schema(database.engine).matches
-        rows = _fill(empty_url)
+        rows = fill_every_table(empty_url)
         upgrade(empty_url)
         assert current_revision(database.engine) == schema_check.head()
         with database.engine.connect() as conn:
@@ -180,4 +92,4 @@ def test_upgrade_from_every_past_revision(empty_url: str, revision: str, tmp_pat
     finally:
         database.dispose()
     assert full_schema(empty_url) == fresh_schema(dialect, tmp_path, request)
-    assert _counts(empty_url, list(rows)) == rows  # no row lost on the way
+    assert row_counts(empty_url, list(rows)) == rows  # no row lost on the way
