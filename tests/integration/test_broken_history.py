@@ -89,6 +89,8 @@ def test_init_db_refuses_then_db_repair_brings_it_to_head(
         assert schema_check.inspect_schema(db.engine).matches
         again = init_db(empty_url)
         assert again.exit_code == 0 and "Database ready at revision" in again.output
+        check = CliRunner().invoke(main, ["db", "check"], env={"MOTCUA_DATABASE_URL": empty_url})
+        assert check.exit_code == 0 and "Schema matches revision" in check.output
     finally:
         db.dispose()
     after = row_counts(empty_url, list(rows))
@@ -177,6 +179,9 @@ def test_the_api_answers_503_schema_behind_until_repaired(
                  and r.getMessage() == "schema unavailable"]
         assert len(began) == 1, [r.getMessage() for r in records]
         assert not [r for r in records if r.name == "motcua.api"]  # no "unhandled error"
+        metrics = api.client.get("/metrics").get_data(as_text=True)  # type: ignore[attr-defined]
+        assert 'motcua_dependency_up{part="schema"} 0.0' in metrics
+        assert 'motcua_schema_unavailable_total{kind="missing_column"}' in metrics
         assert sum(n for (part, _), n in db.incidents.counts.items() if part == "schema") >= 680
 
         done = CliRunner().invoke(main, ["db", "repair"], env={"MOTCUA_DATABASE_URL": db.url})
@@ -213,3 +218,29 @@ def test_readyz_reads_the_schema_at_most_every_few_seconds(db: Database, clock: 
         assert node_state(app).schema is first
     finally:
         app.extensions["motcua_printing"].stop()
+
+
+@pytest.mark.parametrize("empty_url", DIALECTS, indirect=True)
+def test_a_newer_schema_leaves_the_node_ready(empty_url: str, clock: Clock) -> None:
+    """During a rolling upgrade the next release stamps a revision this code does not know:
+    with every table and column this code uses still there (expand then contract), the node
+    stays ready and says so; a column it uses gone makes it 503 schema_behind. (A database of
+    its own: the test changes its schema.)"""
+    migrate.upgrade(empty_url)
+    db = Database(empty_url)
+    app, api = _serve(db, clock)
+    try:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00dcafe0010'")
+        r = api.call("GET", "/readyz")
+        assert r.status_code == 200 and r.get_json()["checks"]["schema"] == "newer"
+        assert r.get_json()["status"] == "ready"
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE sites DROP COLUMN phone")
+        node_state(app).schema = None
+        r = api.call("GET", "/readyz")
+        assert r.status_code == 503 and r.get_json()["error"]["code"] == "schema_behind"
+        assert "sites.phone" in r.get_json()["reason"]
+    finally:
+        app.extensions["motcua_printing"].stop()
+        db.dispose()
