@@ -102,10 +102,14 @@ def chain(revision: str) -> list[str]:
 
 
 def current_revision(bind: Engine | Any) -> str | None:
-    """The revision stamped in the database (an engine or a connection)."""
+    """The revision stamped in the database (an engine or a connection), read directly: an
+    Alembic migration context would log two lines each time ``/readyz`` asks."""
     if isinstance(bind, Engine):
-        return migrate.current_revision(bind)
-    return MigrationContext.configure(bind).get_current_revision()
+        with bind.connect() as conn:
+            return current_revision(conn)
+    if not inspect(bind).has_table(VERSION_TABLE):
+        return None
+    return bind.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
 
 
 def known(revision: str | None) -> bool:
