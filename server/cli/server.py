@@ -44,20 +44,21 @@ def _safe_url(url: str) -> str:
 
 
 def _upgrade_sqlite(url: str) -> None:
-    db = Database(url)
     try:
-        # A schema that is not what its stamp says is not migrated over (see init-db).
-        problem = schema_check.stamp_problem(db.engine, url)
-    finally:
-        db.dispose()
-    if problem:
-        raise preflight.StartupError(problem)
-    try:
-        migrate.upgrade(url)
+        db = Database(url)
+        try:
+            # A schema that is not what its stamp says is not migrated over (see init-db).
+            problem = schema_check.stamp_problem(db.engine, url)
+        finally:
+            db.dispose()
+        if problem is None:
+            migrate.upgrade(url)
     except (SQLAlchemyError, OSError) as exc:
         raise preflight.StartupError(
             f"cannot prepare the SQLite database {url}: {str(getattr(exc, 'orig', exc))[:300]}"
         ) from exc
+    if problem:
+        raise preflight.StartupError(problem)
 
 
 @click.command(help="Load the demo province (idempotent) and print URLs and credentials.")

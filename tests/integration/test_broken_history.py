@@ -8,7 +8,10 @@ fresh database has at head, after which everything works."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ from server.core.db import Database
 from server.node.health import node_state
 from server.node.preflight import database_problem
 from tests.conftest import BASE_URL, Api, Clock, World, build_world
-from tests.support import fill_every_table, full_schema, row_counts
+from tests.support import fill_every_table, free_port, full_schema, row_counts
 
 DIALECTS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -243,4 +246,25 @@ def test_a_newer_schema_leaves_the_node_ready(empty_url: str, clock: Clock) -> N
         assert "sites.phone" in r.get_json()["reason"]
     finally:
         app.extensions["motcua_printing"].stop()
+        db.dispose()
+
+
+def test_a_node_refuses_to_start_on_it(tmp_path: Path) -> None:
+    """`motcua run` on SQLite migrates by itself; over a schema that is not what its stamp says
+    it refuses instead, in one line, without migrating."""
+    url = f"sqlite:///{tmp_path / 'rewired.sqlite3'}"
+    build_rewired(url, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "run", "--port", str(free_port())], cwd=tmp_path,
+        env={**os.environ, "MOTCUA_DATABASE_URL": url}, capture_output=True, text=True,
+        timeout=120, check=False)
+    output = (done.stdout + done.stderr).strip()
+    assert done.returncode != 0 and "Traceback" not in output, output
+    assert len(output.splitlines()) == 1, output
+    assert output.startswith("Error: Motcua cannot start: the database")
+    assert "tickets.reserved_counter_id" in output and "motcua db repair" in output
+    db = Database(url)
+    try:
+        assert migrate.current_revision(db.engine) == "0007"  # nothing ran
+    finally:
         db.dispose()
