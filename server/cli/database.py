@@ -8,11 +8,26 @@ what is missing and pointing here (``server/core/schema_check.py`` does the work
 from __future__ import annotations
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from server.cli.common import settings_from_env
 from server.core import migrate, schema_check
-from server.core.db import Database
+from server.core.db import Database, unavailable_kind
 from server.node import preflight
+
+
+def upgrade(url: str) -> None:
+    """Migrate to head; a table kept locked past the migrations' lock timeout is one line."""
+    try:
+        migrate.upgrade(url)
+    except OperationalError as exc:
+        if unavailable_kind(exc) != "lock_timeout":
+            raise
+        raise click.ClickException(
+            f"another connection kept a table locked for "
+            f"{migrate.MIGRATION_LOCK_TIMEOUT_MS / 1000:g} s, so the upgrade stopped and changed "
+            "nothing (waiting longer would hold up every request for that table); run it again, "
+            "or end the long transaction first (pg_stat_activity)") from None
 
 
 def refuse_on_mismatch(db: Database) -> None:
@@ -64,7 +79,7 @@ def db_repair() -> None:
                        f"matches revision {revision}.")
         else:
             click.echo(f"Nothing to repair: the schema matches revision {revision}.")
-        migrate.upgrade(settings.database_url)
+        upgrade(settings.database_url)
         refuse_on_mismatch(database)
         click.echo(f"Database ready at revision {migrate.current_revision(database.engine)}: "
                    f"{preflight.safe_url(settings.database_url)}")

@@ -27,7 +27,7 @@ def init_db() -> None:
     db = Database(settings.database_url, settings.sqlite_synchronous)
     try:
         database.refuse_on_mismatch(db)
-        migrate.upgrade(settings.database_url)
+        database.upgrade(settings.database_url)
         database.refuse_on_mismatch(db)
         with db.write() as s:
             seed.ensure_priorities(s)

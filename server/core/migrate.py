@@ -12,6 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+#: PostgreSQL: how long a migration waits for a table's lock before it gives up (server/
+#: migrations/env.py); the upgrade is one transaction, so giving up changes nothing.
+MIGRATION_LOCK_TIMEOUT_MS = 5000
 
 
 def alembic_config(url: str) -> Config:

@@ -18,7 +18,11 @@ def run() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=pool.NullPool)
+    # PostgreSQL: a migration waits at most MIGRATION_LOCK_TIMEOUT_MS for a table's lock. While
+    # it waits, every request for that table queues behind it, so a long wait would stall the
+    # nodes still serving (a rolling upgrade); failing fast changes nothing (one transaction).
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=pool.NullPool,
+                         lock_timeout_ms=migrate.MIGRATION_LOCK_TIMEOUT_MS)
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()

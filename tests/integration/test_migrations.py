@@ -17,6 +17,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect
 
 from server.core import schema_check
 from server.core.db import Database
@@ -93,3 +94,36 @@ def test_upgrade_from_every_past_revision(empty_url: str, revision: str, tmp_pat
         database.dispose()
     assert full_schema(empty_url) == fresh_schema(dialect, tmp_path, request)
     assert row_counts(empty_url, list(rows)) == rows  # no row lost on the way
+
+
+@pytest.mark.postgres
+def test_an_upgrade_waits_for_no_lock_long(empty_pg: str) -> None:
+    """A transaction that keeps reading a table (here an open one holding its share lock)
+    makes the upgrade give up after MIGRATION_LOCK_TIMEOUT_MS, changing nothing, in one line:
+    waiting on would queue every request of the serving nodes behind it."""
+    from click.testing import CliRunner
+
+    from server.cli import main
+
+    upgrade(empty_pg, PAST_REVISIONS[-2])
+    holder = create_engine(empty_pg)
+    try:
+        with holder.connect() as conn:
+            # What a long report holds on every table it reads; and the version table kept
+            # from being written, whatever the newest migration touches.
+            tables = ", ".join(f'"{t}"' for t in inspect(conn).get_table_names()
+                               if t != schema_check.VERSION_TABLE)
+            conn.exec_driver_sql(f"LOCK TABLE {tables} IN ACCESS SHARE MODE")
+            conn.exec_driver_sql(f"LOCK TABLE {schema_check.VERSION_TABLE} IN SHARE MODE")
+            done = CliRunner().invoke(main, ["init-db"], env={"MOTCUA_DATABASE_URL": empty_pg})
+            conn.rollback()
+        assert done.exit_code == 1, done.output
+        lines = [line for line in done.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and "kept a table locked" in lines[0], done.output
+        engine = create_engine(empty_pg)
+        assert current_revision(engine) == PAST_REVISIONS[-2]  # nothing changed
+        engine.dispose()
+        again = CliRunner().invoke(main, ["init-db"], env={"MOTCUA_DATABASE_URL": empty_pg})
+        assert again.exit_code == 0, again.output
+    finally:
+        holder.dispose()
