@@ -108,6 +108,9 @@ def _check_schema() -> SchemaState:
                                           else "")
         result = SchemaState(now, "behind", f"schema behind: missing {shown}; run "
                                             "`motcua init-db` (docs/operations.md, Migrate)")
+    elif revision is None:
+        result = SchemaState(now, "behind", "schema behind: no revision stamped; run "
+                                            "`motcua init-db`")
     elif revision != head and schema_check.known(revision):
         result = SchemaState(now, "behind", f"schema behind: at revision {revision}, this "
                                             f"release needs {head}; run `motcua init-db`")

@@ -238,6 +238,14 @@ def test_a_newer_schema_leaves_the_node_ready(empty_url: str, clock: Clock) -> N
         r = api.call("GET", "/readyz")
         assert r.status_code == 200 and r.get_json()["checks"]["schema"] == "newer"
         assert r.get_json()["status"] == "ready"
+        # A revision of this release's history before its head: behind, columns or not.
+        older = schema_check.chain(schema_check.head())[-2]
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{older}'")
+        node_state(app).schema = None
+        r = api.call("GET", "/readyz")
+        assert r.status_code == 503 and r.get_json()["error"]["code"] == "schema_behind"
+        assert f"at revision {older}" in r.get_json()["reason"]
         with db.engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE sites DROP COLUMN phone")
         node_state(app).schema = None
