@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -319,6 +320,10 @@ def drill(seconds: float, old: str | None = None) -> dict[str, Any]:
         "errors": len(errors),
         "error_samples": errors[:20],
     })
+    if errors:
+        log(f"errors: the nodes' logs stay in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 
