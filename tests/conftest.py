@@ -117,6 +117,37 @@ def pg_database() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture
+def empty_pg() -> Iterator[str]:
+    """A PostgreSQL database of its own, without a schema (dropped after the test)."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # the same rule as pg_database
+        needs("PostgreSQL", f"{type(exc).__name__}")
+    name = f"motcua_empty_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of the dialect the test is parametrized with (indirect: "sqlite" or
+    "postgres")."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'past.sqlite3'}"
+    return str(request.getfixturevalue("empty_pg"))
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     import redis

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import shutil
@@ -19,6 +20,21 @@ from typing import Any
 
 import requests
 import socketio
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    create_engine,
+    func,
+    inspect,
+    select,
+)
 
 
 def free_port() -> int:
@@ -55,6 +71,12 @@ def demo(db_url: str, env: dict[str, str] | None = None) -> dict[str, Any]:
                 catch_exceptions=False)
         .output
     )
+    return parse_demo(out)
+
+
+def parse_demo(out: str) -> dict[str, Any]:
+    """The tokens ``motcua demo`` printed in ``out`` (as :func:`demo` returns them): also for
+    the output of another checkout's ``motcua demo``, run as a process."""
     clerks = {
         int(n): (tok, int(cid))
         for n, tok, cid in re.findall(r"counter (\d+)\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out)
@@ -358,3 +380,111 @@ class PrivateRedis:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+
+def full_schema(url: str) -> dict[str, Any]:
+    """Everything reflection tells about a schema, in a form two databases of the same dialect
+    can be compared by (==)."""
+    engine = create_engine(url)
+    try:
+        insp = inspect(engine)
+        out: dict[str, Any] = {}
+        for table in sorted(insp.get_table_names()):
+            out[table] = {
+                "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                            for c in insp.get_columns(table)],
+                "primary_key": insp.get_pk_constraint(table)["constrained_columns"],
+                "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                                  for i in insp.get_indexes(table)),
+                "unique": sorted((u["name"], tuple(u["column_names"]))
+                                 for u in insp.get_unique_constraints(table)),
+                "foreign_keys": sorted(
+                    (f["name"] or "", tuple(f["constrained_columns"]), f["referred_table"],
+                     tuple(f["referred_columns"])) for f in insp.get_foreign_keys(table)),
+                "checks": sorted((c["name"] or "", " ".join(c["sqltext"].split()))
+                                 for c in insp.get_check_constraints(table)),
+            }
+        return out
+    finally:
+        engine.dispose()
+
+
+# Values for columns a check constraint limits (every other column gets a value of its type).
+SAMPLE_VALUES: dict[tuple[str, str], Any] = {
+    ("sites", "kind"): "province",
+    ("users", "role"): "admin",
+    ("api_tokens", "role"): "admin",
+    ("counters", "status"): "open",
+    ("devices", "kind"): "kiosk",
+    ("tickets", "channel"): "kiosk",
+    ("tickets", "status"): "waiting",
+    ("dossiers", "status"): "received",
+    ("dossiers", "delivery"): "counter",
+    ("ratings", "score"): "satisfied",
+    ("ratings", "source"): "track",
+}
+WHEN = dt.datetime(2026, 1, 5, 8, 30)
+
+
+def _sample_value(table: str, column: Any) -> Any:
+    if (table, column.name) in SAMPLE_VALUES:
+        return SAMPLE_VALUES[(table, column.name)]
+    if column.foreign_keys:
+        return 1  # every table holds one row, id 1
+    kind = column.type
+    if isinstance(kind, Boolean):
+        return True
+    if isinstance(kind, Integer):
+        return 1
+    if isinstance(kind, Float):
+        return 1.5
+    if isinstance(kind, DateTime):
+        return WHEN
+    if isinstance(kind, Date):
+        return WHEN.date()
+    if isinstance(kind, JSON):
+        return []
+    if isinstance(kind, LargeBinary):
+        return b"\x1b@"
+    if isinstance(kind, String):
+        return "1"[: kind.length or 1]
+    raise AssertionError(f"no sample value for {table}.{column.name} ({kind!r}): add one to "
+                         "SAMPLE_VALUES")
+
+
+def fill_every_table(url: str) -> dict[str, int]:
+    """One row in every table the schema has (every column set), in dependency order; returns
+    the row count per table."""
+    engine = create_engine(url)
+    meta = MetaData()
+    meta.reflect(engine)
+    counts = {}
+    try:
+        with engine.begin() as conn:
+            for table in meta.sorted_tables:
+                if table.name == "alembic_version":
+                    continue
+                conn.execute(table.insert().values(
+                    {c.name: _sample_value(table.name, c) for c in table.columns}))
+                counts[table.name] = 1
+                if conn.dialect.name == "postgresql" and "id" in table.columns:
+                    # The row took id 1 explicitly: move the id sequence past it, so the
+                    # application's next insert does not collide with it.
+                    conn.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), 1) "
+                        f"WHERE pg_get_serial_sequence('{table.name}', 'id') IS NOT NULL")
+    finally:
+        engine.dispose()
+    return counts
+
+
+def row_counts(url: str, tables: list[str]) -> dict[str, int]:
+    engine = create_engine(url)
+    meta = MetaData()
+    meta.reflect(engine, only=tables)
+    try:
+        with engine.connect() as conn:
+            return {t: conn.scalar(select(func.count()).select_from(meta.tables[t])) or 0
+                    for t in tables}
+    finally:
+        engine.dispose()

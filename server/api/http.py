@@ -25,7 +25,7 @@ from werkzeug.routing import IntegerConverter
 from printers.uri import UriPolicy
 from server.api.schemas import ErrorOut
 from server.core.auth import TOKEN_TOUCH_EVERY, Principal, principal_from_token, touch_token
-from server.core.db import retrying, unavailable_kind
+from server.core.db import retrying, schema_kind, unavailable_kind
 from server.core.errors import MESSAGES, AppError
 from server.core.inputs import MAX_INT, InputProblem, check_text, check_tree
 from server.core.lookups import MAX_ID
@@ -318,6 +318,7 @@ def _touch_token(resp: Response) -> Response:
 # --- errors -------------------------------------------------------------------------------
 
 RETRY_AFTER_S = 3  # a 503 for an unavailable database: retry after this many seconds
+SCHEMA_RETRY_AFTER_S = 30  # a 503 for a schema behind the code: an upgrade takes minutes
 
 
 @bp.errorhandler(AppError)
@@ -359,15 +360,23 @@ def register_error_handlers(app: Any) -> None:
 
     @app.errorhandler(Exception)
     def _crash(exc: Exception) -> Any:
+        outage = None
         if unavailable_kind(exc) is not None:
             # The database cannot serve now (down, timed out, pool exhausted): a 503 the client
             # retries after a few seconds. Logged once per incident by the unit of work.
-            err = AppError("database_unavailable")
+            outage = (AppError("database_unavailable"), RETRY_AFTER_S)
+        elif schema_kind(exc) is not None:
+            # The schema lacks a column or table this code uses (a migration not applied): a
+            # 503 with the reason, not a 500 per request; logged once per incident, and
+            # /readyz answers schema_behind until the database is upgraded.
+            outage = (AppError("schema_behind"), SCHEMA_RETRY_AFTER_S)
+        if outage is not None:
+            err, retry_after = outage
             if request.path.startswith("/api/"):
                 resp = error_response(err)
             else:
                 resp = Response(err.message(request_lang()), status=503, mimetype="text/plain")
-            resp.headers["Retry-After"] = str(RETRY_AFTER_S)
+            resp.headers["Retry-After"] = str(retry_after)
             return resp
         log.exception("unhandled error", extra={"path": redact_path(request.path)})
         err = AppError("internal_error")

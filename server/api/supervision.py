@@ -228,7 +228,9 @@ def site_dashboard(site: str) -> Response:
 
 
 PARTS = {"database": ("Cơ sở dữ liệu", "The database"),
-         "redis": ("Kết nối giữa các máy chủ (Redis)", "The link between servers (Redis)")}
+         "redis": ("Kết nối giữa các máy chủ (Redis)", "The link between servers (Redis)"),
+         "schema": ("Cấu trúc cơ sở dữ liệu (chưa nâng cấp)",
+                    "The database schema (not upgraded)")}
 
 
 def outage_alerts(site: str, timezone: str) -> list[dict[str, Any]]:

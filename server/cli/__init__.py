@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from server.cli import accounts, devices, dossiers, ops, server, sites
+from server.cli import accounts, database, devices, dossiers, ops, server, sites
 from server.cli import simulate as simulate_cli
 from server.node.backup import backup
 
@@ -21,6 +21,7 @@ def main() -> None:
 
 for _command in (
     server.init_db, server.demo, server.run,
+    database.db,  # `motcua db check|repair`
     devices.device, devices.printer,
     accounts.token, accounts.user,
     simulate_cli.simulate,

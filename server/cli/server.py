@@ -8,9 +8,10 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.app import system_clock
+from server.cli import database
 from server.cli.common import settings_from_env
 from server.config import env_name, served_async_mode
-from server.core import migrate
+from server.core import migrate, schema_check
 from server.core.db import Database
 from server.features import seed
 from server.node import preflight
@@ -19,16 +20,23 @@ from server.node.serve import serve
 
 @click.command("init-db", help="Create or upgrade the database schema (Alembic migrations).")
 def init_db() -> None:
+    """Refuses, before running anything, a database whose schema is not what its stamped
+    revision says (Alembic would trust the stamp and skip what is missing); after migrating,
+    checks the result the same way."""
     settings = settings_from_env()
-    migrate.upgrade(settings.database_url)
     db = Database(settings.database_url, settings.sqlite_synchronous)
-    with db.write() as s:
-        seed.ensure_priorities(s)
-    click.echo(
-        f"Database ready at revision {migrate.current_revision(db.engine)}: "
-        f"{_safe_url(settings.database_url)}"
-    )
-    db.dispose()
+    try:
+        database.refuse_on_mismatch(db)
+        database.upgrade(settings.database_url)
+        database.refuse_on_mismatch(db)
+        with db.write() as s:
+            seed.ensure_priorities(s)
+        click.echo(
+            f"Database ready at revision {migrate.current_revision(db.engine)}: "
+            f"{_safe_url(settings.database_url)}"
+        )
+    finally:
+        db.dispose()
 
 
 def _safe_url(url: str) -> str:
@@ -37,19 +45,29 @@ def _safe_url(url: str) -> str:
 
 def _upgrade_sqlite(url: str) -> None:
     try:
-        migrate.upgrade(url)
+        db = Database(url)
+        try:
+            # A schema that is not what its stamp says is not migrated over (see init-db).
+            problem = schema_check.stamp_problem(db.engine, url)
+        finally:
+            db.dispose()
+        if problem is None:
+            migrate.upgrade(url)
     except (SQLAlchemyError, OSError) as exc:
         raise preflight.StartupError(
             f"cannot prepare the SQLite database {url}: {str(getattr(exc, 'orig', exc))[:300]}"
         ) from exc
+    if problem:
+        raise preflight.StartupError(problem)
 
 
 @click.command(help="Load the demo province (idempotent) and print URLs and credentials.")
 @click.option("--base-url", default=None, help="Where the server is reached (for the URLs)")
 def demo(base_url: str | None) -> None:
     settings = settings_from_env()
-    migrate.upgrade(settings.database_url)
     db = Database(settings.database_url, settings.sqlite_synchronous)
+    database.refuse_on_mismatch(db)
+    migrate.upgrade(settings.database_url)
     with db.write() as s:
         result = seed.seed_demo(s, system_clock())
     base = (base_url or settings.public_base_url).rstrip("/")

@@ -72,6 +72,29 @@ def unavailable_kind(exc: BaseException) -> str | None:
     return None
 
 
+# PostgreSQL errors that mean "the schema lacks what this code uses" (a migration not applied).
+_PG_SCHEMA = {"42703": "missing_column", "42P01": "missing_table"}
+
+
+def schema_kind(exc: BaseException) -> str | None:
+    """``missing_column`` or ``missing_table`` when the database's schema is behind the code
+    (PostgreSQL's UndefinedColumn/UndefinedTable, SQLite's "no such column/table"), else
+    None. No retry helps: the database needs its migrations (``motcua init-db``)."""
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None)
+    if code in _PG_SCHEMA:
+        return _PG_SCHEMA[code]
+    if type(orig).__module__.startswith("sqlite3"):
+        message = str(orig)
+        if message.startswith("no such column"):
+            return "missing_column"
+        if message.startswith("no such table"):
+            return "missing_table"
+    return None
+
+
 def make_engine(url: str, sqlite_synchronous: str = "FULL", *,
                 statement_timeout_ms: int | None = None, lock_timeout_ms: int | None = None,
                 connect_timeout_s: int | None = None, **kwargs: Any) -> Engine:
@@ -136,7 +159,8 @@ def retrying(fn: Callable[[], Any], attempts: int = 4) -> Any:
             return fn()
         except (IntegrityError, OperationalError) as exc:
             # A timeout or a lost database is not a race: trying again only makes it wait longer.
-            if i == attempts - 1 or unavailable_kind(exc) is not None:
+            if (i == attempts - 1 or unavailable_kind(exc) is not None
+                    or schema_kind(exc) is not None):
                 raise
             log.warning("retrying unit of work", extra={"error": type(exc).__name__, "try": i})
     raise AssertionError("unreachable")
@@ -208,14 +232,18 @@ class Database:
 
     @contextmanager
     def _watched(self) -> Iterator[None]:
-        """Counts a database that cannot serve as an incident (one log line for it, not one per
-        request); a unit of work that went through may end it."""
+        """Counts a database that cannot serve, or a schema behind the code, as an incident
+        (one log line for it, not one per request); a unit of work that went through may end a
+        database incident (a schema incident ends when ``/readyz`` finds the schema complete)."""
         try:
             yield
         except Exception as exc:
+            detail = str(getattr(exc, "orig", exc))
             kind = unavailable_kind(exc)
             if kind is not None:
-                self.incidents.failed("database", kind, str(getattr(exc, "orig", exc)))
+                self.incidents.failed("database", kind, detail)
+            elif (missing := schema_kind(exc)) is not None:
+                self.incidents.failed("schema", missing, detail)
             raise
         self.incidents.worked("database")
 

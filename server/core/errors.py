@@ -16,6 +16,13 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Hệ thống đang tạm thời không truy cập được dữ liệu. Vui lòng thử lại sau ít giây.",
         "The system cannot reach its data just now. Please try again in a few seconds.",
     ),
+    "schema_behind": (
+        503,
+        "Hệ thống đang chờ nâng cấp cơ sở dữ liệu nên chưa phục vụ được. Vui lòng thử lại sau "
+        "ít phút.",
+        "The system is waiting for its database upgrade and cannot serve yet. Please try again "
+        "in a few minutes.",
+    ),
     "bad_header": (400, "Tiêu đề {header} không hợp lệ.", "The {header} header is invalid."),
     "body_too_large": (
         413,

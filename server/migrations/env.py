@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import Connection, pool
 
+from server.core import migrate
 from server.core.db import make_engine
 from server.models import Base
 
@@ -17,21 +18,25 @@ def run() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=pool.NullPool)
+    # PostgreSQL: a migration waits at most MIGRATION_LOCK_TIMEOUT_MS for a table's lock. While
+    # it waits, every request for that table queues behind it, so a long wait would stall the
+    # nodes still serving (a rolling upgrade); failing fast changes nothing (one transaction).
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=pool.NullPool,
+                         lock_timeout_ms=migrate.MIGRATION_LOCK_TIMEOUT_MS)
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
-        connection=connection,  # type: ignore[arg-type]
+        connection=connection,
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite needs batch mode to alter tables
         compare_type=True,
     )
-    with context.begin_transaction():
+    with migrate.sqlite_keys_off(connection), context.begin_transaction():
         context.run_migrations()
-
+        migrate.check_foreign_keys(connection)
 
 run()

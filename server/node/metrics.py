@@ -162,7 +162,7 @@ class IncidentCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         incidents = self.app.extensions["motcua"].db.incidents
         settings = self.app.extensions["motcua"].settings
-        for part in ("database", "redis"):
+        for part in ("database", "redis", "schema"):
             fam = CounterMetricFamily(
                 f"motcua_{part}_unavailable",
                 f"Requests or calls that found the {part} unavailable, by kind (this node)",
@@ -178,6 +178,7 @@ class IncidentCollector(Collector):
             labels=["part"],
         )
         up.add_metric(["database"], 0 if incidents.is_open("database") else 1)
+        up.add_metric(["schema"], 0 if incidents.is_open("schema") else 1)
         if settings.redis_url:
             up.add_metric(["redis"], 0 if incidents.is_open("redis") else 1)
         yield up

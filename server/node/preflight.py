@@ -17,11 +17,10 @@ import socket
 import subprocess
 import sys
 
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.core import migrate
+from server.core import migrate, schema_check
 from server.core.db import Database
 
 #: gunicorn's worker class for each async mode (imported here first, so a missing package is
@@ -92,17 +91,14 @@ def database_problem(url: str) -> str | None:
             current = migrate.current_revision(db.engine)
         except SQLAlchemyError as exc:
             return f"cannot reach the database {where}: {_first_line(exc)}"
-        script = ScriptDirectory.from_config(migrate.alembic_config(url))
-        head = script.get_current_head()
+        head = schema_check.head()
+        # A revision unknown here, or a schema without what its stamp says (a rewired
+        # history): the node would answer 503 schema_behind to every request; say it now.
+        problem = schema_check.stamp_problem(db.engine, where)
+        if problem:
+            return problem
         if current == head:
             return None
-        known = {rev.revision for rev in script.walk_revisions()}
-        if current not in known:
-            return (
-                f"the database {where} is at schema revision {current}, which this release "
-                f"does not know (a newer release, or a changed history); this release needs "
-                f"{head}: see docs/operations.md, \"Stopping, restarting, upgrading a node\""
-            )
         return (
             f"the database {where} is at schema revision {current}, this release needs {head}: "
             "run `motcua init-db` (back up first)"

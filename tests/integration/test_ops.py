@@ -39,7 +39,7 @@ def test_healthz_is_cheap_and_public(api: Api) -> None:
 def test_readyz_checks_the_database(api: Api) -> None:
     r = api.call("GET", "/readyz")
     assert r.status_code == 200
-    assert r.get_json()["checks"] == {"database": "ok"}
+    assert r.get_json()["checks"] == {"database": "ok", "schema": "ok"}
     assert r.get_json()["status"] == "ready"
 
 
@@ -72,7 +72,7 @@ def test_redis_unreachable_leaves_the_node_ready_but_degraded(
     assert r.status_code == 200
     body = r.get_json()
     assert body["status"] == "degraded" and body["node"] == "node-x"
-    assert body["checks"] == {"database": "ok", "redis": "down"}
+    assert body["checks"] == {"database": "ok", "schema": "ok", "redis": "down"}
     assert body["degraded"] == ["redis"]
     assert "Traceback" not in r.get_data(as_text=True)
     # Liveness does not depend on Redis: the process is alive.

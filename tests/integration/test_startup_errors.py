@@ -8,16 +8,12 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from server.core import migrate
-from tests.conftest import PG_ADMIN_URL, needs
 from tests.support import free_port
 
 
@@ -93,27 +89,6 @@ def test_database_out_of_reach(tmp_path: Path) -> None:
         _run(tmp_path, env={"MOTCUA_DATABASE_URL": url}), "cannot reach the database"
     )
     assert "secret" not in line  # the password is never printed
-
-
-@pytest.fixture
-def empty_pg() -> Iterator[str]:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # the same rule as tests/conftest.py's pg_database
-        needs("PostgreSQL", f"{type(exc).__name__}")
-    name = f"motcua_start_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-            {"n": name},
-        )
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
 
 
 @pytest.mark.postgres
