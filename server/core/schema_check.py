@@ -55,6 +55,10 @@ class Shape:
         return Shape(self.tables - other.tables, self.columns - other.columns,
                      self.indexes - other.indexes, self.foreign_keys - other.foreign_keys)
 
+    def within(self, other: Shape) -> Shape:
+        return Shape(self.tables & other.tables, self.columns & other.columns,
+                     self.indexes & other.indexes, self.foreign_keys & other.foreign_keys)
+
     def objects(self) -> list[str]:
         """Readable names, tables first: ``table dossiers``, ``tickets.reserved_counter_id``,
         ``index ix_tickets_reserved_counter``, ``foreign key tickets(reserved_counter_id)``."""
@@ -138,11 +142,15 @@ def revision_shapes(revision: str) -> tuple[tuple[str, Shape], ...]:
 
 
 def introduced(revision: str) -> dict[str, Shape]:
-    """What each revision of ``revision``'s chain adds (its shape minus its parent's)."""
+    """What each revision of ``revision``'s chain adds (its shape minus its parent's) and is
+    still there at ``revision``: a later revision may have changed it (a column made nullable,
+    an index dropped), and then that later revision's shape is the one to find."""
+    shapes = revision_shapes(revision)
+    final = shapes[-1][1] if shapes else Shape()
     before = Shape()
     out = {}
-    for rev, shape in revision_shapes(revision):
-        out[rev] = shape.minus(before)
+    for rev, shape in shapes:
+        out[rev] = shape.minus(before).within(final)
         before = shape
     return out
 
