@@ -152,7 +152,9 @@ def create_app(
     if settings.print_worker:  # the process's background workers: also closing the day
         from server.features.dailyops import DayCloser
 
-        app.extensions["motcua_day_closer"] = DayCloser(db, app.extensions["motcua"].clock)
+        app.extensions["motcua_day_closer"] = DayCloser(
+            db, app.extensions["motcua"].clock, retention_days=settings.retention_days
+        )
         app.extensions["motcua_day_closer"].start()
 
     from kiosk import bp as kiosk_bp
