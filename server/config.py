@@ -107,8 +107,8 @@ class Settings:
     # Where backups are written, and where `motcua backup create` leaves its marker of the last
     # successful backup (server/node/backup_marker.py; /metrics reads it). None: ./backups.
     backup_dir: str | None = None
-    # Days print jobs (slips and receipts carry names) are kept after they end; the daily
-    # close removes older ones (server/features/retention.py).
+    # Days print jobs (slips and receipts carry names) are kept; the daily close removes
+    # older finished ones (server/features/retention.py).
     retention_days: int = 30
 
     def audio_cache_dir(self) -> Path:

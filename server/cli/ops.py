@@ -115,7 +115,7 @@ def close_day(site_code: str, as_json: bool) -> None:
 @click.command(
     "retention",
     help="Remove personal data past its retention: ID-card scans of past business days, print "
-    f"jobs that ended more than {env_name('retention_days')} days ago. Dossiers are kept.",
+    f"jobs made more than {env_name('retention_days')} days ago. Dossiers are kept.",
 )
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; change nothing")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON")

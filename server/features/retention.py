@@ -7,9 +7,9 @@ counter, an unguessable tracking token). Personal data reaches the queue in two 
   at the kiosk so the clerk need not retype them: removed once their business day is over
   (ARCHITECTURE.md rule 7), at every site, whatever this module's period;
 - **print jobs** (``print_jobs``): the bytes sent to a printer; a dossier receipt carries the
-  applicant's name and masked ID number, a ticket slip its tracking QR. Jobs that ended (done,
-  failed, or any other final status) more than ``retention_days`` ago are deleted with their
-  bytes; jobs still queued or being sent are left to the print worker.
+  applicant's name and masked ID number, a ticket slip its tracking QR. Jobs made more than
+  ``retention_days`` ago that are over (done, failed, or any other final status) are deleted
+  with their bytes; jobs still queued or being sent are left to the print worker.
 
 Dossiers keep their applicant (name, ID number, phone, address) and their history: they are
 administrative records the law requires the centre to keep (docs/operations.md, "Retention of
@@ -37,8 +37,9 @@ PENDING_JOBS = ("queued", "printing")
 def apply(session: Session, now: dt.datetime, days: int, dry_run: bool = False) -> dict[str, Any]:
     """Remove (``dry_run``: count) personal data past its retention; a summary of what."""
     cutoff = now - dt.timedelta(days=max(1, days))
-    ended = func.coalesce(PrintJob.finished_at, PrintJob.created_at)
-    old_jobs = (PrintJob.status.not_in(PENDING_JOBS), ended < cutoff)
+    # By creation: a job ends within minutes of it (retries included), and its creation time
+    # is written by the same clock as the tickets' (the worker's finish time is its own).
+    old_jobs = (PrintJob.status.not_in(PENDING_JOBS), PrintJob.created_at < cutoff)
     jobs, job_bytes = session.execute(
         select(func.count(), func.coalesce(func.sum(func.length(PrintJob.data)), 0))
         .where(*old_jobs)
@@ -63,6 +64,6 @@ def describe(summary: dict[str, Any]) -> str:
     return (
         f"retention ({summary['retention_days']} days) {verb}: "
         f"{summary['applicant_scans']} ID-card scan(s) of past business days, "
-        f"{summary['print_jobs']} print job(s) ended before {summary['cutoff'][:10]} "
+        f"{summary['print_jobs']} print job(s) made before {summary['cutoff'][:10]} "
         f"({summary['print_job_bytes']} bytes)"
     )
