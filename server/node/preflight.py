@@ -135,9 +135,9 @@ def production_problems(settings: Settings, binds: Iterable[str] | None) -> list
     if settings.log_level.strip().upper() in ("DEBUG", "NOTSET"):
         level_var = env_name("log_level")
         problems.append(_bilingual(
-            f"{level_var}={settings.log_level} là mức gỡ lỗi (ghi cả dữ liệu cá nhân, đầy đĩa): "
-            "dùng INFO",
-            f"{level_var}={settings.log_level} is a debug level (logs personal data, fills "
+            f"{level_var}={settings.log_level} là mức gỡ lỗi (có thể ghi dữ liệu cá nhân, làm "
+            "đầy đĩa): dùng INFO",
+            f"{level_var}={settings.log_level} is a debug level (may log personal data, fills "
             "disks): use INFO",
         ))
     return problems

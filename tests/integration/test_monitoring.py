@@ -148,3 +148,19 @@ def test_realtime_events_dropped_are_counted(redis_away: Any, world: World) -> N
         assert r.status_code == 201, r.get_data(as_text=True)
     # Each issue publishes its events (the ticket, the queue's stats): none reached Redis.
     assert samples(redis_away)[key] >= 3
+
+
+def test_backup_mark_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a backup timer runs after its backup (ExecStartPost): the marker the alert reads."""
+    from click.testing import CliRunner
+
+    from server.cli import main
+
+    monkeypatch.setenv("MOTCUA_BACKUP_DIR", str(tmp_path / "b"))
+    r = CliRunner().invoke(main, ["backup", "mark", "--kind", "pgbackrest-full",
+                                  "--target", "/var/lib/pgbackrest"])
+    assert r.exit_code == 0, r.output
+    last = backup_marker.last_success(tmp_path / "b")
+    assert last is not None and last.kind == "pgbackrest-full"
+    assert last.target == "/var/lib/pgbackrest"
+    assert abs((dt.datetime.now(dt.UTC) - last.finished_at).total_seconds()) < 600
