@@ -47,7 +47,7 @@ from server.models import Device, PrintJob, TicketApplicant
 from server.node.logs import JsonFormatter
 from server.node.metrics import database_bytes, folder_size
 from server.web.speech import Speech
-from tests.bench.common import BenchError, bench_main, log, pg_database
+from tests.bench.common import HOST, BenchError, bench_main, log, pg_database
 from tests.conftest import Api, Clock, build_world
 
 START = dt.datetime(2026, 9, 1, 1, 0, tzinfo=dt.UTC)  # 8:00 in Hanoi, a Tuesday
@@ -241,8 +241,8 @@ def main() -> int:
         if args.backend == "sqlite":
             return run(args, f"sqlite:///{Path(tmp) / 'motcua.sqlite3'}", Path(tmp))
         with contextlib.ExitStack() as stack:
-            url = stack.enter_context(pg_database("motcua_disk"))
-            return run(args, url, Path(tmp))
+            name = stack.enter_context(pg_database("motcua_disk"))
+            return run(args, f"postgresql+psycopg://postgres@{HOST}:5432/{name}", Path(tmp))
 
 
 if __name__ == "__main__":
