@@ -165,21 +165,29 @@ class DatabaseCollector(Collector):
                 by_status[status] = int(n)
             for status, n in sorted(by_status.items()):
                 jobs.add_metric([status], n)
+            # Two URIs may share a short name (options apart): one sample per label set.
             counts: dict[str, int] = {}
+            states: set[tuple[str, str]] = set()
             for uri, status in s.execute(select(PrinterState.uri, PrinterState.status)).all():
                 counts[status] = counts.get(status, 0) + 1
-                printer_state.add_metric([printer_label(uri), status], 1)
+                states.add((printer_label(uri), status))
             for status, n in sorted(counts.items()):
                 printers.add_metric([status], n)
+            for label, status in sorted(states):
+                printer_state.add_metric([label, status], 1)
+            waiting_jobs: dict[str, tuple[int, float]] = {}
             for uri, n, first in s.execute(
                 select(PrintJob.uri, func.count(), func.min(PrintJob.created_at))
                 .where(PrintJob.status.in_(WAITING_JOBS))
                 .group_by(PrintJob.uri)
             ).all():
-                queued.add_metric([printer_label(uri)], int(n))
-                oldest_job.add_metric(
-                    [printer_label(uri)], max((now - first).total_seconds(), 0.0) if first else 0
-                )
+                label = printer_label(uri)
+                age = max((now - first).total_seconds(), 0.0) if first else 0.0
+                had_n, had_age = waiting_jobs.get(label, (0, 0.0))
+                waiting_jobs[label] = (had_n + int(n), max(had_age, age))
+            for label, (n, age) in sorted(waiting_jobs.items()):
+                queued.add_metric([label], n)
+                oldest_job.add_metric([label], age)
             revision = s.scalar(text("SELECT version_num FROM alembic_version")) or ""
             schema.add_metric([revision, self.head], 1)
             size.add_metric([], database_bytes(s, self.ctx.settings.database_url))
@@ -248,7 +256,7 @@ def printer_label(uri: str) -> str:
     """A printer as a label: its short name (``192.168.1.50:9100``, ``usb 04b8:0202``)."""
     try:
         return parse_uri(uri).label
-    except ValueError:
+    except Exception:  # a row written by an older release: its raw text, shortened
         return uri[:100]
 
 
