@@ -34,6 +34,21 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     fi
 fi
 
+# The alerting rules (deploy/prometheus/) are checked and unit-tested with promtool, from
+# Debian's prometheus package (tests/integration/test_prometheus_rules.py).
+if ! command -v promtool >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing prometheus (promtool) (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+        # Only promtool is wanted: the package's own server is not left running.
+        systemctl disable --now prometheus >/dev/null 2>&1 || true
+    else
+        echo "promtool is missing: the alert rule tests will skip (CI=true makes them fail)." >&2
+        echo "Install it with: sudo apt-get install -y prometheus" >&2
+    fi
+fi
+
 echo "==> ruff"
 .venv/bin/ruff check .
 

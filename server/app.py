@@ -15,7 +15,7 @@ from flask import Flask, Response, abort, g, request, send_from_directory
 from flask_talisman import Talisman
 
 from printers.vietnamese import use_fonts
-from server.config import PLACEHOLDER_SECRET_KEYS, Settings, env_name
+from server.config import Settings, env_name, is_placeholder
 from server.core.db import Database
 from server.features import printing
 from server.node import logs
@@ -86,7 +86,7 @@ def _secret_key(settings: Settings) -> str:
     """The key that signs session cookies. The placeholder of deploy/motcua.env.example is
     refused in production (anyone could sign a session with it) and warned about otherwise."""
     key = settings.secret_key or ""
-    if key in PLACEHOLDER_SECRET_KEYS or key.upper().startswith("CHANGE-ME"):
+    if is_placeholder(key):
         if settings.env == "production":
             raise RuntimeError(
                 f"{env_name('secret_key')} is still the placeholder of motcua.env.example: "
@@ -94,6 +94,11 @@ def _secret_key(settings: Settings) -> str:
             )
         log.warning(f"{env_name('secret_key')} is the placeholder of motcua.env.example: "
                     "set a real key before going into production")
+    if not key:
+        # A key drawn here differs on every node and after every restart: staff signed in on
+        # one node are signed out by the next (production refuses to start so, preflight.py).
+        log.warning(f"{env_name('secret_key')} is not set: this process signs sessions with a "
+                    "random key, so staff are signed out at each restart and by other nodes")
     return key or secrets.token_hex(32)
 
 
@@ -148,7 +153,9 @@ def create_app(
     if settings.print_worker:  # the process's background workers: also closing the day
         from server.features.dailyops import DayCloser
 
-        app.extensions["motcua_day_closer"] = DayCloser(db, app.extensions["motcua"].clock)
+        app.extensions["motcua_day_closer"] = DayCloser(
+            db, app.extensions["motcua"].clock, retention_days=settings.retention_days
+        )
         app.extensions["motcua_day_closer"].start()
 
     from kiosk import bp as kiosk_bp

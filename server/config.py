@@ -33,6 +33,14 @@ def default_node_modules() -> str:
 
 #: The placeholder of deploy/motcua.env.example: refused as a secret key in production.
 PLACEHOLDER_SECRET_KEYS = frozenset({"CHANGE-ME-64-hex-characters", "CHANGE-ME", "change-me"})
+#: The shortest secret key production accepts (``secrets.token_hex(32)`` makes 64 characters).
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def is_placeholder(value: str | None) -> bool:
+    """``value`` is (or starts like) an example value of deploy/motcua.env.example."""
+    text = (value or "").strip()
+    return text in PLACEHOLDER_SECRET_KEYS or text.upper().startswith("CHANGE-ME")
 
 
 def _flag(value: str) -> bool:
@@ -98,6 +106,24 @@ class Settings:
     # A whole province in one file: ~166 centres x ~10 kB plus ~1,900 catalog procedures x
     # ~0.8 kB is about 3.3 MB of JSON (measured on the demo, see docs/security.md).
     max_config_bytes: int = 8_000_000
+    # Where backups are written, and where `motcua backup create` leaves its marker of the last
+    # successful backup (server/node/backup_marker.py; /metrics reads it). None: ./backups.
+    backup_dir: str | None = None
+    # Days print jobs (slips and receipts carry names) are kept; the daily close removes
+    # older finished ones (server/features/retention.py).
+    retention_days: int = 30
+
+    def audio_cache_dir(self) -> Path:
+        """``audio_dir``, else ``var/audio`` in the working folder."""
+        return Path(self.audio_dir) if self.audio_dir else Path.cwd() / "var" / "audio"
+
+    def backup_folder(self) -> Path:
+        """``backup_dir``, else ``backups/`` in the working folder."""
+        return Path(self.backup_dir) if self.backup_dir else Path.cwd() / "backups"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
 
     def spool_dir(self) -> Path:
         """``printer_spool_dir``, else ``printed/`` beside the SQLite database file, else
@@ -198,6 +224,9 @@ class Settings:
             values["max_body_bytes"] = int(env["MOTCUA_MAX_BODY_BYTES"])
         if env.get("MOTCUA_MAX_CONFIG_BYTES"):
             values["max_config_bytes"] = int(env["MOTCUA_MAX_CONFIG_BYTES"])
+        if env.get("MOTCUA_BACKUP_DIR"):
+            values["backup_dir"] = env["MOTCUA_BACKUP_DIR"]
+        values["retention_days"] = max(1, _int(env, "MOTCUA_RETENTION_DAYS", 30))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

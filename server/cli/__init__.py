@@ -25,12 +25,14 @@ for _command in (
     devices.device, devices.printer,
     accounts.token, accounts.user,
     simulate_cli.simulate,
-    ops.config, ops.close_day,
+    ops.config, ops.close_day, ops.retention_cmd,
     backup,  # `motcua backup create|restore FILE`
     sites.site, sites.service, sites.counter,
 ):
     main.add_command(_command)
 dossiers.register(main)
+# `motcua backup mark`: the backup group is server/node/backup.py's; the marker is this one's.
+backup.add_command(ops.backup_mark)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,5 @@
-"""``motcua config export|import`` and ``motcua close-day``, registered by cli.py.
+"""``motcua config export|import``, ``motcua close-day``, ``motcua retention`` and ``motcua
+backup mark``, registered by cli.py.
 
 The command line acts with full rights as actor ``cli`` (audit rows say so): it runs on the
 server, where the operator already holds the database.
@@ -6,6 +7,7 @@ server, where the operator already holds the database.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -13,9 +15,11 @@ import click
 
 from server.app import system_clock
 from server.cli.common import find_site, open_db, settings_from_env
+from server.config import env_name
 from server.core.auth import Principal
 from server.core.errors import AppError
-from server.features import dailyops, printing, siteconfig
+from server.features import dailyops, printing, retention, siteconfig
+from server.node import backup_marker
 
 CLI = Principal(kind="cli", id=None, role="system", site_id=None)
 
@@ -89,16 +93,50 @@ def config_import(dry_run: bool, file: Path) -> None:
 @click.option("--site", "site_code", required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON")
 def close_day(site_code: str, as_json: bool) -> None:
-
-    db = open_db(settings_from_env())
+    settings = settings_from_env()
+    db = open_db(settings)
+    now = system_clock()
     with db.write() as s:
-        summary = dailyops.close_day(s, CLI, find_site(s, site_code), system_clock())
+        summary = dailyops.close_day(s, CLI, find_site(s, site_code), now)
+    with db.write() as s:  # the retention pass the automatic close also runs
+        kept = retention.apply(s, now, settings.retention_days)
     if as_json:
-        click.echo(json.dumps(summary, ensure_ascii=False))
+        click.echo(json.dumps({**summary, "retention": kept}, ensure_ascii=False))
         return
+    click.echo(retention.describe(kept) + ".")
     click.echo(
         f"{site_code} closed for {summary['business_day']}: "
         f"{summary['unserved_at_close']} ticket(s) marked unserved at close"
         + (f" {summary['by_service']}" if summary["by_service"] else "")
         + ("; tickets at counters stay with their clerks." if summary["at_counters_left"] else ".")
     )
+
+
+@click.command(
+    "retention",
+    help="Remove personal data past its retention: ID-card scans of past business days, print "
+    f"jobs made more than {env_name('retention_days')} days ago. Dossiers are kept.",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; change nothing")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON")
+def retention_cmd(dry_run: bool, as_json: bool) -> None:
+    settings = settings_from_env()
+    db = open_db(settings)
+    with db.write() as s:
+        summary = retention.apply(s, system_clock(), settings.retention_days, dry_run=dry_run)
+    click.echo(json.dumps(summary) if as_json else retention.describe(summary) + ".")
+
+
+@click.command(
+    "mark",
+    help="Record that a backup has just completed (the marker /metrics reads for the "
+    "backup-age alert); for backups taken by other tools, e.g. a pgBackRest timer's "
+    "ExecStartPost.",
+)
+@click.option("--kind", default="external", show_default=True, help="What made the backup")
+@click.option("--target", default="", help="The file or repository written")
+def backup_mark(kind: str, target: str) -> None:
+    folder = settings_from_env().backup_folder()
+    now = dt.datetime.now(dt.UTC)
+    path = backup_marker.record_success(folder, now, kind, target)
+    click.echo(f"last successful backup recorded at {now.isoformat(timespec='seconds')}: {path}")

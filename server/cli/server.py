@@ -138,6 +138,11 @@ def run(host: str, port: int, threads: int, access_log: bool) -> None:
     # gevent unless told otherwise: one greenlet per websocket (see deploy/gunicorn.conf.py).
     served_async_mode()
     settings = settings_from_env()
+    problems = preflight.production_problems(settings, [f"{host}:{port}"])
+    if problems:  # one line each, every problem at once
+        for line in problems:
+            click.echo(f"Error: Motcua cannot start: {line}", err=True)
+        raise SystemExit(1)
     try:
         preflight.check_worker(settings.async_mode)
         preflight.check_port(host, port)

@@ -37,7 +37,7 @@ from server.core.auth import Principal
 from server.core.errors import AppError, not_found
 from server.core.events import emit
 from server.core.lookups import get_site
-from server.features import audit_log
+from server.features import audit_log, devices
 from server.features.counters import replace_profile
 from server.features.dossiers import province_of
 from server.features.queues import emit_queue_stats
@@ -1096,10 +1096,7 @@ def claim_pairing(
         raise AppError("pairing_expired")
     assert site is not None
     # The real token is made when the device collects it; until then nobody can use this one.
-    device = Device(
-        site_id=site.id, kind=kind, name=name, printer_uri=printer, created_at=now,
-        token_hash=auth.hash_token(auth.new_token("dev")),
-    )
+    device = devices.new_device(site.id, kind, name, now, printer_uri=printer)
     session.add(device)
     session.flush()
     row.claimed_at, row.claimed_by, row.device_id = now, p.actor, device.id

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from server.models import Site, Ticket, TicketApplicant
 from server.rules.calendar import business_day
 
 
-def purge_applicants(session: Session, now: dt.datetime, site_id: int | None = None) -> int:
+def purge_applicants(
+    session: Session, now: dt.datetime, site_id: int | None = None, dry_run: bool = False
+) -> int:
     """Delete the ID card scans of tickets of business days before today (each site's own
-    local today), at one site or at all. Returns how many rows were deleted."""
+    local today), at one site or at all. Returns how many rows were deleted (``dry_run``: how
+    many would be, deleting nothing)."""
     q = select(Site)
     if site_id is not None:
         q = q.where(Site.id == site_id)
@@ -23,6 +26,12 @@ def purge_applicants(session: Session, now: dt.datetime, site_id: int | None = N
     for site in session.scalars(q):
         today = business_day(now, site.timezone)
         old = select(Ticket.id).where(Ticket.site_id == site.id, Ticket.business_day < today)
+        if dry_run:
+            removed += int(session.scalar(
+                select(func.count()).select_from(TicketApplicant)
+                .where(TicketApplicant.ticket_id.in_(old))
+            ) or 0)
+            continue
         result = session.execute(
             delete(TicketApplicant)
             .where(TicketApplicant.ticket_id.in_(old))

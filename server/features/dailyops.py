@@ -41,7 +41,7 @@ from server.core import audit, auth, events
 from server.core.auth import Principal
 from server.core.db import unavailable_kind
 from server.core.errors import AppError
-from server.features import queues
+from server.features import queues, retention
 from server.features.queues import queue_snapshot
 from server.models import Holiday, Service, ServiceDay, Site, Ticket
 from server.rules.calendar import business_day, local
@@ -60,6 +60,7 @@ log = logging.getLogger("motcua.dailyops")
 
 MAX_ALTERNATIVES = 10  # reception points looked at for a suggestion
 LOOKBACK_DAYS = 31  # the automatic close looks this far back (close-day itself closes all)
+RETENTION_EVERY = dt.timedelta(hours=1)  # the retention pass runs at most this often
 
 
 
@@ -405,13 +406,19 @@ def auto_close(session: Session, now: dt.datetime) -> list[dict[str, Any]]:
 
 class DayCloser:
     """A background thread of the app process: every ``interval`` seconds runs ``auto_close``
-    in its own unit of work. Several app nodes may run it: the row locks and the guarded state
-    machine make a second close of the same tickets a no-op."""
+    in its own unit of work, and at most once an hour the retention of personal data
+    (``server/features/retention.py``: ID-card scans of past business days, print jobs older
+    than ``retention_days``). Several app nodes may run it: the row locks and the guarded state
+    machine make a second close of the same tickets a no-op, and a second retention pass finds
+    nothing left to remove."""
 
-    def __init__(self, db: Any, clock: Callable[[], dt.datetime], interval: float = 60.0) -> None:
+    def __init__(self, db: Any, clock: Callable[[], dt.datetime], interval: float = 60.0,
+                 retention_days: int = 30) -> None:
         self.db = db
         self.clock = clock
         self.interval = interval
+        self.retention_days = retention_days
+        self._retained_at: dt.datetime | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="motcua-day-closer", daemon=True)
 
@@ -425,11 +432,24 @@ class DayCloser:
         with self.db.write() as s:
             return auto_close(s, self.clock())
 
+    def retain_once(self) -> dict[str, Any] | None:
+        """The retention pass, if the last one is an hour old (None when not due)."""
+        now = self.clock()
+        if self._retained_at is not None and now - self._retained_at < RETENTION_EVERY:
+            return None
+        with self.db.write() as s:
+            summary = retention.apply(s, now, self.retention_days)
+        self._retained_at = now
+        return summary
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
                 for summary in self.run_once():
                     log.info("day closed", extra=summary)
+                kept = self.retain_once()
+                if kept is not None and (kept["applicant_scans"] or kept["print_jobs"]):
+                    log.info("retention applied", extra=kept)
             except Exception as exc:  # keep the thread alive; the next round tries again
                 if unavailable_kind(exc) is None:  # an outage is logged once, as an incident
                     log.exception("automatic day close failed")

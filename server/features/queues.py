@@ -275,3 +275,47 @@ def queue_snapshot(
         for sv in services
     }
     return QueueSnapshot(site, day, lines)
+
+
+# --- every line of every site, for monitoring -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineNow:
+    """One service's line now: tickets waiting today (the site's business day) and when the
+    oldest of them entered this queue (issued, or transferred into it: a transfer makes a new
+    ticket), as supervision's dashboard counts the longest wait."""
+
+    site: str
+    service: str
+    waiting: int
+    oldest: dt.datetime | None
+    sla_target_minutes: int
+
+
+def lines_now(session: Session, now: dt.datetime) -> list[LineNow]:
+    """Every active service of every site (and any service with tickets waiting): two
+    statements, grouped on the queue index, whatever the number of sites."""
+    sites = {sid: (code, business_day(now, tz or "Asia/Ho_Chi_Minh"))
+             for sid, code, tz in session.execute(select(Site.id, Site.code, Site.timezone))}
+    days = sorted({day for _code, day in sites.values()})
+    found: dict[int, tuple[int, dt.datetime]] = {}
+    if days:
+        for service_id, site_id, day, n, oldest in session.execute(
+            select(Service.id, Service.site_id, Ticket.business_day, func.count(),
+                   func.min(Ticket.issued_at))
+            .join(Ticket, Ticket.service_id == Service.id)
+            .where(Ticket.business_day.in_(days), Ticket.status == Status.WAITING)
+            .group_by(Service.id, Service.site_id, Ticket.business_day)
+        ):
+            if sites[site_id][1] == day:
+                found[service_id] = (int(n), oldest)
+    out = []
+    for service_id, site_id, code, active, sla in session.execute(
+        select(Service.id, Service.site_id, Service.code, Service.active,
+               Service.sla_target_minutes)
+    ):
+        n, oldest = found.get(service_id, (0, None))
+        if active or n:
+            out.append(LineNow(sites[site_id][0], code, n, oldest, int(sla)))
+    return sorted(out, key=lambda line: (line.site, line.service))

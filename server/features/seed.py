@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.core import auth
-from server.features import procedures
+from server.features import devices, procedures
 from server.features.counters import replace_profile
 from server.models import (
     ApiToken,
@@ -85,7 +85,7 @@ def add_device(
     token = auth.new_token("dev")
     device = s.scalar(select(Device).where(Device.site_id == site.id, Device.name == name))
     if device is None:
-        device = Device(site_id=site.id, kind=kind, name=name, created_at=now, token_hash="")
+        device = devices.new_device(site.id, kind, name, now)
         s.add(device)
     device.kind = kind
     device.token_hash = auth.hash_token(token)

@@ -3,11 +3,13 @@
 The document (``format: motcua-site-config``, ``version: 1``)::
 
     site: {code, name {vi,en}, kind, parent, timezone, agency_code, address, phone,
-           opening_hours, interleave {priority, normal}, dossier_cutoff}
+           opening_hours, interleave {priority, normal}, dossier_cutoff,
+           ticker {vi, en} | null}                        # the lobby displays' ticker line
     services: [{code, name, prefix, sla_target_minutes, default_service_minutes, active,
                 sort_order, daily_cap, last_ticket_time, display_colour}]
     counters: [{number, name, printer_uri, profile: [{service, weight, site?}]}]
-    children: [ {site, services, counters, children}, ... ]   # reception points / centres
+    devices: [{name, kind, printer_uri, counter}]             # kiosks and displays, no token
+    children: [ {site, services, counters, devices, children}, ... ]   # points / centres
     priority_categories: [{code, name, active, sort_order}]  # shared by every site
     procedures: [...]; holidays: [{day, name}]               # province documents only
 
@@ -18,6 +20,12 @@ by province+code, holidays by province+day), so importing the same file twice ch
 the second time. Nothing absent from the file is deleted (tickets and history refer to it).
 Every changed row is audited with before -> after. A new centre from a template: export site
 A, change ``site.code`` and names, import.
+
+Devices carry no token or secret: an imported device that did not exist is created with an
+unusable token, and the kiosk or TV is given a real one with ``motcua device add`` (same site,
+kind and name: it keeps the device and prints a new token). A revoked device is not exported,
+and importing a file never brings one back (its printer and counter are left alone). A file
+without ``ticker`` or ``devices`` leaves them as they are (files exported before they existed).
 """
 
 from __future__ import annotations
@@ -40,11 +48,14 @@ from server.core.auth import Principal
 from server.core.errors import AppError
 from server.core.events import emit
 from server.core.inputs import InputProblem, check_tree
+from server.features import devices
 from server.features.counters import replace_profile
 from server.models import (
+    DEVICE_KINDS,
     SITE_KINDS,
     Counter,
     CounterService,
+    Device,
     Holiday,
     PriorityCategory,
     Procedure,
@@ -175,6 +186,7 @@ def _site_doc(session: Session, site: Site, top: bool = True) -> dict[str, Any]:
     children = session.scalars(
         select(Site).where(Site.parent_id == site.id).order_by(Site.code)
     ).all()
+    numbers = {c.id: c.number for c in counters}
     doc: dict[str, Any] = {
         "site": {
             "code": site.code,
@@ -191,6 +203,10 @@ def _site_doc(session: Session, site: Site, top: bool = True) -> dict[str, Any]:
                 "normal": site.interleave_normal,
             },
             "dossier_cutoff": site.dossier_cutoff,
+            "ticker": (
+                {"vi": site.ticker_vi, "en": site.ticker_en}
+                if site.ticker_vi or site.ticker_en else None
+            ),
         },
         "services": [
             {
@@ -215,6 +231,19 @@ def _site_doc(session: Session, site: Site, top: bool = True) -> dict[str, Any]:
                 "profile": [_profile_line(line, site) for line in c.profile],
             }
             for c in counters
+        ],
+        "devices": [
+            {
+                "name": d.name,
+                "kind": d.kind,
+                "printer_uri": d.printer_uri,
+                "counter": numbers.get(d.counter_id) if d.counter_id else None,
+            }
+            for d in session.scalars(
+                select(Device)
+                .where(Device.site_id == site.id, Device.revoked_at.is_(None))
+                .order_by(Device.name)
+            )
         ],
         "children": [_site_doc(session, child, top=False) for child in children],
     }
@@ -445,6 +474,7 @@ SITE_KEYS = {
     "opening_hours",
     "interleave",
     "dossier_cutoff",
+    "ticker",
 }
 SERVICE_KEYS = {
     "code",
@@ -459,7 +489,9 @@ SERVICE_KEYS = {
     "display_colour",
 }
 COUNTER_KEYS = {"number", "name", "printer_uri", "profile"}
-DOC_KEYS = {"site", "services", "counters", "children", "procedures", "holidays"}
+DEVICE_KEYS = {"name", "kind", "printer_uri", "counter"}
+TICKER_MAX = 300  # sites.ticker_vi / ticker_en
+DOC_KEYS = {"site", "services", "counters", "devices", "children", "procedures", "holidays"}
 TOP_KEYS = DOC_KEYS | {"format", "version", "priority_categories"}
 
 
@@ -474,6 +506,8 @@ class SitePlan:
     procedures: list[dict[str, Any]] | None
     holidays: list[dict[str, Any]] | None
     parent_code: str | None
+    # None: the file says nothing about them (left as they are).
+    devices: list[dict[str, Any]] | None = None
     # The top site's file has no "parent" key: an existing site keeps its place in the tree
     # (a new one becomes a root). An explicit null makes it a root.
     keep_parent: bool = False
@@ -522,6 +556,9 @@ def _check_site_doc(
         pri = c.rule(inter, "priority", f"{sp}.interleave", fields.interleave_priority, held=True)
         nor = c.rule(inter, "normal", f"{sp}.interleave", fields.interleave_normal, held=True)
     cutoff = c.hhmm(s, "dossier_cutoff", sp)
+    ticker: Any = _KEEP
+    if "ticker" in s:
+        ticker = _check_ticker(c, s.get("ticker"), f"{sp}.ticker")
     site = {
         "code": code,
         "name": names,
@@ -533,6 +570,7 @@ def _check_site_doc(
         "opening_hours": hours,
         "interleave": (pri, nor),
         "dossier_cutoff": cutoff,
+        "ticker": ticker,
     }
     parent = parent_code if not top else declared_parent
 
@@ -631,7 +669,8 @@ def _check_site_doc(
         procedures = _check_procedures(c, doc, path)
         holidays = _check_holidays(c, doc, path)
 
-    plan = SitePlan(path, site, services, counters, procedures, holidays, parent)
+    device_plan = _check_devices(c, doc, path, set(seen_numbers)) if "devices" in doc else None
+    plan = SitePlan(path, site, services, counters, procedures, holidays, parent, device_plan)
     plan.keep_parent = top and "parent" not in s
     for ip, child in c.items(doc, "children", path):
         sub = _check_site_doc(c, child, ip, code, top=False)
@@ -640,6 +679,64 @@ def _check_site_doc(
                 c.err(f"{ip}.site.kind", "a province cannot be under another site")
             plan.children.append(sub)
     return plan
+
+
+_KEEP = object()  # a field the file leaves out: the database keeps its value
+
+
+def _check_ticker(c: Checker, value: Any, path: str) -> tuple[str | None, str | None]:
+    """The ticker {vi, en} (either may be empty), or null: no ticker."""
+    if value is None:
+        return (None, None)
+    m = c.mapping(value, path)
+    if m is None:
+        return (None, None)
+    c.keys(m, path, {"vi", "en"})
+    out = []
+    for lang in ("vi", "en"):
+        text = m.get(lang)
+        if text is not None and not isinstance(text, str):
+            c.err(f"{path}.{lang}", "must be a text")
+            text = None
+        elif text is not None and len(text) > TICKER_MAX:
+            c.err(f"{path}.{lang}", f"at most {TICKER_MAX} characters")
+            text = None
+        out.append(text.strip() or None if text else None)
+    return (out[0], out[1])
+
+
+def _check_devices(
+    c: Checker, doc: dict[str, Any], path: str, counters: set[int]
+) -> list[dict[str, Any]]:
+    out = []
+    seen: dict[str, str] = {}
+    for ip, item in c.items(doc, "devices", path):
+        c.keys(item, ip, DEVICE_KEYS)
+        name = c.text(item, "name", ip, 100)
+        if name is not None:
+            if name in seen:
+                c.err(f"{ip}.name", f"duplicate device {name!r} (also {seen[name]})")
+            seen[name] = ip
+        kind = item.get("kind")
+        if kind not in DEVICE_KINDS:
+            c.err(f"{ip}.kind", f"must be one of {', '.join(DEVICE_KINDS)}")
+        uri = c.text(item, "printer_uri", ip, 300, required=False)
+        if uri is not None:
+            try:
+                check_policy(uri, c.printers)
+            except PolicyError as exc:
+                c.err(f"{ip}.printer_uri", f"not allowed ({exc.code}): {exc.reason}")
+            except ValueError as exc:
+                c.err(f"{ip}.printer_uri", str(exc))
+        counter = item.get("counter")
+        if counter is not None:
+            if kind != "kiosk":
+                c.err(f"{ip}.counter", "only a kiosk (a counter's rating tablet) has a counter")
+            elif counter not in counters:
+                c.err(f"{ip}.counter", f"no counter {counter!r} in this site's counters")
+        out.append({"path": ip, "name": name, "kind": kind, "printer_uri": uri,
+                    "counter": counter})
+    return out
 
 
 def _check_procedures(c: Checker, doc: dict[str, Any], path: str) -> list[dict[str, Any]]:
@@ -912,6 +1009,10 @@ def _apply_site(a: Applier, pl: SitePlan, parent: Site | None) -> Site:
             "interleave_priority": pri,
             "interleave_normal": nor,
             "dossier_cutoff": spec["dossier_cutoff"],
+            **(
+                {"ticker_vi": spec["ticker"][0], "ticker_en": spec["ticker"][1]}
+                if spec["ticker"] is not _KEEP else {}
+            ),
         },
     )
     existing = {sv.code: sv for sv in s.scalars(select(Service).where(Service.site_id == site.id))}
@@ -999,8 +1100,42 @@ def _apply_counters(a: Applier, pl: SitePlan) -> None:
                 before,
                 after,
             )
+    if pl.devices is not None:
+        _apply_devices(a, site, pl.devices)
     for child in pl.children:
         _apply_counters(a, child)
+
+
+def _apply_devices(a: Applier, site: Site, rows: list[dict[str, Any]]) -> None:
+    """Devices by name: a new one gets an unusable token (``motcua device add`` gives the real
+    one); a revoked one is left as it is."""
+    s = a.session
+    counters = {
+        number: counter_id for number, counter_id in s.execute(
+            select(Counter.number, Counter.id).where(Counter.site_id == site.id)
+        )
+    }
+    existing = {d.name: d for d in s.scalars(select(Device).where(Device.site_id == site.id))}
+    for spec in rows:
+        device = existing.get(spec["name"])
+        if device is not None and device.revoked_at is not None:
+            a.unchanged += 1
+            a.changes.append(f"skip device {site.code}/{spec['name']}: revoked")
+            continue
+        if device is None:
+            device = devices.new_device(site.id, spec["kind"], spec["name"], a.now)
+            s.add(device)
+        a.set(
+            device,
+            "device",
+            f"{site.code}/{spec['name']}",
+            site.id,
+            {
+                "kind": spec["kind"],
+                "printer_uri": spec["printer_uri"],
+                "counter_id": counters.get(spec["counter"]) if spec["counter"] else None,
+            },
+        )
 
 
 def _apply_procedures(a: Applier, province: Site, rows: list[dict[str, Any]]) -> None:

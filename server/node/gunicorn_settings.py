@@ -15,9 +15,11 @@ several such processes behind nginx, sharing PostgreSQL and Redis.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from server import config
+from server.node import preflight
 
 GRACEFUL_TIMEOUT_S = 20  # SIGTERM drains a node in a few seconds; this is only the upper bound
 
@@ -28,6 +30,17 @@ def post_worker_init(worker: Any) -> None:
     from server.node.shutdown import post_worker_init as drain_on_sigterm
 
     drain_on_sigterm(worker)
+
+
+def on_starting(server: Any) -> None:
+    """In gunicorn's master, before it listens: production mode refuses a node whose settings
+    are unsafe (``preflight.production_problems``), one line each, and gunicorn exits 1."""
+    problems = preflight.production_problems(config.Settings.from_env(), server.cfg.bind)
+    if problems:
+        for line in problems:
+            print(f"Motcua cannot start: {line}", file=sys.stderr)
+        sys.stderr.flush()
+        raise SystemExit(1)
 
 
 def gunicorn_settings(bind: str | None = None, threads: int | None = None,
@@ -46,6 +59,7 @@ def gunicorn_settings(bind: str | None = None, threads: int | None = None,
         "errorlog": "-",
         "loglevel": "warning",
         "post_worker_init": post_worker_init,
+        "on_starting": on_starting,
     }
     if settings.async_mode == "gevent":
         # One greenlet per websocket: a node holds thousands of lobby TVs and phones.

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import errno
 import importlib
+import ipaddress
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.config import MIN_SECRET_KEY_LENGTH, Settings, env_name, is_placeholder
 from server.core import migrate, schema_check
 from server.core.db import Database
 
@@ -33,6 +36,110 @@ REINSTALL = (
 
 class StartupError(Exception):
     """Why the node cannot start, in one line."""
+
+
+# --- production mode ------------------------------------------------------------------------
+# MOTCUA_ENV=production (the default of everything in deploy/) refuses a setting that is fine
+# on a laptop and dangerous in a province. Each problem is one line, in Vietnamese then English
+# (an operator of either language reads it in the journal), saying what to set.
+
+KEY_HINT = "python3 -c \"import secrets; print(secrets.token_hex(32))\""
+
+
+def _bilingual(vi: str, en: str) -> str:
+    return f"{vi} / {en}"
+
+
+def is_loopback_bind(bind: str) -> bool:
+    """``127.0.0.1:8001``, ``[::1]:8001``, ``localhost:8001`` (or a bare host) listen on this
+    machine only; ``0.0.0.0``, a LAN address, ``unix:`` sockets are judged by their host."""
+    if bind.startswith("unix:"):
+        return True  # a socket file is reachable only on this machine
+    host = bind
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def production_problems(settings: Settings, binds: Iterable[str] | None) -> list[str]:
+    """What keeps this node from running in production, one bilingual line each (empty when
+    it may start, and always empty outside production). ``binds``: the addresses the node
+    listens on (None: not known here, the /metrics check is skipped)."""
+    if not settings.is_production:
+        return []
+    problems = []
+    key_var, key = env_name("secret_key"), (settings.secret_key or "").strip()
+    if not key:
+        problems.append(_bilingual(
+            f"{key_var} chưa được đặt: đặt một khóa ngẫu nhiên, giống nhau trên mọi node "
+            f"({KEY_HINT})",
+            f"{key_var} is not set: set one random key, the same on every node ({KEY_HINT})",
+        ))
+    elif is_placeholder(key):
+        problems.append(_bilingual(
+            f"{key_var} vẫn là giá trị mẫu của motcua.env.example: thay bằng khóa ngẫu nhiên "
+            f"({KEY_HINT})",
+            f"{key_var} is still the example value of motcua.env.example: replace it with a "
+            f"random key ({KEY_HINT})",
+        ))
+    elif len(key) < MIN_SECRET_KEY_LENGTH:
+        problems.append(_bilingual(
+            f"{key_var} quá ngắn ({len(key)} ký tự, cần ít nhất {MIN_SECRET_KEY_LENGTH}): "
+            f"{KEY_HINT}",
+            f"{key_var} is too short ({len(key)} characters, at least "
+            f"{MIN_SECRET_KEY_LENGTH}): {KEY_HINT}",
+        ))
+    try:
+        url = make_url(settings.database_url)
+        backend, password = url.get_backend_name(), url.password
+    except Exception:  # a URL that does not parse is reported by the database check
+        backend, password = "", None
+    db_var = env_name("database_url")
+    if backend == "sqlite":
+        problems.append(_bilingual(
+            f"{db_var} trỏ tới SQLite: môi trường production cần PostgreSQL "
+            "(postgresql+psycopg://motcua:MẬT_KHẨU@127.0.0.1:5432/motcua)",
+            f"{db_var} points at SQLite: production needs PostgreSQL "
+            "(postgresql+psycopg://motcua:PASSWORD@127.0.0.1:5432/motcua)",
+        ))
+    elif password is not None and is_placeholder(str(password)):
+        problems.append(_bilingual(
+            f"mật khẩu trong {db_var} vẫn là giá trị mẫu: đặt mật khẩu thật của PostgreSQL",
+            f"the password in {db_var} is still the example value: set PostgreSQL's real one",
+        ))
+    token_var = env_name("metrics_token")
+    token = (settings.metrics_token or "").strip()
+    if token and is_placeholder(token):
+        problems.append(_bilingual(
+            f"{token_var} vẫn là giá trị mẫu: đặt một chuỗi ngẫu nhiên ({KEY_HINT})",
+            f"{token_var} is still the example value: set a random one ({KEY_HINT})",
+        ))
+    elif not token and binds is not None:
+        open_binds = [b for b in binds if not is_loopback_bind(b)]
+        if open_binds:
+            where = ", ".join(open_binds)
+            problems.append(_bilingual(
+                f"/metrics sẽ mở cho mọi người trên {where}: đặt {token_var} (Prometheus gửi "
+                "Authorization: Bearer) hoặc chỉ lắng nghe trên 127.0.0.1",
+                f"/metrics would be open to anyone on {where}: set {token_var} (Prometheus "
+                "sends Authorization: Bearer) or listen on 127.0.0.1 only",
+            ))
+    if settings.log_level.strip().upper() in ("DEBUG", "NOTSET"):
+        level_var = env_name("log_level")
+        problems.append(_bilingual(
+            f"{level_var}={settings.log_level} là mức gỡ lỗi (có thể ghi dữ liệu cá nhân, làm "
+            "đầy đĩa): dùng INFO",
+            f"{level_var}={settings.log_level} is a debug level (may log personal data, fills "
+            "disks): use INFO",
+        ))
+    return problems
 
 
 def safe_url(url: str) -> str:

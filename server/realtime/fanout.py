@@ -3,7 +3,11 @@ Redis outage: the node goes on serving its own clients (events are delivered her
 are published), the outage is one incident (one log line when it begins, one when it ends,
 counted for ``/metrics`` and shown on the supervisor's screen) instead of an ERROR line per
 event, and the listener tries again every ``RETRY_MAX_S`` at most, so events between nodes
-resume within about a second of Redis coming back (upstream's backoff grows to 60 s)."""
+resume within about a second of Redis coming back (upstream's backoff grows to 60 s).
+
+Every event that could not be published after both tries is counted in ``dropped`` (the
+``motcua_realtime_events_dropped_total`` metric): the clients of the other nodes missed it and
+catch up only through their next snapshot (a ``seq`` gap or a reconnect)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class FanOut(socketio.RedisManager):  # type: ignore[misc]
         super().__init__(url, channel=channel,
                          redis_options={"socket_connect_timeout": CONNECT_TIMEOUT_S})
         self.incidents = incidents
+        self.dropped = 0  # events other nodes never received (read by /metrics)
 
     def _publish(self, data: Any) -> Any:
         # Two tries (the first may find a connection Redis closed while it was away); the
@@ -37,6 +42,7 @@ class FanOut(socketio.RedisManager):  # type: ignore[misc]
             except Exception as exc:
                 self.connected = False
                 if attempt == 1:
+                    self.dropped += 1
                     self.incidents.failed("redis", "unreachable", str(exc))
                 continue
             self.incidents.worked("redis")

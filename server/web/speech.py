@@ -288,8 +288,7 @@ class Speech:
     @classmethod
     def from_settings(cls, settings: Settings) -> Speech:
         engine, why = find_engine(settings.speech)
-        cache = settings.audio_dir or str(Path.cwd() / "var" / "audio")
-        return cls(cache, engine, unavailable_reason="; ".join(why),
+        return cls(settings.audio_cache_dir(), engine, unavailable_reason="; ".join(why),
                    max_files=settings.audio_cache_max)
 
     @property

@@ -1,0 +1,97 @@
+"""Retention of personal data outside dossiers (server/features/retention.py), applied by the
+daily close and by `motcua retention`, on SQLite and PostgreSQL: ID-card scans go after their
+business day even at a site that issues nothing the next day, finished print jobs after the
+retention period; a dry run says what would go and changes nothing; dossiers stay."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+
+from server.features import retention
+from server.features.dailyops import DayCloser
+from server.models import PrintJob, TicketApplicant
+from tests.conftest import Api, Clock
+
+SCAN = {"id_number": "001234567890", "name": "Lê Văn Cường"}
+
+
+def _count(api: Api, model: Any) -> int:
+    with api.world.db.read() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _job(now: dt.datetime, status: str, age_days: float, data: bytes = b"slip") -> PrintJob:
+    at = now - dt.timedelta(days=age_days)
+    return PrintJob(id=uuid.uuid4().hex, uri="tcp://10.0.0.5:9100", data=data, status=status,
+                    attempts=1, next_attempt_at=at, created_at=at,
+                    finished_at=at if status not in ("queued", "printing") else None)
+
+
+def test_retention_dry_run_then_apply(api: Api, clock: Clock) -> None:
+    clock.set(dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC))  # Monday 9:00 in Hanoi
+    r = api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
+                 json={"service": "civil", "applicant": SCAN})
+    assert r.status_code == 201, r.get_json()
+    now = clock.advance(days=40)  # nothing issued at the site since
+    with api.world.db.write() as s:
+        s.add_all([
+            _job(now, "done", 31, b"x" * 500), _job(now, "failed", 45, b"y" * 300),
+            _job(now, "done", 2), _job(now, "queued", 60), _job(now, "printing", 60),
+        ])
+    jobs_before = _count(api, PrintJob)
+    with api.world.db.write() as s:
+        plan = retention.apply(s, now, 30, dry_run=True)
+    assert (plan["applicant_scans"], plan["print_jobs"], plan["print_job_bytes"]) == (1, 2, 800)
+    assert "would remove: 1 ID-card scan(s)" in retention.describe(plan)
+    assert _count(api, TicketApplicant) == 1 and _count(api, PrintJob) == jobs_before
+    with api.world.db.write() as s:
+        done = retention.apply(s, now, 30)
+    assert (done["applicant_scans"], done["print_jobs"]) == (1, 2)
+    assert _count(api, TicketApplicant) == 0
+    with api.world.db.read() as s:
+        left = sorted(s.scalars(select(PrintJob.status)))
+    assert left.count("queued") == 1 and left.count("printing") == 1  # still to be sent
+    assert _count(api, PrintJob) == jobs_before - 2
+    with api.world.db.write() as s:
+        again = retention.apply(s, now, 30)
+    assert (again["applicant_scans"], again["print_jobs"]) == (0, 0)
+
+
+def test_the_day_closer_runs_retention_once_an_hour(api: Api, clock: Clock) -> None:
+    clock.set(dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC))
+    api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
+             json={"service": "civil", "applicant": SCAN})
+    closer = DayCloser(api.world.db, clock, retention_days=30)
+    first = closer.retain_once()
+    assert first is not None and first["applicant_scans"] == 0  # today's scan stays
+    clock.advance(minutes=30)
+    assert closer.retain_once() is None  # not due yet
+    clock.advance(days=1)
+    summary = closer.retain_once()
+    assert summary is not None and summary["applicant_scans"] == 1
+    assert _count(api, TicketApplicant) == 0
+
+
+def test_retention_command(api: Api, clock: Clock, monkeypatch: Any) -> None:
+    from click.testing import CliRunner
+
+    from server.cli import main
+
+    monkeypatch.setenv("MOTCUA_DATABASE_URL", api.world.db.url)
+    monkeypatch.setenv("MOTCUA_RETENTION_DAYS", "7")
+    now = dt.datetime.now(dt.UTC)
+    with api.world.db.write() as s:
+        s.add(_job(now, "done", 8, b"z" * 10))
+    runner = CliRunner()
+    dry = runner.invoke(main, ["retention", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "retention (7 days) would remove" in dry.output and "1 print job(s)" in dry.output
+    assert _count(api, PrintJob) == 1
+    done = runner.invoke(main, ["close-day", "--site", "HT"])
+    assert done.exit_code == 0, done.output
+    assert "retention (7 days) removed" in done.output and "1 print job(s)" in done.output
+    assert _count(api, PrintJob) == 0
