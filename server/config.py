@@ -96,6 +96,18 @@ class Settings:
     # A whole province in one file: ~166 centres x ~10 kB plus ~1,900 catalog procedures x
     # ~0.8 kB is about 3.3 MB of JSON (measured on the demo, see docs/security.md).
     max_config_bytes: int = 8_000_000
+    # After a restore (features/fences.py), the daily ticket numbers and dossier codes jump by
+    # at least this many, to a round number, and ids by the id margin: past anything handed
+    # out after the restored point. A point-in-time recovery to the end of the archived WAL
+    # (or a promoted replica) loses seconds, not hours: smaller margins.
+    restore_number_margin: int = 100
+    restore_id_margin: int = 1_000_000
+    restore_pitr_number_margin: int = 10
+    restore_pitr_id_margin: int = 10_000
+    # pgBackRest (node/pitr.py): the stanza of the Motcua cluster and its configuration file
+    # (None: pgBackRest's own default, /etc/pgbackrest/pgbackrest.conf).
+    pgbackrest_stanza: str = "motcua"
+    pgbackrest_config: str | None = None
 
     def spool_dir(self) -> Path:
         """``printer_spool_dir``, else ``printed/`` beside the SQLite database file, else
@@ -194,6 +206,20 @@ class Settings:
             values["max_body_bytes"] = int(env["MOTCUA_MAX_BODY_BYTES"])
         if env.get("MOTCUA_MAX_CONFIG_BYTES"):
             values["max_config_bytes"] = int(env["MOTCUA_MAX_CONFIG_BYTES"])
+        for name, variable, default in (
+            ("restore_number_margin", "MOTCUA_RESTORE_NUMBER_MARGIN", 100),
+            ("restore_id_margin", "MOTCUA_RESTORE_ID_MARGIN", 1_000_000),
+            ("restore_pitr_number_margin", "MOTCUA_RESTORE_PITR_NUMBER_MARGIN", 10),
+            ("restore_pitr_id_margin", "MOTCUA_RESTORE_PITR_ID_MARGIN", 10_000),
+        ):
+            margin = _int(env, variable, default)
+            if margin < 1:
+                raise ValueError(f"{variable} must be at least 1")
+            values[name] = margin
+        if env.get("MOTCUA_PGBACKREST_STANZA"):
+            values["pgbackrest_stanza"] = env["MOTCUA_PGBACKREST_STANZA"]
+        if env.get("MOTCUA_PGBACKREST_CONFIG"):
+            values["pgbackrest_config"] = env["MOTCUA_PGBACKREST_CONFIG"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

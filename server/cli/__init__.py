@@ -11,7 +11,7 @@ import click
 
 from server.cli import accounts, devices, dossiers, ops, server, sites
 from server.cli import simulate as simulate_cli
-from server.node.backup import backup
+from server.cli.backup import backup
 
 
 @click.group(help="Motcua: queue and kiosk system for one-stop public service centres.")
@@ -25,7 +25,7 @@ for _command in (
     accounts.token, accounts.user,
     simulate_cli.simulate,
     ops.config, ops.close_day,
-    backup,  # `motcua backup create|restore FILE`
+    backup,  # `motcua backup create|restore|fence|verify`, `motcua backup pitr ...`
     sites.site, sites.service, sites.counter,
 ):
     main.add_command(_command)
