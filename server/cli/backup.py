@@ -206,5 +206,5 @@ def verify_cmd(file: Path | None) -> None:
         click.echo(line)
     if not whole:
         raise click.ClickException("the restored copy lacks tables the live database has")
-    click.echo("verify: the restored copy is whole (rows the live database gained since the "
+    click.echo("the restored copy is whole (rows the live database gained since the "
                "backup show as missing)")

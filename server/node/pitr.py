@@ -210,12 +210,17 @@ def scratch_cluster(repo: Repo, live: URL) -> Iterator[tuple[str, float]]:
     started = False
     try:
         took = restore(repo, data_dir=data, delta=False, archive_off=True)
-        opts = f"-p {port} -h 127.0.0.1 -k {data} -c archive_mode=off -c max_connections=20"
-        _run(
-            _as_owner([_pg_bin("pg_ctl"), "-D", str(data), "-w", "-t", "3600",
-                       "-l", str(data / "verify.log"), "-o", opts, "start"], repo.run_as),
-            "starting the scratch cluster",
-        )
+        opts = f"-p {port} -h 127.0.0.1 -k {data} -c archive_mode=off"
+        try:
+            _run(
+                _as_owner([_pg_bin("pg_ctl"), "-D", str(data), "-w", "-t", "3600",
+                           "-l", str(data / "verify.log"), "-o", opts, "start"], repo.run_as),
+                "starting the scratch cluster",
+            )
+        except BackupError as err:
+            logged = (data / "verify.log").read_text(errors="replace") if (
+                data / "verify.log").exists() else ""
+            raise BackupError(f"{err} / {' / '.join(logged.strip().splitlines()[-12:])}") from None
         started = True
         url = live.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
         _wait_promoted(url)
