@@ -238,7 +238,8 @@ def counter_loop(base: str, clerk: tuple[str, int], stop: threading.Event, acked
             if t["service"] == "civil" and rnd.random() < 1 / 3:
                 d = s.post(f"{base}/api/v1/tickets/{t['id']}/dossiers", timeout=5, json={
                     "procedure": "HT-KH",
-                    "applicant": {"name": "Công dân thử", "id_number": f"0340{rnd.randrange(10**8):08d}"},
+                    "applicant": {"name": "Công dân thử",
+                                  "id_number": f"0340{rnd.randrange(10**8):08d}"},
                 })
                 if d.status_code == 201:
                     with acked.lock:
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--counters", type=int, default=2)
     ap.add_argument("--archive-timeout", type=int, default=60)
     ap.add_argument("--no-switch", action="store_true",
-                    help="destroy without a forced WAL switch (measures what archive_timeout loses)")
+                    help="no forced WAL switch before the destruction (what archive_timeout loses)")
     ap.add_argument("--no-verify", action="store_true")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--json", action="store_true")

@@ -65,7 +65,8 @@ def work(db: Database, api: Api, tickets: int, dossiers: int, tag: str) -> Hande
         assert called is not None
         r = api.call("POST", f"/api/v1/tickets/{called['id']}/dossiers", "clerk", json={
             "procedure": "HT-KH",
-            "applicant": {"name": f"Công dân {tag}{j}", "id_number": f"0340{j:02d}00{len(tag):04d}"},
+            "applicant": {"name": f"Công dân {tag}{j}",
+                          "id_number": f"0340{j:02d}00{len(tag):04d}"},
         })
         assert r.status_code == 201, r.get_json()
         code = r.get_json()["code"]
