@@ -173,13 +173,23 @@ def pitr_info(as_json: bool) -> None:
               help="A time to stop at, e.g. '2026-12-07 09:30:00+07' (default: the end of the WAL)")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Default: pg1-path of the pgBackRest configuration")
+@click.option("--wal-stream", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The folder of a synchronous pg_receivewal (deploy/systemd/"
+              "motcua-walstream.service): its WAL is replayed too, to the last commit. "
+              "Needs --data-dir")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation")
-def pitr_restore(target: str | None, data_dir: Path | None, yes: bool) -> None:
+def pitr_restore(target: str | None, data_dir: Path | None, wal_stream: Path | None,
+                 yes: bool) -> None:
+    if wal_stream is not None and (data_dir is None or target):
+        raise click.UsageError("--wal-stream needs --data-dir and no --target")
     if not yes:
         click.confirm("Overwrite the cluster's data directory from the pgBackRest repository?",
                       abort=True)
     try:
         took = pitr.restore(_repo(settings_from_env()), data_dir=data_dir, target=target)
+        if wal_stream is not None and data_dir is not None:
+            copied = pitr.copy_wal_stream(wal_stream, data_dir)
+            click.echo(f"WAL from the stream: {', '.join(copied) or 'none'}")
     except BackupError as err:
         raise click.ClickException(str(err)) from None
     fence = "motcua backup fence" if target else "motcua backup fence --pitr"

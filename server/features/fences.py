@@ -7,7 +7,8 @@ moves, in one transaction, every counter that numbers something past anything th
 have been handed out since:
 
 - the daily ticket number of every service, for the site's current business day (the only
-  day new tickets are numbered in); the numbers jumped over are kept in
+  day new tickets are numbered in), by the margin or by twice what the service drew in the
+  five minutes before the restored point, whichever is more; the numbers jumped over are kept in
   ``service_days.skipped`` so the daily cap still counts tickets;
 - the dossier-code counter of every agency code, for its sites' current day;
 - the id sequences (PostgreSQL sequences; SQLite ``sqlite_sequence`` of the tables that use
@@ -63,9 +64,19 @@ def last_activity(session: Session) -> dt.datetime | None:
 
 
 def _fence_ticket_numbers(
-    session: Session, now: dt.datetime, margin: int
+    session: Session, now: dt.datetime, margin: int, restored_to: dt.datetime | None
 ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
+    recent: dict[int, int] = {}
+    if restored_to is not None:
+        since = restored_to - dt.timedelta(seconds=fence.RECENT_WINDOW_S)
+        recent = {
+            sid: int(n) for sid, n in session.execute(
+                select(Ticket.service_id, func.count())
+                .where(Ticket.issued_at > since, Ticket.number.is_not(None))
+                .group_by(Ticket.service_id)
+            ).all()
+        }
     rows = session.execute(
         select(Service, Site).join(Site, Site.id == Service.site_id).order_by(Service.id)
     ).all()
@@ -73,7 +84,7 @@ def _fence_ticket_numbers(
         day = business_day(now, site.timezone)
         row = session.get(ServiceDay, (service.id, day), with_for_update=True)
         last = row.last_number if row is not None else 0
-        new = fence.jump_number(last, margin)
+        new = fence.jump_number(last, fence.margin_for(margin, recent.get(service.id, 0)))
         if row is None:
             session.add(
                 ServiceDay(
@@ -96,17 +107,29 @@ def _fence_ticket_numbers(
 
 
 def _fence_dossier_codes(
-    session: Session, now: dt.datetime, margin: int
+    session: Session, now: dt.datetime, margin: int, restored_to: dt.datetime | None
 ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for site in session.scalars(select(Site).order_by(Site.id)):
+    sites = list(session.scalars(select(Site).order_by(Site.id)))
+    recent: dict[str, int] = {}
+    if restored_to is not None:
+        since = restored_to - dt.timedelta(seconds=fence.RECENT_WINDOW_S)
+        agency = {s.id: agency_of(s) for s in sites}
+        for site_id, n in session.execute(
+            select(Dossier.site_id, func.count())
+            .where(Dossier.received_at > since)
+            .group_by(Dossier.site_id)
+        ).all():
+            key = agency.get(site_id, "")
+            recent[key] = recent.get(key, 0) + int(n)
+    for site in sites:
         agency, day = agency_of(site), business_day(now, site.timezone)
         key = f"{agency}/{day.isoformat()}"
         if key in out:  # a ward and its reception points share the counter
             continue
         row = session.get(DossierDay, (agency, day), with_for_update=True)
         last = row.last_number if row is not None else 0
-        new = fence.jump_number(last, margin)
+        new = fence.jump_number(last, fence.margin_for(margin, recent.get(agency, 0)))
         if row is None:
             session.add(DossierDay(agency_code=agency, day=day, last_number=new))
         else:
@@ -178,8 +201,8 @@ def apply(
     restored_to = last_activity(session)
     dialect = session.get_bind().dialect.name
     detail = {
-        "services": _fence_ticket_numbers(session, now, number_margin),
-        "dossiers": _fence_dossier_codes(session, now, number_margin),
+        "services": _fence_ticket_numbers(session, now, number_margin, restored_to),
+        "dossiers": _fence_dossier_codes(session, now, number_margin, restored_to),
         "ids": (
             _fence_ids_postgresql(session, id_margin)
             if dialect == "postgresql"

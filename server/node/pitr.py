@@ -137,6 +137,33 @@ def restore(
     return time.monotonic() - started
 
 
+def copy_wal_stream(stream: Path, data_dir: Path, run_as: str | None = PG_OWNER) -> list[str]:
+    """After a restore: put the WAL a synchronous ``pg_receivewal`` kept (``stream``, on
+    another disk) into the restored cluster's ``pg_wal``, the segment it was writing
+    (``.partial``) under its real name. PostgreSQL replays them after the archived WAL, so the
+    restore reaches the last committed transaction. Segments already archived are skipped
+    (recovery takes those from the repository). Returns the names copied."""
+    if not stream.is_dir():
+        raise BackupError(f"no WAL stream folder at {stream}")
+    target = data_dir / "pg_wal"
+    if not target.is_dir():
+        raise BackupError(f"{data_dir} is not a restored data directory (no pg_wal)")
+    copied = []
+    for src in sorted(stream.iterdir()):
+        name = src.name.removesuffix(".partial")
+        if not src.is_file() or len(name) != 24 or not all(c in "0123456789ABCDEF" for c in name):
+            continue  # a history file, a temporary file
+        dest = target / name
+        if dest.exists() and not src.name.endswith(".partial"):
+            continue
+        shutil.copyfile(src, dest)
+        if run_as and os.geteuid() == 0:
+            shutil.chown(dest, run_as, run_as)
+        dest.chmod(0o600)
+        copied.append(name)
+    return copied
+
+
 # --- verify ---------------------------------------------------------------------------------
 
 
@@ -288,6 +315,8 @@ def scratch_sqlite(copy: Path) -> Iterator[str]:
         try:
             src.backup(dst)
             ok = dst.execute("PRAGMA integrity_check").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise BackupError(f"{copy} is not a readable SQLite database: {exc}") from None
         finally:
             dst.close()
             src.close()

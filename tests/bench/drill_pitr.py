@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script
     sys.path.insert(0, str(ROOT))
 
+from server.node.pitr import copy_wal_stream  # noqa: E402
 from tests.bench.common import BenchError, bench_main, log  # noqa: E402
 from tests.support import ServerProcess, demo, free_port  # noqa: E402
 
@@ -134,6 +135,37 @@ class Cluster:
         self.start()
         self.pgbackrest("stanza-create")
         self.pgbackrest("check")
+
+    def start_stream(self) -> subprocess.Popen[bytes]:
+        """A synchronous ``pg_receivewal`` into ``walstream`` (as
+        deploy/systemd/motcua-walstream.service runs it): a commit is acknowledged only once
+        its WAL is flushed there."""
+        stream = self.base / "walstream"
+        stream.mkdir()
+        chown(stream)
+        conn = f"host=127.0.0.1 port={self.port} user=postgres application_name=motcua_walstream"
+        as_owner("pg_receivewal", "-d", conn, "--slot=motcua_walstream", "--create-slot")
+        prefix = ["runuser", "-u", OWNER, "--"] if os.geteuid() == 0 else []
+        proc = subprocess.Popen(
+            [*prefix, "pg_receivewal", "-d", conn, "-D", str(stream),
+             "--slot=motcua_walstream", "--synchronous", "--no-loop"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as c:
+                c.execute(text("ALTER SYSTEM SET synchronous_standby_names = 'motcua_walstream'"))
+                c.execute(text("SELECT pg_reload_conf()"))
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    state = c.scalar(text("SELECT sync_state FROM pg_stat_replication "
+                                          "WHERE application_name = 'motcua_walstream'"))
+                    if state == "sync":
+                        return proc
+                    time.sleep(0.1)
+        finally:
+            engine.dispose()
+        proc.kill()
+        raise BenchError("pg_receivewal did not become the synchronous standby")
 
     def pgbackrest(self, *args: str, timeout: float = 600) -> str:
         return as_owner("pgbackrest", f"--config={self.conf}", f"--stanza={STANZA}", *args,
@@ -276,14 +308,17 @@ def motcua(env: dict[str, str], *args: str) -> str:
 
 def drill(seconds: float = 30, kiosks: int = 3, counters: int = 2, archive_timeout: int = 60,
           switch: bool = True, after_seconds: float = 4, verify: bool = True,
-          seed: int | None = None) -> dict[str, Any]:
+          seed: int | None = None, stream: bool = False) -> dict[str, Any]:
     """Run the drill; every figure in one dict (see the module's docstring)."""
     rnd = random.Random(seed)
     base = Path(tempfile.mkdtemp(prefix="motcua-drill-"))
     cluster = Cluster(base, archive_timeout)
     node: ServerProcess | None = None
+    receiver: subprocess.Popen[bytes] | None = None
+    switch = switch and not stream
     fig: dict[str, Any] = {"seconds": seconds, "kiosks": kiosks, "counters": counters,
-                           "archive_timeout_s": archive_timeout, "forced_switch": switch}
+                           "archive_timeout_s": archive_timeout, "forced_switch": switch,
+                           "wal_stream": stream}
     try:
         cluster.init()
         env = {**os.environ, "MOTCUA_DATABASE_URL": cluster.url, "MOTCUA_RATE_LIMITS": "0",
@@ -297,6 +332,8 @@ def drill(seconds: float = 30, kiosks: int = 3, counters: int = 2, archive_timeo
         fig["full_backup_db_bytes"] = full["info"]["size"]
         fig["full_backup_repo_bytes"] = full["info"]["repository"]["delta"]
 
+        if stream:
+            receiver = cluster.start_stream()
         node = ServerProcess(base, env=env).start()
         stop = threading.Event()
         acked = Acked()
@@ -316,6 +353,10 @@ def drill(seconds: float = 30, kiosks: int = 3, counters: int = 2, archive_timeo
         fig["switch_to_destroy_ms"] = round((time.monotonic() - switch_at) * 1000)
         cluster.destroy()
         destroyed_at = time.monotonic()
+        if receiver is not None:  # it loses its server with the disk
+            receiver.kill()
+            receiver.wait(timeout=30)
+            receiver = None
         fig["destroyed_after_s"] = round(destroyed_at - started, 1)
         stop.set()
         for t in threads:
@@ -326,6 +367,8 @@ def drill(seconds: float = 30, kiosks: int = 3, counters: int = 2, archive_timeo
         t0 = time.monotonic()
         cluster.pgbackrest("--delta", "restore", timeout=3600)
         fig["restore_pgbackrest_s"] = round(time.monotonic() - t0, 2)
+        if stream:
+            fig["wal_from_stream"] = copy_wal_stream(base / "walstream", cluster.data)
         cluster.start()
         cluster.wait_writable()
         fig["restore_total_s"] = round(time.monotonic() - t0, 2)
@@ -390,6 +433,8 @@ def drill(seconds: float = 30, kiosks: int = 3, counters: int = 2, archive_timeo
     finally:
         if node is not None:
             node.stop()
+        if receiver is not None:
+            receiver.kill()
         cluster.stop("immediate")
         shutil.rmtree(base, ignore_errors=True)
 
@@ -398,7 +443,8 @@ def report(fig: dict[str, Any]) -> list[str]:
     return [
         f"load: {fig['kiosks']} kiosks, {fig['counters']} counters for {fig['destroyed_after_s']} s"
         f" until the data directory was destroyed; archive_timeout {fig['archive_timeout_s']} s;"
-        f" forced WAL switch before the destruction: {fig['forced_switch']}"
+        f" forced WAL switch before the destruction: {fig['forced_switch']};"
+        f" synchronous WAL stream (pg_receivewal): {fig['wal_stream']}"
         f" ({fig['switch_to_destroy_ms']} ms from the switch to the destruction)",
         f"full backup: {fig['full_backup_s']} s, database {fig['full_backup_db_bytes']} B, "
         f"repository {fig['full_backup_repo_bytes']} B; differential under load: "
@@ -406,7 +452,8 @@ def report(fig: dict[str, Any]) -> list[str]:
         f"restore: pgbackrest {fig['restore_pgbackrest_s']} s, to the first write accepted "
         f"(WAL replayed, promoted) {fig['restore_total_s']} s",
         f"acknowledged: {fig['acked_tickets']} tickets, {fig['acked_dossiers']} dossiers; "
-        f"lost of those acknowledged before the switch: {fig['lost_tickets_before_switch']} "
+        f"lost of those acknowledged before the switch (without one: the destruction): "
+        f"{fig['lost_tickets_before_switch']} "
         f"tickets, {fig['lost_dossiers_before_switch']} dossiers",
         f"acknowledged between the switch and the destruction: "
         f"{fig['acked_tickets_in_window']} tickets, {fig['acked_dossiers_in_window']} dossiers;"
@@ -437,12 +484,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--archive-timeout", type=int, default=60)
     ap.add_argument("--no-switch", action="store_true",
                     help="no forced WAL switch before the destruction (what archive_timeout loses)")
+    ap.add_argument("--stream", action="store_true",
+                    help="a synchronous pg_receivewal keeps the WAL on the side (no switch)")
     ap.add_argument("--no-verify", action="store_true")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     fig = drill(args.seconds, args.kiosks, args.counters, args.archive_timeout,
-                not args.no_switch, verify=not args.no_verify, seed=args.seed)
+                not args.no_switch, verify=not args.no_verify, seed=args.seed,
+                stream=args.stream)
     for line in report(fig):
         log(line)
     if args.json:

@@ -157,3 +157,29 @@ def test_fence_by_hand_after_a_pitr_uses_the_smaller_margins(db: Database, world
     # Any unknown link explains the recent restore, politely.
     page = api.client.get("/t/" + "x" * 40)  # type: ignore[attr-defined]
     assert page.status_code == 404 and "Quý khách" in page.get_data(as_text=True)
+
+
+def test_verify_restores_a_file_into_a_scratch_copy_and_prints_both_counts(
+    db: Database, world: World, api: Api, tmp_path: Path
+) -> None:
+    for _ in range(4):
+        api.issue("land")
+    cli(db.url, "backup", "create", str(tmp_path / "b"))
+    api.issue("civil")  # the live database moves on after the backup
+    out = cli(db.url, "backup", "verify", str(tmp_path / "b"))
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:-1]}
+    assert rows["tickets"] == ["5", "4", "1"]  # live, restored, missing
+    assert rows["alembic_version"] == ["1", "1", "0"]
+    assert out.strip().endswith("(rows the live database gained since the backup show as missing)")
+    with db.read() as s:  # the live database is untouched, and no scratch database is left
+        assert len(s.execute(text("SELECT id FROM tickets")).all()) == 5
+        if db.url.startswith("postgresql"):
+            left = s.execute(text(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'motcua_verify_%'")).all()
+            assert left == []
+    broken = tmp_path / "broken"
+    broken.write_bytes((tmp_path / "b").read_bytes()[:4096])
+    result = CliRunner().invoke(main, ["backup", "verify", str(broken)],
+                                env={"MOTCUA_DATABASE_URL": db.url})
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "Error: " in result.output and "Traceback" not in result.output

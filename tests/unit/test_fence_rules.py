@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.rules.fence import jump_id, jump_number, round_unit
+from server.rules.fence import jump_id, jump_number, margin_for, round_unit
 
 
 def test_examples() -> None:
@@ -34,3 +34,9 @@ def test_bad_margins_are_refused() -> None:
         jump_id(5, 0)
     with pytest.raises(ValueError):
         jump_number(-1, 10)
+
+
+def test_a_busy_counter_gets_twice_its_recent_pace() -> None:
+    assert margin_for(10, 0) == 10 and margin_for(10, 5) == 10
+    assert margin_for(10, 40) == 80  # 40 numbers in the 5 minutes before: 80 of margin
+    assert jump_number(120, margin_for(10, 40)) == 200
