@@ -161,7 +161,25 @@ def copy_wal_stream(stream: Path, data_dir: Path, run_as: str | None = PG_OWNER)
             shutil.chown(dest, run_as, run_as)
         dest.chmod(0o600)
         copied.append(name)
+    _drop_synchronous_standby(data_dir)
     return copied
+
+
+def _drop_synchronous_standby(data_dir: Path) -> None:
+    """The restored cluster must not wait for a WAL stream that is gone (every commit would
+    hang): comment out ``synchronous_standby_names`` in ``postgresql.auto.conf`` (where
+    ``ALTER SYSTEM`` put it). Set it again once motcua-walstream runs with a new slot."""
+    auto = data_dir / "postgresql.auto.conf"
+    if not auto.exists():
+        return
+    lines = auto.read_text().splitlines()
+    kept = [
+        f"# {line}  # off after a restore (motcua backup pitr restore --wal-stream)"
+        if line.strip().startswith("synchronous_standby_names") else line
+        for line in lines
+    ]
+    if kept != lines:
+        auto.write_text("\n".join(kept) + "\n")
 
 
 # --- verify ---------------------------------------------------------------------------------
@@ -347,6 +365,9 @@ def verify(database_url: str, repo: Repo, source: Path | None) -> tuple[list[str
         newest = info(repo)["backups"]
         if not newest:
             raise BackupError("the pgBackRest repository holds no backup yet")
+        # Switch and archive the current WAL segment first (pgbackrest check does both), so
+        # the copy reaches the last few seconds and the counts are comparable.
+        _run(repo.command("check"), "pgbackrest check")
         with scratch_cluster(repo, live) as (url, took):
             restored = row_counts(url)
         header.append(

@@ -229,6 +229,9 @@ class Acked:
     dossiers: list[dict[str, Any]] = field(default_factory=list)  # code, at
     errors: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Tickets each counter called, newest last: after the restore a counter may still hold
+    # one (its call was kept, its finish lost) and must finish it before calling again.
+    called: dict[int, list[int]] = field(default_factory=dict)
 
 
 def kiosk_loop(base: str, token: str, stop: threading.Event, acked: Acked, seed: int) -> None:
@@ -260,13 +263,20 @@ def counter_loop(base: str, clerk: tuple[str, int], stop: threading.Event, acked
     rnd = random.Random(seed)
     s = requests.Session()
     s.headers["Authorization"] = f"Bearer {clerk[0]}"
+    mine = acked.called.setdefault(clerk[1], [])
     while not stop.is_set():
         try:
             r = s.post(f"{base}/api/v1/counters/{clerk[1]}/call-next", timeout=5)
+            if r.status_code == 409 and r.json()["error"]["code"] == "counter_busy":
+                for held in reversed(mine[-5:]):  # the one the counter still holds
+                    s.post(f"{base}/api/v1/tickets/{held}/start", timeout=5)
+                    s.post(f"{base}/api/v1/tickets/{held}/finish", timeout=5)
+                continue
             if r.status_code != 200:
                 time.sleep(0.2)
                 continue
             t = r.json()["ticket"]
+            mine.append(t["id"])
             if t["service"] == "civil" and rnd.random() < 1 / 3:
                 d = s.post(f"{base}/api/v1/tickets/{t['id']}/dossiers", timeout=5, json={
                     "procedure": "HT-KH",
@@ -413,7 +423,7 @@ def drill(seconds: float = 30, kiosks: int = 3, counters: int = 2, archive_timeo
 
         # Work goes on: nothing handed out before (lost or not) is handed out again.
         node = ServerProcess(base, env=env).start()
-        more = Acked()
+        more = Acked(called=acked.called)
         stop = threading.Event()
         threads = run_clients(node.url, creds, kiosks, counters, stop, more)
         time.sleep(after_seconds)
