@@ -167,6 +167,13 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
 BACKUP_UNITS = ("motcua-backup-full", "motcua-backup-diff", "motcua-backup-verify")
 
 
+def test_walstream_unit_is_synchronous_and_named_as_the_standby() -> None:
+    svc = unit("motcua-walstream.service")["Service"]
+    assert svc["User"] == "postgres" and svc["Restart"] == "always"
+    assert "--synchronous" in svc["ExecStart"] and "--slot=motcua_walstream" in svc["ExecStart"]
+    assert "application_name=motcua_walstream" in svc["ExecStart"]
+
+
 def test_pgbackrest_kit_holds_together(tmp_path: Path) -> None:
     """The archive settings push to the stanza the repository file defines, the timers start
     the backups of that stanza, and pgBackRest itself accepts the shipped file (an unknown
@@ -210,7 +217,9 @@ def test_systemd_analyze_verify_backup_units(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:  # the structure test above still ran
         return
-    names = []
+    shutil.copy(DEPLOY / "systemd" / "motcua-walstream.service",
+                tmp_path / "motcua-walstream.service")
+    names = [str(tmp_path / "motcua-walstream.service")]
     for name in BACKUP_UNITS:
         for ext in ("service", "timer"):
             shutil.copy(DEPLOY / "systemd" / f"{name}.{ext}", tmp_path / f"{name}.{ext}")
@@ -220,6 +229,6 @@ def test_systemd_analyze_verify_backup_units(tmp_path: Path) -> None:
     complaints = [
         line for line in (r.stdout + r.stderr).splitlines()
         if line.strip() and "/opt/motcua/venv/bin/motcua is not executable" not in line
-        and "/usr/bin/pgbackrest" not in line
+        and "/usr/bin/pgbackrest" not in line and "/usr/bin/pg_receivewal" not in line
     ]
     assert complaints == []
