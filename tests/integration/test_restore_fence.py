@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, text
 
 from server.cli import main
+from server.core import migrate
 from server.core.db import Database
 from server.features import procedures
 from server.models import Dossier, RestoreFence, Service, ServiceDay, Site
@@ -183,3 +184,20 @@ def test_verify_restores_a_file_into_a_scratch_copy_and_prints_both_counts(
                                 env={"MOTCUA_DATABASE_URL": db.url})
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     assert "Error: " in result.output and "Traceback" not in result.output
+
+
+def test_a_backup_from_before_fences_says_what_to_run(tmp_path: Path) -> None:
+    """An older backup (schema 0009) restores, then the command stops and says how to fence:
+    upgrade the schema, then ``motcua backup fence``, before the nodes start."""
+    old = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    migrate.upgrade(old, "0009")
+    cli(old, "backup", "create", str(tmp_path / "old.backup"))
+    live = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+    migrate.upgrade(live)
+    result = CliRunner().invoke(main, ["backup", "restore", "--yes", str(tmp_path / "old.backup")],
+                                env={"MOTCUA_DATABASE_URL": live})
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "Schema revision of the restored data: 0009" in result.output
+    assert "run `motcua init-db`, then `motcua backup fence`" in result.output
+    migrate.upgrade(live)
+    assert "Restore fence 1 (backup)" in cli(live, "backup", "fence")
