@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.formats import iso
+from server.features.applicants import purge_applicants
 from server.features.dossiers import agency_of
 from server.models import (
     AuditLog,
@@ -209,6 +210,10 @@ def apply(
             else _fence_ids_sqlite(session, id_margin)
         ),
     }
+    # ID card scans of earlier days are purged when a service draws its first number of the
+    # day; a fenced day never draws number 1, so purge here (rule 7: a restored backup must
+    # not keep yesterday's scans).
+    detail["purged_applicants"] = purge_applicants(session, now)
     row = RestoreFence(
         at=now,
         kind=kind,

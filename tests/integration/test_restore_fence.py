@@ -21,7 +21,7 @@ from server.cli import main
 from server.core import migrate
 from server.core.db import Database
 from server.features import procedures
-from server.models import Dossier, RestoreFence, Service, ServiceDay, Site
+from server.models import Dossier, RestoreFence, Service, ServiceDay, Site, TicketApplicant
 from server.rules.calendar import business_day
 from tests.conftest import Api, World
 
@@ -201,3 +201,19 @@ def test_a_backup_from_before_fences_says_what_to_run(tmp_path: Path) -> None:
     assert "run `motcua init-db`, then `motcua backup fence`" in result.output
     migrate.upgrade(live)
     assert "Restore fence 1 (backup)" in cli(live, "backup", "fence")
+
+
+def test_the_fence_purges_earlier_days_id_card_scans(db: Database, world: World, api: Api,
+                                                     clock: Any) -> None:
+    """Scans are purged at a service's first number of the day; a fenced day starts at 101,
+    so the fence purges them itself."""
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    clock.set(yesterday)
+    t = api.issue("land")
+    with db.write() as s:
+        s.add(TicketApplicant(ticket_id=t["id"], id_number="034012345678", name="Công dân"))
+    clock.fixed = None
+    out = cli(db.url, "backup", "fence", "--json")
+    assert '"purged_applicants": 1' in out
+    with db.read() as s:
+        assert s.scalar(select(TicketApplicant)) is None
