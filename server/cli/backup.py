@@ -70,7 +70,7 @@ def _echo_fence(summary: dict[str, Any]) -> None:
     services = summary["services"].values()
     click.echo(
         f"Restore fence {summary['id']} ({summary['kind']}): the data ends at "
-        f"{summary['restored_to'] or 'nothing'}; numbers jump by at least "
+        f"{summary['restored_to'] or '(no activity recorded)'}; numbers jump by at least "
         f"{summary['number_margin']}, ids by {summary['id_margin']}."
     )
     if services:
