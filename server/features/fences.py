@@ -281,10 +281,12 @@ def site_notice(session: Session, site: Site, now: dt.datetime) -> dict[str, Any
     }
 
 
-def tracking_notice(session: Session, now: dt.datetime) -> dict[str, str] | None:
-    """For the page of a tracking link the database does not know: when a restore happened
-    lately, the plain reason (the ticket was taken after the restored point), in both
-    languages; None otherwise."""
+def tracking_notice(
+    session: Session, now: dt.datetime, what: str = "ticket"
+) -> dict[str, str] | None:
+    """For the page of a tracking link the database does not know (``what``: a ticket's
+    ``/t/``, a dossier receipt's ``/d/``): when a restore happened lately, the plain reason
+    (taken after the restored point), in both languages; None otherwise."""
     row = latest(session)
     if row is None or now - row.at > TRACKING_NOTICE:
         return None
@@ -292,6 +294,20 @@ def tracking_notice(session: Session, now: dt.datetime) -> dict[str, str] | None
     at = row.restored_to or row.at
     when_local = local(at, tz) if tz else at
     when = when_local.strftime("%H:%M %d/%m/%Y")
+    if what == "dossier":
+        return {
+            "vi": (
+                f"Hệ thống đã được khôi phục về thời điểm {when}. Hồ sơ tiếp nhận sau thời điểm"
+                " đó không còn trong hệ thống nên trang này không tra cứu được. Giấy tiếp nhận"
+                " của Quý khách vẫn có giá trị: mời Quý khách mang giấy đến quầy để hồ sơ được"
+                " nhập lại."
+            ),
+            "en": (
+                f"The system was restored to {when}. Dossiers received after that time are no"
+                " longer known to it, so this page cannot find yours. Your receipt is still"
+                " valid: please bring it to the counter to have the dossier entered again."
+            ),
+        }
     return {
         "vi": (
             f"Hệ thống đã được khôi phục về thời điểm {when}. Số thứ tự lấy sau thời điểm đó"

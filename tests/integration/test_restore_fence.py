@@ -37,6 +37,7 @@ class Handed:
     tokens: list[str] = field(default_factory=list)
     dossier_codes: list[str] = field(default_factory=list)
     dossier_ids: list[int] = field(default_factory=list)
+    dossier_tokens: list[str] = field(default_factory=list)
 
     def keys(self) -> dict[str, set[Any]]:
         return {
@@ -72,6 +73,7 @@ def work(db: Database, api: Api, tickets: int, dossiers: int, tag: str) -> Hande
         assert r.status_code == 201, r.get_json()
         code = r.get_json()["code"]
         out.dossier_codes.append(code)
+        out.dossier_tokens.append(r.get_json()["token"])
         with db.read() as s:  # the row's id: the API names a dossier by its code
             out.dossier_ids.append(s.scalar(select(Dossier.id).where(Dossier.code == code)))
         assert api.act(called["id"], "start").status_code == 200
@@ -141,6 +143,15 @@ def test_nothing_is_handed_out_twice_after_a_restore(
     assert "Hệ thống không có số thứ tự này" in html and "Quý khách" in html
     assert "This number is not known to the system" in html
     assert "bạn" not in html.lower()
+    # A lost dossier receipt's link: the same, for dossiers.
+    with db.read() as s:
+        assert s.scalar(select(Dossier).where(Dossier.code == lost.dossier_codes[0])) is None
+    page = api.client.get(f"/d/{lost.dossier_tokens[0]}")  # type: ignore[attr-defined]
+    html = page.get_data(as_text=True)
+    assert page.status_code == 404 and "Hệ thống không có hồ sơ này" in html
+    assert "This dossier is not known to the system" in html and "Quý khách" in html
+    assert api.client.get(  # type: ignore[attr-defined]
+        f"/d/{after.dossier_tokens[0]}").status_code == 200
     # A ticket issued after the restore is tracked as usual.
     assert api.client.get(f"/t/{after.tokens[0]}").status_code == 200  # type: ignore[attr-defined]
 
