@@ -49,6 +49,25 @@ if ! command -v promtool >/dev/null 2>&1; then
     fi
 fi
 
+# The point-in-time recovery tests (tests/integration/test_pitr_drill.py, test_deploy_files.py)
+# archive a private cluster's WAL with pgBackRest and start PostgreSQL 15 clusters of their own.
+pitr_missing=""
+command -v pgbackrest >/dev/null 2>&1 || pitr_missing="$pitr_missing pgbackrest"
+command -v initdb >/dev/null 2>&1 || [ -x /usr/lib/postgresql/15/bin/initdb ] \
+    || pitr_missing="$pitr_missing postgresql-15"
+if [ -n "$pitr_missing" ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing$pitr_missing (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pitr_missing >/dev/null
+    else
+        echo "missing:$pitr_missing: the PITR tests will fail." >&2
+        echo "Install with: sudo apt-get install -y$pitr_missing" >&2
+    fi
+fi
+# Debian keeps initdb and pg_ctl out of PATH; the private clusters of the tests call them.
+[ -x /usr/lib/postgresql/15/bin/initdb ] && export PATH="$PATH:/usr/lib/postgresql/15/bin"
+
 echo "==> ruff"
 .venv/bin/ruff check .
 

@@ -124,6 +124,18 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+    # After a restore (features/fences.py), the daily ticket numbers and dossier codes jump by
+    # at least this many, to a round number, and ids by the id margin: past anything handed
+    # out after the restored point. A point-in-time recovery to the end of the archived WAL
+    # (or a promoted replica) loses seconds, not hours: smaller margins.
+    restore_number_margin: int = 100
+    restore_id_margin: int = 1_000_000
+    restore_pitr_number_margin: int = 10
+    restore_pitr_id_margin: int = 10_000
+    # pgBackRest (node/pitr.py): the stanza of the Motcua cluster and its configuration file
+    # (None: pgBackRest's own default, /etc/pgbackrest/pgbackrest.conf).
+    pgbackrest_stanza: str = "motcua"
+    pgbackrest_config: str | None = None
 
     def spool_dir(self) -> Path:
         """``printer_spool_dir``, else ``printed/`` beside the SQLite database file, else
@@ -227,6 +239,20 @@ class Settings:
         if env.get("MOTCUA_BACKUP_DIR"):
             values["backup_dir"] = env["MOTCUA_BACKUP_DIR"]
         values["retention_days"] = max(1, _int(env, "MOTCUA_RETENTION_DAYS", 30))
+        for name, variable, default in (
+            ("restore_number_margin", "MOTCUA_RESTORE_NUMBER_MARGIN", 100),
+            ("restore_id_margin", "MOTCUA_RESTORE_ID_MARGIN", 1_000_000),
+            ("restore_pitr_number_margin", "MOTCUA_RESTORE_PITR_NUMBER_MARGIN", 10),
+            ("restore_pitr_id_margin", "MOTCUA_RESTORE_PITR_ID_MARGIN", 10_000),
+        ):
+            margin = _int(env, variable, default)
+            if margin < 1:
+                raise ValueError(f"{variable} must be at least 1")
+            values[name] = margin
+        if env.get("MOTCUA_PGBACKREST_STANZA"):
+            values["pgbackrest_stanza"] = env["MOTCUA_PGBACKREST_STANZA"]
+        if env.get("MOTCUA_PGBACKREST_CONFIG"):
+            values["pgbackrest_config"] = env["MOTCUA_PGBACKREST_CONFIG"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

@@ -58,6 +58,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+#: SQLite: ids from ``sqlite_sequence``, never ``max(rowid) + 1``, so a restore fence can make
+#: them jump past the ids of rows lost with a restore (PostgreSQL: sequences). Migration 0011.
+AUTOINCREMENT = {"sqlite_autoincrement": True}
+
 # --- sites, services, counters -------------------------------------------------------------
 
 SITE_KINDS = ("province", "centre", "point")
@@ -253,6 +257,9 @@ class ServiceDay(Base):
     last_number: Mapped[int] = mapped_column(Integer, default=0)
     last_class: Mapped[str | None] = mapped_column(String(16))
     run_length: Mapped[int] = mapped_column(Integer, default=0)
+    # Numbers a restore fence jumped over on this day (never printed here): the daily cap
+    # counts ``last_number - skipped`` tickets.
+    skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SiteSeq(Base):
@@ -307,6 +314,7 @@ class Ticket(Base):
         Index("ix_tickets_counter_status", "counter_id", "status"),
         Index("ix_tickets_transfer_parent", "transfer_parent_id"),
         Index("ix_tickets_reserved_counter", "reserved_counter_id", "status"),
+        AUTOINCREMENT,
     )
 
 
@@ -380,7 +388,7 @@ class TicketEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_ticket_events_site_at", "site_id", "at"),)
+    __table_args__ = (Index("ix_ticket_events_site_at", "site_id", "at"), AUTOINCREMENT)
 
 
 class AuditLog(Base):
@@ -396,6 +404,8 @@ class AuditLog(Base):
     entity_id: Mapped[str | None] = mapped_column(String(64))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = AUTOINCREMENT
 
 
 # --- dossiers, procedures, holidays, ratings -------------------------------------
@@ -502,6 +512,7 @@ class Dossier(Base):
         CheckConstraint(f"delivery IN {DELIVERIES!r}", name="delivery"),
         CheckConstraint("sets >= 1", name="sets"),
         Index("ix_dossiers_site_status_due", "site_id", "status", "due_at"),
+        AUTOINCREMENT,
     )
 
 
@@ -516,6 +527,8 @@ class DossierEvent(Base):
     status_to: Mapped[str] = mapped_column(String(24))
     note: Mapped[str | None] = mapped_column(String(400))
     actor: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = AUTOINCREMENT
 
 
 class Rating(Base):
@@ -535,6 +548,7 @@ class Rating(Base):
     __table_args__ = (
         CheckConstraint(f"score IN {RATING_SCORES!r}", name="score"),
         CheckConstraint(f"source IN {RATING_SOURCES!r}", name="source"),
+        AUTOINCREMENT,
     )
 
 
@@ -576,3 +590,27 @@ class PairingCode(Base):
     device: Mapped[Device | None] = relationship()
 
     __table_args__ = (Index("ix_pairing_codes_expires_at", "expires_at"),)
+
+
+# --- restore fences (migration 0011) -------------------------------------------------------
+
+FENCE_KINDS = ("backup", "pitr")
+
+
+class RestoreFence(Base):
+    """A restore made numbers, dossier codes and ids jump past anything handed out after the
+    restored point (features/fences.py). ``restored_to``: the last activity in the restored
+    data; ``detail``: what jumped, from and to, and the labels each service continues from."""
+
+    __tablename__ = "restore_fences"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16))
+    restored_to: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    source: Mapped[str | None] = mapped_column(String(300))
+    actor: Mapped[str] = mapped_column(String(64))
+    number_margin: Mapped[int] = mapped_column(Integer)
+    id_margin: Mapped[int] = mapped_column(BigInteger)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (CheckConstraint(f"kind IN {FENCE_KINDS!r}", name="kind"),)

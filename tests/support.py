@@ -422,6 +422,7 @@ SAMPLE_VALUES: dict[tuple[str, str], Any] = {
     ("dossiers", "delivery"): "counter",
     ("ratings", "score"): "satisfied",
     ("ratings", "source"): "track",
+    ("restore_fences", "kind"): "backup",
 }
 WHEN = dt.datetime(2026, 1, 5, 8, 30)
 

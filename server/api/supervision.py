@@ -129,6 +129,8 @@ class SiteDashboardOut(BaseModel):
 class DashboardOut(SiteDashboardOut):
     at: str
     seq: int
+    # The day of a restore: when the data came back to and where numbers continue (null else).
+    restore: dict[str, Any] | None = None
     thresholds: dict[str, float]
     points: list[SiteDashboardOut]
 

@@ -11,7 +11,7 @@ import click
 
 from server.cli import accounts, database, devices, dossiers, ops, server, sites
 from server.cli import simulate as simulate_cli
-from server.node.backup import backup
+from server.cli.backup import backup
 
 
 @click.group(help="Motcua: queue and kiosk system for one-stop public service centres.")
@@ -26,13 +26,11 @@ for _command in (
     accounts.token, accounts.user,
     simulate_cli.simulate,
     ops.config, ops.close_day, ops.retention_cmd,
-    backup,  # `motcua backup create|restore FILE`
+    backup,  # `motcua backup create|restore|fence|verify|mark`, `motcua backup pitr ...`
     sites.site, sites.service, sites.counter,
 ):
     main.add_command(_command)
 dossiers.register(main)
-# `motcua backup mark`: the backup group is server/node/backup.py's; the marker is this one's.
-backup.add_command(ops.backup_mark)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,5 @@
-"""``motcua config export|import``, ``motcua close-day``, ``motcua retention`` and ``motcua
-backup mark``, registered by cli.py.
+"""``motcua config export|import``, ``motcua close-day`` and ``motcua retention``, registered
+by cli.py.
 
 The command line acts with full rights as actor ``cli`` (audit rows say so): it runs on the
 server, where the operator already holds the database.
@@ -7,7 +7,6 @@ server, where the operator already holds the database.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from server.config import env_name
 from server.core.auth import Principal
 from server.core.errors import AppError
 from server.features import dailyops, printing, retention, siteconfig
-from server.node import backup_marker
 
 CLI = Principal(kind="cli", id=None, role="system", site_id=None)
 
@@ -125,18 +123,3 @@ def retention_cmd(dry_run: bool, as_json: bool) -> None:
     with db.write() as s:
         summary = retention.apply(s, system_clock(), settings.retention_days, dry_run=dry_run)
     click.echo(json.dumps(summary) if as_json else retention.describe(summary) + ".")
-
-
-@click.command(
-    "mark",
-    help="Record that a backup has just completed (the marker /metrics reads for the "
-    "backup-age alert); for backups taken by other tools, e.g. a pgBackRest timer's "
-    "ExecStartPost.",
-)
-@click.option("--kind", default="external", show_default=True, help="What made the backup")
-@click.option("--target", default="", help="The file or repository written")
-def backup_mark(kind: str, target: str) -> None:
-    folder = settings_from_env().backup_folder()
-    now = dt.datetime.now(dt.UTC)
-    path = backup_marker.record_success(folder, now, kind, target)
-    click.echo(f"last successful backup recorded at {now.isoformat(timespec='seconds')}: {path}")

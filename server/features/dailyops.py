@@ -153,7 +153,8 @@ def load_site_day(session: Session, site: Site, now: dt.datetime, counts: bool =
         return SiteDay(site, now_local, holidays)
     issued = dict(
         session.execute(
-            select(ServiceDay.service_id, ServiceDay.last_number)
+            # Numbers a restore fence jumped over were never printed here: not counted.
+            select(ServiceDay.service_id, ServiceDay.last_number - ServiceDay.skipped)
             .join(Service, Service.id == ServiceDay.service_id)
             .where(Service.site_id == site.id, ServiceDay.business_day == today)
         ).all()
@@ -264,7 +265,12 @@ def check_issue(
     if number is None:
         why = check(sd, svc, issued_today=0)
     else:
-        why = check(sd, svc, issued_today=number - 1)
+        skipped = session.scalar(
+            select(ServiceDay.skipped).where(
+                ServiceDay.service_id == svc.id, ServiceDay.business_day == sd.today
+            )
+        )
+        why = check(sd, svc, issued_today=number - 1 - (skipped or 0))
         if why is not None and why.code != "service_cap_reached":
             why = None  # already decided before the draw
     if why is None:

@@ -38,7 +38,7 @@ from server.core import audit, auth, events, formats, lookups
 from server.core.auth import Principal
 from server.core.errors import AppError
 from server.features import audit_log as audit_reader
-from server.features import printing, queues, tickets
+from server.features import fences, printing, queues, tickets
 from server.features.counters import nearby_sites
 from server.models import (
     ApiToken,
@@ -460,6 +460,11 @@ def dashboard(
         "long_queue": LONG_QUEUE,
     }
     out["seq"] = events.current_seq(session, site.id)
+    # The day of a restore: from when the data came back and where the numbers continue.
+    out["restore"] = fences.site_notice(session, site, now)
+    if out["restore"] is not None:
+        out["alerts"].insert(0, {"kind": "restored", "severity": "warning", "site": site.code,
+                                 "text": out["restore"]["text"]})
     out["points"] = (
         [_site_dashboard(session, pt, now, idle_minutes) for pt in child_points(session, p, site)]
         if include_points

@@ -12,7 +12,9 @@
 
 Restore replaces what is in the database: stop the app nodes first (``systemctl stop
 'motcua@*'``), restore, run ``motcua init-db`` if the backup is from an older version, start
-them again.
+them again. ``motcua backup restore`` (server/cli/backup.py) then fences the restored data
+(features/fences.py) so that nothing handed out after the backup is handed out again.
+Point-in-time recovery with pgBackRest is in ``node/pitr.py``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import click
 from sqlalchemy.engine import URL, make_url
-
-from server.config import Settings
-from server.core import migrate
-from server.core.db import Database
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -181,49 +178,3 @@ def restore(database_url: str, source: Path) -> str:
             "pg_restore",
         )
     return f"{backend} database restored from {source}"
-
-
-@click.group(help="Back up and restore the database (SQLite file or PostgreSQL).")
-def backup() -> None:
-    pass
-
-
-def _url() -> str:
-
-    return Settings.from_env().database_url
-
-
-@backup.command("create", help="Write a consistent backup of the database to FILE.")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def create_cmd(file: Path) -> None:
-    try:
-        click.echo(create(_url(), file))
-    except BackupError as err:
-        raise click.ClickException(str(err)) from None
-
-
-@backup.command(
-    "restore",
-    help="Replace the database's content with the backup FILE. Stop the app nodes first.",
-)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation")
-def restore_cmd(file: Path, yes: bool) -> None:
-
-    url = _url()
-    if not yes:
-        click.confirm(
-            f"Replace everything in {make_url(url).render_as_string(hide_password=True)} "
-            f"with {file}?",
-            abort=True,
-        )
-    try:
-        click.echo(restore(url, file))
-    except BackupError as err:
-        raise click.ClickException(str(err)) from None
-    db = Database(url)
-    try:
-        revision = migrate.current_revision(db.engine)
-    finally:
-        db.dispose()
-    click.echo(f"Schema revision of the restored data: {revision} (`motcua init-db` upgrades it).")

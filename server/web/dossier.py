@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template
 
 from server.core.errors import AppError
-from server.features import dossiers
+from server.features import dossiers, fences
 from server.web.i18n import request_lang
 
 bp = Blueprint("dossier_page", __name__, template_folder="../templates")
@@ -32,6 +32,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "refresh": "Cập nhật",
         "switch_lang": "English",
         "not_found_title": "Không tìm thấy hồ sơ",
+        "not_known_title": "Hệ thống không có hồ sơ này",
         "not_found": "Mã tra cứu này không đúng. Vui lòng quét lại mã QR trên giấy tiếp nhận "
         "hồ sơ hoặc hỏi tại quầy hướng dẫn.",
     },
@@ -51,6 +52,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "refresh": "Refresh",
         "switch_lang": "Tiếng Việt",
         "not_found_title": "Dossier not found",
+        "not_known_title": "This dossier is not known to the system",
         "not_found": "This tracking code is wrong. Please scan the QR code on your dossier "
         "receipt again or ask at the help desk.",
     },
@@ -65,7 +67,12 @@ def page(token: str) -> Any:
         with ctx.db.read() as s:
             state = dossiers.public_view(s, token, ctx.clock())
     except AppError:
-        html = render_template("dossier/not_found.html", lang=lang, t=STRINGS[lang])
+        # A dossier received after the point a restore brought the data back to is unknown
+        # here: the page says so plainly, in both languages.
+        with ctx.db.read() as s:
+            notice = fences.tracking_notice(s, ctx.clock(), "dossier")
+        html = render_template("dossier/not_found.html", lang=lang, t=STRINGS[lang],
+                               strings=STRINGS, notice=notice)
         return Response(html, status=404, mimetype="text/html")
     html = render_template("dossier/page.html", lang=lang, t=STRINGS[lang], d=state)
     resp = Response(html, mimetype="text/html")

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template
 
 from server.core.errors import AppError
-from server.features import tickets
+from server.features import fences, tickets
 from server.web.i18n import request_lang
 
 bp = Blueprint("track", __name__, template_folder="../templates")
@@ -45,6 +45,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "switch_lang": "English",
         "not_found_title": "Không tìm thấy số thứ tự",
         "not_found": "Mã này không đúng hoặc đã hết hạn. Quý khách vui lòng kiểm tra lại vé.",
+        "not_known_title": "Hệ thống không có số thứ tự này",
         # satisfaction rating after Finish
         "rate_question": "Quý khách có hài lòng với lượt phục vụ này?",
         "very_satisfied": "Rất hài lòng",
@@ -80,6 +81,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "switch_lang": "Tiếng Việt",
         "not_found_title": "Number not found",
         "not_found": "This code is wrong or has expired. Please check your ticket.",
+        "not_known_title": "This number is not known to the system",
         "rate_question": "Were you satisfied with this visit?",
         "very_satisfied": "Very satisfied",
         "satisfied": "Satisfied",
@@ -100,7 +102,14 @@ def page(token: str) -> Any:
         with ctx.db.read() as s:
             state = tickets.track(s, token, ctx.clock(), ctx.settings.public_base_url)
     except AppError:
-        html = render_template("track/not_found.html", lang=lang, t=STRINGS[lang])
+        # A ticket taken after the point a restore brought the data back to is unknown here:
+        # the page says so plainly, in both languages (the ticket's language is lost with it).
+        notice = None
+        if len(token) <= 64:
+            with ctx.db.read() as s:
+                notice = fences.tracking_notice(s, ctx.clock())
+        html = render_template("track/not_found.html", lang=lang, t=STRINGS[lang],
+                               strings=STRINGS, notice=notice)
         return Response(html, status=404, mimetype="text/html")
     # The ticket's page speaks the language the ticket was taken in, unless asked otherwise.
     lang = request_lang(STRINGS, accept_language=False, use_session=False,

@@ -160,3 +160,75 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
         if line.strip() and "/opt/motcua/venv/bin/gunicorn is not executable" not in line
     ]
     assert complaints == []
+
+
+# --- point-in-time recovery: pgBackRest, archiving, backup timers -----------------------------
+
+BACKUP_UNITS = ("motcua-backup-full", "motcua-backup-diff", "motcua-backup-verify")
+
+
+def test_walstream_unit_is_synchronous_and_named_as_the_standby() -> None:
+    svc = unit("motcua-walstream.service")["Service"]
+    assert svc["User"] == "postgres" and svc["Restart"] == "always"
+    assert "--synchronous" in svc["ExecStart"] and "--slot=motcua_walstream" in svc["ExecStart"]
+    assert "application_name=motcua_walstream" in svc["ExecStart"]
+
+
+def test_pgbackrest_kit_holds_together(tmp_path: Path) -> None:
+    """The archive settings push to the stanza the repository file defines, the timers start
+    the backups of that stanza, and pgBackRest itself accepts the shipped file (an unknown
+    or misspelt option is a warning or an error of its own)."""
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(DEPLOY / "pgbackrest" / "pgbackrest.conf")
+    assert conf.sections() == ["global", "motcua"]
+    assert int(conf["global"]["repo1-retention-full"]) >= 2
+    assert conf["global"]["repo1-cipher-type"] == "aes-256-cbc"
+    assert conf["motcua"]["pg1-path"].startswith("/var/lib/postgresql/")
+    archive = (DEPLOY / "postgresql" / "motcua-archive.conf").read_text()
+    settings = dict(
+        (k.strip(), v.strip()) for k, v in
+        (line.split("=", 1) for line in archive.splitlines() if "=" in line and
+         not line.lstrip().startswith("#"))
+    )
+    assert settings["archive_mode"] == "on" and settings["wal_level"] == "replica"
+    assert settings["archive_command"] == "'pgbackrest --stanza=motcua archive-push %p'"
+    assert 0 < int(settings["archive_timeout"]) <= 300
+    for kind in ("full", "diff"):
+        svc = unit(f"motcua-backup-{kind}.service")["Service"]
+        assert svc["User"] == "postgres"
+        assert svc["ExecStart"] == f"/usr/bin/pgbackrest --stanza=motcua --type={kind} backup"
+        assert unit(f"motcua-backup-{kind}.timer")["Install"]["WantedBy"] == "timers.target"
+    verify = unit("motcua-backup-verify.service")["Service"]
+    assert verify["ExecStart"].endswith("motcua backup verify")
+    assert verify["EnvironmentFile"] == "/etc/motcua/motcua.env"
+    pgbackrest = shutil.which("pgbackrest")
+    assert pgbackrest is not None, "pgbackrest is installed by scripts/setup.sh"
+    r = subprocess.run(
+        [pgbackrest, f"--config={DEPLOY / 'pgbackrest' / 'pgbackrest.conf'}", "--stanza=motcua",
+         f"--repo1-path={tmp_path}", f"--log-path={tmp_path}", f"--lock-path={tmp_path}",
+         "--log-level-console=warn", "info"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "WARN" not in r.stdout + r.stderr and "invalid" not in r.stdout + r.stderr
+
+
+def test_systemd_analyze_verify_backup_units(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:  # the structure test above still ran
+        return
+    shutil.copy(DEPLOY / "systemd" / "motcua-walstream.service",
+                tmp_path / "motcua-walstream.service")
+    names = [str(tmp_path / "motcua-walstream.service")]
+    for name in BACKUP_UNITS:
+        for ext in ("service", "timer"):
+            shutil.copy(DEPLOY / "systemd" / f"{name}.{ext}", tmp_path / f"{name}.{ext}")
+            names.append(str(tmp_path / f"{name}.{ext}"))
+    r = subprocess.run([analyze, "verify", *names], capture_output=True, text=True, timeout=60,
+                       check=False)
+    complaints = [
+        line for line in (r.stdout + r.stderr).splitlines()
+        if line.strip() and "/opt/motcua/venv/bin/motcua is not executable" not in line
+        and "/usr/bin/pgbackrest" not in line and "/usr/bin/pg_receivewal" not in line
+    ]
+    assert complaints == []

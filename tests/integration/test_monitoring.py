@@ -164,3 +164,29 @@ def test_backup_mark_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert last is not None and last.kind == "pgbackrest-full"
     assert last.target == "/var/lib/pgbackrest"
     assert abs((dt.datetime.now(dt.UTC) - last.finished_at).total_seconds()) < 600
+
+
+def test_backup_create_records_its_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`motcua backup create` leaves the marker itself once the copy is complete, and a failed
+    backup leaves none (the alert must not be silenced by a backup that did not happen)."""
+    from click.testing import CliRunner
+
+    from server.cli import main
+
+    db = tmp_path / "motcua.db"
+    monkeypatch.setenv("MOTCUA_DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("MOTCUA_BACKUP_DIR", str(tmp_path / "b"))
+    r = CliRunner().invoke(main, ["init-db"])
+    assert r.exit_code == 0, r.output
+    (tmp_path / "out").mkdir()
+    r = CliRunner().invoke(main, ["backup", "create", str(tmp_path / "out" / "x.db")])
+    assert r.exit_code == 0, r.output
+    last = backup_marker.last_success(tmp_path / "b")
+    assert last is not None
+    assert (last.kind, last.target) == ("sqlite", str(tmp_path / "out" / "x.db"))
+
+    (tmp_path / "b" / backup_marker.MARKER_NAME).unlink()
+    monkeypatch.setenv("MOTCUA_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'none.db'}")
+    r = CliRunner().invoke(main, ["backup", "create", str(tmp_path / "out" / "y.db")])
+    assert r.exit_code != 0
+    assert backup_marker.last_success(tmp_path / "b") is None
