@@ -36,7 +36,8 @@ ticket called by two counters or twice, in the database's events and as the coun
 displays converged (each display's state, its snapshot with the events after it applied as
 ``display.js`` does, equals a fresh snapshot), client-visible errors by kind (500 must be 0),
 time to healthy (from the end of the fault until both nodes' ``/readyz`` say ready and a probe
-ticket is issued and called, with no manual action), and for the lock the ``/healthz`` figures
+ticket is issued and called through nginx, its call shown by a display on each node, with no
+manual action), and for the lock the ``/healthz`` figures
 of one node during it, for the printer what became of every slip. Exit status 1 when an
 invariant broke (a lost ticket, a duplicate, a double call, a 500, a display that did not
 converge, a node that did not heal).
@@ -92,6 +93,7 @@ RETRY_FOR_S = 60.0  # kiosk.js ISSUE_RETRY_MS, station.js retryForMs
 REQUEST_TIMEOUT_S = 15.0  # motcua.js timeoutMs
 HEAL_LIMIT_S = 120.0
 CONVERGE_LIMIT_S = 15.0
+PROBE_WAIT_S = 3.0  # a healthy cluster shows a call on every display well within this
 DISPLAYS_WS, DISPLAYS_POLL = 3, 3
 FAULTS = ("redis", "postgres", "kill", "drain", "terminate", "printer", "lock")
 ENDED = ("ticket.done", "ticket.no_show", "ticket.parked", "ticket.transferred",
@@ -375,6 +377,7 @@ class FaultResult:
     errors: Counter[str] = field(default_factory=Counter)
     gave_up: int = 0
     healthy_s: float | None = None
+    tracebacks: int = 0  # in the nodes' logs during the fault
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -382,10 +385,15 @@ class FaultResult:
         return sum(n for k, n in self.errors.items() if k.startswith("500"))
 
     @property
+    def unflagged_slips(self) -> int:
+        return sum(n for k, n in self.extra.items() if k.startswith("UNFLAGGED"))
+
+    @property
     def ok(self) -> bool:
         return (not self.lost and self.duplicates == 0 and self.double_calls_db == 0
                 and self.double_calls_seen == 0 and self.errors_500 == 0
                 and self.converged == self.displays and self.healthy_s is not None
+                and self.tracebacks == 0 and self.unflagged_slips == 0
                 and not self.extra.get("broken"))
 
 
@@ -415,6 +423,7 @@ class Drill:
         self.seen_double_db = 0
         self.checked_acks = 0
         self.results: list[FaultResult] = []
+        self.after_heal: Callable[[], None] | None = None  # a fault's figures taken once healed
 
     # --- the cluster ------------------------------------------------------------------------
 
@@ -605,14 +614,29 @@ class Drill:
                 return False
             t = r.json()["ticket"]
             self.rec.called(t["id"], PROBE_COUNTER)
+            # The call reaches a display on each node: events between the nodes flow again.
+            watchers = [self.displays[0], self.displays[DISPLAYS_WS]]
+            seen = all(self.knows_call(c, t["id"], PROBE_WAIT_S) for c in watchers)
             for action in ("start", "finish"):  # leave the probe counter free
                 http.post(f"{self.base}/api/v1/tickets/{t['id']}/{action}", json={},
                           headers=auth, timeout=5)
-            return True
+            return seen
         except requests.RequestException:
             return False
         finally:
             http.close()
+
+    @staticmethod
+    def knows_call(client: SeqClient, ticket_id: int, timeout: float) -> bool:
+        def known() -> bool:
+            if any(e["type"] == "ticket.called" and e["data"].get("ticket_id") == ticket_id
+                   for e in client.events[-200:]):
+                return True
+            snap = client.snapshot or {}
+            return any(row.get("ticket_id") == ticket_id for row in snap.get("now_serving", []))
+
+        with client.cond:
+            return client.cond.wait_for(known, timeout=timeout)
 
     def time_to_healthy(self, since: float) -> float | None:
         while time.monotonic() - since < HEAL_LIMIT_S:
@@ -702,15 +726,21 @@ class Drill:
         self.rec.phase = name
         served0 = self.rec.served[name]
         t0 = time.monotonic()
+        logs0 = self.node_log_problems()
+        self.after_heal = None
         fault_end = fault(res)
         res.healthy_s = self.time_to_healthy(fault_end)
         log(f"  healthy after {res.healthy_s}")
+        if self.after_heal is not None:
+            self.after_heal()
         # The rest of the fault's window, and at least 3 s of traffic after healing, so that
         # a display that missed events sees the gap in the next ones (as in a real hall).
         time.sleep(max(3.0, self.seconds - (time.monotonic() - t0)))
         self.pause()
         self.check_displays(res)
         self.check_data(res)
+        logs1 = self.node_log_problems()
+        res.tracebacks = sum(logs1[n] - logs0.get(n, 0) for n in logs1)
         with self.rec.lock:
             res.errors = Counter(self.rec.errors.get(name, Counter()))
             res.gave_up = self.rec.gave_up[name]
@@ -796,12 +826,17 @@ class Drill:
             self.printer_states())
         self.set_printer("kiosk-2", self.printers["kiosk-2"].uri)
         end = time.monotonic()
-        time.sleep(min(10.0, self.seconds / 3))  # the spool's retries against the hole
+        res.extra["black hole for s"] = round(end - t0, 1)
         with self.rec.lock:
             acks = [a for a in self.rec.acked[since_ack:] if a.kiosk in self.printers]
-        res.extra.update(self.slip_fates(acks, hole))
-        res.extra["black hole for s"] = round(end - t0, 1)
-        hole.close()
+
+        def fates() -> None:
+            # Once healed, and after the spool had time for its retries against the hole.
+            time.sleep(max(0.0, min(10.0, self.seconds / 3) - (time.monotonic() - end)))
+            res.extra.update(self.slip_fates(acks, hole))
+            hole.close()
+
+        self.after_heal = fates
         return end
 
     def slip_fates(self, acks: list[Ack], hole: BlackHolePrinter) -> dict[str, Any]:
@@ -891,7 +926,9 @@ class Drill:
         return lock_end
 
     def node_log_problems(self) -> dict[str, int]:
-        return {name: n.output().count("Traceback") for name, n in self.nodes.items()}
+        """Log lines with a traceback, per node (a chained exception is one line)."""
+        return {name: sum(1 for line in n.output().splitlines() if "Traceback" in line)
+                for name, n in self.nodes.items()}
 
 
 # --- printing the figures ---------------------------------------------------------------------
@@ -918,6 +955,7 @@ def print_result(res: FaultResult) -> None:
         ("issues given up after 60 s of retries", res.gave_up),
         ("time to healthy (s)", "NOT HEALED" if res.healthy_s is None
          else f"{res.healthy_s:.1f}"),
+        ("tracebacks in the node logs", res.tracebacks),
     ]
     rows += [(k, v) for k, v in res.extra.items()]
     rows += [("display not converged", line) for line in res.not_converged]
@@ -930,7 +968,8 @@ def print_result(res: FaultResult) -> None:
 def print_summary(results: list[FaultResult], baseline: FaultResult | None) -> None:
     print("\n== summary ==")
     head = (f"  {'fault':<10} {'acked':>6} {'lost':>5} {'dup':>4} {'double':>7} "
-            f"{'displays':>9} {'500':>4} {'503':>5} {'conn':>5} {'other':>6} {'healthy s':>10}")
+            f"{'displays':>9} {'500':>4} {'503':>5} {'conn':>5} {'other':>6} {'healthy s':>10}"
+            f" {'tb':>3} {'unflagged slips':>16}")
     print(head)
     for r in ([baseline] if baseline else []) + results:
         e503 = sum(n for k, n in r.errors.items() if k.startswith("503"))
@@ -940,7 +979,9 @@ def print_summary(results: list[FaultResult], baseline: FaultResult | None) -> N
         print(f"  {r.name:<10} {r.acked:>6} {len(r.lost):>5} {r.duplicates:>4} "
               f"{r.double_calls_db:>3}/{r.double_calls_seen:<3} "
               f"{r.converged:>4}/{r.displays:<4} {r.errors_500:>4} {e503:>5} {conn:>5} "
-              f"{other:>6} {healthy:>10}")
+              f"{other:>6} {healthy:>10} {r.tracebacks:>3} {r.unflagged_slips:>16}")
+    print("  (double: database events / as the counters saw it; 503/conn/other: client-visible"
+          " errors by kind; tb: tracebacks in the node logs)")
 
 
 @contextlib.contextmanager
@@ -978,6 +1019,7 @@ def main(argv: list[str] | None = None) -> int:
         drill.check_data(baseline)
         baseline.errors = Counter(drill.rec.errors.get("baseline", Counter()))
         baseline.served = drill.rec.served["baseline"]
+        baseline.tracebacks = sum(drill.node_log_problems().values())
         drill.resume()
         print_result(baseline)
         for name in faults:
