@@ -29,7 +29,8 @@ or two thirds of ``--seconds`` if that is less):
 ``terminate``  every backend of the app's connections killed (``pg_terminate_backend``) in
                five bursts;
 ``printer``    kiosk-2's printer becomes a black hole (accepts TCP, never reads);
-``lock``       ``tickets`` locked (ACCESS EXCLUSIVE) by an open transaction.
+``lock``       ``tickets`` (or ``--lock-table counters``) locked (ACCESS EXCLUSIVE) by an
+               open transaction.
 
 For each fault a table: acknowledged tickets lost (every 2xx the kiosks got must exist with its
 number afterwards), duplicate numbers (same service, business day, number), double calls (a
@@ -404,8 +405,10 @@ class FaultResult:
 class Drill:
     """The cluster, the workload and the faults. ``with Drill(...) as d: d.run_fault(...)``."""
 
-    def __init__(self, seconds: float = 30.0, workdir: Path | None = None) -> None:
+    def __init__(self, seconds: float = 30.0, workdir: Path | None = None,
+                 lock_table: str = "tickets") -> None:
         self.seconds = seconds
+        self.lock_table = lock_table
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="motcua-drill-"))
         self.pg = PrivatePostgres()
         self.redis = PrivateRedis()
@@ -895,7 +898,8 @@ class Drill:
         return {p["name"]: f"{p['status']}" + (f" ({p['detail']})" if p.get("detail") else "")
                 for p in dash.json().get("printers", []) if p.get("name")}
 
-    def fault_lock(self, res: FaultResult, table: str = "tickets") -> float:
+    def fault_lock(self, res: FaultResult) -> float:
+        table = self.lock_table
         res.outage_s = self.outage(10)
         held, release = threading.Event(), threading.Event()
 
@@ -1011,6 +1015,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="observation window of each fault (outages are shorter)")
     parser.add_argument("--baseline", type=float, default=10.0,
                         help="seconds of workload before the first fault")
+    parser.add_argument("--lock-table", choices=("tickets", "counters"), default="tickets",
+                        help="the table the lock fault locks")
     args = parser.parse_args(argv)
     faults = [f.strip() for f in args.faults.split(",") if f.strip()]
     unknown = [f for f in faults if f not in FAULTS]
@@ -1020,7 +1026,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds must be at least 5")
     t_start = time.monotonic()
     with timed("cluster started"):
-        drill = Drill(args.seconds)
+        drill = Drill(args.seconds, lock_table=args.lock_table)
         drill.__enter__()
     try:
         time.sleep(args.baseline)
