@@ -321,6 +321,22 @@ def display_view(snapshot: dict[str, Any], events: list[dict[str, Any]]) -> dict
     return {"seq": seq, "now_serving": sorted(serving.values()), "waiting": waiting}
 
 
+def view_diff(got: dict[str, Any] | None, want: dict[str, Any]) -> str:
+    """What a display shows that a fresh snapshot does not, and the other way round."""
+    if got is None:
+        return "; no snapshot"
+    extra = sorted(set(map(tuple, got["now_serving"])) - set(map(tuple, want["now_serving"])))
+    missing = sorted(set(map(tuple, want["now_serving"])) - set(map(tuple, got["now_serving"])))
+    waiting = {k: (got["waiting"].get(k), v) for k, v in want["waiting"].items()
+               if got["waiting"].get(k) != v}
+    out = ""
+    if extra or missing:
+        out += f"; now serving: shows {extra}, not {missing}"
+    if waiting:
+        out += f"; waiting (shows, true): {waiting}"
+    return out
+
+
 def client_view(client: SeqClient) -> dict[str, Any] | None:
     with client.cond:
         if client.snapshot is None:
@@ -684,7 +700,8 @@ class Drill:
             got = client_view(c)
             res.not_converged.append(
                 f"display {i + 1} ({c.transports[0]}, connected={c.sio.connected}): seq "
-                f"{got and got['seq']} vs {want['seq']}, snapshots={c.snapshots} gaps={c.gaps}")
+                f"{got and got['seq']} vs {want['seq']}, snapshots={c.snapshots} gaps={c.gaps}"
+                f"{view_diff(got, want)}")
 
     def check_data(self, res: FaultResult) -> None:
         with self.rec.lock:
