@@ -58,10 +58,11 @@ def _refresh_queue_stats(session: Session) -> None:
     """Before commit, once the events are numbered (the site's sequence row is then locked
     until this commit): a ``queue.stats`` read before another unit of work at the site drew
     its numbers is read again. Screens apply these absolute values in ``seq`` order, so each
-    must include every change numbered before it: a finish that read the line while a
-    concurrent issue was still open would otherwise, numbered after the issue, tell the
-    lobby that nobody waits while the new ticket does (until the next change there). When
-    nothing came between, the values read earlier stand (the usual case: no second read)."""
+    must include every change numbered before it: a call reads its line before it waits on
+    a concurrent issue's (service, day) row and, numbered after the issue, would otherwise
+    tell the lobby that nobody waits while the new ticket does (until the next change
+    there). When nothing came between, the values read earlier stand (the usual case: no
+    second read)."""
     pending: list[tuple[Event, int, int, dt.datetime]] = session.info.pop("queue_stats", [])
     stale: dict[int, list[tuple[Event, int, dt.datetime]]] = defaultdict(list)
     for event, sid, seen, now in pending:
