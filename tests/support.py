@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import http.client
+import json
 import os
 import re
 import shutil
@@ -20,6 +22,7 @@ from typing import Any
 
 import requests
 import socketio
+from requests.adapters import HTTPAdapter
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -125,6 +128,31 @@ def call_next(base: str, clerk: tuple[str, int]) -> dict[str, Any]:
     )
     assert r.status_code == 200, r.text
     return dict(r.json()["ticket"])
+
+
+class SourceAddress(HTTPAdapter):
+    """Requests from another loopback address (mount on a ``requests.Session``): another
+    client of the server; behind nginx, whose ``hash $remote_addr`` picks the node by it."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def node_behind(port: int, source: str) -> str:
+    """The node nginx on ``port`` sends a client at ``source`` to (``/healthz`` names it)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=(source, 0))
+    try:
+        conn.request("GET", "/healthz")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        return str(json.loads(resp.read())["node"])
+    finally:
+        conn.close()
 
 
 ROOT = Path(__file__).resolve().parent.parent

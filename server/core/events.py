@@ -57,9 +57,19 @@ def current_seq(session: Session, site_id: int) -> int:
     return int(session.scalar(select(SiteSeq.seq).where(SiteSeq.site_id == site_id)) or 0)
 
 
-def emit(session: Session, site_id: int, type_: str, data: dict[str, Any]) -> None:
-    """The one place events are created. They leave only after the commit."""
-    session.info.setdefault("events", []).append(Event(site_id, 0, type_, data))
+def emit(session: Session, site_id: int, type_: str, data: dict[str, Any]) -> Event:
+    """The one place events are created. They leave only after the commit. The event is
+    returned for a caller that refreshes its data once numbered (``before_commit`` hooks
+    added after this call run after the numbering)."""
+    event = Event(site_id, 0, type_, data)
+    session.info.setdefault("events", []).append(event)
     hooks = session.info.setdefault("before_commit", [])
     if _number_events not in hooks:
         hooks.append(_number_events)
+    return event
+
+
+def first_seq(session: Session, site_id: int) -> int | None:
+    """The first number this unit of work drew at ``site_id`` (None before the numbering)."""
+    seqs = [e.seq for e in session.info.get("events", []) if e.site_id == site_id and e.seq]
+    return min(seqs) if seqs else None

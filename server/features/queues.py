@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.core.events import emit
+from server.core.events import Event, current_seq, emit, first_seq
 from server.models import (
     Counter,
     CounterService,
@@ -45,8 +45,37 @@ def emit_queue_stats(
         site = session.get(Site, site_id)
         assert site is not None
         snap = queue_snapshot(session, site, now, sorted(service_ids))
+    pending = session.info.setdefault("queue_stats", [])
     for sid in sorted(service_ids):
-        emit(session, site_id, "queue.stats", snap.lines[sid].stats())
+        event = emit(session, site_id, "queue.stats", snap.lines[sid].stats())
+        pending.append((event, sid, snap.seq, now))
+    hooks = session.info["before_commit"]
+    if _refresh_queue_stats not in hooks:
+        hooks.append(_refresh_queue_stats)  # after emit's numbering hook
+
+
+def _refresh_queue_stats(session: Session) -> None:
+    """Before commit, once the events are numbered (the site's sequence row is then locked
+    until this commit): a ``queue.stats`` read before another unit of work at the site drew
+    its numbers is read again. Screens apply these absolute values in ``seq`` order, so each
+    must include every change numbered before it: a call reads its line before it waits on
+    a concurrent issue's (service, day) row and, numbered after the issue, would otherwise
+    tell the lobby that nobody waits while the new ticket does (until the next change
+    there). When nothing came between, the values read earlier stand (the usual case: no
+    second read)."""
+    pending: list[tuple[Event, int, int, dt.datetime]] = session.info.pop("queue_stats", [])
+    stale: dict[int, list[tuple[Event, int, dt.datetime]]] = defaultdict(list)
+    for event, sid, seen, now in pending:
+        first = first_seq(session, event.site_id)
+        if first is not None and seen != first - 1:
+            stale[event.site_id].append((event, sid, now))
+    for site_id, rows in stale.items():
+        site = session.get(Site, site_id)
+        assert site is not None
+        fresh = queue_snapshot(session, site, max(now for _e, _s, now in rows),
+                               sorted({sid for _e, sid, _n in rows}))
+        for event, sid, _now in rows:
+            event.data = fresh.lines[sid].stats()
 
 
 def interleave(site: Site) -> routing.Interleave:
@@ -122,11 +151,14 @@ class ServiceLine:
 
 @dataclass
 class QueueSnapshot:
-    """The waiting lines of some of a site's services today: one read, many answers."""
+    """The waiting lines of some of a site's services today: one read, many answers. ``seq``:
+    the site's last committed event number when the read began (every change numbered up to
+    it is in the lines)."""
 
     site: Site
     day: dt.date
     lines: dict[int, ServiceLine]
+    seq: int = 0
 
 
 def service_minutes(
@@ -155,7 +187,8 @@ def queue_snapshot(
     states: dict[int, routing.ClassState] | None = None,
     services: list[Service] | None = None,
 ) -> QueueSnapshot:
-    """Read the waiting lines (4 or 5 statements whatever the number of services)."""
+    """Read the waiting lines (5 or 6 statements whatever the number of services)."""
+    seq = current_seq(session, site.id)  # first: what the lines below include at least
     day = business_day(now, site.timezone)
     if services is None:
         q = select(Service).where(Service.site_id == site.id)
@@ -274,7 +307,7 @@ def queue_snapshot(
         )
         for sv in services
     }
-    return QueueSnapshot(site, day, lines)
+    return QueueSnapshot(site, day, lines, seq)
 
 
 # --- every line of every site, for monitoring -----------------------------------------------

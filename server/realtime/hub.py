@@ -24,6 +24,7 @@ from flask_socketio import Namespace, SocketIO, join_room
 from sqlalchemy import select
 
 from server.core import auth
+from server.core.db import unavailable_kind
 from server.core.errors import AppError
 from server.core.events import Event
 from server.features.admin import device_presence, lapsed_access, revoked_among, touch_device
@@ -443,12 +444,13 @@ class Hub:
         self._watching = True
 
         def loop() -> None:
-            # Ends when no device is connected here, or on a database error; the next device
-            # connection (or a display's periodic resync) starts it again.
+            # Ends when no device is connected here, or on an unexpected error; the next device
+            # connection (or a display's periodic resync) starts it again. A database outage
+            # does not end it: the sweep goes on by itself once the database is back.
             try:
                 while self._watching:
                     self.socketio.sleep(REVOKE_SWEEP_SECONDS)
-                    if self.sweep_revoked() is None:
+                    if not self.sweep_round():
                         break
             except Exception:
                 log.warning("revoked-device sweep stopped", exc_info=True)
@@ -456,6 +458,17 @@ class Hub:
                 self._watching = False
 
         self.socketio.start_background_task(loop)
+
+    def sweep_round(self) -> bool:
+        """One round of the watch: False when it should end (nobody connected here). A database
+        that cannot serve (down, restarting, a connection killed) is one incident, logged once
+        by the unit of work; the round is skipped and the next one tries again."""
+        try:
+            return self.sweep_revoked() is not None
+        except Exception as exc:
+            if unavailable_kind(exc) is None:
+                raise
+            return True
 
     def sweep_revoked(self) -> list[int] | None:
         """Disconnect this node's sockets of revoked devices, of disabled users (or whose

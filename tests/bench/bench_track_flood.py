@@ -32,25 +32,12 @@ from typing import Any
 
 import requests
 import socketio
-from requests.adapters import HTTPAdapter
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support import ServerProcess, demo, issue  # noqa: E402
-
-
-class SourceAddress(HTTPAdapter):
-    """Requests from another loopback address: another client of the server."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self.address, 0)
-        super().init_poolmanager(*args, **kwargs)
+from tests.support import ServerProcess, SourceAddress, demo, issue  # noqa: E402
 
 
 def pings(base: str, n: int) -> list[float]:

@@ -4,25 +4,23 @@ displays."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from tests.conftest import needs
 from tests.nginxconf import NginxProcess, check, for_check, for_loopback, nginx_binary, write_conf
 from tests.support import (
     SeqClient,
     ServerProcess,
+    SourceAddress,
     call_next,
     free_port,
     issue,
+    node_behind,
     two_node_demo,
 )
 
@@ -71,30 +69,6 @@ def test_the_loopback_rendering_keeps_the_shipped_directives(tmp_path: Path) -> 
     ):
         assert directive in text, directive
     assert "ssl_" not in text and "listen 80;" not in text
-
-
-class SourceAddress(HTTPAdapter):
-    """Requests from another loopback address: nginx hashes the client address to a node."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self.address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-def node_behind(port: int, source: str) -> str:
-    """The node nginx sends a client at ``source`` to (``/healthz`` names it)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=(source, 0))
-    try:
-        conn.request("GET", "/healthz")
-        resp = conn.getresponse()
-        assert resp.status == 200
-        return str(json.loads(resp.read())["node"])
-    finally:
-        conn.close()
 
 
 def called(client: SeqClient, number: str) -> bool:
