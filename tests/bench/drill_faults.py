@@ -872,7 +872,8 @@ class Drill:
 
     def slip_fates(self, acks: list[Ack], hole: BlackHolePrinter) -> dict[str, Any]:
         """Every slip of the phase: printed once on a healthy printer, flagged (its print job
-        failed, or retrying with an error), or neither (reported done while nothing printed)."""
+        failed, unknown — sent but never acknowledged — or retrying with an error), or neither
+        (reported done while nothing printed)."""
         printed: Counter[str] = Counter()
         for printer in self.printers.values():
             for job in printer.jobs:
@@ -896,6 +897,9 @@ class Drill:
                 fates["printed more than once"] += 1
             elif any(j[2] == "failed" for j in mine):
                 fates["flagged failed"] += 1
+            elif any(j[2] == "unknown" for j in mine):
+                # Sent, never acknowledged: the kiosk and the supervisor are told, with a reprint.
+                fates["flagged unknown (maybe printed; reprint offered)"] += 1
             elif any(j[2] in ("queued", "printing") and j[3] for j in mine):
                 fates["flagged retrying (queued with an error)"] += 1
             elif any(j[2] in ("queued", "printing") for j in mine):
