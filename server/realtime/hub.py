@@ -31,6 +31,7 @@ from server.features.tickets import resolve_tracking
 from server.models import Counter, Site
 from server.realtime import snapshots
 from server.realtime.fanout import FanOut
+from server.realtime.pacing import PacedWebsockets
 from server.realtime.throttle import Cooldown, TokenBucket
 from server.rules.eta import estimate_range
 from server.web.client import client_address
@@ -197,7 +198,7 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
                 log.warning("socket flooding: disconnected",
                             extra={"namespace": self.namespace, "sid": sid})
                 self.hub.cool_down(client["limit_key"])
-                self.disconnect(sid)
+                self.hub.cut_off(sid, self.namespace)
         return False
 
     def _send_snapshot(self, sid: str) -> None:
@@ -376,6 +377,10 @@ class Hub:
             # Every node publishes its committed events here and relays what the others publish.
             kwargs["client_manager"] = FanOut(redis_url, channel, self.db.incidents)
         self.socketio = SocketIO(app, **kwargs)
+        if async_mode == "gevent":
+            # Threads are preempted by the OS; greenlets take turns only where they yield.
+            paced = PacedWebsockets(app.wsgi_app, lambda: self.socketio.sleep(0))
+            app.wsgi_app = paced  # type: ignore[method-assign]
         self.namespaces = {name: cls(name, self) for name, cls in NAMESPACE_CLASSES.items()}
         for ns in self.namespaces.values():
             self.socketio.on_namespace(ns)
@@ -386,6 +391,50 @@ class Hub:
         self.messages = TokenBucket(settings.rate_socket)
         self.connects = TokenBucket(settings.rate_socket_connect)
         self.cooldown = Cooldown(FLOOD_COOLDOWN_SECONDS)
+        # Engine.IO connections closed for flooding: what their reader had already taken in
+        # is dropped unparsed (entries lapse long after the last of it has been seen).
+        self.cut = Cooldown(FLOOD_COOLDOWN_SECONDS)
+        self._pace_messages()
+
+    def _pace_messages(self) -> None:
+        """Every client message of every namespace passes here first (Engine.IO's ``message``
+        event, before Socket.IO decodes it). A message of a connection cut off for flooding is
+        dropped at once. After each message, the greenlet of its connection yields to the
+        event loop: a websocket's handler takes the next message without waiting whenever one
+        has already been read, so a client sending faster than it is served kept the loop to
+        itself for tens of milliseconds at a time while every other client waited
+        (tests/bench/bench_track_flood.py)."""
+        eio = self.socketio.server.eio
+        relay = eio.handlers["message"]  # Socket.IO's own dispatcher
+
+        def on_message(eio_sid: str, data: Any) -> Any:
+            try:
+                return None if self.cut.active(eio_sid) else relay(eio_sid, data)
+            finally:
+                self.socketio.sleep(0)
+
+        eio.on("message", on_message)
+
+    def cut_off(self, sid: str, namespace: str) -> None:
+        """Disconnect a flooding socket and close its whole connection. The client is told
+        why (``error`` ``{"code": "rate_limited"}``) and is disconnected from the namespace
+        first (a browser then does not reconnect at once, as after any server disconnect);
+        closing the Engine.IO connection then stops its reader, so what the client sent
+        after is never read, and what was read ahead is dropped (see ``_pace_messages``)."""
+        server = self.socketio.server
+        eio_sid = server.manager.eio_sid_from_sid(sid, namespace)
+        # The socket is on this node (its message came here): no detour through Redis.
+        server.emit("error", {"code": "rate_limited"}, to=sid, namespace=namespace,
+                    ignore_queue=True)
+        server.disconnect(sid, namespace=namespace, ignore_queue=True)
+        if eio_sid is None:
+            return
+        self.cut.add(eio_sid)
+        connection = server.eio.sockets.pop(eio_sid, None)
+        if connection is not None:
+            # Not waiting for the goodbye to be written: this runs in the connection's own
+            # greenlet, whose writer sends it as soon as this one yields.
+            connection.close(wait=False, reason=server.eio.reason.SERVER_DISCONNECT)
 
     def allow_message(self, sid: str) -> bool:
         return not self.rate_limits or self.messages.allow(sid)
