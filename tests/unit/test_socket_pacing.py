@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.realtime.pacing import SOCKET_KEY, PacedWebsockets, YieldingSocket
-from server.realtime.throttle import Cooldown
+from server.realtime.throttle import Cooldown, TokenBucket
 
 
 class FakeSocket:
@@ -72,3 +72,14 @@ def test_cooldown_lapses() -> None:
     assert cut.active("eio-1")
     now[0] += 0.2
     assert not cut.active("eio-1")
+
+
+def test_a_scaled_bucket_holds_and_refills_that_many_times_more() -> None:
+    now = [0.0]
+    socket = TokenBucket("5 per 10 seconds", clock=lambda: now[0])
+    connection = TokenBucket("5 per 10 seconds", clock=lambda: now[0], scale=2)
+    assert [socket.allow("k") for _ in range(6)] == [True] * 5 + [False]
+    assert [connection.allow("k") for _ in range(11)] == [True] * 10 + [False]
+    now[0] += 1.0  # 0.5 token for the socket, 1 for the connection
+    assert not socket.allow("k")
+    assert connection.allow("k") and not connection.allow("k")
