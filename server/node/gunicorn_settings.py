@@ -15,7 +15,6 @@ several such processes behind nginx, sharing PostgreSQL and Redis.
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 from server import config
@@ -29,12 +28,6 @@ def post_worker_init(worker: Any) -> None:
     from server.node.shutdown import post_worker_init as drain_on_sigterm
 
     drain_on_sigterm(worker)
-    # The loaded app (modules, Flask, SQLAlchemy, the Socket.IO hub: a few hundred thousand
-    # objects) lives as long as the worker; moved out of the collector's generations, a full
-    # collection no longer walks it. Under a socket flood (many short-lived packets) such
-    # collections came every few seconds and held the event loop 50-100 ms of CPU each, every
-    # other client waiting (tests/bench/bench_track_flood.py).
-    gc.freeze()
 
 
 def gunicorn_settings(bind: str | None = None, threads: int | None = None,
