@@ -32,6 +32,7 @@ from server.features.tickets import resolve_tracking
 from server.models import Counter, Site
 from server.realtime import snapshots
 from server.realtime.fanout import FanOut
+from server.realtime.pacing import PacedWebsockets
 from server.realtime.throttle import Cooldown, TokenBucket
 from server.rules.eta import estimate_range
 from server.web.client import client_address
@@ -42,6 +43,10 @@ log = logging.getLogger("motcua.realtime")
 AUDIENCES = ("/display", "/counter", "/kiosk", "/supervisor", "/track")
 REVOKE_SWEEP_SECONDS = 10  # how soon other nodes drop a revoked device's, user's, token's sockets
 DROPS_BEFORE_DISCONNECT = 10  # messages over a socket's rate limit before it is disconnected
+# A connection may send this many times its socket's limit in all (its namespace connects,
+# messages to namespaces it has not joined, malformed packets: what no namespace counts);
+# what goes over is dropped unread, and after DROPS_BEFORE_DISCONNECT such it is cut off.
+CONNECTION_ALLOWANCE = 2
 FLOOD_COOLDOWN_SECONDS = 60  # a socket disconnected for flooding: its token refused this long
 
 # What the public audiences (lobby TVs, kiosks, citizens' phones) may see of each event.
@@ -197,10 +202,12 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
         if client is not None:
             client["dropped"] = client.get("dropped", 0) + 1
             if client["dropped"] == DROPS_BEFORE_DISCONNECT:
-                log.warning("socket flooding: disconnected",
-                            extra={"namespace": self.namespace, "sid": sid})
-                self.hub.cool_down(client["limit_key"])
-                self.disconnect(sid)
+                eio_sid = self.hub.socketio.server.manager.eio_sid_from_sid(sid, self.namespace)
+                if eio_sid is not None:
+                    self.hub.cut_off(eio_sid)
+                else:  # not a connection of this node's server (none such is known)
+                    self.hub.cool_down(client["limit_key"])
+                    self.disconnect(sid)
         return False
 
     def _send_snapshot(self, sid: str) -> None:
@@ -379,6 +386,10 @@ class Hub:
             # Every node publishes its committed events here and relays what the others publish.
             kwargs["client_manager"] = FanOut(redis_url, channel, self.db.incidents)
         self.socketio = SocketIO(app, **kwargs)
+        if async_mode == "gevent":
+            # Threads are preempted by the OS; greenlets take turns only where they yield.
+            paced = PacedWebsockets(app.wsgi_app, lambda: self.socketio.sleep(0))
+            app.wsgi_app = paced  # type: ignore[method-assign]
         self.namespaces = {name: cls(name, self) for name, cls in NAMESPACE_CLASSES.items()}
         for ns in self.namespaces.values():
             self.socketio.on_namespace(ns)
@@ -389,6 +400,84 @@ class Hub:
         self.messages = TokenBucket(settings.rate_socket)
         self.connects = TokenBucket(settings.rate_socket_connect)
         self.cooldown = Cooldown(FLOOD_COOLDOWN_SECONDS)
+        # Engine.IO connections closed for flooding: what their reader had already taken in
+        # is dropped unparsed (entries lapse long after the last of it has been seen).
+        self.cut = Cooldown(FLOOD_COOLDOWN_SECONDS)
+        self.packets = TokenBucket(settings.rate_socket, scale=CONNECTION_ALLOWANCE)
+        self.packet_drops: dict[str, int] = {}
+        self._pace_messages()
+
+    def _pace_messages(self) -> None:
+        """Every client message of every namespace passes here first (Engine.IO's ``message``
+        event, before Socket.IO decodes it). A message of a connection cut off for flooding,
+        or over its connection's allowance (``allow_packet``), is dropped at once. After each
+        message, the greenlet of its connection yields to the event loop: a websocket's
+        handler takes the next message without waiting whenever one has already been read, so
+        a client sending faster than it is served kept the loop to itself for tens of
+        milliseconds at a time while every other client waited
+        (tests/bench/bench_track_flood.py)."""
+        eio = self.socketio.server.eio
+        relay = eio.handlers["message"]  # Socket.IO's own dispatcher
+        leave = eio.handlers["disconnect"]
+
+        def on_message(eio_sid: str, data: Any) -> Any:
+            try:
+                if self.cut.active(eio_sid) or not self.allow_packet(eio_sid):
+                    return None
+                return relay(eio_sid, data)
+            finally:
+                self.socketio.sleep(0)
+
+        def on_disconnect(eio_sid: str, reason: Any) -> Any:
+            try:
+                return leave(eio_sid, reason)
+            finally:
+                self.packets.forget(eio_sid)
+                self.packet_drops.pop(eio_sid, None)
+
+        eio.on("message", on_message)
+        eio.on("disconnect", on_disconnect)
+
+    def allow_packet(self, eio_sid: str) -> bool:
+        """A message within its connection's allowance (``CONNECTION_ALLOWANCE``); one over
+        it is dropped before it is decoded, and a connection that goes on is cut off."""
+        if not self.rate_limits or self.packets.allow(eio_sid):
+            return True
+        drops = self.packet_drops[eio_sid] = self.packet_drops.get(eio_sid, 0) + 1
+        if drops == DROPS_BEFORE_DISCONNECT:
+            self.cut_off(eio_sid)
+        return False
+
+    def cut_off(self, eio_sid: str) -> None:
+        """Disconnect a flooding connection's sockets and close the connection itself. Each
+        socket's client is told why (``error`` ``{"code": "rate_limited"}``), its token (or
+        address) refused for ``FLOOD_COOLDOWN_SECONDS``, and it is disconnected from its
+        namespace first (a browser then does not reconnect at once, as after any server
+        disconnect); closing the Engine.IO connection then stops its reader, so what the
+        client sent after is never read, and what was read ahead is dropped unparsed (see
+        ``_pace_messages``)."""
+        server = self.socketio.server
+        sockets: list[str] = []
+        for name, ns in self.namespaces.items():
+            sid = server.manager.sid_from_eio_sid(eio_sid, name)
+            if sid is None:
+                continue
+            sockets.append(name)
+            client = ns.clients.get(sid)
+            if client is not None:
+                self.cool_down(client["limit_key"])
+            # The socket is on this node (its message came here): no detour through Redis.
+            server.emit("error", {"code": "rate_limited"}, to=sid, namespace=name,
+                        ignore_queue=True)
+            server.disconnect(sid, namespace=name, ignore_queue=True)
+        log.warning("socket flooding: disconnected",
+                    extra={"connection": eio_sid, "namespaces": sockets})
+        self.cut.add(eio_sid)
+        connection = server.eio.sockets.pop(eio_sid, None)
+        if connection is not None:
+            # Not waiting for the goodbye to be written: this runs in the connection's own
+            # greenlet, whose writer sends it as soon as this one yields.
+            connection.close(wait=False, reason=server.eio.reason.SERVER_DISCONNECT)
 
     def allow_message(self, sid: str) -> bool:
         return not self.rate_limits or self.messages.allow(sid)

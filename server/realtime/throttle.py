@@ -27,10 +27,14 @@ def parse_rate(text: str) -> tuple[float, float]:
 
 
 class TokenBucket:
+    """One bucket per key, of the strictest limit in ``rate``, ``scale`` times as large and
+    refilled ``scale`` times as fast."""
+
     def __init__(
-        self, rate: str, clock: Callable[[], float] = time.monotonic
+        self, rate: str, clock: Callable[[], float] = time.monotonic, scale: float = 1.0
     ) -> None:
-        self.size, self.refill = parse_rate(rate)
+        size, refill = parse_rate(rate)
+        self.size, self.refill = size * scale, refill * scale
         self.clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)

@@ -1,11 +1,14 @@
 """Request-rate limits through the real server: a kiosk flood is refused (429, Retry-After,
 ``rate_limited``) while another kiosk issues normally, the limit holds across two nodes
 sharing Redis, pairing codes are limited per client address (not province-wide), and a
-socket flooding ``resync`` gets no answers and is disconnected."""
+socket flooding ``resync`` gets no answers and is disconnected, its whole connection closed while
+other clients are served."""
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 import socketio
+import websocket
 
 from server.app import create_app
 from server.config import Settings
@@ -167,5 +171,107 @@ def test_socket_flood_is_dropped_then_disconnected(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert got and got[0]["ticket_id"] == other["id"]
         phone.disconnect()
+    finally:
+        server.stop()
+
+
+FLOOD_FRAMES = 20_000  # resyncs written at once, without reading: ~0.5 MB for the server to face
+
+
+def _track_token(ticket: dict[str, Any]) -> str:
+    return str(ticket["track_url"].rstrip("/").rsplit("/", 1)[-1])
+
+
+def _frames(ws: websocket.WebSocket, until: Any) -> list[str]:
+    """Text frames from ``ws`` up to the one ``until`` accepts, or up to the close."""
+    out: list[str] = []
+    while True:
+        try:
+            frame = ws.recv()
+        except (websocket.WebSocketException, OSError):
+            return out
+        if not frame:  # the close frame
+            return out
+        out.append(frame)
+        if until(frame):
+            return out
+
+
+@pytest.mark.parametrize(
+    ("message", "answered"),
+    [
+        ('42/track,["resync"]', (5, 6)),  # its socket's limit: 5 answered, then dropped
+        # Messages no namespace counts (to one it has not joined): the connection's own
+        # allowance (twice the socket's) drops them, then cuts it off the same way.
+        ('42/display,["resync"]', (0, 0)),
+    ],
+)
+def test_track_flood_is_cut_off_while_other_clients_are_served(
+    tmp_path: Path, message: str, answered: tuple[int, int]
+) -> None:
+    """A phone's connection writes 20,000 messages at once. It is answered within its limit,
+    told ``rate_limited``, disconnected and its whole connection closed (not only the
+    namespace: the rest of what it wrote is never read), while another client's requests and
+    another phone's socket are answered as usual."""
+    url = f"sqlite:///{tmp_path / 'm.sqlite3'}"
+    creds = demo(url)
+    server = ServerProcess(tmp_path, {**LIMITS_ON, "MOTCUA_DATABASE_URL": url}).start()
+    try:
+        token = _track_token(_issue(server.url, creds["kiosk"]).json())
+        other = _issue(server.url, creds["kiosk"]).json()
+        ws = websocket.create_connection(
+            f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket", timeout=15)
+        assert ws.recv().startswith("0")  # Engine.IO open
+        ws.send("40/track," + json.dumps({"token": token}))
+        first = _frames(ws, lambda f: f.startswith('42/track,["snapshot"'))
+        assert first and first[-1].startswith('42/track,["snapshot"'), first
+
+        # Another client asks the API all along the flood.
+        answers: list[int] = []
+
+        def ask() -> None:
+            for _ in range(30):
+                r = requests.get(f"{server.url}/api/v1/ping", timeout=10)
+                answers.append(r.status_code)
+                time.sleep(0.05)
+
+        asker = threading.Thread(target=ask, daemon=True)
+        asker.start()
+        written = 0
+        try:
+            for _ in range(FLOOD_FRAMES):
+                ws.send(message)
+                written += 1
+        except (websocket.WebSocketException, OSError):
+            pass  # the server closed the connection while the client was still writing
+        frames = _frames(ws, lambda f: f == "1")  # up to Engine.IO's close, else the close
+        ws.close()
+        asker.join(timeout=60)
+
+        snapshots = [f for f in frames if f.startswith('42/track,["snapshot"')]
+        assert answered[0] <= len(snapshots) <= answered[1], len(snapshots)
+        assert '42/track,["error",{"code":"rate_limited"}]' in frames, frames[-5:]
+        # Told first, then disconnected from /track, then the connection itself is closed.
+        tail = frames[frames.index('42/track,["error",{"code":"rate_limited"}]'):]
+        assert tail == ['42/track,["error",{"code":"rate_limited"}]', "41/track,", "1"], tail
+        assert written >= 16, written
+        assert answers == [200] * 30, answers
+
+        # Another phone is served as usual, and the flooding token is refused for a while.
+        phone = socketio.Client(reconnection=False)
+        got: list[Any] = []
+        phone.on("snapshot", lambda data: got.append(data), namespace="/track")
+        phone.connect(server.url, namespaces=["/track"], auth={"token": _track_token(other)},
+                      transports=["websocket"], wait_timeout=10)
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert got and got[0]["ticket_id"] == other["id"]
+        phone.disconnect()
+        again = socketio.Client(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            again.connect(server.url, namespaces=["/track"], auth={"token": token},
+                          transports=["websocket"], wait_timeout=10)
+        assert server.output().count("socket flooding: disconnected") == 1
     finally:
         server.stop()
