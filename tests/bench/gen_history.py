@@ -143,7 +143,8 @@ def build_province(db: Database, sites: int, counters: int, now: dt.datetime) ->
                 )
                 for k, f in enumerate(simulate.MIX)
             ]
-            kiosk_uri = f"tcp://127.0.0.1:9100/?site={code}"
+            # One printer per kiosk and counter, each its own loopback address (never sent to).
+            kiosk_uri = f"tcp://127.0.{i + 1}.1:9100"
             seed.add_device(s, site, "kiosk", "kiosk-1", kiosk_uri, now)
             kiosk_id = s.scalar(select(Device.id).where(Device.site_id == site.id,
                                                         Device.name == "kiosk-1"))
@@ -151,7 +152,7 @@ def build_province(db: Database, sites: int, counters: int, now: dt.datetime) ->
             for n in range(counters):
                 c = seed.upsert_counter(s, site, n + 1, [(svcs[n % len(svcs)], 1.0),
                                                          (svcs[(n + 1) % len(svcs)], 0.5)], "open")
-                c.printer_uri = f"tcp://127.0.0.1:9101/?site={code}&counter={n + 1}"
+                c.printer_uri = f"tcp://127.0.{i + 1}.{n + 10}:9100"
                 token_id = s.scalar(select(ApiToken.id).where(ApiToken.counter_id == c.id)
                                     .limit(1))
                 if token_id is None:
