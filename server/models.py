@@ -314,6 +314,12 @@ class Ticket(Base):
         Index("ix_tickets_counter_status", "counter_id", "status"),
         Index("ix_tickets_transfer_parent", "transfer_parent_id"),
         Index("ix_tickets_reserved_counter", "reserved_counter_id", "status"),
+        # Queries of the working day lead with their equality columns, then the business day
+        # (or the finish time), so a year of history is never read (migration 0012).
+        Index("ix_tickets_site_day", "site_id", "business_day"),
+        Index("ix_tickets_site_status_day", "site_id", "status", "business_day"),
+        Index("ix_tickets_counter_day", "counter_id", "business_day"),
+        Index("ix_tickets_counter_status_finished", "counter_id", "status", "finished_at"),
         AUTOINCREMENT,
     )
 
@@ -359,7 +365,9 @@ class PrintJob(Base):
 
     __table_args__ = (Index("ix_print_jobs_due", "status", "next_attempt_at"),
                       Index("ix_print_jobs_site_status", "site_id", "status"),
-                      Index("ix_print_jobs_uri_finished", "uri", "finished_at"))
+                      Index("ix_print_jobs_uri_finished", "uri", "finished_at"),
+                      # The newest job of a ticket or receipt (an intake replayed).
+                      Index("ix_print_jobs_ref_created", "ref", "created_at"))
 
 
 class PrinterState(Base):
@@ -546,6 +554,8 @@ class Rating(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
+        # Reports of a period read that period's ratings of the site only.
+        Index("ix_ratings_site_created", "site_id", "created_at"),
         CheckConstraint(f"score IN {RATING_SCORES!r}", name="score"),
         CheckConstraint(f"source IN {RATING_SOURCES!r}", name="source"),
         AUTOINCREMENT,

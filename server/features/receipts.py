@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from printers.layouts import ReceiptPrint, receipt_bytes
 from printers.uri import parse_uri
 from server.features.dossiers import mask_id, track_url
-from server.features.printing import Printing, queue_job
-from server.models import Counter, Dossier, PrinterState, PrintJob, Site, Ticket
+from server.features.printing import Printing, latest_job, queue_job
+from server.models import Counter, Dossier, PrinterState, Site, Ticket
 from server.rules.calendar import local
 
 log = logging.getLogger("motcua.receipts")
@@ -107,12 +107,7 @@ def last_print(printing: Printing, code: str) -> dict[str, Any]:
     """The receipt job queued for dossier ``code`` most recently, in the shape of
     :func:`print_receipt` (for an idempotent replay of the intake: nothing is printed twice)."""
     with printing.db.read() as s:
-        job = s.scalar(
-            select(PrintJob)
-            .where(PrintJob.ref == f"dossier:{code}"[:64])
-            .order_by(PrintJob.created_at.desc())
-            .limit(1)
-        )
+        job = latest_job(s, f"dossier:{code}")
         if job is None:
             return {"printed": False, "status": "none"}
         if job.status == "failed":

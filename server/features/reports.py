@@ -49,7 +49,7 @@ from server.models import (
     TicketEvent,
     User,
 )
-from server.rules.calendar import local, zone
+from server.rules.calendar import day_start, local, zone
 from server.rules.dossier_states import SETTLED
 
 MAX_RANGE_DAYS = 366
@@ -256,6 +256,10 @@ def load_facts(
             Ticket.site_id == site.id,
             Ticket.business_day >= start,
             Ticket.business_day <= end,
+            # A rating follows its ticket's finish, so none of the period is older than its
+            # first midnight: the site's earlier ratings are never read (ix_ratings_site_created).
+            Rating.site_id == site.id,
+            Rating.created_at >= day_start(start, site.timezone),
         )
     ):
         ratings[tid] = score

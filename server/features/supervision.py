@@ -51,7 +51,7 @@ from server.models import (
     Ticket,
     User,
 )
-from server.rules.calendar import business_day, zone
+from server.rules.calendar import business_day, day_start
 from server.rules.states import AT_COUNTER, Status
 
 SLA_AMBER = 0.75
@@ -73,11 +73,6 @@ def sla_state(wait_minutes: float | None, target_minutes: float) -> str:
     if wait_minutes is None or wait_minutes < SLA_AMBER * target_minutes:
         return "green"
     return "amber" if wait_minutes < target_minutes else "red"
-
-
-def _day_start(day: dt.date, tz: str) -> dt.datetime:
-    """Midnight of a business day in the site's time zone, in UTC."""
-    return dt.datetime.combine(day, dt.time.min, tzinfo=zone(tz)).astimezone(dt.UTC)
 
 
 def _site_names(site: Site) -> dict[str, str]:
@@ -234,7 +229,7 @@ def _counters_block(
             Ticket.site_id == site.id, Ticket.business_day == day
         )
     )
-    work_start = max(first_issue or now, _day_start(day, site.timezone))
+    work_start = max(first_issue or now, day_start(day, site.timezone))
     out = []
     for c in counters:
         cur = current.get(c.id)

@@ -17,7 +17,7 @@ from server.features import tickets
 from server.features.counters import counter_view
 from server.features.sites import list_priorities, services_with_queues, ticker_of
 from server.models import Counter, Device, PrinterState, Service, Site, Ticket, TicketEvent
-from server.rules.calendar import business_day
+from server.rules.calendar import business_day, day_start
 from server.rules.states import AT_COUNTER, Status
 
 RECENT_CALLS = 10
@@ -85,9 +85,12 @@ def _recent_calls(session: Any, site: Site, now: dt.datetime) -> list[dict[str, 
         .where(
             TicketEvent.site_id == site.id,
             TicketEvent.type.in_(["ticket.called", "ticket.recalled"]),
+            # Bounded to the working day: the (site_id, at) index is read from midnight on,
+            # never backwards through earlier days when today has fewer calls than asked.
+            TicketEvent.at >= day_start(day, site.timezone),
             Ticket.business_day == day,
         )
-        .order_by(TicketEvent.id.desc())
+        .order_by(TicketEvent.at.desc(), TicketEvent.id.desc())
         .limit(RECENT_CALLS)
     ).all()
     sites = _sites(session, {r[5] for r in rows if r[5] != site.id})

@@ -21,6 +21,12 @@ def business_day(at: dt.datetime, tz: str = DEFAULT_TZ) -> dt.date:
     return at.astimezone(zone(tz)).date()
 
 
+def day_start(day: dt.date, tz: str = DEFAULT_TZ) -> dt.datetime:
+    """Midnight that begins a business day in the site's time zone, as a UTC instant: the
+    lower bound that keeps a query of the working day inside the working day."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=zone(tz)).astimezone(dt.UTC)
+
+
 def local(at: dt.datetime, tz: str = DEFAULT_TZ) -> dt.datetime:
     return at.astimezone(zone(tz))
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from server.rules import eta
-from server.rules.calendar import business_day, format_label
+from server.rules.calendar import business_day, day_start, format_label
 from server.rules.states import TRANSITIONS, Action, IllegalTransition, Status, next_status
 
 
@@ -48,6 +48,17 @@ def test_business_day_follows_site_time_zone() -> None:
     assert business_day(after, "UTC") == dt.date(2026, 11, 25)
     with pytest.raises(ValueError):
         business_day(dt.datetime(2026, 11, 25, 12, 0), "UTC")
+
+
+def test_day_start_is_the_site_midnight_in_utc() -> None:
+    day = dt.date(2026, 12, 7)
+    start = day_start(day, "Asia/Ho_Chi_Minh")
+    assert start == dt.datetime(2026, 12, 6, 17, 0, tzinfo=dt.UTC)
+    assert business_day(start, "Asia/Ho_Chi_Minh") == day
+    assert business_day(start - dt.timedelta(microseconds=1), "Asia/Ho_Chi_Minh") == (
+        dt.date(2026, 12, 6)
+    )
+    assert day_start(day, "UTC") == dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
 
 
 def test_labels() -> None:

@@ -1,0 +1,238 @@
+#!/usr/bin/env python
+"""What history costs the working day: the same province empty and with N months behind it.
+
+Two fresh PostgreSQL databases (``motcua_bench_<random>``, dropped at the end) get the same
+province from the history generator (``gen_history.py``: ``--sites`` sites, counters, kiosks,
+tokens); the second also gets ``--months`` months of past working days (default 1 for speed;
+12 is a year: 4.1 M tickets for 55 sites). Then, in each, at site ``H01`` with today's real
+clock, through the REST API (the app's Flask test client: routing, auth, validation,
+serialisation; no socket) and, for the display, the hub's snapshot function:
+
+  display     the display's snapshot before the day's first call (``realtime.snapshots.display``)
+  issue       POST /sites/H01/tickets, a new Idempotency-Key each time
+  call-next   POST /counters/{id}/call-next (then start and finish, not timed)
+  rating      POST /counters/{id}/rating right after the finish (the tablet)
+  intake      POST /tickets/{id}/dossiers retried with the same Idempotency-Key (the replay
+              reports the first request's receipt job)
+  dashboard   GET /sites/H01/dashboard
+  close-day   POST /sites/H01/close-day with one waiting ticket (issued, not timed)
+
+each ``--reps`` times after two untimed warm-ups, and prints the p50 of each, empty and with
+history, and their ratio. Every response status is checked; an unexpected one exits 1.
+
+    .venv/bin/python tests/bench/bench_history.py [--months 1] [--sites 55] [--reps 30] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from server.app import create_app
+from server.config import Settings
+from server.core.db import Database
+from server.features import seed
+from server.models import Counter, Procedure, Site
+from server.realtime import snapshots
+from tests.bench import gen_history
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+OPS = ("display", "issue", "call-next", "rating", "intake", "dashboard", "close-day")
+COUNTERS = 4  # counters of H01 used for call-next (each serves its own main service)
+
+
+class Failed(Exception):
+    pass
+
+
+def create_database() -> str:
+    name = f"motcua_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    name = make_url(url).database
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :n"), {"n": name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    finally:
+        admin.dispose()
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def measure(url: str, reps: int) -> dict[str, float]:
+    """p50 (ms) of each operation at H01 of the province in ``url``."""
+    db = Database(url)
+    now = dt.datetime.now(dt.UTC)
+    with db.write() as s:
+        site = s.scalar(select(Site).where(Site.code == "H01"))
+        assert site is not None
+        kiosk = seed.add_device(s, site, "kiosk", "kiosk-1", None, now)
+        lead = {"Authorization": f"Bearer {seed.create_token(s, 'supervisor', site, now)}"}
+        counters = []
+        for c in s.scalars(select(Counter).where(Counter.site_id == site.id)
+                           .order_by(Counter.number).limit(COUNTERS)):
+            token = seed.create_token(s, "clerk", site, now, counter=c)
+            svc = c.profile[0].service.code
+            proc = s.scalar(select(Procedure.code).where(Procedure.service_code == svc)
+                            .order_by(Procedure.id).limit(1))
+            counters.append((c.id, {"Authorization": f"Bearer {token}"}, svc, proc))
+        site_id = site.id
+    # No request-rate limits (one client issues far faster than a kiosk), no print worker (the
+    # printers are not there); the app's request log is left out of the figures' output.
+    app = create_app(Settings(database_url=url, print_worker=False, rate_limits=False), db=db)
+    logging.getLogger("motcua").setLevel(logging.WARNING)
+    client = app.test_client()
+    kiosk_auth = {"Authorization": f"Bearer {kiosk}"}
+    times: dict[str, list[float]] = {op: [] for op in OPS}
+
+    def call(method: str, path: str, headers: dict[str, str], body: Any = None,
+             status: int = 200) -> dict[str, Any]:
+        r = client.open(f"/api/v1{path}", method=method, headers=headers,
+                        json=body if body is not None else {})
+        if r.status_code != status:
+            raise Failed(f"{method} {path}: {r.status_code} {r.get_data(as_text=True)[:300]}")
+        return r.get_json() or {}
+
+    def issue(service: str) -> dict[str, Any]:
+        return call("POST", "/sites/H01/tickets", {**kiosk_auth, "Idempotency-Key":
+                                                   uuid.uuid4().hex}, {"service": service}, 201)
+
+    def display() -> None:
+        with db.read() as s:
+            snap = snapshots.display(s, s.get(Site, site_id), dt.datetime.now(dt.UTC))
+        if snap["recent_calls"]:
+            raise Failed("the display snapshot is timed before the day's first call")
+
+    try:
+        for k in range(reps + 2):
+            ms = timed(display)
+            if k >= 2:
+                times["display"].append(ms)
+        for k in range(reps + 2):
+            svc = counters[k % len(counters)][2]
+            ms = timed(lambda svc=svc: issue(svc))
+            if k >= 2:
+                times["issue"].append(ms)
+        served: list[int] = []
+        for k in range(reps + 2):
+            cid, auth, svc, _proc = counters[k % len(counters)]
+            issue(svc)
+            t0 = time.perf_counter()
+            called = call("POST", f"/counters/{cid}/call-next", auth)
+            ms = (time.perf_counter() - t0) * 1000
+            tid = called["ticket"]["id"]
+            call("POST", f"/tickets/{tid}/start", auth)
+            call("POST", f"/tickets/{tid}/finish", auth)
+            rated = timed(lambda cid=cid, auth=auth: call(
+                "POST", f"/counters/{cid}/rating", auth, {"score": "satisfied"}, 201))
+            served.append(tid)
+            if k >= 2:
+                times["call-next"].append(ms)
+                times["rating"].append(rated)
+        cid, auth, _svc, proc = counters[0]
+        tid = next(t for i, t in enumerate(served) if i % len(counters) == 0)
+        key = {**auth, "Idempotency-Key": uuid.uuid4().hex}
+        body = {"procedure": proc, "applicant": {"name": "Nguyễn Văn An",
+                                                 "id_number": "001203004005"}}
+        first = call("POST", f"/tickets/{tid}/dossiers", key, body, 201)
+        for k in range(reps + 2):
+            again: dict[str, Any] = {}
+            t0 = time.perf_counter()
+            again = call("POST", f"/tickets/{tid}/dossiers", key, body, 201)  # the same answer
+            ms = (time.perf_counter() - t0) * 1000
+            if again["code"] != first["code"]:
+                raise Failed("an intake retried with the same key made a second dossier")
+            if k >= 2:
+                times["intake"].append(ms)
+        for k in range(reps + 2):
+            ms = timed(lambda: call("GET", "/sites/H01/dashboard", lead))
+            if k >= 2:
+                times["dashboard"].append(ms)
+        for k in range(reps + 2):
+            issue(counters[0][2])
+            ms = timed(lambda: call("POST", "/sites/H01/close-day", lead))
+            if k >= 2:
+                times["close-day"].append(ms)
+    finally:
+        app.extensions["motcua_printing"].stop()
+        db.dispose()
+    return {op: statistics.median(v) for op, v in times.items()}
+
+
+def run(months: int, sites: int, reps: int, per_day: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"months": months, "sites": sites, "per_day": per_day, "reps": reps}
+    for label, days in (("empty", 0), ("history", months * 30)):
+        url = create_database()
+        try:
+            made = gen_history.generate(url, sites=sites, days=days, per_day=per_day)
+            out[f"{label}_rows"] = made["rows"]
+            out[f"{label}_generate_s"] = made["seconds"]
+            out[label] = measure(url, reps)
+        finally:
+            drop_database(url)
+    out["ratio"] = {op: out["history"][op] / out["empty"][op] for op in OPS}
+    return out
+
+
+def table(r: dict[str, Any]) -> str:
+    rows = r.get("history_rows", {})
+    lines = [f"{r['sites']} sites, {r['months']} month(s) of history: "
+             f"{rows.get('tickets', 0):,} tickets, {rows.get('events', 0):,} events, "
+             f"{rows.get('jobs', 0):,} print jobs, {rows.get('ratings', 0):,} ratings, "
+             f"{rows.get('dossiers', 0):,} dossiers (generated in {r['history_generate_s']} s); "
+             f"p50 of {r['reps']} each",
+             f"{'operation':<12}{'empty ms':>10}{'history ms':>12}{'ratio':>8}"]
+    for op in OPS:
+        lines.append(f"{op:<12}{r['empty'][op]:>10.1f}{r['history'][op]:>12.1f}"
+                     f"{r['ratio'][op]:>8.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--months", type=int, default=1)
+    ap.add_argument("--sites", type=int, default=55)
+    ap.add_argument("--per-day", type=int, default=290)
+    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    try:
+        r = run(a.months, a.sites, a.reps, a.per_day)
+    except Failed as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(r, indent=2) if a.json else table(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

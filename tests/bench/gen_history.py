@@ -1,0 +1,365 @@
+"""Months of past working days of a province, written fast into PostgreSQL.
+
+    python tests/bench/gen_history.py --sites 55 --months 12 --database-url postgresql+psycopg://...
+    python tests/bench/gen_history.py --sites 2 --days 5 --per-day 40 --database-url ...
+
+The province (sites ``H01``..``Hnn`` under ``HPROV``, the simulator's five fields as services,
+``--counters`` counters each, a kiosk with its printer, a clerk token per counter, the demo's
+procedure catalog) is built through the engine's own seed functions. The past days are not
+replayed through ``issue``/``call_next`` (a year would take hours); each site-day is the
+simulator's model of a day (``server.features.simulate``: its arrival profile, service mix,
+priority share, absent citizens, walk time and lognormal service times) run on the site's
+counters, and its outcome is written as the rows the engine writes for it, with bulk COPY:
+tickets (``done`` or ``no_show``, labels and numbers from the service's daily counter),
+the ticket events of each step (issued, called, recalled, serving, done / no_show, with the
+engine's actors), the ticket's print job (acknowledged, bytes dropped), a rating for a quarter
+of the served tickets, a dossier (with its receipt's print job and its first step) for a
+quarter, and the daily counters (``service_days``, ``dossier_days``). Today is left empty: the
+working day the queries must keep to.
+
+A progress line goes to stderr after each day. ``generate`` is also called by the query-plan
+test (a couple of sites, a few days) and by ``bench_history.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import heapq
+import json
+import math
+import random
+import secrets
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from sqlalchemy import select, text
+
+from server.core import migrate
+from server.core.db import Database
+from server.features import procedures, seed, simulate
+from server.features.dossiers import agency_of, format_code
+from server.models import ApiToken, Device, Procedure, Service
+from server.rules.calendar import business_day, format_label, queue_position_key
+
+PROVINCE = "HPROV"
+PREFIXES = "ABCDE"
+RATED_SHARE = 0.25
+DOSSIER_SHARE = 0.25
+SCORES = ("very_satisfied", "very_satisfied", "satisfied", "satisfied", "not_satisfied")
+NAMES = ("Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", "Phạm Thị Dung", "Hoàng Văn Em")
+
+TICKET_COLS = ("id", "site_id", "service_id", "business_day", "number", "label", "priority_id",
+               "channel", "status", "queue_pos", "lang", "issued_at", "called_at", "started_at",
+               "finished_at", "counter_id", "device_id", "recall_count", "tracking_token")
+EVENT_COLS = ("id", "ticket_id", "site_id", "type", "from_status", "to_status", "counter_id",
+              "service_id", "actor", "at", "data")
+JOB_COLS = ("id", "site_id", "device_id", "counter_id", "ticket_id", "uri", "status", "attempts",
+            "next_attempt_at", "created_at", "finished_at", "ref")
+RATING_COLS = ("id", "ticket_id", "site_id", "service_id", "counter_id", "score", "source",
+               "created_at")
+DOSSIER_COLS = ("id", "code", "site_id", "procedure_id", "ticket_id", "counter_id", "status",
+                "applicant_name", "applicant_id_number", "documents", "sets", "delivery",
+                "received_at", "due_at", "paused_days_total", "tracking_token", "finished_at")
+DOSSIER_EVENT_COLS = ("id", "dossier_id", "at", "status_from", "status_to", "actor")
+
+
+@dataclass
+class SiteSetup:
+    id: int
+    code: str
+    timezone: str
+    agency: str
+    kiosk_id: int
+    kiosk_uri: str
+    services: dict[str, tuple[int, str]]  # field -> (service id, prefix)
+    counters: list[tuple[int, str, str]]  # (counter id, actor, printer uri)
+    procedures: dict[str, tuple[int, int]] = field(default_factory=dict)  # field -> (id, days)
+
+
+@dataclass
+class Rows:
+    tickets: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    jobs: list[tuple[Any, ...]] = field(default_factory=list)
+    ratings: list[tuple[Any, ...]] = field(default_factory=list)
+    dossiers: list[tuple[Any, ...]] = field(default_factory=list)
+    dossier_events: list[tuple[Any, ...]] = field(default_factory=list)
+    service_days: list[tuple[Any, ...]] = field(default_factory=list)
+    dossier_days: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def count(self) -> int:
+        return sum(len(v) for v in vars(self).values())
+
+
+class Ids:
+    """The next id of each table, read once (ids are given here, the sequences set after)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.next = {
+            t: int(conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {t}")).scalar_one()) + 1
+            for t in ("tickets", "ticket_events", "ratings", "dossiers", "dossier_events")
+        }
+
+    def take(self, table: str) -> int:
+        n = self.next[table]
+        self.next[table] = n + 1
+        return n
+
+
+def build_province(db: Database, sites: int, counters: int, now: dt.datetime) -> list[SiteSetup]:
+    """The province and its sites, through the seed functions (idempotent)."""
+    out = []
+    with db.write() as s:
+        seed.ensure_priorities(s)
+        province = seed.upsert_site(s, PROVINCE, name_vi="Trung tâm tỉnh (lịch sử)",
+                                    name_en="Province centre (history)", kind="province",
+                                    agency_code=PROVINCE)
+        procedures.seed_catalog(s, province)
+        procs: dict[str, tuple[int, int]] = {}
+        for proc in s.scalars(select(Procedure).where(Procedure.site_id == province.id)
+                              .order_by(Procedure.id)):
+            procs.setdefault(proc.service_code, (proc.id, proc.processing_days))
+        province_id = province.id
+    for i in range(sites):
+        code = f"H{i + 1:02d}"
+        with db.write() as s:
+            site = seed.upsert_site(
+                s, code, name_vi=f"Trung tâm xã {i + 1}", name_en=f"Commune centre {i + 1}",
+                kind="centre", parent_id=province_id, timezone="Asia/Ho_Chi_Minh",
+                agency_code=f"{code}-UBND",
+            )
+            svcs = [
+                seed.upsert_service(
+                    s, site, f, prefix=PREFIXES[k], name_vi=f"Lĩnh vực {f}", name_en=f"Field {f}",
+                    sla_target_minutes=20, default_service_minutes=simulate.SERVICE_TIMES[f][0],
+                    active=True, sort_order=k,
+                )
+                for k, f in enumerate(simulate.MIX)
+            ]
+            # One printer per kiosk and counter, each its own loopback address (never sent to).
+            kiosk_uri = f"tcp://127.0.{i + 1}.1:9100"
+            seed.add_device(s, site, "kiosk", "kiosk-1", kiosk_uri, now)
+            kiosk_id = s.scalar(select(Device.id).where(Device.site_id == site.id,
+                                                        Device.name == "kiosk-1"))
+            rows = []
+            for n in range(counters):
+                c = seed.upsert_counter(s, site, n + 1, [(svcs[n % len(svcs)], 1.0),
+                                                         (svcs[(n + 1) % len(svcs)], 0.5)], "open")
+                c.printer_uri = f"tcp://127.0.{i + 1}.{n + 10}:9100"
+                token_id = s.scalar(select(ApiToken.id).where(ApiToken.counter_id == c.id)
+                                    .limit(1))
+                if token_id is None:
+                    seed.create_token(s, "clerk", site, now, counter=c)
+                    token_id = s.scalar(select(ApiToken.id).where(ApiToken.counter_id == c.id))
+                rows.append((c.id, f"token:{token_id}", c.printer_uri))
+            services = {sv.code: (sv.id, sv.prefix) for sv in
+                        s.scalars(select(Service).where(Service.site_id == site.id))}
+            out.append(SiteSetup(site.id, code, site.timezone, agency_of(site), int(kiosk_id or 0),
+                                 kiosk_uri, services, rows, procs))
+    return out
+
+
+def past_working_days(today: dt.date, days: int) -> list[dt.date]:
+    """The ``days`` calendar days before ``today``, Monday to Friday only, oldest first."""
+    return [d for d in (today - dt.timedelta(days=k) for k in range(days, 0, -1))
+            if d.weekday() < 5]
+
+
+def _naive(at: dt.datetime) -> dt.datetime:
+    return at.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def site_day(rng: random.Random, site: SiteSetup, day: dt.date, per_day: int, ids: Ids,
+             priority_ids: list[int], rows: Rows) -> None:
+    """One site's day by the simulator's model, appended to ``rows`` as the engine's rows."""
+    arrivals = simulate.generate_arrivals(rng, per_day, simulate.MIX, site.timezone, day=day)
+    free: list[tuple[dt.datetime, int]] = [(arrivals[0].at if arrivals else
+                                            simulate.opening_segments(day, site.timezone,
+                                                                      True)[0][0], k)
+                                           for k in range(len(site.counters))]
+    heapq.heapify(free)
+    numbers: dict[str, int] = {}
+    dossier_no = 0
+    walk = dt.timedelta(minutes=simulate.WALK_MIN)
+    kiosk_actor = f"device:{site.kiosk_id}"
+    for arr in arrivals:
+        service_id, prefix = site.services[arr.service]
+        numbers[arr.service] = number = numbers.get(arr.service, 0) + 1
+        free_at, k = heapq.heappop(free)
+        counter_id, clerk, counter_uri = site.counters[k]
+        called = max(free_at, arr.at)
+        tid = ids.take("tickets")
+        absent = rng.random() < simulate.NO_SHOW_SHARE
+        mean, cv = simulate.SERVICE_TIMES[arr.service]
+        steps: list[tuple[str, str | None, str, int | None, dt.datetime]] = [
+            ("ticket.issued", None, "waiting", None, arr.at),
+            ("ticket.called", "waiting", "called", counter_id, called),
+        ]
+        if absent:
+            started = None
+            finished = called + dt.timedelta(minutes=2)
+            steps += [("ticket.recalled", "called", "called", counter_id,
+                       called + dt.timedelta(minutes=1)),
+                      ("ticket.no_show", "called", "no_show", counter_id, finished)]
+            status = "no_show"
+        else:
+            started = called + walk
+            finished = started + dt.timedelta(
+                minutes=simulate.lognormal_minutes(rng, mean, cv))
+            steps += [("ticket.serving", "called", "serving", counter_id, started),
+                      ("ticket.done", "serving", "done", counter_id, finished)]
+            status = "done"
+        heapq.heappush(free, (finished, k))
+        prio = rng.choice(priority_ids) if arr.priority and priority_ids else None
+        rows.tickets.append((
+            tid, site.id, service_id, day, number, format_label(prefix, number), prio, "kiosk",
+            status, queue_position_key(arr.at), "vi", _naive(arr.at), _naive(called),
+            _naive(started) if started else None, _naive(finished), counter_id, site.kiosk_id,
+            1 if absent else 0, secrets.token_urlsafe(24),
+        ))
+        for type_, before, after, cid, at in steps:
+            rows.events.append((ids.take("ticket_events"), tid, site.id, type_, before, after, cid,
+                                service_id, kiosk_actor if type_ == "ticket.issued" else clerk,
+                                _naive(at), None))
+        printed = arr.at + dt.timedelta(seconds=2)
+        rows.jobs.append((uuid.uuid4().hex, site.id, site.kiosk_id, None, tid, site.kiosk_uri,
+                          "done", 1, _naive(arr.at), _naive(arr.at), _naive(printed),
+                          f"ticket:{tid}"))
+        if absent:
+            continue
+        if rng.random() < RATED_SHARE:
+            rows.ratings.append((ids.take("ratings"), tid, site.id, service_id, counter_id,
+                                 rng.choice(SCORES), rng.choice(("tablet", "track")),
+                                 _naive(finished + dt.timedelta(minutes=1))))
+        proc = site.procedures.get(arr.service)
+        if proc is not None and rng.random() < DOSSIER_SHARE:
+            dossier_no += 1
+            did = ids.take("dossiers")
+            code = format_code(site.agency, day, dossier_no)
+            received = finished - dt.timedelta(minutes=1)
+            due = received + dt.timedelta(days=math.ceil(proc[1] * 7 / 5))
+            rows.dossiers.append((
+                did, code, site.id, proc[0], tid, counter_id, "returned", rng.choice(NAMES),
+                f"0{rng.randrange(10**10, 10**11)}", json.dumps(["Tờ khai"]), 1, "counter",
+                _naive(received), _naive(due), 0, secrets.token_urlsafe(24), _naive(due),
+            ))
+            rows.dossier_events.append((ids.take("dossier_events"), did, _naive(received), None,
+                                        "received", clerk))
+            rows.jobs.append((uuid.uuid4().hex, site.id, None, counter_id, tid, counter_uri,
+                              "done", 1, _naive(received), _naive(received),
+                              _naive(received + dt.timedelta(seconds=2)), f"dossier:{code}"[:64]))
+    for f, n in numbers.items():
+        rows.service_days.append((site.services[f][0], day, n, None, 0))
+    if dossier_no:
+        rows.dossier_days.append((site.agency, day, dossier_no))
+
+
+def _copy(cur: Any, table: str, cols: tuple[str, ...], data: list[tuple[Any, ...]]) -> None:
+    if not data:
+        return
+    with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
+        for row in data:
+            cp.write_row(row)
+
+
+def write(db: Database, rows: Rows) -> None:
+    """One day's rows of every site in one transaction (COPY, in the foreign keys' order)."""
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.driver_connection.cursor()  # type: ignore[union-attr]
+        _copy(cur, "tickets", TICKET_COLS, rows.tickets)
+        _copy(cur, "ticket_events", EVENT_COLS, rows.events)
+        _copy(cur, "ratings", RATING_COLS, rows.ratings)
+        _copy(cur, "dossiers", DOSSIER_COLS, rows.dossiers)
+        _copy(cur, "dossier_events", DOSSIER_EVENT_COLS, rows.dossier_events)
+        _copy(cur, "print_jobs", JOB_COLS, rows.jobs)
+        _copy(cur, "service_days", ("service_id", "business_day", "last_number", "last_class",
+                                    "run_length"), rows.service_days)
+        _copy(cur, "dossier_days", ("agency_code", "day", "last_number"), rows.dossier_days)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def _set_sequences(db: Database) -> None:
+    with db.engine.begin() as conn:
+        for t in ("tickets", "ticket_events", "ratings", "dossiers", "dossier_events"):
+            conn.execute(text(
+                f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), "
+                f"(SELECT coalesce(max(id), 0) + 1 FROM {t}), false)"))
+
+
+def generate(url: str, *, sites: int, days: int, per_day: int = 290, counters: int = 6,
+             seed_value: int = 1, now: dt.datetime | None = None, progress: bool = True,
+             analyze: bool = True) -> dict[str, Any]:
+    """Build the province (migrating first) and fill ``days`` calendar days before today with
+    history. Returns the sites' codes and the row counts written."""
+    now = now or dt.datetime.now(dt.UTC)
+    migrate.upgrade(url)
+    db = Database(url)
+    t0 = time.perf_counter()
+    totals: dict[str, int] = {}
+    try:
+        setups = build_province(db, sites, counters, now)
+        today = business_day(now, setups[0].timezone if setups else "Asia/Ho_Chi_Minh")
+        work_days = past_working_days(today, days)
+        rng = random.Random(seed_value)
+        with db.engine.connect() as conn:
+            ids = Ids(conn)
+            priority_ids = [int(x) for x in conn.execute(
+                text("SELECT id FROM priority_categories ORDER BY id")).scalars()]
+        for n, day in enumerate(work_days, 1):
+            rows = Rows()
+            for site in setups:
+                site_day(rng, site, day, per_day, ids, priority_ids, rows)
+            write(db, rows)
+            for k, v in vars(rows).items():
+                totals[k] = totals.get(k, 0) + len(v)
+            if progress:
+                el = time.perf_counter() - t0
+                done = sum(totals.values())
+                print(f"\rday {n}/{len(work_days)} {day}: {totals.get('tickets', 0):,} tickets, "
+                      f"{done:,} rows, {done / max(el, 1e-9):,.0f} rows/s, {el:.0f} s",
+                      end="", file=sys.stderr, flush=True)
+        if progress and work_days:
+            print(file=sys.stderr)
+        _set_sequences(db)
+        if analyze:
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("ANALYZE"))
+    finally:
+        db.dispose()
+    return {"sites": [s.code for s in setups], "days": len(work_days), "rows": totals,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--database-url", required=True, help="PostgreSQL (postgresql+psycopg://...)")
+    ap.add_argument("--sites", type=int, default=55)
+    span = ap.add_mutually_exclusive_group()
+    span.add_argument("--months", type=int, default=1, help="months before today (30 days each)")
+    span.add_argument("--days", type=int, help="calendar days before today (small runs)")
+    ap.add_argument("--per-day", type=int, default=290,
+                    help="tickets per site and working day (290: 4.1 M a year for 55 sites)")
+    ap.add_argument("--counters", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args(argv)
+    if not a.database_url.startswith("postgresql"):
+        ap.error("the generator writes with PostgreSQL's COPY: give a postgresql URL")
+    days = a.days if a.days is not None else a.months * 30
+    out = generate(a.database_url, sites=a.sites, days=days, per_day=a.per_day,
+                   counters=a.counters, seed_value=a.seed)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Every query of the working day reads only the working day, on PostgreSQL.
+
+A couple of sites get two weeks of past working days from the history generator
+(``tests/bench/gen_history.py``: a few thousand tickets, four times as many events, their print
+jobs, ratings and dossiers), then ``ANALYZE``. Today's work is done through the real feature
+functions (display snapshot before the day's first call, issue, call-next, start/finish, the
+tablet's rating, a dossier intake and its replay with the same key, the receipt lookup, the
+supervisor's dashboard, close-day) while a ``before_cursor_execute`` listener records each SQL
+statement with its parameters. Each recorded SELECT/UPDATE is then run again under
+``EXPLAIN (ANALYZE, FORMAT JSON)`` (in a transaction rolled back) and its plan must, on the
+tables that grow with history (tickets, ticket_events, print_jobs, ratings, dossiers):
+
+- hold no ``Seq Scan``, and
+- read at most today's rows of that table plus a small constant (rows returned plus rows
+  removed by filters, times loops), where one past site-day alone is 200 tickets and 800 events.
+
+No planner setting is changed: the history is large enough for the planner to choose the
+indexes on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.engine import make_url
+
+from server.core.auth import SYSTEM
+from server.core.db import Database
+from server.features import dailyops, dossiers, printing, ratings, supervision, tickets
+from server.models import Counter, Procedure, Site
+from server.realtime import snapshots
+from server.rules.calendar import business_day, day_start
+from tests.bench import gen_history
+from tests.conftest import PG_ADMIN_URL, needs
+
+pytestmark = pytest.mark.postgres
+
+BIG = ("tickets", "ticket_events", "print_jobs", "ratings", "dossiers")
+SLACK = 25  # rows beyond today's that a plan may read (index boundary probes, a locked row)
+PER_DAY = 200
+BASE = "http://plans.invalid"
+
+
+@pytest.fixture(scope="module")
+def history_url() -> Iterator[str]:
+    """A database of its own: the generated history must not be truncated by other tests."""
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        needs("PostgreSQL", f"{make_url(PG_ADMIN_URL).render_as_string()}: {type(exc).__name__}")
+        return
+    name = f"motcua_plans_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :n"), {"n": name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+class Recorder:
+    """The statements the engine sends, by the step of the working day that sent them."""
+
+    def __init__(self, db: Database) -> None:
+        self.step = ""
+        self.seen: list[tuple[str, str, Any]] = []
+        event.listen(db.engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                executemany: bool) -> None:
+        verb = statement.lstrip().split(None, 1)[0].upper()
+        if self.step and not executemany and verb in ("SELECT", "UPDATE", "WITH"):
+            self.seen.append((self.step, statement, parameters))
+
+
+def _scans(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _scans(child)
+
+
+def rows_read(node: dict[str, Any]) -> float:
+    """Rows a scan node looked at: returned plus removed by its filters, over all its loops."""
+    per_loop = (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+                + node.get("Rows Removed by Index Recheck", 0))
+    return per_loop * max(node.get("Actual Loops", 1), 1)
+
+
+def today_rows(db: Database, start: dt.datetime, day: dt.date) -> dict[str, int]:
+    with db.engine.connect() as conn:
+        def n(sql: str, **kw: Any) -> int:
+            return int(conn.execute(text(sql), kw).scalar_one())
+        t0 = start.replace(tzinfo=None)
+        return {
+            "tickets": n("SELECT count(*) FROM tickets WHERE business_day = :d", d=day),
+            "ticket_events": n("SELECT count(*) FROM ticket_events WHERE at >= :t", t=t0),
+            "print_jobs": n("SELECT count(*) FROM print_jobs WHERE created_at >= :t", t=t0),
+            "ratings": n("SELECT count(*) FROM ratings WHERE created_at >= :t", t=t0),
+            "dossiers": n("SELECT count(*) FROM dossiers WHERE received_at >= :t", t=t0),
+        }
+
+
+def test_working_day_queries_read_only_the_working_day(history_url: str) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    made = gen_history.generate(history_url, sites=2, days=14, per_day=PER_DAY, counters=4,
+                                now=now - dt.timedelta(minutes=5), progress=False)
+    assert made["rows"]["tickets"] >= 3000, made  # enough for the planner to prefer indexes
+
+    db = Database(history_url)
+    rec = Recorder(db)
+    try:
+        with db.read() as s:
+            site = s.scalar(select(Site).where(Site.code == made["sites"][0]))
+            assert site is not None
+            c1 = s.scalar(select(Counter).where(Counter.site_id == site.id, Counter.number == 1))
+            assert c1 is not None
+            svc = c1.profile[0].service.code  # the counter's main service
+            proc_code = s.scalar(select(Procedure.code).where(Procedure.service_code == svc)
+                                 .order_by(Procedure.id).limit(1))
+        day = business_day(now, site.timezone)
+        start = day_start(day, site.timezone)
+
+        rec.step = "display snapshot before the first call"
+        with db.read() as s:
+            snap = snapshots.display(s, s.get(Site, site.id), now)
+        assert snap["recent_calls"] == []
+
+        rec.step = "issue"
+        for k in range(6):
+            with db.write() as s:
+                tickets.issue_ticket(s, SYSTEM, site.code, svc,
+                                     None, "vi", f"plan-{k}", now, BASE)
+        rec.step = "issue retried with the same key"
+        with db.write() as s:
+            _view, created = tickets.issue_ticket(s, SYSTEM, site.code,
+                                                 svc, None, "vi",
+                                                 "plan-0", now, BASE)
+        assert created is False
+
+        rec.step = "call-next"
+        with db.write() as s:
+            called = tickets.call_next(s, SYSTEM, c1.id, now, BASE)
+        assert called is not None
+        rec.step = "start and finish"
+        with db.write() as s:
+            tickets.ticket_action(s, SYSTEM, called["id"], "start", now, BASE)
+        with db.write() as s:
+            tickets.ticket_action(s, SYSTEM, called["id"], "finish", now, BASE)
+
+        rec.step = "tablet rating"
+        with db.write() as s:
+            ratings.rate_at_counter(s, SYSTEM, c1.id, "satisfied", now)
+
+        rec.step = "dossier intake"
+        data = {"procedure": proc_code,
+                "applicant": {"name": "Nguyễn Văn An", "id_number": "001203004005"}}
+        with db.write() as s:
+            d, created = dossiers.intake(s, SYSTEM, called["id"], data, "intake-1", now, BASE)
+        assert created
+        rec.step = "dossier intake retried with the same key, its receipt looked up"
+        with db.write() as s:
+            again, created = dossiers.intake(s, SYSTEM, called["id"], data, "intake-1", now,
+                                             BASE)
+        assert not created and again["code"] == d["code"]
+        with db.read() as s:
+            printing.latest_job(s, f"dossier:{d['code']}")
+
+        rec.step = "display snapshot"
+        with db.read() as s:
+            snap = snapshots.display(s, s.get(Site, site.id), now)
+        assert [c["number"] for c in snap["recent_calls"]] == [called["number"]]
+
+        rec.step = "dashboard"
+        with db.read() as s:
+            supervision.dashboard(s, SYSTEM, site.code, now)
+
+        rec.step = "close-day"
+        with db.write() as s:
+            summary = dailyops.close_day(s, SYSTEM, s.get(Site, site.id), now)
+        assert summary["unserved_at_close"] == 5
+        rec.step = ""
+
+        limits = today_rows(db, start, day)
+        steps = {step for step, _sql, _params in rec.seen}
+        assert len(steps) == 11, steps  # every step sent statements
+        failures: list[str] = []
+        raw = db.engine.raw_connection()
+        try:
+            cur = raw.driver_connection.cursor()  # type: ignore[union-attr]
+            for step, sql, params in rec.seen:
+                cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+                plan = cur.fetchone()[0]
+                raw.rollback()  # an explained UPDATE changes nothing
+                root = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+                for node in _scans(root):
+                    table = node.get("Relation Name")
+                    if table not in BIG:
+                        continue
+                    read = rows_read(node)
+                    if node["Node Type"] == "Seq Scan" or read > limits[table] + SLACK:
+                        failures.append(
+                            f"{step}: {node['Node Type']} on {table} read {read:.0f} rows "
+                            f"(today's: {limits[table]})\n  {' '.join(sql.split())[:400]}"
+                        )
+        finally:
+            raw.close()
+        assert not failures, "\n".join(failures)
+    finally:
+        db.dispose()
