@@ -71,15 +71,16 @@ def migration_files(commit: str) -> frozenset[str]:
 
 
 def old_candidates(limit: int = 400) -> list[str]:
-    """Commits that are the release before this one: the newest ancestors of HEAD whose
-    migrations are HEAD's without the newest ones (the largest proper subset found), newest
-    first. Several, since a merge commit may not start (its branches each did)."""
+    """Commits that are the release before this one: the newest ancestors of HEAD on its
+    first-parent line (main's own history, not the commits of a merged branch, whose
+    migrations may be chained differently until the merge) whose migrations are HEAD's
+    without the newest ones (the largest proper subset found), newest first."""
     if git("rev-parse", "--is-shallow-repository").strip() == "true":
         raise BenchError("a shallow clone has no old code: `git fetch --unshallow`, or --old")
     head = migration_files("HEAD")
     best: frozenset[str] = frozenset()
     found: list[str] = []
-    for commit in git("rev-list", f"--max-count={limit}", "HEAD").split():
+    for commit in git("rev-list", "--first-parent", f"--max-count={limit}", "HEAD").split():
         files = migration_files(commit)
         if not files < head:
             continue

@@ -4,6 +4,7 @@ leaves the node's other requests fast, whichever way the node was started."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -120,7 +121,11 @@ def test_lock_timeout_answers_503_with_retry_after_and_one_log_line(
                           headers={"Authorization": f"Bearer {clerk_token}"}, timeout=30)
         assert r.status_code in (200, 204), r.text
         metrics = requests.get(f"{node.url}/metrics", timeout=10).text
-        assert 'motcua_database_unavailable_total{kind="lock_timeout"} 3.0' in metrics
+        # The three requests, and whatever the node's background work (the print worker's
+        # claims, which read the counters' printers) met while the table was locked.
+        found = re.search(
+            r'motcua_database_unavailable_total\{kind="lock_timeout"\} (\S+)', metrics)
+        assert found is not None and float(found.group(1)) >= 3, metrics
     finally:
         locker.join(30)
         node.stop()

@@ -182,6 +182,15 @@ def test_the_cli_sets_file_printers_only_inside_the_spool_folder(
     import json
 
     doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    # The file carries the devices too: a device's printer outside the spool is refused alike.
+    devices = doc.pop("devices")
+    kiosk = next(d for d in devices if d["name"] == "kiosk-1")
+    doc["devices"] = [{**kiosk, "printer_uri": outside}]
+    doc_path.write_text(json.dumps(doc), encoding="utf-8")
+    r = _cli(demo, tmp_path, "config", "import", str(doc_path))
+    assert r.exit_code != 0 and "printer_file_outside_spool" in r.output, r.output
+    # Without devices the file leaves them as they are; a counter's printer outside: refused.
+    del doc["devices"]
     doc["counters"][0]["printer_uri"] = outside
     doc_path.write_text(json.dumps(doc), encoding="utf-8")
     r = _cli(demo, tmp_path, "config", "import", str(doc_path))
