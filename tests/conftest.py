@@ -9,6 +9,7 @@ fail: CI must never pass by skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -117,9 +118,9 @@ def pg_database() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture
-def empty_pg() -> Iterator[str]:
-    """A PostgreSQL database of its own, without a schema (dropped after the test)."""
+@contextlib.contextmanager
+def scratch_pg() -> Iterator[str]:
+    """A PostgreSQL database of its own, without a schema, dropped on leaving."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -129,14 +130,23 @@ def empty_pg() -> Iterator[str]:
     name = f"motcua_empty_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-            {"n": name},
-        )
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture
+def empty_pg() -> Iterator[str]:
+    """A PostgreSQL database of its own, without a schema (dropped after the test)."""
+    with scratch_pg() as url:
+        yield url
 
 
 @pytest.fixture
