@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from server.core.events import Event, current_seq, emit, first_seq
@@ -91,7 +91,13 @@ def class_state(session: Session, service_id: int, day: dt.date) -> routing.Clas
 
 @dataclass
 class ServiceLine:
-    """One service's waiting line today, with what estimates need. Pure once loaded."""
+    """One service's waiting line today, with what estimates need. Pure once loaded.
+
+    ``priority_ids``/``normal_ids`` hold the head of each class in queue order (at most
+    ``STATS_ORDER_LIMIT`` each: enough for the first ``STATS_ORDER_LIMIT`` places of the
+    call order); ``priority_waiting``/``normal_waiting`` count the whole line. Places and
+    estimates come from these counts (``routing.calls_before_place``), so their cost does
+    not grow with the line."""
 
     service_id: int
     code: str
@@ -104,27 +110,57 @@ class ServiceLine:
     minutes: float
     idle: int = 0  # open counters serving it with nobody at the desk
     called_per_min: float = 0.0  # its tickets called per minute over the last half hour
+    priority_waiting: int | None = None  # None: the lists are the whole line
+    normal_waiting: int | None = None
     _order: list[int] | None = None
-    _index: dict[int, int] | None = None
+    _index: dict[int, tuple[str, int]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.priority_waiting is None:
+            self.priority_waiting = len(self.priority_ids)
+        if self.normal_waiting is None:
+            self.normal_waiting = len(self.normal_ids)
 
     def order(self) -> list[int]:
+        """The call order of the loaded heads: exact for its first ``STATS_ORDER_LIMIT``
+        places (no class runs out of loaded tickets before then)."""
         if self._order is None:
             self._order = routing.call_order(
                 self.priority_ids, self.normal_ids, self.state, self.ratio
             )
         return self._order
 
-    def ahead(self, ticket_id: int) -> int:
+    def count(self, klass: str) -> int:
+        n = self.priority_waiting if klass == routing.PRIORITY else self.normal_waiting
+        assert n is not None
+        return n
+
+    def place(self, klass: str, index: int) -> int:
+        """Tickets called before the ``index``-th waiting ticket of ``klass``."""
+        other = routing.NORMAL if klass == routing.PRIORITY else routing.PRIORITY
+        return routing.calls_before_place(klass, index, self.count(other), self.state,
+                                          self.ratio)
+
+    def class_index(self, ticket_id: int) -> tuple[str, int] | None:
+        """(class, index in it) of a loaded ticket; None beyond the loaded heads."""
         if self._index is None:
-            self._index = {tid: i for i, tid in enumerate(self.order())}
-        return self._index[ticket_id]
+            self._index = {tid: (routing.PRIORITY, i) for i, tid in enumerate(self.priority_ids)}
+            self._index.update(
+                {tid: (routing.NORMAL, i) for i, tid in enumerate(self.normal_ids)}
+            )
+        return self._index.get(ticket_id)
+
+    def ahead(self, ticket_id: int) -> int:
+        """Tickets called before this loaded one (KeyError beyond the loaded heads: see
+        ``ticket_ahead``)."""
+        found = self.class_index(ticket_id)
+        if found is None:
+            raise KeyError(ticket_id)
+        return self.place(*found)
 
     def ahead_of_new(self, priority: bool = False) -> int:
-        p, n = self.priority_ids, self.normal_ids
-        p2, n2 = ([*p, -1], n) if priority else (p, [*n, -1])
-        if not priority and not p:
-            return len(n)
-        return routing.calls_before(-1, p2, n2, self.state, self.ratio)
+        klass = routing.PRIORITY if priority else routing.NORMAL
+        return self.place(klass, self.count(klass))
 
     def eta(self, ahead: int) -> int | None:
         return eta_mod.estimate_minutes(
@@ -133,20 +169,48 @@ class ServiceLine:
 
     @property
     def waiting(self) -> int:
-        return len(self.priority_ids) + len(self.normal_ids)
+        return self.count(routing.PRIORITY) + self.count(routing.NORMAL)
+
+    @property
+    def waiting_priority(self) -> int:
+        return self.count(routing.PRIORITY)
 
     def stats(self) -> dict[str, Any]:
         order = self.order()[:STATS_ORDER_LIMIT]
-        etas = [self.eta(i) for i in range(len(order))]
+        etas = eta_mod.estimate_minutes_first(
+            len(order), self.minutes, self.capacity, self.idle, self.called_per_min
+        )
         return {
             "service": self.code,
             "waiting": self.waiting,
-            "waiting_priority": len(self.priority_ids),
+            "waiting_priority": self.waiting_priority,
             "open_counters": self.open_counters,
             "order": order,
             "eta_minutes": etas,
             "eta_new": self.eta(self.ahead_of_new()),
         }
+
+
+def ticket_ahead(session: Session, line: ServiceLine, ticket: Ticket) -> int:
+    """Tickets called before this waiting one: from the loaded heads, or, beyond them, from
+    the count of its class ahead of it in queue order (one indexed count)."""
+    found = line.class_index(ticket.id)
+    if found is not None:
+        return line.place(*found)
+    same_class = (Ticket.priority_id.is_not(None) if ticket.priority_id is not None
+                  else Ticket.priority_id.is_(None))
+    index = session.scalar(
+        select(func.count()).select_from(Ticket).where(
+            Ticket.service_id == ticket.service_id,
+            Ticket.business_day == ticket.business_day,
+            Ticket.status == Status.WAITING,
+            same_class,
+            or_(Ticket.queue_pos < ticket.queue_pos,
+                and_(Ticket.queue_pos == ticket.queue_pos, Ticket.id < ticket.id)),
+        )
+    )
+    klass = routing.PRIORITY if ticket.priority_id is not None else routing.NORMAL
+    return line.place(klass, int(index or 0))
 
 
 @dataclass
@@ -187,7 +251,8 @@ def queue_snapshot(
     states: dict[int, routing.ClassState] | None = None,
     services: list[Service] | None = None,
 ) -> QueueSnapshot:
-    """Read the waiting lines (5 or 6 statements whatever the number of services)."""
+    """Read the waiting lines (5 or 6 statements whatever the number of services, and whatever
+    the length of the lines: heads and counts, not every waiting ticket)."""
     seq = current_seq(session, site.id)  # first: what the lines below include at least
     day = business_day(now, site.timezone)
     if services is None:
@@ -197,17 +262,25 @@ def queue_snapshot(
         services = list(session.scalars(q))
     ids = [sv.id for sv in services]
 
+    # The head of each (service, class) in queue order, at most STATS_ORDER_LIMIT: what the
+    # call order shown to screens needs, whatever the length of the line.
     waiting: dict[int, tuple[list[int], list[int]]] = {sid: ([], []) for sid in ids}
-    rows = session.execute(
-        select(Ticket.service_id, Ticket.id, Ticket.priority_id)
+    heads = [
+        select(Ticket.service_id, Ticket.id, Ticket.priority_id, Ticket.queue_pos)
         .where(
-            Ticket.service_id.in_(ids),
+            Ticket.service_id == sid,
             Ticket.business_day == day,
             Ticket.status == Status.WAITING,
+            Ticket.priority_id.is_not(None) if priority else Ticket.priority_id.is_(None),
         )
         .order_by(Ticket.queue_pos, Ticket.id)
-    ).all()
-    for service_id, ticket_id, priority_id in rows:
+        .limit(STATS_ORDER_LIMIT)
+        .subquery()
+        for sid in ids
+        for priority in (True, False)
+    ]
+    rows = session.execute(union_all(*(select(*h.c) for h in heads))).all() if heads else []
+    for service_id, ticket_id, priority_id, _pos in sorted(rows, key=lambda r: (r[3], r[1])):
         waiting[service_id][0 if priority_id is not None else 1].append(ticket_id)
 
     if states is None:
@@ -239,17 +312,20 @@ def queue_snapshot(
     # Routing sends a counter to its most urgent service, so a counter's time goes where the
     # lines are long relative to their SLA target: share by weight x pressure, where pressure
     # is the line's length (at least half a ticket) over its target.
-    lengths = dict(
-        session.execute(
-            select(Ticket.service_id, func.count())
-            .where(
-                Ticket.service_id.in_({sid for _c, sid, _w in profile_rows}),
-                Ticket.business_day == day,
-                Ticket.status == Status.WAITING,
-            )
-            .group_by(Ticket.service_id)
-        ).all()
-    ) if profile_rows else {}
+    # Whole-line counts by (service, class): the lines read above and the services their
+    # counters share their time with.
+    counted: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for sid, is_normal, n in session.execute(
+        select(Ticket.service_id, Ticket.priority_id.is_(None), func.count())
+        .where(
+            Ticket.service_id.in_(set(ids) | {sid for _c, sid, _w in profile_rows}),
+            Ticket.business_day == day,
+            Ticket.status == Status.WAITING,
+        )
+        .group_by(Ticket.service_id, Ticket.priority_id.is_(None))
+    ):
+        counted[sid][1 if is_normal else 0] += int(n)
+    lengths = {sid: p + n for sid, (p, n) in counted.items()}
     pull: dict[tuple[int, int], float] = {}
     totals: dict[int, float] = defaultdict(float)
     for counter_id, sid, weight, sla in rows4:
@@ -304,6 +380,8 @@ def queue_snapshot(
             minutes=eta_mod.mean_service_minutes(recent.get(sv.id, []), sv.default_service_minutes),
             idle=idle.get(sv.id, 0),
             called_per_min=called.get(sv.id, 0.0),
+            priority_waiting=counted[sv.id][0] if sv.id in counted else 0,
+            normal_waiting=counted[sv.id][1] if sv.id in counted else 0,
         )
         for sv in services
     }

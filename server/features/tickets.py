@@ -31,6 +31,7 @@ from server.features.queues import (
     emit_queue_stats,
     interleave,
     queue_snapshot,
+    ticket_ahead,
 )
 from server.models import (
     Counter,
@@ -70,7 +71,7 @@ def ticket_view(
     if ticket.status == Status.WAITING:
         snap = snapshot or queue_snapshot(session, site, now, [ticket.service_id])
         line = snap.lines[ticket.service_id]
-        ahead = line.ahead(ticket.id)
+        ahead = ticket_ahead(session, line, ticket)
         position = ahead + 1
         eta = line.eta(ahead)
     counter = ticket.counter
