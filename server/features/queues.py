@@ -44,7 +44,10 @@ def emit_queue_stats(
     if snap is None or not service_ids <= set(snap.lines):
         site = session.get(Site, site_id)
         assert site is not None
-        snap = queue_snapshot(session, site, now, sorted(service_ids))
+        # The services are usually loaded already (the ticket's): no statement for them.
+        services = [sv for sid in sorted(service_ids)
+                    if (sv := session.get(Service, sid)) is not None and sv.site_id == site_id]
+        snap = queue_snapshot(session, site, now, services=services)
     pending = session.info.setdefault("queue_stats", [])
     for sid in sorted(service_ids):
         event = emit(session, site_id, "queue.stats", snap.lines[sid].stats())
@@ -82,11 +85,21 @@ def interleave(site: Site) -> routing.Interleave:
     return routing.Interleave(site.interleave_priority, site.interleave_normal)
 
 
-def class_state(session: Session, service_id: int, day: dt.date) -> routing.ClassState:
-    row = session.get(ServiceDay, (service_id, day))
-    if row is None:
-        return routing.ClassState()
-    return routing.ClassState(row.last_class, row.run_length)
+def class_states(
+    session: Session, lines: list[tuple[int, dt.date]]
+) -> dict[int, routing.ClassState]:
+    """The interleave state of each (service, day) of ``lines`` that has one: one statement."""
+    wanted = set(lines)
+    return {
+        row.service_id: routing.ClassState(row.last_class, row.run_length)
+        for row in session.scalars(
+            select(ServiceDay).where(
+                ServiceDay.service_id.in_({sid for sid, _d in lines}),
+                ServiceDay.business_day.in_({day for _s, day in lines}),
+            )
+        )
+        if (row.service_id, row.business_day) in wanted
+    } if lines else {}
 
 
 @dataclass
@@ -284,31 +297,31 @@ def queue_snapshot(
         waiting[service_id][0 if priority_id is not None else 1].append(ticket_id)
 
     if states is None:
-        states = {
-            row.service_id: routing.ClassState(row.last_class, row.run_length)
-            for row in session.scalars(
-                select(ServiceDay).where(
-                    ServiceDay.service_id.in_(ids), ServiceDay.business_day == day
-                )
-            )
-        }
+        states = class_states(session, [(sid, day) for sid in ids])
 
     # Capacity: each open counter gives each of its services its share of the counter's weights.
     capacity: dict[int, float] = defaultdict(float)
     open_counters: dict[int, int] = defaultdict(int)
     serving = select(CounterService.counter_id).where(CounterService.service_id.in_(ids))
+    at_desk = (
+        select(Ticket.id)
+        .where(Ticket.counter_id == CounterService.counter_id, Ticket.status.in_(AT_COUNTER))
+        .exists()
+    )
     rows4 = session.execute(
         select(
             CounterService.counter_id,
             CounterService.service_id,
             CounterService.weight,
             Service.sla_target_minutes,
+            at_desk,  # someone called or served there: the counter is not idle
         )
         .join(Counter, Counter.id == CounterService.counter_id)
         .join(Service, Service.id == CounterService.service_id)
         .where(Counter.status == "open", CounterService.counter_id.in_(serving))
     ).all()
-    profile_rows = [(c, sid, w) for c, sid, w, _sla in rows4]
+    busy = {counter_id for counter_id, _sid, _w, _sla, at in rows4 if at}
+    profile_rows = [(c, sid, w) for c, sid, w, _sla, _at in rows4]
     # Routing sends a counter to its most urgent service, so a counter's time goes where the
     # lines are long relative to their SLA target: share by weight x pressure, where pressure
     # is the line's length (at least half a ticket) over its target.
@@ -328,7 +341,7 @@ def queue_snapshot(
     lengths = {sid: p + n for sid, (p, n) in counted.items()}
     pull: dict[tuple[int, int], float] = {}
     totals: dict[int, float] = defaultdict(float)
-    for counter_id, sid, weight, sla in rows4:
+    for counter_id, sid, weight, sla, _at in rows4:
         pull[(counter_id, sid)] = weight * max(lengths.get(sid, 0), 0.5) / max(sla, 1)
         totals[counter_id] += pull[(counter_id, sid)]
     for counter_id, sid, _weight in profile_rows:
@@ -338,14 +351,6 @@ def queue_snapshot(
 
     # Idle open counters (nobody called or served there) and the recent call rate.
     idle: dict[int, int] = defaultdict(int)
-    open_ids = {counter_id for counter_id, _sid, _w in profile_rows}
-    busy = set(
-        session.scalars(
-            select(Ticket.counter_id).where(
-                Ticket.counter_id.in_(open_ids), Ticket.status.in_(AT_COUNTER)
-            )
-        )
-    ) if open_ids else set()
     for counter_id, sid, _weight in profile_rows:
         if sid in waiting and counter_id not in busy:
             idle[sid] += 1
