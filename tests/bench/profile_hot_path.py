@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--waiting", type=int, default=2000, help="line length of the second count")
     ap.add_argument("--count", type=int, default=200, help="issues and calls profiled")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--sort", default="tottime", help="pstats order (tottime, cumulative, ...)")
     ap.add_argument("--no-list", action="store_true", help="counts only, not the statements")
     opts = ap.parse_args()
 
@@ -171,7 +172,7 @@ def main() -> None:
             issue(SERVICES[i % len(SERVICES)])
         prof.disable()
         buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(opts.top)
+        pstats.Stats(prof, stream=buf).sort_stats(opts.sort).print_stats(opts.top)
         print(f"\n[{opts.backend}] cProfile, {opts.count} issues at ~{opts.waiting} waiting:")
         print(buf.getvalue())
 
@@ -181,7 +182,7 @@ def main() -> None:
             call()
         prof.disable()
         buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(opts.top)
+        pstats.Stats(prof, stream=buf).sort_stats(opts.sort).print_stats(opts.top)
         print(f"\n[{opts.backend}] cProfile, {opts.count // 2} call-next->start->finish rounds:")
         print(buf.getvalue())
         app.extensions["motcua_printing"].stop()
