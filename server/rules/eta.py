@@ -116,3 +116,15 @@ def estimate_range(minutes: int | None) -> tuple[int, int] | None:
     low = math.floor(minutes * RANGE_LOW)
     high = math.ceil(minutes * RANGE_HIGH + RANGE_PAD_MIN)
     return (low, max(high, low + 1))
+
+
+def estimate_ranges(minutes: Sequence[int | None]) -> list[tuple[int, int] | None]:
+    """``estimate_range`` of each estimate of a line (a screen's places): worked out once per
+    distinct value, as a line's estimates repeat in runs."""
+    ranges: dict[int | None, tuple[int, int] | None] = {}
+    out = []
+    for m in minutes:
+        if m not in ranges:
+            ranges[m] = estimate_range(m)
+        out.append(ranges[m])
+    return out
