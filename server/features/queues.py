@@ -4,11 +4,12 @@ and counts; ``emit_queue_stats`` sends their absolute state to screens after a c
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, union_all
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from server.core.events import Event, current_seq, emit, first_seq
@@ -256,6 +257,78 @@ def service_minutes(
     return out
 
 
+# The snapshot's statements are built once (bound parameters), not on every request: building
+# an ORM statement costs more CPU than SQLite takes to run it.
+
+
+@functools.cache
+def _heads_statement(services: int) -> Any:
+    """The head of each (service, class) in queue order, at most ``limit`` tickets each: what
+    the call order shown to screens needs, whatever the length of the line. Services are
+    bound as s0, s1, ..."""
+    parts = [
+        select(Ticket.service_id, Ticket.id, Ticket.priority_id, Ticket.queue_pos)
+        .where(
+            Ticket.service_id == bindparam(f"s{k}"),
+            Ticket.business_day == bindparam("day"),
+            Ticket.status == Status.WAITING,
+            Ticket.priority_id.is_not(None) if priority else Ticket.priority_id.is_(None),
+        )
+        .order_by(Ticket.queue_pos, Ticket.id)
+        .limit(bindparam("limit", type_=Integer))
+        .subquery()
+        for k in range(services)
+        for priority in (True, False)
+    ]
+    return union_all(*(select(*part.c) for part in parts))
+
+
+_PROFILES = (  # open counters serving any of the services, with all their lines
+    select(
+        CounterService.counter_id,
+        CounterService.service_id,
+        CounterService.weight,
+        Service.sla_target_minutes,
+        select(Ticket.id)  # someone called or served there: the counter is not idle
+        .where(Ticket.counter_id == CounterService.counter_id, Ticket.status.in_(AT_COUNTER))
+        .exists(),
+    )
+    .join(Counter, Counter.id == CounterService.counter_id)
+    .join(Service, Service.id == CounterService.service_id)
+    .where(
+        Counter.status == "open",
+        CounterService.counter_id.in_(
+            select(CounterService.counter_id).where(
+                CounterService.service_id.in_(bindparam("ids", expanding=True))
+            )
+        ),
+    )
+)
+
+_COUNTS = (  # whole-line counts by (service, class)
+    select(Ticket.service_id, Ticket.priority_id.is_(None), func.count())
+    .where(
+        Ticket.service_id.in_(bindparam("ids", expanding=True)),
+        Ticket.business_day == bindparam("day"),
+        Ticket.status == Status.WAITING,
+    )
+    .group_by(Ticket.service_id, Ticket.priority_id.is_(None))
+)
+
+_CALLED = (  # tickets called since ``since`` and the first issued, by service
+    select(
+        Ticket.service_id,
+        func.count(Ticket.called_at).filter(Ticket.called_at >= bindparam("since")),
+        func.min(Ticket.issued_at),
+    )
+    .where(
+        Ticket.service_id.in_(bindparam("ids", expanding=True)),
+        Ticket.business_day == bindparam("day"),
+    )
+    .group_by(Ticket.service_id)
+)
+
+
 def queue_snapshot(
     session: Session,
     site: Site,
@@ -278,21 +351,10 @@ def queue_snapshot(
     # The head of each (service, class) in queue order, at most STATS_ORDER_LIMIT: what the
     # call order shown to screens needs, whatever the length of the line.
     waiting: dict[int, tuple[list[int], list[int]]] = {sid: ([], []) for sid in ids}
-    heads = [
-        select(Ticket.service_id, Ticket.id, Ticket.priority_id, Ticket.queue_pos)
-        .where(
-            Ticket.service_id == sid,
-            Ticket.business_day == day,
-            Ticket.status == Status.WAITING,
-            Ticket.priority_id.is_not(None) if priority else Ticket.priority_id.is_(None),
-        )
-        .order_by(Ticket.queue_pos, Ticket.id)
-        .limit(STATS_ORDER_LIMIT)
-        .subquery()
-        for sid in ids
-        for priority in (True, False)
-    ]
-    rows = session.execute(union_all(*(select(*h.c) for h in heads))).all() if heads else []
+    rows = session.execute(
+        _heads_statement(len(ids)),
+        {"day": day, "limit": STATS_ORDER_LIMIT, **{f"s{k}": sid for k, sid in enumerate(ids)}},
+    ).all() if ids else []
     for service_id, ticket_id, priority_id, _pos in sorted(rows, key=lambda r: (r[3], r[1])):
         waiting[service_id][0 if priority_id is not None else 1].append(ticket_id)
 
@@ -302,24 +364,7 @@ def queue_snapshot(
     # Capacity: each open counter gives each of its services its share of the counter's weights.
     capacity: dict[int, float] = defaultdict(float)
     open_counters: dict[int, int] = defaultdict(int)
-    serving = select(CounterService.counter_id).where(CounterService.service_id.in_(ids))
-    at_desk = (
-        select(Ticket.id)
-        .where(Ticket.counter_id == CounterService.counter_id, Ticket.status.in_(AT_COUNTER))
-        .exists()
-    )
-    rows4 = session.execute(
-        select(
-            CounterService.counter_id,
-            CounterService.service_id,
-            CounterService.weight,
-            Service.sla_target_minutes,
-            at_desk,  # someone called or served there: the counter is not idle
-        )
-        .join(Counter, Counter.id == CounterService.counter_id)
-        .join(Service, Service.id == CounterService.service_id)
-        .where(Counter.status == "open", CounterService.counter_id.in_(serving))
-    ).all()
+    rows4 = session.execute(_PROFILES, {"ids": ids}).all()
     busy = {counter_id for counter_id, _sid, _w, _sla, at in rows4 if at}
     profile_rows = [(c, sid, w) for c, sid, w, _sla, _at in rows4]
     # Routing sends a counter to its most urgent service, so a counter's time goes where the
@@ -329,13 +374,7 @@ def queue_snapshot(
     # counters share their time with.
     counted: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for sid, is_normal, n in session.execute(
-        select(Ticket.service_id, Ticket.priority_id.is_(None), func.count())
-        .where(
-            Ticket.service_id.in_(set(ids) | {sid for _c, sid, _w in profile_rows}),
-            Ticket.business_day == day,
-            Ticket.status == Status.WAITING,
-        )
-        .group_by(Ticket.service_id, Ticket.priority_id.is_(None))
+        _COUNTS, {"ids": sorted(set(ids) | {sid for _c, sid, _w in profile_rows}), "day": day}
     ):
         counted[sid][1 if is_normal else 0] += int(n)
     lengths = {sid: p + n for sid, (p, n) in counted.items()}
@@ -356,15 +395,7 @@ def queue_snapshot(
             idle[sid] += 1
     since = now - RECENT_CALL_WINDOW
     called: dict[int, float] = {}
-    for sid, calls, first in session.execute(
-        select(
-            Ticket.service_id,
-            func.count(Ticket.called_at).filter(Ticket.called_at >= since),
-            func.min(Ticket.issued_at),
-        )
-        .where(Ticket.service_id.in_(ids), Ticket.business_day == day)
-        .group_by(Ticket.service_id)
-    ):
+    for sid, calls, first in session.execute(_CALLED, {"ids": ids, "day": day, "since": since}):
         span = RECENT_CALL_WINDOW
         if first is not None and now - first < span:
             span = max(now - first, MIN_CALL_WINDOW)
