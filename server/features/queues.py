@@ -4,11 +4,12 @@ and counts; ``emit_queue_stats`` sends their absolute state to screens after a c
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from server.core.events import Event, current_seq, emit, first_seq
@@ -44,7 +45,10 @@ def emit_queue_stats(
     if snap is None or not service_ids <= set(snap.lines):
         site = session.get(Site, site_id)
         assert site is not None
-        snap = queue_snapshot(session, site, now, sorted(service_ids))
+        # The services are usually loaded already (the ticket's): no statement for them.
+        services = [sv for sid in sorted(service_ids)
+                    if (sv := session.get(Service, sid)) is not None and sv.site_id == site_id]
+        snap = queue_snapshot(session, site, now, services=services)
     pending = session.info.setdefault("queue_stats", [])
     for sid in sorted(service_ids):
         event = emit(session, site_id, "queue.stats", snap.lines[sid].stats())
@@ -82,16 +86,32 @@ def interleave(site: Site) -> routing.Interleave:
     return routing.Interleave(site.interleave_priority, site.interleave_normal)
 
 
-def class_state(session: Session, service_id: int, day: dt.date) -> routing.ClassState:
-    row = session.get(ServiceDay, (service_id, day))
-    if row is None:
-        return routing.ClassState()
-    return routing.ClassState(row.last_class, row.run_length)
+def class_states(
+    session: Session, lines: list[tuple[int, dt.date]]
+) -> dict[int, routing.ClassState]:
+    """The interleave state of each (service, day) of ``lines`` that has one: one statement."""
+    wanted = set(lines)
+    return {
+        row.service_id: routing.ClassState(row.last_class, row.run_length)
+        for row in session.scalars(
+            select(ServiceDay).where(
+                ServiceDay.service_id.in_({sid for sid, _d in lines}),
+                ServiceDay.business_day.in_({day for _s, day in lines}),
+            )
+        )
+        if (row.service_id, row.business_day) in wanted
+    } if lines else {}
 
 
 @dataclass
 class ServiceLine:
-    """One service's waiting line today, with what estimates need. Pure once loaded."""
+    """One service's waiting line today, with what estimates need. Pure once loaded.
+
+    ``priority_ids``/``normal_ids`` hold the head of each class in queue order (at most
+    ``STATS_ORDER_LIMIT`` each: enough for the first ``STATS_ORDER_LIMIT`` places of the
+    call order); ``priority_waiting``/``normal_waiting`` count the whole line. Places and
+    estimates come from these counts (``routing.calls_before_place``), so their cost does
+    not grow with the line."""
 
     service_id: int
     code: str
@@ -104,27 +124,57 @@ class ServiceLine:
     minutes: float
     idle: int = 0  # open counters serving it with nobody at the desk
     called_per_min: float = 0.0  # its tickets called per minute over the last half hour
+    priority_waiting: int | None = None  # None: the lists are the whole line
+    normal_waiting: int | None = None
     _order: list[int] | None = None
-    _index: dict[int, int] | None = None
+    _index: dict[int, tuple[str, int]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.priority_waiting is None:
+            self.priority_waiting = len(self.priority_ids)
+        if self.normal_waiting is None:
+            self.normal_waiting = len(self.normal_ids)
 
     def order(self) -> list[int]:
+        """The call order of the loaded heads: exact for its first ``STATS_ORDER_LIMIT``
+        places (no class runs out of loaded tickets before then)."""
         if self._order is None:
             self._order = routing.call_order(
                 self.priority_ids, self.normal_ids, self.state, self.ratio
             )
         return self._order
 
-    def ahead(self, ticket_id: int) -> int:
+    def count(self, klass: str) -> int:
+        n = self.priority_waiting if klass == routing.PRIORITY else self.normal_waiting
+        assert n is not None
+        return n
+
+    def place(self, klass: str, index: int) -> int:
+        """Tickets called before the ``index``-th waiting ticket of ``klass``."""
+        other = routing.NORMAL if klass == routing.PRIORITY else routing.PRIORITY
+        return routing.calls_before_place(klass, index, self.count(other), self.state,
+                                          self.ratio)
+
+    def class_index(self, ticket_id: int) -> tuple[str, int] | None:
+        """(class, index in it) of a loaded ticket; None beyond the loaded heads."""
         if self._index is None:
-            self._index = {tid: i for i, tid in enumerate(self.order())}
-        return self._index[ticket_id]
+            self._index = {tid: (routing.PRIORITY, i) for i, tid in enumerate(self.priority_ids)}
+            self._index.update(
+                {tid: (routing.NORMAL, i) for i, tid in enumerate(self.normal_ids)}
+            )
+        return self._index.get(ticket_id)
+
+    def ahead(self, ticket_id: int) -> int:
+        """Tickets called before this loaded one (KeyError beyond the loaded heads: see
+        ``ticket_ahead``)."""
+        found = self.class_index(ticket_id)
+        if found is None:
+            raise KeyError(ticket_id)
+        return self.place(*found)
 
     def ahead_of_new(self, priority: bool = False) -> int:
-        p, n = self.priority_ids, self.normal_ids
-        p2, n2 = ([*p, -1], n) if priority else (p, [*n, -1])
-        if not priority and not p:
-            return len(n)
-        return routing.calls_before(-1, p2, n2, self.state, self.ratio)
+        klass = routing.PRIORITY if priority else routing.NORMAL
+        return self.place(klass, self.count(klass))
 
     def eta(self, ahead: int) -> int | None:
         return eta_mod.estimate_minutes(
@@ -133,20 +183,48 @@ class ServiceLine:
 
     @property
     def waiting(self) -> int:
-        return len(self.priority_ids) + len(self.normal_ids)
+        return self.count(routing.PRIORITY) + self.count(routing.NORMAL)
+
+    @property
+    def waiting_priority(self) -> int:
+        return self.count(routing.PRIORITY)
 
     def stats(self) -> dict[str, Any]:
         order = self.order()[:STATS_ORDER_LIMIT]
-        etas = [self.eta(i) for i in range(len(order))]
+        etas = eta_mod.estimate_minutes_first(
+            len(order), self.minutes, self.capacity, self.idle, self.called_per_min
+        )
         return {
             "service": self.code,
             "waiting": self.waiting,
-            "waiting_priority": len(self.priority_ids),
+            "waiting_priority": self.waiting_priority,
             "open_counters": self.open_counters,
             "order": order,
             "eta_minutes": etas,
             "eta_new": self.eta(self.ahead_of_new()),
         }
+
+
+def ticket_ahead(session: Session, line: ServiceLine, ticket: Ticket) -> int:
+    """Tickets called before this waiting one: from the loaded heads, or, beyond them, from
+    the count of its class ahead of it in queue order (one indexed count)."""
+    found = line.class_index(ticket.id)
+    if found is not None:
+        return line.place(*found)
+    same_class = (Ticket.priority_id.is_not(None) if ticket.priority_id is not None
+                  else Ticket.priority_id.is_(None))
+    index = session.scalar(
+        select(func.count()).select_from(Ticket).where(
+            Ticket.service_id == ticket.service_id,
+            Ticket.business_day == ticket.business_day,
+            Ticket.status == Status.WAITING,
+            same_class,
+            or_(Ticket.queue_pos < ticket.queue_pos,
+                and_(Ticket.queue_pos == ticket.queue_pos, Ticket.id < ticket.id)),
+        )
+    )
+    klass = routing.PRIORITY if ticket.priority_id is not None else routing.NORMAL
+    return line.place(klass, int(index or 0))
 
 
 @dataclass
@@ -179,6 +257,78 @@ def service_minutes(
     return out
 
 
+# The snapshot's statements are built once (bound parameters), not on every request: building
+# an ORM statement costs more CPU than SQLite takes to run it.
+
+
+@functools.cache
+def _heads_statement(services: int) -> Any:
+    """The head of each (service, class) in queue order, at most ``limit`` tickets each: what
+    the call order shown to screens needs, whatever the length of the line. Services are
+    bound as s0, s1, ..."""
+    parts = [
+        select(Ticket.service_id, Ticket.id, Ticket.priority_id, Ticket.queue_pos)
+        .where(
+            Ticket.service_id == bindparam(f"s{k}"),
+            Ticket.business_day == bindparam("day"),
+            Ticket.status == Status.WAITING,
+            Ticket.priority_id.is_not(None) if priority else Ticket.priority_id.is_(None),
+        )
+        .order_by(Ticket.queue_pos, Ticket.id)
+        .limit(bindparam("limit", type_=Integer))
+        .subquery()
+        for k in range(services)
+        for priority in (True, False)
+    ]
+    return union_all(*(select(*part.c) for part in parts))
+
+
+_PROFILES = (  # open counters serving any of the services, with all their lines
+    select(
+        CounterService.counter_id,
+        CounterService.service_id,
+        CounterService.weight,
+        Service.sla_target_minutes,
+        select(Ticket.id)  # someone called or served there: the counter is not idle
+        .where(Ticket.counter_id == CounterService.counter_id, Ticket.status.in_(AT_COUNTER))
+        .exists(),
+    )
+    .join(Counter, Counter.id == CounterService.counter_id)
+    .join(Service, Service.id == CounterService.service_id)
+    .where(
+        Counter.status == "open",
+        CounterService.counter_id.in_(
+            select(CounterService.counter_id).where(
+                CounterService.service_id.in_(bindparam("ids", expanding=True))
+            )
+        ),
+    )
+)
+
+_COUNTS = (  # whole-line counts by (service, class)
+    select(Ticket.service_id, Ticket.priority_id.is_(None), func.count())
+    .where(
+        Ticket.service_id.in_(bindparam("ids", expanding=True)),
+        Ticket.business_day == bindparam("day"),
+        Ticket.status == Status.WAITING,
+    )
+    .group_by(Ticket.service_id, Ticket.priority_id.is_(None))
+)
+
+_CALLED = (  # tickets called since ``since`` and the first issued, by service
+    select(
+        Ticket.service_id,
+        func.count(Ticket.called_at).filter(Ticket.called_at >= bindparam("since")),
+        func.min(Ticket.issued_at),
+    )
+    .where(
+        Ticket.service_id.in_(bindparam("ids", expanding=True)),
+        Ticket.business_day == bindparam("day"),
+    )
+    .group_by(Ticket.service_id)
+)
+
+
 def queue_snapshot(
     session: Session,
     site: Site,
@@ -187,7 +337,8 @@ def queue_snapshot(
     states: dict[int, routing.ClassState] | None = None,
     services: list[Service] | None = None,
 ) -> QueueSnapshot:
-    """Read the waiting lines (5 or 6 statements whatever the number of services)."""
+    """Read the waiting lines (5 or 6 statements whatever the number of services, and whatever
+    the length of the lines: heads and counts, not every waiting ticket)."""
     seq = current_seq(session, site.id)  # first: what the lines below include at least
     day = business_day(now, site.timezone)
     if services is None:
@@ -197,62 +348,39 @@ def queue_snapshot(
         services = list(session.scalars(q))
     ids = [sv.id for sv in services]
 
+    # The head of each (service, class) in queue order, at most STATS_ORDER_LIMIT: what the
+    # call order shown to screens needs, whatever the length of the line.
     waiting: dict[int, tuple[list[int], list[int]]] = {sid: ([], []) for sid in ids}
     rows = session.execute(
-        select(Ticket.service_id, Ticket.id, Ticket.priority_id)
-        .where(
-            Ticket.service_id.in_(ids),
-            Ticket.business_day == day,
-            Ticket.status == Status.WAITING,
-        )
-        .order_by(Ticket.queue_pos, Ticket.id)
-    ).all()
-    for service_id, ticket_id, priority_id in rows:
+        _heads_statement(len(ids)),
+        {"day": day, "limit": STATS_ORDER_LIMIT, **{f"s{k}": sid for k, sid in enumerate(ids)}},
+    ).all() if ids else []
+    for service_id, ticket_id, priority_id, _pos in sorted(rows, key=lambda r: (r[3], r[1])):
         waiting[service_id][0 if priority_id is not None else 1].append(ticket_id)
 
     if states is None:
-        states = {
-            row.service_id: routing.ClassState(row.last_class, row.run_length)
-            for row in session.scalars(
-                select(ServiceDay).where(
-                    ServiceDay.service_id.in_(ids), ServiceDay.business_day == day
-                )
-            )
-        }
+        states = class_states(session, [(sid, day) for sid in ids])
 
     # Capacity: each open counter gives each of its services its share of the counter's weights.
     capacity: dict[int, float] = defaultdict(float)
     open_counters: dict[int, int] = defaultdict(int)
-    serving = select(CounterService.counter_id).where(CounterService.service_id.in_(ids))
-    rows4 = session.execute(
-        select(
-            CounterService.counter_id,
-            CounterService.service_id,
-            CounterService.weight,
-            Service.sla_target_minutes,
-        )
-        .join(Counter, Counter.id == CounterService.counter_id)
-        .join(Service, Service.id == CounterService.service_id)
-        .where(Counter.status == "open", CounterService.counter_id.in_(serving))
-    ).all()
-    profile_rows = [(c, sid, w) for c, sid, w, _sla in rows4]
+    rows4 = session.execute(_PROFILES, {"ids": ids}).all()
+    busy = {counter_id for counter_id, _sid, _w, _sla, at in rows4 if at}
+    profile_rows = [(c, sid, w) for c, sid, w, _sla, _at in rows4]
     # Routing sends a counter to its most urgent service, so a counter's time goes where the
     # lines are long relative to their SLA target: share by weight x pressure, where pressure
     # is the line's length (at least half a ticket) over its target.
-    lengths = dict(
-        session.execute(
-            select(Ticket.service_id, func.count())
-            .where(
-                Ticket.service_id.in_({sid for _c, sid, _w in profile_rows}),
-                Ticket.business_day == day,
-                Ticket.status == Status.WAITING,
-            )
-            .group_by(Ticket.service_id)
-        ).all()
-    ) if profile_rows else {}
+    # Whole-line counts by (service, class): the lines read above and the services their
+    # counters share their time with.
+    counted: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for sid, is_normal, n in session.execute(
+        _COUNTS, {"ids": sorted(set(ids) | {sid for _c, sid, _w in profile_rows}), "day": day}
+    ):
+        counted[sid][1 if is_normal else 0] += int(n)
+    lengths = {sid: p + n for sid, (p, n) in counted.items()}
     pull: dict[tuple[int, int], float] = {}
     totals: dict[int, float] = defaultdict(float)
-    for counter_id, sid, weight, sla in rows4:
+    for counter_id, sid, weight, sla, _at in rows4:
         pull[(counter_id, sid)] = weight * max(lengths.get(sid, 0), 0.5) / max(sla, 1)
         totals[counter_id] += pull[(counter_id, sid)]
     for counter_id, sid, _weight in profile_rows:
@@ -262,28 +390,12 @@ def queue_snapshot(
 
     # Idle open counters (nobody called or served there) and the recent call rate.
     idle: dict[int, int] = defaultdict(int)
-    open_ids = {counter_id for counter_id, _sid, _w in profile_rows}
-    busy = set(
-        session.scalars(
-            select(Ticket.counter_id).where(
-                Ticket.counter_id.in_(open_ids), Ticket.status.in_(AT_COUNTER)
-            )
-        )
-    ) if open_ids else set()
     for counter_id, sid, _weight in profile_rows:
         if sid in waiting and counter_id not in busy:
             idle[sid] += 1
     since = now - RECENT_CALL_WINDOW
     called: dict[int, float] = {}
-    for sid, calls, first in session.execute(
-        select(
-            Ticket.service_id,
-            func.count(Ticket.called_at).filter(Ticket.called_at >= since),
-            func.min(Ticket.issued_at),
-        )
-        .where(Ticket.service_id.in_(ids), Ticket.business_day == day)
-        .group_by(Ticket.service_id)
-    ):
+    for sid, calls, first in session.execute(_CALLED, {"ids": ids, "day": day, "since": since}):
         span = RECENT_CALL_WINDOW
         if first is not None and now - first < span:
             span = max(now - first, MIN_CALL_WINDOW)
@@ -304,6 +416,8 @@ def queue_snapshot(
             minutes=eta_mod.mean_service_minutes(recent.get(sv.id, []), sv.default_service_minutes),
             idle=idle.get(sv.id, 0),
             called_per_min=called.get(sv.id, 0.0),
+            priority_waiting=counted[sv.id][0] if sv.id in counted else 0,
+            normal_waiting=counted[sv.id][1] if sv.id in counted else 0,
         )
         for sv in services
     }

@@ -67,7 +67,7 @@ def services_with_queues(session: Session, site: Site, now: dt.datetime) -> list
                 "active": s.active,
                 "sla_target_minutes": s.sla_target_minutes,
                 "waiting": line.waiting,
-                "waiting_priority": len(line.priority_ids),
+                "waiting_priority": line.waiting_priority,
                 "open_counters": line.open_counters,
                 "eta_minutes": eta_new,
                 "eta_new": eta_new,

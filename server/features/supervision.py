@@ -150,7 +150,7 @@ def _services_block(
                 "active": sv.active,
                 "sla_target_minutes": sv.sla_target_minutes,
                 "waiting": line.waiting,
-                "waiting_priority": len(line.priority_ids),
+                "waiting_priority": line.waiting_priority,
                 "reserved": reserved.get(sv.id, 0),
                 "longest_wait_min": longest,
                 "avg_wait_last_hour_min": round(sum(recent) / len(recent), 1) if recent else None,

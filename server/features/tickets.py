@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, literal_column, select, union_all, update
 from sqlalchemy.orm import Session
 
 from server.core import auth, lookups
@@ -27,10 +27,11 @@ from server.features.applicants import purge_applicants
 from server.features.counters import current_at_counter
 from server.features.queues import (
     QueueSnapshot,
-    class_state,
+    class_states,
     emit_queue_stats,
     interleave,
     queue_snapshot,
+    ticket_ahead,
 )
 from server.models import (
     Counter,
@@ -70,7 +71,7 @@ def ticket_view(
     if ticket.status == Status.WAITING:
         snap = snapshot or queue_snapshot(session, site, now, [ticket.service_id])
         line = snap.lines[ticket.service_id]
-        ahead = line.ahead(ticket.id)
+        ahead = ticket_ahead(session, line, ticket)
         position = ahead + 1
         eta = line.eta(ahead)
     counter = ticket.counter
@@ -292,20 +293,35 @@ def applicant_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
 # --- call next ------------------------------------------------------------------------------
 
 
-def _head(
-    session: Session, service_id: int, day: dt.date, priority: bool, exclude: set[int]
-) -> routing.Head | None:
-    q = select(Ticket.id, Ticket.queue_pos, Ticket.issued_at).where(
-        Ticket.service_id == service_id,
-        Ticket.business_day == day,
-        Ticket.status == Status.WAITING,
-        Ticket.priority_id.is_not(None) if priority else Ticket.priority_id.is_(None),
-        Ticket.reserved_counter_id.is_(None),  # reserved tickets: only their counter calls them
-    )
-    if exclude:
-        q = q.where(Ticket.id.not_in(exclude))
-    row = session.execute(q.order_by(Ticket.queue_pos, Ticket.id).limit(1)).first()
-    return routing.Head(row[0], row[1], row[2]) if row else None
+def _heads(
+    session: Session, lines: list[tuple[int, dt.date]], exclude: set[int]
+) -> dict[tuple[int, bool], routing.Head]:
+    """The oldest waiting ticket of each (service, day) of ``lines`` and class (priority or
+    not), not reserved for a counter (only their counter calls those) nor in ``exclude``: one
+    statement for every line, keyed by (service id, priority)."""
+    parts = []
+    for k, (service_id, day) in enumerate(lines):
+        for priority in (True, False):
+            q = select(
+                literal_column(str(2 * k + int(priority))).label("k"),
+                Ticket.id, Ticket.queue_pos, Ticket.issued_at,
+            ).where(
+                Ticket.service_id == service_id,
+                Ticket.business_day == day,
+                Ticket.status == Status.WAITING,
+                Ticket.priority_id.is_not(None) if priority else Ticket.priority_id.is_(None),
+                Ticket.reserved_counter_id.is_(None),
+            )
+            if exclude:
+                q = q.where(Ticket.id.not_in(exclude))
+            parts.append(q.order_by(Ticket.queue_pos, Ticket.id).limit(1).subquery())
+    if not parts:
+        return {}
+    found = session.execute(union_all(*(select(*part.c) for part in parts))).all()
+    return {
+        (lines[k // 2][0], bool(k % 2)): routing.Head(tid, pos, issued)
+        for k, tid, pos, issued in found
+    }
 
 
 MAX_CLAIM_ATTEMPTS = 50
@@ -386,22 +402,30 @@ def call_next(
         return ticket_view(session, reserved, now, base_url, staff=True)
     site = counter.site
     ratio = interleave(site)
-    profile = [(line.service, line.weight) for line in counter.profile]
+    lines = counter.profile
+    # The profile's services in one statement (held here: the lines' ``service`` then loads
+    # from the session's weakly held identity map, not one statement each).
+    services = session.scalars(
+        select(Service).where(Service.id.in_([ln.service_id for ln in lines]))
+    ).all()
+    profile = [(line.service, line.weight) for line in lines]
+    assert len(services) >= len({service.id for service, _w in profile})
+    days = [(service.id, business_day(now, service.site.timezone)) for service, _w in profile]
     excluded: set[int] = set()
     for _attempt in range(MAX_CLAIM_ATTEMPTS):
-        heads = []
-        for service, weight in profile:
-            day = business_day(now, service.site.timezone)
-            heads.append(
-                routing.ServiceQueue(
-                    service_id=service.id,
-                    weight=weight,
-                    sla_minutes=float(service.sla_target_minutes),
-                    state=class_state(session, service.id, day),
-                    priority_head=_head(session, service.id, day, True, excluded),
-                    normal_head=_head(session, service.id, day, False, excluded),
-                )
+        states = class_states(session, days)
+        found = _heads(session, days, excluded)
+        heads = [
+            routing.ServiceQueue(
+                service_id=service.id,
+                weight=weight,
+                sla_minutes=float(service.sla_target_minutes),
+                state=states.get(service.id, routing.ClassState()),
+                priority_head=found.get((service.id, True)),
+                normal_head=found.get((service.id, False)),
             )
+            for service, weight in profile
+        ]
         choice = routing.choose(heads, now, ratio)
         if choice is None:
             return None

@@ -34,7 +34,7 @@ from server.realtime import snapshots
 from server.realtime.fanout import FanOut
 from server.realtime.pacing import PacedWebsockets
 from server.realtime.throttle import Cooldown, TokenBucket
-from server.rules.eta import estimate_range
+from server.rules.eta import estimate_ranges
 from server.web.client import client_address
 from server.web.signin import principal_from_session
 
@@ -88,7 +88,7 @@ def project(audience: str, event: Event) -> dict[str, Any]:
         out = _pick(d, keys)
         if audience == "/track" and "eta_minutes" in d:
             # The range a phone shows for each place in line, as in service.track().
-            out["eta_ranges"] = [estimate_range(m) for m in d["eta_minutes"]]
+            out["eta_ranges"] = estimate_ranges(d["eta_minutes"])
         return out
     if t == "counter.changed":
         return _pick(d, ("number", "status"))

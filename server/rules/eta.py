@@ -66,9 +66,17 @@ def estimate_exact(
     rate = call_rate(serving_capacity, service_minutes, observed_per_min)
     if rate <= 0:
         return None
+    return _minutes_at(ahead, idle, rate)
+
+
+def _minutes_at(ahead: int, idle: int, rate: float) -> float:
     if ahead < idle:  # an idle counter takes it at once
         return 0.0
     return (max(ahead - idle, 0) + HALF_SERVICE) / rate
+
+
+def _whole(minutes: float) -> int:
+    return math.ceil(minutes - 1e-9)
 
 
 def estimate_minutes(
@@ -80,7 +88,22 @@ def estimate_minutes(
 ) -> int | None:
     """Whole minutes until this ticket is called; None when no open counter serves it."""
     x = estimate_exact(ahead, service_minutes, serving_capacity, idle, observed_per_min)
-    return None if x is None else math.ceil(x - 1e-9)
+    return None if x is None else _whole(x)
+
+
+def estimate_minutes_first(
+    places: int,
+    service_minutes: float,
+    serving_capacity: float,
+    idle: int = 0,
+    observed_per_min: float = 0.0,
+) -> list[int | None]:
+    """``estimate_minutes`` for ``ahead`` = 0 .. places-1 (the estimates a line's screen
+    shows at each place), the rate worked out once."""
+    rate = call_rate(serving_capacity, service_minutes, observed_per_min)
+    if rate <= 0:
+        return [None] * places
+    return [_whole(_minutes_at(ahead, idle, rate)) for ahead in range(places)]
 
 
 def estimate_range(minutes: int | None) -> tuple[int, int] | None:
@@ -93,3 +116,15 @@ def estimate_range(minutes: int | None) -> tuple[int, int] | None:
     low = math.floor(minutes * RANGE_LOW)
     high = math.ceil(minutes * RANGE_HIGH + RANGE_PAD_MIN)
     return (low, max(high, low + 1))
+
+
+def estimate_ranges(minutes: Sequence[int | None]) -> list[tuple[int, int] | None]:
+    """``estimate_range`` of each estimate of a line (a screen's places): worked out once per
+    distinct value, as a line's estimates repeat in runs."""
+    ranges: dict[int | None, tuple[int, int] | None] = {}
+    out = []
+    for m in minutes:
+        if m not in ranges:
+            ranges[m] = estimate_range(m)
+        out.append(ranges[m])
+    return out

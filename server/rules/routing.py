@@ -149,3 +149,33 @@ def calls_before(
     """How many tickets of the service will be called before ``target``."""
     order = call_order(priority_ids, normal_ids, state, ratio)
     return order.index(target)
+
+
+def calls_before_place(
+    klass: str, index: int, other_waiting: int, state: ClassState, ratio: Interleave
+) -> int:
+    """How many tickets of the service will be called before the ``index``-th (from 0, in
+    queue order) waiting ticket of class ``klass``, with ``other_waiting`` tickets of the
+    other class waiting: the same answer as ``calls_before`` on the whole line, from counts
+    alone (constant time whatever the length of the line).
+
+    The interleave is a first run (what ``state`` leaves of the current run) and then full
+    runs alternating; the other class contributes its calls scheduled before the run that
+    holds the target, or all its tickets if it runs out first."""
+    if other_waiting <= 0:
+        return index
+    if ratio.normal == 0:  # every priority ticket first
+        return index if klass == PRIORITY else index + other_waiting
+    first = class_to_call(state, True, True, ratio)
+    run = state.run_length if state.last_class == first else 0
+    full = {PRIORITY: ratio.priority, NORMAL: ratio.normal}
+    first_take = max(full[first] - run, 1)  # type: ignore[index]
+    other = NORMAL if klass == PRIORITY else PRIORITY
+    if first == klass:
+        if index < first_take:
+            other_before = 0
+        else:
+            other_before = ((index - first_take) // full[klass] + 1) * full[other]
+    else:
+        other_before = first_take + (index // full[klass]) * full[other]
+    return index + min(other_before, other_waiting)

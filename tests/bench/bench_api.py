@@ -426,6 +426,11 @@ def summarize_issue(rec: Recorder, seconds: float) -> dict[str, Any]:
     }
 
 
+def get_p50(result: dict[str, Any], name: str) -> float | None:
+    value = result.get(name, {}).get("p50_ms")
+    return float(value) if value is not None else None
+
+
 def check_unique(rec: Recorder, key: str, what: str) -> None:
     dups = [v for v, n in Counter(rec.seen[key]).items() if n > 1]
     if dups:
@@ -561,6 +566,8 @@ class Options:
     clients: int
     preissue: int
     elderly_trial: bool = True
+    deep: int = 2000  # waiting tickets of the second one-client issue measurement
+    sequential: int = 300  # at most this many requests in each one-client issue measurement
     motcua: str | None = None  # another checkout's `motcua`, to compare before/after
 
 
@@ -636,9 +643,22 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
         }
         log(f"{label}: authenticated read {result['authread']['rps']} rps")
 
+        # b0. one client issuing, at (about) nobody waiting: the latency without contention
+        def sequential(name: str) -> None:
+            before = sum(waiting(ports, demo).values())
+            rec = run_threads(ports, 1, issue_worker(demo, f"{name}-{label}", 0.0,
+                                                     opts.sequential), opts.warmup, opts.seconds)
+            account(name, rec)
+            issued.merge(rec)
+            result[name] = {**summarize_issue(rec, opts.seconds), "waiting_before": before,
+                            "waiting_after": sum(waiting(ports, demo).values())}
+            log(f"{label}: {name} p50 {result[name]['p50_ms']} ms (waiting {before})")
+
+        issued = Recorder(0, 0)
+        sequential("issue_1client")
+
         # b. issue, then issue with 20% elderly
         trials = [("issue", 0.0)] + ([("issue_elderly", 0.2)] if opts.elderly_trial else [])
-        issued = Recorder(0, 0)
         for name, share in trials:
             before = sum(waiting(ports, demo).values())
             rec = run_threads(
@@ -665,6 +685,18 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
             if result["floor"]["rps"]
             else None
         )
+
+        # b2. one client issuing again with `deep` tickets waiting: the cost of a long line
+        missing = max(0, opts.deep - sum(waiting(ports, demo).values()))
+        if missing:
+            per_thread = -(-missing // opts.clients)
+            rec = run_threads(ports, opts.clients,
+                              issue_worker(demo, f"deep-{label}", 0.2, per_thread), 0.0, 300.0)
+            account("deep", rec)
+            issued.merge(rec)
+        sequential("issue_1client_deep")
+        a, b = get_p50(result, "issue_1client"), get_p50(result, "issue_1client_deep")
+        result["issue_depth_ratio"] = round(b / a, 3) if a and b else None
 
         # c. call-next: top the queues up to `preissue` waiting tickets, then one clerk thread
         # per counter.
@@ -769,6 +801,22 @@ def table(results: dict[str, dict[str, Any]], opts: Options) -> str:
         (
             "  server CPU ms per authenticated read",
             lambda r: fmt(get(r, "authread", "server_cpu_ms")),
+        ),
+        (
+            "issue 1 client p50 (ms), waiting before",
+            lambda r: f"{fmt(get(r, 'issue_1client', 'p50_ms'))}, "
+            f"{fmt(get(r, 'issue_1client', 'waiting_before'))}",
+        ),
+        (
+            "  again at a long line: p50 (ms), waiting",
+            lambda r: f"{fmt(get(r, 'issue_1client_deep', 'p50_ms'))}, "
+            f"{fmt(get(r, 'issue_1client_deep', 'waiting_before'))}",
+        ),
+        ("  long / short line p50", lambda r: fmt(r.get("issue_depth_ratio"))),
+        (
+            "  server CPU ms per issue, 1 client short / long",
+            lambda r: f"{fmt(get(r, 'issue_1client', 'server_cpu_ms'))} / "
+            f"{fmt(get(r, 'issue_1client_deep', 'server_cpu_ms'))}",
         ),
         ("issue (req/s)", lambda r: fmt(get(r, "issue", "rps"))),
         (
@@ -883,6 +931,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also run PostgreSQL with this many server processes sharing the "
         "database, client threads spread over them (default 2; 0: skip)",
     )
+    ap.add_argument("--deep", type=int, default=2000,
+                    help="waiting tickets for the second one-client issue run (default 2000)")
+    ap.add_argument("--sequential", type=int, default=300,
+                    help="at most this many requests (warm-up included) in each one-client "
+                    "issue run, so the line barely grows during it (default 300)")
     ap.add_argument("--json", action="store_true", help="also print one JSON object")
     ap.add_argument(
         "--motcua",
@@ -893,7 +946,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0:
         ap.error("--clients and --seconds must be positive")
-    opts = Options(args.seconds, args.warmup, args.clients, args.preissue, motcua=args.motcua)
+    opts = Options(args.seconds, args.warmup, args.clients, args.preissue, motcua=args.motcua,
+                   deep=args.deep, sequential=args.sequential)
 
     plan: list[tuple[str, str, int, bool]] = []  # label, backend, nodes, elderly trial
     if args.backend in ("sqlite", "both"):

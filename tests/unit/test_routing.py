@@ -219,3 +219,28 @@ def test_fast_call_order_matches_one_call_at_a_time(n_p, n_n, ratio, last, run) 
     n = list(range(n_n))
     state = ClassState(last, run if last else 0)
     assert routing.call_order(p, n, state, ratio) == reference_call_order(p, n, state, ratio)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.integers(0, 30),
+    st.integers(0, 30),
+    ratios,
+    st.sampled_from([None, PRIORITY, NORMAL]),
+    st.integers(0, 6),
+)
+def test_place_from_counts_matches_the_call_order(n_p, n_n, ratio, last, run) -> None:
+    """calls_before_place (counts only) puts every ticket where the one-call-at-a-time order
+    does, and a newcomer of either class after everyone of its class."""
+    p = list(range(1000, 1000 + n_p))
+    n = list(range(n_n))
+    state = ClassState(last, run if last else 0)
+    order = reference_call_order(p, n, state, ratio)
+    for i, tid in enumerate(p):
+        assert routing.calls_before_place(PRIORITY, i, n_n, state, ratio) == order.index(tid)
+    for j, tid in enumerate(n):
+        assert routing.calls_before_place(NORMAL, j, n_p, state, ratio) == order.index(tid)
+    new_p = reference_call_order([*p, -1], n, state, ratio).index(-1)
+    assert routing.calls_before_place(PRIORITY, n_p, n_n, state, ratio) == new_p
+    new_n = reference_call_order(p, [*n, -1], state, ratio).index(-1)
+    assert routing.calls_before_place(NORMAL, n_n, n_p, state, ratio) == new_n

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.rules import eta
 from server.rules.calendar import business_day, day_start, format_label
@@ -104,3 +106,22 @@ def test_closing_the_day_ends_the_queue_not_the_counters() -> None:
     for status in ("called", "serving", "done", "unserved_at_close"):
         with pytest.raises(IllegalTransition):
             next_status(status, "close_day")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    places=st.integers(0, 60),
+    minutes=st.floats(0.5, 30),
+    capacity=st.one_of(st.just(0.0), st.floats(0.05, 4)),
+    idle=st.integers(0, 3),
+    observed=st.floats(0, 2),
+)
+def test_a_lines_estimates_equal_one_estimate_at_a_time(
+    places: int, minutes: float, capacity: float, idle: int, observed: float
+) -> None:
+    """What a screen gets for every place (rate worked out once, ranges once per value) is
+    what each place would get alone."""
+    first = eta.estimate_minutes_first(places, minutes, capacity, idle, observed)
+    assert first == [eta.estimate_minutes(a, minutes, capacity, idle, observed)
+                     for a in range(places)]
+    assert eta.estimate_ranges(first) == [eta.estimate_range(m) for m in first]
