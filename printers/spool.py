@@ -185,18 +185,13 @@ class MemoryJobStore:
             return claimed
 
     def begin_send(self, job: Job, now: dt.datetime, lease_until: dt.datetime) -> bool:
-        with self._lock:
-            current = self._jobs.get(job.id)
-            if (
-                current is None
-                or current.status is not JobStatus.PRINTING
-                or current.attempts != job.attempts
-            ):
-                return False
-            self._jobs[job.id] = replace(current, sending_at=now, lease_until=lease_until)
-            return True
+        return self._update_claimed(job, sending_at=now, lease_until=lease_until)
 
     def _finish(self, job: Job, **changes: Any) -> bool:
+        return self._update_claimed(job, lease_until=None, **changes)
+
+    def _update_claimed(self, job: Job, **changes: Any) -> bool:
+        """Change ``job`` only while the claim that holds it (its attempt) still does."""
         with self._lock:
             current = self._jobs.get(job.id)
             if (
@@ -205,7 +200,7 @@ class MemoryJobStore:
                 or current.attempts != job.attempts
             ):
                 return False
-            self._jobs[job.id] = replace(current, lease_until=None, **changes)
+            self._jobs[job.id] = replace(current, **changes)
             return True
 
     def mark_done(self, job: Job, now: dt.datetime) -> bool:

@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from server.core import migrate
 from server.core.db import Database
 from server.features import seed
 from server.models import Base
+from tests.support import scratch_database
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get(
@@ -94,52 +94,26 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
+    """The run's PostgreSQL database, built at head (tests truncate it between them)."""
+    with scratch_pg("motcua_test") as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@contextlib.contextmanager
+def scratch_pg(prefix: str = "motcua_empty") -> Iterator[str]:
+    """A PostgreSQL database of its own, without a schema, dropped on leaving."""
     try:
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
+        admin.dispose()
     except Exception as exc:
         needs(
             "PostgreSQL", f"{make_url(PG_ADMIN_URL).render_as_string()}: {type(exc).__name__}"
         )
-        return
-    name = f"motcua_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-            {"n": name},
-        )
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
-
-
-@contextlib.contextmanager
-def scratch_pg() -> Iterator[str]:
-    """A PostgreSQL database of its own, without a schema, dropped on leaving."""
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # the same rule as pg_database
-        needs("PostgreSQL", f"{type(exc).__name__}")
-    name = f"motcua_empty_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with scratch_database(PG_ADMIN_URL, prefix) as url:
+        yield url
 
 
 @pytest.fixture

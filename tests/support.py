@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,9 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
 )
+from sqlalchemy.engine import make_url
 
 
 def free_port() -> int:
@@ -517,3 +520,21 @@ def row_counts(url: str, tables: list[str]) -> dict[str, int]:
                     for t in tables}
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own (``<prefix>_<random>``) on the server of ``admin_url``,
+    without a schema; its URL, and it is dropped on leaving (its connections ended first)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()

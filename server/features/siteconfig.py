@@ -350,6 +350,19 @@ class Checker:
             if k not in allowed:
                 self.err(f"{path}.{k}" if path else str(k), "unknown field")
 
+    def printer_uri(self, obj: dict[str, Any], path: str) -> str | None:
+        """``obj``'s optional ``printer_uri``, checked against the printers this caller may
+        set (a counter's receipt printer, a device's slip printer)."""
+        uri = self.text(obj, "printer_uri", path, 300, required=False)
+        if uri is not None:
+            try:
+                check_policy(uri, self.printers)
+            except PolicyError as exc:
+                self.err(f"{path}.printer_uri", f"not allowed ({exc.code}): {exc.reason}")
+            except ValueError as exc:
+                self.err(f"{path}.printer_uri", str(exc))
+        return uri
+
     def text(
         self,
         obj: dict[str, Any],
@@ -624,14 +637,7 @@ def _check_site_doc(
             if number in seen_numbers:
                 c.err(f"{ip}.number", f"duplicate counter {number} (also {seen_numbers[number]})")
             seen_numbers[number] = ip
-        uri = c.text(item, "printer_uri", ip, 300, required=False)
-        if uri is not None:
-            try:
-                check_policy(uri, c.printers)
-            except PolicyError as exc:
-                c.err(f"{ip}.printer_uri", f"not allowed ({exc.code}): {exc.reason}")
-            except ValueError as exc:
-                c.err(f"{ip}.printer_uri", str(exc))
+        uri = c.printer_uri(item, ip)
         profile = []
         seen_lines: set[tuple[str | None, str]] = set()
         for lp, line in c.items(item, "profile", ip):
@@ -720,14 +726,7 @@ def _check_devices(
         kind = item.get("kind")
         if kind not in DEVICE_KINDS:
             c.err(f"{ip}.kind", f"must be one of {', '.join(DEVICE_KINDS)}")
-        uri = c.text(item, "printer_uri", ip, 300, required=False)
-        if uri is not None:
-            try:
-                check_policy(uri, c.printers)
-            except PolicyError as exc:
-                c.err(f"{ip}.printer_uri", f"not allowed ({exc.code}): {exc.reason}")
-            except ValueError as exc:
-                c.err(f"{ip}.printer_uri", str(exc))
+        uri = c.printer_uri(item, ip)
         counter = item.get("counter")
         if counter is not None:
             if kind != "kiosk":

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, select, text
 
 from server.core.auth import SYSTEM
 from server.core.db import Database
@@ -37,7 +35,7 @@ from server.models import Counter, Procedure, Site
 from server.realtime import snapshots
 from server.rules.calendar import business_day, day_start
 from tests.bench import gen_history
-from tests.conftest import PG_ADMIN_URL, needs
+from tests.conftest import scratch_pg
 
 pytestmark = pytest.mark.postgres
 
@@ -50,25 +48,8 @@ BASE = "http://plans.invalid"
 @pytest.fixture(scope="module")
 def history_url() -> Iterator[str]:
     """A database of its own: the generated history must not be truncated by other tests."""
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        needs("PostgreSQL", f"{make_url(PG_ADMIN_URL).render_as_string()}: {type(exc).__name__}")
-        return
-    name = f"motcua_plans_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_pg("motcua_plans") as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n"), {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 class Recorder:
