@@ -152,11 +152,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "config_title": "Tệp cấu hình của điểm",
         "config_help": (
             "Xuất toàn bộ cấu hình của điểm đang chọn (lĩnh vực, quầy, giờ làm việc, điểm tiếp "
-            "nhận) để làm mẫu cho điểm mới; nhập tệp đã sửa mã và tên. Tệp có lỗi thì không có "
-            "gì thay đổi."
+            "nhận, thiết bị và máy in) để lưu hoặc dựng lại điểm này; tệp mẫu bỏ thiết bị và máy "
+            "in, dùng để tạo điểm mới: nhập tệp đã sửa mã và tên. Tệp có lỗi thì không có gì "
+            "thay đổi."
         ),
         "config_export_json": "Xuất JSON",
         "config_export_yaml": "Xuất YAML",
+        "config_export_template": "Tệp mẫu cho điểm mới (JSON)",
         "config_file": "Tệp cấu hình (JSON hoặc YAML)",
         "config_import": "Nhập cấu hình",
         "config_done": "{site}: {created} mục mới, {updated} cập nhật, {unchanged} không đổi.",
@@ -309,11 +311,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "config_title": "Site configuration file",
         "config_help": (
             "Export the whole configuration of the selected site (services, counters, hours, "
-            "reception points) as a template for a new one; import a copy with new codes and "
-            "names. A file with an error changes nothing."
+            "reception points, devices and printers) to keep it or rebuild this site; the "
+            "template leaves the devices and printers out, for a new site: import a copy with "
+            "new codes and names. A file with an error changes nothing."
         ),
         "config_export_json": "Export JSON",
         "config_export_yaml": "Export YAML",
+        "config_export_template": "Template for a new site (JSON)",
         "config_file": "Configuration file (JSON or YAML)",
         "config_import": "Import configuration",
         "config_done": "{site}: {created} new, {updated} updated, {unchanged} unchanged.",

@@ -213,6 +213,7 @@
     if (!state.site) return;
     $("config-json").href = "/api/v1/sites/" + site() + "/config?format=json";
     $("config-yaml").href = "/api/v1/sites/" + site() + "/config?format=yaml";
+    $("config-template").href = "/api/v1/sites/" + site() + "/config?format=json&template=1";
   }
   function importConfig(dry) {
     var form = $("config-form");

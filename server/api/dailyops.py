@@ -15,6 +15,7 @@ from server.api.http import (
     endpoint,
     now,
     principal,
+    query_param,
     read,
     web_printers,
     write_json,
@@ -78,14 +79,22 @@ def close_day(site: str) -> Response:
     roles=LEAD_ROLES,
     responses={200: None},
     errors=[401, 403, 404, 422],
+    headers=[
+        query_param("format", "json (the default) or yaml"),
+        query_param("template", "1: a template for another centre, without this centre's "
+                    "devices and printers; 0 (the default): everything"),
+    ],
 )
 def config_export(site: str) -> Response:
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "yaml"):
         raise AppError("validation_error", detail="format: json or yaml")
+    template = request.args.get("template", "0")
+    if template not in ("0", "1"):
+        raise AppError("validation_error", detail="template: 0 or 1")
     with read() as s:
         p = principal(s)
-        doc = siteconfig.export_site(s, p, site)
+        doc = siteconfig.export_site(s, p, site, template=template == "1")
     mimetype = "application/yaml" if fmt == "yaml" else "application/json"
     resp = Response(siteconfig.dump(doc, fmt), mimetype=mimetype)
     resp.headers["Content-Disposition"] = f'attachment; filename="{site}.{fmt}"'

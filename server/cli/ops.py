@@ -42,13 +42,14 @@ def config() -> None:
     default=None,
     help="Default: from the file name (.yaml/.yml), else JSON",
 )
+@click.option("--template", is_flag=True,
+              help="A template for another centre: without this centre's devices and printers")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def config_export(site_code: str, fmt: str | None, file: Path) -> None:
-
+def config_export(site_code: str, fmt: str | None, template: bool, file: Path) -> None:
     db = open_db(settings_from_env())
     try:
         with db.read() as s:
-            doc = siteconfig.export_site(s, CLI, site_code)
+            doc = siteconfig.export_site(s, CLI, site_code, template=template)
     except AppError as exc:
         raise click.ClickException(exc.message("en")) from None
     fmt = _fmt_of(file, fmt)

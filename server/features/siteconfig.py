@@ -174,8 +174,12 @@ def _names(vi: str, en: str) -> dict[str, str]:
     return {"vi": vi, "en": en}
 
 
-def _site_doc(session: Session, site: Site, top: bool = True) -> dict[str, Any]:
-    """A site's part of the file. Children leave ``parent`` out: it is the enclosing site."""
+def _site_doc(
+    session: Session, site: Site, top: bool = True, hardware: bool = True
+) -> dict[str, Any]:
+    """A site's part of the file. Children leave ``parent`` out: it is the enclosing site.
+    Without ``hardware`` (a template for another centre) the devices are left out and the
+    counters have no printer: those are this centre's machines."""
     parent = session.get(Site, site.parent_id) if site.parent_id else None
     services = session.scalars(
         select(Service).where(Service.site_id == site.id).order_by(Service.sort_order, Service.id)
@@ -227,12 +231,12 @@ def _site_doc(session: Session, site: Site, top: bool = True) -> dict[str, Any]:
             {
                 "number": c.number,
                 "name": c.name,
-                "printer_uri": c.printer_uri,
+                "printer_uri": c.printer_uri if hardware else None,
                 "profile": [_profile_line(line, site) for line in c.profile],
             }
             for c in counters
         ],
-        "devices": [
+        **({"devices": [
             {
                 "name": d.name,
                 "kind": d.kind,
@@ -244,8 +248,9 @@ def _site_doc(session: Session, site: Site, top: bool = True) -> dict[str, Any]:
                 .where(Device.site_id == site.id, Device.revoked_at.is_(None))
                 .order_by(Device.name)
             )
-        ],
-        "children": [_site_doc(session, child, top=False) for child in children],
+        ]} if hardware else {}),
+        "children": [_site_doc(session, child, top=False, hardware=hardware)
+                     for child in children],
     }
     if not top:
         del doc["site"]["parent"]
@@ -284,9 +289,12 @@ def _profile_line(line: CounterService, site: Site) -> dict[str, Any]:
     return out
 
 
-def export_site(session: Session, p: Principal, site_code: str) -> dict[str, Any]:
+def export_site(
+    session: Session, p: Principal, site_code: str, template: bool = False
+) -> dict[str, Any]:
     """The whole configuration of a site and the sites under it. Admins; supervisors of the
-    site (read-only)."""
+    site (read-only). ``template``: for another centre, without this one's devices and
+    printers (a file without ``devices`` leaves a site's devices as they are)."""
     site = session.scalar(select(Site).where(Site.code == site_code))
     if site is None:
         raise AppError("not_found", what="site")
@@ -297,7 +305,7 @@ def export_site(session: Session, p: Principal, site_code: str) -> dict[str, Any
     return {
         "format": FORMAT,
         "version": VERSION,
-        **_site_doc(session, site),
+        **_site_doc(session, site, hardware=not template),
         "priority_categories": [
             {
                 "code": c.code,

@@ -244,17 +244,12 @@ def test_a_new_centre_from_a_configuration_template(server: ServerProcess, page:
     form.get_by_role("button", name="Nhập cấu hình").click()
     expect(form.locator(".form-error")).not_to_be_empty()
     expect(page.locator('#site-tree li[data-code="HACTHANH2"]')).to_have_count(0)
-    # The template with new codes: checked first, then imported; the tree shows the new centre.
-    # A template for another centre leaves out this centre's devices (its kiosks and TVs, and
-    # the demo's file printers, which only the command line may set).
-    template = json.loads(text)
-
-    def without_devices(node: dict[str, Any]) -> None:
-        node.pop("devices", None)
-        for child in node.get("children", []):
-            without_devices(child)
-
-    without_devices(template)
+    # The template with new codes (without this centre's devices and printers): checked first,
+    # then imported; the tree shows the new centre.
+    template_href = page.locator("#config-template").get_attribute("href")
+    assert template_href == "/api/v1/sites/HACTHANH/config?format=json&template=1"
+    template = json.loads(page.evaluate("async (u) => (await fetch(u)).text()", template_href))
+    assert "devices" not in json.dumps(template)
     copy = json.dumps(template, ensure_ascii=False).replace("HACTHANH", "HACTHANH2").replace(
         "Hạc Thành", "Hạc Thành 2")
     upload.set_input_files(files=[{"name": "new.json", "mimeType": "application/json",

@@ -18,7 +18,7 @@ from server.core.db import Database
 from server.core.lookups import get_site
 from server.features import seed, siteconfig
 from server.models import Counter, Device
-from tests.conftest import Clock, World
+from tests.conftest import Api, Clock, World
 
 
 def _configure(world: World, now: dt.datetime) -> None:
@@ -73,6 +73,39 @@ def test_ticker_and_devices_are_exported_without_tokens(world: World, clock: Clo
     assert "token" not in text
     for token in world.tokens.values():
         assert token not in text
+
+
+def test_a_template_leaves_this_centres_machines_out(world: World, clock: Clock) -> None:
+    """A template for another centre (``?template=1``, ``--template``) carries the structure
+    but not the devices and printers, which belong to this centre; imported under new codes it
+    makes the new centre without them, and this centre keeps its own."""
+    _configure(world, clock())
+    with world.db.read() as s:
+        doc = siteconfig.export_site(s, CLI, "HT", template=True)
+    assert "devices" not in json.dumps(doc)
+    assert [c["printer_uri"] for c in doc["counters"]] == [None] * len(doc["counters"])
+    assert doc["site"]["ticker"]["vi"] == "Giờ làm việc: 7:30–17:00"
+    copy = json.loads(json.dumps(doc).replace('"HT"', '"HT9"'))
+    _import(world.db, copy, clock())
+    with world.db.read() as s:
+        new = get_site(s, "HT9")
+        assert s.scalars(select(Device).where(Device.site_id == new.id)).all() == []
+        assert {c.printer_uri for c in s.scalars(
+            select(Counter).where(Counter.site_id == new.id))} == {None}
+        assert s.scalar(select(Device.printer_uri).where(Device.name == "kiosk-1")) == (
+            "tcp://10.0.0.31:9100")
+
+
+def test_the_api_exports_a_template_on_request(api: Api, world: World, clock: Clock) -> None:
+    _configure(world, clock())
+    whole = api.call("GET", "/api/v1/sites/HT/config?format=json", "admin")
+    assert whole.status_code == 200 and '"devices"' in whole.get_data(as_text=True)
+    template = api.call("GET", "/api/v1/sites/HT/config?format=json&template=1", "admin")
+    assert template.status_code == 200
+    assert '"devices"' not in template.get_data(as_text=True)
+    assert "10.0.0.21" not in template.get_data(as_text=True)  # counter 1's printer
+    bad = api.call("GET", "/api/v1/sites/HT/config?template=yes", "admin")
+    assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "validation_error"
 
 
 def test_import_restores_ticker_devices_and_printers(world: World, clock: Clock) -> None:
