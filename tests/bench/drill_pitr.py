@@ -171,10 +171,24 @@ class Cluster:
         return as_owner("pgbackrest", f"--config={self.conf}", f"--stanza={STANZA}", *args,
                         timeout=timeout)
 
-    def start(self) -> None:
-        as_owner("pg_ctl", "-D", str(self.data), "-w", "-t", "600", "-l",
-                 str(self.base / "pglog" / "postgres.log"), "-o",
-                 f"-p {self.port} -h 127.0.0.1 -k {self.data}", "start")
+    def start(self, tries: int = 3) -> None:
+        """Start the cluster. Right after an immediate stop (a lost disk), the old server's
+        last processes can still be going away when the restored one starts, and that start
+        then fails at once: it is tried again after a pause, up to ``tries`` times."""
+        log_file = self.base / "pglog" / "postgres.log"
+        for attempt in range(1, tries + 1):
+            try:
+                as_owner("pg_ctl", "-D", str(self.data), "-w", "-t", "600", "-l",
+                         str(log_file), "-o", f"-p {self.port} -h 127.0.0.1 -k {self.data}",
+                         "start")
+                return
+            except BenchError as exc:
+                if attempt == tries:
+                    # The server's own words say why; the drill's folder is removed after.
+                    tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
+                    raise BenchError(f"{exc}\npostgres.log: {tail}") from None
+                log(f"PostgreSQL did not start (try {attempt} of {tries}); again in 2 s")
+                time.sleep(2)
 
     def stop(self, mode: str = "fast") -> None:
         as_owner("pg_ctl", "-D", str(self.data), "-m", mode, "stop", check=False)
