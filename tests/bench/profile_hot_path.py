@@ -13,7 +13,7 @@ It imports ``server`` from wherever the running interpreter finds it, so another
 interpreter gives its before/after figures from the same script:
 
     .venv/bin/python tests/bench/profile_hot_path.py --backend sqlite
-    /work/main/.venv/bin/python tests/bench/profile_hot_path.py --backend sqlite  # baseline
+    ../baseline/.venv/bin/python tests/bench/profile_hot_path.py --backend sqlite  # baseline
 """
 
 from __future__ import annotations
