@@ -40,9 +40,12 @@ motcua_setup() {
     fi
 
     # Front-end libraries come from npm with the lockfile (served by the app, never a CDN).
+    # The test tools (axe-core and its Playwright integration) are npm dev dependencies.
+    local npm_scope=()
+    [ "$1" = "runtime" ] && npm_scope=(--omit=dev)
     if command -v npm >/dev/null 2>&1; then
-        echo "==> npm ci"
-        npm ci --no-audit --no-fund --loglevel=error
+        echo "==> npm ci ${npm_scope[*]}"
+        npm ci --no-audit --no-fund --loglevel=error "${npm_scope[@]}"
     else
         echo "npm not found: install Node.js (the browser pages need node_modules/)" >&2
         return 1
