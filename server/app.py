@@ -245,7 +245,7 @@ def create_app(
             "<link rel=stylesheet href=/static/staff.css><body class=auth><main class=auth-card>"
             "<h1>Motcua — hệ thống xếp hàng một cửa</h1>"
             "<p lang=en class=product>Motcua — one-stop queue system</p>"
-            "<ul>"
+            "<ul class=links>"
             "<li><a href=/counter/>Quầy tiếp nhận</a> <span lang=en>(counter station)</span></li>"
             "<li><a href=/supervisor/>Giám sát</a> <span lang=en>(supervisor)</span></li>"
             "<li><a href=/admin/>Quản trị</a> <span lang=en>(admin console)</span></li>"

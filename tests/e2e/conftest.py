@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import needs
-from tests.support import ServerProcess, demo
+from tests.e2e import a11y
+from tests.support import ServerProcess, demo, free_port
 
 CHROMIUM = os.environ.get("MOTCUA_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,8 +28,13 @@ def browser() -> Iterator[Any]:
         needs("Chromium", f"not found at {CHROMIUM}", "apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
+    # A DevTools port on loopback lets axe-core's Playwright integration (a Node script) check
+    # the very page a test drove into the state to check (tests/e2e/a11y.py).
+    a11y.CDP_PORT = free_port()
+    args = [*ARGS, f"--remote-debugging-port={a11y.CDP_PORT}",
+            "--remote-debugging-address=127.0.0.1"]
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
         yield b
         b.close()
 
