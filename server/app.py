@@ -152,9 +152,11 @@ def create_app(
     )
     if settings.print_worker:  # the process's background workers: also closing the day
         from server.features.dailyops import DayCloser
+        from server.features.retention import Periods
 
         app.extensions["motcua_day_closer"] = DayCloser(
-            db, app.extensions["motcua"].clock, retention_days=settings.retention_days
+            db, app.extensions["motcua"].clock, retention_days=settings.retention_days,
+            periods=Periods(settings.ticket_detail_days, settings.aggregate_days),
         )
         app.extensions["motcua_day_closer"].start()
 

@@ -1,15 +1,17 @@
 """KPI reports for a date range, per site, service, counter, clerk, hour and day, and the
 queue-length / wait series across one day for the charts. No Flask here.
 
-Definitions (every figure comes from tickets and their events):
+Definitions (every figure comes from tickets and their events; the ticket figures are worked
+out by ``server/rules/kpis.py``, the one definition, from cells the daily close stores per day
+(``server/features/aggregates.py``) or, for days not aggregated yet, from the tickets):
 - dates are the site's business days (its local calendar), ``from`` and ``to`` included;
 - ``issued``: tickets drawn at a kiosk or counter (a transfer is not a new issue);
   ``transferred_in``: tickets that arrived in a service by transfer;
 - ``served`` (done), ``no_shows``, ``cancelled``, ``transferred``, ``unserved_at_close``
   (still waiting or parked when the site closed the day): tickets ending so;
-- wait: from the ticket's issue (or transfer) to its FIRST call (``ticket.called`` event), so a
-  recall or a resume after parking does not lengthen it; ``awt`` is its mean, ``p90_wait`` the
-  nearest-rank 90th percentile, over the tickets that were called;
+- wait: from the ticket's issue (or transfer) to its FIRST call (``ticket.called`` event), in
+  whole seconds, so a recall or a resume after parking does not lengthen it; ``awt`` is its
+  mean, ``p90_wait`` the nearest-rank 90th percentile, over the tickets that were called;
 - ``ast``: mean of finish - start over served tickets;
 - ``service_level``: share of called tickets whose wait was within the service's SLA target;
 - a ticket counts toward the counter and clerk that called it first, and toward the local hour
@@ -39,18 +41,22 @@ from server.core.errors import AppError
 from server.core.lookups import get_site
 from server.models import (
     Counter,
+    DailyStat,
     Dossier,
     DossierEvent,
     Procedure,
     Rating,
     Service,
     Site,
+    StatDay,
     Ticket,
     TicketEvent,
     User,
 )
+from server.rules import kpis as kpis_rules
 from server.rules.calendar import day_start, local, zone
 from server.rules.dossier_states import SETTLED
+from server.rules.kpis import Cell
 
 MAX_RANGE_DAYS = 366
 
@@ -119,34 +125,46 @@ def _r(x: float | None, digits: int = 2) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def summarize(facts: Iterable[TicketFacts]) -> dict[str, Any]:
-    rows = list(facts)
-    waits = [w for f in rows if (w := f.wait_min) is not None]
-    within = sum(1 for f in rows if (w := f.wait_min) is not None and w <= f.sla_min + 1e-9)
-    times = [t for f in rows if (t := f.service_time_min) is not None]
-    return {
-        "issued": sum(1 for f in rows if not f.transfer),
-        "transferred_in": sum(1 for f in rows if f.transfer),
-        "served": sum(1 for f in rows if f.status == "done"),
-        "no_shows": sum(1 for f in rows if f.status == "no_show"),
-        "cancelled": sum(1 for f in rows if f.status == "cancelled"),
-        "transferred": sum(1 for f in rows if f.status == "transferred"),
-        "unserved_at_close": sum(1 for f in rows if f.status == "unserved_at_close"),
-        "awt_min": _r(sum(waits) / len(waits)) if waits else None,
-        "p90_wait_min": _r(p90(waits)),
-        "ast_min": _r(sum(times) / len(times)) if times else None,
-        "service_level": _r(within / len(waits), 4) if waits else None,
-        **{score: sum(1 for f in rows if f.rating == score) for score in SCORES},
-    }
-
-
-def row(tickets: Sequence[TicketFacts], dossiers: Sequence[DossierFacts]) -> dict[str, Any]:
-    out = summarize(tickets)
-    rated = sum(out[score] for score in SCORES)
-    out["rated"] = rated
-    out["satisfaction_rate"] = (
-        _r((out["very_satisfied"] + out["satisfied"]) / rated, 4) if rated else None
+def add_fact(cell: Cell, f: TicketFacts) -> None:
+    """One ticket into a cell: the one way a ticket becomes figures (live and stored)."""
+    cell.add_ticket(
+        f.status,
+        f.transfer,
+        kpis_rules.seconds(f.issued_at, f.first_call),
+        f.sla_min * 60.0,
+        kpis_rules.seconds(f.started_at, f.finished_at),
+        f.rating,
     )
+
+
+#: The groupings a report shows, and the stored ``dim`` each reads (by day: the services').
+CellKey = tuple[str, int, dt.date]
+
+
+def cells(facts: Iterable[TicketFacts], tz: str) -> dict[CellKey, Cell]:
+    """The cells of tickets: per (grouping, key, business day), as the daily close stores
+    them. Every ticket is in one ``service`` cell; in a ``counter`` and ``clerk`` cell when
+    it was called (by its first caller); in the ``hour`` cell of its local hour of issue."""
+    out: dict[CellKey, Cell] = {}
+    for f in facts:
+        keys: list[tuple[str, int | None]] = [
+            ("service", f.service_id),
+            ("counter", f.call_counter_id),
+            ("clerk", f.call_clerk_id),
+            ("hour", local(f.issued_at, tz).hour),
+        ]
+        for dim, key in keys:
+            if key is None:
+                continue
+            cell = out.get((dim, key, f.day))
+            if cell is None:
+                cell = out[(dim, key, f.day)] = Cell()
+            add_fact(cell, f)
+    return out
+
+
+def row(tickets: Cell, dossiers: Sequence[DossierFacts]) -> dict[str, Any]:
+    out = kpis_rules.figures(tickets)
     out.update(summarize_dossiers(dossiers))
     return out
 
@@ -223,9 +241,17 @@ def load_dossier_facts(
 
 
 def load_facts(
-    session: Session, site: Site, start: dt.date, end: dt.date
+    session: Session,
+    site: Site,
+    start: dt.date,
+    end: dt.date,
+    days: Sequence[dt.date] | None = None,
 ) -> list[TicketFacts]:
-    """One row per ticket of the site's business days ``start..end``, with its first call."""
+    """One row per ticket of the site's business days ``start..end`` (only those of ``days``
+    when given), with its first call."""
+    in_days = (
+        [Ticket.business_day.in_(sorted(days))] if days is not None else []
+    )
     q = (
         select(Ticket, Service.sla_target_minutes)
         .join(Service, Service.id == Ticket.service_id)
@@ -233,6 +259,7 @@ def load_facts(
             Ticket.site_id == site.id,
             Ticket.business_day >= start,
             Ticket.business_day <= end,
+            *in_days,
         )
         .order_by(Ticket.id)
     )
@@ -256,6 +283,7 @@ def load_facts(
             Ticket.site_id == site.id,
             Ticket.business_day >= start,
             Ticket.business_day <= end,
+            *in_days,
             # A rating follows its ticket's finish, so none of the period is older than its
             # first midnight: the site's earlier ratings are never read (ix_ratings_site_created).
             Rating.site_id == site.id,
@@ -310,19 +338,73 @@ def parse_range(from_: str | None, to: str | None) -> tuple[dt.date, dt.date]:
     return start, end
 
 
+def stored_cells(
+    session: Session, site: Site, start: dt.date, end: dt.date
+) -> tuple[set[dt.date], dict[CellKey, Cell]]:
+    """The aggregated days of ``start..end`` at the site and their stored cells."""
+    covered = set(
+        session.scalars(
+            select(StatDay.business_day).where(
+                StatDay.site_id == site.id,
+                StatDay.business_day >= start,
+                StatDay.business_day <= end,
+            )
+        )
+    )
+    out: dict[CellKey, Cell] = {}
+    if not covered:
+        return covered, out
+    cols = [getattr(DailyStat, name) for name in kpis_rules.COUNTS]
+    for dim, key, day, hist, *counts in session.execute(
+        select(DailyStat.dim, DailyStat.key, DailyStat.business_day, DailyStat.wait_hist, *cols)
+        .where(
+            DailyStat.site_id == site.id,
+            DailyStat.business_day >= start,
+            DailyStat.business_day <= end,
+        )
+    ):
+        if day in covered:
+            out[(dim, int(key), day)] = Cell.from_stored(
+                dict(zip(kpis_rules.COUNTS, counts, strict=True)), hist
+            )
+    return covered, out
+
+
+def report_cells(
+    session: Session, site: Site, start: dt.date, end: dt.date, source: str = "auto"
+) -> dict[CellKey, Cell]:
+    """The cells of ``start..end``: the stored ones of aggregated days, the others (today, a
+    day not closed yet) built from their tickets. ``source="tickets"``: every day from its
+    tickets (what the stored figures are checked against)."""
+    covered, out = (
+        stored_cells(session, site, start, end) if source == "auto" else (set(), {})
+    )
+    span = (end - start).days + 1
+    missing = [d for i in range(span) if (d := start + dt.timedelta(days=i)) not in covered]
+    if missing:
+        facts = load_facts(
+            session, site, start, end, days=None if len(missing) == span else missing
+        )
+        out.update(cells(facts, site.timezone))
+    return out
+
+
 def kpis(
     session: Session,
     site: Site,
     start: dt.date,
     end: dt.date,
     now: dt.datetime | None = None,
+    source: str = "auto",
 ) -> dict[str, Any]:
     """The report. ``now`` decides which open dossiers are overdue (default: the end of the
-    range's last day)."""
+    range's last day). Ticket figures come from the daily aggregates where the close wrote
+    them, from the tickets for the other days (``report_cells``); dossier figures from the
+    dossiers (their settlement keeps changing after the day)."""
     tz = site.timezone
     if now is None:
         now = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zone(tz))
-    facts = load_facts(session, site, start, end)
+    parts = report_cells(session, site, start, end, source)
     dfacts = load_dossier_facts(session, site, start, end, now)
     services = {
         s.id: s
@@ -334,30 +416,36 @@ def kpis(
     counters = {
         c.id: c for c in session.scalars(select(Counter).where(Counter.site_id == site.id))
     }
-    clerk_ids = {f.call_clerk_id for f in facts if f.call_clerk_id is not None}
+    merged: dict[tuple[str, Any], Cell] = {}
+    total = Cell()
+    for (dim, key, day), cell in parts.items():
+        merged.setdefault((dim, key), Cell()).merge(cell)
+        if dim == "service":  # every ticket is in exactly one service cell
+            merged.setdefault(("day", day), Cell()).merge(cell)
+            total.merge(cell)
+    clerk_ids = {key for dim, key in merged if dim == "clerk"}
     clerk_ids |= {d.clerk_id for d in dfacts if d.clerk_id is not None}
     clerks = {
         u.id: u
         for u in (session.scalars(select(User).where(User.id.in_(clerk_ids))) if clerk_ids else [])
     }
 
-    def grouped(
-        tkey: Callable[[TicketFacts], Any], dkey: Callable[[DossierFacts], Any]
-    ) -> dict[Any, dict[str, Any]]:
-        tg, dg = _group(facts, tkey), _group(dfacts, dkey)
-        return {k: row(tg.get(k, []), dg.get(k, [])) for k in set(tg) | set(dg)}
+    def grouped(dim: str, dkey: Callable[[DossierFacts], Any]) -> dict[Any, dict[str, Any]]:
+        dg = _group(dfacts, dkey)
+        tg = {key: cell for (d, key), cell in merged.items() if d == dim}
+        return {k: row(tg.get(k, Cell()), dg.get(k, [])) for k in set(tg) | set(dg)}
 
-    per_service = grouped(lambda f: f.service_id, lambda d: code_to_id.get(d.service_code))
+    per_service = grouped("service", lambda d: code_to_id.get(d.service_code))
     by_service = [
         {
             "service": svc.code,
             "name": {"vi": svc.name_vi, "en": svc.name_en},
             "sla_target_minutes": svc.sla_target_minutes,
-            **per_service.get(sid, row([], [])),
+            **per_service.get(sid, row(Cell(), [])),
         }
         for sid, svc in services.items()
     ]
-    per_counter = grouped(lambda f: f.call_counter_id, lambda d: d.counter_id)
+    per_counter = grouped("counter", lambda d: d.counter_id)
     by_counter = [
         {"counter": counters[cid].number if cid in counters else None, "counter_id": cid, **r}
         for cid, r in sorted(
@@ -366,7 +454,7 @@ def kpis(
         )
     ]
     by_clerk = []
-    for uid, r in sorted(grouped(lambda f: f.call_clerk_id, lambda d: d.clerk_id).items()):
+    for uid, r in sorted(grouped("clerk", lambda d: d.clerk_id).items()):
         u = clerks.get(uid)
         by_clerk.append(
             {
@@ -378,23 +466,18 @@ def kpis(
         )
     by_hour = [
         {"hour": h, **r}
-        for h, r in sorted(
-            grouped(lambda f: local(f.issued_at, tz).hour,
-                    lambda d: local(d.received_at, tz).hour).items()
-        )
+        for h, r in sorted(grouped("hour", lambda d: local(d.received_at, tz).hour).items())
     ]
     by_day = [
         {"date": d.isoformat(), **r}
-        for d, r in sorted(
-            grouped(lambda f: f.day, lambda d: local(d.received_at, tz).date()).items()
-        )
+        for d, r in sorted(grouped("day", lambda d: local(d.received_at, tz).date()).items())
     ]
     return {
         "site": site.code,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "timezone": tz,
-        "totals": row(facts, dfacts),
+        "totals": row(total, dfacts),
         "by_service": by_service,
         "by_counter": by_counter,
         "by_clerk": by_clerk,
@@ -511,8 +594,12 @@ def series(
             arrivals.append(sum(1 for f in rows if s <= f.issued_at < e))
             called = [f for f in rows if f.first_call is not None and s <= f.first_call < e]
             calls.append(len(called))
-            waits = [w for f in called if (w := f.wait_min) is not None]
-            awt.append(_r(sum(waits) / len(waits)) if waits else None)
+            # The KPI definition of a wait (whole seconds), as in the reports.
+            waits = [
+                w for f in called if (w := kpis_rules.seconds(f.issued_at, f.first_call))
+                is not None
+            ]
+            awt.append(_r(sum(waits) / len(waits) / 60.0) if waits else None)
             queue.append(
                 sum(
                     1

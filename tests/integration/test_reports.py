@@ -7,12 +7,15 @@ import datetime as dt
 import io
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.api.analytics import AdviceOut, KpisOut, SeriesOut
-from server.features import seed
-from server.models import Dossier, DossierEvent, Procedure, Rating, Site
-from tests.conftest import Api, Clock, World
+from server.core.db import Database
+from server.features import aggregates, reports, seed
+from server.models import DailyStat, Dossier, DossierEvent, Procedure, Rating, Site, StatDay
+from server.rules.calendar import business_day
+from tests.bench import gen_history
+from tests.conftest import Api, Clock, World, scratch_pg
 
 DAY = "2026-11-25"
 T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)  # 08:00 in Hanoi
@@ -261,3 +264,101 @@ def test_satisfaction_and_dossiers(
     clock.set(t(9, 30).astimezone(dt.UTC))
     early = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}", "supervisor")
     assert early.get_json()["totals"]["dossiers_overdue"] == 0
+
+
+# --- daily aggregates ------------------------------------------------------------------------
+
+
+def _report(world: World, start: str, end: str, source: str) -> dict[str, object]:
+    with world.db.read() as s:
+        site = s.scalar(select(Site).where(Site.code == "HT"))
+        assert site is not None
+        return reports.kpis(
+            s, site, dt.date.fromisoformat(start), dt.date.fromisoformat(end),
+            now=T0 + dt.timedelta(days=3), source=source,
+        )
+
+
+def test_closed_day_is_read_from_its_aggregates_with_the_same_figures(
+    api: Api, clock: Clock, world: World, day: dict[str, int]
+) -> None:
+    """The close aggregates the settled day (not today, whose ticket still waits); the report
+    of both days then reads the first from its rows and the second from its tickets, and every
+    figure equals the report from the tickets alone. Writing the day again changes nothing."""
+    now = T0 + dt.timedelta(days=1, hours=1)
+    with world.db.write() as s:
+        made = aggregates.catch_up(s, now)
+    assert made["days"] == 1 and made["left"] == 0
+    with world.db.read() as s:
+        days = {(d.business_day.isoformat(), d.tickets) for d in s.scalars(select(StatDay))}
+        rows = s.scalars(select(DailyStat)).all()
+    assert days == {(DAY, 4)}
+    by_dim = {(r.dim, r.key): r for r in rows}
+    land = by_dim[("service", world.services["land"])]
+    assert (land.issued, land.served, land.cancelled, land.waited) == (3, 2, 1, 2)
+    assert (land.wait_sum_s, land.within_sla) == (35 * 60, 1)
+    assert land.wait_hist == [[300, 1], [1800, 1]]
+    assert sorted(k for d, k in by_dim if d == "hour") == [8]
+    live = _report(world, DAY, "2026-11-26", "tickets")
+    assert _report(world, DAY, "2026-11-26", "auto") == live
+    assert live["totals"]["issued"] == 5 and live["totals"]["p90_wait_min"] == 30.0
+    # Stored rows are really read: changed rows change the report of that day only.
+    with world.db.write() as s:
+        s.execute(update(DailyStat).where(DailyStat.dim == "service")
+                  .values(issued=DailyStat.issued + 100))
+    assert _report(world, DAY, DAY, "auto")["totals"]["issued"] == 4 + 2 * 100  # land, civil
+    # Idempotent: the back-fill (or the close) rewrites the day's rows from its tickets.
+    steps = list(aggregates.backfill(world.db.write, now, ["HT"], rewrite=True))
+    assert [(st["day"], st["tickets"], st["done"], st["total"]) for st in steps] == [(DAY, 4, 1, 1)]
+    assert _report(world, DAY, "2026-11-26", "auto") == live
+    with world.db.read() as s:
+        assert len(s.scalars(select(DailyStat)).all()) == len(rows)
+    with world.db.write() as s:  # nothing pending any more
+        assert aggregates.catch_up(s, now)["days"] == 0
+
+
+def test_a_day_with_a_ticket_still_at_a_counter_waits_for_it(
+    api: Api, clock: Clock, world: World
+) -> None:
+    """A day whose last ticket is still being served is not aggregated (its figures would
+    change); once finished, the next pass aggregates it."""
+    at(clock, 0)
+    t = api.issue("land")
+    at(clock, 5)
+    assert api.call_next(1)["id"] == t["id"]
+    api.act(t["id"], "start")
+    now = T0 + dt.timedelta(days=1)
+    with world.db.write() as s:
+        assert aggregates.catch_up(s, now)["days"] == 0
+    clock.set(now)
+    assert api.act(t["id"], "finish").status_code == 200
+    with world.db.write() as s:
+        assert aggregates.catch_up(s, now)["by_site"] == {"HT": 1}
+    assert _report(world, DAY, DAY, "auto") == _report(world, DAY, DAY, "tickets")
+
+
+@pytest.mark.postgres
+def test_generated_history_same_figures_from_aggregates_and_tickets() -> None:
+    """Generated working days (the simulator's model: waits, recalls, no-shows, ratings,
+    dossiers) of two sites: after the back-fill, each site's report of the whole period from
+    the aggregates equals the one from the tickets, P90s included, and so does one of a
+    period cut inside it."""
+    with scratch_pg("motcua_aggr") as url:
+        now = dt.datetime.now(dt.UTC)
+        gen_history.generate(url, sites=2, days=12, per_day=60, progress=False, now=now)
+        db = Database(url)
+        try:
+            steps = list(aggregates.backfill(db.write, now))
+            assert steps and steps[-1]["done"] == steps[-1]["total"] == len(steps)
+            with db.read() as s:
+                for site in s.scalars(select(Site).where(Site.code.in_(["H01", "H02"]))):
+                    today = business_day(now, site.timezone)
+                    day = dt.timedelta(days=1)
+                    for start, end in ((today - 20 * day, today), (today - 9 * day, today - 4 * day)):
+                        fast = reports.kpis(s, site, start, end, now=now)
+                        slow = reports.kpis(s, site, start, end, now=now, source="tickets")
+                        assert fast == slow
+                    assert fast["totals"]["issued"] > 0
+                    assert fast["totals"]["p90_wait_min"] is not None
+        finally:
+            db.dispose()
