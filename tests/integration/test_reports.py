@@ -353,8 +353,8 @@ def test_generated_history_same_figures_from_aggregates_and_tickets() -> None:
             with db.read() as s:
                 for site in s.scalars(select(Site).where(Site.code.in_(["H01", "H02"]))):
                     today = business_day(now, site.timezone)
-                    day = dt.timedelta(days=1)
-                    for start, end in ((today - 20 * day, today), (today - 9 * day, today - 4 * day)):
+                    d = dt.timedelta(days=1)
+                    for start, end in ((today - 20 * d, today), (today - 9 * d, today - 4 * d)):
                         fast = reports.kpis(s, site, start, end, now=now)
                         slow = reports.kpis(s, site, start, end, now=now, source="tickets")
                         assert fast == slow
