@@ -25,11 +25,12 @@ import datetime as dt
 import io
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -338,10 +339,14 @@ def parse_range(from_: str | None, to: str | None) -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def stored_cells(
+StoredRow = tuple[Any, ...]  # dim, key, business_day, wait_hist, *COUNTS
+
+
+def stored_rows(
     session: Session, site: Site, start: dt.date, end: dt.date
-) -> tuple[set[dt.date], dict[CellKey, Cell]]:
-    """The aggregated days of ``start..end`` at the site and their stored cells."""
+) -> tuple[set[dt.date], list[StoredRow]]:
+    """The aggregated days of ``start..end`` at the site and their stored rows (as tuples: the
+    cells are built from them off the request's event loop, ``build_kpis``)."""
     covered = set(
         session.scalars(
             select(StatDay.business_day).where(
@@ -351,71 +356,105 @@ def stored_cells(
             )
         )
     )
-    out: dict[CellKey, Cell] = {}
     if not covered:
-        return covered, out
+        return covered, []
     cols = [getattr(DailyStat, name) for name in kpis_rules.COUNTS]
-    for dim, key, day, hist, *counts in session.execute(
+    rows = session.execute(
         select(DailyStat.dim, DailyStat.key, DailyStat.business_day, DailyStat.wait_hist, *cols)
         .where(
             DailyStat.site_id == site.id,
             DailyStat.business_day >= start,
             DailyStat.business_day <= end,
         )
-    ):
-        if day in covered:
-            out[(dim, int(key), day)] = Cell.from_stored(
-                dict(zip(kpis_rules.COUNTS, counts, strict=True)), hist
-            )
-    return covered, out
+    ).all()
+    return covered, [tuple(r) for r in rows if r[2] in covered]
 
 
-def report_cells(
-    session: Session, site: Site, start: dt.date, end: dt.date, source: str = "auto"
-) -> dict[CellKey, Cell]:
-    """The cells of ``start..end``: the stored ones of aggregated days, the others (today, a
-    day not closed yet) built from their tickets. ``source="tickets"``: every day from its
-    tickets (what the stored figures are checked against)."""
-    covered, out = (
-        stored_cells(session, site, start, end) if source == "auto" else (set(), {})
-    )
-    span = (end - start).days + 1
-    missing = [d for i in range(span) if (d := start + dt.timedelta(days=i)) not in covered]
-    if missing:
-        facts = load_facts(
-            session, site, start, end, days=None if len(missing) == span else missing
+def stored_cells(rows: Iterable[StoredRow]) -> dict[CellKey, Cell]:
+    out: dict[CellKey, Cell] = {}
+    for dim, key, day, hist, *counts in rows:
+        out[(dim, int(key), day)] = Cell.from_stored(
+            dict(zip(kpis_rules.COUNTS, counts, strict=True)), hist
         )
-        out.update(cells(facts, site.timezone))
     return out
 
 
-def kpis(
+@dataclass
+class KpiInputs:
+    """Everything a report is made from, read from the database (``kpi_inputs``); turning it
+    into the report (``build_kpis``) needs no session, so it may run in another thread."""
+
+    site: str
+    timezone: str
+    start: dt.date
+    end: dt.date
+    stored: list[StoredRow]  # rows of the aggregated days
+    live: list[TicketFacts]  # tickets of the other days
+    dossiers: list[DossierFacts]
+    services: list[tuple[int, str, str, str, int]]  # id, code, name vi, name en, SLA minutes
+    counters: dict[int, int]  # id -> number
+    clerks: dict[int, tuple[str, str | None]]  # id -> username, full name
+
+
+def kpi_inputs(
     session: Session,
     site: Site,
     start: dt.date,
     end: dt.date,
     now: dt.datetime | None = None,
     source: str = "auto",
-) -> dict[str, Any]:
-    """The report. ``now`` decides which open dossiers are overdue (default: the end of the
-    range's last day). Ticket figures come from the daily aggregates where the close wrote
-    them, from the tickets for the other days (``report_cells``); dossier figures from the
-    dossiers (their settlement keeps changing after the day)."""
+) -> KpiInputs:
+    """Read what the report of ``start..end`` needs: the stored rows of aggregated days, the
+    tickets of the other days (today, a day not closed yet); ``source="tickets"``: every day
+    from its tickets (what the stored figures are checked against). ``now`` decides which open
+    dossiers are overdue (default: the end of the range's last day)."""
     tz = site.timezone
     if now is None:
         now = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zone(tz))
-    parts = report_cells(session, site, start, end, source)
+    covered, stored = stored_rows(session, site, start, end) if source == "auto" else (set(), [])
+    span = (end - start).days + 1
+    missing = [d for i in range(span) if (d := start + dt.timedelta(days=i)) not in covered]
+    live = (
+        load_facts(session, site, start, end, days=None if len(missing) == span else missing)
+        if missing
+        else []
+    )
     dfacts = load_dossier_facts(session, site, start, end, now)
-    services = {
-        s.id: s
-        for s in session.scalars(
+    services = [
+        (sv.id, sv.code, sv.name_vi, sv.name_en, sv.sla_target_minutes)
+        for sv in session.scalars(
             select(Service).where(Service.site_id == site.id).order_by(Service.sort_order)
         )
+    ]
+    counters = dict(
+        session.execute(select(Counter.id, Counter.number).where(Counter.site_id == site.id)).all()
+    )
+    clerk_ids = {int(r[1]) for r in stored if r[0] == "clerk"}
+    clerk_ids |= {f.call_clerk_id for f in live if f.call_clerk_id is not None}
+    clerk_ids |= {d.clerk_id for d in dfacts if d.clerk_id is not None}
+    clerks = {
+        uid: (name, full)
+        for uid, name, full in (
+            session.execute(
+                select(User.id, User.username, User.full_name).where(User.id.in_(clerk_ids))
+            ).all()
+            if clerk_ids
+            else []
+        )
     }
-    code_to_id = {s.code: s.id for s in services.values()}
-    counters = {
-        c.id: c for c in session.scalars(select(Counter).where(Counter.site_id == site.id))
-    }
+    return KpiInputs(site.code, tz, start, end, stored, live, dfacts, services, counters, clerks)
+
+
+def build_kpis(inp: KpiInputs) -> dict[str, Any]:
+    """The report from its inputs: the stored and live cells merged by grouping, then
+    ``server.rules.kpis.figures`` for each; dossier figures from the dossiers (their
+    settlement keeps changing after the day). No session: plain data in, plain data out."""
+    tz = inp.timezone
+    parts = stored_cells(inp.stored)
+    parts.update(cells(inp.live, tz))
+    dfacts = inp.dossiers
+    code_to_id = {code: sid for sid, code, *_rest in inp.services}
+    counters = inp.counters
     merged: dict[tuple[str, Any], Cell] = {}
     total = Cell()
     for (dim, key, day), cell in parts.items():
@@ -423,12 +462,6 @@ def kpis(
         if dim == "service":  # every ticket is in exactly one service cell
             merged.setdefault(("day", day), Cell()).merge(cell)
             total.merge(cell)
-    clerk_ids = {key for dim, key in merged if dim == "clerk"}
-    clerk_ids |= {d.clerk_id for d in dfacts if d.clerk_id is not None}
-    clerks = {
-        u.id: u
-        for u in (session.scalars(select(User).where(User.id.in_(clerk_ids))) if clerk_ids else [])
-    }
 
     def grouped(dim: str, dkey: Callable[[DossierFacts], Any]) -> dict[Any, dict[str, Any]]:
         dg = _group(dfacts, dkey)
@@ -438,32 +471,24 @@ def kpis(
     per_service = grouped("service", lambda d: code_to_id.get(d.service_code))
     by_service = [
         {
-            "service": svc.code,
-            "name": {"vi": svc.name_vi, "en": svc.name_en},
-            "sla_target_minutes": svc.sla_target_minutes,
+            "service": code,
+            "name": {"vi": name_vi, "en": name_en},
+            "sla_target_minutes": sla,
             **per_service.get(sid, row(Cell(), [])),
         }
-        for sid, svc in services.items()
+        for sid, code, name_vi, name_en, sla in inp.services
     ]
     per_counter = grouped("counter", lambda d: d.counter_id)
     by_counter = [
-        {"counter": counters[cid].number if cid in counters else None, "counter_id": cid, **r}
+        {"counter": counters.get(cid), "counter_id": cid, **r}
         for cid, r in sorted(
-            per_counter.items(),
-            key=lambda kv: counters[kv[0]].number if kv[0] in counters else 10**9,
+            per_counter.items(), key=lambda kv: counters.get(kv[0], 10**9)
         )
     ]
     by_clerk = []
     for uid, r in sorted(grouped("clerk", lambda d: d.clerk_id).items()):
-        u = clerks.get(uid)
-        by_clerk.append(
-            {
-                "clerk_id": uid,
-                "username": u.username if u else None,
-                "full_name": u.full_name if u else None,
-                **r,
-            }
-        )
+        username, full_name = inp.clerks.get(uid, (None, None))
+        by_clerk.append({"clerk_id": uid, "username": username, "full_name": full_name, **r})
     by_hour = [
         {"hour": h, **r}
         for h, r in sorted(grouped("hour", lambda d: local(d.received_at, tz).hour).items())
@@ -473,9 +498,9 @@ def kpis(
         for d, r in sorted(grouped("day", lambda d: local(d.received_at, tz).date()).items())
     ]
     return {
-        "site": site.code,
-        "from": start.isoformat(),
-        "to": end.isoformat(),
+        "site": inp.site,
+        "from": inp.start.isoformat(),
+        "to": inp.end.isoformat(),
         "timezone": tz,
         "totals": row(total, dfacts),
         "by_service": by_service,
@@ -486,19 +511,31 @@ def kpis(
     }
 
 
-def site_kpis(
+def kpis(
+    session: Session,
+    site: Site,
+    start: dt.date,
+    end: dt.date,
+    now: dt.datetime | None = None,
+    source: str = "auto",
+) -> dict[str, Any]:
+    """The report (``kpi_inputs`` then ``build_kpis`` in one go)."""
+    return build_kpis(kpi_inputs(session, site, start, end, now, source))
+
+
+def site_kpi_inputs(
     session: Session,
     p: Principal,
     site_code: str,
     from_: str | None,
     to: str | None,
     now: dt.datetime | None = None,
-) -> dict[str, Any]:
+) -> KpiInputs:
     """``GET /sites/{site}/reports/kpis``: supervisors and admins of the site."""
     site = get_site(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
     start, end = parse_range(from_, to)
-    return kpis(session, site, start, end, now)
+    return kpi_inputs(session, site, start, end, now)
 
 
 # --- exports ------------------------------------------------------------------------------
@@ -523,29 +560,45 @@ def flat_rows(report: dict[str, Any]) -> list[list[Any]]:
     return out
 
 
-def to_csv(report: dict[str, Any]) -> str:
+def csv_chunks(report: dict[str, Any], rows_per_chunk: int = 200) -> Iterator[bytes]:
+    """The CSV in UTF-8 with a BOM (Excel then opens Vietnamese right), a few hundred rows at a
+    time: a response streams it without holding the whole file."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerows(safe_row(row) for row in flat_rows(report))
-    return buf.getvalue()
+    yield "\ufeff".encode()
+    for n, line in enumerate(flat_rows(report), start=1):
+        writer.writerow(safe_row(line))
+        if n % rows_per_chunk == 0:
+            yield buf.getvalue().encode("utf-8")
+            buf.seek(0)
+            buf.truncate()
+    if buf.tell():
+        yield buf.getvalue().encode("utf-8")
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    return b"".join(csv_chunks(report)).decode("utf-8-sig")
 
 
 def to_xlsx(report: dict[str, Any]) -> bytes:
-    """One sheet per grouping, a header row in bold."""
+    """One sheet per grouping, a header row in bold. Written in openpyxl's write-only mode:
+    rows go to the file as they are appended, not kept as cell objects."""
 
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = Workbook(write_only=True)
+    info = wb.create_sheet(title="about")
+    for k in ("site", "from", "to", "timezone"):
+        info.append(safe_row([k, report[k]]))
     for section, label, key in SECTIONS:
         ws = wb.create_sheet(title=section)
-        ws.append(safe_row([label, *METRICS]))
-        for cell in ws[1]:
+        header = []
+        for value in safe_row([label, *METRICS]):
+            cell = WriteOnlyCell(ws, value=value)
             cell.font = Font(bold=True)
+            header.append(cell)
+        ws.append(header)
         rows = [report[section]] if section == "totals" else report[section]
         for r in rows:
             ws.append(safe_row([key(r, report), *(r[m] for m in METRICS)]))
-    info = wb.create_sheet(title="about", index=0)
-    for k in ("site", "from", "to", "timezone"):
-        info.append(safe_row([k, report[k]]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
