@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -79,7 +78,7 @@ class Cell:
     very_satisfied: int = 0
     satisfied: int = 0
     not_satisfied: int = 0
-    wait_hist: Counter[int] = field(default_factory=Counter)  # wait seconds -> tickets
+    wait_hist: dict[int, int] = field(default_factory=dict)  # wait seconds -> tickets
 
     def add_ticket(
         self,
@@ -100,7 +99,7 @@ class Cell:
         if wait_s is not None:
             self.waited += 1
             self.wait_sum_s += wait_s
-            self.wait_hist[wait_s] += 1
+            self.wait_hist[wait_s] = self.wait_hist.get(wait_s, 0) + 1
             if wait_s <= sla_s:
                 self.within_sla += 1
         if status == "done" and service_s is not None:
@@ -112,7 +111,13 @@ class Cell:
     def merge(self, other: Cell) -> Cell:
         for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.wait_hist.update(other.wait_hist)
+        mine = self.wait_hist
+        if not mine:
+            mine.update(other.wait_hist)
+        else:
+            get = mine.get
+            for value, n in other.wait_hist.items():
+                mine[value] = get(value, 0) + n
         return self
 
     def hist_pairs(self) -> list[list[int]]:
@@ -122,15 +127,15 @@ class Cell:
     @classmethod
     def from_stored(cls, counts: dict[str, int], hist: list[list[int]] | None) -> Cell:
         cell = cls(**{name: int(counts[name] or 0) for name in COUNTS})
-        for s, n in hist or ():
-            cell.wait_hist[int(s)] += int(n)
+        # Stored pairs have distinct seconds (written from a histogram): a dict of them.
+        cell.wait_hist = {int(s): int(n) for s, n in hist or ()}
         return cell
 
 
 assert tuple(f.name for f in fields(Cell))[: len(COUNTS)] == COUNTS
 
 
-def percentile_90(hist: Counter[int]) -> int | None:
+def percentile_90(hist: dict[int, int]) -> int | None:
     """Nearest-rank 90th percentile of a histogram: the smallest value that at least 90 % of
     the values are <=."""
     total = sum(hist.values())
