@@ -635,7 +635,7 @@ class DailyStat(Base):
     """One site's tickets of one closed business day, grouped one way (``dim``: by service,
     by the counter or clerk that called them first, by the local hour they were issued in;
     ``key``: that service's, counter's or clerk's id, or the hour). The counts, sums and wait
-    histogram are a ``server.rules.kpis.Cell``: reports of closed days merge these rows instead
+    waits are a ``server.rules.kpis.Cell``: reports of closed days merge these rows instead
     of reading the tickets. Written only by ``server/features/aggregates.py``."""
 
     __tablename__ = "daily_stats"
@@ -659,8 +659,8 @@ class DailyStat(Base):
     very_satisfied: Mapped[int] = mapped_column(Integer, default=0)
     satisfied: Mapped[int] = mapped_column(Integer, default=0)
     not_satisfied: Mapped[int] = mapped_column(Integer, default=0)
-    # [[wait seconds, tickets], ...]: the exact distribution, so P90s of merged days are exact.
-    wait_hist: Mapped[list[list[int]] | None] = mapped_column(JSON)
+    # Each called ticket's wait in whole seconds, ascending: P90s of merged days are exact.
+    waits: Mapped[list[int] | None] = mapped_column(JSON)
 
     __table_args__ = (
         UniqueConstraint("site_id", "business_day", "dim", "key"),

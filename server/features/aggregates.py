@@ -3,8 +3,8 @@
 For each site and business day whose tickets are all settled (the day is before the site's
 today and none of its tickets is still waiting, parked, called or being served), one
 ``daily_stats`` row per service, per counter and clerk that first called a ticket and per
-local hour of issue holds a ``server.rules.kpis.Cell`` (counts, sums of seconds, the exact
-wait histogram), and one ``stat_days`` row says the day is aggregated. A year's report then
+local hour of issue holds a ``server.rules.kpis.Cell`` (counts, sums of seconds, each
+called ticket's wait), and one ``stat_days`` row says the day is aggregated. A year's report then
 merges ~365 rows per service instead of reading every ticket and its events
 (``reports.report_cells``); days not aggregated (today, a day still open) come from the tickets,
 through the same cells.
@@ -71,7 +71,7 @@ def write_day(session: Session, site: Site, day: dt.date, now: dt.datetime) -> i
                 "dim": dim,
                 "key": key,
                 **{name: getattr(cell, name) for name in kpis_rules.COUNTS},
-                "wait_hist": cell.hist_pairs(),
+                "waits": cell.sorted_waits(),
             }
         )
     if rows:

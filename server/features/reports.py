@@ -344,7 +344,7 @@ def parse_range(from_: str | None, to: str | None) -> tuple[dt.date, dt.date]:
     return start, end
 
 
-StoredRow = tuple[Any, ...]  # dim, key, business_day, wait_hist, *COUNTS
+StoredRow = tuple[Any, ...]  # dim, key, business_day, waits, *COUNTS
 
 
 def stored_rows(
@@ -365,7 +365,7 @@ def stored_rows(
         return covered, []
     cols = [getattr(DailyStat, name) for name in kpis_rules.COUNTS]
     rows = session.execute(
-        select(DailyStat.dim, DailyStat.key, DailyStat.business_day, DailyStat.wait_hist, *cols)
+        select(DailyStat.dim, DailyStat.key, DailyStat.business_day, DailyStat.waits, *cols)
         .where(
             DailyStat.site_id == site.id,
             DailyStat.business_day >= start,
@@ -377,9 +377,9 @@ def stored_rows(
 
 def stored_cells(rows: Iterable[StoredRow]) -> dict[CellKey, Cell]:
     out: dict[CellKey, Cell] = {}
-    for dim, key, day, hist, *counts in rows:
+    for dim, key, day, waits, *counts in rows:
         out[(dim, int(key), day)] = Cell.from_stored(
-            dict(zip(kpis_rules.COUNTS, counts, strict=True)), hist
+            dict(zip(kpis_rules.COUNTS, counts, strict=True)), waits
         )
     return out
 

@@ -1,17 +1,18 @@
 """The one definition of the queue KPIs, as counts that add up.
 
 A report's figures for any group of tickets (a service, a counter, an hour, a day, a year) are
-worked out from a ``Cell``: counts, sums of whole seconds and a histogram of waits in whole
-seconds. Cells of disjoint groups merge by adding, so the daily close can store one cell per
-site, day and grouping (``server/features/aggregates.py``) and a year's report merges ~365 of
-them per service; a report of days not yet closed builds the same cells from the tickets
-themselves. Both paths end in ``figures``: the same numbers from the same computation.
+worked out from a ``Cell``: counts, sums of whole seconds and the waits themselves in whole
+seconds (one integer per called ticket: the P90 of merged cells is exact). Cells of disjoint
+groups merge by adding, so the daily close can store one cell per site, day and grouping
+(``server/features/aggregates.py``) and a year's report merges ~365 of them per service; a
+report of days not yet closed builds the same cells from the tickets themselves. Both paths
+end in ``figures``: the same numbers from the same computation.
 
 Definitions:
 - a ticket's wait is from its issue (or transfer) to its first call, in whole seconds (rounded);
   its service time, from start to finish of a served ticket, likewise;
 - ``awt_min``: mean wait of the called tickets; ``p90_wait_min``: nearest-rank 90th percentile
-  of their waits (exact: the histogram keeps every distinct second);
+  of their waits;
 - ``ast_min``: mean service time of the served tickets;
 - ``service_level``: share of the called tickets whose wait was within the service's target.
 
@@ -78,7 +79,7 @@ class Cell:
     very_satisfied: int = 0
     satisfied: int = 0
     not_satisfied: int = 0
-    wait_hist: dict[int, int] = field(default_factory=dict)  # wait seconds -> tickets
+    waits: list[int] = field(default_factory=list)  # each called ticket's wait, seconds
 
     def add_ticket(
         self,
@@ -99,7 +100,7 @@ class Cell:
         if wait_s is not None:
             self.waited += 1
             self.wait_sum_s += wait_s
-            self.wait_hist[wait_s] = self.wait_hist.get(wait_s, 0) + 1
+            self.waits.append(wait_s)
             if wait_s <= sla_s:
                 self.within_sla += 1
         if status == "done" and service_s is not None:
@@ -111,43 +112,29 @@ class Cell:
     def merge(self, other: Cell) -> Cell:
         for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        mine = self.wait_hist
-        if not mine:
-            mine.update(other.wait_hist)
-        else:
-            get = mine.get
-            for value, n in other.wait_hist.items():
-                mine[value] = get(value, 0) + n
+        self.waits.extend(other.waits)
         return self
 
-    def hist_pairs(self) -> list[list[int]]:
-        """The histogram as sorted ``[seconds, tickets]`` pairs (how it is stored)."""
-        return [[s, n] for s, n in sorted(self.wait_hist.items()) if n]
+    def sorted_waits(self) -> list[int]:
+        """The waits in ascending order (how they are stored)."""
+        return sorted(self.waits)
 
     @classmethod
-    def from_stored(cls, counts: dict[str, int], hist: list[list[int]] | None) -> Cell:
+    def from_stored(cls, counts: dict[str, int], waits: list[int] | None) -> Cell:
         cell = cls(**{name: int(counts[name] or 0) for name in COUNTS})
-        # Stored pairs have distinct seconds (written from a histogram): a dict of them.
-        cell.wait_hist = {int(s): int(n) for s, n in hist or ()}
+        cell.waits = list(waits or ())
         return cell
 
 
 assert tuple(f.name for f in fields(Cell))[: len(COUNTS)] == COUNTS
 
 
-def percentile_90(hist: dict[int, int]) -> int | None:
-    """Nearest-rank 90th percentile of a histogram: the smallest value that at least 90 % of
-    the values are <=."""
-    total = sum(hist.values())
-    if not total:
+def percentile_90(values: list[int]) -> int | None:
+    """Nearest-rank 90th percentile: the smallest value that at least 90 % of the values are
+    <=."""
+    if not values:
         return None
-    rank = max(math.ceil(0.9 * total), 1)
-    seen = 0
-    for value in sorted(hist):
-        seen += hist[value]
-        if seen >= rank:
-            return value
-    return None  # not reached: the ranks add up to the total
+    return sorted(values)[max(math.ceil(0.9 * len(values)), 1) - 1]
 
 
 def _r(x: float | None, digits: int = 2) -> float | None:
@@ -156,7 +143,7 @@ def _r(x: float | None, digits: int = 2) -> float | None:
 
 def figures(cell: Cell) -> dict[str, Any]:
     """The ticket figures of a report row."""
-    p90 = percentile_90(cell.wait_hist)
+    p90 = percentile_90(cell.waits)
     rated = cell.very_satisfied + cell.satisfied + cell.not_satisfied
     return {
         "issued": cell.issued,

@@ -297,7 +297,7 @@ def test_closed_day_is_read_from_its_aggregates_with_the_same_figures(
     land = by_dim[("service", world.services["land"])]
     assert (land.issued, land.served, land.cancelled, land.waited) == (3, 2, 1, 2)
     assert (land.wait_sum_s, land.within_sla) == (35 * 60, 1)
-    assert land.wait_hist == [[300, 1], [1800, 1]]
+    assert land.waits == [300, 1800]
     assert sorted(k for d, k in by_dim if d == "hour") == [8]
     live = _report(world, DAY, "2026-11-26", "tickets")
     assert _report(world, DAY, "2026-11-26", "auto") == live

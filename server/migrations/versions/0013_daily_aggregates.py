@@ -1,6 +1,6 @@
 """Daily aggregates: one row per site, closed business day and grouping
 
-- ``daily_stats``: the counts, sums of seconds and wait histogram of a site's tickets of one
+- ``daily_stats``: the counts, sums of seconds and waits (seconds) of a site's tickets of one
   business day, by service, by first-calling counter, by clerk and by local hour of issue;
 - ``stat_days``: which days of a site are aggregated (and how many tickets they held), and
   when retention removed the day's tickets, leaving only its aggregates.
@@ -42,7 +42,7 @@ def upgrade() -> None:
         *[sa.Column(name, sa.Integer(), nullable=False) for name in COUNTS],
         sa.Column("wait_sum_s", sa.BigInteger(), nullable=False),
         sa.Column("service_sum_s", sa.BigInteger(), nullable=False),
-        sa.Column("wait_hist", sa.JSON(), nullable=True),
+        sa.Column("waits", sa.JSON(), nullable=True),
         sa.CheckConstraint(
             "dim IN ('service', 'counter', 'clerk', 'hour')", name=op.f("ck_daily_stats_dim")
         ),
