@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -362,3 +365,50 @@ def test_generated_history_same_figures_from_aggregates_and_tickets() -> None:
                     assert fast["totals"]["p90_wait_min"] is not None
         finally:
             db.dispose()
+
+
+OFF_LOOP_SCRIPT = """
+from gevent import monkey
+monkey.patch_all()
+import sys, time
+import gevent
+sys.path.insert(0, sys.argv[1])
+from server.core.offload import OffLoop
+
+def busy(seconds):
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        n += 1
+    return n
+
+for mode in ("inline", "pool"):
+    gaps, stop = [], []
+    def ticker():
+        last = time.perf_counter()
+        while not stop:
+            gevent.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+    g = gevent.spawn(ticker)
+    gevent.sleep(0.05)
+    n = busy(0.6) if mode == "inline" else OffLoop(1).run(busy, 0.6)
+    stop.append(1)
+    g.join()
+    print(mode, n > 0, max(gaps))
+"""
+
+
+def test_work_off_the_loop_leaves_the_other_greenlets_running(tmp_path: Path) -> None:
+    """Under gevent, 0.6 s of pure-Python computing in a greenlet stops every other greenlet for
+    its whole length; run through ``OffLoop`` (a real thread), a greenlet ticking every 10 ms
+    keeps ticking meanwhile."""
+    script = tmp_path / "off_loop.py"
+    script.write_text(OFF_LOOP_SCRIPT)
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, str(script), root], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    inline_gap, pool_gap = float(out[2]), float(out[5])
+    assert out[0] == "inline" and out[1] == "True" and out[3] == "pool" and out[4] == "True"
+    assert inline_gap >= 0.5  # the loop was held for the whole computation
+    assert pool_gap < 0.25 and pool_gap < inline_gap / 2, (inline_gap, pool_gap)
