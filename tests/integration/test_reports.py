@@ -411,4 +411,4 @@ def test_work_off_the_loop_leaves_the_other_greenlets_running(tmp_path: Path) ->
     inline_gap, pool_gap = float(out[2]), float(out[5])
     assert out[0] == "inline" and out[1] == "True" and out[3] == "pool" and out[4] == "True"
     assert inline_gap >= 0.5  # the loop was held for the whole computation
-    assert pool_gap < 0.25 and pool_gap < inline_gap / 2, (inline_gap, pool_gap)
+    assert pool_gap < 0.3 and pool_gap < inline_gap / 2, (inline_gap, pool_gap)
