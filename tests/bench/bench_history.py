@@ -21,11 +21,10 @@ serialisation; no socket) and, for the display, the hub's snapshot function:
               today from its tickets); and the peak Python memory (tracemalloc) of the year's
               CSV and XLSX export over idle, the larger
 
-and, once, the same year's report read from every ticket (what the report did before the
-aggregates), checked equal to the one from the aggregates;
-
 each ``--reps`` times after two untimed warm-ups, and prints the p50 of each, empty and with
-history, and their ratio. Every response status is checked; an unexpected one exits 1.
+history, and their ratio; and, once, the same year's report read from every ticket (what the
+report did before the aggregates), checked equal to the one from the aggregates. Every
+response status is checked; an unexpected one exits 1.
 
     .venv/bin/python tests/bench/bench_history.py [--months 1] [--sites 55] [--reps 30] [--json]
 """
