@@ -7,7 +7,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from flask_talisman import Talisman
 from printers.vietnamese import use_fonts
 from server.config import Settings, env_name, is_placeholder
 from server.core.db import Database
+from server.core.offload import OffLoop
 from server.features import printing
 from server.node import logs
 from server.web import client
@@ -38,6 +39,8 @@ class Context:
     settings: Settings
     db: Database
     clock: Callable[[], dt.datetime]
+    # CPU-bound work of long reports and exports, off the event loop (server/core/offload.py).
+    offload: OffLoop = field(default_factory=OffLoop)
 
 
 #: Content-Security-Policy of every response. Pages load only their own scripts and styles
@@ -121,7 +124,9 @@ def create_app(
     app = Flask(__name__)
     app.config["SECRET_KEY"] = _secret_key(settings)
     app.config["JSON_AS_ASCII"] = False
-    app.extensions["motcua"] = Context(settings, db, clock or system_clock)
+    app.extensions["motcua"] = Context(
+        settings, db, clock or system_clock, OffLoop(settings.report_workers)
+    )
 
     # The app factory imports the entry points here, not at the top: they import features,
     # and the CLI and the node imports this module (system_clock) without building an app.
@@ -152,9 +157,11 @@ def create_app(
     )
     if settings.print_worker:  # the process's background workers: also closing the day
         from server.features.dailyops import DayCloser
+        from server.features.retention import Periods
 
         app.extensions["motcua_day_closer"] = DayCloser(
-            db, app.extensions["motcua"].clock, retention_days=settings.retention_days
+            db, app.extensions["motcua"].clock, retention_days=settings.retention_days,
+            periods=Periods(settings.ticket_detail_days, settings.aggregate_days),
         )
         app.extensions["motcua_day_closer"].start()
 

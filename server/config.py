@@ -112,6 +112,13 @@ class Settings:
     # Days print jobs (slips and receipts carry names) are kept; the daily close removes
     # older finished ones (server/features/retention.py).
     retention_days: int = 30
+    # Days of ticket detail (tickets, their events, ratings) kept; older aggregated days keep
+    # only their daily aggregates. 0: kept forever (server/features/retention.py).
+    ticket_detail_days: int = 366
+    # Days of daily aggregates kept (five years); 0: kept forever. Never less than the detail.
+    aggregate_days: int = 1827
+    # Report and export jobs run at once by one process (a thread pool off the request path).
+    report_workers: int = 2
 
     def audio_cache_dir(self) -> Path:
         """``audio_dir``, else ``var/audio`` in the working folder."""
@@ -239,6 +246,15 @@ class Settings:
         if env.get("MOTCUA_BACKUP_DIR"):
             values["backup_dir"] = env["MOTCUA_BACKUP_DIR"]
         values["retention_days"] = max(1, _int(env, "MOTCUA_RETENTION_DAYS", 30))
+        values["ticket_detail_days"] = max(0, _int(env, "MOTCUA_TICKET_DETAIL_DAYS", 366))
+        values["aggregate_days"] = max(0, _int(env, "MOTCUA_AGGREGATE_DAYS", 1827))
+        detail, kept = values["ticket_detail_days"], values["aggregate_days"]
+        if kept and (not detail or kept < detail):
+            raise ValueError(
+                "MOTCUA_AGGREGATE_DAYS must be 0 or at least MOTCUA_TICKET_DETAIL_DAYS "
+                "(a day's aggregates are what is left once its tickets are removed)"
+            )
+        values["report_workers"] = max(1, _int(env, "MOTCUA_REPORT_WORKERS", 2))
         for name, variable, default in (
             ("restore_number_margin", "MOTCUA_RESTORE_NUMBER_MARGIN", 100),
             ("restore_id_margin", "MOTCUA_RESTORE_ID_MARGIN", 1_000_000),

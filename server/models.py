@@ -624,3 +624,58 @@ class RestoreFence(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (CheckConstraint(f"kind IN {FENCE_KINDS!r}", name="kind"),)
+
+
+# --- daily aggregates (migration 0013) ------------------------------------------------------
+
+STAT_DIMS = ("service", "counter", "clerk", "hour")
+
+
+class DailyStat(Base):
+    """One site's tickets of one closed business day, grouped one way (``dim``: by service,
+    by the counter or clerk that called them first, by the local hour they were issued in;
+    ``key``: that service's, counter's or clerk's id, or the hour). The counts, sums and wait
+    waits are a ``server.rules.kpis.Cell``: reports of closed days merge these rows instead
+    of reading the tickets. Written only by ``server/features/aggregates.py``."""
+
+    __tablename__ = "daily_stats"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    business_day: Mapped[dt.date] = mapped_column(Date)
+    dim: Mapped[str] = mapped_column(String(8))
+    key: Mapped[int] = mapped_column(BigInteger)
+    issued: Mapped[int] = mapped_column(Integer, default=0)
+    transferred_in: Mapped[int] = mapped_column(Integer, default=0)
+    served: Mapped[int] = mapped_column(Integer, default=0)
+    no_shows: Mapped[int] = mapped_column(Integer, default=0)
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    transferred: Mapped[int] = mapped_column(Integer, default=0)
+    unserved_at_close: Mapped[int] = mapped_column(Integer, default=0)
+    waited: Mapped[int] = mapped_column(Integer, default=0)
+    wait_sum_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    within_sla: Mapped[int] = mapped_column(Integer, default=0)
+    timed: Mapped[int] = mapped_column(Integer, default=0)
+    service_sum_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    very_satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    not_satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    # Each called ticket's wait in whole seconds, ascending: P90s of merged days are exact.
+    waits: Mapped[list[int] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "business_day", "dim", "key"),
+        CheckConstraint(f"dim IN {STAT_DIMS!r}", name="dim"),
+    )
+
+
+class StatDay(Base):
+    """A business day of a site whose ``daily_stats`` are written (and how many tickets they
+    hold): a report reads these days from the aggregates and the others from the tickets."""
+
+    __tablename__ = "stat_days"
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    business_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    tickets: Mapped[int] = mapped_column(Integer)
+    written_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # When retention removed the day's tickets (only the aggregates are left): never rewritten.
+    detail_dropped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -25,7 +25,7 @@ for _command in (
     devices.device, devices.printer,
     accounts.token, accounts.user,
     simulate_cli.simulate,
-    ops.config, ops.close_day, ops.retention_cmd,
+    ops.config, ops.close_day, ops.retention_cmd, ops.stats,
     backup,  # `motcua backup create|restore|fence|verify|mark`, `motcua backup pitr ...`
     sites.site, sites.service, sites.counter,
 ):

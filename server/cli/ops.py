@@ -1,5 +1,5 @@
-"""``motcua config export|import``, ``motcua close-day`` and ``motcua retention``, registered
-by cli.py.
+"""``motcua config export|import``, ``motcua close-day``, ``motcua retention`` and ``motcua
+stats backfill``, registered by cli.py.
 
 The command line acts with full rights as actor ``cli`` (audit rows say so): it runs on the
 server, where the operator already holds the database.
@@ -14,10 +14,10 @@ import click
 
 from server.app import system_clock
 from server.cli.common import find_site, open_db, settings_from_env
-from server.config import env_name
+from server.config import Settings, env_name
 from server.core.auth import Principal
 from server.core.errors import AppError
-from server.features import dailyops, printing, retention, siteconfig
+from server.features import aggregates, dailyops, printing, retention, siteconfig
 
 CLI = Principal(kind="cli", id=None, role="system", site_id=None)
 
@@ -97,12 +97,13 @@ def close_day(site_code: str, as_json: bool) -> None:
     now = system_clock()
     with db.write() as s:
         summary = dailyops.close_day(s, CLI, find_site(s, site_code), now)
-    with db.write() as s:  # the retention pass the automatic close also runs
-        kept = retention.apply(s, now, settings.retention_days)
+    # The history pass the automatic close also runs: aggregates, then retention.
+    kept = dailyops.history_pass(db, now, settings.retention_days, _periods(settings))
     if as_json:
         click.echo(json.dumps({**summary, "retention": kept}, ensure_ascii=False))
         return
     click.echo(retention.describe(kept) + ".")
+    click.echo(aggregates_line(kept["aggregates"]))
     click.echo(
         f"{site_code} closed for {summary['business_day']}: "
         f"{summary['unserved_at_close']} ticket(s) marked unserved at close"
@@ -121,6 +122,49 @@ def close_day(site_code: str, as_json: bool) -> None:
 def retention_cmd(dry_run: bool, as_json: bool) -> None:
     settings = settings_from_env()
     db = open_db(settings)
-    with db.write() as s:
-        summary = retention.apply(s, system_clock(), settings.retention_days, dry_run=dry_run)
-    click.echo(json.dumps(summary) if as_json else retention.describe(summary) + ".")
+    summary = dailyops.history_pass(
+        db, system_clock(), settings.retention_days, _periods(settings), dry_run=dry_run
+    )
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(retention.describe(summary) + ".")
+    click.echo(aggregates_line(summary["aggregates"]))
+
+
+def _periods(settings: Settings) -> retention.Periods:
+    return retention.Periods(settings.ticket_detail_days, settings.aggregate_days)
+
+
+def aggregates_line(made: dict[str, object]) -> str:
+    verb = "would aggregate" if made["dry_run"] else "aggregated"
+    left = f", {made['left']} left for the next passes" if made["left"] else ""
+    return f"daily aggregates: {verb} {made['days']} settled day(s){left}."
+
+
+@click.group(help="Daily aggregates the KPI reports read (written by the daily close).")
+def stats() -> None:
+    pass
+
+
+@stats.command(
+    "backfill",
+    help="Aggregate every settled day not aggregated yet (existing history, a site that never "
+    "closed a day), one day per transaction, with progress. Safe to interrupt and run again.",
+)
+@click.option("--site", "site_codes", multiple=True, help="Only these sites (repeatable)")
+@click.option("--rewrite", is_flag=True,
+              help="Every settled day again, aggregated or not (replaces its rows)")
+@click.option("--quiet", is_flag=True, help="Only the final line")
+def stats_backfill(site_codes: tuple[str, ...], rewrite: bool, quiet: bool) -> None:
+    db = open_db(settings_from_env())
+    done = total = tickets = 0
+    for step in aggregates.backfill(db.write, system_clock(), list(site_codes) or None, rewrite):
+        done, total = step["done"], step["total"]
+        tickets += max(step["tickets"], 0)
+        if not quiet:
+            click.echo(
+                f"[{done}/{total}] {step['site']} {step['day']}: {step['tickets']} ticket(s)",
+                err=True,
+            )
+    click.echo(f"{done} day(s) aggregated, {tickets} ticket(s) read.")

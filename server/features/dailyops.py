@@ -41,7 +41,7 @@ from server.core import audit, auth, events
 from server.core.auth import Principal
 from server.core.db import unavailable_kind
 from server.core.errors import AppError
-from server.features import queues, retention
+from server.features import aggregates, queues, retention
 from server.features.queues import queue_snapshot
 from server.models import Holiday, Service, ServiceDay, Site, Ticket
 from server.rules.calendar import business_day, local
@@ -412,18 +412,23 @@ def auto_close(session: Session, now: dt.datetime) -> list[dict[str, Any]]:
 
 class DayCloser:
     """A background thread of the app process: every ``interval`` seconds runs ``auto_close``
-    in its own unit of work, and at most once an hour the retention of personal data
-    (``server/features/retention.py``: ID-card scans of past business days, print jobs older
-    than ``retention_days``). Several app nodes may run it: the row locks and the guarded state
-    machine make a second close of the same tickets a no-op, and a second retention pass finds
+    in its own unit of work, and at most once an hour the history pass (``history_once``):
+    the daily aggregates of settled days not yet aggregated (``server/features/aggregates.py``,
+    catching up days closed late or never), then retention (``server/features/retention.py``:
+    ID-card scans of past business days, print jobs older than ``retention_days``, ticket
+    detail and aggregates past their ``periods``). Several app nodes may run it: the row locks
+    and the guarded state machine make a second close of the same tickets a no-op, a second
+    aggregation of a day replaces its rows with the same ones, and a second retention pass finds
     nothing left to remove."""
 
     def __init__(self, db: Any, clock: Callable[[], dt.datetime], interval: float = 60.0,
-                 retention_days: int = 30) -> None:
+                 retention_days: int = 30,
+                 periods: retention.Periods | None = None) -> None:
         self.db = db
         self.clock = clock
         self.interval = interval
         self.retention_days = retention_days
+        self.periods = periods
         self._retained_at: dt.datetime | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="motcua-day-closer", daemon=True)
@@ -439,12 +444,12 @@ class DayCloser:
             return auto_close(s, self.clock())
 
     def retain_once(self) -> dict[str, Any] | None:
-        """The retention pass, if the last one is an hour old (None when not due)."""
+        """The history pass, if the last one is an hour old (None when not due): the retention
+        summary with the aggregation's under ``aggregates``."""
         now = self.clock()
         if self._retained_at is not None and now - self._retained_at < RETENTION_EVERY:
             return None
-        with self.db.write() as s:
-            summary = retention.apply(s, now, self.retention_days)
+        summary = history_pass(self.db, now, self.retention_days, self.periods)
         self._retained_at = now
         return summary
 
@@ -454,8 +459,36 @@ class DayCloser:
                 for summary in self.run_once():
                     log.info("day closed", extra=summary)
                 kept = self.retain_once()
-                if kept is not None and (kept["applicant_scans"] or kept["print_jobs"]):
-                    log.info("retention applied", extra=kept)
+                if kept is not None and (kept["aggregates"]["days"] or any(
+                    kept[k] for k in ("applicant_scans", "print_jobs", "detail_tickets",
+                                      "aggregate_rows")
+                )):
+                    log.info("history pass applied", extra=kept)
             except Exception as exc:  # keep the thread alive; the next round tries again
                 if unavailable_kind(exc) is None:  # an outage is logged once, as an incident
                     log.exception("automatic day close failed")
+
+
+def history_pass(
+    db: Any,
+    now: dt.datetime,
+    retention_days: int,
+    periods: retention.Periods | None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """What the daily close does with history, each in its own unit of work: aggregate the
+    settled days not aggregated yet, then apply retention (ticket detail only of aggregated
+    days). ``dry_run``: say what would be written and removed, change nothing."""
+    unit = db.read if dry_run else db.write
+    with db.read() as s:
+        site_ids = list(s.scalars(select(Site.id).order_by(Site.id)))
+    made: dict[str, Any] = {"dry_run": dry_run, "days": 0, "by_site": {}, "left": 0}
+    for site_id in site_ids:  # one unit of work per site: a catch-up is many days' writes
+        with unit() as s:
+            part = aggregates.catch_up(s, now, dry_run=dry_run, site_ids=[site_id])
+        made["days"] += part["days"]
+        made["left"] += part["left"]
+        made["by_site"].update(part["by_site"])
+    with unit() as s:
+        summary = retention.apply(s, now, retention_days, dry_run=dry_run, periods=periods)
+    return {**summary, "aggregates": made}

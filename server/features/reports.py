@@ -1,15 +1,17 @@
 """KPI reports for a date range, per site, service, counter, clerk, hour and day, and the
 queue-length / wait series across one day for the charts. No Flask here.
 
-Definitions (every figure comes from tickets and their events):
+Definitions (every figure comes from tickets and their events; the ticket figures are worked
+out by ``server/rules/kpis.py``, the one definition, from cells the daily close stores per day
+(``server/features/aggregates.py``) or, for days not aggregated yet, from the tickets):
 - dates are the site's business days (its local calendar), ``from`` and ``to`` included;
 - ``issued``: tickets drawn at a kiosk or counter (a transfer is not a new issue);
   ``transferred_in``: tickets that arrived in a service by transfer;
 - ``served`` (done), ``no_shows``, ``cancelled``, ``transferred``, ``unserved_at_close``
   (still waiting or parked when the site closed the day): tickets ending so;
-- wait: from the ticket's issue (or transfer) to its FIRST call (``ticket.called`` event), so a
-  recall or a resume after parking does not lengthen it; ``awt`` is its mean, ``p90_wait`` the
-  nearest-rank 90th percentile, over the tickets that were called;
+- wait: from the ticket's issue (or transfer) to its FIRST call (``ticket.called`` event), in
+  whole seconds, so a recall or a resume after parking does not lengthen it; ``awt`` is its
+  mean, ``p90_wait`` the nearest-rank 90th percentile, over the tickets that were called;
 - ``ast``: mean of finish - start over served tickets;
 - ``service_level``: share of called tickets whose wait was within the service's SLA target;
 - a ticket counts toward the counter and clerk that called it first, and toward the local hour
@@ -23,13 +25,14 @@ import datetime as dt
 import io
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.core import auth
@@ -39,18 +42,23 @@ from server.core.errors import AppError
 from server.core.lookups import get_site
 from server.models import (
     Counter,
+    DailyStat,
     Dossier,
     DossierEvent,
     Procedure,
     Rating,
     Service,
     Site,
+    StatDay,
     Ticket,
     TicketEvent,
     User,
+    UTCDateTime,
 )
+from server.rules import kpis as kpis_rules
 from server.rules.calendar import day_start, local, zone
 from server.rules.dossier_states import SETTLED
+from server.rules.kpis import Cell
 
 MAX_RANGE_DAYS = 366
 
@@ -119,34 +127,46 @@ def _r(x: float | None, digits: int = 2) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def summarize(facts: Iterable[TicketFacts]) -> dict[str, Any]:
-    rows = list(facts)
-    waits = [w for f in rows if (w := f.wait_min) is not None]
-    within = sum(1 for f in rows if (w := f.wait_min) is not None and w <= f.sla_min + 1e-9)
-    times = [t for f in rows if (t := f.service_time_min) is not None]
-    return {
-        "issued": sum(1 for f in rows if not f.transfer),
-        "transferred_in": sum(1 for f in rows if f.transfer),
-        "served": sum(1 for f in rows if f.status == "done"),
-        "no_shows": sum(1 for f in rows if f.status == "no_show"),
-        "cancelled": sum(1 for f in rows if f.status == "cancelled"),
-        "transferred": sum(1 for f in rows if f.status == "transferred"),
-        "unserved_at_close": sum(1 for f in rows if f.status == "unserved_at_close"),
-        "awt_min": _r(sum(waits) / len(waits)) if waits else None,
-        "p90_wait_min": _r(p90(waits)),
-        "ast_min": _r(sum(times) / len(times)) if times else None,
-        "service_level": _r(within / len(waits), 4) if waits else None,
-        **{score: sum(1 for f in rows if f.rating == score) for score in SCORES},
-    }
-
-
-def row(tickets: Sequence[TicketFacts], dossiers: Sequence[DossierFacts]) -> dict[str, Any]:
-    out = summarize(tickets)
-    rated = sum(out[score] for score in SCORES)
-    out["rated"] = rated
-    out["satisfaction_rate"] = (
-        _r((out["very_satisfied"] + out["satisfied"]) / rated, 4) if rated else None
+def add_fact(cell: Cell, f: TicketFacts) -> None:
+    """One ticket into a cell: the one way a ticket becomes figures (live and stored)."""
+    cell.add_ticket(
+        f.status,
+        f.transfer,
+        kpis_rules.seconds(f.issued_at, f.first_call),
+        f.sla_min * 60.0,
+        kpis_rules.seconds(f.started_at, f.finished_at),
+        f.rating,
     )
+
+
+#: The groupings a report shows, and the stored ``dim`` each reads (by day: the services').
+CellKey = tuple[str, int, dt.date]
+
+
+def cells(facts: Iterable[TicketFacts], tz: str) -> dict[CellKey, Cell]:
+    """The cells of tickets: per (grouping, key, business day), as the daily close stores
+    them. Every ticket is in one ``service`` cell; in a ``counter`` and ``clerk`` cell when
+    it was called (by its first caller); in the ``hour`` cell of its local hour of issue."""
+    out: dict[CellKey, Cell] = {}
+    for f in facts:
+        keys: list[tuple[str, int | None]] = [
+            ("service", f.service_id),
+            ("counter", f.call_counter_id),
+            ("clerk", f.call_clerk_id),
+            ("hour", local(f.issued_at, tz).hour),
+        ]
+        for dim, key in keys:
+            if key is None:
+                continue
+            cell = out.get((dim, key, f.day))
+            if cell is None:
+                cell = out[(dim, key, f.day)] = Cell()
+            add_fact(cell, f)
+    return out
+
+
+def row(tickets: Cell, dossiers: Sequence[DossierFacts]) -> dict[str, Any]:
+    out = kpis_rules.figures(tickets)
     out.update(summarize_dossiers(dossiers))
     return out
 
@@ -178,54 +198,66 @@ def summarize_dossiers(rows: Sequence[DossierFacts]) -> dict[str, Any]:
 def load_dossier_facts(
     session: Session, site: Site, start: dt.date, end: dt.date, now: dt.datetime
 ) -> list[DossierFacts]:
-    """Dossiers received at the site on its local days ``start..end``."""
+    """Dossiers received at the site on its local days ``start..end``, with the time of their
+    first settling step, in one statement of plain columns (a year is thousands of them)."""
 
     tz = zone(site.timezone)
     t0 = dt.datetime.combine(start, dt.time(0), tzinfo=tz)
     t1 = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    settled_states = [str(x) for x in SETTLED]
+    first_settled = (
+        select(func.min(DossierEvent.at))
+        .where(DossierEvent.dossier_id == Dossier.id, DossierEvent.status_to.in_(settled_states))
+        .correlate(Dossier)
+        .scalar_subquery()
+    )
     rows = session.execute(
-        select(Dossier, Procedure.service_code)
+        select(
+            Dossier.id,
+            Procedure.service_code,
+            Dossier.counter_id,
+            Dossier.clerk_user_id,
+            Dossier.received_at,
+            Dossier.due_at,
+            Dossier.status,
+            first_settled,
+        )
         .join(Procedure, Procedure.id == Dossier.procedure_id)
         .where(Dossier.site_id == site.id, Dossier.received_at >= t0, Dossier.received_at < t1)
         .order_by(Dossier.id)
     ).all()
-    settled_states = [str(x) for x in SETTLED]
-    settled_at: dict[int, dt.datetime] = {}
-    ids = [d.id for d, _code in rows]
-    for chunk_start in range(0, len(ids), 5000):
-        chunk = ids[chunk_start : chunk_start + 5000]
-        for did, at in session.execute(
-            select(DossierEvent.dossier_id, DossierEvent.at)
-            .where(DossierEvent.dossier_id.in_(chunk), DossierEvent.status_to.in_(settled_states))
-            .order_by(DossierEvent.dossier_id, DossierEvent.at, DossierEvent.id)
-        ):
-            settled_at.setdefault(did, at)
+    utc_type = UTCDateTime()
     out = []
-    for d, code in rows:
-        done = settled_at.get(d.id)
+    for did, code, counter_id, clerk_id, received, due, status, settled_raw in rows:
+        # A scalar subquery's column is not typed by the model: made an aware UTC time here.
+        done = utc_type.process_result_value(settled_raw, None)
         out.append(
             DossierFacts(
-                id=d.id,
+                id=did,
                 service_code=code,
-                counter_id=d.counter_id,
-                clerk_id=d.clerk_user_id,
-                received_at=d.received_at,
-                due_at=d.due_at,
+                counter_id=counter_id,
+                clerk_id=clerk_id,
+                received_at=received,
+                due_at=due,
                 settled_at=done,
-                overdue=(
-                    done is None
-                    and d.status != "supplement_requested"
-                    and d.due_at <= now
-                ),
+                overdue=done is None and status != "supplement_requested" and due <= now,
             )
         )
     return out
 
 
 def load_facts(
-    session: Session, site: Site, start: dt.date, end: dt.date
+    session: Session,
+    site: Site,
+    start: dt.date,
+    end: dt.date,
+    days: Sequence[dt.date] | None = None,
 ) -> list[TicketFacts]:
-    """One row per ticket of the site's business days ``start..end``, with its first call."""
+    """One row per ticket of the site's business days ``start..end`` (only those of ``days``
+    when given), with its first call."""
+    in_days = (
+        [Ticket.business_day.in_(sorted(days))] if days is not None else []
+    )
     q = (
         select(Ticket, Service.sla_target_minutes)
         .join(Service, Service.id == Ticket.service_id)
@@ -233,6 +265,7 @@ def load_facts(
             Ticket.site_id == site.id,
             Ticket.business_day >= start,
             Ticket.business_day <= end,
+            *in_days,
         )
         .order_by(Ticket.id)
     )
@@ -256,6 +289,7 @@ def load_facts(
             Ticket.site_id == site.id,
             Ticket.business_day >= start,
             Ticket.business_day <= end,
+            *in_days,
             # A rating follows its ticket's finish, so none of the period is older than its
             # first midnight: the site's earlier ratings are never read (ix_ratings_site_created).
             Rating.site_id == site.id,
@@ -310,91 +344,170 @@ def parse_range(from_: str | None, to: str | None) -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def kpis(
+StoredRow = tuple[Any, ...]  # dim, key, business_day, waits, *COUNTS
+
+
+def stored_rows(
+    session: Session, site: Site, start: dt.date, end: dt.date
+) -> tuple[set[dt.date], list[StoredRow]]:
+    """The aggregated days of ``start..end`` at the site and their stored rows (as tuples: the
+    cells are built from them off the request's event loop, ``build_kpis``)."""
+    covered = set(
+        session.scalars(
+            select(StatDay.business_day).where(
+                StatDay.site_id == site.id,
+                StatDay.business_day >= start,
+                StatDay.business_day <= end,
+            )
+        )
+    )
+    if not covered:
+        return covered, []
+    cols = [getattr(DailyStat, name) for name in kpis_rules.COUNTS]
+    rows = session.execute(
+        select(DailyStat.dim, DailyStat.key, DailyStat.business_day, DailyStat.waits, *cols)
+        .where(
+            DailyStat.site_id == site.id,
+            DailyStat.business_day >= start,
+            DailyStat.business_day <= end,
+        )
+    ).all()
+    return covered, [tuple(r) for r in rows if r[2] in covered]
+
+
+def stored_cells(rows: Iterable[StoredRow]) -> dict[CellKey, Cell]:
+    out: dict[CellKey, Cell] = {}
+    for dim, key, day, waits, *counts in rows:
+        out[(dim, int(key), day)] = Cell.from_stored(
+            dict(zip(kpis_rules.COUNTS, counts, strict=True)), waits
+        )
+    return out
+
+
+@dataclass
+class KpiInputs:
+    """Everything a report is made from, read from the database (``kpi_inputs``); turning it
+    into the report (``build_kpis``) needs no session, so it may run in another thread."""
+
+    site: str
+    timezone: str
+    start: dt.date
+    end: dt.date
+    stored: list[StoredRow]  # rows of the aggregated days
+    live: list[TicketFacts]  # tickets of the other days
+    dossiers: list[DossierFacts]
+    services: list[tuple[int, str, str, str, int]]  # id, code, name vi, name en, SLA minutes
+    counters: dict[int, int]  # id -> number
+    clerks: dict[int, tuple[str, str | None]]  # id -> username, full name
+
+
+def kpi_inputs(
     session: Session,
     site: Site,
     start: dt.date,
     end: dt.date,
     now: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """The report. ``now`` decides which open dossiers are overdue (default: the end of the
-    range's last day)."""
+    source: str = "auto",
+) -> KpiInputs:
+    """Read what the report of ``start..end`` needs: the stored rows of aggregated days, the
+    tickets of the other days (today, a day not closed yet); ``source="tickets"``: every day
+    from its tickets (what the stored figures are checked against). ``now`` decides which open
+    dossiers are overdue (default: the end of the range's last day)."""
     tz = site.timezone
     if now is None:
         now = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zone(tz))
-    facts = load_facts(session, site, start, end)
+    covered, stored = stored_rows(session, site, start, end) if source == "auto" else (set(), [])
+    span = (end - start).days + 1
+    missing = [d for i in range(span) if (d := start + dt.timedelta(days=i)) not in covered]
+    live = (
+        load_facts(session, site, start, end, days=None if len(missing) == span else missing)
+        if missing
+        else []
+    )
     dfacts = load_dossier_facts(session, site, start, end, now)
-    services = {
-        s.id: s
-        for s in session.scalars(
+    services = [
+        (sv.id, sv.code, sv.name_vi, sv.name_en, sv.sla_target_minutes)
+        for sv in session.scalars(
             select(Service).where(Service.site_id == site.id).order_by(Service.sort_order)
         )
-    }
-    code_to_id = {s.code: s.id for s in services.values()}
-    counters = {
-        c.id: c for c in session.scalars(select(Counter).where(Counter.site_id == site.id))
-    }
-    clerk_ids = {f.call_clerk_id for f in facts if f.call_clerk_id is not None}
+    ]
+    counters = dict(
+        session.execute(select(Counter.id, Counter.number).where(Counter.site_id == site.id)).all()
+    )
+    clerk_ids = {int(r[1]) for r in stored if r[0] == "clerk"}
+    clerk_ids |= {f.call_clerk_id for f in live if f.call_clerk_id is not None}
     clerk_ids |= {d.clerk_id for d in dfacts if d.clerk_id is not None}
     clerks = {
-        u.id: u
-        for u in (session.scalars(select(User).where(User.id.in_(clerk_ids))) if clerk_ids else [])
+        uid: (name, full)
+        for uid, name, full in (
+            session.execute(
+                select(User.id, User.username, User.full_name).where(User.id.in_(clerk_ids))
+            ).all()
+            if clerk_ids
+            else []
+        )
     }
+    return KpiInputs(site.code, tz, start, end, stored, live, dfacts, services, counters, clerks)
 
-    def grouped(
-        tkey: Callable[[TicketFacts], Any], dkey: Callable[[DossierFacts], Any]
-    ) -> dict[Any, dict[str, Any]]:
-        tg, dg = _group(facts, tkey), _group(dfacts, dkey)
-        return {k: row(tg.get(k, []), dg.get(k, [])) for k in set(tg) | set(dg)}
 
-    per_service = grouped(lambda f: f.service_id, lambda d: code_to_id.get(d.service_code))
+def build_kpis(inp: KpiInputs) -> dict[str, Any]:
+    """The report from its inputs: the stored and live cells merged by grouping, then
+    ``server.rules.kpis.figures`` for each; dossier figures from the dossiers (their
+    settlement keeps changing after the day). No session: plain data in, plain data out."""
+    tz = inp.timezone
+    parts = stored_cells(inp.stored)
+    parts.update(cells(inp.live, tz))
+    dfacts = inp.dossiers
+    code_to_id = {code: sid for sid, code, *_rest in inp.services}
+    counters = inp.counters
+    merged: dict[tuple[str, Any], Cell] = {}
+    total = Cell()
+    for (dim, key, day), cell in parts.items():
+        merged.setdefault((dim, key), Cell()).merge(cell)
+        if dim == "service":  # every ticket is in exactly one service cell
+            merged.setdefault(("day", day), Cell()).merge(cell)
+            total.merge(cell)
+
+    def grouped(dim: str, dkey: Callable[[DossierFacts], Any]) -> dict[Any, dict[str, Any]]:
+        dg = _group(dfacts, dkey)
+        tg = {key: cell for (d, key), cell in merged.items() if d == dim}
+        return {k: row(tg.get(k, Cell()), dg.get(k, [])) for k in set(tg) | set(dg)}
+
+    per_service = grouped("service", lambda d: code_to_id.get(d.service_code))
     by_service = [
         {
-            "service": svc.code,
-            "name": {"vi": svc.name_vi, "en": svc.name_en},
-            "sla_target_minutes": svc.sla_target_minutes,
-            **per_service.get(sid, row([], [])),
+            "service": code,
+            "name": {"vi": name_vi, "en": name_en},
+            "sla_target_minutes": sla,
+            **per_service.get(sid, row(Cell(), [])),
         }
-        for sid, svc in services.items()
+        for sid, code, name_vi, name_en, sla in inp.services
     ]
-    per_counter = grouped(lambda f: f.call_counter_id, lambda d: d.counter_id)
+    per_counter = grouped("counter", lambda d: d.counter_id)
     by_counter = [
-        {"counter": counters[cid].number if cid in counters else None, "counter_id": cid, **r}
+        {"counter": counters.get(cid), "counter_id": cid, **r}
         for cid, r in sorted(
-            per_counter.items(),
-            key=lambda kv: counters[kv[0]].number if kv[0] in counters else 10**9,
+            per_counter.items(), key=lambda kv: counters.get(kv[0], 10**9)
         )
     ]
     by_clerk = []
-    for uid, r in sorted(grouped(lambda f: f.call_clerk_id, lambda d: d.clerk_id).items()):
-        u = clerks.get(uid)
-        by_clerk.append(
-            {
-                "clerk_id": uid,
-                "username": u.username if u else None,
-                "full_name": u.full_name if u else None,
-                **r,
-            }
-        )
+    for uid, r in sorted(grouped("clerk", lambda d: d.clerk_id).items()):
+        username, full_name = inp.clerks.get(uid, (None, None))
+        by_clerk.append({"clerk_id": uid, "username": username, "full_name": full_name, **r})
     by_hour = [
         {"hour": h, **r}
-        for h, r in sorted(
-            grouped(lambda f: local(f.issued_at, tz).hour,
-                    lambda d: local(d.received_at, tz).hour).items()
-        )
+        for h, r in sorted(grouped("hour", lambda d: local(d.received_at, tz).hour).items())
     ]
     by_day = [
         {"date": d.isoformat(), **r}
-        for d, r in sorted(
-            grouped(lambda f: f.day, lambda d: local(d.received_at, tz).date()).items()
-        )
+        for d, r in sorted(grouped("day", lambda d: local(d.received_at, tz).date()).items())
     ]
     return {
-        "site": site.code,
-        "from": start.isoformat(),
-        "to": end.isoformat(),
+        "site": inp.site,
+        "from": inp.start.isoformat(),
+        "to": inp.end.isoformat(),
         "timezone": tz,
-        "totals": row(facts, dfacts),
+        "totals": row(total, dfacts),
         "by_service": by_service,
         "by_counter": by_counter,
         "by_clerk": by_clerk,
@@ -403,19 +516,31 @@ def kpis(
     }
 
 
-def site_kpis(
+def kpis(
+    session: Session,
+    site: Site,
+    start: dt.date,
+    end: dt.date,
+    now: dt.datetime | None = None,
+    source: str = "auto",
+) -> dict[str, Any]:
+    """The report (``kpi_inputs`` then ``build_kpis`` in one go)."""
+    return build_kpis(kpi_inputs(session, site, start, end, now, source))
+
+
+def site_kpi_inputs(
     session: Session,
     p: Principal,
     site_code: str,
     from_: str | None,
     to: str | None,
     now: dt.datetime | None = None,
-) -> dict[str, Any]:
+) -> KpiInputs:
     """``GET /sites/{site}/reports/kpis``: supervisors and admins of the site."""
     site = get_site(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
     start, end = parse_range(from_, to)
-    return kpis(session, site, start, end, now)
+    return kpi_inputs(session, site, start, end, now)
 
 
 # --- exports ------------------------------------------------------------------------------
@@ -440,29 +565,45 @@ def flat_rows(report: dict[str, Any]) -> list[list[Any]]:
     return out
 
 
-def to_csv(report: dict[str, Any]) -> str:
+def csv_chunks(report: dict[str, Any], rows_per_chunk: int = 200) -> Iterator[bytes]:
+    """The CSV in UTF-8 with a BOM (Excel then opens Vietnamese right), a few hundred rows at a
+    time: a response streams it without holding the whole file."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerows(safe_row(row) for row in flat_rows(report))
-    return buf.getvalue()
+    yield "\ufeff".encode()
+    for n, line in enumerate(flat_rows(report), start=1):
+        writer.writerow(safe_row(line))
+        if n % rows_per_chunk == 0:
+            yield buf.getvalue().encode("utf-8")
+            buf.seek(0)
+            buf.truncate()
+    if buf.tell():
+        yield buf.getvalue().encode("utf-8")
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    return b"".join(csv_chunks(report)).decode("utf-8-sig")
 
 
 def to_xlsx(report: dict[str, Any]) -> bytes:
-    """One sheet per grouping, a header row in bold."""
+    """One sheet per grouping, a header row in bold. Written in openpyxl's write-only mode:
+    rows go to the file as they are appended, not kept as cell objects."""
 
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = Workbook(write_only=True)
+    info = wb.create_sheet(title="about")
+    for k in ("site", "from", "to", "timezone"):
+        info.append(safe_row([k, report[k]]))
     for section, label, key in SECTIONS:
         ws = wb.create_sheet(title=section)
-        ws.append(safe_row([label, *METRICS]))
-        for cell in ws[1]:
+        header = []
+        for value in safe_row([label, *METRICS]):
+            cell = WriteOnlyCell(ws, value=value)
             cell.font = Font(bold=True)
+            header.append(cell)
+        ws.append(header)
         rows = [report[section]] if section == "totals" else report[section]
         for r in rows:
             ws.append(safe_row([key(r, report), *(r[m] for m in METRICS)]))
-    info = wb.create_sheet(title="about", index=0)
-    for k in ("site", "from", "to", "timezone"):
-        info.append(safe_row([k, report[k]]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -511,8 +652,12 @@ def series(
             arrivals.append(sum(1 for f in rows if s <= f.issued_at < e))
             called = [f for f in rows if f.first_call is not None and s <= f.first_call < e]
             calls.append(len(called))
-            waits = [w for f in called if (w := f.wait_min) is not None]
-            awt.append(_r(sum(waits) / len(waits)) if waits else None)
+            # The KPI definition of a wait (whole seconds), as in the reports.
+            waits = [
+                w for f in called if (w := kpis_rules.seconds(f.issued_at, f.first_call))
+                is not None
+            ]
+            awt.append(_r(sum(waits) / len(waits) / 60.0) if waits else None)
             queue.append(
                 sum(
                     1

@@ -11,9 +11,18 @@ counter, an unguessable tracking token). Personal data reaches the queue in two 
   ``retention_days`` ago that are over (done, failed, or any other final status) are deleted
   with their bytes; jobs still queued or being sent are left to the print worker.
 
+History is kept by period (``Periods``), oldest first, a bounded number of days per pass:
+
+- **ticket detail** (tickets, their events, ratings, print jobs and ID-card scans) of business
+  days older than ``ticket_detail_days`` (default a year), only for days whose daily
+  aggregates are written (``server/features/aggregates.py``): the reports of those days read
+  the aggregates, which stay; a dossier filed from such a ticket keeps everything but the link
+  to the queue ticket;
+- **daily aggregates** older than ``aggregate_days`` (default five years).
+
 Dossiers keep their applicant (name, ID number, phone, address) and their history: they are
 administrative records the law requires the centre to keep (docs/operations.md, "Retention of
-personal data"); nothing here touches them, nor tickets, their events, ratings or the audit log.
+personal data"); nothing here touches them (but the link above), nor the audit log.
 
 ``apply(..., dry_run=True)`` counts what would go and changes nothing (``motcua retention
 --dry-run``). No Flask here.
@@ -22,20 +31,137 @@ personal data"); nothing here touches them, nor tickets, their events, ratings o
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from server.features.applicants import purge_applicants
-from server.models import PrintJob
+from server.models import (
+    DailyStat,
+    Dossier,
+    PrintJob,
+    Rating,
+    Site,
+    StatDay,
+    Ticket,
+    TicketApplicant,
+    TicketEvent,
+)
+from server.rules.calendar import business_day
 
 #: Print jobs in these statuses are still to be sent: never removed here.
 PENDING_JOBS = ("queued", "printing")
 
 
-def apply(session: Session, now: dt.datetime, days: int, dry_run: bool = False) -> dict[str, Any]:
-    """Remove (``dry_run``: count) personal data past its retention; a summary of what."""
+#: Days of one site whose ticket detail one pass removes at most (a bounded transaction).
+DAYS_PER_PASS = 31
+
+
+@dataclass(frozen=True)
+class Periods:
+    """How long history is kept, in days (0: forever)."""
+
+    ticket_detail_days: int = 366
+    aggregate_days: int = 1827
+
+
+def _drop_ticket_detail(
+    session: Session, site: Site, before: dt.date, now: dt.datetime, dry_run: bool
+) -> tuple[int, int]:
+    """Tickets (with their events, ratings, jobs, scans) of the site's aggregated days before
+    ``before``, at most ``DAYS_PER_PASS`` days: (days, tickets) removed or to remove."""
+    days = list(
+        session.scalars(
+            select(StatDay.business_day)
+            .where(
+                StatDay.site_id == site.id,
+                StatDay.business_day < before,
+                StatDay.detail_dropped_at.is_(None),
+            )
+            .order_by(StatDay.business_day)
+            .limit(DAYS_PER_PASS)
+        )
+    )
+    if not days:
+        return 0, 0
+    ids = select(Ticket.id).where(Ticket.site_id == site.id, Ticket.business_day.in_(days))
+    tickets = int(session.scalar(select(func.count()).select_from(ids.subquery())) or 0)
+    if dry_run:
+        return len(days), tickets
+    quiet = {"synchronize_session": False}
+    for model, column in (
+        (TicketEvent, TicketEvent.ticket_id),
+        (Rating, Rating.ticket_id),
+        (PrintJob, PrintJob.ticket_id),
+        (TicketApplicant, TicketApplicant.ticket_id),
+    ):
+        session.execute(delete(model).where(column.in_(ids)).execution_options(**quiet))
+    # The dossier is the legal record and stays; only its link to the queue ticket goes.
+    session.execute(
+        update(Dossier).where(Dossier.ticket_id.in_(ids)).values(ticket_id=None)
+        .execution_options(**quiet)
+    )
+    session.execute(
+        update(Ticket).where(Ticket.transfer_parent_id.in_(ids)).values(transfer_parent_id=None)
+        .execution_options(**quiet)
+    )
+    session.execute(
+        delete(Ticket).where(Ticket.site_id == site.id, Ticket.business_day.in_(days))
+        .execution_options(**quiet)
+    )
+    session.execute(
+        update(StatDay)
+        .where(StatDay.site_id == site.id, StatDay.business_day.in_(days))
+        .values(detail_dropped_at=now)
+        .execution_options(**quiet)
+    )
+    return len(days), tickets
+
+
+def apply_periods(
+    session: Session, now: dt.datetime, periods: Periods, dry_run: bool = False
+) -> dict[str, int]:
+    """History past its period, at every site: ticket detail of aggregated days older than
+    ``ticket_detail_days``, aggregates older than ``aggregate_days``."""
+    out = {"detail_days": 0, "detail_tickets": 0, "aggregate_rows": 0}
+    for site in session.scalars(select(Site).order_by(Site.id)):
+        today = business_day(now, site.timezone)
+        if periods.ticket_detail_days:
+            before = today - dt.timedelta(days=periods.ticket_detail_days)
+            days, tickets = _drop_ticket_detail(session, site, before, now, dry_run)
+            out["detail_days"] += days
+            out["detail_tickets"] += tickets
+        if periods.aggregate_days:
+            before = today - dt.timedelta(days=periods.aggregate_days)
+            old = (DailyStat.site_id == site.id, DailyStat.business_day < before)
+            if dry_run:
+                out["aggregate_rows"] += int(
+                    session.scalar(select(func.count()).select_from(DailyStat).where(*old)) or 0
+                )
+                continue
+            gone = session.execute(
+                delete(DailyStat).where(*old).execution_options(synchronize_session=False)
+            )
+            out["aggregate_rows"] += int(gone.rowcount or 0)  # type: ignore[attr-defined]
+            session.execute(
+                delete(StatDay)
+                .where(StatDay.site_id == site.id, StatDay.business_day < before)
+                .execution_options(synchronize_session=False)
+            )
+    return out
+
+
+def apply(
+    session: Session,
+    now: dt.datetime,
+    days: int,
+    dry_run: bool = False,
+    periods: Periods | None = None,
+) -> dict[str, Any]:
+    """Remove (``dry_run``: count) personal data past its retention, and history past its
+    ``periods`` (None: history is not touched); a summary of what."""
     cutoff = now - dt.timedelta(days=max(1, days))
     # By creation: a job ends within minutes of it (retries included), and its creation time
     # is written by the same clock as the tickets' (the worker's finish time is its own).
@@ -48,6 +174,11 @@ def apply(session: Session, now: dt.datetime, days: int, dry_run: bool = False) 
         session.execute(
             delete(PrintJob).where(*old_jobs).execution_options(synchronize_session=False)
         )
+    history = (
+        apply_periods(session, now, periods, dry_run)
+        if periods is not None
+        else {"detail_days": 0, "detail_tickets": 0, "aggregate_rows": 0}
+    )
     return {
         "dry_run": dry_run,
         "retention_days": max(1, days),
@@ -55,6 +186,9 @@ def apply(session: Session, now: dt.datetime, days: int, dry_run: bool = False) 
         "applicant_scans": purge_applicants(session, now, dry_run=dry_run),
         "print_jobs": int(jobs),
         "print_job_bytes": int(job_bytes),
+        "ticket_detail_days": periods.ticket_detail_days if periods else 0,
+        "aggregate_days": periods.aggregate_days if periods else 0,
+        **history,
     }
 
 
@@ -66,4 +200,14 @@ def describe(summary: dict[str, Any]) -> str:
         f"{summary['applicant_scans']} ID-card scan(s) of past business days, "
         f"{summary['print_jobs']} print job(s) made before {summary['cutoff'][:10]} "
         f"({summary['print_job_bytes']} bytes)"
+        + (
+            f", the tickets of {summary['detail_days']} aggregated day(s) older than "
+            f"{summary['ticket_detail_days']} days ({summary['detail_tickets']} ticket(s))"
+            if summary.get("ticket_detail_days") else ""
+        )
+        + (
+            f", {summary['aggregate_rows']} daily aggregate row(s) older than "
+            f"{summary['aggregate_days']} days"
+            if summary.get("aggregate_days") else ""
+        )
     )

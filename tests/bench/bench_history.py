@@ -16,9 +16,15 @@ serialisation; no socket) and, for the display, the hub's snapshot function:
               reports the first request's receipt job)
   dashboard   GET /sites/H01/dashboard
   close-day   POST /sites/H01/close-day with one waiting ticket (issued, not timed)
+  kpi-*       GET /sites/H01/reports/kpis for the year up to today, as JSON, CSV and XLSX
+              (the past days from the daily aggregates, written first by the back-fill, timed;
+              today from its tickets); and the peak Python memory (tracemalloc) of the year's
+              CSV and XLSX export over idle, the larger
 
 each ``--reps`` times after two untimed warm-ups, and prints the p50 of each, empty and with
-history, and their ratio. Every response status is checked; an unexpected one exits 1.
+history, and their ratio; and, once, the same year's report read from every ticket (what the
+report did before the aggregates), checked equal to the one from the aggregates. Every
+response status is checked; an unexpected one exits 1.
 
     .venv/bin/python tests/bench/bench_history.py [--months 1] [--sites 55] [--reps 30] [--json]
 """
@@ -27,11 +33,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import logging
 import statistics
 import sys
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -45,13 +53,16 @@ from sqlalchemy.engine import make_url
 from server.app import create_app
 from server.config import Settings
 from server.core.db import Database
-from server.features import seed
+from server.features import aggregates, reports, seed
 from server.models import Counter, Procedure, Site
 from server.realtime import snapshots
+from server.rules.calendar import business_day
 from tests.bench import gen_history
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-OPS = ("display", "issue", "call-next", "rating", "intake", "dashboard", "close-day")
+OPS = ("display", "issue", "call-next", "rating", "intake", "dashboard", "close-day",
+       "kpi-json", "kpi-csv", "kpi-xlsx")
+KPI_FORMATS = ("json", "csv", "xlsx")
 COUNTERS = 4  # counters of H01 used for call-next (each serves its own main service)
 
 
@@ -182,10 +193,72 @@ def measure(url: str, reps: int) -> dict[str, float]:
             ms = timed(lambda: call("POST", "/sites/H01/close-day", lead))
             if k >= 2:
                 times["close-day"].append(ms)
+        # A year's KPI report of the site (today included: live), in each format.
+        today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=7))).date()
+        year = f"from={(today - dt.timedelta(days=365)).isoformat()}&to={today.isoformat()}"
+
+        def kpi(fmt: str) -> None:
+            r = client.get(f"/api/v1/sites/H01/reports/kpis?{year}&format={fmt}", headers=lead)
+            if r.status_code != 200:
+                raise Failed(f"kpis {fmt}: {r.status_code} {r.get_data(as_text=True)[:300]}")
+            r.get_data()  # the whole (streamed) body
+
+        for fmt in KPI_FORMATS:
+            for k in range(reps + 2):
+                ms = timed(lambda fmt=fmt: kpi(fmt))
+                if k >= 2:
+                    times[f"kpi-{fmt}"].append(ms)
+        # Peak Python memory of a year's export over idle (tracemalloc: every allocation made
+        # while the request runs), the larger of the CSV and the XLSX.
+        peaks = []
+        for fmt in ("csv", "xlsx"):
+            gc.collect()
+            tracemalloc.start()
+            kpi(fmt)
+            peaks.append(tracemalloc.get_traced_memory()[1] / 1e6)
+            tracemalloc.stop()
     finally:
         app.extensions["motcua_printing"].stop()
         db.dispose()
-    return {op: statistics.median(v) for op, v in times.items()}
+    out = {op: statistics.median(v) for op, v in times.items()}
+    out["export-peak-MB"] = max(peaks)
+    return out
+
+
+def from_tickets(url: str) -> dict[str, float]:
+    """The reference: a year's report of H01 read from every ticket (what reports did before
+    the daily aggregates), once, and whether it equals the report from the aggregates."""
+    db = Database(url)
+    try:
+        with db.read() as s:
+            site = s.scalar(select(Site).where(Site.code == "H01"))
+            assert site is not None
+            now = dt.datetime.now(dt.UTC)
+            end = business_day(now, site.timezone)
+            start = end - dt.timedelta(days=365)
+            t0 = time.perf_counter()
+            slow = reports.kpis(s, site, start, end, now=now, source="tickets")
+            ms = (time.perf_counter() - t0) * 1000
+            fast = reports.kpis(s, site, start, end, now=now)
+        if slow != fast:
+            raise Failed("the year's report from the aggregates differs from the tickets'")
+        return {"kpi-from-tickets": ms}
+    finally:
+        db.dispose()
+
+
+def backfill(url: str) -> dict[str, float]:
+    """``motcua stats backfill``'s work: every past day of every site aggregated."""
+    db = Database(url)
+    try:
+        t0 = time.perf_counter()
+        days = tickets = 0
+        for step in aggregates.backfill(db.write, dt.datetime.now(dt.UTC)):
+            days, tickets = step["done"], tickets + step["tickets"]
+        return {"backfill_s": round(time.perf_counter() - t0, 1), "backfill_days": days,
+                "backfill_tickets": tickets}
+    finally:
+        db.dispose()
 
 
 def run(months: int, sites: int, reps: int, per_day: int) -> dict[str, Any]:
@@ -196,10 +269,15 @@ def run(months: int, sites: int, reps: int, per_day: int) -> dict[str, Any]:
             made = gen_history.generate(url, sites=sites, days=days, per_day=per_day)
             out[f"{label}_rows"] = made["rows"]
             out[f"{label}_generate_s"] = made["seconds"]
+            if days:
+                out.update(backfill(url))
             out[label] = measure(url, reps)
+            if days:
+                out.update(from_tickets(url))
         finally:
             drop_database(url)
-    out["ratio"] = {op: out["history"][op] / out["empty"][op] for op in OPS}
+    out["ratio"] = {op: out["history"][op] / out["empty"][op]
+                    for op in (*OPS, "export-peak-MB")}
     return out
 
 
@@ -210,10 +288,17 @@ def table(r: dict[str, Any]) -> str:
              f"{rows.get('jobs', 0):,} print jobs, {rows.get('ratings', 0):,} ratings, "
              f"{rows.get('dossiers', 0):,} dossiers (generated in {r['history_generate_s']} s); "
              f"p50 of {r['reps']} each",
-             f"{'operation':<12}{'empty ms':>10}{'history ms':>12}{'ratio':>8}"]
+             f"{'operation':<14}{'empty ms':>10}{'history ms':>12}{'ratio':>8}"]
     for op in OPS:
-        lines.append(f"{op:<12}{r['empty'][op]:>10.1f}{r['history'][op]:>12.1f}"
+        lines.append(f"{op:<14}{r['empty'][op]:>10.1f}{r['history'][op]:>12.1f}"
                      f"{r['ratio'][op]:>8.2f}")
+    op = "export-peak-MB"
+    lines.append(f"{op:<14}{r['empty'][op]:>10.2f}{r['history'][op]:>12.2f}"
+                 f"{r['ratio'][op]:>8.2f}")
+    lines.append(f"back-fill of the history's aggregates: {r['backfill_days']:,} site-days, "
+                 f"{r['backfill_tickets']:,} tickets in {r['backfill_s']} s; the year's report "
+                 f"of H01 read from its tickets instead: {r['kpi-from-tickets']:.0f} ms "
+                 "(same figures)")
     return "\n".join(lines)
 
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.api.analytics import AdviceOut, KpisOut, SeriesOut
-from server.features import seed
-from server.models import Dossier, DossierEvent, Procedure, Rating, Site
-from tests.conftest import Api, Clock, World
+from server.core.db import Database
+from server.features import aggregates, reports, seed
+from server.models import DailyStat, Dossier, DossierEvent, Procedure, Rating, Site, StatDay
+from server.rules.calendar import business_day
+from tests.bench import gen_history
+from tests.conftest import Api, Clock, World, scratch_pg
 
 DAY = "2026-11-25"
 T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)  # 08:00 in Hanoi
@@ -261,3 +267,148 @@ def test_satisfaction_and_dossiers(
     clock.set(t(9, 30).astimezone(dt.UTC))
     early = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}", "supervisor")
     assert early.get_json()["totals"]["dossiers_overdue"] == 0
+
+
+# --- daily aggregates ------------------------------------------------------------------------
+
+
+def _report(world: World, start: str, end: str, source: str) -> dict[str, object]:
+    with world.db.read() as s:
+        site = s.scalar(select(Site).where(Site.code == "HT"))
+        assert site is not None
+        return reports.kpis(
+            s, site, dt.date.fromisoformat(start), dt.date.fromisoformat(end),
+            now=T0 + dt.timedelta(days=3), source=source,
+        )
+
+
+def test_closed_day_is_read_from_its_aggregates_with_the_same_figures(
+    api: Api, clock: Clock, world: World, day: dict[str, int]
+) -> None:
+    """The close aggregates the settled day (not today, whose ticket still waits); the report
+    of both days then reads the first from its rows and the second from its tickets, and every
+    figure equals the report from the tickets alone. Writing the day again changes nothing."""
+    now = T0 + dt.timedelta(days=1, hours=1)
+    with world.db.write() as s:
+        made = aggregates.catch_up(s, now)
+    assert made["days"] == 1 and made["left"] == 0
+    with world.db.read() as s:
+        days = {(d.business_day.isoformat(), d.tickets) for d in s.scalars(select(StatDay))}
+        rows = s.scalars(select(DailyStat)).all()
+    assert days == {(DAY, 4)}
+    by_dim = {(r.dim, r.key): r for r in rows}
+    land = by_dim[("service", world.services["land"])]
+    assert (land.issued, land.served, land.cancelled, land.waited) == (3, 2, 1, 2)
+    assert (land.wait_sum_s, land.within_sla) == (35 * 60, 1)
+    assert land.waits == [300, 1800]
+    assert sorted(k for d, k in by_dim if d == "hour") == [8]
+    live = _report(world, DAY, "2026-11-26", "tickets")
+    assert _report(world, DAY, "2026-11-26", "auto") == live
+    assert live["totals"]["issued"] == 5 and live["totals"]["p90_wait_min"] == 30.0
+    # Stored rows are really read: changed rows change the report of that day only.
+    with world.db.write() as s:
+        s.execute(update(DailyStat).where(DailyStat.dim == "service")
+                  .values(issued=DailyStat.issued + 100))
+    assert _report(world, DAY, DAY, "auto")["totals"]["issued"] == 4 + 2 * 100  # land, civil
+    # Idempotent: the back-fill (or the close) rewrites the day's rows from its tickets.
+    steps = list(aggregates.backfill(world.db.write, now, ["HT"], rewrite=True))
+    assert [(st["day"], st["tickets"], st["done"], st["total"]) for st in steps] == [(DAY, 4, 1, 1)]
+    assert _report(world, DAY, "2026-11-26", "auto") == live
+    with world.db.read() as s:
+        assert len(s.scalars(select(DailyStat)).all()) == len(rows)
+    with world.db.write() as s:  # nothing pending any more
+        assert aggregates.catch_up(s, now)["days"] == 0
+
+
+def test_a_day_with_a_ticket_still_at_a_counter_waits_for_it(
+    api: Api, clock: Clock, world: World
+) -> None:
+    """A day whose last ticket is still being served is not aggregated (its figures would
+    change); once finished, the next pass aggregates it."""
+    at(clock, 0)
+    t = api.issue("land")
+    at(clock, 5)
+    assert api.call_next(1)["id"] == t["id"]
+    api.act(t["id"], "start")
+    now = T0 + dt.timedelta(days=1)
+    with world.db.write() as s:
+        assert aggregates.catch_up(s, now)["days"] == 0
+    clock.set(now)
+    assert api.act(t["id"], "finish").status_code == 200
+    with world.db.write() as s:
+        assert aggregates.catch_up(s, now)["by_site"] == {"HT": 1}
+    assert _report(world, DAY, DAY, "auto") == _report(world, DAY, DAY, "tickets")
+
+
+@pytest.mark.postgres
+def test_generated_history_same_figures_from_aggregates_and_tickets() -> None:
+    """Generated working days (the simulator's model: waits, recalls, no-shows, ratings,
+    dossiers) of two sites: after the back-fill, each site's report of the whole period from
+    the aggregates equals the one from the tickets, P90s included, and so does one of a
+    period cut inside it."""
+    with scratch_pg("motcua_aggr") as url:
+        now = dt.datetime.now(dt.UTC)
+        gen_history.generate(url, sites=2, days=12, per_day=60, progress=False, now=now)
+        db = Database(url)
+        try:
+            steps = list(aggregates.backfill(db.write, now))
+            assert steps and steps[-1]["done"] == steps[-1]["total"] == len(steps)
+            with db.read() as s:
+                for site in s.scalars(select(Site).where(Site.code.in_(["H01", "H02"]))):
+                    today = business_day(now, site.timezone)
+                    d = dt.timedelta(days=1)
+                    for start, end in ((today - 20 * d, today), (today - 9 * d, today - 4 * d)):
+                        fast = reports.kpis(s, site, start, end, now=now)
+                        slow = reports.kpis(s, site, start, end, now=now, source="tickets")
+                        assert fast == slow
+                    assert fast["totals"]["issued"] > 0
+                    assert fast["totals"]["p90_wait_min"] is not None
+        finally:
+            db.dispose()
+
+
+OFF_LOOP_SCRIPT = """
+from gevent import monkey
+monkey.patch_all()
+import sys, time
+import gevent
+sys.path.insert(0, sys.argv[1])
+from server.core.offload import OffLoop
+
+def busy(seconds):
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        n += 1
+    return n
+
+for mode in ("inline", "pool"):
+    gaps, stop = [], []
+    def ticker():
+        last = time.perf_counter()
+        while not stop:
+            gevent.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+    g = gevent.spawn(ticker)
+    gevent.sleep(0.05)
+    n = busy(0.6) if mode == "inline" else OffLoop(1).run(busy, 0.6)
+    stop.append(1)
+    g.join()
+    print(mode, n > 0, max(gaps))
+"""
+
+
+def test_work_off_the_loop_leaves_the_other_greenlets_running(tmp_path: Path) -> None:
+    """Under gevent, 0.6 s of pure-Python computing in a greenlet stops every other greenlet for
+    its whole length; run through ``OffLoop`` (a real thread), a greenlet ticking every 10 ms
+    keeps ticking meanwhile."""
+    script = tmp_path / "off_loop.py"
+    script.write_text(OFF_LOOP_SCRIPT)
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, str(script), root], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    inline_gap, pool_gap = float(out[2]), float(out[5])
+    assert out[0] == "inline" and out[1] == "True" and out[3] == "pool" and out[4] == "True"
+    assert inline_gap >= 0.5  # the loop was held for the whole computation
+    assert pool_gap < 0.3 and pool_gap < inline_gap / 2, (inline_gap, pool_gap)

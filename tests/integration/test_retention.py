@@ -1,7 +1,8 @@
 """Retention of personal data outside dossiers (server/features/retention.py), applied by the
 daily close and by `motcua retention`, on SQLite and PostgreSQL: ID-card scans go after their
 business day even at a site that issues nothing the next day, finished print jobs after the
-retention period; a dry run says what would go and changes nothing; dossiers stay."""
+retention period; tickets and their detail past their period once their day is aggregated, the
+aggregates past theirs; a dry run says what would go and changes nothing; dossiers stay."""
 
 from __future__ import annotations
 
@@ -11,9 +12,20 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from server.features import retention
+from server.features import aggregates, dailyops, reports, retention
 from server.features.dailyops import DayCloser
-from server.models import PrintJob, TicketApplicant
+from server.models import (
+    DailyStat,
+    Dossier,
+    PrintJob,
+    Procedure,
+    Rating,
+    Site,
+    StatDay,
+    Ticket,
+    TicketApplicant,
+    TicketEvent,
+)
 from tests.conftest import Api, Clock
 
 SCAN = {"id_number": "001234567890", "name": "Lê Văn Cường"}
@@ -95,3 +107,73 @@ def test_retention_command(api: Api, clock: Clock, monkeypatch: Any) -> None:
     assert done.exit_code == 0, done.output
     assert "retention (7 days) removed" in done.output and "1 print job(s)" in done.output
     assert _count(api, PrintJob) == 0
+
+
+def test_history_past_its_period_leaves_the_aggregates(api: Api, clock: Clock) -> None:
+    """Tickets of a year and more ago go (with their events, rating and scan) once their day
+    is aggregated, after a dry run that counts them; the report of that day is unchanged (it
+    reads the aggregates); the dossier filed from one of them stays, without the link. Five
+    years on, the aggregates go too. The day closer does both, once its pass is due."""
+    old = dt.datetime(2025, 11, 24, 2, 0, tzinfo=dt.UTC)  # Monday 9:00 in Hanoi
+    clock.set(old)
+    t = api.call("POST", "/api/v1/sites/HT/tickets", "kiosk",
+                 json={"service": "civil", "applicant": SCAN}).get_json()
+    clock.advance(minutes=7)
+    assert api.call_next(2)["id"] == t["id"]
+    api.act(t["id"], "start")
+    clock.advance(minutes=5)
+    assert api.act(t["id"], "finish").status_code == 200
+    with api.world.db.write() as s:
+        site = s.scalar(select(Site).where(Site.code == "HT"))
+        assert site is not None
+        s.add(Rating(ticket_id=t["id"], site_id=site.id, service_id=api.world.services["civil"],
+                     score="satisfied", source="tablet", created_at=clock()))
+        proc = Procedure(site_id=site.parent_id, code="P-OLD", name_vi="Thủ tục",
+                         name_en="Procedure", service_code="civil", processing_days=1,
+                         documents=[])
+        s.add(proc)
+        s.flush()
+        s.add(Dossier(code="D-OLD", site_id=site.id, procedure_id=proc.id, ticket_id=t["id"],
+                      status="returned", applicant_name="Lê Văn Cường",
+                      applicant_id_number="001234567890", documents=[], sets=1,
+                      delivery="counter", received_at=clock(), due_at=clock(),
+                      paused_days_total=0, tracking_token="tok-old"))
+
+    def report() -> dict[str, Any]:
+        with api.world.db.read() as s:
+            site = s.scalar(select(Site).where(Site.code == "HT"))
+            assert site is not None
+            day = old.date()
+            rep = reports.kpis(s, site, day, day, now=old + dt.timedelta(days=1))
+            return {k: rep[k] for k in ("totals", "by_service", "by_counter", "by_hour")}
+
+    before = report()
+    assert before["totals"]["served"] == 1 and before["totals"]["awt_min"] == 7.0
+    periods = retention.Periods(ticket_detail_days=366, aggregate_days=1827)
+    now = old + dt.timedelta(days=367)
+    clock.set(now)
+    closer = DayCloser(api.world.db, clock, retention_days=30, periods=periods)
+    plan = dailyops.history_pass(api.world.db, now, 30, periods, dry_run=True)
+    assert plan["aggregates"]["days"] == 1 and plan["detail_days"] == 0  # not aggregated yet
+    with api.world.db.write() as s:  # what the pass does first
+        assert aggregates.catch_up(s, now)["days"] == 1
+    plan = dailyops.history_pass(api.world.db, now, 30, periods, dry_run=True)
+    assert (plan["detail_days"], plan["detail_tickets"]) == (1, 1)
+    assert "the tickets of 1 aggregated day(s) older than 366 days (1 ticket(s))" in (
+        retention.describe(plan))
+    assert _count(api, Ticket) == 1 and _count(api, TicketEvent) > 0
+    summary = closer.retain_once()
+    assert summary is not None and (summary["detail_days"], summary["detail_tickets"]) == (1, 1)
+    assert _count(api, Ticket) == 0 and _count(api, TicketEvent) == 0
+    assert _count(api, Rating) == 0 and _count(api, TicketApplicant) == 0
+    with api.world.db.read() as s:
+        kept = s.scalar(select(Dossier).where(Dossier.code == "D-OLD"))
+        assert kept is not None and kept.ticket_id is None
+    assert report() == before
+    # The back-fill leaves a day whose tickets are gone as it is.
+    assert list(aggregates.backfill(api.world.db.write, clock(), rewrite=True)) == []
+    assert report() == before
+    clock.set(old + dt.timedelta(days=1828))
+    summary = closer.retain_once()
+    assert summary is not None and summary["aggregate_rows"] > 0
+    assert _count(api, DailyStat) == 0 and _count(api, StatDay) == 0
