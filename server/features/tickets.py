@@ -478,6 +478,13 @@ def _case_run_length(klass: str) -> Any:
 
 # --- transitions on one ticket --------------------------------------------------------------
 
+
+def call_starts_service(session: Session, site_id: int) -> bool:
+    """The site's "call starts service" setting (finish follows the call directly)."""
+    site = session.get(Site, site_id)
+    return bool(site is not None and site.call_starts_service)
+
+
 EVENT_FOR_ACTION = {
     "recall": "ticket.recalled",
     "start": "ticket.serving",
@@ -502,7 +509,9 @@ def ticket_action(
     ticket = lookups.get_ticket(session, ticket_id)
     auth.require(auth.can_act_on_ticket(session, p, ticket))
     before = ticket.status
-    to = next_status(before, action)  # raises IllegalTransition -> 409
+    # A called ticket may be finished directly where the call starts the service.
+    to = next_status(before, action, before == Status.CALLED and action == "finish"
+                     and call_starts_service(session, ticket.site_id))  # illegal: 409
     counter: Counter | None = ticket.counter
     if action == "resume":
         # Resume at the given counter (default: the one that parked it, or the clerk's own).
@@ -529,6 +538,8 @@ def ticket_action(
         ticket.started_at = now
     elif action in ("finish", "no_show", "cancel"):
         ticket.finished_at = now
+        if action == "finish" and ticket.started_at is None:
+            ticket.started_at = ticket.called_at  # the call started the service
     session.flush()
     record_ticket_event(
         session,
