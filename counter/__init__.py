@@ -32,7 +32,7 @@ from sqlalchemy import select
 from server.core import auth
 from server.features.counters import counter_view
 from server.models import Counter, Site, User
-from server.rules.states import AT_COUNTER, TRANSITIONS
+from server.rules.states import AT_COUNTER, CALL_STARTS_SERVICE, TRANSITIONS
 from server.web.i18n import request_lang
 from server.web.qr import svg
 from server.web.signin import bind_counter, csrf_ok, login_required
@@ -59,6 +59,13 @@ TICKET_MOVES: dict[str, list[str]] = {
     )
     for action, _key, _shortcut in ACTIONS
     if action != "call_next"
+}
+#: The same where the call starts the service: finish is legal right after the call.
+TICKET_MOVES_CALL_STARTS: dict[str, list[str]] = {
+    action: sorted(set(statuses) | {
+        str(status) for (status, act) in CALL_STARTS_SERVICE if act == action
+    })
+    for action, statuses in TICKET_MOVES.items()
 }
 
 
@@ -173,6 +180,7 @@ def _station_counter(principal: auth.Principal, counter_id: int) -> dict[str, An
             "site": site.code,
             "site_name": {"vi": site.name_vi, "en": site.name_en},
             "timezone": site.timezone,
+            "call_starts_service": site.call_starts_service,
             "user": _username(s, principal),
         }
 
@@ -188,7 +196,7 @@ def station(counter_id: int, principal: auth.Principal) -> Any:
         counter=info,
         principal=principal,
         actions=ACTIONS,
-        moves=TICKET_MOVES,
+        moves=TICKET_MOVES_CALL_STARTS if info["call_starts_service"] else TICKET_MOVES,
         pause_reasons=PAUSE_REASONS,
         user=info["user"],
     )

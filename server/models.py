@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -102,6 +103,12 @@ class Site(Base):
     # Dossiers received after this local time ("HH:MM") count from the next working day;
     # inherited from the parent sites, 16:30 when none sets it.
     dossier_cutoff: Mapped[str | None] = mapped_column(String(5))
+    # On: the call starts the service (finish follows the call, no separate start; the
+    # service time counts from the call). Off for rows that do not say (sites from before
+    # the setting); the admin console and the demo create sites with it on.
+    call_starts_service: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
 
     parent: Mapped[Site | None] = relationship(remote_side="Site.id")
 

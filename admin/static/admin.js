@@ -190,6 +190,7 @@
       code: s.code, name_vi: s.name.vi, name_en: s.name.en, kind: s.kind, parent: s.parent || "",
       timezone: s.timezone, agency_code: s.agency_code, address: s.address, phone: s.phone,
       interleave_priority: s.interleave.priority, interleave_normal: s.interleave.normal,
+      call_starts_service: s.call_starts_service,
     }, function (v) {
       delete v.code;
       return api("PUT", "/api/v1/admin/sites/" + encodeURIComponent(s.code), siteBody(v)).then(loadSites);

@@ -58,6 +58,9 @@
     return !!c && (cfg.moves[action] || []).indexOf(c.status) >= 0;
   }
 
+  // Where the call starts the service, Start is not a step of its own: finish follows the call.
+  if (me.call_starts_service) $("btn-start").hidden = true;
+
   function minutesBetween(a, b) {
     if (!a || !b) return null;
     return Math.max(0, Math.round((new Date(b) - new Date(a)) / 60000));

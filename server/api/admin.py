@@ -86,6 +86,11 @@ class SiteAdminIn(_In):
     )
     interleave_priority: whole(fields.INTERLEAVE_PRIORITY) | None = None
     interleave_normal: whole(fields.INTERLEAVE_NORMAL) | None = None
+    call_starts_service: bool | None = Field(
+        default=None,
+        description="The call starts the service: finish follows the call, no separate start "
+        "(default on for a new site; an edit without it keeps the site's setting)",
+    )
 
 
 class ServiceAdminIn(_In):
@@ -211,6 +216,7 @@ class SiteAdminOut(BaseModel):
     phone: str | None
     opening_hours: dict[str, list[list[str]]] | None
     interleave: InterleaveOut
+    call_starts_service: bool
     depth: int | None = None
 
 

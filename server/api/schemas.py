@@ -130,6 +130,9 @@ class SiteOut(BaseModel):
     parent: str | None
     timezone: str
     agency_code: str | None
+    call_starts_service: bool = Field(
+        description="The call starts the service: a counter finishes a called ticket directly"
+    )
 
 
 class AlternativeOut(BaseModel):

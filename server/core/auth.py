@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -58,15 +58,30 @@ SYSTEM = Principal(kind="system", id=None, role="system", site_id=None)
 TOKEN_TOUCH_EVERY = dt.timedelta(seconds=60)  # last_used_at is written at most this often
 
 
-def token_usable(session: Session, api: ApiToken, now: dt.datetime) -> bool:
-    """Not revoked, not expired, and its owner (if any) still an active user."""
+def token_usable(session: Session, api: ApiToken, now: dt.datetime,
+                 owner_active: bool | None = None) -> bool:
+    """Not revoked, not expired, and its owner (if any) still an active user (``owner_active``
+    when the caller read it with the token already)."""
     if api.revoked_at is not None or (api.expires_at is not None and api.expires_at <= now):
         return False
     if api.user_id is not None:
-        user = session.get(User, api.user_id)
-        if user is None or not user.active:
+        if owner_active is None:
+            user = session.get(User, api.user_id)
+            owner_active = user is not None and user.active
+        if not owner_active:
             return False
     return True
+
+
+# Built once (bound parameters), not on every request: every authenticated request runs one
+# of them, and building an ORM statement costs more CPU than the database takes to answer it.
+_DEVICE_BY_HASH = select(Device).where(Device.token_hash == bindparam("digest"))
+# The token and its owner's state in one statement.
+_TOKEN_BY_HASH = (
+    select(ApiToken, User.active)
+    .outerjoin(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
 
 
 def principal_from_token(
@@ -78,12 +93,15 @@ def principal_from_token(
     digest = hash_token(token)
     # Device tokens start with "dev_" (see new_token): look in one table only.
     if token.startswith("dev_"):
-        device = session.scalar(select(Device).where(Device.token_hash == digest))
+        device = session.scalar(_DEVICE_BY_HASH, {"digest": digest})
         if device is None or device.revoked_at is not None:
             return None
         return Principal("device", device.id, device.kind, device.site_id)
-    api = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
-    if api is not None and token_usable(session, api, now):
+    found = session.execute(_TOKEN_BY_HASH, {"digest": digest}).first()
+    if found is None:
+        return None
+    api, owner_active = found
+    if token_usable(session, api, now, bool(owner_active)):
         return Principal("token", api.id, api.role, api.site_id, api.counter_id, api.user_id)
     return None
 

@@ -313,6 +313,10 @@ def _site_fields(
                           ("interleave_normal", rules.interleave_normal)):
             held = site is not None and data.get(key) == getattr(site, key)
             fields[key] = c.rule(data, key, rule, held=held)
+    if data.get("call_starts_service") is not None:
+        fields["call_starts_service"] = bool(data["call_starts_service"])
+    elif site is None:
+        fields["call_starts_service"] = True  # new sites: the call starts the service
     c.done()
     return fields
 
@@ -331,6 +335,7 @@ def _site_snapshot(site: Site) -> dict[str, Any]:
         "opening_hours": _hours_view(site.opening_hours),
         "interleave_priority": site.interleave_priority,
         "interleave_normal": site.interleave_normal,
+        "call_starts_service": site.call_starts_service,
     }
 
 

@@ -33,6 +33,7 @@ def site_view(site: Site, parent_code: str | None) -> dict[str, Any]:
         "timezone": site.timezone,
         "agency_code": site.agency_code,
         "interleave": {"priority": site.interleave_priority, "normal": site.interleave_normal},
+        "call_starts_service": site.call_starts_service,
     }
 
 

@@ -329,11 +329,15 @@ MAX_CLAIM_ATTEMPTS = 50
 
 def _claim(
     session: Session, p: Principal, counter: Counter, ticket_id: int, now: dt.datetime,
-    *, reserved: bool,
+    *, reserved: bool, klass: str | None = None,
 ) -> Ticket | None:
     """Call one waiting ticket to this counter, or None when another counter got it first.
     The guarded update (still ``waiting``, and reserved for this counter or for nobody)
-    claims it whatever else runs at the same time. The one tail of every call."""
+    claims it whatever else runs at the same time. The one tail of every call.
+
+    ``klass``: the class routing chose (a call in turn, not a reserved one); the line's
+    interleave state moves on before ``queue.stats`` is read, so the call order it sends
+    already follows this call."""
     claimed = session.execute(
         update(Ticket)
         .where(
@@ -355,7 +359,24 @@ def _claim(
         {"reserved": True} if reserved else None,
     )
     emit(session, ticket.site_id, "ticket.called", _called_event(ticket, counter))
-    emit_queue_stats(session, ticket.site_id, {ticket.service_id}, now)
+    snap = None
+    if klass is not None:
+        state = session.execute(
+            update(ServiceDay)
+            .where(
+                ServiceDay.service_id == ticket.service_id,
+                ServiceDay.business_day == ticket.business_day,
+            )
+            .values(run_length=_case_run_length(klass), last_class=klass)
+            .returning(ServiceDay.last_class, ServiceDay.run_length)
+        ).first()  # none for a line only transfers entered today: no interleave state yet
+        site = ticket.service.site if ticket.service.site_id == ticket.site_id else None
+        site = site or session.get(Site, ticket.site_id)
+        assert site is not None
+        snap = queue_snapshot(session, site, now, services=[ticket.service],
+                              states={ticket.service_id: routing.ClassState(*state)}
+                              if state is not None else {})
+    emit_queue_stats(session, ticket.site_id, {ticket.service_id}, now, snap)
     return ticket
 
 
@@ -436,21 +457,14 @@ def call_next(
             .with_for_update(skip_locked=True)
         )
         ticket = (
-            _claim(session, p, counter, choice.ticket_id, now, reserved=False)
+            _claim(session, p, counter, choice.ticket_id, now, reserved=False,
+                   klass=choice.klass)
             if locked is not None
             else None
         )
         if ticket is None:
             excluded.add(choice.ticket_id)
             continue
-        session.execute(
-            update(ServiceDay)
-            .where(
-                ServiceDay.service_id == ticket.service_id,
-                ServiceDay.business_day == ticket.business_day,
-            )
-            .values(run_length=_case_run_length(choice.klass), last_class=choice.klass)
-        )
         return ticket_view(session, ticket, now, base_url, staff=True)
     raise AppError("internal_error")
 
@@ -463,6 +477,13 @@ def _case_run_length(klass: str) -> Any:
 
 
 # --- transitions on one ticket --------------------------------------------------------------
+
+
+def call_starts_service(session: Session, site_id: int) -> bool:
+    """The site's "call starts service" setting (finish follows the call directly)."""
+    site = session.get(Site, site_id)
+    return bool(site is not None and site.call_starts_service)
+
 
 EVENT_FOR_ACTION = {
     "recall": "ticket.recalled",
@@ -488,7 +509,9 @@ def ticket_action(
     ticket = lookups.get_ticket(session, ticket_id)
     auth.require(auth.can_act_on_ticket(session, p, ticket))
     before = ticket.status
-    to = next_status(before, action)  # raises IllegalTransition -> 409
+    # A called ticket may be finished directly where the call starts the service.
+    to = next_status(before, action, before == Status.CALLED and action == "finish"
+                     and call_starts_service(session, ticket.site_id))  # illegal: 409
     counter: Counter | None = ticket.counter
     if action == "resume":
         # Resume at the given counter (default: the one that parked it, or the clerk's own).
@@ -515,6 +538,8 @@ def ticket_action(
         ticket.started_at = now
     elif action in ("finish", "no_show", "cancel"):
         ticket.finished_at = now
+        if action == "finish" and ticket.started_at is None:
+            ticket.started_at = ticket.called_at  # the call started the service
     session.flush()
     record_ticket_event(
         session,

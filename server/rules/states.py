@@ -56,6 +56,13 @@ TRANSITIONS: dict[tuple[Status, Action], Status] = {
     (S.PARKED, A.CLOSE_DAY): S.UNSERVED_AT_CLOSE,
 }
 
+# At a site whose call starts the service ("call starts service"), the clerk finishes a
+# called ticket directly: call-next then finish, two requests per citizen. Every move of
+# TRANSITIONS stays legal there (start, recall, no-show, park).
+CALL_STARTS_SERVICE: dict[tuple[Status, Action], Status] = {
+    (S.CALLED, A.FINISH): S.DONE,
+}
+
 # Still in the queue when the site closes: these become UNSERVED_AT_CLOSE.
 OPEN_AT_CLOSE = frozenset({S.WAITING, S.PARKED})
 
@@ -69,9 +76,15 @@ class IllegalTransition(Exception):
         self.action = action
 
 
-def next_status(status: str, action: str) -> Status:
+def next_status(status: str, action: str, call_starts_service: bool = False) -> Status:
     try:
-        return TRANSITIONS[(Status(status), Action(action))]
-    except (KeyError, ValueError):
+        key = (Status(status), Action(action))
+    except ValueError:
         raise IllegalTransition(status, action) from None
+    found = TRANSITIONS.get(key)
+    if found is None and call_starts_service:
+        found = CALL_STARTS_SERVICE.get(key)
+    if found is None:
+        raise IllegalTransition(status, action)
+    return found
 

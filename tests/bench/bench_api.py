@@ -11,7 +11,13 @@ persistent keep-alive ``http.client.HTTPConnection``:
   issue      POST /api/v1/sites/HACTHANH/tickets, a unique Idempotency-Key per request, spread
              over the 5 services; a second trial with 20% priority "elderly";
   call-next  one clerk thread per counter (1..8, each with its counter-bound clerk token)
-             looping call-next -> start -> finish over a pre-issued queue.
+             looping call-next -> finish over a pre-issued queue where the site's "call
+             starts service" setting is on (``--call-starts-service on``, the default, set in
+             the demo's database when its schema has it), else call-next -> start -> finish;
+             it reports calls and tickets taken from waiting to done per second.
+
+``--baseline PATH`` measures another checkout's ``motcua`` (the tree before a change) in the
+same run, each backend right before this checkout's, and prints both side by side.
 
 PostgreSQL is also run with two server processes on one fresh database, the client threads
 spread over them (``--pg-nodes``; ``motcua run`` is one process, several of them behind a proxy
@@ -25,7 +31,7 @@ Ctrl-C) and the temporary database dropped.
 Usage (from the project root):
 
     .venv/bin/python tests/bench/bench_api.py [--backend sqlite|postgres|both]
-        [--seconds N] [--clients N] [--json]
+        [--seconds N] [--clients N] [--json] [--baseline OTHER/.venv/bin/motcua]
 """
 
 from __future__ import annotations
@@ -361,8 +367,11 @@ def issue_worker(demo: Demo, tag: str, priority_share: float, limit: int | None 
     return worker
 
 
-def clerk_worker(demo: Demo) -> Worker:
-    """Thread i works counter COUNTERS[i]: call-next -> start -> finish, until the end."""
+def clerk_worker(demo: Demo, call_starts_service: bool = False) -> Worker:
+    """Thread i works counter COUNTERS[i]: call-next -> start -> finish, until the end; where
+    the site's call starts the service, call-next -> finish (two requests a citizen)."""
+    steps = (("finish", "done"),) if call_starts_service else (("start", "serving"),
+                                                               ("finish", "done"))
 
     def worker(i: int, conn: Connection, rec: Recorder, stop: threading.Event) -> None:
         number = COUNTERS[i]
@@ -389,14 +398,34 @@ def clerk_worker(demo: Demo) -> Worker:
                 rec.statuses["call_next_called"] += 1
             rec.seen["called"].append(t["id"])
             # Always finish the ticket, even past the end, so the counter is left free.
-            for action, expected in (("start", "serving"), ("finish", "done")):
+            for action, expected in steps:
                 r = send(conn, "POST", f"/api/v1/tickets/{t['id']}/{action}", b"{}", headers)
                 ok = r.status == 200 and r.json().get("status") == expected
                 rec.add(action, r, ok)
                 if not ok:
                     break
+                if action == "finish" and rec.counted(r):
+                    rec.statuses["finished"] += 1
 
     return worker
+
+
+def set_call_starts_service(url: str, on: bool) -> bool | None:
+    """Set the demo site's "call starts service" setting in its database; None when this
+    checkout's schema has no such setting (an older tree: it serves in three requests)."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(url)
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("sites")}
+        if "call_starts_service" not in columns:
+            return None
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE sites SET call_starts_service = :on WHERE code = :site"),
+                         {"on": on, "site": SITE})
+        return on
+    finally:
+        engine.dispose()
 
 
 def waiting(ports: list[int], demo: Demo) -> dict[str, int]:
@@ -569,6 +598,7 @@ class Options:
     deep: int = 2000  # waiting tickets of the second one-client issue measurement
     sequential: int = 300  # at most this many requests in each one-client issue measurement
     motcua: str | None = None  # another checkout's `motcua`, to compare before/after
+    call_starts_service: bool = True  # the demo site's setting, where the schema has it
 
 
 def log(msg: str) -> None:
@@ -602,6 +632,9 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
         if demo_out.returncode != 0:
             raise RuntimeError(f"`motcua demo` failed:\n{demo_out.stdout}\n{demo_out.stderr}")
         demo = parse_demo(demo_out.stdout)
+        url = env.get("MOTCUA_DATABASE_URL") or f"sqlite:///{workdir / 'motcua.sqlite3'}"
+        flow = set_call_starts_service(url, opts.call_starts_service)
+        result["call_starts_service"] = flow
         server_log = ServerLog()
         ports = [
             stack.enter_context(server(motcua, workdir, env, f"server{n}", server_log))
@@ -713,7 +746,8 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
             account("preissue", rec)
             issued.merge(rec)
         before = waiting(ports, demo)
-        rec = run_threads(ports, len(COUNTERS), clerk_worker(demo), opts.warmup, opts.seconds)
+        rec = run_threads(ports, len(COUNTERS), clerk_worker(demo, bool(flow)), opts.warmup,
+                          opts.seconds)
         check_unique(rec, "called", "tickets called")
         account("call_next", rec)
         lat = rec.latencies["call_next"]
@@ -728,6 +762,9 @@ def bench_backend(label: str, backend: str, nodes: int, opts: Options) -> dict[s
             "p99_ms": ms(percentile(lat, 99)),
             "max_ms": ms(max(lat, default=None)),
             "calls_per_s": round(rec.statuses["call_next_called"] / opts.seconds, 1),
+            # tickets taken from waiting to done per second, whichever the flow
+            "finished_per_s": round(rec.statuses["finished"] / opts.seconds, 1),
+            "requests_per_ticket": 2 if flow else 3,
             "calls": rec.statuses["call_next_called"],
             "empty_204": rec.statuses["call_next_empty"],
             "start_p50_ms": ms(percentile(rec.latencies["start"], 50)),
@@ -860,6 +897,11 @@ def table(results: dict[str, dict[str, Any]], opts: Options) -> str:
         ),
         ("calls/s (8 counters)", lambda r: fmt(get(r, "call_next", "calls_per_s"))),
         (
+            "  tickets waiting->done /s (requests each)",
+            lambda r: f"{fmt(get(r, 'call_next', 'finished_per_s'))} "
+            f"({fmt(get(r, 'call_next', 'requests_per_ticket'))})",
+        ),
+        (
             "  server CPU ms per call+start+finish",
             lambda r: fmt(get(r, "call_next", "server_cpu_ms_per_call")),
         ),
@@ -943,11 +985,22 @@ def main(argv: list[str] | None = None) -> int:
         help="the `motcua` command to benchmark (default: this checkout's); another "
         "checkout's gives before/after figures under the same conditions",
     )
+    ap.add_argument(
+        "--baseline",
+        default=None,
+        help="another checkout's `motcua` (the tree before a change) measured in the same "
+        "run, each backend right before this one's: its figures in the columns marked "
+        "'before'",
+    )
+    ap.add_argument("--call-starts-service", choices=["on", "off"], default="on",
+                    help="the demo site's setting where the schema has it (default on: "
+                    "call-next -> finish; off: call-next -> start -> finish)")
     args = ap.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0:
         ap.error("--clients and --seconds must be positive")
     opts = Options(args.seconds, args.warmup, args.clients, args.preissue, motcua=args.motcua,
-                   deep=args.deep, sequential=args.sequential)
+                   deep=args.deep, sequential=args.sequential,
+                   call_starts_service=args.call_starts_service == "on")
 
     plan: list[tuple[str, str, int, bool]] = []  # label, backend, nodes, elderly trial
     if args.backend in ("sqlite", "both"):
@@ -956,19 +1009,25 @@ def main(argv: list[str] | None = None) -> int:
         plan.append(("postgres", "postgres", 1, True))
         if args.pg_nodes > 1:
             plan.append((f"postgres x{args.pg_nodes}", "postgres", args.pg_nodes, False))
+    trees: list[tuple[str, str | None]] = [("", args.motcua)]
+    if args.baseline:
+        trees.insert(0, ("before: ", args.baseline))
 
     signal.signal(signal.SIGTERM, _sigterm)
     results: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
     t0 = time.monotonic()
     try:
-        for label, backend, nodes, elderly in plan:
-            opts.elderly_trial = elderly
-            try:
-                results[label] = bench_backend(label, backend, nodes, opts)
-            except (RuntimeError, OSError) as exc:
-                failures.append(f"[{label}] {exc}")
-                log(f"{label}: FAILED: {exc}")
+        for base_label, backend, nodes, elderly in plan:
+            for prefix, motcua in trees:  # before and after side by side, one backend at once
+                label = prefix + base_label
+                opts.elderly_trial = elderly
+                opts.motcua = motcua
+                try:
+                    results[label] = bench_backend(label, backend, nodes, opts)
+                except (RuntimeError, OSError) as exc:
+                    failures.append(f"[{label}] {exc}")
+                    log(f"{label}: FAILED: {exc}")
     except (KeyboardInterrupt, Aborted):
         STOP.set()
         log("interrupted: server stopped, temporary directory and database removed")
