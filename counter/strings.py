@@ -8,6 +8,8 @@ name.
 
 from __future__ import annotations
 
+# Read by scripts/i18n_import.py into the gettext catalogs (area "counter"), which the pages
+# show; kept in this shape only until the last branches that add keys to it are merged.
 STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "product": "Motcua – Quầy tiếp nhận",
@@ -279,17 +281,3 @@ STRINGS: dict[str, dict[str, str]] = {
         "rate_thanks": "Thank you for your rating!",
     },
 }
-
-#: Common pause reasons offered in the pause dialog (key -> string key).
-PAUSE_REASONS = ("reason_break", "reason_meeting", "reason_system")
-
-#: The current-ticket panel's buttons: (action, string key, shortcut key).
-ACTIONS = (
-    ("call_next", "call_next", "F2"),
-    ("recall", "recall", "F3"),
-    ("start", "start", "F4"),
-    ("no_show", "no_show", "F6"),
-    ("park", "park", "F7"),
-    ("finish", "finish", "F8"),
-    ("transfer", "transfer", "F9"),
-)

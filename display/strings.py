@@ -3,6 +3,8 @@ under each heading, so both groups of citizens can read it."""
 
 from __future__ import annotations
 
+# Read by scripts/i18n_import.py into the gettext catalogs (area "display"), which the pages
+# show; kept in this shape only until the last branches that add keys to it are merged.
 STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Bảng gọi số",
