@@ -24,7 +24,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_registered": "Màn hình này chưa được đăng ký. Vui lòng liên hệ cán bộ.",
         "sound_blocked": "Chạm vào màn hình để bật âm thanh",
         "paused": "Tạm ngừng",
-        "speech_unavailable": "Không có bộ đọc tiếng nói trên máy chủ; chỉ phát chuông.",
     },
     "en": {
         "title": "Call board",
@@ -44,6 +43,5 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_registered": "This display is not registered. Please contact staff.",
         "sound_blocked": "Touch the screen to turn the sound on",
         "paused": "Paused",
-        "speech_unavailable": "No speech engine on the server; chime only.",
     },
 }

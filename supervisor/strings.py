@@ -138,7 +138,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "chart_day": "Biểu đồ ngày",
         "no_data": "Không có dữ liệu.",
         "error": "Lỗi",
-        "confirm_close": "Đóng quầy {n}?",
     },
     "en": {
         "title": "Supervisor",
@@ -273,6 +272,5 @@ STRINGS: dict[str, dict[str, str]] = {
         "chart_day": "Day charts",
         "no_data": "No data.",
         "error": "Error",
-        "confirm_close": "Close counter {n}?",
     },
 }
