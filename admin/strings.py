@@ -9,7 +9,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "title": "Quản trị hệ thống",
         "switch_lang": "English",
         "switch_lang_name": "Switch to English",
-        "read_only": "Chế độ chỉ xem: bạn là giám sát viên của điểm này.",
+        "read_only": "Chế độ chỉ xem: tài khoản giám sát viên của điểm này.",
         "tab_sites": "Điểm phục vụ",
         "tab_services": "Lĩnh vực",
         "tab_counters": "Quầy",

@@ -17,7 +17,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "people": "người",
         "recall": "Gọi lại",
         "serving": "Đang phục vụ",
-        "none_called": "Xin vui lòng chờ đến lượt",
+        "none_called": "Kính mời Quý khách chờ đến lượt",
         "offline": "Đang kết nối lại…",
         "stale": "Mất kết nối — thông tin có thể chưa cập nhật",
         "connecting": "Đang kết nối…",

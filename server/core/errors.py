@@ -50,7 +50,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "unauthorized": (401, "Thiếu hoặc sai mã truy cập.", "Missing or invalid access token."),
     "forbidden": (
         403,
-        "Bạn không có quyền thực hiện thao tác này.",
+        "Tài khoản này không có quyền thực hiện thao tác này.",
         "You are not allowed to do this.",
     ),
     "csrf_failed": (
@@ -99,8 +99,8 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
     "no_printer": (409, "Vé này không được in từ máy có máy in.",
                    "This ticket was not issued at a kiosk with a printer."),
-    "reprint_not_needed": (409, "Phiếu của vé này đã được in. Quý khách cần in lại, vui lòng "
-                           "hỏi cán bộ.",
+    "reprint_not_needed": (409, "Phiếu của số thứ tự này đã được in. Nếu cần in lại, Quý "
+                           "khách vui lòng hỏi cán bộ.",
                            "This ticket's slip was printed. To print it again, please ask "
                            "staff."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
@@ -159,12 +159,12 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
     "already_rated": (
         409,
-        "Lượt phục vụ này đã được đánh giá. Cảm ơn bạn!",
+        "Lượt phục vụ này đã được đánh giá. Cảm ơn Quý khách!",
         "This visit has already been rated. Thank you!",
     ),
     "rating_closed": (
         409,
-        "Chỉ đánh giá được sau khi được phục vụ xong, trong vòng 2 giờ.",
+        "Quý khách có thể đánh giá sau khi được phục vụ xong, trong vòng 2 giờ.",
         "A visit can be rated once it is finished, within 2 hours.",
     ),
     "nothing_to_rate": (

@@ -21,19 +21,19 @@ STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Theo dõi số thứ tự",
         "your_number": "Số của Quý khách",
-        "ahead": "Người chờ trước Quý khách",
+        "ahead": "Số người chờ trước Quý khách",
         "eta": "Thời gian chờ dự kiến",
         "minutes": "phút",
         "no_eta": "Chưa có quầy mở",
         "waiting": "Đang chờ đến lượt",
         "called": "Mời Quý khách đến quầy",
         "serving": "Đang được phục vụ",
-        "parked": "Tạm giữ – vui lòng chờ cán bộ gọi lại",
+        "parked": "Lượt của Quý khách vẫn được giữ – cán bộ sẽ mời Quý khách trở lại quầy",
         "done": "Đã phục vụ xong. Cảm ơn Quý khách!",
         "no_show": (
             "Số này đã được gọi khi Quý khách chưa có mặt. Mời Quý khách liên hệ quầy hướng dẫn."
         ),
-        "cancelled": "Số này đã bị huỷ.",
+        "cancelled": "Số thứ tự này đã được huỷ.",
         "transferred": "Số của Quý khách đã được chuyển sang lĩnh vực khác.",
         "unserved_at_close": (
             "Trung tâm đã hết giờ làm việc trước khi đến lượt Quý khách. Xin lỗi Quý khách; mời"
@@ -66,7 +66,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "waiting": "Waiting for your turn",
         "called": "Please go to counter",
         "serving": "Being served",
-        "parked": "On hold – staff will call you again",
+        "parked": "Your turn is kept – staff will call you back to the counter",
         "done": "Served. Thank you!",
         "no_show": "You were called but not present. Please ask at the help desk.",
         "cancelled": "This number was cancelled.",
