@@ -419,10 +419,10 @@
     body.innerHTML = "";
     data.holidays.forEach(function (h) {
       var actions = el("td");
-      if (isAdmin) actions.appendChild(actionButton(T.delete, fmt("delete_holiday", { name: h.day + " " + name(h.name) }), function () {
+      if (isAdmin) actions.appendChild(actionButton(T.delete, fmt("delete_holiday", { name: M.localDate(h.day) + " " + name(h.name) }), function () {
         api("DELETE", "/api/v1/admin/sites/" + site() + "/holidays/" + h.day).then(renderHolidays).catch(function (e) { flash(errText(e)); });
       }));
-      body.appendChild(el("tr", { "data-day": h.day }, [td(h.day), td(h.name.vi), td(h.name.en), actions]));
+      body.appendChild(el("tr", { "data-day": h.day }, [td(M.localDate(h.day)), td(h.name.vi), td(h.name.en), actions]));
     });
   }
   function importCatalog(dry) {
