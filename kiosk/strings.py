@@ -24,7 +24,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "ahead": "Số người chờ trước Quý khách",
         "scan_to_follow": "Quét mã QR để theo dõi lượt của Quý khách trên điện thoại",
         "take_ticket": "Mời Quý khách nhận phiếu in bên dưới",
-        "print_failed": "Máy in đang gặp sự cố. Quý khách vui lòng chụp ảnh mã QR và số thứ tự này.",
+        "print_failed": (
+            "Máy in đang gặp sự cố. Quý khách vui lòng chụp ảnh mã QR và số thứ tự này."
+        ),
         "print_unknown": (
             "Phiếu có thể chưa được in. Nếu khay giấy không có phiếu, Quý khách bấm \u201cIn "
             "lại\u201d hoặc hỏi cán bộ; mã QR và số thứ tự vẫn ở trên màn hình."
@@ -51,7 +53,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "Take a number",
-        "choose_service": "Touch the field of the procedure you need",
+        "choose_service": "Touch the service you need",
         "waiting": "Waiting",
         "people": "people",
         "eta": "About",

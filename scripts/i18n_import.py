@@ -52,6 +52,7 @@ SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("errors.action", "server/core/errors.py", "ACTION", "pairs"),
     ("errors.status", "server/core/errors.py", "STATUS", "pairs"),
     ("errors.what", "server/core/errors.py", "WHAT", "pairs"),
+    ("admin.fields", "server/features/admin.py", "FIELD_MESSAGES", "pairs"),
 )
 
 Texts = dict[str, dict[tuple[str, str], str]]  # lang -> (area, key) -> text

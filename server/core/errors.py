@@ -275,8 +275,6 @@ class AppError(Exception):
         template = catalogs.text("errors", self.code, lang)
         values: dict[str, Any] = {}
         for name, value in self.params.items():
-            if name.endswith(("_vi", "_en")):
-                continue
             area = _NAMED.get(name)
             if area and isinstance(value, str):
                 shown = catalogs.text(area, value, lang)

@@ -52,6 +52,7 @@ AREA_ROOTS: dict[str, tuple[str, ...]] = {
     "errors.action": _ALL,
     "errors.status": _ALL,
     "errors.what": _ALL,
+    "admin.fields": ("server/features",),
 }
 
 
