@@ -18,7 +18,9 @@ Pure plumbing: no Flask (the Flask-Babel wiring is :mod:`server.web.i18n`)."""
 from __future__ import annotations
 
 import io
+import os
 import threading
+import time
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -30,6 +32,9 @@ LANGS = ("vi", "en")
 DEFAULT = "vi"
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "translations"
 DOMAIN = "messages"
+# How often a page's lookup checks whether a file changed (a stat per file): an edit shows
+# within this many seconds.
+RECHECK_S = 1.0
 
 
 def po_path(root: Path, lang: str) -> Path:
@@ -56,38 +61,59 @@ class Catalogs:
     """The built-in catalogs with a province's overrides on top, per language."""
 
     def __init__(self, override_dir: str | Path | None = None,
-                 builtin_dir: Path = BUILTIN_DIR) -> None:
+                 builtin_dir: Path = BUILTIN_DIR, recheck_s: float = RECHECK_S) -> None:
         self.builtin_dir = builtin_dir
+        self.recheck_s = recheck_s
         self.override_dir = Path(override_dir) if override_dir else None
         self._lock = threading.Lock()
-        self._loaded: dict[str, tuple[tuple[float, ...], dict[tuple[str, str], str]]] = {}
+        self._loaded: dict[str, tuple[tuple[int, ...], dict[tuple[str, str], str]]] = {}
         self._compiled: dict[str, tuple[int, Translations]] = {}
+        self._areas: dict[str, tuple[tuple[int, ...], dict[str, dict[str, str]]]] = {}
+        self._checked: dict[str, float] = {}
+        self._paths: dict[str, list[str]] = {}
 
     def configure(self, override_dir: str | Path | None) -> None:
         with self._lock:
             self.override_dir = Path(override_dir) if override_dir else None
             self._loaded.clear()
             self._compiled.clear()
+            self._areas.clear()
+            self._checked.clear()
+            self._paths.clear()
 
-    def _files(self, lang: str) -> list[Path]:
-        files = [po_path(self.builtin_dir, lang)]
-        if self.override_dir is not None:
-            files.append(po_path(self.override_dir, lang))
+    def _files(self, lang: str) -> list[str]:
+        files = self._paths.get(lang)
+        if files is None:
+            files = [str(po_path(self.builtin_dir, lang))]
+            if self.override_dir is not None:
+                files.append(str(po_path(self.override_dir, lang)))
+            self._paths[lang] = files
         return files
+
+    @staticmethod
+    def _mtime(path: str) -> int:
+        try:
+            return os.stat(path).st_mtime_ns
+        except OSError:
+            return -1
 
     def entries(self, lang: str) -> dict[tuple[str, str], str]:
         """Every (area, key) -> text of a language; an override's entry wins. Read again when
-        a file's modification time changes."""
-        files = self._files(lang)
-        stamp = tuple(p.stat().st_mtime_ns if p.is_file() else -1.0 for p in files)
+        file's modification time changes (looked at once per ``recheck_s`` at most)."""
         got = self._loaded.get(lang)
+        now = time.monotonic()
+        if got is not None and now - self._checked.get(lang, 0.0) < self.recheck_s:
+            return got[1]
+        files = self._files(lang)
+        stamp = tuple(self._mtime(p) for p in files)
+        self._checked[lang] = now
         if got is not None and got[0] == stamp:
             return got[1]
         with self._lock:
             merged: dict[tuple[str, str], str] = {}
-            for p in files:
-                if p.is_file():
-                    merged.update(_entries(read_catalog(p, lang)))
+            for p, mtime in zip(files, stamp, strict=True):
+                if mtime >= 0:
+                    merged.update(_entries(read_catalog(Path(p), lang)))
             self._loaded[lang] = (stamp, merged)
             return merged
 
@@ -95,12 +121,18 @@ class Catalogs:
         """``{"vi": {key: text}, "en": {...}}`` of one area: what a page's template reads as
         ``t`` and its script receives as one JSON block. A key missing in English shows the
         Vietnamese (the test of the catalogs keeps both complete)."""
+        tables = [self.entries(lang) for lang in LANGS]
+        stamp = tuple(id(t) for t in tables)
+        got = self._areas.get(area)
+        if got is not None and got[0] == stamp:
+            return got[1]
         out: dict[str, dict[str, str]] = {}
-        for lang in LANGS:
-            out[lang] = {k: v for (a, k), v in self.entries(lang).items() if a == area}
+        for lang, table in zip(LANGS, tables, strict=True):
+            out[lang] = {k: v for (a, k), v in table.items() if a == area}
         for lang in LANGS:
             if lang != DEFAULT:
                 out[lang] = {**out[DEFAULT], **out[lang]}
+        self._areas[area] = (stamp, out)
         return out
 
     def text(self, area: str, key: str, lang: str = DEFAULT) -> str:

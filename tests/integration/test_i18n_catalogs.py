@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from server.core.catalogs import catalogs
+from server.core.catalogs import RECHECK_S, catalogs
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
@@ -24,7 +24,9 @@ HEADER = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
 def wording(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "wording"
     (folder / "vi" / "LC_MESSAGES").mkdir(parents=True)
+    catalogs.recheck_s = 0  # look at the files at every lookup (a node: once a second)
     yield folder
+    catalogs.recheck_s = RECHECK_S
     catalogs.configure(None)  # the process's catalogs: back to the built-in ones
 
 

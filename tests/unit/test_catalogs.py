@@ -194,6 +194,7 @@ def test_citizen_facing_wording_follows_the_glossary(area: str) -> None:
 
 
 def test_an_override_folder_wins_and_is_read_again_when_it_changes(tmp_path: Path) -> None:
+    """(A running node looks at the files once a second: ``recheck_s`` 0 looks every time.)"""
     over = tmp_path / "vi" / "LC_MESSAGES"
     over.mkdir(parents=True)
     po = over / "messages.po"
@@ -203,7 +204,7 @@ def test_an_override_folder_wins_and_is_read_again_when_it_changes(tmp_path: Pat
         'msgctxt "kiosk"\nmsgid "back"\nmsgstr ""\n\n'
         '#, fuzzy\nmsgctxt "kiosk"\nmsgid "done"\nmsgstr "Chưa duyệt"\n',
         encoding="utf-8")
-    cats = Catalogs(tmp_path)
+    cats = Catalogs(tmp_path, recheck_s=0)
     builtin = entries("vi")
     got = cats.texts("kiosk")
     assert got["vi"]["title"] == "Bốc số tại Trung tâm tỉnh"
