@@ -330,7 +330,7 @@
         var actions = el("td");
         if (isAdmin) actions.appendChild(actionButton(T.edit, fmt("edit_name", { name: c.name || String(c.number) }), function () { editCounter(c); }));
         body.appendChild(el("tr", { "data-number": c.number }, [
-          td(c.number), td(c.name), td(c.services.map(function (l) { return l.code + " ×" + l.weight; }).join(", ")),
+          td(c.number), td(c.name), td(c.services.map(function (l) { return l.code + " ×" + M.num(l.weight, A.lang, 2); }).join(", ")),
           td(c.printer_uri), td(T["counter_" + c.status] || c.status), actions,
         ]));
       });

@@ -237,7 +237,7 @@
       tr.appendChild(el("td", null, c.idle_min === null ? "–" : minutes(c.idle_min)));
       tr.appendChild(el("td", "counter-services", c.services.map(function (l) {
         return name(l.name) + (l.site !== b.site ? " @" + l.site : "") +
-          (l.weight !== 1 ? " ×" + l.weight : "");
+          (l.weight !== 1 ? " ×" + M.num(l.weight, LANG, 2) : "");
       }).join(", ") || "–"));
       var acts = el("td", "actions");
       var n = { n: c.number };
@@ -488,7 +488,7 @@
     var parts = [];
     if (v.services) {
       parts.push(v.services.map(function (l) {
-        return l.code + (l.site ? "@" + l.site : "") + " ×" + l.weight;
+        return l.code + (l.site ? "@" + l.site : "") + " ×" + M.num(l.weight, LANG, 2);
       }).join(", ") || "–");
     }
     if (v.status) parts.push((T["status_" + v.status] || v.status) + (v.reason ? " – " + v.reason : ""));
