@@ -19,11 +19,8 @@ from flask import Blueprint, Response, current_app, render_template
 
 from server.core.auth import Principal
 from server.models import User
-from server.web.i18n import request_lang
-from server.web.signin import STRINGS as AUTH_STRINGS
+from server.web.i18n import request_lang, texts
 from server.web.signin import login_required
-
-from .strings import PAIR_STRINGS, STRINGS
 
 bp = Blueprint(
     "admin",
@@ -46,8 +43,8 @@ def console(principal: Principal) -> Any:
         render_template(
             "admin/console.html",
             lang=lang,
-            t=STRINGS[lang],
-            auth_t=AUTH_STRINGS[lang],
+            t=texts("admin")[lang],
+            auth_t=texts("signin")[lang],
             role=principal.role,
             username=username,
         )
@@ -58,8 +55,9 @@ def console(principal: Principal) -> Any:
 
 @bp.get("/pair")
 def pair() -> Any:
-    lang = request_lang(PAIR_STRINGS, accept_language=False, use_session=False)
-    resp = Response(render_template("admin/pair.html", lang=lang, t=PAIR_STRINGS[lang]))
+    strings = texts("pair")
+    lang = request_lang(strings, accept_language=False, use_session=False)
+    resp = Response(render_template("admin/pair.html", lang=lang, t=strings[lang]))
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"
     return resp

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+# Read by scripts/i18n_import.py into the gettext catalogs (area "admin"), which the pages
+# show; kept in this shape only until the last branches that add keys to it are merged.
 STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Quản trị hệ thống",
         "switch_lang": "English",
         "switch_lang_name": "Switch to English",
-        "read_only": "Chế độ chỉ xem: bạn là giám sát viên của điểm này.",
+        "read_only": "Chế độ chỉ xem: tài khoản giám sát viên của điểm này.",
         "tab_sites": "Điểm phục vụ",
         "tab_services": "Lĩnh vực",
         "tab_counters": "Quầy",
@@ -116,8 +118,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "entity": "Đối tượng",
         "change": "Trước → sau",
         "refresh": "Tải lại",
-        "loading": "Đang tải…",
-        "yes": "Có",
         "no": "Không",
         "actions": "Thao tác",
         "tab_catalog": "Thủ tục & ngày nghỉ",
@@ -276,8 +276,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "entity": "What",
         "change": "Before → after",
         "refresh": "Refresh",
-        "loading": "Loading…",
-        "yes": "Yes",
         "no": "No",
         "actions": "Actions",
         "tab_catalog": "Procedures & holidays",
@@ -329,6 +327,8 @@ STRINGS: dict[str, dict[str, str]] = {
     },
 }
 
+# Read by scripts/i18n_import.py into the gettext catalogs (area "pair"), which the pages
+# show; kept in this shape only until the last branches that add keys to it are merged.
 PAIR_STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Ghép nối thiết bị",

@@ -9,7 +9,8 @@ tablet, built on ``server/`` (REST API v1 + the ``/counter`` Socket.IO namespace
 - ``/counter/<id>/rate``: a tablet facing the citizen; after each Finish it offers three
   buttons (very satisfied / satisfied / not satisfied), then returns to idle.
 
-Vietnamese by default, ``?lang=en``; the strings are in :mod:`counter.strings`.
+Vietnamese by default, ``?lang=en``; the wording is the catalogs' area ``counter``
+(server/core/catalogs.py).
 """
 
 from __future__ import annotations
@@ -33,11 +34,9 @@ from server.core import auth
 from server.features.counters import counter_view
 from server.models import Counter, Site, User
 from server.rules.states import AT_COUNTER, CALL_STARTS_SERVICE, TRANSITIONS
-from server.web.i18n import request_lang
+from server.web.i18n import request_lang, texts
 from server.web.qr import svg
 from server.web.signin import bind_counter, csrf_ok, login_required
-
-from .strings import ACTIONS, PAUSE_REASONS, STRINGS
 
 bp = Blueprint(
     "counter",
@@ -49,6 +48,20 @@ bp = Blueprint(
 )
 
 STAFF_ROLES = ("clerk", "supervisor", "admin")
+
+#: Common pause reasons offered in the pause dialog (string keys of the catalog's area "counter").
+PAUSE_REASONS = ("reason_break", "reason_meeting", "reason_system")
+
+#: The current-ticket panel's buttons: (action, string key, shortcut key).
+ACTIONS = (
+    ("call_next", "call_next", "F2"),
+    ("recall", "recall", "F3"),
+    ("start", "start", "F4"),
+    ("no_show", "no_show", "F6"),
+    ("park", "park", "F7"),
+    ("finish", "finish", "F8"),
+    ("transfer", "transfer", "F9"),
+)
 
 #: For each button of the current-ticket panel, the statuses of the ticket at the counter
 #: from which the move is legal: the page enables a button from this table, taken from the
@@ -75,7 +88,8 @@ def _ctx() -> Any:
 
 def _page(template: str, status: int = 200, **kw: Any) -> Response:
     lang = kw.pop("lang", None) or request_lang(accept_language=False, remember=True)
-    html = render_template(template, lang=lang, t=STRINGS[lang], strings=STRINGS, **kw)
+    strings = texts("counter")
+    html = render_template(template, lang=lang, t=strings[lang], strings=strings, **kw)
     resp = Response(html, status=status, mimetype="text/html")
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -83,7 +97,7 @@ def _page(template: str, status: int = 200, **kw: Any) -> Response:
 
 def _error_page(key_title: str, key_message: str, status: int) -> Response:
     lang = request_lang(accept_language=False, remember=True)
-    t = STRINGS[lang]
+    t = texts("counter")[lang]
     return _page("counter/error.html", status, lang=lang, title=t[key_title],
                  message=t[key_message])
 

@@ -8,17 +8,19 @@ name.
 
 from __future__ import annotations
 
+# Read by scripts/i18n_import.py into the gettext catalogs (area "counter"), which the pages
+# show; kept in this shape only until the last branches that add keys to it are merged.
 STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "product": "Motcua – Quầy tiếp nhận",
         "pick_title": "Chọn quầy làm việc",
-        "pick_help": "Chọn quầy bạn đang ngồi. Các thao tác gọi số sẽ áp dụng cho quầy này.",
+        "pick_help": "Chọn quầy đang làm việc. Các thao tác gọi số sẽ áp dụng cho quầy này.",
         "pick_site": "Điểm tiếp nhận",
         "pick_show": "Xem",
         "counter_n": "Quầy {number}",
         "sit_here": "Làm việc tại quầy {number}",
         "open_station": "Mở màn hình quầy {number}",
-        "your_counter": "Quầy của bạn",
+        "your_counter": "Quầy đang làm việc",
         "no_counters": "Điểm này chưa có quầy nào.",
         "status_open": "Đang mở",
         "status_paused": "Tạm dừng",
@@ -32,7 +34,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_found_title": "Không tìm thấy quầy",
         "not_found": "Quầy này không tồn tại.",
         "forbidden_title": "Không có quyền truy cập",
-        "forbidden_counter": "Tài khoản của bạn không được làm việc tại quầy này.",
+        "forbidden_counter": "Tài khoản này không được làm việc tại quầy này.",
         "bind_first": "Hãy chọn quầy làm việc trước.",
         "stale_form": "Trang đã cũ. Vui lòng mở lại danh sách quầy và chọn lại.",
         # station
@@ -66,10 +68,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_show": "Vắng mặt",
         "finish": "Hoàn thành",
         "transfer": "Chuyển",
-        "park": "Tạm giữ",
+        "park": "Tạm hoãn",
         "resume": "Tiếp tục",
-        "resume_name": "Tiếp tục số {number}",
-        "parked": "Số đang tạm giữ",
+        "parked": "Số đang tạm hoãn",
         "no_parked": "Không có",
         "waiting": "Đang chờ",
         "waiting_priority": "ưu tiên {n}",
@@ -84,7 +85,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "retrying": "Đang kết nối lại, vui lòng chờ…",
         "session_expired": "Phiên đăng nhập đã hết. Vui lòng tải lại trang và đăng nhập.",
         "shortcuts": "Phím tắt: F2 gọi số tiếp · F3 gọi lại · F4 bắt đầu · F6 vắng mặt · "
-                     "F7 tạm giữ · F8 hoàn thành · F9 chuyển · Esc đóng hộp thoại",
+                     "F7 tạm hoãn · F8 hoàn thành · F9 chuyển · Esc đóng hộp thoại",
         # dossier intake
         "intake_title": "Tiếp nhận hồ sơ",
         "intake_need_ticket": "Gọi một số để tiếp nhận hồ sơ của công dân.",
@@ -203,7 +204,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "transfer": "Transfer",
         "park": "Park",
         "resume": "Resume",
-        "resume_name": "Resume {number}",
         "parked": "Parked tickets",
         "no_parked": "None",
         "waiting": "Waiting",
@@ -279,17 +279,3 @@ STRINGS: dict[str, dict[str, str]] = {
         "rate_thanks": "Thank you for your rating!",
     },
 }
-
-#: Common pause reasons offered in the pause dialog (key -> string key).
-PAUSE_REASONS = ("reason_break", "reason_meeting", "reason_system")
-
-#: The current-ticket panel's buttons: (action, string key, shortcut key).
-ACTIONS = (
-    ("call_next", "call_next", "F2"),
-    ("recall", "recall", "F3"),
-    ("start", "start", "F4"),
-    ("no_show", "no_show", "F6"),
-    ("park", "park", "F7"),
-    ("finish", "finish", "F8"),
-    ("transfer", "transfer", "F9"),
-)

@@ -23,10 +23,10 @@ from flask import Blueprint, Response, render_template, request
 from flask.blueprints import BlueprintSetupState
 
 from server.web.audio import phrase_response
+from server.web.i18n import texts
 from server.web.speech import Speech, chime_wav
 
 from .options import parse_options
-from .strings import STRINGS
 
 bp = Blueprint(
     "display",
@@ -52,9 +52,10 @@ def _setup(state: BlueprintSetupState) -> None:
 def page() -> Any:
     opts = parse_options(request.args)
     lang = opts["lang"]
+    strings = texts("display")
     resp = Response(
         render_template(
-            "display/index.html", lang=lang, strings=STRINGS, t=STRINGS[lang], opts=opts
+            "display/index.html", lang=lang, strings=strings, t=strings[lang], opts=opts
         )
     )
     resp.headers["Cache-Control"] = "no-store"

@@ -21,8 +21,6 @@ from typing import Any
 
 from server.web.speech import LANGS
 
-from .strings import STRINGS
-
 
 def _int(value: str | None, default: int, low: int, high: int) -> int:
     try:
@@ -44,7 +42,7 @@ def _float(value: str | None, default: float, low: float, high: float) -> float:
 
 def parse_options(args: Mapping[str, str]) -> dict[str, Any]:
     lang = args.get("lang", "vi")
-    if lang not in STRINGS:
+    if lang not in LANGS:
         lang = "vi"
     raw = args.get("voices")
     if raw is None:

@@ -3,6 +3,8 @@ under each heading, so both groups of citizens can read it."""
 
 from __future__ import annotations
 
+# Read by scripts/i18n_import.py into the gettext catalogs (area "display"), which the pages
+# show; kept in this shape only until the last branches that add keys to it are merged.
 STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Bảng gọi số",
@@ -15,14 +17,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "people": "người",
         "recall": "Gọi lại",
         "serving": "Đang phục vụ",
-        "none_called": "Xin vui lòng chờ đến lượt",
+        "none_called": "Kính mời Quý khách chờ đến lượt",
         "offline": "Đang kết nối lại…",
         "stale": "Mất kết nối — thông tin có thể chưa cập nhật",
         "connecting": "Đang kết nối…",
         "not_registered": "Màn hình này chưa được đăng ký. Vui lòng liên hệ cán bộ.",
         "sound_blocked": "Chạm vào màn hình để bật âm thanh",
         "paused": "Tạm ngừng",
-        "speech_unavailable": "Không có bộ đọc tiếng nói trên máy chủ; chỉ phát chuông.",
     },
     "en": {
         "title": "Call board",
@@ -42,6 +43,5 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_registered": "This display is not registered. Please contact staff.",
         "sound_blocked": "Touch the screen to turn the sound on",
         "paused": "Paused",
-        "speech_unavailable": "No speech engine on the server; chime only.",
     },
 }

@@ -13,11 +13,9 @@ from flask import Blueprint, Response, abort, current_app, render_template
 from flask.blueprints import BlueprintSetupState
 
 from server.web.audio import phrase_response
-from server.web.i18n import request_lang
+from server.web.i18n import request_lang, texts
 from server.web.qr import svg
 from server.web.speech import Speech
-
-from .strings import STRINGS
 
 bp = Blueprint(
     "kiosk",
@@ -46,9 +44,10 @@ def announce(lang: str, number: str) -> Response:
 @bp.get("")
 @bp.get("/")
 def page() -> Any:
-    lang = request_lang(STRINGS, accept_language=False, use_session=False)
+    strings = texts("kiosk")
+    lang = request_lang(strings, accept_language=False, use_session=False)
     resp = Response(
-        render_template("kiosk/index.html", lang=lang, strings=STRINGS, t=STRINGS[lang])
+        render_template("kiosk/index.html", lang=lang, strings=strings, t=strings[lang])
     )
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"  # the token is in the first URL

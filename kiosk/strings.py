@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+# Read by scripts/i18n_import.py into the gettext catalogs (area "kiosk"), which the pages
+# show; kept in this shape only until the last branches that add keys to it are merged.
 STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Lấy số thứ tự",
-        "choose_service": "Mời Quý khách chạm vào lĩnh vực cần giải quyết",
+        "choose_service": "Mời Quý khách chạm vào lĩnh vực của thủ tục cần làm",
         "waiting": "Đang chờ",
         "people": "người",
         "eta": "Chờ khoảng",
@@ -19,10 +21,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "back": "Quay lại",
         "issuing": "Đang lấy số…",
         "your_number": "Số thứ tự của Quý khách",
-        "ahead": "Người chờ trước Quý khách",
+        "ahead": "Số người chờ trước Quý khách",
         "scan_to_follow": "Quét mã QR để theo dõi lượt của Quý khách trên điện thoại",
-        "take_ticket": "Vui lòng nhận vé in bên dưới",
-        "print_failed": "Máy in đang gặp sự cố. Hãy chụp ảnh mã QR và số thứ tự này.",
+        "take_ticket": "Mời Quý khách nhận phiếu in bên dưới",
+        "print_failed": (
+            "Máy in đang gặp sự cố. Quý khách vui lòng chụp ảnh mã QR và số thứ tự này."
+        ),
         "print_unknown": (
             "Phiếu có thể chưa được in. Nếu khay giấy không có phiếu, Quý khách bấm \u201cIn "
             "lại\u201d hoặc hỏi cán bộ; mã QR và số thứ tự vẫn ở trên màn hình."
@@ -65,7 +69,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "your_number": "Your number",
         "ahead": "People before you",
         "scan_to_follow": "Scan the QR code to follow your turn on your phone",
-        "take_ticket": "Please take your printed ticket below",
+        "take_ticket": "Please take your printed slip below",
         "print_failed": (
             "The printer has a problem. Please take a photo of this QR code and number."
         ),

@@ -133,7 +133,11 @@ def create_app(
 
     from server.api.http import bp as api_bp
     from server.api.http import register_error_handlers, register_input_guards
+    from server.web import i18n
     from server.web.client import trust_proxies
+
+    # The wording: the gettext catalogs with the province's overrides (server/core/catalogs.py).
+    i18n.init_app(app, settings.translations_dir)
 
     # X-Forwarded-For only from MOTCUA_FORWARDED_ALLOW_IPS (server/web/client.py).
     trust_proxies(app, settings.forwarded_allow_ips)

@@ -75,6 +75,8 @@ class Settings:
     speech: str = "auto"  # the speech engine (web/speech.py): auto, espeak-ng, ..., none
     audio_dir: str | None = None  # the spoken-call cache (default ./var/audio)
     audio_cache_max: int = 4000  # files kept in the spoken-call cache
+    # a folder of <lang>/LC_MESSAGES/messages.po whose entries replace the built-in wording
+    translations_dir: str | None = None
     print_font: str | None = None  # a TTF with Vietnamese glyphs, tried first for image prints
     print_font_bold: str | None = None
     # PostgreSQL: a statement or a lock wait longer than this ends with 503
@@ -205,6 +207,8 @@ class Settings:
         if env.get("MOTCUA_AUDIO_DIR"):
             values["audio_dir"] = env["MOTCUA_AUDIO_DIR"]
         values["audio_cache_max"] = _int(env, "MOTCUA_AUDIO_CACHE_MAX", 4000)
+        if env.get("MOTCUA_TRANSLATIONS_DIR"):
+            values["translations_dir"] = env["MOTCUA_TRANSLATIONS_DIR"]
         if env.get("MOTCUA_PRINT_FONT"):
             values["print_font"] = env["MOTCUA_PRINT_FONT"]
         if env.get("MOTCUA_PRINT_FONT_BOLD"):

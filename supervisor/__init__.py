@@ -18,11 +18,8 @@ from sqlalchemy import select
 from server.core import auth
 from server.core.auth import Principal
 from server.models import Site, User
-from server.web.i18n import request_lang
-from server.web.signin import STRINGS as AUTH_STRINGS
+from server.web.i18n import request_lang, texts
 from server.web.signin import login_required
-
-from .strings import STRINGS
 
 bp = Blueprint(
     "supervisor",
@@ -35,7 +32,7 @@ bp = Blueprint(
 
 
 def _forbidden(lang: str) -> Response:
-    t = AUTH_STRINGS[lang]
+    t = texts("signin")[lang]
     return Response(
         render_template("auth/forbidden.html", t=t, lang=lang, message=t["forbidden_title"]),
         status=403,
@@ -76,12 +73,13 @@ def page(principal: Principal) -> Any:
             "timezone": site.timezone,
         }
         user_name = (user.full_name or user.username) if user else ""
+    strings = texts("supervisor")[lang]
     resp = Response(
         render_template(
             "supervisor/index.html",
             lang=lang,
-            t=STRINGS[lang],
-            strings=STRINGS[lang],
+            t=strings,
+            strings=strings,
             site=info,
             user_name=user_name,
             choices=choices if len(choices) > 1 else [],

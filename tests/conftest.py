@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import tempfile
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ REDIS_URL = os.environ.get("MOTCUA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # app fixture and for the servers the tests start (they inherit this environment); the tests
 # of the limits turn them on (tests/integration/test_rate_limits.py).
 os.environ.setdefault("MOTCUA_RATE_LIMITS", "0")
+# Backup commands write the backup-age marker into the backup folder (default ./backups): the
+# tests' backups go to a folder of the run, never into the checkout.
+os.environ.setdefault("MOTCUA_BACKUP_DIR", tempfile.mkdtemp(prefix="motcua-test-backups-"))
 
 
 def needs(what: str, why: str, how: str = "") -> None:

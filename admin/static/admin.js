@@ -331,7 +331,7 @@
         var actions = el("td");
         if (isAdmin) actions.appendChild(actionButton(T.edit, fmt("edit_name", { name: c.name || String(c.number) }), function () { editCounter(c); }));
         body.appendChild(el("tr", { "data-number": c.number }, [
-          td(c.number), td(c.name), td(c.services.map(function (l) { return l.code + " ×" + l.weight; }).join(", ")),
+          td(c.number), td(c.name), td(c.services.map(function (l) { return l.code + " ×" + M.num(l.weight, A.lang, 2); }).join(", ")),
           td(c.printer_uri), td(T["counter_" + c.status] || c.status), actions,
         ]));
       });
@@ -420,10 +420,10 @@
     body.innerHTML = "";
     data.holidays.forEach(function (h) {
       var actions = el("td");
-      if (isAdmin) actions.appendChild(actionButton(T.delete, fmt("delete_holiday", { name: h.day + " " + name(h.name) }), function () {
+      if (isAdmin) actions.appendChild(actionButton(T.delete, fmt("delete_holiday", { name: M.localDate(h.day) + " " + name(h.name) }), function () {
         api("DELETE", "/api/v1/admin/sites/" + site() + "/holidays/" + h.day).then(renderHolidays).catch(function (e) { flash(errText(e)); });
       }));
-      body.appendChild(el("tr", { "data-day": h.day }, [td(h.day), td(h.name.vi), td(h.name.en), actions]));
+      body.appendChild(el("tr", { "data-day": h.day }, [td(M.localDate(h.day)), td(h.name.vi), td(h.name.en), actions]));
     });
   }
   function importCatalog(dry) {

@@ -65,7 +65,7 @@
   function etaText(minutes) {
     if (minutes === null || minutes === undefined) return t("no_eta");
     if (minutes === 0) return t("soon");
-    return t("eta") + " " + minutes + " " + t("minutes");
+    return t("eta") + " " + M.num(minutes, lang, 0) + " " + t("minutes");
   }
 
   function renderServices() {

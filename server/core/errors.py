@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.core.catalogs import DEFAULT, LANGS, catalogs
+
 # code -> (http status, vi template, en template)
 MESSAGES: dict[str, tuple[int, str, str]] = {
     "bad_json": (
@@ -48,7 +50,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "unauthorized": (401, "Thiếu hoặc sai mã truy cập.", "Missing or invalid access token."),
     "forbidden": (
         403,
-        "Bạn không có quyền thực hiện thao tác này.",
+        "Tài khoản này không có quyền thực hiện thao tác này.",
         "You are not allowed to do this.",
     ),
     "csrf_failed": (
@@ -56,7 +58,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Phiên làm việc đã hết hạn. Vui lòng tải lại trang.",
         "Your session has expired. Please reload the page.",
     ),
-    "not_found": (404, "Không tìm thấy {what}.", "{what_en} not found."),
+    "not_found": (404, "Không tìm thấy {what}.", "{what} not found."),
     "route_not_found": (404, "Không có địa chỉ này.", "No such address."),
     "method_not_allowed": (405, "Phương thức không được hỗ trợ.", "Method not allowed."),
     "unknown_service": (
@@ -76,7 +78,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
     "illegal_transition": (
         409,
-        'Không thể {action_vi} vé đang ở trạng thái "{status_vi}".',
+        'Không thể {action} vé đang ở trạng thái "{status}".',
         "Cannot {action} a ticket that is {status}.",
     ),
     "counter_not_open": (409, "Quầy {number} chưa mở.", "Counter {number} is not open."),
@@ -97,8 +99,8 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
     "no_printer": (409, "Vé này không được in từ máy có máy in.",
                    "This ticket was not issued at a kiosk with a printer."),
-    "reprint_not_needed": (409, "Phiếu của vé này đã được in. Quý khách cần in lại, vui lòng "
-                           "hỏi cán bộ.",
+    "reprint_not_needed": (409, "Phiếu của số thứ tự này đã được in. Nếu cần in lại, Quý "
+                           "khách vui lòng hỏi cán bộ.",
                            "This ticket's slip was printed. To print it again, please ask "
                            "staff."),
     "same_service": (409, "Vé đã ở lĩnh vực này.", "The ticket is already in this service."),
@@ -127,7 +129,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     # --- dossiers, procedures, ratings ---
     "illegal_dossier_step": (
         409,
-        'Không thể chuyển hồ sơ đang ở bước "{status_vi}" sang "{step_vi}".',
+        'Không thể chuyển hồ sơ đang ở bước "{status}" sang "{step}".',
         'Cannot move a dossier that is "{status}" to "{step}".',
     ),
     "reason_required": (
@@ -142,7 +144,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
     "applicant_required": (
         422,
-        "Thiếu {field_vi} của người nộp hồ sơ.",
+        "Thiếu {field} của người nộp hồ sơ.",
         "The applicant's {field} is missing.",
     ),
     "unknown_procedure": (
@@ -157,12 +159,12 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
     "already_rated": (
         409,
-        "Lượt phục vụ này đã được đánh giá. Cảm ơn bạn!",
+        "Lượt phục vụ này đã được đánh giá. Cảm ơn Quý khách!",
         "This visit has already been rated. Thank you!",
     ),
     "rating_closed": (
         409,
-        "Chỉ đánh giá được sau khi được phục vụ xong, trong vòng 2 giờ.",
+        "Quý khách có thể đánh giá sau khi được phục vụ xong, trong vòng 2 giờ.",
         "A visit can be rated once it is finished, within 2 hours.",
     ),
     "nothing_to_rate": (
@@ -173,23 +175,23 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     # --- daily operations and site configuration files ---------------------------------
     "site_holiday": (
         409,
-        "Hôm nay là ngày nghỉ lễ ({holiday_vi}), trung tâm không cấp số. {advice_vi}",
-        "Today is a public holiday ({holiday_en}); no tickets are issued. {advice_en}",
+        "Hôm nay là ngày nghỉ lễ ({holiday}), trung tâm không cấp số. {advice}",
+        "Today is a public holiday ({holiday}); no tickets are issued. {advice}",
     ),
     "site_closed_now": (
         409,
-        "Trung tâm đang ngoài giờ làm việc. {advice_vi}",
-        "The centre is closed now. {advice_en}",
+        "Trung tâm đang ngoài giờ làm việc. {advice}",
+        "The centre is closed now. {advice}",
     ),
     "service_after_last_ticket": (
         409,
-        'Lĩnh vực "{name_vi}" đã ngừng cấp số lúc {time} hôm nay. {advice_vi}',
-        'Service "{name_en}" stopped issuing tickets at {time} today. {advice_en}',
+        'Lĩnh vực "{name}" đã ngừng cấp số lúc {time} hôm nay. {advice}',
+        'Service "{name}" stopped issuing tickets at {time} today. {advice}',
     ),
     "service_cap_reached": (
         409,
-        'Lĩnh vực "{name_vi}" đã cấp hết {cap} số của hôm nay. {advice_vi}',
-        'Service "{name_en}" has issued all {cap} tickets for today. {advice_en}',
+        'Lĩnh vực "{name}" đã cấp hết {cap} số của hôm nay. {advice}',
+        'Service "{name}" has issued all {cap} tickets for today. {advice}',
     ),
     "config_invalid": (
         422,
@@ -214,30 +216,33 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
 }
 
-ACTION_VI = {
-    "call": "gọi",
-    "recall": "gọi lại",
-    "start": "bắt đầu phục vụ",
-    "finish": "kết thúc",
-    "no_show": "đánh dấu vắng mặt",
-    "park": "tạm giữ",
-    "resume": "tiếp tục",
-    "cancel": "huỷ",
-    "transfer": "chuyển",
-    "close_day": "đóng ngày",
+# The texts below (and those of MESSAGES) are read by scripts/i18n_import.py into the gettext
+# catalogs (areas "errors", "errors.action", "errors.status", "errors.what"); the messages
+# shown come from the catalogs, so a province can reword them. MESSAGES keeps the HTTP status.
+ACTION: dict[str, tuple[str, str]] = {
+    "call": ("gọi", "call"),
+    "recall": ("gọi lại", "recall"),
+    "start": ("bắt đầu phục vụ", "start"),
+    "finish": ("kết thúc", "finish"),
+    "no_show": ("đánh dấu vắng mặt", "no-show"),
+    "park": ("tạm hoãn", "park"),
+    "resume": ("tiếp tục", "resume"),
+    "cancel": ("huỷ", "cancel"),
+    "transfer": ("chuyển", "transfer"),
+    "close_day": ("đóng ngày", "close-day"),
 }
-STATUS_VI = {
-    "waiting": "đang chờ",
-    "called": "đã gọi",
-    "serving": "đang phục vụ",
-    "parked": "tạm giữ",
-    "done": "đã xong",
-    "no_show": "vắng mặt",
-    "cancelled": "đã huỷ",
-    "transferred": "đã chuyển",
-    "unserved_at_close": "chưa phục vụ khi đóng cửa",
+STATUS: dict[str, tuple[str, str]] = {
+    "waiting": ("đang chờ", "waiting"),
+    "called": ("đã gọi", "called"),
+    "serving": ("đang phục vụ", "serving"),
+    "parked": ("tạm hoãn", "parked"),
+    "done": ("đã xong", "done"),
+    "no_show": ("vắng mặt", "no_show"),
+    "cancelled": ("đã huỷ", "cancelled"),
+    "transferred": ("đã chuyển", "transferred"),
+    "unserved_at_close": ("chưa phục vụ khi đóng cửa", "unserved_at_close"),
 }
-WHAT = {
+WHAT: dict[str, tuple[str, str]] = {
     "site": ("điểm phục vụ", "Site"),
     "counter": ("quầy", "Counter"),
     "ticket": ("vé", "Ticket"),
@@ -249,6 +254,8 @@ WHAT = {
     "dossier": ("hồ sơ", "Dossier"),
     "procedure": ("thủ tục", "Procedure"),
 }
+# A parameter named like one of these areas is a key shown in the language of the message.
+_NAMED = {"action": "errors.action", "status": "errors.status", "what": "errors.what"}
 
 
 class AppError(Exception):
@@ -261,20 +268,27 @@ class AppError(Exception):
         super().__init__(self.message("en"))
 
     def message(self, lang: str = "vi") -> str:
-        _, vi, en = MESSAGES[self.code]
-        p = dict(self.params)
-        if "action" in p:
-            p.setdefault("action_vi", ACTION_VI.get(p["action"], p["action"]))
-            p["action"] = str(p["action"]).replace("_", "-")
-        if "status" in p:
-            p.setdefault("status_vi", STATUS_VI.get(p["status"], p["status"]))
-        if "what" in p:
-            vi_what, en_what = WHAT.get(p["what"], (p["what"], p["what"]))
-            p["what"], p["what_en"] = vi_what, en_what
+        """The message in ``lang`` from the catalogs. A placeholder ``{x}`` takes the parameter
+        ``x_vi``/``x_en`` of that language when the caller gave one, else ``x`` (an action,
+        status or kind of record named by its key is shown in that language)."""
+        lang = lang if lang in LANGS else DEFAULT
+        template = catalogs.text("errors", self.code, lang)
+        values: dict[str, Any] = {}
+        for name, value in self.params.items():
+            area = _NAMED.get(name)
+            if area and isinstance(value, str):
+                shown = catalogs.text(area, value, lang)
+                if shown == value and name == "action":
+                    shown = value.replace("_", "-")
+                value = shown
+            values[name] = value
+        for name, value in self.params.items():
+            if name.endswith(f"_{lang}"):
+                values[name[: -len(lang) - 1]] = value
         try:
-            return (en if lang == "en" else vi).format(**p)
-        except (KeyError, IndexError):
-            return en if lang == "en" else vi
+            return template.format(**values)
+        except (KeyError, IndexError, ValueError):
+            return template
 
 
 def not_found(what: str) -> AppError:

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Integer, func, select, text
 from sqlalchemy.orm import Session
 
+from server.core import formats
 from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.formats import iso
@@ -46,7 +47,7 @@ from server.models import (
     TicketEvent,
 )
 from server.rules import fence
-from server.rules.calendar import business_day, format_label, local
+from server.rules.calendar import business_day, format_label
 
 #: How long the tracking page of an unknown ticket mentions the last restore.
 TRACKING_NOTICE = dt.timedelta(days=2)
@@ -247,7 +248,7 @@ def latest(session: Session) -> RestoreFence | None:
 
 
 def _hhmm(at: dt.datetime | None, tz: str) -> str | None:
-    return None if at is None else local(at, tz).strftime("%H:%M")
+    return None if at is None else formats.time(at, "vi", tz)
 
 
 def site_notice(session: Session, site: Site, now: dt.datetime) -> dict[str, Any] | None:
@@ -292,8 +293,7 @@ def tracking_notice(
         return None
     tz = session.scalar(select(Site.timezone).order_by(Site.parent_id.is_not(None), Site.id))
     at = row.restored_to or row.at
-    when_local = local(at, tz) if tz else at
-    when = when_local.strftime("%H:%M %d/%m/%Y")
+    when, when_en = formats.datetime(at, "vi", tz), formats.datetime(at, "en", tz)
     if what == "dossier":
         return {
             "vi": (
@@ -303,7 +303,7 @@ def tracking_notice(
                 " nhập lại."
             ),
             "en": (
-                f"The system was restored to {when}. Dossiers received after that time are no"
+                f"The system was restored to {when_en}. Dossiers received after that time are no"
                 " longer known to it, so this page cannot find yours. Your receipt is still"
                 " valid: please bring it to the counter to have the dossier entered again."
             ),
@@ -315,7 +315,7 @@ def tracking_notice(
             " được tiếp nhận: mời Quý khách đến quầy hướng dẫn để được hỗ trợ."
         ),
         "en": (
-            f"The system was restored to {when}. Numbers taken after that time are no longer"
+            f"The system was restored to {when_en}. Numbers taken after that time are no longer"
             " known to it, so this page cannot follow them. Your ticket is still honoured:"
             " please ask at the help desk."
         ),

@@ -30,7 +30,6 @@ from server.core import formats
 from server.core.db import Database, insert_for, unavailable_kind
 from server.core.events import emit
 from server.models import Counter, Device, PrinterState, PrintJob, Service, Site, Ticket
-from server.rules.calendar import local
 
 log = logging.getLogger("motcua.printing")
 
@@ -210,7 +209,7 @@ def ticket_layout(s: Any, ticket: Ticket, base_url: str, ahead: int | None,
         service_name_en=service.name_en,
         number=ticket.label,
         priority_label=priority,
-        issued_at_local=local(ticket.issued_at, site.timezone).strftime("%H:%M %d/%m/%Y"),
+        issued_at_local=formats.datetime(ticket.issued_at, ticket.lang, site.timezone),
         ahead=ahead,
         eta_minutes=eta,
         track_url=f"{base_url.rstrip('/')}/t/{ticket.tracking_token}",

@@ -13,15 +13,12 @@ from sqlalchemy.orm import Session
 
 from printers.layouts import ReceiptPrint, receipt_bytes
 from printers.uri import parse_uri
+from server.core import formats
 from server.features.dossiers import mask_id, track_url
 from server.features.printing import Printing, latest_job, queue_job
 from server.models import Counter, Dossier, PrinterState, Site, Ticket
-from server.rules.calendar import local
 
 log = logging.getLogger("motcua.receipts")
-
-TIME_FORMAT = "%H:%M %d/%m/%Y"
-
 
 def collect_at(site: Site, delivery: str, lang: str) -> str:
     """Where the result is handed over, in the receipt's language."""
@@ -49,8 +46,8 @@ def receipt_print(session: Session, d: Dossier, base_url: str) -> ReceiptPrint:
         applicant_name=d.applicant_name,
         procedure_name=proc.name_en if lang == "en" else proc.name_vi,
         documents=list(d.documents),
-        received_at_local=local(d.received_at, site.timezone).strftime(TIME_FORMAT),
-        due_at_local=local(d.due_at, site.timezone).strftime(TIME_FORMAT),
+        received_at_local=formats.datetime(d.received_at, lang, site.timezone),
+        due_at_local=formats.datetime(d.due_at, lang, site.timezone),
         collect_at=collect_at(site, d.delivery, lang),
         track_url=track_url(base_url, d.tracking_token),
         lang=lang,

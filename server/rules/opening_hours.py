@@ -124,8 +124,8 @@ class NextOpen:
 
 
 def clock_label(t: dt.time) -> str:
-    """ "7:30": a local time as the refusals say it."""
-    return f"{t.hour}:{t.minute:02d}"
+    """ "07:30": a local time as the refusals say it (HH:MM, as everywhere)."""
+    return f"{t.hour:02d}:{t.minute:02d}"
 
 
 def next_opening(

@@ -1,13 +1,49 @@
-"""The language of a request: the one helper every page, the REST API and the audio use."""
+"""The language of a request (the one helper every page, the REST API and the audio use) and
+the pages' wording from the gettext catalogs (:mod:`server.core.catalogs`) through Flask-Babel."""
 
 from __future__ import annotations
 
 from collections.abc import Container
 
-from flask import has_request_context, request, session
+from babel.support import Translations
+from flask import Flask, has_request_context, request, session
+from flask_babel import Babel, Domain, get_locale
 
-LANGS = ("vi", "en")
-DEFAULT = "vi"
+from server.core.catalogs import DEFAULT, LANGS, catalogs
+
+
+def texts(area: str) -> dict[str, dict[str, str]]:
+    """``{"vi": {key: text}, "en": {...}}`` of a page's area: its template's ``t`` is one
+    language of it, its script receives all of it as one JSON block (switching language
+    without a reload). A province's override (``MOTCUA_TRANSLATIONS_DIR``) is in it."""
+    return catalogs.texts(area)
+
+
+class _CatalogDomain(Domain):
+    """Flask-Babel's gettext over the catalogs compiled in memory (with the overrides)."""
+
+    def __init__(self) -> None:
+        super().__init__(domain="messages")
+
+    def get_translations(self) -> Translations:  # type: ignore[override]
+        loc = get_locale() if has_request_context() else None
+        return catalogs.translations(loc.language if loc is not None else DEFAULT)
+
+
+class _Babel(Babel):
+    _domain = _CatalogDomain()
+
+    @property
+    def domain_instance(self) -> Domain:
+        return self._domain
+
+
+def init_app(app: Flask, translations_dir: str | None) -> None:
+    """Flask-Babel with the catalogs: ``_()``/``pgettext(area, key)`` in templates and
+    :func:`flask_babel.pgettext` in code speak the request's language."""
+    catalogs.configure(translations_dir)
+    _Babel(app, locale_selector=lambda: request_lang(), default_locale=DEFAULT,
+           default_domain="messages")
 
 
 def request_lang(

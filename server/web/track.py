@@ -11,27 +11,29 @@ from flask import Blueprint, Response, current_app, render_template
 
 from server.core.errors import AppError
 from server.features import fences, tickets
-from server.web.i18n import request_lang
+from server.web.i18n import request_lang, texts
 
 bp = Blueprint("track", __name__, template_folder="../templates")
 
+# Read by scripts/i18n_import.py into the gettext catalogs (area "track"), which the page
+# shows; kept here only until the last branches that add keys to it are merged, then deleted.
 STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Theo dõi số thứ tự",
         "your_number": "Số của Quý khách",
-        "ahead": "Người chờ trước Quý khách",
+        "ahead": "Số người chờ trước Quý khách",
         "eta": "Thời gian chờ dự kiến",
         "minutes": "phút",
         "no_eta": "Chưa có quầy mở",
         "waiting": "Đang chờ đến lượt",
         "called": "Mời Quý khách đến quầy",
         "serving": "Đang được phục vụ",
-        "parked": "Tạm giữ – vui lòng chờ cán bộ gọi lại",
+        "parked": "Lượt của Quý khách vẫn được giữ – cán bộ sẽ mời Quý khách trở lại quầy",
         "done": "Đã phục vụ xong. Cảm ơn Quý khách!",
         "no_show": (
             "Số này đã được gọi khi Quý khách chưa có mặt. Mời Quý khách liên hệ quầy hướng dẫn."
         ),
-        "cancelled": "Số này đã bị huỷ.",
+        "cancelled": "Số thứ tự này đã được huỷ.",
         "transferred": "Số của Quý khách đã được chuyển sang lĩnh vực khác.",
         "unserved_at_close": (
             "Trung tâm đã hết giờ làm việc trước khi đến lượt Quý khách. Xin lỗi Quý khách; mời"
@@ -64,7 +66,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "waiting": "Waiting for your turn",
         "called": "Please go to counter",
         "serving": "Being served",
-        "parked": "On hold – staff will call you again",
+        "parked": "Your turn is kept – staff will call you back to the counter",
         "done": "Served. Thank you!",
         "no_show": "You were called but not present. Please ask at the help desk.",
         "cancelled": "This number was cancelled.",
@@ -94,7 +96,7 @@ STRINGS: dict[str, dict[str, str]] = {
 
 @bp.get("/t/<token>")
 def page(token: str) -> Any:
-    lang = request_lang(STRINGS, accept_language=False, use_session=False)
+    lang = request_lang(texts("track"), accept_language=False, use_session=False)
     ctx = current_app.extensions["motcua"]
     try:
         if len(token) > 64:
@@ -108,14 +110,15 @@ def page(token: str) -> Any:
         if len(token) <= 64:
             with ctx.db.read() as s:
                 notice = fences.tracking_notice(s, ctx.clock())
-        html = render_template("track/not_found.html", lang=lang, t=STRINGS[lang],
-                               strings=STRINGS, notice=notice)
+        html = render_template("track/not_found.html", lang=lang, t=texts("track")[lang],
+                               strings=texts("track"), notice=notice)
         return Response(html, status=404, mimetype="text/html")
     # The ticket's page speaks the language the ticket was taken in, unless asked otherwise.
-    lang = request_lang(STRINGS, accept_language=False, use_session=False,
+    strings = texts("track")
+    lang = request_lang(strings, accept_language=False, use_session=False,
                         default=state.get("lang"))
     html = render_template(
-        "track/page.html", lang=lang, t=STRINGS[lang], strings=STRINGS, state=state, token=token
+        "track/page.html", lang=lang, t=strings[lang], strings=strings, state=state, token=token
     )
     resp = Response(html, mimetype="text/html")
     resp.headers["Cache-Control"] = "no-store"

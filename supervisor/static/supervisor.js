@@ -53,7 +53,7 @@
   function today() { return M.localDay(null, TZ); }
 
   function minutes(v) {
-    return v === null || v === undefined ? "–" : v + " " + T.min;
+    return v === null || v === undefined ? "–" : M.num(v, LANG) + " " + T.min;
   }
 
   function name(n) { return M.pick(n, LANG); }
@@ -237,7 +237,7 @@
       tr.appendChild(el("td", null, c.idle_min === null ? "–" : minutes(c.idle_min)));
       tr.appendChild(el("td", "counter-services", c.services.map(function (l) {
         return name(l.name) + (l.site !== b.site ? " @" + l.site : "") +
-          (l.weight !== 1 ? " ×" + l.weight : "");
+          (l.weight !== 1 ? " ×" + M.num(l.weight, LANG, 2) : "");
       }).join(", ") || "–"));
       var acts = el("td", "actions");
       var n = { n: c.number };
@@ -488,7 +488,7 @@
     var parts = [];
     if (v.services) {
       parts.push(v.services.map(function (l) {
-        return l.code + (l.site ? "@" + l.site : "") + " ×" + l.weight;
+        return l.code + (l.site ? "@" + l.site : "") + " ×" + M.num(l.weight, LANG, 2);
       }).join(", ") || "–");
     }
     if (v.status) parts.push((T["status_" + v.status] || v.status) + (v.reason ? " – " + v.reason : ""));
@@ -527,8 +527,8 @@
 
   // --- KPIs and charts ---------------------------------------------------------------------
 
-  function pct(v) { return v === null || v === undefined ? "–" : Math.round(v * 100) + " %"; }
-  function num(v) { return v === null || v === undefined ? "–" : v; }
+  function pct(v) { return v === null || v === undefined ? "–" : M.num(v * 100, LANG, 0) + " %"; }
+  function num(v) { return M.num(v, LANG); }
 
   function kpiRow(label, r) {
     var tr = el("tr");
@@ -597,7 +597,7 @@
     root.appendChild(svg("line", { x1: L, y1: TOP, x2: L, y2: y(0), stroke: "#999" }));
     [0, max / 2, max].forEach(function (v) {
       root.appendChild(svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end",
-                                     "font-size": 12 }, Math.round(v * 10) / 10));
+                                     "font-size": 12 }, M.num(v, LANG)));
     });
     var step = Math.max(1, Math.ceil(n / 8));
     for (var i = 0; i < n; i += step) {

@@ -14,7 +14,7 @@ from tests.conftest import sign_in
 
 # In the order of the panel (the order of the keyboard shortcuts F2 .. F9).
 EN_NAMES = ["Call next", "Recall", "Start", "No-show", "Park", "Finish", "Transfer"]
-VI_NAMES = ["Gọi số tiếp", "Gọi lại", "Bắt đầu", "Vắng mặt", "Tạm giữ", "Hoàn thành", "Chuyển"]
+VI_NAMES = ["Gọi số tiếp", "Gọi lại", "Bắt đầu", "Vắng mặt", "Tạm hoãn", "Hoàn thành", "Chuyển"]
 
 
 def _aria_labels(html: str) -> list[str]:

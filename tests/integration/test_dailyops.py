@@ -87,14 +87,14 @@ def test_cap_refuses_with_the_reason_and_the_next_opening(
     api.issue("land")
     err = refused_issue(api, "service_cap_reached")
     assert err["message"] == (
-        'Service "Land" has issued all 2 tickets for today. Please come back tomorrow from 7:30.'
+        'Service "Land" has issued all 2 tickets for today. Please come back tomorrow from 07:30.'
     )
     row = land_row(api)
     assert row["available"] is False
     assert row["reason"]["code"] == "service_cap_reached"
     assert row["reason"]["next_open"] == "2026-11-26T07:30:00+07:00"
     assert row["reason"]["message"]["vi"] == (
-        'Lĩnh vực "Đất đai" đã cấp hết 2 số của hôm nay. Mời quay lại ngày mai từ 7:30.'
+        'Lĩnh vực "Đất đai" đã cấp hết 2 số của hôm nay. Mời quay lại ngày mai từ 07:30.'
     )
     # Other services are not capped.
     assert api.issue("civil")["number"] == "B001"
@@ -113,7 +113,7 @@ def test_cap_suggests_a_reception_point_with_a_shorter_wait(
     api.issue("land")
     err = refused_issue(api, "service_cap_reached")
     assert err["message"] == (
-        'Service "Land" has issued all 1 tickets for today. Please come back tomorrow from 7:30,'
+        'Service "Land" has issued all 1 tickets for today. Please come back tomorrow from 07:30,'
         " or go to Extra point, which has a shorter wait (0 waiting)."
     )
     reason = land_row(api)["reason"]
@@ -174,15 +174,15 @@ def test_last_ticket_time_refuses_from_that_minute(api: Api, world: World, clock
     err = refused_issue(api, "service_after_last_ticket")
     assert err["message"] == (
         'Service "Land" stopped issuing tickets at 16:00 today.'
-        " Please come back tomorrow from 7:30."
+        " Please come back tomorrow from 07:30."
     )
     # On a Friday the next opening is Monday.
     clock.set(at(27, 16, 30))
     err = refused_issue(api, "service_after_last_ticket")
-    assert err["message"].endswith("Please come back on Monday 30/11 from 7:30.")
+    assert err["message"].endswith("Please come back on Monday 30/11 from 07:30.")
     assert land_row(api)["reason"]["next_open"] == "2026-11-30T07:30:00+07:00"
     vi = land_row(api, "vi")["reason"]["message"]["vi"]
-    assert vi.endswith("Mời quay lại Thứ Hai 30/11 từ 7:30.")
+    assert vi.endswith("Mời quay lại Thứ Hai 30/11 từ 07:30.")
 
 
 def test_opening_hours_lunch_break_evening_and_weekend(
@@ -192,16 +192,16 @@ def test_opening_hours_lunch_break_evening_and_weekend(
     no_alternative(world)
     clock.set(at(25, 7, 0))
     err = refused_issue(api, "site_closed_now")
-    assert err["message"] == "The centre is closed now. Please come back today from 7:30."
+    assert err["message"] == "The centre is closed now. Please come back today from 07:30."
     clock.set(at(25, 7, 30))
     api.issue("land")
     clock.set(at(25, 12, 0))
     err = refused_issue(api, "site_closed_now")
     assert err["message"].endswith("Please come back today from 13:30.")
     clock.set(at(25, 17, 0))
-    assert refused_issue(api, "site_closed_now")["message"].endswith("tomorrow from 7:30.")
+    assert refused_issue(api, "site_closed_now")["message"].endswith("tomorrow from 07:30.")
     clock.set(at(28, 9))  # Saturday
-    assert refused_issue(api, "site_closed_now")["message"].endswith("on Monday 30/11 from 7:30.")
+    assert refused_issue(api, "site_closed_now")["message"].endswith("on Monday 30/11 from 07:30.")
     assert land_row(api)["available"] is False
 
 
@@ -222,7 +222,7 @@ def test_holiday_refuses_and_is_skipped_for_the_next_opening(
     err = refused_issue(api, "site_holiday")
     assert err["message"] == (
         "Today is a public holiday (Day A); no tickets are issued."
-        " Please come back on Friday 27/11 from 7:30."
+        " Please come back on Friday 27/11 from 07:30."
     )
     assert land_row(api)["reason"]["next_open"] == "2026-11-27T07:30:00+07:00"
     clock.set(at(27, 8))

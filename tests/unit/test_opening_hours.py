@@ -79,14 +79,14 @@ def test_next_opening() -> None:
     assert nxt.iso() == "2026-11-25T13:30:00+07:00"
     assert nxt.words("en", dt.date(2026, 11, 25)) == "today from 13:30"
     nxt = next_opening(HOURS, set(), local(25, 12), TZ, not_today=True)
-    assert nxt.words("vi", dt.date(2026, 11, 25)) == "ngày mai từ 7:30"
+    assert nxt.words("vi", dt.date(2026, 11, 25)) == "ngày mai từ 07:30"
     # Saturday afternoon -> Monday; with Monday a holiday -> Tuesday.
     nxt = next_opening(HOURS, set(), local(28, 12), TZ)
     assert nxt.day == dt.date(2026, 11, 30)
-    assert nxt.words("en", dt.date(2026, 11, 28)) == "on Monday 30/11 from 7:30"
+    assert nxt.words("en", dt.date(2026, 11, 28)) == "on Monday 30/11 from 07:30"
     nxt = next_opening(HOURS, {dt.date(2026, 11, 30)}, local(28, 12), TZ)
     assert nxt.day == dt.date(2026, 12, 1)
-    assert nxt.words("vi", dt.date(2026, 11, 28)) == "Thứ Ba 01/12 từ 7:30"
+    assert nxt.words("vi", dt.date(2026, 11, 28)) == "Thứ Ba 01/12 từ 07:30"
     # No hours: the next day that is not a holiday, without a time.
     nxt = next_opening(None, {dt.date(2026, 11, 26)}, local(25, 20), TZ, not_today=True)
     assert (nxt.day, nxt.time, nxt.iso()) == (dt.date(2026, 11, 27), None, "2026-11-27")

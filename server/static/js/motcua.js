@@ -42,6 +42,7 @@
  *
  * Also: $(id), el(tag, cls|attrs, text|children), each(nodes, fn), fmt(template, vars),
  * pick({vi, en}, lang), translator(strings, getLang), newKey(), localTime(iso, opts),
+ * localDate(iso, opts), num(x, lang, digits),
  * localDay(iso, timeZone), deviceToken(kind), storeDeviceToken(kind, token), setup(opts).
  */
 (function (global) {
@@ -131,23 +132,69 @@
 
   // --- dates in the site's time zone ----------------------------------------------------
 
-  /** "09:30" (opts.date: "18/05 09:30"; opts.year: with the year; opts.seconds) in
-   *  opts.timeZone, in opts.lang; "" without a time. */
+  /** The wall-clock fields of an instant in a time zone (the device's own zone when the name
+   *  is unknown): {year, month, day, hour, minute, second} as 2-digit strings (4 for year). */
+  function zoneParts(d, timeZone) {
+    var o = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+              minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+    var parts;
+    try {
+      if (timeZone) o.timeZone = timeZone;
+      parts = new Intl.DateTimeFormat("en-GB", o).formatToParts(d);
+    } catch (e) {  // an unknown zone name: the device's own zone is better than nothing
+      delete o.timeZone;
+      parts = new Intl.DateTimeFormat("en-GB", o).formatToParts(d);
+    }
+    var out = {};
+    for (var i = 0; i < parts.length; i++) out[parts[i].type] = parts[i].value;
+    if (out.hour === "24") out.hour = "00";
+    return out;
+  }
+
+  /** "09:30" (opts.seconds: "09:30:05"; opts.date: with "18/05"; opts.year: with
+   *  "18/05/2026") in opts.timeZone. Vietnamese writes the time first ("09:30 18/05/2026",
+   *  as the printed slips do), English the date ("18/05/2026, 09:30"); "" without a time.
+   *  The server's formatter is server/core/formats.py. */
   function localTime(iso, opts) {
     if (!iso) return "";
     opts = opts || {};
-    var o = { hour: "2-digit", minute: "2-digit", hour12: false };
-    if (opts.seconds) o.second = "2-digit";
-    if (opts.date || opts.year) { o.day = "2-digit"; o.month = "2-digit"; }
-    if (opts.year) o.year = "numeric";
-    var locale = (opts.lang || lang()) === "en" ? "en-GB" : "vi-VN";
     var d = new Date(iso);
-    try {
-      if (opts.timeZone) o.timeZone = opts.timeZone;
-      return new Intl.DateTimeFormat(locale, o).format(d);
-    } catch (e) {  // an unknown zone name: the device's own zone is better than nothing
-      try { delete o.timeZone; return new Intl.DateTimeFormat(locale, o).format(d); } catch (e2) { return String(iso); }
-    }
+    if (isNaN(d.getTime())) return String(iso);
+    var p = zoneParts(d, opts.timeZone);
+    var hm = p.hour + ":" + p.minute + (opts.seconds ? ":" + p.second : "");
+    if (!opts.date && !opts.year) return hm;
+    var day = p.day + "/" + p.month + (opts.year ? "/" + p.year : "");
+    return (opts.lang || lang()) === "en" ? day + ", " + hm : hm + " " + day;
+  }
+
+  /** "18/05/2026": the day of an instant in opts.timeZone (both languages); "" without. A
+   *  plain day "2026-05-18" is written the same way, never as it is. */
+  function localDate(iso, opts) {
+    if (!iso) return "";
+    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(iso));
+    if (m) return m[3] + "/" + m[2] + "/" + m[1];
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return String(iso);
+    var p = zoneParts(d, (opts || {}).timeZone);
+    return p.day + "/" + p.month + "/" + p.year;
+  }
+
+  /** A number in text: at most `digits` decimals (1 by default), trailing zeros dropped,
+   *  thousands grouped: Vietnamese "1,9" "4.500", English "1.9" "4,500"; "–" for no value.
+   *  Written out (not Intl) so every browser gives the same as server/core/formats.py. */
+  function num(x, l, digits) {
+    if (x === null || x === undefined || x === "") return "–";
+    var v = Number(x);
+    if (!isFinite(v)) return "–";
+    digits = digits === undefined ? 1 : digits;
+    var s = Math.abs(v).toFixed(digits);
+    var neg = v < 0 && Number(s) !== 0;
+    var dot = s.indexOf(".");
+    var whole = dot < 0 ? s : s.slice(0, dot);
+    var frac = dot < 0 ? "" : s.slice(dot + 1).replace(/0+$/, "");
+    var en = (l || lang()) === "en";
+    whole = whole.replace(/\B(?=(\d{3})+(?!\d))/g, en ? "," : ".");
+    return (neg ? "-" : "") + whole + (frac ? (en ? "." : ",") + frac : "");
   }
 
   /** "2025-05-18": the day of an instant (now without one) in a time zone. */
@@ -290,6 +337,8 @@
     translator: translator,
     newKey: newKey,
     localTime: localTime,
+    localDate: localDate,
+    num: num,
     localDay: localDay,
     deviceToken: deviceToken,
     storeDeviceToken: storeDeviceToken,

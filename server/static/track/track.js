@@ -13,8 +13,9 @@
   function range(eta, r) {
     if (eta === null || eta === undefined) return t.no_eta;
     if (eta === 0) return t.soon;
-    if (!r) return eta + " " + t.minutes;  // a server without ranges: the estimate itself
-    return r[0] + "–" + r[1] + " " + t.minutes;
+    var n = function (x) { return M.num(x, cfg.lang, 0); };
+    if (!r) return n(eta) + " " + t.minutes;  // a server without ranges: the estimate itself
+    return n(r[0]) + "–" + n(r[1]) + " " + t.minutes;
   }
 
   function render() {
