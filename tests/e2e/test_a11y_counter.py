@@ -12,14 +12,16 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e import a11y
-from tests.e2e.test_counter_browser import (  # noqa: F401 (site: a fixture)
+from tests.e2e import a11y, test_counter_browser
+from tests.e2e.test_counter_browser import (
     issue,
     sign_in_at_counter_3,
-    site,
 )
 
 pytestmark = pytest.mark.slow
+
+# The demo province's server with counter 3's clerk and printer: the counter tests' fixture.
+site = test_counter_browser.site
 
 PC = {"width": 1366, "height": 768}
 PRIMARY = "#btn-call_next, #btn-finish, #btn-receive"
@@ -27,7 +29,7 @@ PRIMARY = "#btn-call_next, #btn-finish, #btn-receive"
 
 def test_counter_pages_pass_the_audit_at_1366x768(site: dict[str, Any], page: Any) -> None:
     base = site["server"].url
-    clerk_token, counter_id = site["clerk3"]
+    _, counter_id = site["clerk3"]
     page.set_viewport_size(PC)
     issue(site, {"id_number": "038090001234", "name": "Lê Văn Tám",
                  "address": "12 Lê Lợi, Hạc Thành"})

@@ -20,14 +20,17 @@ import requests
 from playwright.sync_api import expect
 
 from counter.strings import STRINGS
-from tests.e2e.test_counter_browser import (  # noqa: F401 (site: a fixture)
+from tests.e2e import test_counter_browser
+from tests.e2e.test_counter_browser import (
     PASSWORD,
     issue,
     sign_in_at_counter_3,
-    site,
 )
 
 pytestmark = pytest.mark.slow
+
+# The demo province's server with counter 3's clerk and printer: the counter tests' fixture.
+site = test_counter_browser.site
 
 PC = {"width": 1366, "height": 768}
 
@@ -143,6 +146,8 @@ def test_counter_is_remembered_by_the_workstation_and_offered_at_sign_in(
     page.set_viewport_size(PC)
     sign_in_at_counter_3(page, base)
     page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.goto(f"{base}/login?lang=vi&next=/counter/")
     page.get_by_label("Tên đăng nhập").fill("canbo3")
     page.get_by_label("Mật khẩu").fill(PASSWORD)
     page.get_by_role("button", name="Đăng nhập").click()
