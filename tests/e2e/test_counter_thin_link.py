@@ -102,10 +102,18 @@ def test_intake_survives_cut_reload_and_browser_restart_then_makes_one_dossier(
     link.cut("silent")
     cut_at = time.monotonic()
     page.locator("#btn-receive").click()
-    expect(page.locator("#conn")).not_to_have_text("Online", timeout=5000)
-    expect(page.locator("#intake-pending")).to_be_visible(timeout=5000)
-    assert time.monotonic() - cut_at <= 5.5
+    shown = {}
+    while len(shown) < 2 and time.monotonic() - cut_at < 10:
+        if "conn" not in shown and page.locator("#conn").inner_text() != "Online":
+            shown["conn"] = time.monotonic() - cut_at
+        if "pending" not in shown and page.locator("#intake-pending").is_visible():
+            shown["pending"] = time.monotonic() - cut_at
+        page.wait_for_timeout(100)
+    print(f"silent cut: header off after {shown.get('conn', 0):.1f} s, "
+          f"submit pending shown after {shown.get('pending', 0):.1f} s")
+    assert shown.get("conn", 99) <= 5 and shown.get("pending", 99) <= 5, shown
     expect(page.locator("#conn")).to_have_class("conn off")
+    expect(page.locator("#btn-call_next")).to_be_disabled()  # no moves on a stale screen
 
     with pytest.raises(PlaywrightTimeout):
         page.reload(timeout=3000)  # the link is still cut: the page cannot come back yet
