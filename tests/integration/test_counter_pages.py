@@ -14,11 +14,14 @@ from tests.conftest import sign_in
 
 # In the order of the panel (the order of the keyboard shortcuts F2 .. F9).
 EN_NAMES = ["Call next", "Recall", "Start", "No-show", "Park", "Finish", "Transfer"]
-VI_NAMES = ["Gọi số tiếp", "Gọi lại", "Bắt đầu", "Vắng mặt", "Tạm giữ", "Hoàn thành", "Chuyển"]
+VI_NAMES = ["Gọi số tiếp", "Gọi lại", "Bắt đầu", "Vắng mặt", "Tạm hoãn", "Hoàn thành", "Chuyển"]
 
 
 def _aria_labels(html: str) -> list[str]:
-    return re.findall(r'data-action="[a-z_]+"[^>]*?aria-label="([^"]+)"', html, re.S)
+    """Each action button's accessible name: its visible label (the key hint beside it is
+    aria-hidden, so the name is the label and nothing else)."""
+    return re.findall(r'data-action="[a-z_]+"[^>]*>\s*<span>([^<]+)</span>\s*'
+                      r'<kbd aria-hidden="true">', html, re.S)
 
 
 def _bind(client, counter_id: int, csrf: str, lang: str = "vi"):  # type: ignore[no-untyped-def]
