@@ -542,11 +542,13 @@
     intakeResend = false;
     saveIntakeDraft();
     $("btn-receive").disabled = true;
+    setBusy(true);              // no moves while the dossier is on its way: it needs the ticket here
     var slow = setTimeout(function () { showPending(t.intake_pending); }, PENDING_MS);
     send("POST", "/api/v1/tickets/" + ticketId + "/dossiers", payload, { key: intakeKey, timeoutMs: 20000 }).then(function (data) {
       clearTimeout(slow);
       intakeInFlight = false;
       intakePending = false;
+      setBusy(false);
       Drafts.remove(draftKey);
       showPending("");
       $("btn-receive").disabled = false;
@@ -559,6 +561,7 @@
     }, function (e) {
       clearTimeout(slow);
       intakeInFlight = false;
+      setBusy(false);
       $("btn-receive").disabled = false;
       if (e.status === 0) {     // no answer: it may have been done; kept, sent again when up
         showPending(t.intake_pending);
