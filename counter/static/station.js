@@ -5,7 +5,16 @@
  * Everything changes through REST API v1 (Motcua.api: session cookie + X-CSRF-Token); the truth comes from
  * the /counter namespace (snapshot + seq, see /static/js/realtime.js): after each move, and on
  * every event about this counter, the station asks for a fresh snapshot.
- * The buttons mirror server/queue/states.py: a move is offered only when it is legal.
+ * The buttons mirror server/queue/states.py: a move is offered only when it is legal, and
+ * follow the status the API returns: where the site's "call starts service" setting is on,
+ * call-next answers the ticket already serving (one key calls, one finishes, no Start); where
+ * it is off the ticket is called and Start is offered.
+ *
+ * Thin links: every request is watched; one with no answer after HANG_MS marks the link down
+ * in the header (the socket alone can take many seconds to notice a silent cut) and disables
+ * the moves until the server answers again (a light /healthz probe). The intake form and the
+ * dossier notes keep a draft in the browser (drafts.js) until the server confirms; a dossier
+ * submit that got no answer is sent again, with the same Idempotency-Key, once the link is back.
  */
 (function () {
   "use strict";
@@ -27,14 +36,89 @@
   var intakeKey = null;     // Idempotency-Key of the dossier being received
   var lastDossier = null;
   var resultTicket = null;  // the ticket whose dossier receipt is on screen
+  var Drafts = window.MotcuaDrafts;
+  var tz = me.timezone;
+  var HANG_MS = 3000;       // a request unanswered this long: the link is shown down
+  var PENDING_MS = 4000;    // a dossier submit unanswered this long: say it is kept and retried
+  var PROBE_MS = 2000;
+  var linkDown = false;     // a request hung or got no answer, and nothing has answered since
+  var probing = null;
+  var intakePending = false;    // submitted, not confirmed: resend with the same key
+  var intakeInFlight = false;
+  var intakeResend = false;     // this page sent it and got no answer: resend when the link is up
 
   function errorText(err) { return (err && err.message) || t.network_error; }
+
+  // --- the link as it is -------------------------------------------------------------------
+
+  function linkUp() { return online && !linkDown; }
+
+  function renderConn() {
+    var conn = $("conn");
+    conn.textContent = !online ? t.reconnecting : linkDown ? t.link_down : t.online;
+    conn.classList.toggle("off", !linkUp());
+    $("reconnecting").hidden = online;
+  }
+
+  function markDown() {
+    if (!linkDown) {
+      linkDown = true;
+      renderConn();
+      if (snap) { renderCounter(); renderCurrent(); renderParked(); }
+    }
+    if (!probing) probing = setInterval(probe, PROBE_MS);
+  }
+
+  function markUp() {
+    if (probing) { clearInterval(probing); probing = null; }
+    if (!linkDown) return;
+    linkDown = false;
+    renderConn();
+    if (snap) { renderCounter(); renderCurrent(); renderParked(); }
+    if (rt) rt.resync();
+    resendIntake();
+  }
+
+  var probeBusy = false;
+  function probe() {
+    if (probeBusy) return;
+    probeBusy = true;
+    api("GET", "/healthz", undefined, { timeoutMs: PROBE_MS }).then(function () {
+      probeBusy = false; markUp();
+    }, function (err) {
+      probeBusy = false;
+      if (err.status) markUp();  // an answer, even an error, came back over the link
+    });
+  }
+
+  /** A request watched for the link: unanswered after HANG_MS, or no answer at all, marks
+   *  the link down; any answer from the server marks it up. A request retried by api()
+   *  (opts.retryForMs) is watched per attempt: a server answering 503 is reachable. */
+  function send(method, path, body, opts) {
+    opts = opts || {};
+    var timer = setTimeout(markDown, HANG_MS);
+    var onRetry = opts.onRetry;
+    if (opts.retryForMs) {
+      opts.onRetry = function (err, attempt) {
+        clearTimeout(timer);
+        if (err && err.status) markUp(); else markDown();
+        timer = setTimeout(markDown, HANG_MS);
+        if (onRetry) onRetry(err, attempt);
+      };
+    }
+    var promise = api(method, path, body, opts);
+    promise.then(function () { clearTimeout(timer); markUp(); }, function (err) {
+      clearTimeout(timer);
+      if (err && err.status === 0) markDown(); else markUp();
+    });
+    return promise;
+  }
 
   // A counter action the server could not do now (503: it did nothing, say the database is
   // away for a moment) is tried again for up to a minute with a calm message; only 503, since
   // after no answer at all the action may have been done (a second call-next would call twice).
   function apiRetry(method, path, body) {
-    return api(method, path, body, {
+    return send(method, path, body, {
       retryForMs: 60000,
       retryOn: function (err) { return err.status === 503; },
       onRetry: function () { showMessage(t.retrying); },
@@ -52,7 +136,7 @@
   /** Call next needs an open counter with nobody at it; every other move is legal from the
    *  statuses the server's state machine allows (cfg.moves, from server/queue/states.py). */
   function legal(action) {
-    if (!snap || !online) return false;   // offline: the screen may be stale, no moves
+    if (!snap || !linkUp()) return false;   // offline: the screen may be stale, no moves
     var c = current();
     if (action === "call_next") return snap.counter.status === "open" && !c;
     return !!c && (cfg.moves[action] || []).indexOf(c.status) >= 0;
@@ -74,9 +158,9 @@
     var reason = $("pause-reason");
     reason.hidden = !(c.status === "paused" && c.status_reason);
     reason.textContent = c.status_reason ? fmt(t.paused_because, { reason: c.status_reason }) : "";
-    $("btn-open").disabled = busy || !online || c.status === "open";
-    $("btn-pause").disabled = busy || !online || c.status !== "open";
-    $("btn-close").disabled = busy || !online || c.status === "closed" || !!current();
+    $("btn-open").disabled = busy || !linkUp() || c.status === "open";
+    $("btn-pause").disabled = busy || !linkUp() || c.status !== "open";
+    $("btn-close").disabled = busy || !linkUp() || c.status === "closed" || !!current();
   }
 
   function renderCurrent() {
@@ -96,6 +180,9 @@
     document.querySelectorAll("[data-action]").forEach(function (b) {
       b.disabled = busy || !legal(b.getAttribute("data-action"));
     });
+    // Start only for a ticket that is called and not yet served (a site where calling does
+    // not start the service); once serving, Finish is the next key.
+    $("btn-start").hidden = !(c && c.status === "called");
   }
 
   function renderParked() {
@@ -113,7 +200,7 @@
       var b = document.createElement("button");
       b.type = "button"; b.className = "secondary"; b.textContent = t.resume;
       b.setAttribute("aria-describedby", label.id);
-      b.disabled = busy || !online || snap.counter.status !== "open" || !!current();
+      b.disabled = busy || !linkUp() || snap.counter.status !== "open" || !!current();
       b.addEventListener("click", function () {
         act(apiRetry("POST", "/api/v1/tickets/" + p.id + "/resume", { counter_id: me.id }), function (ticket) {
           showMessage(fmt(t.called_msg, { number: ticket.number }));
@@ -288,7 +375,7 @@
 
   function loadProcedures(service) {
     if (procedures[service]) return Promise.resolve(procedures[service]);
-    return api("GET", "/api/v1/sites/" + encodeURIComponent(me.site) + "/procedures?service=" +
+    return send("GET", "/api/v1/sites/" + encodeURIComponent(me.site) + "/procedures?service=" +
                encodeURIComponent(service)).then(function (rows) {
       procedures[service] = (rows || []).filter(function (p) { return p.active !== false; });
       return procedures[service];
@@ -300,6 +387,48 @@
     var list = (c && procedures[c.service]) || [];
     for (var i = 0; i < list.length; i++) if (list[i].code === code) return list[i];
     return null;
+  }
+
+  function intakeDraftKey(ticketId) { return Drafts.key(me.id, "intake", ticketId); }
+
+  /** What the intake form holds now: every field, the documents as ticked. */
+  function intakeFields() {
+    var docs = {};
+    $("f-doc-list").querySelectorAll("input[type=checkbox]").forEach(function (cb) { docs[cb.value] = cb.checked; });
+    var delivery = document.querySelector('input[name="delivery"]:checked');
+    return {
+      procedure: $("f-procedure").value, name: $("f-name").value, id_number: $("f-id").value,
+      phone: $("f-phone").value, sets: $("f-sets").value, address: $("f-address").value,
+      documents: docs, extra: $("f-extra").value, delivery: delivery ? delivery.value : "counter",
+    };
+  }
+
+  function saveIntakeDraft() {
+    if (formTicket === null) return;
+    Drafts.save(intakeDraftKey(formTicket), { key: intakeKey, pending: intakePending, fields: intakeFields() }, tz);
+  }
+
+  function restoreIntake(f) {
+    $("f-name").value = f.name || "";
+    $("f-id").value = f.id_number || "";
+    $("f-phone").value = f.phone || "";
+    $("f-sets").value = f.sets || "1";
+    $("f-address").value = f.address || "";
+    $("f-extra").value = f.extra || "";
+    var radio = document.querySelector('input[name="delivery"][value="' + (f.delivery === "post" ? "post" : "counter") + '"]');
+    if (radio) radio.checked = true;
+  }
+
+  function restoreDocuments(f) {
+    var docs = (f && f.documents) || {};
+    $("f-doc-list").querySelectorAll("input[type=checkbox]").forEach(function (cb) {
+      if (Object.prototype.hasOwnProperty.call(docs, cb.value)) cb.checked = !!docs[cb.value];
+    });
+  }
+
+  function showPending(text) {
+    $("intake-pending").textContent = text || "";
+    $("intake-pending").hidden = !text;
   }
 
   function prepareIntake() {
@@ -314,14 +443,23 @@
     $("intake-need").hidden = !!c;
     if (!showForm || formTicket === c.id) return;
     formTicket = c.id;
-    intakeKey = M.newKey();
+    var draft = Drafts.load(intakeDraftKey(c.id), tz);
+    // The draft's key is the one a lost submit may have used: a resend must reuse it.
+    intakeKey = (draft && draft.key) || M.newKey();
+    intakePending = !!(draft && draft.pending);
+    intakeResend = false;
     form.reset();
     $("intake-error").textContent = ""; $("f-id-error").textContent = "";
     $("f-doc-list").textContent = ""; $("f-procedure-info").textContent = "";
+    showPending(intakePending ? t.draft_unsent : "");
     var a = c.applicant || {};
     $("f-name").value = a.name || "";
     $("f-id").value = a.id_number || "";
     $("f-address").value = a.address || "";
+    if (draft && draft.fields) {
+      restoreIntake(draft.fields);
+      if (!intakePending) $("message").textContent = t.draft_restored;
+    }
     var sel = $("f-procedure");
     while (sel.options.length > 1) sel.remove(1);
     loadProcedures(c.service).then(function (list) {
@@ -331,10 +469,20 @@
         o.textContent = p.name[lang] + " (" + fmt(t.processing_days, { days: p.processing_days }) + ")";
         sel.appendChild(o);
       });
+      var f = draft && draft.fields;
+      if (f && f.procedure && procedureByCode(f.procedure)) {
+        sel.value = f.procedure;
+        showDocuments();
+        restoreDocuments(f);
+      }
     });
   }
 
-  $("f-procedure").addEventListener("change", function () {
+  $("intake-form").addEventListener("input", saveIntakeDraft);
+  $("intake-form").addEventListener("change", saveIntakeDraft);
+
+  $("f-procedure").addEventListener("change", showDocuments);
+  function showDocuments() {
     var p = procedureByCode($("f-procedure").value);
     var box = $("f-doc-list");
     box.textContent = "";
@@ -348,7 +496,7 @@
       label.appendChild(cb); label.appendChild(document.createTextNode(" " + (d[lang] || d.vi)));
       box.appendChild(label);
     });
-  });
+  }
 
   function checkId() {
     var v = $("f-id").value.trim();
@@ -361,8 +509,15 @@
 
   $("intake-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
+    submitIntake();
+  });
+
+  /** Send the dossier on the form. Its Idempotency-Key stays with the draft until the server
+   *  confirms, so a resend after a lost answer (here, after a reload or a browser restart)
+   *  makes the same dossier, never a second one. */
+  function submitIntake() {
     var c = current();
-    if (!c || busy) return;
+    if (!c || intakeInFlight || formTicket !== c.id) return;
     var err = $("intake-error");
     err.textContent = "";
     var procedure = $("f-procedure").value;
@@ -383,22 +538,54 @@
       applicant: { name: name, id_number: idNumber, phone: phone || null, address: $("f-address").value.trim() || null },
       documents: docs, sets: sets, delivery: delivery,
     };
+    var ticketId = c.id;
+    var draftKey = intakeDraftKey(ticketId);
+    intakePending = true;
+    intakeInFlight = true;
+    intakeResend = false;
+    saveIntakeDraft();
     $("btn-receive").disabled = true;
-    setBusy(true);
-    api("POST", "/api/v1/tickets/" + c.id + "/dossiers", payload, { key: intakeKey }).then(function (data) {
+    setBusy(true);              // no moves while the dossier is on its way: it needs the ticket here
+    var slow = setTimeout(function () { showPending(t.intake_pending); }, PENDING_MS);
+    send("POST", "/api/v1/tickets/" + ticketId + "/dossiers", payload, { key: intakeKey, timeoutMs: 20000 }).then(function (data) {
+      clearTimeout(slow);
+      intakeInFlight = false;
+      intakePending = false;
       setBusy(false);
+      Drafts.remove(draftKey);
+      showPending("");
       $("btn-receive").disabled = false;
+      if (formTicket !== ticketId) return;
       showResult(data);
-      resultTicket = c.id;
+      resultTicket = ticketId;
       formTicket = null;          // a second dossier for the same citizen starts afresh
       prepareIntake();
       loadDossiers();
     }, function (e) {
+      clearTimeout(slow);
+      intakeInFlight = false;
       setBusy(false);
       $("btn-receive").disabled = false;
+      if (e.status === 0) {     // no answer: it may have been done; kept, sent again when up
+        showPending(t.intake_pending);
+        intakeResend = true;
+        if (linkUp()) resendIntake();
+        return;
+      }
+      intakePending = false;    // the server said no: nothing was made; the draft stays
+      saveIntakeDraft();
+      showPending("");
       err.textContent = errorText(e);
     });
-  });
+  }
+
+  /** The link is back: a dossier submit that got no answer is sent again, same key, once. */
+  function resendIntake() {
+    var c = current();
+    // After a reload the clerk checks the restored form and submits it (same key) themselves.
+    if (!intakeResend || intakeInFlight || !c || formTicket !== c.id) return;
+    submitIntake();
+  }
 
   function localTime(iso) { return M.localTime(iso, { timeZone: me.timezone, lang: lang, year: true }); }
 
@@ -431,7 +618,7 @@
     if (!lastDossier) return;
     var b = $("btn-print-browser");
     b.disabled = true;
-    api("GET", "/api/v1/dossiers/" + encodeURIComponent(lastDossier.code) + "/receipt").then(function (data) {
+    send("GET", "/api/v1/dossiers/" + encodeURIComponent(lastDossier.code) + "/receipt").then(function (data) {
       b.disabled = false;
       var r = data.receipt || data;
       var rlang = r.lang === "en" ? "en" : "vi";
@@ -473,7 +660,7 @@
   var loadingDossiers = null;
   function loadDossiers() {
     if (loadingDossiers) return loadingDossiers;
-    loadingDossiers = api("GET", "/api/v1/sites/" + encodeURIComponent(me.site) + "/dossiers?state=open").then(function (list) {
+    loadingDossiers = send("GET", "/api/v1/sites/" + encodeURIComponent(me.site) + "/dossiers?state=open").then(function (list) {
       loadingDossiers = null;
       var today = localDay(snap ? snap.server_time : null);
       var rows = (list || []).filter(function (d) {
@@ -512,13 +699,26 @@
         });
         var note = document.createElement("input");
         note.placeholder = t.note; note.maxLength = 400; note.setAttribute("aria-label", t.note + " " + d.code);
+        var noteKey = Drafts.key(me.id, "note", d.code);
+        var noteDraft = Drafts.load(noteKey, tz);
+        if (noteDraft && noteDraft.fields) {
+          note.value = noteDraft.fields.note || "";
+          if (steps.indexOf(noteDraft.fields.step) >= 0) sel.value = noteDraft.fields.step;
+        }
+        var saveNote = function () {
+          if (note.value) Drafts.save(noteKey, { fields: { note: note.value, step: sel.value } }, tz);
+          else Drafts.remove(noteKey);
+        };
+        note.addEventListener("input", saveNote);
+        sel.addEventListener("change", saveNote);
         var b = document.createElement("button"); b.type = "button"; b.className = "secondary"; b.textContent = t.apply;
         b.setAttribute("aria-label", t.apply + " " + d.code);
         b.addEventListener("click", function () {
           b.disabled = true;
-          api("POST", "/api/v1/dossiers/" + encodeURIComponent(d.code) + "/status",
+          send("POST", "/api/v1/dossiers/" + encodeURIComponent(d.code) + "/status",
               { status: sel.value, note: note.value.trim() || null }).then(function () {
             b.disabled = false;
+            Drafts.remove(noteKey);
             $("dossier-error").textContent = "";
             loadDossiers();
           }, function (err) {
@@ -537,10 +737,9 @@
 
   function setOnline(on) {
     online = on;
-    $("reconnecting").hidden = on;
-    $("conn").textContent = on ? t.online : t.reconnecting;
-    $("conn").classList.toggle("off", !on);
+    renderConn();
     if (snap) { renderCounter(); renderCurrent(); renderParked(); }
+    if (on) markUp();   // the socket got through: so does the link
   }
 
   function mine(data) {
@@ -567,8 +766,10 @@
     }
   }
 
+  Drafts.purge(tz);              // drafts of an earlier business day are personal data: gone
+  Drafts.rememberWorkstation(me.id);
   setOnline(false);
-  api("GET", "/api/v1/sites/" + encodeURIComponent(me.site) + "/services").then(function (rows) {
+  send("GET", "/api/v1/sites/" + encodeURIComponent(me.site) + "/services").then(function (rows) {
     siteServices = rows;
   }, function () { /* no transfer targets until the page is reloaded, as before */ });
   loadDossiers();

@@ -18,7 +18,10 @@ VI_NAMES = ["Gọi số tiếp", "Gọi lại", "Bắt đầu", "Vắng mặt", 
 
 
 def _aria_labels(html: str) -> list[str]:
-    return re.findall(r'data-action="[a-z_]+"[^>]*?aria-label="([^"]+)"', html, re.S)
+    """Each action button's accessible name: its visible label (the key hint beside it is
+    aria-hidden, so the name is the label and nothing else)."""
+    return re.findall(r'data-action="[a-z_]+"[^>]*>\s*<span>([^<]+)</span>\s*'
+                      r'<kbd aria-hidden="true">', html, re.S)
 
 
 def _bind(client, counter_id: int, csrf: str, lang: str = "vi"):  # type: ignore[no-untyped-def]
