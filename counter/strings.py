@@ -73,7 +73,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "park": "Tạm hoãn",
         "resume": "Tiếp tục",
         "parked": "Số đang tạm hoãn",
-        "resume_name": "Tiếp tục số {number}",
         "no_parked": "Không có",
         "waiting": "Đang chờ",
         "waiting_priority": "ưu tiên {n}",
