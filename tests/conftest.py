@@ -36,6 +36,9 @@ REDIS_URL = os.environ.get("MOTCUA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # app fixture and for the servers the tests start (they inherit this environment); the tests
 # of the limits turn them on (tests/integration/test_rate_limits.py).
 os.environ.setdefault("MOTCUA_RATE_LIMITS", "0")
+# ``motcua demo`` without its day of history: the tests that load the demo start from an empty
+# day (tests/integration/test_demo_history.py turns it on).
+os.environ.setdefault("MOTCUA_DEMO_HISTORY", "0")
 
 
 def needs(what: str, why: str, how: str = "") -> None:
