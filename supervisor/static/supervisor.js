@@ -608,13 +608,14 @@
     root.appendChild(svg("line", { x1: L, y1: y(0), x2: W - R, y2: y(0), stroke: "#999" }));
     root.appendChild(svg("line", { x1: L, y1: TOP, x2: L, y2: y(0), stroke: "#999" }));
     [0, max / 2, max].forEach(function (v) {
-      root.appendChild(svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end",
-                                     "font-size": 12 }, Math.round(v * 10) / 10));
+      var label = String(Math.round(v * 10) / 10);  // "1,5" in Vietnamese, "1.5" in English
+      root.appendChild(svg("text", { x: L - 6, y: y(v) + 5, "text-anchor": "end",
+                                     "font-size": 14 }, LANG === "vi" ? label.replace(".", ",") : label));
     });
     var step = Math.max(1, Math.ceil(n / 8));
     for (var i = 0; i < n; i += step) {
       root.appendChild(svg("text", { x: x(i), y: H - 8, "text-anchor": "middle",
-                                     "font-size": 12 }, s.buckets[i]));
+                                     "font-size": 14 }, s.buckets[i]));
     }
     s.services.forEach(function (sv, k) {
       var pts = [];
