@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from server.core.events import Event, current_seq, emit, first_seq
 from server.models import (
@@ -283,19 +283,25 @@ def _heads_statement(services: int) -> Any:
     return union_all(*(select(*part.c) for part in parts))
 
 
-# How long an open counter may show no sign of a clerk before it stops counting: no ticket at
-# it, not opened or resumed, nothing called or finished there for this long. A counter left
-# open with nobody at it must not shorten the wait a ticket promises; the supervisor's
-# dashboard raises an alert for it (features/supervision.py reads ``attended_counters``).
+# How long an open counter may show no sign of a clerk while its work waits before it stops
+# counting: nothing at it, not opened or resumed, nothing called or finished there for this long,
+# and a ticket of one of its services waiting longer than that. A counter left open with nobody
+# at it must not shorten the wait a ticket promises; a clerk at a quiet counter (nothing to
+# call) still counts. The supervisor's dashboard raises an alert for such counters
+# (features/supervision.py reads ``attended_counters``).
 UNATTENDED_AFTER = dt.timedelta(minutes=20)
 
 
 def _attended() -> Any:
     """The condition on ``Counter`` (bound: ``since``, ``day``) that a person is at it: a ticket
     at the counter now, or opened/resumed since ``since``, or a ticket of ``day`` called or
-    finished there since ``since``. A counter never opened by a person (its opening time
-    unknown: configured open) and with no call today counts until it is used."""
+    finished there since ``since``, or no ticket of its services waiting since before
+    ``since`` (nothing it should have called). A counter never opened by a person (its opening
+    time unknown: configured open) and with no call today counts until it is used."""
     today = and_(Ticket.counter_id == Counter.id, Ticket.business_day == bindparam("day"))
+    lines = aliased(CounterService)  # its own rows, not the outer query's profile line
+    its_services = select(lines.service_id).where(lines.counter_id == Counter.id).correlate(
+        Counter)
     return or_(
         select(Ticket.id).where(Ticket.counter_id == Counter.id,
                                 Ticket.status.in_(AT_COUNTER)).exists(),
@@ -304,6 +310,10 @@ def _attended() -> Any:
                                            Ticket.finished_at >= bindparam("since"))).exists(),
         and_(Counter.status_changed_at.is_(None),
              ~select(Ticket.id).where(today, Ticket.called_at.is_not(None)).exists()),
+        ~select(Ticket.id).where(
+            Ticket.service_id.in_(its_services), Ticket.business_day == bindparam("day"),
+            Ticket.status == Status.WAITING, Ticket.issued_at < bindparam("since"),
+        ).exists(),
     )
 
 
