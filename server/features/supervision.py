@@ -372,11 +372,12 @@ def _alerts(
                 "counters": [c["number"] for c in unattended],
                 "text": {
                     "vi": f"Quầy {numbers} đang mở nhưng không có cán bộ làm việc (không gọi "
-                    f"số nào trong {minutes} phút): không tính vào thời gian chờ dự kiến. "
-                    "Mời cán bộ vào quầy hoặc đóng quầy.",
+                    f"số nào trong {minutes} phút dù có người chờ lâu hơn): không tính vào "
+                    "thời gian chờ dự kiến. Mời cán bộ vào quầy hoặc đóng quầy.",
                     "en": f"Counter{'s' if len(unattended) > 1 else ''} {numbers} open with "
-                    f"no clerk at work (nothing called for {minutes} min): left out of the "
-                    "estimated wait. Send a clerk or close the counter.",
+                    f"no clerk at work (nothing called for {minutes} min while people waited "
+                    "longer): left out of the estimated wait. Send a clerk or close the "
+                    "counter.",
                 },
             }
         )

@@ -9,11 +9,12 @@ empty cache, as a phone scanning the QR for the first time) opens ``/t/<token>``
 - **baseline**: straight to the server on loopback, in this same run;
 - **thin link**: through ``tests/linkemu.py`` (``--delay-ms`` one way, ``--rate`` bit/s);
 
-and for each prints: the time to the load event (the place in line is in the HTML), the time
-until the page is live (the first websocket frame carrying the ``snapshot``), the bytes
-carried down and up (the link's counters; the baseline's from the browser's resource timing),
-and the size of each file the page loaded. Figures on a shared machine are noisy: compare the
-two lines of one run, not runs with each other.
+and for each prints: the time to the first paint (the place in line, the wait and what is
+served now are in the HTML), to the load event, until the page is live (the first websocket
+frame carrying the ``snapshot``), the bytes carried down and up (the link's counters; the
+baseline's from the browser's resource timing), and the size of each file the page loaded.
+Figures on a shared machine are noisy: compare the two lines of one run, not runs with each
+other.
 
 Usage (from the project root):
 
@@ -68,9 +69,11 @@ def load(browser: Any, url: str) -> dict[str, Any]:
                 raise RuntimeError("the page never received its snapshot")
             page.wait_for_timeout(20)
         live = snapshot[0] - started
+        fcp = page.evaluate("""() => (performance.getEntriesByName('first-contentful-paint')[0]
+                                       || {startTime: NaN}).startTime / 1000""")
         nav = page.evaluate("() => performance.getEntriesByType('navigation')[0].transferSize")
         files = page.evaluate(RESOURCES)
-        return {"load_s": painted, "live_s": live, "html": nav, "files": files}
+        return {"fcp_s": fcp, "load_s": painted, "live_s": live, "html": nav, "files": files}
     finally:
         context.close()
 
@@ -118,10 +121,12 @@ def main() -> None:
 
     base_bytes = base[0]["html"] + sum(f["bytes"] for f in base[0]["files"])
     print(f"tracking page, median of {args.runs} cold loads each (a fresh browser profile)")
-    print(f"  baseline, loopback:    load {med(base, 'load_s'):.2f} s, live "
+    print(f"  baseline, loopback:    first paint {med(base, 'fcp_s'):.2f} s, load "
+          f"{med(base, 'load_s'):.2f} s, live "
           f"{med(base, 'live_s'):.2f} s, {base_bytes / 1000:.1f} kB (resource timing)")
-    print(f"  thin link ({2 * args.delay_ms:.0f} ms RTT, {args.rate / 1000:.0f} kbit/s): load "
-          f"{med(thin, 'load_s'):.2f} s, live {med(thin, 'live_s'):.2f} s, down "
+    print(f"  thin link ({2 * args.delay_ms:.0f} ms RTT, {args.rate / 1000:.0f} kbit/s): first "
+          f"paint {med(thin, 'fcp_s'):.2f} s, load {med(thin, 'load_s'):.2f} s, live "
+          f"{med(thin, 'live_s'):.2f} s, down "
           f"{med(thin, 'down') / 1000:.1f} kB, up {med(thin, 'up') / 1000:.1f} kB")
     print(f"  thin / baseline load time: {med(thin, 'load_s') / med(base, 'load_s'):.1f}x")
     print("  files (body bytes as served):")
