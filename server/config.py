@@ -64,6 +64,8 @@ class Settings:
     default_lang: str = "vi"
     async_mode: str = "threading"
     print_worker: bool = True
+    # `motcua demo` lives a working day of the demo site through the engine (its history)
+    demo_history: bool = True
     # file:// printers (demo, tests) are moved to NAME.1 once past this size; 0: never.
     print_file_max_bytes: int = 10_000_000
     metrics_token: str | None = None  # /metrics wants this bearer token when set (deploy/)
@@ -185,6 +187,8 @@ class Settings:
             values["print_file_max_bytes"] = int(env["MOTCUA_PRINT_FILE_MAX_BYTES"])
         if env.get("MOTCUA_PRINT_WORKER"):
             values["print_worker"] = env["MOTCUA_PRINT_WORKER"] not in ("0", "false", "no")
+        if env.get("MOTCUA_DEMO_HISTORY"):
+            values["demo_history"] = env["MOTCUA_DEMO_HISTORY"] not in ("0", "false", "no")
         if env.get("MOTCUA_SECRET_KEY"):
             values["secret_key"] = env["MOTCUA_SECRET_KEY"]
         if env.get("MOTCUA_METRICS_TOKEN"):

@@ -40,6 +40,9 @@ os.environ.setdefault("MOTCUA_RATE_LIMITS", "0")
 # Backup commands write the backup-age marker into the backup folder (default ./backups): the
 # tests' backups go to a folder of the run, never into the checkout.
 os.environ.setdefault("MOTCUA_BACKUP_DIR", tempfile.mkdtemp(prefix="motcua-test-backups-"))
+# ``motcua demo`` without its day of history: the tests that load the demo start from an empty
+# day (tests/integration/test_demo_history.py turns it on).
+os.environ.setdefault("MOTCUA_DEMO_HISTORY", "0")
 
 
 def needs(what: str, why: str, how: str = "") -> None:

@@ -563,15 +563,24 @@
   loaders.devices = loadDevices;
 
   // --- audit ------------------------------------------------------------------------------
-  function short(x) { return x === null || x === undefined ? "∅" : JSON.stringify(x); }
+  // The audit log in words, as its one reader wrote it (server/features/audit_log.py): the
+  // person's or device's name, the action, what it changed, each field before → after.
+  function changeList(r) {
+    return el("ul", { "class": "changes" }, (r.changes || []).map(function (c) {
+      return el("li", { text: name(c.label) + ": " + name(c.before) + " → " + name(c.after) });
+    }));
+  }
   function loadAudit() {
     if (!isAdmin) return Promise.resolve();
     return api("GET", "/api/v1/admin/audit").then(function (rows) {
       var body = $("audit-rows");
       body.innerHTML = "";
       rows.forEach(function (r) {
-        body.appendChild(el("tr", {}, [td(fmtTime(r.at)), td(r.actor), td(r.action),
-          td(r.entity + " " + (r.entity_id || "")), el("td", { "class": "change", text: short(r.before) + " → " + short(r.after) })]));
+        var who = r.who ? (r.who[A.lang] || r.who.name) : r.actor;
+        body.appendChild(el("tr", { "class": "audit-row" }, [td(fmtTime(r.at)), td(who),
+          td(r.what ? name(r.what) : r.action),
+          td(r.target ? name(r.target) : r.entity + " " + (r.entity_id || "")),
+          el("td", { "class": "change" }, [changeList(r)])]));
       });
     });
   }

@@ -31,6 +31,7 @@ from server.api.http import (
 )
 from server.api.limits import pairing_limit
 from server.api.schemas import (
+    AuditChangeOut,
     ClockText,
     CodeText,
     DayText,
@@ -324,6 +325,11 @@ class AuditOut(BaseModel):
     entity_id: str | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    who: dict[str, Any] | None = Field(default=None, description="The person or device, named")
+    what: Names | None = Field(default=None, description="The action in words")
+    target: Names | None = Field(default=None, description="What it changed, named")
+    changes: list[AuditChangeOut] = Field(
+        default_factory=list, description="Each field that changed, before → after, in words")
 
 
 def _fields_response(err: admin.FieldErrors) -> Response:

@@ -239,6 +239,20 @@ class CallNextOut(BaseModel):
     ticket: TicketOut
 
 
+class AuditChangeOut(BaseModel):
+    """One field an audited change changed, in words, both languages."""
+
+    field: str
+    label: Names
+    before: Names
+    after: Names
+
+
+class NowServing(BaseModel):
+    number: str
+    counter: int
+
+
 class TrackOut(BaseModel):
     number: str
     service: str
@@ -258,6 +272,11 @@ class TrackOut(BaseModel):
     issued_at: str
     called_at: str | None
     lang: str
+    site_name: Names | None = Field(default=None, description="The centre's name")
+    now_serving: list[NowServing] = Field(
+        default_factory=list,
+        description="This service's numbers at a counter now, newest call first (at most 3)",
+    )
 
 
 class PriorityOut(BaseModel):

@@ -23,7 +23,7 @@ from server.api.http import (
     read_json,
     write_json,
 )
-from server.api.schemas import Names, Strict
+from server.api.schemas import AuditChangeOut, Names, Strict
 from server.core.auth import Principal
 from server.core.errors import AppError
 from server.features import supervision
@@ -164,6 +164,9 @@ class AuditItemOut(BaseModel):
     entity_label: Names | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    what: Names | None = Field(default=None, description="The action in words")
+    changes: list[AuditChangeOut] = Field(
+        default_factory=list, description="Each field that changed, before → after, in words")
 
 
 class AuditOut(BaseModel):

@@ -13,9 +13,10 @@ from server.cli.common import settings_from_env
 from server.config import env_name, served_async_mode
 from server.core import migrate, schema_check
 from server.core.db import Database
-from server.features import seed
+from server.features import seed, simulate
 from server.node import preflight
 from server.node.serve import serve
+from server.rules.calendar import zone
 
 
 @click.command("init-db", help="Create or upgrade the database schema (Alembic migrations).")
@@ -63,16 +64,29 @@ def _upgrade_sqlite(url: str) -> None:
 
 @click.command(help="Load the demo province (idempotent) and print URLs and credentials.")
 @click.option("--base-url", default=None, help="Where the server is reached (for the URLs)")
-def demo(base_url: str | None) -> None:
+@click.option("--history/--no-history", default=None,
+              help="Live a working day of Hạc Thành up to now through the engine (tickets "
+                   f"taken, called, served), so reports, charts and advice have data at once "
+                   f"[default: on; {env_name('demo_history')}=0 turns it off]")
+def demo(base_url: str | None, history: bool | None) -> None:
     settings = settings_from_env()
+    if history is None:
+        history = settings.demo_history
     db = Database(settings.database_url, settings.sqlite_synchronous)
     database.refuse_on_mismatch(db)
     migrate.upgrade(settings.database_url)
+    now = system_clock()
     with db.write() as s:
-        result = seed.seed_demo(s, system_clock())
+        result = seed.seed_demo(s, now)
+    lived = simulate.demo_history(db, "HACTHANH", now) if history else None
     base = (base_url or settings.public_base_url).rstrip("/")
     w = click.echo
     w("Demo loaded: sites " + ", ".join(result.sites))
+    if lived is not None:
+        w(f"  History of Hạc Thành on {lived.day.strftime('%d/%m/%Y')} until "
+          f"{lived.until.astimezone(zone('Asia/Ho_Chi_Minh')).strftime('%H:%M')}: "
+          f"{lived.issued} tickets taken, {lived.served} served (simulated citizens and the "
+          "demo clerks canbo1..canbo8, through the real engine)")
     w("")
     w(f"  Server:            {base}/")
     w(f"  API description:   {base}/api/v1/openapi.json")
@@ -83,10 +97,13 @@ def demo(base_url: str | None) -> None:
         w(f"  Display {name}: {base}/display?token={token}  (lobby TV; ?voices=vi,en)")
     w("  (demo kiosks print to files in ./printed/ beside the database; `motcua printer set` "
       "points them at a real printer)")
-    w(f"  Counter station:   {base}/counter/     (sign in as canbo1..canbo8)")
-    w(f"  Counter tablet:    {base}/counter/3/rate  (the citizen rates the visit)")
-    w(f"  Supervisor:        {base}/supervisor/  (giamsat.hacthanh)")
-    w(f"  Admin console:     {base}/admin/       (quantri); devices pair at {base}/pair")
+    pw = seed.DEMO_PASSWORD
+    w(f"  Counter station:   {base}/counter/     (sign in as canbo1..canbo8, password {pw})")
+    w(f"  Counter tablet:    {base}/counter/{result.counters[3]}/rate  (the citizen rates the "
+      f"visit at counter 3: sign in as canbo3, password {pw})")
+    w(f"  Supervisor:        {base}/supervisor/  (sign in as giamsat.hacthanh, password {pw})")
+    w(f"  Admin console:     {base}/admin/       (sign in as quantri, password {pw}); devices "
+      f"pair at {base}/pair")
     w(f"  Health / metrics:  {base}/readyz  {base}/metrics")
     w("  Add ?lang=en to any page for English.")
     w("")

@@ -1162,7 +1162,8 @@ def list_audit(
 
     require_admin(p)
     site_ids = [get_site(session, site_code).id] if site_code else None
-    fields = ("at", "actor", "action", "entity", "entity_id", "before", "after")
+    fields = ("at", "actor", "action", "entity", "entity_id", "before", "after", "who", "what",
+              "target", "changes")
     return [
         {k: r[k] for k in fields}
         for r in audit_log.entries(session, site_ids, max(1, min(limit, 500)))

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from server.core import auth
 from server.core.auth import Principal
 from server.core.lookups import get_site
-from server.features.queues import service_minutes
+from server.features.queues import attended_counters, service_minutes
 from server.models import Counter, CounterService, Service, Site, Ticket
 from server.rules import advice
 from server.rules import eta as eta_mod
@@ -113,13 +113,18 @@ def loads_and_counters(
         .order_by(CounterService.counter_id, Site.code, Service.code)
     ):
         foreign[cid].append((site_code, code, float(weight)))
+    rows = list(session.scalars(
+        select(Counter).where(Counter.site_id == site.id).order_by(Counter.number)
+    ))
+    # An open counter with nobody at it gives no capacity, as in the wait estimate.
+    attended = attended_counters(session, [c.id for c in rows], now, day)
     counters = [
         advice.CounterState(
-            c.id, c.number, c.status, profiles.get(c.id, {}), tuple(foreign.get(c.id, ()))
+            c.id, c.number,
+            "unattended" if c.status == "open" and c.id not in attended else c.status,
+            profiles.get(c.id, {}), tuple(foreign.get(c.id, ()))
         )
-        for c in session.scalars(
-            select(Counter).where(Counter.site_id == site.id).order_by(Counter.number)
-        )
+        for c in rows
     ]
     return loads, counters
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from server.core.events import Event, current_seq, emit, first_seq
 from server.models import (
@@ -283,7 +283,54 @@ def _heads_statement(services: int) -> Any:
     return union_all(*(select(*part.c) for part in parts))
 
 
-_PROFILES = (  # open counters serving any of the services, with all their lines
+# How long an open counter may show no sign of a clerk while its work waits before it stops
+# counting: nothing at it, not opened or resumed, nothing called or finished there for this long,
+# and a ticket of one of its services waiting longer than that. A counter left open with nobody
+# at it must not shorten the wait a ticket promises; a clerk at a quiet counter (nothing to
+# call) still counts. The supervisor's dashboard raises an alert for such counters
+# (features/supervision.py reads ``attended_counters``).
+UNATTENDED_AFTER = dt.timedelta(minutes=20)
+
+
+def _attended() -> Any:
+    """The condition on ``Counter`` (bound: ``since``, ``day``) that a person is at it: a ticket
+    at the counter now, or opened/resumed since ``since``, or a ticket of ``day`` called or
+    finished there since ``since``, or no ticket of its services waiting since before
+    ``since`` (nothing it should have called). A counter never opened by a person (its opening
+    time unknown: configured open) and with no call today counts until it is used."""
+    today = and_(Ticket.counter_id == Counter.id, Ticket.business_day == bindparam("day"))
+    lines = aliased(CounterService)  # its own rows, not the outer query's profile line
+    its_services = select(lines.service_id).where(lines.counter_id == Counter.id).correlate(
+        Counter)
+    return or_(
+        select(Ticket.id).where(Ticket.counter_id == Counter.id,
+                                Ticket.status.in_(AT_COUNTER)).exists(),
+        Counter.status_changed_at >= bindparam("since"),
+        select(Ticket.id).where(today, or_(Ticket.called_at >= bindparam("since"),
+                                           Ticket.finished_at >= bindparam("since"))).exists(),
+        and_(Counter.status_changed_at.is_(None),
+             ~select(Ticket.id).where(today, Ticket.called_at.is_not(None)).exists()),
+        ~select(Ticket.id).where(
+            Ticket.service_id.in_(its_services), Ticket.business_day == bindparam("day"),
+            Ticket.status == Status.WAITING, Ticket.issued_at < bindparam("since"),
+        ).exists(),
+    )
+
+
+def attended_counters(
+    session: Session, counter_ids: list[int], now: dt.datetime, day: dt.date
+) -> set[int]:
+    """Of ``counter_ids``, the open ones a clerk is at (see ``UNATTENDED_AFTER``)."""
+    if not counter_ids:
+        return set()
+    return set(session.scalars(
+        select(Counter.id).where(Counter.id.in_(counter_ids), Counter.status == "open",
+                                 _attended()),
+        {"since": now - UNATTENDED_AFTER, "day": day},
+    ))
+
+
+_PROFILES = (  # attended open counters serving any of the services, with all their lines
     select(
         CounterService.counter_id,
         CounterService.service_id,
@@ -297,6 +344,7 @@ _PROFILES = (  # open counters serving any of the services, with all their lines
     .join(Service, Service.id == CounterService.service_id)
     .where(
         Counter.status == "open",
+        _attended(),  # an open counter with nobody at it calls nobody: not in the estimate
         CounterService.counter_id.in_(
             select(CounterService.counter_id).where(
                 CounterService.service_id.in_(bindparam("ids", expanding=True))
@@ -364,7 +412,8 @@ def queue_snapshot(
     # Capacity: each open counter gives each of its services its share of the counter's weights.
     capacity: dict[int, float] = defaultdict(float)
     open_counters: dict[int, int] = defaultdict(int)
-    rows4 = session.execute(_PROFILES, {"ids": ids}).all()
+    rows4 = session.execute(
+        _PROFILES, {"ids": ids, "day": day, "since": now - UNATTENDED_AFTER}).all()
     busy = {counter_id for counter_id, _sid, _w, _sla, at in rows4 if at}
     profile_rows = [(c, sid, w) for c, sid, w, _sla, _at in rows4]
     # Routing sends a counter to its most urgent service, so a counter's time goes where the

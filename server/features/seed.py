@@ -261,6 +261,11 @@ def seed_demo(s: Session, now: dt.datetime) -> DemoResult:
     ward_services = _upsert_services(s, ward, HAC_THANH_SERVICES)
     for number, lines in HAC_THANH_COUNTERS.items():
         c = upsert_counter(s, ward, number, [(ward_services[c], w) for c, w in lines], "open")
+        if c.status == "open" and c.status_changed_at is None:
+            # Opened now, by the demo: like a counter a clerk opened and then left, it counts
+            # in the wait estimate only until it has shown no clerk for a while
+            # (features/queues.py UNATTENDED_AFTER), then the supervisor is alerted.
+            c.status_changed_at = now
         out.counters[number] = c.id
 
     prov_services = _upsert_services(s, centre, PROVINCIAL_SERVICES)

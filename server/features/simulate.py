@@ -40,15 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from server.core import migrate
 from server.core.auth import Principal
 from server.core.db import Database
+from server.core.errors import AppError
 from server.features import advice as advice_service
 from server.features import counters as counter_feature
 from server.features import queues, reports, seed, tickets
-from server.models import Counter, CounterService, Device, Service, Site, User
+from server.models import Counter, CounterService, Device, Service, Site, Ticket, User
 from server.rules import eta as eta_mod
 from server.rules.calendar import zone
 
@@ -463,6 +464,50 @@ def _run(
         arrivals = generate_arrivals(rng, per_day or 230, mix, world.tz, lunch)
     if not arrivals:
         raise ValueError("no arrivals")
+    records, moves = _drive(world, arrivals, policy, seed_, svc_rng)
+    with world.db.read() as s:
+        site = s.get(Site, world.site_id)
+        assert site is not None
+        report = reports.kpis(s, site, SIM_DAY, SIM_DAY)
+    by_service = {
+        row["service"]: {
+            "tickets": row["issued"],
+            "awt_min": row["awt_min"],
+            "p90_min": row["p90_wait_min"],
+            "service_level": row["service_level"],
+            "sla_target_minutes": row["sla_target_minutes"],
+        }
+        for row in report["by_service"]
+        if row["issued"]
+    }
+    return SimResult(
+        site=world.site_code,
+        policy=policy,
+        seed=seed_,
+        counters=len(world.counters),
+        tickets=len(arrivals),
+        summary=report["totals"],
+        by_service=by_service,
+        eta=eta_accuracy(records.values()),
+        advice_moves=moves,
+        runtime_s=time.perf_counter() - started,
+        records=list(records.values()),
+    )
+
+
+def _drive(
+    world: World,
+    arrivals: list[Arrival],
+    policy: str,
+    seed_: int,
+    svc_rng: random.Random,
+    until: dt.datetime | None = None,
+) -> tuple[dict[int, TicketRecord], list[dict[str, Any]]]:
+    """The day's events through the real engine: arrivals at the kiosk, counters calling as
+    soon as they are free, starts, finishes, absences (and the advice's moves). With
+    ``until``, nothing after that instant happens (the demo's history stops at "now": what is
+    at a counter then stays there), and an arrival the site refuses (closed, capped) is
+    skipped as a real kiosk would be refused."""
     t0 = arrivals[0].at - dt.timedelta(minutes=1)
 
     if policy == "fixed":
@@ -539,13 +584,20 @@ def _run(
 
     while heap:
         now, _, kind, payload = heapq.heappop(heap)
+        if until is not None and now > until:
+            break
         if kind == "arrive":
             a: Arrival = payload
-            with world.db.write() as s:
-                view, _created = tickets.issue_ticket(
-                    s, world.kiosk, site_view_code, a.service, a.priority, "vi", None, now,
-                    BASE_URL,
-                )
+            try:
+                with world.db.write() as s:
+                    view, _created = tickets.issue_ticket(
+                        s, world.kiosk, site_view_code, a.service, a.priority, "vi", None, now,
+                        BASE_URL,
+                    )
+            except AppError:
+                if until is None:
+                    raise
+                continue
             recent = [
                 m for f, m in done.get(a.service, [])
                 if f >= now - queues.RECENT_SERVICE_WINDOW
@@ -605,34 +657,7 @@ def _run(
                 for cid in sorted(idle):
                     call(cid, now)
 
-    with world.db.read() as s:
-        site = s.get(Site, world.site_id)
-        assert site is not None
-        report = reports.kpis(s, site, SIM_DAY, SIM_DAY)
-    by_service = {
-        row["service"]: {
-            "tickets": row["issued"],
-            "awt_min": row["awt_min"],
-            "p90_min": row["p90_wait_min"],
-            "service_level": row["service_level"],
-            "sla_target_minutes": row["sla_target_minutes"],
-        }
-        for row in report["by_service"]
-        if row["issued"]
-    }
-    return SimResult(
-        site=world.site_code,
-        policy=policy,
-        seed=seed_,
-        counters=len(world.counters),
-        tickets=len(arrivals),
-        summary=report["totals"],
-        by_service=by_service,
-        eta=eta_accuracy(records.values()),
-        advice_moves=moves,
-        runtime_s=time.perf_counter() - started,
-        records=list(records.values()),
-    )
+    return records, moves
 
 
 def eta_accuracy(records: Iterable[TicketRecord]) -> dict[str, Any]:
@@ -710,3 +735,94 @@ def text_report(r: SimResult, eta_report: bool = False) -> list[str]:
 
 
 __all__ = ["POLICIES", "SimResult", "generate_arrivals", "read_arrivals", "run", "text_report"]
+
+
+# --- the demo's history ---------------------------------------------------------------------
+
+HISTORY_MIN = dt.timedelta(minutes=60)  # less of today than this: the last working day instead
+HISTORY_DAYS_BACK = 10
+
+
+@dataclass
+class History:
+    day: dt.date
+    until: dt.datetime  # UTC: the history stops here (now, or the day's close)
+    issued: int
+    served: int
+
+
+def _demo_world(db: Database, site_code: str) -> World:
+    """The demo site as it is: its open counters, each worked by its demo clerk (``canbo<n>``,
+    so the history names real accounts), its first kiosk."""
+    with db.read() as s:
+        site = s.scalar(select(Site).where(Site.code == site_code))
+        if site is None:
+            raise LookupError(site_code)
+        counters = list(s.scalars(
+            select(Counter).where(Counter.site_id == site.id, Counter.status == "open")
+            .order_by(Counter.number)))
+        if not counters:
+            raise LookupError(f"{site_code} has no open counters")
+        users = {u.username: u.id for u in s.scalars(
+            select(User).where(User.username.in_([f"canbo{c.number}" for c in counters])))}
+        clerks = {
+            c.id: Principal("user", users[f"canbo{c.number}"], "clerk", site.id, c.id,
+                            users[f"canbo{c.number}"])
+            if f"canbo{c.number}" in users else Principal("token", c.id, "clerk", site.id, c.id)
+            for c in counters
+        }
+        kiosk = s.scalar(select(Device).where(Device.site_id == site.id, Device.kind == "kiosk")
+                         .order_by(Device.id))
+        if kiosk is None:
+            raise LookupError(f"{site_code} has no kiosk")
+        services = {sv.code: sv for sv in s.scalars(select(Service).where(
+            Service.site_id == site.id, Service.active.is_(True)))}
+        s.expunge_all()
+        return World(db=db, site_id=site.id, site_code=site.code, tz=site.timezone,
+                     counters=[c.id for c in counters], clerks=clerks,
+                     kiosk=Principal("device", kiosk.id, "kiosk", site.id),
+                     supervisor=Principal("token", 0, "supervisor", site.id),
+                     services=services)
+
+
+def demo_history(
+    db: Database, site_code: str, now: dt.datetime, per_day: int = 230, seed_: int = 1
+) -> History | None:
+    """A working day of the demo site up to ``now``, lived through the real engine (the same
+    loop as ``motcua simulate``): citizens take tickets at its kiosk, its demo clerks call,
+    serve and finish them, so reports, charts and advice have a morning to read from the first
+    minute. Today's day when at least an hour of it has passed (the rest of the day has not
+    happened), else the last working day before it, whole. None when the site already has
+    tickets that day (the demo loaded twice adds no second history)."""
+    world = _demo_world(db, site_code)
+    tz = zone(world.tz)
+    today = now.astimezone(tz).date()
+    mix = {c: w for c, w in MIX.items() if c in world.services} or {
+        c: 1.0 for c in world.services}
+    for back in range(HISTORY_DAYS_BACK + 1):
+        day = today - dt.timedelta(days=back)
+        if back and day.weekday() >= 5:
+            continue
+        end = min(now, _local(day, CLOSE, world.tz).astimezone(dt.UTC))
+        segments = [(a, min(b, end)) for a, b in opening_segments(day, world.tz, True) if a < end]
+        if sum(((b - a) for a, b in segments), dt.timedelta()) < HISTORY_MIN:
+            continue
+        with db.read() as s:
+            if s.scalar(select(Ticket.id).where(Ticket.site_id == world.site_id,
+                                                Ticket.business_day == day).limit(1)):
+                return None
+        rng = random.Random(seed_)
+        arrivals = [a for a in generate_arrivals(rng, per_day, mix, world.tz, True, day)
+                    if a.at <= end]
+        if not arrivals:
+            continue
+        _drive(world, arrivals, "routing", seed_, random.Random(seed_ * 7919 + 1), until=end)
+        with db.read() as s:
+            issued = s.scalar(select(func.count()).select_from(Ticket).where(
+                Ticket.site_id == world.site_id, Ticket.business_day == day)) or 0
+            served = s.scalar(select(func.count()).select_from(Ticket).where(
+                Ticket.site_id == world.site_id, Ticket.business_day == day,
+                Ticket.status == "done")) or 0
+        if issued:  # else the site was closed that day (a holiday): one day further back
+            return History(day, end, int(issued), int(served))
+    return None

@@ -41,7 +41,6 @@ from server.features import audit_log as audit_reader
 from server.features import fences, printing, queues, tickets
 from server.features.counters import nearby_sites
 from server.models import (
-    ApiToken,
     Counter,
     CounterService,
     Device,
@@ -230,6 +229,7 @@ def _counters_block(
         )
     )
     work_start = max(first_issue or now, day_start(day, site.timezone))
+    attended = queues.attended_counters(session, ids, now, day)
     out = []
     for c in counters:
         cur = current.get(c.id)
@@ -249,6 +249,8 @@ def _counters_block(
                 "status": c.status,
                 "pause_reason": c.status_reason if c.status == "paused" else None,
                 "status_changed_at": formats.iso(c.status_changed_at),
+                # open with a clerk at it (None when not open): the ETA counts only these
+                "attended": (c.id in attended) if c.status == "open" else None,
                 "clerk": users.get(last_clerk[c.id]) if c.id in last_clerk else None,
                 "current_ticket": (
                     {
@@ -358,7 +360,30 @@ def _alerts(
                          "en": f"Printer of {what_en}: {state_en}"},
             }
         )
+    unattended = [c for c in counters if c["attended"] is False]
+    if unattended:
+        numbers = ", ".join(str(c["number"]) for c in unattended)
+        minutes = round(queues.UNATTENDED_AFTER.total_seconds() / 60)
+        alerts.append(
+            {
+                "kind": "counter_unattended",
+                "severity": "warning",
+                "site": site.code,
+                "counters": [c["number"] for c in unattended],
+                "text": {
+                    "vi": f"Quầy {numbers} đang mở nhưng không có cán bộ làm việc (không gọi "
+                    f"số nào trong {minutes} phút dù có người chờ lâu hơn): không tính vào "
+                    "thời gian chờ dự kiến. Mời cán bộ vào quầy hoặc đóng quầy.",
+                    "en": f"Counter{'s' if len(unattended) > 1 else ''} {numbers} open with "
+                    f"no clerk at work (nothing called for {minutes} min while people waited "
+                    "longer): left out of the estimated wait. Send a clerk or close the "
+                    "counter.",
+                },
+            }
+        )
     for c in counters:
+        if c["attended"] is False:
+            continue  # said above: nobody there to call
         if c["idle_min"] is None or c["idle_min"] < idle_minutes:
             continue
         long = [
@@ -604,35 +629,6 @@ def move_tickets(
 # --- audit --------------------------------------------------------------------------------
 
 
-def _who(session: Session, actors: set[str]) -> dict[str, dict[str, Any]]:
-    """``user:3`` / ``token:5`` -> the person (a user-bound token names its user)."""
-    out: dict[str, dict[str, Any]] = {}
-    user_ids: dict[str, int] = {}
-    token_ids: dict[str, int] = {}
-    for a in actors:
-        kind, _, ident = a.partition(":")
-        if ident.isdigit():
-            if kind == "user":
-                user_ids[a] = int(ident)
-            elif kind == "token":
-                token_ids[a] = int(ident)
-    tokens = {
-        t.id: t
-        for t in session.scalars(select(ApiToken).where(ApiToken.id.in_(token_ids.values())))
-    } if token_ids else {}
-    for a, tid in token_ids.items():
-        tok = tokens.get(tid)
-        if tok is not None and tok.user_id is not None:
-            user_ids[a] = tok.user_id
-        elif tok is not None:
-            out[a] = {"username": None, "name": tok.name or f"{tok.role} token {tok.id}"}
-    users = _user_names(session, set(user_ids.values()))
-    for a, uid in user_ids.items():
-        if uid in users:
-            out[a] = {"username": users[uid]["username"], "name": users[uid]["name"]}
-    return out
-
-
 def audit_log(
     session: Session,
     p: Principal,
@@ -649,32 +645,21 @@ def audit_log(
     ids = [site.id] + ([s.id for s in child_points(session, p, site)] if include_points else [])
     codes = dict(session.execute(select(Site.id, Site.code).where(Site.id.in_(ids))).all())
     rows = audit_reader.entries(session, ids, limit, before)
-    who = _who(session, {r["actor"] for r in rows})
-    counter_ids = {int(r["entity_id"]) for r in rows
-                   if r["entity"] == "counter" and r["entity_id"] and r["entity_id"].isdigit()}
-    numbers = dict(session.execute(
-        select(Counter.id, Counter.number).where(Counter.id.in_(counter_ids))
-    ).all()) if counter_ids else {}
-
-    def label(r: dict[str, Any]) -> dict[str, str] | None:
-        number = numbers.get(int(r["entity_id"])) if r["entity"] == "counter" and r[
-            "entity_id"] and r["entity_id"].isdigit() else None
-        return {"vi": f"Quầy {number}", "en": f"Counter {number}"} if number is not None \
-            else None
-
     items = [
         {
             "id": r["id"],
             "at": r["at"],
             "site": codes.get(r["site_id"]) if r["site_id"] is not None else None,
             "actor": r["actor"],
-            "who": who.get(r["actor"]),
+            "who": r["who"],
             "action": r["action"],
+            "what": r["what"],
             "entity": r["entity"],
             "entity_id": r["entity_id"],
-            "entity_label": label(r),
+            "entity_label": r["target"],
             "before": r["before"],
             "after": r["after"],
+            "changes": r["changes"],
         }
         for r in rows
     ]

@@ -45,7 +45,7 @@ from server.models import (
 from server.rules import routing
 from server.rules.calendar import business_day, format_label, queue_position_key
 from server.rules.eta import estimate_range
-from server.rules.states import Status, next_status
+from server.rules.states import AT_COUNTER, Status, next_status
 
 # --- views --------------------------------------------------------------------------------
 
@@ -325,6 +325,7 @@ def _heads(
 
 
 MAX_CLAIM_ATTEMPTS = 50
+NOW_SERVING_SHOWN = 3  # the tracking page's "now serving" line
 
 
 def _claim(
@@ -733,6 +734,21 @@ def track(session: Session, token: str, now: dt.datetime, base_url: str) -> dict
         "issued_at": v["issued_at"],
         "called_at": v["called_at"],
         "lang": v["lang"],
+        # Where and what is happening now, for the citizen's phone: the centre's name and the
+        # numbers of this service at a counter now (newest call first), numbers only.
+        "site_name": {"vi": ticket.service.site.name_vi, "en": ticket.service.site.name_en},
+        "now_serving": [
+            {"number": label, "counter": number}
+            for label, number in session.execute(
+                select(Ticket.label, Counter.number)
+                .join(Counter, Counter.id == Ticket.counter_id)
+                .where(Ticket.service_id == ticket.service_id,
+                       Ticket.business_day == ticket.business_day,
+                       Ticket.status.in_(AT_COUNTER))
+                .order_by(Ticket.called_at.desc())
+                .limit(NOW_SERVING_SHOWN)
+            )
+        ],
     }
 
 

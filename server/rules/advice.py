@@ -159,7 +159,7 @@ class ServiceLoad:
 class CounterState:
     id: int
     number: int
-    status: str  # open | paused | closed
+    status: str  # open | paused | closed | unattended (open, nobody at it: no capacity)
     profile: Mapping[str, float]  # service code -> weight (this site's services only)
     # lines for other sites' services (site code, service code, weight): not part of this
     # site's capacity, but kept when a move rewrites the profile
@@ -211,7 +211,46 @@ class ServiceAdvice:
             "service_level": round(self.service_level, 3),
             "p90_wait_minutes": None if self.p90_min is None else round(self.p90_min, 1),
             "state": self.state,
+            "verdict": {"vi": self.verdict("vi"), "en": self.verdict("en")},
         }
+
+    def verdict(self, lang: str) -> str:
+        """The state in words, with the figures behind it: what every screen shows (the
+        supervisor's panel prints this, it never words a verdict of its own)."""
+        vi = lang == "vi"
+        name = self.name_vi if vi else self.name_en
+        within = _percent(self.service_level, lang)
+        target = _number(self.sla_min, lang)
+        if self.state == "idle":
+            return f"{name}: không có người chờ" if vi else f"{name}: nobody waiting"
+        if self.state == "overloaded":
+            return (f"{name}: quá tải – {within} số được gọi trong {target} phút, hàng chờ "
+                    f"dài thêm; cần {self.needed} quầy, đang có {_number(self.capacity, lang)}"
+                    if vi else
+                    f"{name}: overloaded – {within} called within {target} min, the line "
+                    f"keeps growing; needs {self.needed} counters, has "
+                    f"{_number(self.capacity, lang)}")
+        p90 = "–" if self.p90_min is None else _number(self.p90_min, lang)
+        if self.state == "short":
+            return (f"{name}: thiếu quầy – {within} số được gọi trong {target} phút, P90 "
+                    f"{p90} phút; cần {self.needed} quầy, đang có {_number(self.capacity, lang)}"
+                    if vi else
+                    f"{name}: short of counters – {within} called within {target} min, P90 "
+                    f"{p90} min; needs {self.needed} counters, has "
+                    f"{_number(self.capacity, lang)}")
+        return (f"{name}: đủ quầy – {within} số được gọi trong {target} phút, P90 {p90} phút"
+                if vi else
+                f"{name}: enough counters – {within} called within {target} min, P90 {p90} min")
+
+
+def _number(x: float, lang: str) -> str:
+    """One decimal at most, Vietnamese decimal comma in Vietnamese ("1,9"), "12" for 12.0."""
+    text = f"{round(x, 1):g}"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def _percent(share: float, lang: str) -> str:
+    return f"{_number(round(share * 100), lang)} %"
 
 
 @dataclass
@@ -252,7 +291,28 @@ class Advice:
             "level": self.level,
             "services": [s.as_dict() for s in self.services],
             "suggestions": [s.as_dict() for s in self.suggestions],
+            "summary": {"vi": self.summary("vi"), "en": self.summary("en")},
         }
+
+    def summary(self, lang: str) -> str:
+        """One line over the verdicts: which services miss the level, and whether a move or
+        an opening is suggested. Never "enough counters" while one service misses it."""
+        vi = lang == "vi"
+        lacking = [s for s in self.services if s.state in ("short", "overloaded")]
+        level = _percent(self.level, lang)
+        if not lacking:
+            return (f"Các lĩnh vực đủ quầy (mục tiêu: {level} số được gọi đúng hạn)." if vi
+                    else f"Every service has enough counters (aim: {level} called in time).")
+        names = ", ".join((s.name_vi if vi else s.name_en) for s in lacking)
+        head = (f"{len(lacking)} lĩnh vực thiếu quầy: {names}." if vi
+                else f"{len(lacking)} service{'s' if len(lacking) > 1 else ''} short of "
+                f"counters: {names}.")
+        if self.suggestions:
+            return head
+        return head + (" Không có quầy nào chuyển sang được mà không làm lĩnh vực khác thiếu;"
+                       " cần thêm cán bộ." if vi else
+                       " No counter can move without leaving another service short;"
+                       " more clerks are needed.")
 
 
 def _queue(load: ServiceLoad, capacity: float) -> Queue:
@@ -477,7 +537,8 @@ def advise(
         if len(suggestions) >= max_suggestions:
             break
         for cid in sorted(profiles):
-            if status[cid] == "open" or cid in moved:
+            # an unattended counter is open already: it needs a clerk (the dashboard's alert)
+            if status[cid] in ("open", "unattended") or cid in moved:
                 continue
             before_cap = caps.get(target.code, 0.0)
             before = _queue(target, before_cap).wait_quantile(P90)

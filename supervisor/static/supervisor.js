@@ -464,9 +464,22 @@
 
   function loadAdvice() {
     return api("GET", "/api/v1/sites/" + encodeURIComponent(SITE) + "/advice").then(function (a) {
+      // The verdicts are the API's own words (server/rules/advice.py): the panel never
+      // words one of its own, so it cannot say "enough counters" while the API says short.
       var ul = $("advice");
       ul.textContent = "";
-      if (!a.suggestions.length) ul.appendChild(el("li", "muted", T.no_advice));
+      var summary = el("li", "advice-summary", a.summary ? (a.summary[LANG] || a.summary.vi) : "");
+      summary.dataset.short = a.services.some(function (s) {
+        return s.state === "short" || s.state === "overloaded";
+      }) ? "1" : "0";
+      ul.appendChild(summary);
+      a.services.forEach(function (s) {
+        if (s.state === "idle") return;
+        var li = el("li", "verdict verdict-" + s.state, s.verdict[LANG] || s.verdict.vi);
+        li.dataset.service = s.service;
+        li.dataset.state = s.state;
+        ul.appendChild(li);
+      });
       a.suggestions.forEach(function (s) {
         var text = s.text[LANG] || s.text.vi;
         var li = el("li", "suggestion");
@@ -483,21 +496,19 @@
 
   // --- audit -------------------------------------------------------------------------------
 
-  function describe(v) {
-    if (!v) return "–";
-    var parts = [];
-    if (v.services) {
-      parts.push(v.services.map(function (l) {
-        return l.code + (l.site ? "@" + l.site : "") + " ×" + M.num(l.weight, LANG, 2);
-      }).join(", ") || "–");
-    }
-    if (v.status) parts.push((T["status_" + v.status] || v.status) + (v.reason ? " – " + v.reason : ""));
-    if (v.tickets) parts.push(v.tickets.join(", "));
-    if (v.service && !v.services) parts.push(T.services + ": " + v.service);
-    if (v.counter) parts.push(T.counter + " " + v.counter);
-    if (v.counter_site) parts.push("(" + v.counter_site + ")");
-    if (v.vi !== undefined || v.en !== undefined) parts.push(v[LANG] || v.vi || "–");
-    return parts.length ? parts.join(" · ") : JSON.stringify(v);
+  // Each change in words, as the API's one audit reader wrote it (features/audit_log.py):
+  // "Trạng thái: mở → tạm dừng", one line per field.
+  function changeList(i) {
+    var ul = el("ul", "changes");
+    (i.changes || []).forEach(function (c) {
+      var li = el("li");
+      li.appendChild(el("span", "change-label", (c.label[LANG] || c.label.vi) + ": "));
+      li.appendChild(el("span", "change-before", c.before[LANG] || c.before.vi));
+      li.appendChild(document.createTextNode(" → "));
+      li.appendChild(el("span", "change-after", c.after[LANG] || c.after.vi));
+      ul.appendChild(li);
+    });
+    return ul;
   }
 
   function loadAudit(reset) {
@@ -508,14 +519,15 @@
       a.items.forEach(function (i) {
         var tr = el("tr", "audit-row");
         tr.dataset.action = i.action;
-        tr.appendChild(el("td", null, localTime(i.at, true)));
-        tr.appendChild(el("td", null, i.who ? i.who.name : i.actor));
-        var what = (T["act_" + i.action] || i.action);
+        tr.appendChild(el("td", "audit-when", localTime(i.at, true)));
+        tr.appendChild(el("td", "audit-who", i.who ? (i.who[LANG] || i.who.name) : i.actor));
+        var what = i.what ? (i.what[LANG] || i.what.vi) : i.action;
         if (i.entity_label) what += " – " + name(i.entity_label);
         if (i.site && i.site !== SITE) what += " (" + i.site + ")";
-        tr.appendChild(el("td", null, what));
-        tr.appendChild(el("td", null, describe(i.before)));
-        tr.appendChild(el("td", null, describe(i.after)));
+        tr.appendChild(el("td", "audit-what", what));
+        var td = el("td", "audit-change");
+        td.appendChild(changeList(i));
+        tr.appendChild(td);
         body.appendChild(tr);
       });
       state.auditBefore = a.next_before;
@@ -596,13 +608,13 @@
     root.appendChild(svg("line", { x1: L, y1: y(0), x2: W - R, y2: y(0), stroke: "#999" }));
     root.appendChild(svg("line", { x1: L, y1: TOP, x2: L, y2: y(0), stroke: "#999" }));
     [0, max / 2, max].forEach(function (v) {
-      root.appendChild(svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end",
-                                     "font-size": 12 }, M.num(v, LANG)));
+      root.appendChild(svg("text", { x: L - 6, y: y(v) + 5, "text-anchor": "end",
+                                     "font-size": 14 }, M.num(v, LANG)));
     });
     var step = Math.max(1, Math.ceil(n / 8));
     for (var i = 0; i < n; i += step) {
       root.appendChild(svg("text", { x: x(i), y: H - 8, "text-anchor": "middle",
-                                     "font-size": 12 }, s.buckets[i]));
+                                     "font-size": 14 }, s.buckets[i]));
     }
     s.services.forEach(function (sv, k) {
       var pts = [];

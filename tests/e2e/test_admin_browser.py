@@ -223,8 +223,8 @@ def test_admin_creates_a_user_and_sees_the_password_once_in_english(
     row.get_by_role("button", name="Disable canbo.moi").click()
     expect(row).to_contain_text("Disabled")
     page.get_by_role("tab", name="Change log").click()
-    expect(page.locator("#audit-rows")).to_contain_text("user.update")
-    expect(page.locator("#audit-rows")).to_contain_text("user.create")
+    expect(page.locator("#audit-rows")).to_contain_text("User changed")
+    expect(page.locator("#audit-rows")).to_contain_text("User created")
     assert password not in page.locator("#audit-rows").inner_text()
 
 

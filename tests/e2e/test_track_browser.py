@@ -63,7 +63,7 @@ def test_position_falls_then_go_to_counter(site: dict[str, Any], page: Any) -> N
     expect(page.locator("#ahead")).to_have_text("0")
     finish(site, second["id"])
     call_next(site)  # mine
-    expect(page.locator("#go")).to_have_text("Mời đến quầy 3 ngay")
+    expect(page.locator("#go")).to_have_text("Mời Quý khách đến quầy 3 ngay")
     expect(page.locator("#facts")).to_be_hidden()
 
 

@@ -354,7 +354,7 @@ def test_a_reception_point_counter_serves_its_ward_queue(
     tracked = api.call("GET", f"/api/v1/track/{ticket['token']}").get_json()
     assert tracked["counter"] == 1 and tracked["counter_site_name"]["vi"] == "Điểm bổ sung"
     page = api.call("GET", f"/t/{ticket['token']}").get_data(as_text=True)
-    assert "Mời đến quầy 1 tại Điểm bổ sung ngay" in page
+    assert "Mời Quý khách đến quầy 1 tại Điểm bổ sung ngay" in page
     # The point's clerk serves it to the end (a ticket of another site, called at their counter).
     for action in ("start", "finish"):
         r = api.call("POST", f"/api/v1/tickets/{ticket['id']}/{action}", token=point_clerk)
@@ -410,7 +410,8 @@ def test_audit_pages_newest_first_and_names_the_person(
     page1 = sup.get("/api/v1/sites/HT/audit?limit=2").get_json()
     assert [i["action"] for i in page1["items"]] == ["counter.profile", "counter.open"]
     first = page1["items"][0]
-    assert first["who"] == {"username": "sup.ht", "name": "sup.ht"}
+    assert first["who"] == {"username": "sup.ht", "name": "sup.ht", "vi": "sup.ht",
+                            "en": "sup.ht"}
     assert first["at"] == "2026-11-25T01:02:00Z" and first["entity_id"] == str(c2)
     assert first["before"] == {"services": [{"code": "civil", "weight": 1.0}]}
     assert first["after"] == {"services": [{"code": "land", "weight": 1.5}]}

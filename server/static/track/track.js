@@ -18,10 +18,20 @@
     return n(r[0]) + "–" + n(r[1]) + " " + t.minutes;
   }
 
+  // "Now serving": this service's numbers at a counter now, as the server read them.
+  function serving() {
+    var list = state.now_serving || [];
+    if (!list.length) return t.nobody_serving;
+    return list.map(function (s) {
+      return s.number + " (" + t.at_counter.replace("{counter}", s.counter) + ")";
+    }).join(", ");
+  }
+
   function render() {
     $("number").textContent = state.number;
     $("status").textContent = t[state.status] || state.status;
     var called = state.status === "called";
+    $("status").hidden = called;  // the box below says it, with the counter
     $("go").hidden = !called;
     if (called) {
       var at = state.counter_site_name;  // a counter of another site (extra reception point)
@@ -30,6 +40,9 @@
         : t.go_now.replace("{counter}", state.counter);
     }
     $("facts").hidden = state.status !== "waiting";
+    $("serving").hidden = state.status !== "waiting";
+    $("serving-list").textContent = serving();
+    if (state.site_name) $("site").textContent = state.site_name[cfg.lang] || state.site_name.vi;
     $("ahead").textContent = state.ahead === null || state.ahead === undefined ? "—" : state.ahead;
     $("eta").textContent = range(state.eta_minutes, state.eta_range);
     $("rate").hidden = state.status !== "done" || rated;
@@ -73,6 +86,7 @@
   render();
   if (!window.io || !window.MotcuaRealtime) return;
   var statsSeq = 0, ticketSeq = 0;
+  var servingTimer = null, SERVING_EVERY = 5000;
   var rt = MotcuaRealtime.connect("/track", { token: cfg.track_token }, {
     snapshot: function (snap) {
       var was = state.status;
@@ -96,6 +110,12 @@
           state.ahead = i; state.position = i + 1; state.eta_minutes = data.eta_minutes[i];
           state.eta_range = data.eta_ranges ? data.eta_ranges[i] : null;
           render();
+        }
+        // A call moved the line: the numbers now served come with a fresh snapshot, asked
+        // for at most every SERVING_EVERY ms (a thin link, many phones).
+        if (!servingTimer) {
+          servingTimer = setTimeout(function () { servingTimer = null; rt.resync(); },
+                                    SERVING_EVERY);
         }
       } else if (data.ticket_id === myId && type.indexOf("ticket.") === 0) {
         if (type === "ticket.transferred") { rt.resync(); return; }
