@@ -5,7 +5,7 @@ from __future__ import annotations
 STRINGS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Lấy số thứ tự",
-        "choose_service": "Mời Quý khách chạm vào lĩnh vực cần giải quyết",
+        "choose_service": "Mời Quý khách chạm vào lĩnh vực của thủ tục cần làm",
         "waiting": "Đang chờ",
         "people": "người",
         "eta": "Chờ khoảng",
@@ -14,42 +14,66 @@ STRINGS: dict[str, dict[str, str]] = {
         "soon": "Sắp đến lượt",
         "switch_lang": "English",
         "switch_lang_name": "Switch to English",
-        "priority_question": "Quý khách thuộc đối tượng ưu tiên?",
+        "priority_question": "Quý khách có thuộc đối tượng ưu tiên không?",
+        "priority_yes": "Có, Quý khách thuộc đối tượng ưu tiên: chạm vào một ô",
         "priority_none": "Không, lấy số thường",
         "back": "Quay lại",
         "issuing": "Đang lấy số…",
         "your_number": "Số thứ tự của Quý khách",
         "ahead": "Người chờ trước Quý khách",
         "scan_to_follow": "Quét mã QR để theo dõi lượt của Quý khách trên điện thoại",
-        "take_ticket": "Vui lòng nhận vé in bên dưới",
-        "print_failed": "Máy in đang gặp sự cố. Hãy chụp ảnh mã QR và số thứ tự này.",
+        "take_ticket": "Mời Quý khách nhận phiếu in bên dưới",
+        "print_failed": (
+            "Máy in đang gặp sự cố. Quý khách vui lòng chụp ảnh mã QR và số thứ tự này."
+        ),
         "print_unknown": (
             "Phiếu có thể chưa được in. Nếu khay giấy không có phiếu, Quý khách bấm \u201cIn "
             "lại\u201d hoặc hỏi cán bộ; mã QR và số thứ tự vẫn ở trên màn hình."
         ),
         "reprint": "In lại",
         "reprinting": "Đang in lại phiếu…",
-        "reprint_failed": "Chưa in lại được. Vui lòng hỏi cán bộ hướng dẫn.",
+        "reprint_failed": "Chưa in lại được. Quý khách vui lòng hỏi cán bộ hướng dẫn.",
         "done": "Xong",
-        "error_retry": "Không lấy được số. Vui lòng thử lại hoặc hỏi cán bộ hướng dẫn.",
-        "reconnecting": "Đang kết nối lại, Quý khách vui lòng chờ…",
-        "not_registered": "Máy này chưa được đăng ký. Vui lòng liên hệ cán bộ.",
+        "error_retry": (
+            "Chưa lấy được số. Quý khách vui lòng chạm \u201cThử lại\u201d hoặc hỏi cán bộ "
+            "hướng dẫn."
+        ),
+        "connecting": "Đang kết nối, xin Quý khách chờ…",
+        "connecting_note": (
+            "Số của Quý khách sẽ hiện ra ngay khi kết nối lại. Quý khách không cần chạm lại."
+        ),
+        "retry": "Thử lại",
+        "not_registered": "Máy này chưa được đăng ký. Quý khách vui lòng liên hệ cán bộ.",
         "offline": "Đang kết nối lại…",
         "scanned": "Đã đọc CCCD",
-        "scan_invalid": "Không đọc được mã trên CCCD, vui lòng thử lại.",
+        "scan_invalid": "Chưa đọc được mã trên CCCD, Quý khách vui lòng thử lại.",
         "announce": "Số của Quý khách là {number}",
         "priority_mark": "Ưu tiên",
-        "service_closed": "Tạm ngừng",
+        "service_closed": "Tạm dừng",
+        "why_service_paused": "Lĩnh vực này đang tạm dừng lấy số",
+        "why_service_paused_long": (
+            "Lĩnh vực này đang tạm dừng lấy số. Quý khách vui lòng hỏi cán bộ hướng dẫn "
+            "hoặc quay lại sau."
+        ),
         # why a service takes no ticket now (the full advice shows on touch)
         "why_service_cap_reached": "Đã hết số hôm nay",
         "why_service_after_last_ticket": "Đã hết giờ lấy số hôm nay",
         "why_site_closed_now": "Ngoài giờ làm việc",
         "why_site_holiday": "Ngày nghỉ lễ",
         "touch_for_why": "Chạm để xem hướng dẫn",
+        "help_title": "Hướng dẫn",
+        "idle_title": "Quý khách có cần thêm thời gian không?",
+        "idle_before": "Màn hình sẽ trở về trang đầu sau",
+        "idle_after": "giây.",
+        "idle_continue": "Tiếp tục",
+        "large_text": "Chữ lớn",
+        "listen": "Nghe lại",
+        "listen_ahead": "{ahead} người chờ trước Quý khách",
+        "examples": "Ví dụ thủ tục",
     },
     "en": {
         "title": "Take a number",
-        "choose_service": "Touch the service you need",
+        "choose_service": "Touch the field of the procedure you need",
         "waiting": "Waiting",
         "people": "people",
         "eta": "About",
@@ -59,6 +83,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "switch_lang": "Tiếng Việt",
         "switch_lang_name": "Chuyển sang tiếng Việt",
         "priority_question": "Are you in a priority group?",
+        "priority_yes": "Yes, I am in a priority group: touch one",
         "priority_none": "No, a regular ticket",
         "back": "Back",
         "issuing": "Getting your number…",
@@ -77,19 +102,39 @@ STRINGS: dict[str, dict[str, str]] = {
         "reprinting": "Printing your ticket again…",
         "reprint_failed": "It could not be printed again. Please ask staff.",
         "done": "Done",
-        "error_retry": "We could not get a number. Please try again or ask staff.",
-        "reconnecting": "Reconnecting, please wait…",
+        "error_retry": (
+            "No number yet. Please touch \u201cTry again\u201d or ask staff for help."
+        ),
+        "connecting": "Connecting, please wait…",
+        "connecting_note": (
+            "Your number will appear as soon as the connection is back. No need to touch again."
+        ),
+        "retry": "Try again",
         "not_registered": "This kiosk is not registered. Please contact staff.",
         "offline": "Reconnecting…",
         "scanned": "ID card read",
-        "scan_invalid": "Could not read the ID card code, please try again.",
+        "scan_invalid": "The ID card code was not read yet, please try again.",
         "announce": "Your number is {number}",
         "priority_mark": "Priority",
         "service_closed": "Paused",
+        "why_service_paused": "This field is not taking numbers now",
+        "why_service_paused_long": (
+            "This field is not taking numbers at the moment. Please ask staff for help or "
+            "come back later."
+        ),
         "why_service_cap_reached": "No more tickets today",
         "why_service_after_last_ticket": "Tickets have ended for today",
         "why_site_closed_now": "Closed now",
         "why_site_holiday": "Public holiday",
         "touch_for_why": "Touch for what to do",
+        "help_title": "What to do",
+        "idle_title": "Do you need more time?",
+        "idle_before": "The screen goes back to the start in",
+        "idle_after": "seconds.",
+        "idle_continue": "Continue",
+        "large_text": "Large text",
+        "listen": "Listen again",
+        "listen_ahead": "{ahead} people before you",
+        "examples": "Example procedures",
     },
 }
