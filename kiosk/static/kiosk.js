@@ -115,7 +115,7 @@
 
   // Icons of the usual fields (simple line drawings); any other field gets the document.
   var ICONS = {
-    land: "M4 40 L24 30 L44 40 L24 50 Z M24 30 V8 M24 8 L38 13 L24 18",
+    land: "M4 36 L24 27 L44 36 L24 45 Z M24 27 V5 M24 5 L38 10 L24 15",
     civil: "M17 14 a6 6 0 1 0 0.1 0 M31 14 a6 6 0 1 0 0.1 0 M7 42 c0-10 5-16 10-16 s10 6 10 16 M23 42 c0-10 4-16 8-16 s10 6 10 16",
     business: "M6 20 L10 8 H38 L42 20 Z M9 20 V42 H39 V20 M20 42 V30 H28 V42",
     construction: "M8 42 H40 M14 42 V18 H34 V42 M14 26 H34 M14 34 H34 M24 18 V8 L34 8",

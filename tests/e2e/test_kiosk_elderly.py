@@ -161,16 +161,19 @@ def test_ticket_screen_with_printer_fallback_fits(site: dict, page: Any,
 
 def test_large_text_mode_grows_text_and_still_fits(site: dict, page: Any) -> None:
     open_kiosk(page, site, LANDSCAPE)
-    name = page.locator('#services button[data-code="land"] .svc-name')
-    before = float(name.evaluate("(e) => parseFloat(getComputedStyle(e).fontSize)"))
+    # The tiles are drawn again when the catalog arrives: measure once they are complete.
+    expect(page.locator('#services button[data-code="land"] .svc-examples li')).to_have_count(2)
+    size = ("() => parseFloat(getComputedStyle(document.querySelector("
+            "'#services button[data-code=land] .svc-name')).fontSize)")
+    before = float(page.evaluate(size))
     page.get_by_role("button", name="Chữ lớn").click()
-    after = float(name.evaluate("(e) => parseFloat(getComputedStyle(e).fontSize)"))
+    after = float(page.evaluate(size))
     assert after >= 1.2 * before, (before, after)
     take_land_ticket(page)
     assert page.evaluate("document.documentElement.scrollHeight") <= LANDSCAPE["height"]
     page.get_by_role("button", name="Xong").click()
     # A new citizen starts with the usual text size.
-    back = float(name.evaluate("(e) => parseFloat(getComputedStyle(e).fontSize)"))
+    back = float(page.evaluate(size))
     assert back == before
 
 
