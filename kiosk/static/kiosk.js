@@ -492,7 +492,8 @@
       state.services = res[0];
       state.priorities = res[1];
       applyLang();
-      goHome();
+      // The start screen, keeping a language the citizen chose while the kiosk was loading.
+      if (current() !== "home") goHome(); else armIdle();
       setInterval(refreshServices, 60000);
       loadProcedures();
       if (window.io && window.MotcuaRealtime) {
@@ -514,12 +515,14 @@
           refused: function (why) {
             if (why !== "unauthorized" && why !== "forbidden" && why !== "revoked") return;
             $("error-text").textContent = t("not_registered");
+            $("error-retry").hidden = true;
             show("error");
           },
         });
       }
     }).catch(function (err) {
-      $("error-text").textContent = err.status === 401 ? t("not_registered") : t("error_retry");
+      $("error-text").textContent = err.status === 401 ? t("not_registered") : t("connecting");
+      $("error-retry").hidden = true;  // the kiosk itself tries again in 5 s
       show("error");
       if (err.status !== 401) setTimeout(start, 5000);
     });
