@@ -461,7 +461,8 @@
   $("reprint").addEventListener("click", reprint);
   $("listen").addEventListener("click", function () { if (state.lastTicket) speak(state.lastTicket); });
   $("idle-continue").addEventListener("click", function () { closeIdle(); armIdle(); });
-  document.addEventListener("pointerdown", function () { if ($("idle").hidden) armIdle(); });
+  // Any touch means someone is there: it answers the idle question as "continue" too.
+  document.addEventListener("pointerdown", function () { closeIdle(); armIdle(); });
 
   if (!token) {
     $("error-text").textContent = t("not_registered");

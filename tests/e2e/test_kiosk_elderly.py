@@ -23,6 +23,9 @@ from tests.support import ServerProcess
 
 pytestmark = pytest.mark.slow
 
+# A machine shared by several test runs can take a while to start a server.
+STARTUP_S = 120
+
 PORTRAIT = {"width": 1080, "height": 1920}
 LANDSCAPE = {"width": 1280, "height": 800}
 
@@ -47,7 +50,7 @@ def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
             "SELECT name_vi FROM procedures WHERE service_code = 'land' AND active "
             "ORDER BY code")]
     server = ServerProcess(tmp_path, {**env, "MOTCUA_PUBLIC_BASE_URL": "http://motcua.test"})
-    server.start()
+    server.start(timeout=STARTUP_S)
     kiosk = re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1)  # type: ignore[union-attr]
     try:
         yield {"server": server, "kiosk": kiosk, "printer": printer, "land": land}

@@ -28,6 +28,9 @@ from tests.support import ServerProcess
 
 pytestmark = pytest.mark.slow
 
+# A machine shared by several test runs can take a while to start a server.
+STARTUP_S = 120
+
 CONNECTING = "Đang kết nối, xin Quý khách chờ…"
 
 
@@ -39,7 +42,7 @@ def thin(tmp_path: Path) -> Iterator[dict[str, Any]]:
     printer = FakePrinter().start()
     CliRunner().invoke(main, ["printer", "set", "--site", "HACTHANH", "--device", "kiosk-1",
                               "--uri", printer.uri], env=env, catch_exceptions=False)
-    server = ServerProcess(tmp_path, env).start()
+    server = ServerProcess(tmp_path, env).start(timeout=STARTUP_S)
     kiosk = re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1)  # type: ignore[union-attr]
     link = Link(server.port, delay_ms=150, rate_bps=256_000).start()
     try:
