@@ -5,16 +5,19 @@
   var M = window.Motcua;
   var cfg = M.config();
   var token = M.deviceToken("kiosk");  // ?token= is kept: a reboot returns to the same kiosk
-  var lang = cfg.lang || "vi";
-  var HOME_IDLE_MS = 60000;
-  var TICKET_IDLE_MS = 25000;
+  var START_LANG = cfg.lang || "vi";  // every new citizen starts here (Vietnamese by default)
+  var lang = START_LANG;
+  var IDLE_MS = 45000;          // no touch for this long: ask "do you need more time?"
+  var TICKET_IDLE_MS = 30000;   // the ticket screen asks sooner: the next citizen is waiting
+  var WARN_S = 25;              // the question gives this many seconds to answer (at least 20)
 
   var state = {
     site: null,
     services: [],
     priorities: [],
     chosen: null,
-    issueKey: null,
+    attempt: null,      // the citizen's attempt (kiosk-attempt.js): one key until a ticket shows
+    procedures: {},     // service code -> [{vi, en}] examples from the catalog
     applicant: null,
     idleTimer: null,
     lastTicket: null,
@@ -25,28 +28,70 @@
   M.setup({ lang: lang, token: token });
 
   // --- screens ------------------------------------------------------------------------------
-  function show(name) {
-    ["home", "priority", "busy", "ticket", "error"].forEach(function (s) {
-      $("screen-" + s).hidden = s !== name;
-    });
-    armIdle(name);
+  var SCREENS = ["home", "priority", "busy", "ticket", "why", "error"];
+
+  function current() {
+    for (var i = 0; i < SCREENS.length; i++) if (!$("screen-" + SCREENS[i]).hidden) return SCREENS[i];
+    return null;
   }
 
-  function armIdle(name) {
+  function show(name) {
+    SCREENS.forEach(function (s) { $("screen-" + s).hidden = s !== name; });
+    armIdle();
+  }
+
+  // --- idle: a question first, then back to the start for the next citizen ----------------
+  function fresh() {
+    // The start screen as a new citizen finds it: nothing to ask about.
+    return current() === "home" && lang === START_LANG && !state.large && !state.applicant;
+  }
+
+  function armIdle() {
     clearTimeout(state.idleTimer);
-    if (name === "home") return;
-    state.idleTimer = setTimeout(goHome, name === "ticket" ? TICKET_IDLE_MS : HOME_IDLE_MS);
+    if (!$("idle").hidden) return;
+    // A ticket being taken is not idle: the attempt ends on its own (ticket or error screen).
+    if (fresh() || current() === "busy") return;
+    state.idleTimer = setTimeout(warnIdle, current() === "ticket" ? TICKET_IDLE_MS : IDLE_MS);
+  }
+
+  function warnIdle() {
+    var left = WARN_S;
+    $("idle-count").textContent = left;
+    $("idle").hidden = false;
+    $("idle-continue").focus();
+    clearInterval(state.warnTimer);
+    state.warnTimer = setInterval(function () {
+      left -= 1;
+      $("idle-count").textContent = Math.max(left, 0);
+      if (left <= 0) { closeIdle(); goHome(); }
+    }, 1000);
+  }
+
+  function closeIdle() {
+    clearInterval(state.warnTimer);
+    $("idle").hidden = true;
   }
 
   function goHome() {
+    // A new citizen: no choice, no attempt, no ID card, the start language, the usual text.
+    closeIdle();
+    if (state.attempt) state.attempt.stop();
+    state.attempt = null;
     state.chosen = null;
     state.slip = null;
-    state.issueKey = null;
     state.applicant = null;
     $("scan-note").hidden = true;
+    setLarge(false);
+    if (lang !== START_LANG) { lang = START_LANG; applyLang(); }
     renderServices();
     show("home");
     refreshServices();  // the ticket just issued may have reached a daily cap
+  }
+
+  function setLarge(on) {
+    state.large = on;
+    document.documentElement.classList.toggle("large", on);
+    $("large").setAttribute("aria-pressed", on ? "true" : "false");
   }
 
   function applyLang() {
@@ -68,6 +113,39 @@
     return t("eta") + " " + M.num(minutes, lang, 0) + " " + t("minutes");
   }
 
+  // Icons of the usual fields (simple line drawings); any other field gets the document.
+  var ICONS = {
+    land: "M4 36 L24 27 L44 36 L24 45 Z M24 27 V5 M24 5 L38 10 L24 15",
+    civil: "M17 14 a6 6 0 1 0 0.1 0 M31 14 a6 6 0 1 0 0.1 0 M7 42 c0-10 5-16 10-16 s10 6 10 16 M23 42 c0-10 4-16 8-16 s10 6 10 16",
+    business: "M6 20 L10 8 H38 L42 20 Z M9 20 V42 H39 V20 M20 42 V30 H28 V42",
+    construction: "M8 42 H40 M14 42 V18 H34 V42 M14 26 H34 M14 34 H34 M24 18 V8 L34 8",
+    justice: "M24 6 V42 M14 42 H34 M8 14 H40 M8 14 L4 28 H12 Z M40 14 L36 28 H44 Z",
+    investment: "M6 42 H42 M10 42 V30 M20 42 V22 M30 42 V26 M40 42 V12 M8 24 L20 14 L30 18 L42 6",
+    transport: "M8 30 L12 18 H36 L40 30 V38 H8 Z M14 38 v4 M34 38 v4 M14 30 a2 2 0 1 0 .1 0 M34 30 a2 2 0 1 0 .1 0",
+    other: "M12 6 H30 L38 14 V42 H12 Z M30 6 V14 H38 M17 22 H33 M17 29 H33 M17 36 H28",
+  };
+
+  function icon(code) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 48 48");
+    svg.setAttribute("class", "svc-icon");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", ICONS[code] || ICONS.other);
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function span(cls, text, l) {
+    var e = document.createElement("span");
+    e.className = cls;
+    e.textContent = text;
+    if (l) e.setAttribute("lang", l);
+    return e;
+  }
+
   function renderServices() {
     var box = $("services");
     box.textContent = "";
@@ -76,34 +154,50 @@
       b.type = "button";
       b.className = "svc";
       b.dataset.code = s.code;
-      b.disabled = s.active === false;
-      // Not offered now (cap, last-ticket time, hours, holiday): greyed, and a touch says why
-      // and what to do instead of issuing.
-      var off = s.active !== false && s.available === false && s.reason;
+      // Not offered now (paused, cap, last-ticket time, hours, holiday): shown apart, readable,
+      // and a touch explains what to do instead of issuing.
+      var paused = s.active === false;
+      var off = paused || (s.available === false && s.reason);
       if (off) { b.classList.add("off"); b.setAttribute("aria-disabled", "true"); }
-      if (s.display_colour) b.style.borderLeft = "14px solid " + s.display_colour;
-      var name = document.createElement("span");
-      name.className = "svc-name";
-      name.textContent = s.name[lang] || s.name.vi;
-      var other = document.createElement("span");
-      other.className = "svc-en";
-      other.textContent = lang === "vi" ? s.name.en : s.name.vi;
-      var meta = document.createElement("span");
-      meta.className = "svc-meta";
-      var eta = s.eta_new !== undefined ? s.eta_new : s.eta_minutes;
-      meta.textContent = s.active === false ? t("service_closed")
-        : off ? t("why_" + s.reason.code) + " · " + t("touch_for_why")
-        : t("waiting") + ": " + s.waiting + " " + t("people") + " · " + etaText(eta);
-      b.appendChild(name); b.appendChild(other); b.appendChild(meta);
-      b.setAttribute("aria-label", name.textContent + ", " + meta.textContent);
-      b.addEventListener("click", function () { if (off) showWhy(s.reason); else chooseService(s); });
+      if (s.display_colour && !off) b.style.borderLeftColor = s.display_colour;
+      var text = document.createElement("span");
+      text.className = "svc-text";
+      text.appendChild(span("svc-name", s.name[lang] || s.name.vi));
+      var otherLang = lang === "vi" ? "en" : "vi";
+      text.appendChild(span("svc-en", s.name[otherLang] || "", otherLang));
+      if (off) {
+        text.appendChild(span("svc-why", paused ? t("why_service_paused")
+                                                : t("why_" + s.reason.code)));
+      } else {
+        var eta = s.eta_new !== undefined ? s.eta_new : s.eta_minutes;
+        text.appendChild(span("svc-meta", t("waiting") + ": " + s.waiting + " " + t("people") +
+                                           " · " + etaText(eta)));
+        var examples = (state.procedures[s.code] || []).slice(0, 2);
+        if (examples.length) {
+          var ul = document.createElement("ul");
+          ul.className = "svc-examples";
+          examples.forEach(function (p) {
+            var li = document.createElement("li");
+            li.textContent = p[lang] || p.vi;
+            ul.appendChild(li);
+          });
+          text.appendChild(ul);
+        }
+      }
+      b.appendChild(icon(s.code));
+      b.appendChild(text);
+      b.addEventListener("click", function () {
+        if (paused) showWhy(t("why_service_paused_long"));
+        else if (off) showWhy(s.reason.message[lang] || s.reason.message.vi);
+        else chooseService(s);
+      });
       box.appendChild(b);
     });
   }
 
-  function showWhy(reason) {
-    $("error-text").textContent = reason.message[lang] || reason.message.vi;
-    show("error");
+  function showWhy(text) {
+    $("why-text").textContent = text;
+    show("why");
   }
 
   function refreshServices() {
@@ -118,14 +212,24 @@
       .catch(function () { /* the next round or the socket's snapshot will do */ });
   }
 
+  function loadProcedures() {
+    // Two procedures of each field from the province's catalog: what one comes to do.
+    if (!state.site) return;
+    M.api("GET", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/procedures")
+      .then(function (rows) {
+        var by = {};
+        (rows || []).forEach(function (p) {
+          (by[p.service] = by[p.service] || []).push(p.name || {});
+        });
+        state.procedures = by;
+        if (!$("screen-home").hidden) renderServices();
+      })
+      .catch(function () { /* tiles without examples still work */ });
+  }
+
   function renderPriorities() {
     var box = $("priorities");
     box.textContent = "";
-    var none = document.createElement("button");
-    none.type = "button";
-    none.textContent = t("priority_none");
-    none.addEventListener("click", function () { issue(null); });
-    box.appendChild(none);
     state.priorities.forEach(function (p) {
       var b = document.createElement("button");
       b.type = "button";
@@ -137,34 +241,77 @@
   }
 
   function chooseService(s) {
+    if (state.chosen && state.chosen.code !== s.code) dropAttempt();
     state.chosen = s;
-    state.issueKey = M.newKey();  // one key per ticket request: a double tap or retry gives one ticket
     if (state.priorities.length) { renderPriorities(); show("priority"); } else { issue(null); }
   }
 
-  var ISSUE_RETRY_MS = 60000;  // how long an issue keeps trying while the server cannot serve
+  function dropAttempt() {
+    if (state.attempt) state.attempt.stop();
+    state.attempt = null;
+  }
+
+  // --- the link as the requests see it (the realtime channel has its own view) --------------
+  var link = { socket: true, requests: true };
+  function showLink() { $("conn").hidden = link.socket && link.requests; }
+
+  function setBusy(slow) {
+    $("busy-text").textContent = slow ? t("connecting") : t("issuing");
+    $("busy-text").dataset.t = slow ? "connecting" : "issuing";
+    $("busy-note").hidden = !slow;
+    $("busy-actions").hidden = !slow;
+  }
 
   function issue(priority) {
-    if (!state.chosen || !$("screen-busy").hidden) return;
-    show("busy");
-    var body = { service: state.chosen.code, priority: priority, lang: lang };
+    if (!state.chosen || current() === "busy") return;
+    var choice = { service: state.chosen.code, priority: priority };
+    // The same choice again (a re-tap after a lost answer) is the same attempt, the same key.
+    if (!state.attempt || !state.attempt.sameChoice(choice)) {
+      dropAttempt();
+      state.attempt = MotcuaKioskAttempt.create(choice);
+    }
+    var attempt = state.attempt;
+    var body = { service: choice.service, priority: priority, lang: lang };
     if (state.applicant) body.applicant = state.applicant;
-    // The same Idempotency-Key on every try: however many tries reach the server, one ticket.
-    // While the server cannot serve (a database or network blip) the kiosk keeps trying for a
-    // minute with a calm message, and only then says what to do.
-    M.api("POST", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/tickets", body,
-          { key: state.issueKey, retryForMs: ISSUE_RETRY_MS,
-            onRetry: function () { $("busy-text").textContent = t("reconnecting"); } })
-      .then(function (ticket) {
-        $("busy-text").textContent = t("issuing");
-        state.lastTicket = ticket; renderTicket(ticket); show("ticket"); speak(ticket);
-      })
-      .catch(function (err) {
-        $("busy-text").textContent = t("issuing");
-        if (err.status === 409) refreshServices();
-        $("error-text").textContent = (err.status && err.status < 500 && err.message) || t("error_retry");
-        show("error");
-      });
+    setBusy(false);
+    show("busy");
+    var path = "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/tickets";
+    attempt.run(function (key, timeoutMs) {
+      return M.api("POST", path, body, { key: key, timeoutMs: timeoutMs });
+    }, {
+      onSlow: function () { if (current() === "busy") setBusy(true); },
+      onLinkDown: function () { link.requests = false; showLink(); },
+      onLinkUp: function () { link.requests = true; showLink(); },
+    }).then(function (ticket) {
+      link.requests = true; showLink();
+      if (state.attempt !== attempt) return;
+      state.attempt = null;  // shown: the next choice is a new attempt
+      state.lastTicket = ticket; state.slip = null;
+      renderTicket(ticket); show("ticket"); speak(ticket);
+    }, function (err) {
+      if (state.attempt !== attempt) return;
+      if (err.status === 409) refreshServices();
+      // A refusal ends the attempt; no answer keeps it (same key) for "try again".
+      var refused = err.status && err.status < 500;
+      if (refused) state.attempt = null;
+      $("error-text").textContent = (refused && err.message) || t("error_retry");
+      $("error-retry").hidden = !!refused;
+      show("error");
+    });
+  }
+
+  function retryAttempt() {
+    // "Try again" after the kiosk gave up waiting: the same attempt, the same key.
+    if (!state.attempt || !state.chosen) { goHome(); return; }
+    var priority = state.attempt.priority;
+    issue(priority);
+  }
+
+  function busyBack() {
+    // Back to the question, the attempt kept: the same choice again reuses its key.
+    if (state.attempt) state.attempt.stop();
+    link.requests = true; showLink();
+    if (state.chosen && state.priorities.length) show("priority"); else goHome();
   }
 
   function renderTicket(ticket) {
@@ -196,7 +343,7 @@
     // A slip of this kiosk ended in doubt: say so calmly while its ticket is on screen.
     if (!state.lastTicket || data.ticket_id !== state.lastTicket.id) return;
     state.slip = { ticket_id: data.ticket_id, status: data.status };
-    if (!$("screen-ticket").hidden) { renderTicket(state.lastTicket); armIdle("ticket"); }
+    if (!$("screen-ticket").hidden) { renderTicket(state.lastTicket); armIdle(); }
   }
 
   function reprint() {
@@ -204,7 +351,7 @@
     if (!ticket || !state.slip) return;
     state.slip.status = "reprinting";
     renderTicket(ticket);
-    armIdle("ticket");
+    armIdle();
     M.api("POST", "/api/v1/tickets/" + encodeURIComponent(ticket.id) + "/reprint", {})
       .then(function () { /* the printer's answer comes as print.job if in doubt again */ })
       .catch(function () {
@@ -220,22 +367,36 @@
   }
 
   function speak(ticket) {
-    // The server's voice (eSpeak NG, works offline); the browser's own voice if that fails.
+    // The number in the server's voice (eSpeak NG, works offline), then the service and the
+    // people ahead in the browser's voice where it has one; all in the browser's voice if the
+    // server's cannot be had. "Listen again" plays it once more.
+    if (state.audio) { try { state.audio.pause(); } catch (e) { /* already stopped */ } }
     fetch("/kiosk/audio/" + lang + "/" + encodeURIComponent(ticket.number) + ".wav",
           { headers: { "Authorization": "Bearer " + token } })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.blob(); })
       .then(function (blob) {
-        var audio = new Audio(URL.createObjectURL(blob));
+        var audio = state.audio = new Audio(URL.createObjectURL(blob));
+        audio.onended = function () { sayInBrowser(details(ticket)); };
         return audio.play();
       })
-      .catch(function () { speakInBrowser(ticket); });
+      .catch(function () {
+        sayInBrowser(t("announce").replace("{number}", ticket.number.split("").join(" ")) +
+                     ". " + details(ticket));
+      });
   }
 
-  function speakInBrowser(ticket) {
+  function details(ticket) {
+    var text = ticket.service_name[lang] || ticket.service_name.vi;
+    if (ticket.ahead !== null && ticket.ahead !== undefined) {
+      text += ". " + M.fmt(t("listen_ahead"), { ahead: ticket.ahead });
+    }
+    return text;
+  }
+
+  function sayInBrowser(text) {
     if (!("speechSynthesis" in window)) return;
     try {
-      var spaced = ticket.number.split("").join(" ");
-      var u = new SpeechSynthesisUtterance(t("announce").replace("{number}", spaced));
+      var u = new SpeechSynthesisUtterance(text);
       u.lang = lang === "vi" ? "vi-VN" : "en-US";
       u.rate = 0.9;
       speechSynthesis.cancel();
@@ -279,19 +440,29 @@
     if (!a) { note.textContent = t("scan_invalid"); state.applicant = null; return; }
     state.applicant = a;
     note.textContent = t("scanned") + ": " + initials(a.name);
-    armIdle("priority");
+    armIdle();
   }
   window.MotcuaKiosk = { parseCccd: parseCccd, initials: initials };
 
   // --- start ----------------------------------------------------------------------------------
-  $("lang").addEventListener("click", function () { lang = lang === "vi" ? "en" : "vi"; applyLang(); armIdle("priority"); });
+  $("lang").addEventListener("click", function () { lang = lang === "vi" ? "en" : "vi"; applyLang(); armIdle(); });
+  $("large").addEventListener("click", function () { setLarge(!state.large); armIdle(); });
   $("back").addEventListener("click", goHome);
-  $("error-back").addEventListener("click", goHome);
+  $("prio-none").addEventListener("click", function () { issue(null); });
+  $("retry-now").addEventListener("click", function () { if (state.attempt) state.attempt.retryNow(); });
+  $("busy-back").addEventListener("click", busyBack);
+  $("error-retry").addEventListener("click", retryAttempt);
+  $("error-back").addEventListener("click", function () {
+    // With an attempt whose answer is unknown, back to its question (same key on a re-tap).
+    if (state.attempt && state.chosen && state.priorities.length) show("priority"); else goHome();
+  });
+  $("why-back").addEventListener("click", goHome);
   $("done").addEventListener("click", goHome);
   $("reprint").addEventListener("click", reprint);
-  document.addEventListener("pointerdown", function () {
-    if ($("screen-home").hidden) armIdle($("screen-ticket").hidden ? "priority" : "ticket");
-  });
+  $("listen").addEventListener("click", function () { if (state.lastTicket) speak(state.lastTicket); });
+  $("idle-continue").addEventListener("click", function () { closeIdle(); armIdle(); });
+  // Any touch means someone is there: it answers the idle question as "continue" too.
+  document.addEventListener("pointerdown", function () { closeIdle(); armIdle(); });
 
   if (!token) {
     $("error-text").textContent = t("not_registered");
@@ -322,8 +493,10 @@
       state.services = res[0];
       state.priorities = res[1];
       applyLang();
-      goHome();
+      // The start screen, keeping a language the citizen chose while the kiosk was loading.
+      if (current() !== "home") goHome(); else armIdle();
       setInterval(refreshServices, 60000);
+      loadProcedures();
       if (window.io && window.MotcuaRealtime) {
         MotcuaRealtime.connect("/kiosk", { token: token }, {
           snapshot: function (snap) {
@@ -334,21 +507,23 @@
           },
           event: function (type, data) {
             if (type === "queue.stats") mergeStats(data);
-            if (type === "config.changed" || type === "day.closed") refreshServices();
+            if (type === "config.changed" || type === "day.closed") { refreshServices(); loadProcedures(); }
             if (type === "printer.changed" && data.device_id === state.deviceId) onPrinter(data.status);
             if (type === "print.job" && data.device_id === state.deviceId) onSlip(data);
           },
-          status: function (online) { $("conn").hidden = online; },
+          status: function (online) { link.socket = online; showLink(); },
           // Revoked or unknown kiosk: no tickets from it any more.
           refused: function (why) {
             if (why !== "unauthorized" && why !== "forbidden" && why !== "revoked") return;
             $("error-text").textContent = t("not_registered");
+            $("error-retry").hidden = true;
             show("error");
           },
         });
       }
     }).catch(function (err) {
-      $("error-text").textContent = err.status === 401 ? t("not_registered") : t("error_retry");
+      $("error-text").textContent = err.status === 401 ? t("not_registered") : t("connecting");
+      $("error-retry").hidden = true;  // the kiosk itself tries again in 5 s
       show("error");
       if (err.status !== 401) setTimeout(start, 5000);
     });

@@ -53,7 +53,8 @@ def test_tap_a_service_and_get_a_printed_ticket_with_qr(kiosk_site: dict, page: 
     civil = page.get_by_role("button", name=re.compile("Hộ tịch – Chứng thực"))
     expect(civil).to_be_visible()
     civil.click()
-    expect(page.get_by_role("heading", name="Quý khách thuộc đối tượng ưu tiên?")).to_be_visible()
+    question = page.get_by_role("heading", name="Quý khách có thuộc đối tượng ưu tiên không?")
+    expect(question).to_be_visible()
     with page.expect_response(re.compile(r"/kiosk/audio/vi/B001\.wav$")) as spoken:
         page.get_by_role("button", name="Không, lấy số thường").click()
     expect(page.locator("#t-number")).to_have_text("B001")
@@ -79,7 +80,8 @@ def test_english_is_one_tap_away_and_lang_param_works(kiosk_site: dict, page: An
     base = kiosk_site["server"].url
     page.goto(f"{base}/kiosk?token={kiosk_site['kiosk']}")
     page.get_by_role("button", name="Switch to English").click()
-    expect(page.get_by_role("heading", name="Touch the service you need")).to_be_visible()
+    heading = page.get_by_role("heading", name="Touch the field of the procedure you need")
+    expect(heading).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("^Land"))).to_be_visible()
     page.goto(f"{base}/kiosk?lang=en")
     expect(page.get_by_role("button", name="Chuyển sang tiếng Việt")).to_be_visible()

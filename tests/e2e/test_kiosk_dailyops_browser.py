@@ -66,7 +66,7 @@ def test_a_capped_service_greys_out_and_says_what_to_do(capped_site: dict, page:
     expect(civil).to_contain_text("Đã hết số hôm nay")
     expect(civil).to_have_attribute("aria-disabled", "true")
     civil.click(force=True)  # aria-disabled: Playwright would wait; a finger does not
-    why = page.locator("#error-text")
+    why = page.locator("#why-text")
     expect(why).to_be_visible()
     expect(why).to_contain_text("đã cấp hết 1 số của hôm nay")
     expect(why).to_contain_text("Mời quay lại")

@@ -60,7 +60,7 @@ def test_kiosk_retries_an_issue_through_an_outage_and_gets_one_ticket(
         page.get_by_role("button", name=re.compile("Hộ tịch – Chứng thực")).click()
         page.get_by_role("button", name="Không, lấy số thường").click()
         expect(page.locator("#busy-text")).to_have_text(
-            "Đang kết nối lại, Quý khách vui lòng chờ…")
+            "Đang kết nối, xin Quý khách chờ…")
         expect(page.locator("#t-number")).to_have_text("B001", timeout=20000)
     finally:
         server.stop()
