@@ -51,7 +51,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "scan_invalid": "Chưa đọc được mã trên CCCD, Quý khách vui lòng thử lại.",
         "announce": "Số của Quý khách là {number}",
         "priority_mark": "Ưu tiên",
-        "service_closed": "Tạm dừng",
         "why_service_paused": "Lĩnh vực này đang tạm dừng lấy số",
         "why_service_paused_long": (
             "Lĩnh vực này đang tạm dừng lấy số. Quý khách vui lòng hỏi cán bộ hướng dẫn "
@@ -62,7 +61,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "why_service_after_last_ticket": "Đã hết giờ lấy số hôm nay",
         "why_site_closed_now": "Ngoài giờ làm việc",
         "why_site_holiday": "Ngày nghỉ lễ",
-        "touch_for_why": "Chạm để xem hướng dẫn",
         "help_title": "Hướng dẫn",
         "idle_title": "Quý khách có cần thêm thời gian không?",
         "idle_before": "Màn hình sẽ trở về trang đầu sau",
@@ -118,7 +116,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "scan_invalid": "The ID card code was not read yet, please try again.",
         "announce": "Your number is {number}",
         "priority_mark": "Priority",
-        "service_closed": "Paused",
         "why_service_paused": "This field is not taking numbers now",
         "why_service_paused_long": (
             "This field is not taking numbers at the moment. Please ask staff for help or "
@@ -128,7 +125,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "why_service_after_last_ticket": "Tickets have ended for today",
         "why_site_closed_now": "Closed now",
         "why_site_holiday": "Public holiday",
-        "touch_for_why": "Touch for what to do",
         "help_title": "What to do",
         "idle_title": "Do you need more time?",
         "idle_before": "The screen goes back to the start in",
