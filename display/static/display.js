@@ -256,6 +256,24 @@
     enqueue(callKey(call), parts);
   }
 
+  // The counter pieces and the chime are the same all day: fetched once, a few seconds after
+  // the board is up (one at a time, so the link stays free for calls), and kept.
+  var prefetched = false;
+  function prefetch() {
+    if (prefetched || AUDIO.speech === false) return;
+    prefetched = true;
+    var todo = [];
+    state.counters.forEach(function (c) {
+      var n = Number(c.number);
+      if (n >= 1 && n <= 999) voices.forEach(function (v) { todo.push([v, String(n)]); });
+    });
+    (function next() {
+      var item = todo.shift();
+      if (!item) return;
+      piece(item[0], "counter", item[1], true).then(function () { setTimeout(next, 200); });
+    })();
+  }
+
   // Many calls missed while offline: one announcement ("các số sau đã được mời…"), the list on
   // the screen.
   var missedTimer = null;
@@ -388,6 +406,7 @@
     applyLang();
     render();
     save();
+    setTimeout(prefetch, 5000);
   }
 
   // --- the last board, kept for a restart without the server --------------------------------
