@@ -189,7 +189,7 @@ class StaticFiles:
         files = {"workbox-sw": self._vendor_url("workbox/workbox-sw.js")}
         for module in WORKBOX_MODULES:
             files[module] = self._vendor_url(f"workbox/{module}.prod.js")
-        head = "self.MOTCUA_SW = " + json.dumps({"files": files}) + ";\n"
+        head = "self.motcuaWorker = " + json.dumps({"files": files}) + ";\n"
         body = (head + SW_SOURCE.read_text("utf-8")).encode()
         resp = Response(body, mimetype="text/javascript")
         resp.headers["Cache-Control"] = "no-cache"

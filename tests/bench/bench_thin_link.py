@@ -141,17 +141,17 @@ def poll(pages: dict[str, Any], expr: Callable[[str], str], timeout: float,
     return found
 
 
-def wait_idle(link: Link, quiet: float = 2.0, limit: float = 90.0) -> bool:
-    """Until the link carried nothing downward for ``quiet`` s; False when ``limit`` ran out."""
+def wait_idle(link: Link, quiet: float = 2.0, limit: float = 90.0, noise: int = 2000) -> bool:
+    """Until the link carried less than ``noise`` bytes downward (Socket.IO pings) in ``quiet``
+    s; False when ``limit`` ran out."""
     deadline = time.monotonic() + limit
-    last = link.counters()["down"]
-    still_since = time.monotonic()
+    marks = [(time.monotonic(), link.counters()["down"])]
     while time.monotonic() < deadline:
         time.sleep(0.25)
-        now = link.counters()["down"]
-        if now != last:
-            last, still_since = now, time.monotonic()
-        elif time.monotonic() - still_since >= quiet:
+        now = time.monotonic()
+        marks.append((now, link.counters()["down"]))
+        old = [m for m in marks if m[0] <= now - quiet]
+        if old and marks[-1][1] - old[-1][1] < noise:
             return True
     return False
 

@@ -1,5 +1,5 @@
 /* Motcua stations' service worker (served at /sw.js, scope "/"; server/web/static_files.py puts
- * the content-hashed addresses of Workbox's files in self.MOTCUA_SW above this text).
+ * the content-hashed addresses of Workbox's files in self.motcuaWorker above this text).
  *
  * - Station pages (wall display, kiosk, counter, tracking): network first, the cached copy
  *   after 4 s without an answer or when the network fails, so a station restarted during a
@@ -14,11 +14,11 @@
 /* global workbox */
 "use strict";
 
-importScripts(self.MOTCUA_SW.files["workbox-sw"]);
+importScripts(self.motcuaWorker.files["workbox-sw"]);
 workbox.setConfig({
   debug: false,
   // Workbox's own files come from this server (never its CDN), by their hashed addresses.
-  modulePathCb: function (name) { return self.MOTCUA_SW.files[name]; },
+  modulePathCb: function (name) { return self.motcuaWorker.files[name]; },
 });
 
 // Every module is loaded now, while installing: importScripts is refused afterwards.
