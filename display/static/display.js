@@ -256,12 +256,20 @@
     enqueue(callKey(call), parts);
   }
 
-  // The counter pieces and the chime are the same all day: fetched once, a few seconds after
-  // the board is up (one at a time, so the link stays free for calls), and kept.
+  // The counter pieces and the chime are the same all day: fetched once, just after the board
+  // is up (one at a time, so the link stays free for calls), and kept.
   var prefetched = false;
   function prefetch() {
-    if (prefetched || AUDIO.speech === false) return;
+    if (prefetched) return;
     prefetched = true;
+    // The service worker keeps this page, its files and the sound pieces: a TV that restarts
+    // while the link is down shows its last board instead of a browser error page. Registered
+    // now, not at start: its files would share a thin link with the board's first snapshot.
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.register("/sw.js").catch(function () { /* http on a LAN address */ });
+    }
+    chime();
+    if (AUDIO.speech === false) return;
     var todo = [];
     state.counters.forEach(function (c) {
       var n = Number(c.number);
@@ -406,7 +414,7 @@
     applyLang();
     render();
     save();
-    setTimeout(prefetch, 5000);
+    setTimeout(prefetch, first ? 1500 : 0);
   }
 
   // --- the last board, kept for a restart without the server --------------------------------
@@ -524,12 +532,6 @@
   if (!token) {
     notice(t("not_registered"));
     return;
-  }
-  chime();  // fetch it now: the first call should not wait for it
-  // The service worker keeps this page, its files and the sound pieces: a TV that restarts
-  // while the link is down shows its last board instead of a browser error page.
-  if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/sw.js").catch(function () { /* http on a LAN address */ });
   }
 
   var rt = MotcuaRealtime.connect("/display", { token: token }, {

@@ -212,6 +212,7 @@ def measure(browser: Any, link: Link, server: ServerProcess, caller: Caller,
     ready: list[float] = []
     loaded: list[int] = []
     for i in range(args.displays):
+        wait_idle(link, limit=60)  # each board loads on a link the others left idle
         page = browser.new_context(viewport=TV, locale="vi-VN").new_page()
         with link.measure() as m:
             t0 = time.monotonic()
@@ -221,7 +222,7 @@ def measure(browser: Any, link: Link, server: ServerProcess, caller: Caller,
         loaded.append(m["down"])
         displays[f"display{i + 1}"] = page
     first = displays["display1"]
-    time.sleep(2)
+    wait_idle(link, limit=60)
     t0 = time.monotonic()
     first.reload(wait_until="commit")
     warm = poll({"d": first}, lambda _: ready_js, 60, t0)["d"]
@@ -240,7 +241,8 @@ def measure(browser: Any, link: Link, server: ServerProcess, caller: Caller,
     counter.fill("input[name=password]", PASSWORD)
     counter.click("button[type=submit]")
     counter.wait_for_url("**/counter/**", timeout=60000)
-    counter.goto(f"{link.url}/counter/8", timeout=60000)
+    counter.click('form[action^="/counter/8/bind"] button', timeout=60000)
+    counter.wait_for_url("**/counter/8*", timeout=60000)
     time.sleep(8)  # the displays' first fetches (sound kept all day) are done
     wait_idle(link, limit=60)
 
@@ -312,7 +314,8 @@ def measure(browser: Any, link: Link, server: ServerProcess, caller: Caller,
     res["after_cut_all_shown_s"] = shown_all
     res["after_cut_said"] = said
 
-    # 4. tracking page on a phone, cold.
+    # 4. tracking page on a phone, cold, on an idle link.
+    wait_idle(link, limit=120)
     phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN",
                                 is_mobile=True).new_page()
     track = tickets[-1]["track_url"].split("/t/")[1]

@@ -3,7 +3,13 @@
  * page. Browsers allow service workers on https and on 127.0.0.1/localhost only. */
 (function () {
   "use strict";
-  if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/sw.js").catch(function () { /* plain http: no cache */ });
+  if (!("serviceWorker" in navigator)) return;
+  // After the page is up: the worker's files would otherwise share a thin link with the page's.
+  function register() {
+    setTimeout(function () {
+      navigator.serviceWorker.register("/sw.js").catch(function () { /* plain http: no cache */ });
+    }, 2000);
   }
+  if (document.readyState === "complete") register();
+  else window.addEventListener("load", register);
 })();
