@@ -77,3 +77,10 @@ def test_service_worker_and_workbox_come_from_this_server(app: Any) -> None:
         assert r.status_code == 200 and r.headers["Cache-Control"] == IMMUTABLE, address
     assert client.get("/static/vendor/workbox/evil.js").status_code == 404
     assert client.get("/static/vendor/../package.json").status_code == 404
+
+
+def test_the_socket_server_pings_as_configured(app: Any) -> None:
+    settings = app.extensions["motcua"].settings
+    eio = app.extensions["motcua_hub"].socketio.server.eio
+    assert eio.ping_interval == settings.socketio_ping_interval == 2.0
+    assert eio.ping_timeout == settings.socketio_ping_timeout == 2.5
