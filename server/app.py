@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, g, request, send_from_directory
+from flask import Flask, Response, g, request, send_from_directory
+from flask_compress import Compress
 from flask_talisman import Talisman
 
 from printers.vietnamese import use_fonts
@@ -23,12 +24,6 @@ from server.node import logs
 from server.web import client
 
 log = logging.getLogger("motcua")
-
-VENDOR_FILES = {
-    "socket.io.min.js": Path("socket.io-client/dist/socket.io.min.js"),
-    "socket.io.min.js.map": Path("socket.io-client/dist/socket.io.min.js.map"),
-}
-
 
 def system_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -210,16 +205,24 @@ def create_app(
     init_ops(app)
     _security_headers(app, settings)
 
-    node_modules = Path(settings.node_modules)
+    # Pages and larger JSON answers compressed on the fly (fast settings: they change at every
+    # request); static files are compressed once per version by static_files, which also gives
+    # them content-hashed addresses and serves the stations' service worker at /sw.js.
+    app.config.update(
+        COMPRESS_MIMETYPES=["text/html", "application/json"],
+        COMPRESS_ALGORITHM=["br", "gzip"],
+        COMPRESS_BR_LEVEL=4,
+        COMPRESS_LEVEL=6,
+        COMPRESS_MIN_SIZE=1024,
+        COMPRESS_STREAMS=False,
+    )
+    Compress(app)
+    from server.web.static_files import init_static
 
-    @app.get("/static/vendor/<path:name>")
-    def vendor(name: str) -> Any:
-        """Front-end libraries installed by npm (package-lock.json), never from a CDN."""
-        if name not in VENDOR_FILES:
-            abort(404)
-        return send_from_directory(
-            node_modules / VENDOR_FILES[name].parent, VENDOR_FILES[name].name, max_age=86400
-        )
+    app.extensions["motcua_static"] = init_static(
+        app, Path(settings.node_modules),
+        lambda path: send_from_directory(path.parent, path.name),
+    )
 
     access_log = logging.getLogger("motcua.access")
     if not settings.access_log:

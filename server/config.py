@@ -79,6 +79,11 @@ class Settings:
     audio_cache_max: int = 4000  # files kept in the spoken-call cache
     # a folder of <lang>/LC_MESSAGES/messages.po whose entries replace the built-in wording
     translations_dir: str | None = None
+    # Socket.IO heartbeat: the server pings every client this often and drops one whose answer
+    # is this late; a client that hears no ping for their sum knows its link is dead. 2 + 2.5 s:
+    # a silent cut is noticed by every station within 4.5 s (docs/configuration.md).
+    socketio_ping_interval: float = 2.0
+    socketio_ping_timeout: float = 2.5
     print_font: str | None = None  # a TTF with Vietnamese glyphs, tried first for image prints
     print_font_bold: str | None = None
     # PostgreSQL: a statement or a lock wait longer than this ends with 503
@@ -213,6 +218,15 @@ class Settings:
         values["audio_cache_max"] = _int(env, "MOTCUA_AUDIO_CACHE_MAX", 4000)
         if env.get("MOTCUA_TRANSLATIONS_DIR"):
             values["translations_dir"] = env["MOTCUA_TRANSLATIONS_DIR"]
+        for name, variable, low, high in (
+            ("socketio_ping_interval", "MOTCUA_SOCKETIO_PING_INTERVAL", 1.0, 60.0),
+            ("socketio_ping_timeout", "MOTCUA_SOCKETIO_PING_TIMEOUT", 1.0, 60.0),
+        ):
+            if env.get(variable):
+                seconds = float(env[variable])
+                if not low <= seconds <= high:
+                    raise ValueError(f"{variable} must be between {low:g} and {high:g} seconds")
+                values[name] = seconds
         if env.get("MOTCUA_PRINT_FONT"):
             values["print_font"] = env["MOTCUA_PRINT_FONT"]
         if env.get("MOTCUA_PRINT_FONT_BOLD"):

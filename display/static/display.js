@@ -1,8 +1,13 @@
 /* Motcua wall display: the call board of the lobby TV, with a chime and a spoken call.
  *
  * State comes from the /display namespace (snapshot + seq, see /static/js/realtime.js): a
- * snapshot replaces everything shown; events change it one by one. Audio is made on the server
- * (/display/audio/...) and played one announcement at a time.
+ * snapshot replaces everything shown; events change it one by one. A call is on the board as
+ * soon as its event arrives; its announcement follows, played one at a time from MP3 pieces made
+ * on the server (/display/audio/<tag>/...): the number piece once per call, the counter pieces
+ * and the chime fetched once and kept (this page's memory, the service worker's audio cache).
+ * A piece that does not come in time is skipped: the number is shown and flashes anyway.
+ * The last board is kept in localStorage: a TV restarted during a network cut (its page from
+ * the service worker's cache, /sw.js) shows it, dimmed, with the offline mark.
  */
 (function () {
   "use strict";
@@ -20,8 +25,15 @@
   var FLASH_MS = 8000;              // a new call is highlighted this long
   var STALE_MS = 20000;             // offline this long: the board says it may be out of date
   var RESYNC_MS = 5 * 60 * 1000;    // a fresh snapshot now and then, whatever happens
-  var MISSED_WINDOW_MS = 120000;    // calls missed while offline are announced if this recent
-  var QUEUE_MAX = 8;
+  // Calls missed while offline (a cut, a restart) are announced if made this recently: each
+  // one when they are few, else one announcement and the list on screen.
+  var MISSED_WINDOW_MS = 30 * 60 * 1000;
+  var MISSED_EACH_MAX = 5;
+  var MISSED_LIST_MS = 90000;       // the list of missed calls stays on screen this long
+  var FETCH_MS = 8000;              // a piece of sound not here by then is skipped
+  var SAVE_KEY = "motcua.display.board";
+  var AUDIO = cfg.audio || {};
+  var QUEUE_MAX = 12;
   var NUMBER_RE = /^[A-Z]{1,4}[0-9]{3,4}$/;
 
   var state = {
@@ -39,7 +51,8 @@
     flashKey: null,
   };
   // For tests and the benchmark: when each number was put on the board, what was announced.
-  var hooks = { shownAt: {}, frameAt: {}, announced: [], played: [], outcomes: [], state: state };
+  var hooks = { shownAt: {}, frameAt: {}, announced: [], played: [], outcomes: [], missedLists: [],
+                state: state };
   window.MotcuaDisplay = hooks;
 
   function trimHooks() {  // a TV runs for days: keep these small
@@ -50,6 +63,7 @@
   }
 
   var $ = M.$;
+  function callKey(c) { return c.number + "|" + c.counter; }
   var el = M.el;
   var t = M.translator(cfg.strings, function () { return lang; });
   function serverNow() { return Date.now() + state.serverOffset; }
@@ -182,20 +196,28 @@
   var queue = [];
   var playing = false;
   var soundBlocked = false;
-  var blobUrls = new Map();   // path -> Promise<object URL | null>
+  var kept = new Map();       // path -> Promise<object URL | null>: chime, counters (all day)
+  var blobUrls = new Map();   // path -> Promise<object URL | null>: number pieces (recent ones)
 
-  function fetchAudio(path, auth) {
-    if (blobUrls.has(path)) return blobUrls.get(path);
+  function fetchAudio(path, auth, keep) {
+    var store = keep ? kept : blobUrls;
+    if (store.has(path)) return store.get(path);
     var headers = auth ? { "Authorization": "Bearer " + token } : {};
-    var p = fetch(path, { headers: headers }).then(function (r) {
+    var ctl = window.AbortController ? new AbortController() : null;
+    var timer = ctl ? setTimeout(function () { ctl.abort(); }, FETCH_MS) : null;
+    var p = fetch(path, { headers: headers, signal: ctl ? ctl.signal : undefined }).then(function (r) {
       if (!r.ok) throw new Error(String(r.status));
       return r.blob();
-    }).then(function (b) { return URL.createObjectURL(b); }).catch(function () {
-      blobUrls.delete(path);  // not kept: the next call tries again (an engine may be back)
+    }).then(function (b) {
+      clearTimeout(timer);
+      return URL.createObjectURL(b);
+    }).catch(function () {
+      clearTimeout(timer);
+      store.delete(path);  // not kept: the next call tries again (an engine may be back)
       return null;
     });
-    blobUrls.set(path, p);
-    if (blobUrls.size > 60) {  // forget the oldest phrases
+    store.set(path, p);
+    if (blobUrls.size > 40) {  // forget the oldest number pieces
       var oldest = blobUrls.keys().next().value;
       var old = blobUrls.get(oldest);
       blobUrls.delete(oldest);
@@ -204,27 +226,84 @@
     return p;
   }
 
-  function chime() { return OPTS.chime === false ? null : fetchAudio("/display/audio/chime.wav", false); }
-
-  function phrasePath(v, call) {
-    return "/display/audio/" + v + "/" + encodeURIComponent(call.number) + "/" + call.counter + ".wav";
+  var audioBase = "/display/audio/" + encodeURIComponent(AUDIO.tag || "0") + "/";
+  function chime() { return OPTS.chime === false ? null : fetchAudio(audioBase + "chime.mp3", false, true); }
+  function piece(v, kind, value, keep) {
+    return fetchAudio(audioBase + v + "/" + kind + "/" + encodeURIComponent(value) + ".mp3", true, keep);
   }
+  hooks.audioBase = audioBase;
 
-  function announce(call) {
-    var key = call.number + "|" + call.counter;
+  function enqueue(key, parts) {
     for (var i = 0; i < queue.length; i++) if (queue[i].key === key) return;  // already waiting
-    var parts = [];
-    var c = chime();
-    if (c) parts.push(c);
-    if (NUMBER_RE.test(call.number) && call.counter >= 1 && call.counter <= 999) {
-      for (var r = 0; r < repeat; r++) {
-        voices.forEach(function (v) { parts.push(fetchAudio(phrasePath(v, call), true)); });
-      }
-    }
-    hooks.announced.push({ number: call.number, counter: call.counter, recall: !!call.recall, at: Date.now() });
     queue.push({ key: key, parts: parts });
     while (queue.length > QUEUE_MAX) queue.shift();
     pump();
+  }
+
+  function announce(call) {
+    var parts = [];
+    var c = chime();
+    if (c) parts.push(c);
+    if (AUDIO.speech !== false && NUMBER_RE.test(call.number) && call.counter >= 1 && call.counter <= 999) {
+      for (var r = 0; r < repeat; r++) {
+        voices.forEach(function (v) {
+          parts.push(piece(v, "call", call.number, false));
+          parts.push(piece(v, "counter", String(call.counter), true));
+        });
+      }
+    }
+    hooks.announced.push({ number: call.number, counter: call.counter, recall: !!call.recall, at: Date.now() });
+    enqueue(callKey(call), parts);
+  }
+
+  // The counter pieces and the chime are the same all day: fetched once, just after the board
+  // is up (one at a time, so the link stays free for calls), and kept.
+  var prefetched = false;
+  function prefetch() {
+    if (prefetched) return;
+    prefetched = true;
+    // The service worker keeps this page, its files and the sound pieces: a TV that restarts
+    // while the link is down shows its last board instead of a browser error page. Registered
+    // now, not at start: its files would share a thin link with the board's first snapshot.
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.register("/sw.js").catch(function () { /* http on a LAN address */ });
+    }
+    chime();
+    if (AUDIO.speech === false) return;
+    var todo = [];
+    state.counters.forEach(function (c) {
+      var n = Number(c.number);
+      if (n >= 1 && n <= 999) voices.forEach(function (v) { todo.push([v, String(n)]); });
+    });
+    (function next() {
+      var item = todo.shift();
+      if (!item) return;
+      piece(item[0], "counter", item[1], true).then(function () { setTimeout(next, 200); });
+    })();
+  }
+
+  // Many calls missed while offline: one announcement ("các số sau đã được mời…"), the list on
+  // the screen.
+  var missedTimer = null;
+  function announceMissed(calls) {
+    var box = $("missed-list");
+    box.textContent = "";
+    calls.forEach(function (c) {
+      var li = el("li", null);
+      li.appendChild(el("b", null, c.number));
+      li.appendChild(el("span", null, " ➜ " + t("counter") + " " + c.counter + (where(c) ? " " + where(c) : "")));
+      box.appendChild(li);
+    });
+    $("missed").hidden = false;
+    clearTimeout(missedTimer);
+    missedTimer = setTimeout(function () { $("missed").hidden = true; }, MISSED_LIST_MS);
+    var parts = [];
+    var c = chime();
+    if (c) parts.push(c);
+    if (AUDIO.speech !== false) voices.forEach(function (v) { parts.push(piece(v, "missed", "all", true)); });
+    hooks.missedLists.push({ numbers: calls.map(function (x) { return x.number; }), at: Date.now() });
+    hooks.announced.push({ missed: calls.length, at: Date.now() });
+    enqueue("missed|" + Date.now(), parts);
   }
 
   function pump() {
@@ -287,11 +366,10 @@
   // --- state changes ------------------------------------------------------------------
   var eventCalls = {};  // number|counter -> calls seen as events since the last snapshot
   var lastRecentKeys = {};
-
-  function callKey(c) { return c.number + "|" + c.counter; }
+  var restoredKeys = {};  // number|counter on the board kept from before a restart
 
   function onSnapshot(snap) {
-    var first = state.snapshots === 0;
+    var first = state.snapshots === 0 && !restored;
     state.snapshots += 1;
     state.site = snap.site;
     state.services = snap.services || [];
@@ -320,14 +398,57 @@
       missed.forEach(function (c) {
         var k = callKey(c);
         if (eventCalls[k] > 0) { eventCalls[k] -= 1; return; }  // it came as an event
+        if (restoredKeys[k]) return;  // it was on the board before this page started
         if (serverNow() - Date.parse(c.at) <= MISSED_WINDOW_MS) fresh.push(c);
       });
-      fresh.slice(-3).forEach(function (c) { flash(c); announce(c); });
+      if (fresh.length > MISSED_EACH_MAX) {
+        flash(fresh[fresh.length - 1]);
+        announceMissed(fresh);
+      } else {
+        fresh.forEach(function (c) { flash(c); announce(c); });
+      }
     }
     lastRecentKeys = keys;
     eventCalls = {};
+    restoredKeys = {};
     applyLang();
     render();
+    save();
+    setTimeout(prefetch, first ? 1500 : 0);
+  }
+
+  // --- the last board, kept for a restart without the server --------------------------------
+  var saveTimer = null;
+  function save() {
+    if (saveTimer) return;
+    saveTimer = setTimeout(function () {
+      saveTimer = null;
+      try {
+        localStorage.setItem(SAVE_KEY, JSON.stringify({
+          site: state.site, services: state.services, counters: state.counters,
+          nowServing: state.nowServing, recent: state.recent, ticker: state.ticker,
+          savedAt: Date.now(),
+        }));
+      } catch (e) { /* storage full or off: the board works without it */ }
+    }, 500);
+  }
+  function restore() {
+    try {
+      var saved = JSON.parse(localStorage.getItem(SAVE_KEY) || "null");
+      if (!saved || !saved.site) return false;
+      state.site = saved.site;
+      state.services = saved.services || [];
+      state.counters = saved.counters || [];
+      state.nowServing = saved.nowServing || [];
+      state.recent = saved.recent || [];
+      state.ticker = saved.ticker || null;
+      // What was on the board then: a reconnect announces only what came after.
+      // The times of calls that came as events are this TV's estimates, not the server's.
+      state.recent.forEach(function (c) { restoredKeys[callKey(c)] = true; });
+      return true;
+    } catch (e) {
+      return false;
+    }
   }
 
   function onEvent(type, d) {
@@ -349,6 +470,7 @@
       eventCalls[k] = (eventCalls[k] || 0) + 1;
       flash(call);
       render();
+      save();
       trimHooks();
       var n = d.number;
       hooks.shownAt[n] = Date.now();  // in the DOM; frameAt: the frame that paints it
@@ -377,6 +499,7 @@
       return;
     }
     render();
+    save();
   }
 
   function setConn(online) {
@@ -398,8 +521,9 @@
 
   // --- start ----------------------------------------------------------------------------
   hooks.render = render;
+  var restored = restore();
   applyLang();
-  $("conn").textContent = t("connecting");
+  $("conn").textContent = t(restored ? "saved" : "connecting");
   render();
   tick();
   setInterval(tick, 1000);
@@ -409,7 +533,6 @@
     notice(t("not_registered"));
     return;
   }
-  chime();  // fetch it now: the first call should not wait for it
 
   var rt = MotcuaRealtime.connect("/display", { token: token }, {
     snapshot: onSnapshot,

@@ -372,8 +372,9 @@ class Hub:
             "async_mode": async_mode,
             # Default origin check: browsers may connect only from pages this server served
             # (behind nginx the Host and X-Forwarded-Proto headers make that origin).
-            "ping_interval": 10,
-            "ping_timeout": 10,
+            # Short pings: a station notices a dead link within their sum (server/config.py).
+            "ping_interval": ctx.settings.socketio_ping_interval,
+            "ping_timeout": ctx.settings.socketio_ping_timeout,
             "logger": False,
             "engineio_logger": False,
             # A client's messages are handled in turn on its own connection, not each in a new

@@ -1,7 +1,11 @@
-"""Serving synthesised phrases over HTTP (shared by the kiosk and the wall display)."""
+"""Serving synthesised phrases over HTTP (shared by the kiosk and the wall display).
+
+The kiosk gets whole phrases as WAV; displays get calls in MP3 pieces named by the voice's tag
+(``part_response``, ``chime_response``), which they keep for a day."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Collection
 
@@ -10,7 +14,15 @@ from flask import Response, current_app, g, request, send_file
 from server.core.auth import principal_from_token
 from server.core.errors import AppError
 from server.web.i18n import request_lang
-from server.web.speech import VOICES, InvalidPart, Speech, SpeechUnavailable, validate
+from server.web.speech import (
+    VOICES,
+    InvalidPart,
+    Speech,
+    SpeechUnavailable,
+    chime_mp3,
+    validate,
+    validate_part,
+)
 
 UNAVAILABLE = {"vi": "Chưa có bộ đọc tiếng nói trên máy chủ.",
                "en": "No speech engine on the server."}
@@ -32,6 +44,26 @@ def speech() -> Speech:
     return engine
 
 
+def _caller_error(roles: Collection[str]) -> Response | None:
+    """None when the bearer token has one of ``roles``; else the 401/403 answer."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else None
+    with current_app.extensions["motcua"].db.read() as s:
+        p = principal_from_token(s, token)
+    if p is None:
+        return _app_error(AppError("unauthorized"))
+    g.principal = p  # for the access log
+    if p.role not in roles:
+        return _app_error(AppError("forbidden"))
+    return None
+
+
+def _unavailable() -> Response:
+    resp = _error("speech_unavailable", 503, UNAVAILABLE[request_lang()])
+    resp.headers["Retry-After"] = "300"
+    return resp
+
+
 def phrase_response(lang: str, number: str, counter: str | int | None,
                     roles: Collection[str]) -> Response:
     """The WAV of a phrase for a caller whose bearer token has one of ``roles``.
@@ -42,22 +74,55 @@ def phrase_response(lang: str, number: str, counter: str | int | None,
         lang, number, n = validate(lang, number, counter)
     except InvalidPart as bad:
         return _app_error(AppError("validation_error", detail=bad.part))
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header[:7].lower() == "bearer " else None
-    with current_app.extensions["motcua"].db.read() as s:
-        p = principal_from_token(s, token)
-    if p is None:
-        return _app_error(AppError("unauthorized"))
-    g.principal = p  # for the access log
-    if p.role not in roles:
-        return _app_error(AppError("forbidden"))
+    refused = _caller_error(roles)
+    if refused is not None:
+        return refused
     try:
         path = speech().phrase_wav(lang, number, n)
     except SpeechUnavailable:
-        resp = _error("speech_unavailable", 503, UNAVAILABLE[request_lang()])
-        resp.headers["Retry-After"] = "300"
-        return resp
+        return _unavailable()
     resp = send_file(path, mimetype="audio/wav", max_age=86400, conditional=True, etag=True)
     resp.headers["Cache-Control"] = "private, max-age=86400"
     resp.headers["X-Speech-Voice"] = VOICES[lang]
     return resp
+
+
+def _cache_control(tag: str, public: bool) -> str:
+    """Pieces are named by :attr:`Speech.voice_tag`: under the current tag their content never
+    changes, so a display keeps them (a day: its service worker's audio cache holds them that
+    long too, and the next day's first call fetches them again); an old tag (a page loaded
+    before an upgrade) gets the new sound, kept only a few minutes."""
+    scope = "public" if public else "private"
+    if tag == speech().voice_tag:
+        return f"{scope}, max-age=86400, immutable"
+    return f"{scope}, max-age=300"
+
+
+def part_response(tag: str, lang: str, kind: str, value: str,
+                  roles: Collection[str]) -> Response:
+    """The MP3 of a piece of a call (``speech.part_ssml``), checked like
+    :func:`phrase_response`."""
+    try:
+        lang, kind, _ = validate_part(lang, kind, value)
+    except InvalidPart as bad:
+        return _app_error(AppError("validation_error", detail=bad.part))
+    refused = _caller_error(roles)
+    if refused is not None:
+        return refused
+    try:
+        path = speech().part_mp3(lang, kind, value)
+    except SpeechUnavailable:
+        return _unavailable()
+    resp = send_file(path, mimetype="audio/mpeg", conditional=True, etag=True)
+    resp.headers["Cache-Control"] = _cache_control(tag, public=False)
+    resp.headers["X-Speech-Voice"] = VOICES[lang]
+    return resp
+
+
+def chime_response(tag: str) -> Response:
+    """The chime as an MP3 (public: it says nothing)."""
+    data = chime_mp3()
+    resp = Response(data, mimetype="audio/mpeg")
+    resp.headers["Cache-Control"] = _cache_control(tag, public=True)
+    resp.set_etag(hashlib.sha256(data).hexdigest()[:16])
+    return resp.make_conditional(request)

@@ -12,6 +12,12 @@ cache folder (the ``audio_dir`` setting, default ``./var/audio``). Two engines, 
 The ``speech`` setting picks one (``espeak-ng`` | ``espeakng-loader`` | ``none``; default ``auto``).
 Without an engine the display still plays the chime and the server says so once in its log.
 
+Displays on thin links get the call in pieces, each an MP3 (mono, ``MP3_KBPS`` kbit/s, made from
+the WAV with ``lameenc``): the number part ("Mời số A042" / "Number A042"), said once per call,
+and the counter part ("đến quầy số 3" / "please go to counter 3"), the same for every call to that
+counter, so a display fetches it once and keeps it (see :meth:`Speech.part_mp3`). A call then
+costs a display a few kilobytes instead of two WAVs of ~180 kB.
+
 Every synthesis writes a sidecar ``.json`` beside the WAV: the language, the eSpeak voice, the
 engine and the exact command, so what was used for a phrase can be checked afterwards.
 """
@@ -40,6 +46,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import lameenc
+
 from server.config import Settings, env_name
 
 log = logging.getLogger("motcua.speech")
@@ -56,6 +64,15 @@ COUNTER_RE = re.compile(r"[1-9][0-9]{0,2}")
 
 SPEECH_RATE = 150  # words per minute; eSpeak's default (175) is fast for a noisy hall
 SAMPLE_RATE = 22050  # what eSpeak NG produces; the chime uses the same
+# MP3 for displays: a speech bitrate (a voice of 22 kHz mono stays clear at 24 kbit/s), the
+# chime a little higher (its overtones).
+MP3_KBPS = 24
+CHIME_MP3_KBPS = 32
+# The pieces of a call sent to displays (see part_ssml): the number part, the counter part,
+# and the one announcement of calls missed while a display was offline.
+PART_KINDS: tuple[str, ...] = ("call", "counter", "missed")
+# Bumped when a wording below changes: it is part of every cached piece's name (voice_tag).
+PHRASES_VERSION = "2"
 
 
 class InvalidPart(ValueError):
@@ -115,6 +132,75 @@ def spoken_ssml(lang: str, number: str, counter: int | None) -> str:
         body = f"Number {spelled}, please go to counter {checked}."
     # No xml:lang here: eSpeak NG would let it pick the voice; the voice is chosen with "-v".
     return f"<speak>{body}</speak>"
+
+
+def validate_part(lang: str, kind: str, value: str) -> tuple[str, str, str | int | None]:
+    """Return ``(lang, kind, value)`` of a piece of a call or raise :class:`InvalidPart`:
+    ``call`` wants a ticket number, ``counter`` a counter number 1..999, ``missed`` ``all``."""
+    if not isinstance(lang, str) or lang not in LANGS:
+        raise InvalidPart("lang")
+    if kind == "call":
+        return lang, kind, validate(lang, value, None)[1]
+    if kind == "counter":
+        if not isinstance(value, str) or not COUNTER_RE.fullmatch(value):
+            raise InvalidPart("counter")
+        return lang, kind, int(value)
+    if kind == "missed":
+        if value != "all":
+            raise InvalidPart("value")
+        return lang, kind, None
+    raise InvalidPart("kind")
+
+
+def part_ssml(lang: str, kind: str, value: str | int | None) -> str:
+    """One piece of a call as eSpeak NG reads it: said one after the other, ``call`` then
+    ``counter`` make the whole call of :func:`spoken_ssml`; ``missed`` opens the list of calls
+    made while a display was offline ("các số sau đã được mời...")."""
+    if kind == "call":
+        number = validate(lang, str(value), None)[1]
+        spelled = f'<say-as interpret-as="characters">{number}</say-as>'
+        body = f"Mời số {spelled}," if lang == "vi" else f"Number {spelled},"
+    elif kind == "counter":
+        n = validate(lang, "A001", str(value))[2]
+        body = f"đến quầy số {n}." if lang == "vi" else f"please go to counter {n}."
+    elif kind == "missed" and lang in LANGS:
+        body = ("Các số sau đã được mời, xin Quý khách xem trên màn hình." if lang == "vi"
+                else "The following numbers have been called, please see the screen.")
+    else:
+        raise InvalidPart("kind")
+    return f"<speak>{body}</speak>"
+
+
+def mp3_bytes(samples: array, rate: int = SAMPLE_RATE, kbps: int = MP3_KBPS) -> bytes:
+    """16-bit mono samples as a constant-bitrate MP3 (``lameenc``)."""
+    enc = lameenc.Encoder()
+    enc.set_bit_rate(kbps)
+    enc.set_in_sample_rate(rate)
+    enc.set_channels(1)
+    enc.set_quality(2)  # 2: near-best; encoding a phrase once takes a few milliseconds
+    data = array("h", samples)
+    if sys.byteorder == "big":
+        data.byteswap()
+    return bytes(enc.encode(data.tobytes()) + enc.flush())
+
+
+def trim_silence(samples: array, rate: int = SAMPLE_RATE, keep_s: float = 0.06,
+                 threshold: int = 300) -> array:
+    """The samples without the near-silence eSpeak NG puts before and after a phrase (about
+    a third of a short piece), keeping ``keep_s`` on each side: pieces said one after the
+    other then sound like one sentence, and each is smaller."""
+    loud = [i for i in range(len(samples)) if abs(samples[i]) > threshold]
+    if not loud:
+        return samples
+    keep = int(keep_s * rate)
+    return samples[max(0, loud[0] - keep): min(len(samples), loud[-1] + keep + 1)]
+
+
+@lru_cache(maxsize=2)
+def chime_mp3(rate: int = SAMPLE_RATE) -> bytes:
+    """The chime as an MP3 (about 6 kB instead of 70 kB)."""
+    samples, rate = read_samples(chime_wav(rate))
+    return mp3_bytes(samples, rate, CHIME_MP3_KBPS)
 
 
 # --- engines --------------------------------------------------------------------------------
@@ -305,17 +391,36 @@ class Speech:
         """Where a phrase is kept. The name carries a digest of the engine and the text, so a
         new engine or a new wording never serves an old file."""
         lang, number, counter = validate(lang, number, counter)
+        which = "ticket" if counter is None else str(counter)
+        return self._path(lang, f"{number}-{which}", spoken_ssml(lang, number, counter))
+
+    def part_path(self, lang: str, kind: str, value: str) -> Path:
+        """Where a piece of a call (:func:`part_ssml`) is kept, named like :meth:`cache_path`."""
+        lang, kind, checked = validate_part(lang, kind, value)
+        name = f"{kind}-{'all' if checked is None else checked}"
+        return self._path(lang, name, part_ssml(lang, kind, checked))
+
+    def _path(self, lang: str, name: str, ssml: str) -> Path:
         engine = self.engine
         key = "|".join([
             engine.name if engine else "-",
             engine.version if engine else "-",
             VOICES[lang],
             str(SPEECH_RATE),
-            spoken_ssml(lang, number, counter),
+            ssml,
         ])
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-        which = "ticket" if counter is None else str(counter)
-        return self.cache_dir / lang / f"{number}-{which}.{digest}.wav"
+        return self.cache_dir / lang / f"{name}.{digest}.wav"
+
+    @property
+    def voice_tag(self) -> str:
+        """A digest of everything that makes the pieces sound as they do (engine, its version,
+        rate, wording, MP3 bitrate): the first part of their addresses, so a display may keep
+        a piece for as long as it likes and still never plays an old one after an upgrade."""
+        engine = self.engine
+        key = "|".join([engine.name if engine else "-", engine.version if engine else "-",
+                        str(SPEECH_RATE), str(MP3_KBPS), str(CHIME_MP3_KBPS), PHRASES_VERSION])
+        return hashlib.sha256(key.encode()).hexdigest()[:10]
 
     @staticmethod
     def sidecar(path: Path) -> dict[str, Any]:
@@ -338,6 +443,41 @@ class Speech:
         if self.engine is None:
             raise SpeechUnavailable(self.unavailable_reason or "no speech engine")
         path = self.cache_path(lang, number, n)
+        return self._ensure(self.engine, lang, spoken_ssml(lang, number, n), path,
+                            {"number": number, "counter": n})
+
+    def part_mp3(self, lang: str, kind: str, value: str) -> Path:
+        """The MP3 of a piece of a call (:func:`part_ssml`), synthesised and encoded once.
+
+        Raises like :meth:`phrase_wav`."""
+        lang, kind, checked = validate_part(lang, kind, value)
+        if self.engine is None:
+            raise SpeechUnavailable(self.unavailable_reason or "no speech engine")
+        wav = self.part_path(lang, kind, value)
+        mp3 = wav.with_suffix(".mp3")
+        if mp3.exists():
+            self._touch(mp3)
+            return mp3
+        self._ensure(self.engine, lang, part_ssml(lang, kind, checked), wav,
+                     {"part": kind, "value": checked})
+        with self._lock_for(str(mp3)):
+            if not mp3.exists():
+                try:
+                    samples, rate = read_samples(wav.read_bytes())
+                except (OSError, EOFError, wave.Error, ValueError) as exc:
+                    raise SpeechUnavailable(f"cached WAV unreadable: {exc}") from None
+                samples = trim_silence(samples, rate)
+                tmp = mp3.with_name(f".{mp3.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+                try:
+                    tmp.write_bytes(mp3_bytes(samples, rate))
+                    os.replace(tmp, mp3)  # atomic, as the WAV
+                finally:
+                    with contextlib.suppress(OSError):
+                        tmp.unlink()
+        return mp3
+
+    def _ensure(self, engine: Engine, lang: str, text: str, path: Path,
+                meta: dict[str, Any]) -> Path:
         if path.exists():
             self._touch(path)
             return path
@@ -345,19 +485,18 @@ class Speech:
             if path.exists():
                 return path
             with self._slots:
-                self._synthesise(self.engine, lang, number, n, path)
+                self._synthesise(engine, lang, text, meta, path)
         self._writes += 1
         if self._writes % 50 == 0:
             self.prune()
         return path
 
-    def _synthesise(self, engine: Engine, lang: str, number: str, counter: int | None,
+    def _synthesise(self, engine: Engine, lang: str, text: str, what: dict[str, Any],
                     path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
         voice = VOICES[lang]
         cmd = engine.command(voice, tmp)
-        text = spoken_ssml(lang, number, counter)
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(
@@ -378,8 +517,7 @@ class Speech:
                 "voice": voice,
                 "engine": engine.name,
                 "engine_version": engine.version,
-                "number": number,
-                "counter": counter,
+                **what,
                 "text": text,
                 "command": [str(path) if a == str(tmp) else a for a in cmd],
                 "seconds": round(len(samples) / SAMPLE_RATE, 2),
@@ -402,7 +540,7 @@ class Speech:
             with contextlib.suppress(OSError):
                 tmp.unlink()
         log.info("phrase synthesised", extra={
-            "engine": engine.name, "voice": voice, "number": number, "counter": counter,
+            "engine": engine.name, "voice": voice, **what,
             "ms": round((time.perf_counter() - t0) * 1000, 1)})
 
     @staticmethod
@@ -423,8 +561,7 @@ class Speech:
         files.sort()
         extra = len(files) - int(self.max_files * 0.9)
         for _, p in files[:extra]:
-            with contextlib.suppress(OSError):
-                p.unlink()
-            with contextlib.suppress(OSError):
-                p.with_suffix(".json").unlink()
+            for each in (p, p.with_suffix(".json"), p.with_suffix(".mp3")):
+                with contextlib.suppress(OSError):
+                    each.unlink()
         return extra

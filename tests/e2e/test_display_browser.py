@@ -89,8 +89,8 @@ def test_call_is_shown_and_announced_and_survives_a_server_restart(
 
     # A clerk calls: the number is on the board, large, with its counter, highlighted, and
     # the call is announced: chime, then the phrase in Vietnamese and English.
-    with tv.expect_request(re.compile(r"/display/audio/vi/A001/1\.wav$")) as vi_req, \
-            tv.expect_request(re.compile(r"/display/audio/en/A001/1\.wav$")):
+    with tv.expect_request(re.compile(r"/display/audio/\w+/vi/call/A001\.mp3$")) as vi_req, \
+            tv.expect_request(re.compile(r"/display/audio/\w+/en/call/A001\.mp3$")):
         first = call_next(site, 1)
         assert first["number"] == "A001"
     expect(tv.locator("#hero-number")).to_have_text("A001")
@@ -103,10 +103,10 @@ def test_call_is_shown_and_announced_and_survives_a_server_restart(
     speaks = find_engine()[0] is not None
     if speaks:
         assert response.status == 200
-        assert response.header_value("content-type") == "audio/wav"
+        assert response.header_value("content-type") == "audio/mpeg"
     else:  # no speech engine on this machine: the board still chimes (see the audio tests)
         assert response.status == 503
-    assert any(u.endswith("/display/audio/chime.wav") for u in audio)
+    assert any(u.endswith("/chime.mp3") for u in audio)
     # The chime is played to its end, then the phrase (one audio element: never overlapping).
     wait_js(tv, "MotcuaDisplay.outcomes.length >= 1", timeout=10000)
     assert tv.evaluate("MotcuaDisplay.outcomes[0]") == "ended"
@@ -124,7 +124,7 @@ def test_call_is_shown_and_announced_and_survives_a_server_restart(
     # Power cut on the server: the board says it is reconnecting, discreetly.
     server.kill()
     expect(tv.locator("#conn")).to_be_visible(timeout=15000)
-    expect(tv.locator("#conn")).to_have_text("Đang kết nối lại…")
+    expect(tv.locator("#conn")).to_have_text("Mất kết nối với máy chủ — đang kết nối lại…")
 
     # Back up; meanwhile counter 1 finishes A001 and counter 2 calls the next ticket. Whether
     # those arrive as events or in the snapshot on reconnect, the board shows the truth.
@@ -142,7 +142,7 @@ def test_call_is_shown_and_announced_and_survives_a_server_restart(
     # Announced too (from the event, or as a call missed while the board was reconnecting).
     wait_js(tv, "MotcuaDisplay.announced.some(a => a.number === 'A002')", timeout=5000)
     for _ in range(50):
-        if any(u.endswith("/display/audio/vi/A002/2.wav") for u in audio):
+        if any(u.endswith("/vi/call/A002.mp3") for u in audio):
             break
         tv.wait_for_timeout(100)
     else:
