@@ -425,6 +425,7 @@ class OutboxMessage(Base):
         Index("ix_outbox_messages_site_status", "site_id", "status"),
         Index("ix_outbox_messages_recipient_created", "recipient", "created_at"),
         Index("ix_outbox_messages_ticket", "ticket_id"),
+        Index("ix_outbox_messages_created", "created_at"),
     )
 
 

@@ -73,6 +73,7 @@ def upgrade() -> None:
     op.create_index("ix_outbox_messages_recipient_created", "outbox_messages",
                     ["recipient", "created_at"])
     op.create_index("ix_outbox_messages_ticket", "outbox_messages", ["ticket_id"])
+    op.create_index("ix_outbox_messages_created", "outbox_messages", ["created_at"])
     op.create_table(
         "message_channels",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -92,6 +93,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("message_channels")
+    op.drop_index("ix_outbox_messages_created", table_name="outbox_messages")
     op.drop_index("ix_outbox_messages_ticket", table_name="outbox_messages")
     op.drop_index("ix_outbox_messages_recipient_created", table_name="outbox_messages")
     op.drop_index("ix_outbox_messages_site_status", table_name="outbox_messages")
