@@ -60,7 +60,7 @@ def utcnow() -> dt.datetime:
 # --- the shared machinery: claims, leases, fenced updates -----------------------------------
 
 
-def fenced_update(db: Database, model: Any, row_id: str, attempts: int, claimed: str,
+def fenced_update(db: Database, model: Any, row_id: str, attempts: int, claimed: str, /,
                   **values: Any) -> bool:
     """Change a claimed row only while the claim that holds it still does (same status,
     same attempt number): one guarded ``UPDATE``, no ORM load. True when it did."""
