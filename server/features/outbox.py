@@ -33,13 +33,13 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, event, func, or_, select, update
+from sqlalchemy import and_, case, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from messaging.base import Channel, Message, Outcome
 from printers.spool import backoff_delay
 from server.core.db import Database, insert_for
-from server.models import OutboxMessage, Ticket
+from server.models import OutboxMessage, PrintJob, Ticket
 
 log = logging.getLogger("motcua.outbox")
 
@@ -411,26 +411,48 @@ class Dispatcher:
 
 # --- figures ---------------------------------------------------------------------------------
 
+@dataclass
+class Figures:
+    queued: int = 0  # waiting now (queued or being sent)
+    oldest_s: float = 0.0  # age of the oldest waiting one
+    sent: int = 0  # in the window
+    failed: int = 0
+    retried: int = 0  # attempts beyond the first
 
-def counts(session: Session, since: dt.datetime | None = None) -> dict[tuple[str, str], int]:
-    """Messages per (channel, status), optionally only those created since ``since``."""
-    query = select(OutboxMessage.channel, OutboxMessage.status, func.count()).group_by(
-        OutboxMessage.channel, OutboxMessage.status)
-    if since is not None:
-        query = query.where(OutboxMessage.created_at >= since)
-    return {(ch, st): int(n) for ch, st, n in session.execute(query).all()}
 
-
-def retried(session: Session) -> dict[str, int]:
-    """Attempts beyond the first, per channel (retries so far)."""
-    query = select(OutboxMessage.channel,
-                   func.coalesce(func.sum(OutboxMessage.attempts - 1), 0)).where(
-        OutboxMessage.attempts > 1).group_by(OutboxMessage.channel)
-    return {ch: int(n) for ch, n in session.execute(query).all()}
+def figures(session: Session, now: dt.datetime, window: dt.timedelta = dt.timedelta(days=1),
+            channels: Iterable[str] = ()) -> dict[str, Figures]:
+    """Per channel (``print`` from the print jobs), cluster-wide: waiting now and the oldest
+    waiting one's age; sent, failed and retried among those made in the last ``window``."""
+    out = {name: Figures() for name in channels}
+    since = now - window
+    tables = (
+        (OutboxMessage, (QUEUED, SENDING), SENT, FAILED, [OutboxMessage.channel]),
+        (PrintJob, ("queued", "printing"), "done", "failed", []),  # the print channel
+    )
+    for table, waiting, sent, failed, by in tables:
+        for *key, n, first in session.execute(
+                select(*by, func.count(), func.min(table.created_at))
+                .where(table.status.in_(waiting)).group_by(*by)).all():
+            f = out.setdefault(key[0] if key else "print", Figures())
+            f.queued = int(n)
+            f.oldest_s = max((now - first).total_seconds(), 0.0) if first else 0.0
+        for *key, status, n, tries in session.execute(
+                select(*by, table.status, func.count(),
+                       func.coalesce(func.sum(case((table.attempts > 1, table.attempts - 1),
+                                                   else_=0)), 0))
+                .where(table.created_at >= since).group_by(*by, table.status)).all():
+            f = out.setdefault(key[0] if key else "print", Figures())
+            if status == sent:
+                f.sent += int(n)
+            elif status == failed:
+                f.failed += int(n)
+            f.retried += int(tries)
+    return out
 
 
 __all__ = [
-    "DROPPED", "FAILED", "QUEUED", "SENDING", "SENT", "Claimed", "Dispatcher", "MessageStore",
-    "TokenBucket", "claim_rows", "counts", "due_clause", "enqueue", "fenced_update",
-    "retried", "wake_after_commit",
+    "DROPPED", "FAILED", "QUEUED", "SENDING", "SENT", "Claimed", "Dispatcher", "Figures",
+    "MessageStore", "TokenBucket", "claim_rows", "due_clause", "enqueue", "fenced_update",
+    "figures", "wake_after_commit",
 ]

@@ -28,6 +28,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from server.features.applicants import purge_applicants
+from server.features.notifications import purge_contacts
 from server.models import PrintJob
 
 #: Print jobs in these statuses are still to be sent: never removed here.
@@ -53,6 +54,7 @@ def apply(session: Session, now: dt.datetime, days: int, dry_run: bool = False) 
         "retention_days": max(1, days),
         "cutoff": cutoff.isoformat(),
         "applicant_scans": purge_applicants(session, now, dry_run=dry_run),
+        "phone_numbers": purge_contacts(session, now, dry_run=dry_run),
         "print_jobs": int(jobs),
         "print_job_bytes": int(job_bytes),
     }
@@ -63,7 +65,8 @@ def describe(summary: dict[str, Any]) -> str:
     verb = "would remove" if summary["dry_run"] else "removed"
     return (
         f"retention ({summary['retention_days']} days) {verb}: "
-        f"{summary['applicant_scans']} ID-card scan(s) of past business days, "
+        f"{summary['applicant_scans']} ID-card scan(s) and "
+        f"{summary.get('phone_numbers', 0)} phone number(s) of past business days, "
         f"{summary['print_jobs']} print job(s) made before {summary['cutoff'][:10]} "
         f"({summary['print_job_bytes']} bytes)"
     )
