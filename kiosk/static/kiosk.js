@@ -145,10 +145,19 @@
   var ISSUE_RETRY_MS = 60000;  // how long an issue keeps trying while the server cannot serve
 
   function issue(priority) {
-    if (!state.chosen || !$("screen-busy").hidden) return;
+    if (!state.chosen || !$("screen-busy").hidden || $("screen-phone")) return;
+    // The optional phone step (kiosk-phone.js): {phone, phone_consent} or null; walked away: home.
+    var step = window.MotcuaKioskPhone ? window.MotcuaKioskPhone.ask(state.site.code, lang) : null;
+    if (!step) { send(priority, null); return; }
+    step.then(function (contact) { send(priority, contact); }, goHome);
+  }
+
+  function send(priority, contact) {
+    if (!state.chosen) return;  // the kiosk went home meanwhile
     show("busy");
     var body = { service: state.chosen.code, priority: priority, lang: lang };
     if (state.applicant) body.applicant = state.applicant;
+    if (contact) { body.phone = contact.phone; body.phone_consent = contact.phone_consent; }
     // The same Idempotency-Key on every try: however many tries reach the server, one ticket.
     // While the server cannot serve (a database or network blip) the kiosk keeps trying for a
     // minute with a calm message, and only then says what to do.
