@@ -454,6 +454,7 @@ SAMPLE_VALUES: dict[tuple[str, str], Any] = {
     ("ratings", "score"): "satisfied",
     ("ratings", "source"): "track",
     ("restore_fences", "kind"): "backup",
+    ("outbox_messages", "status"): "queued",
 }
 WHEN = dt.datetime(2026, 1, 5, 8, 30)
 

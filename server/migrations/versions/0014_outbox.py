@@ -33,8 +33,8 @@ def upgrade() -> None:
         sa.Column("consent_version", sa.String(length=16), nullable=False),
         sa.Column("purged_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"],
-                                name="fk_ticket_contacts_ticket_id_tickets"),
-        sa.PrimaryKeyConstraint("ticket_id", name="pk_ticket_contacts"),
+                                name=op.f("fk_ticket_contacts_ticket_id_tickets")),
+        sa.PrimaryKeyConstraint("ticket_id", name=op.f("pk_ticket_contacts")),
     )
     op.create_table(
         "outbox_messages",
@@ -59,13 +59,13 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(), nullable=True),
         sa.Column("provider_id", sa.String(length=100), nullable=True),
         sa.CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed', 'dropped')",
-                           name="ck_outbox_messages_status"),
+                           name=op.f("ck_outbox_messages_status")),
         sa.ForeignKeyConstraint(["site_id"], ["sites.id"],
-                                name="fk_outbox_messages_site_id_sites"),
+                                name=op.f("fk_outbox_messages_site_id_sites")),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"],
-                                name="fk_outbox_messages_ticket_id_tickets"),
-        sa.PrimaryKeyConstraint("id", name="pk_outbox_messages"),
-        sa.UniqueConstraint("idempotency_key", name="uq_outbox_messages_idempotency_key"),
+                                name=op.f("fk_outbox_messages_ticket_id_tickets")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_messages")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_outbox_messages_idempotency_key")),
     )
     op.create_index("ix_outbox_messages_due", "outbox_messages",
                     ["channel", "status", "next_attempt_at"])
@@ -84,9 +84,9 @@ def upgrade() -> None:
         sa.Column("templates", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(["site_id"], ["sites.id"],
-                                name="fk_message_channels_site_id_sites"),
-        sa.PrimaryKeyConstraint("id", name="pk_message_channels"),
-        sa.UniqueConstraint("site_id", "channel", name="uq_message_channels_site_id_channel"),
+                                name=op.f("fk_message_channels_site_id_sites")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_message_channels")),
+        sa.UniqueConstraint("site_id", "channel", name=op.f("uq_message_channels_site_id_channel")),
         sqlite_autoincrement=True,
     )
 
