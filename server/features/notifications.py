@@ -273,6 +273,37 @@ def channel_view(row: MessageChannel) -> dict[str, Any]:
             "updated_at": iso(row.updated_at)}
 
 
+def site_channels(session: Session, site_id: int) -> list[dict[str, Any]]:
+    """The site's own channel settings as the configuration file holds them (credentials as
+    ``"***"``)."""
+    rows = session.scalars(select(MessageChannel).where(MessageChannel.site_id == site_id)
+                           .order_by(MessageChannel.channel)).all()
+    return [{"channel": r.channel, "enabled": r.enabled, "config": _redacted(r.config or {}),
+             "templates": r.templates or {}} for r in rows]
+
+
+def _unredacted(given: Any, stored: Any) -> Any:
+    """``given`` with every ``"***"`` replaced by the stored value at the same place."""
+    if isinstance(given, dict):
+        old = stored if isinstance(stored, dict) else {}
+        return {k: _unredacted(v, old.get(k)) for k, v in given.items()}
+    if given == "***" and stored is not None:
+        return stored
+    return given
+
+
+def import_channel(session: Session, site_id: int, name: str, enabled: bool,
+                   config: dict[str, Any], templates: dict[str, dict[str, str]],
+                   now: dt.datetime) -> dict[str, Any]:
+    """A channel from the configuration file: as :func:`configure_channel`, an exported
+    ``"***"`` keeping the stored credential."""
+    row = session.scalar(select(MessageChannel).where(MessageChannel.site_id == site_id,
+                                                      MessageChannel.channel == name))
+    config = _unredacted(config, row.config if row is not None else None)
+    return configure_channel(session, site_id, name, enabled=enabled, config=config,
+                             templates=templates, now=now, policy=Policy(base_url=""))
+
+
 def list_channels(session: Session, site_id: int, policy: Policy) -> dict[str, Any]:
     """The channels in effect at ``site_id`` (own or inherited) and the one messages use."""
     out = []

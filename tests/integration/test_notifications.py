@@ -209,3 +209,39 @@ def test_gateway_failing_raises_an_alert(api: Any, app: Any, db: Database) -> No
         assert offer["available"] is True and offer["near_ahead"]["land"] == 3
     finally:
         sms.stop()
+
+
+def test_channels_and_near_count_in_the_config_file(api: Any, app: Any, db: Database,
+                                                    clock: Any) -> None:
+    from server.core.auth import Principal
+    from server.core.errors import AppError
+    from server.features import siteconfig
+    from server.models import MessageChannel, Service
+
+    config = {"url": "http://127.0.0.1:9/sms/send",
+              "headers": {"Authorization": "Basic c2VjcmV0"},
+              "result_field": "CodeResult", "ok_codes": ["100"]}
+    r = api.call("PUT", "/api/v1/sites/PROV/channels/sms", "admin",
+                 json={"config": config, "templates": {"called": {
+                     "vi": "Mời số {number} đến quầy {counter}."}}})
+    assert r.status_code == 200, r.get_json()
+    system = Principal(kind="system", id=None, role="system", site_id=None)
+    with db.read() as s:
+        doc = siteconfig.export_site(s, system, "PROV")
+    (channel,) = doc["channels"]
+    assert channel["config"]["headers"]["Authorization"] == "***"
+    ht = next(child for child in doc["children"] if child["site"]["code"] == "HT")
+    land = next(sv for sv in ht["services"] if sv["code"] == "land")
+    assert land["notify_ahead"] is None
+    land["notify_ahead"] = 5
+    with db.write() as s:
+        siteconfig.import_config(s, system, siteconfig.dump(doc), clock())
+    with db.read() as s:
+        row = s.scalar(select(MessageChannel).where(MessageChannel.channel == "sms"))
+        assert row.config["headers"]["Authorization"] == "Basic c2VjcmV0"  # kept
+        assert row.templates["called"]["vi"] == "Mời số {number} đến quầy {counter}."
+        assert s.get(Service, api.world.services["land"]).notify_ahead == 5
+    doc["channels"] = [{"channel": "pager", "config": {}}]
+    with db.write() as s, pytest.raises(AppError) as refused:
+        siteconfig.import_config(s, system, siteconfig.dump(doc), clock())
+    assert "channels[0].channel" in str(refused.value.params)
