@@ -48,9 +48,10 @@ QUEUED, SENDING, SENT, FAILED, DROPPED = "queued", "sending", "sent", "failed", 
 
 #: A ``near`` message is worth sending only while its ticket still waits.
 DROP_UNLESS_WAITING = frozenset({"near"})
-#: A ``called`` message is worth sending only until the ticket's visit ended.
+#: A ``called`` message is worth sending only until the ticket's visit ended. A no-show is
+#: not an end: the citizen who missed the call may still come (and be served) after it.
 DROP_WHEN_FINISHED = frozenset({"called"})
-FINISHED = ("done", "no_show", "cancelled", "transferred", "unserved_at_close")
+FINISHED = ("done", "cancelled", "transferred", "unserved_at_close")
 
 
 def utcnow() -> dt.datetime:
