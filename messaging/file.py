@@ -51,7 +51,6 @@ class FileChannel:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 os.write(fd, data)
-                os.fsync(fd)
             finally:
                 os.close(fd)
         except OSError as exc:

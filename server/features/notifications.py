@@ -157,12 +157,25 @@ def _lineage(session: Session, site_id: int) -> list[int]:
     return out
 
 
+def channels_at(session: Session, site_id: int) -> dict[str, MessageChannel]:
+    """Every channel's settings in effect at ``site_id`` (its own, else its nearest parent's),
+    read once per unit of work (a call may write several messages)."""
+    cache = session.info.setdefault("motcua_channels", {})
+    found: dict[str, MessageChannel] | None = cache.get(site_id)
+    if found is None:
+        lineage = _lineage(session, site_id)
+        rank = {s: i for i, s in enumerate(lineage)}
+        found = {}
+        for row in sorted(session.scalars(select(MessageChannel).where(
+                MessageChannel.site_id.in_(lineage))), key=lambda r: -rank[r.site_id]):
+            found[row.channel] = row  # nearer sites last: they win
+        cache[site_id] = found
+    return found
+
+
 def channel_row(session: Session, site_id: int, name: str) -> MessageChannel | None:
     """The settings of channel ``name`` for ``site_id``: its own, else its nearest parent's."""
-    lineage = _lineage(session, site_id)
-    rows = {r.site_id: r for r in session.scalars(select(MessageChannel).where(
-        MessageChannel.site_id.in_(lineage), MessageChannel.channel == name))}
-    return next((rows[s] for s in lineage if s in rows), None)
+    return channels_at(session, site_id).get(name)
 
 
 def build_channel(name: str, config: dict[str, Any], policy: Policy) -> Channel | None:
@@ -250,6 +263,7 @@ def configure_channel(session: Session, site_id: int, name: str, *, enabled: boo
         session.add(row)
     row.enabled, row.config, row.templates, row.updated_at = enabled, config, templates, now
     session.flush()
+    session.info.pop("motcua_channels", None)
     return channel_view(row)
 
 

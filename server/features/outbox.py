@@ -121,6 +121,7 @@ class Claimed:
     attempts: int
     site_id: int | None
     message: Message
+    lease_until: dt.datetime | None = None
 
 
 def enqueue(session: Session, message: Message, *, site_id: int | None = None,
@@ -190,7 +191,8 @@ class MessageStore:
             live = [row for row, _st in rows if row.id not in late]
             # Lost while sending: sent again, the gateway recognises the idempotency key.
             for row in claim_rows(live, now, lease_until, SENDING, lambda _row: True):
-                send.append(Claimed(row.id, row.attempts, row.site_id, _message(row)))
+                send.append(Claimed(row.id, row.attempts, row.site_id, _message(row),
+                                    lease_until))
         return send, dropped
 
     def begin_send(self, c: Claimed, now: dt.datetime, lease_until: dt.datetime) -> bool:
@@ -371,7 +373,12 @@ class Dispatcher:
                                   "rate limit of the gateway", count=False)
             return True
         now = self.clock()
-        if not self.store.begin_send(c, now, now + dt.timedelta(seconds=self.lease)):
+        # The claim's lease is renewed (one more write) only when too little of it is left
+        # for this attempt: a message's receiver recognises a repeat, so unlike a slip there
+        # is nothing to mark before the bytes leave.
+        left = (c.lease_until - now).total_seconds() if c.lease_until else 0.0
+        if left < self.timeout + 5 and not self.store.begin_send(
+                c, now, now + dt.timedelta(seconds=self.lease)):
             log.info("outbox message was taken over before sending", extra={"id": c.id})
             return True
         try:

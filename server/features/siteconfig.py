@@ -224,7 +224,8 @@ def _site_doc(
                 "daily_cap": sv.daily_cap,
                 "last_ticket_time": sv.last_ticket_time,
                 "display_colour": sv.display_colour,
-                "notify_ahead": sv.notify_ahead,
+                # People ahead for the "near" message; left out at the default (3).
+                **({"notify_ahead": sv.notify_ahead} if sv.notify_ahead is not None else {}),
             }
             for sv in services
         ],
