@@ -83,6 +83,9 @@ def demo(base_url: str | None) -> None:
         w(f"  Display {name}: {base}/display?token={token}  (lobby TV; ?voices=vi,en)")
     w("  (demo kiosks print to files in ./printed/ beside the database; `motcua printer set` "
       "points them at a real printer)")
+    messages = settings.messages_path()
+    if messages is not None:
+        w(f"  Messages to citizens (SMS stand-in, one JSON per line): {messages}")
     w(f"  Counter station:   {base}/counter/     (sign in as canbo1..canbo8)")
     w(f"  Counter tablet:    {base}/counter/3/rate  (the citizen rates the visit)")
     w(f"  Supervisor:        {base}/supervisor/  (giamsat.hacthanh)")
