@@ -162,15 +162,28 @@ class MessageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def claim_due(self, channel: str, now: dt.datetime, limit: int,
+    def any_due(self, channels: Iterable[str], now: dt.datetime) -> bool:
+        """Whether any message of ``channels`` is due (a read: an idle worker's pass takes no
+        write lock, which SQLite's requests would wait for)."""
+        with self.db.read() as s:
+            return s.scalar(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.channel.in_(list(channels)),
+                       OutboxMessage.status.in_([QUEUED, SENDING]),
+                       or_(OutboxMessage.next_attempt_at <= now,
+                           OutboxMessage.lease_until <= now))
+                .limit(1)) is not None
+
+    def claim_due(self, channels: Iterable[str], now: dt.datetime, limit: int,
                   lease_until: dt.datetime) -> tuple[list[Claimed], list[Claimed]]:
-        """Up to ``limit`` due messages of ``channel``, oldest first: (to send, dropped now).
-        A ``near`` message whose ticket no longer waits (or a ``called`` one whose visit
+        """Up to ``limit`` due messages of ``channels``, oldest first: (to send, dropped
+        now). A ``near`` message whose ticket no longer waits (or a ``called`` one whose visit
         ended) is dropped in the same transaction instead of being sent late."""
         query = (
             select(OutboxMessage, Ticket.status)
             .outerjoin(Ticket, Ticket.id == OutboxMessage.ticket_id)
-            .where(OutboxMessage.channel == channel, due_clause(OutboxMessage, now, SENDING))
+            .where(OutboxMessage.channel.in_(list(channels)),
+                   due_clause(OutboxMessage, now, SENDING))
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(max(limit, 0))
             .with_for_update(skip_locked=True, of=OutboxMessage)
@@ -299,21 +312,19 @@ class Dispatcher:
         lane; with ``wait``, return once the lanes are idle. Returns how many were claimed."""
         now = self.clock()
         lease_until = now + dt.timedelta(seconds=self.lease)
-        busy = self.busy()
-        claimed = 0
-        futures = []
-        for name in self.channels:
-            if name in busy:
-                continue
-            send, dropped = self.store.claim_due(name, now, self.batch, lease_until)
-            for c in dropped:
-                self._outcome(c, DROPPED, "not sent late")
-            claimed += len(send) + len(dropped)
-            if send:
-                futures.append(self._dispatch(name, send))
+        free = [name for name in self.channels if name not in self.busy()]
+        if not free or not self.store.any_due(free, now):
+            return 0
+        send, dropped = self.store.claim_due(free, now, self.batch, lease_until)
+        for c in dropped:
+            self._outcome(c, DROPPED, "not sent late")
+        lanes: dict[str, list[Claimed]] = {}
+        for c in send:
+            lanes.setdefault(c.message.channel, []).append(c)
+        futures = [self._dispatch(name, batch) for name, batch in lanes.items()]
         if wait and futures:
             wait_futures(futures)
-        return claimed
+        return len(send) + len(dropped)
 
     def idle(self, timeout: float | None = None) -> bool:
         with self._lock:
