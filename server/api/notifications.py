@@ -112,7 +112,7 @@ def offer(site: str) -> Response:
         auth.require(auth.can_read_site(s, p, row.id))
         services = s.scalars(select(Service).where(Service.site_id == row.id)).all()
         return {
-            "available": notifications.delivery_channel(s, row.id, policy) is not None,
+            "available": notifications.offers_messages(s, row.id, policy),
             "near_ahead": {sv.code: notifications.near_ahead(sv) for sv in services},
             "consent": CONSENT,
             "consent_version": notifications.CONSENT_VERSION,

@@ -207,7 +207,11 @@ class Database:
             try:
                 with self._watched(), session.begin():
                     yield session
-                    for hook in [*self.before_commit, *session.info.get("before_commit", [])]:
+                    for effect in self.before_commit:
+                        effect(session)
+                    # The live list: a hook may add hooks (an event emitted in one is numbered
+                    # by the numbering hook it adds).
+                    for hook in session.info.get("before_commit", []):
                         hook(session)
                 events = list(session.info["events"])
             finally:

@@ -204,6 +204,17 @@ def delivery_channel(session: Session, site_id: int, policy: Policy) -> str | No
     return None
 
 
+def offers_messages(session: Session, site_id: int, policy: Policy) -> bool:
+    """Whether the kiosk offers citizens the phone step at ``site_id``: a gateway (ZNS or SMS)
+    is enabled there, or the demo's file channel is, explicitly (a ``file`` channel row: the
+    demo's file alone, which other messages fall back to, does not make kiosks ask)."""
+    channels = channels_at(session, site_id)
+    if any(channels[n].enabled for n in GATEWAYS if n in channels):
+        return True
+    row = channels.get("file")
+    return row is not None and row.enabled and policy.messages_file is not None
+
+
 def templates_for(session: Session, site_id: int, channel: str) -> dict[str, dict[str, str]]:
     row = channel_row(session, site_id, channel)
     merged = {kind: dict(texts) for kind, texts in DEFAULT_TEMPLATES.items()}
@@ -356,7 +367,7 @@ def check_contact(session: Session, site_id: int, phone: str, consent: bool,
     if not consent:
         raise AppError("phone_consent_required")
     number = parse_phone(phone)
-    if delivery_channel(session, site_id, policy) is None:
+    if not offers_messages(session, site_id, policy):
         raise AppError("messages_unavailable")
     return number
 

@@ -5,6 +5,7 @@ with the ticket's tracking link; the call sends the counter."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Iterator
@@ -15,14 +16,25 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from server.core.db import Database
+from server.core.lookups import get_site
+from server.features import notifications
 from tests.e2e.conftest import demo_site
-from tests.support import call_next, issue
+from tests.support import call_next, demo, issue
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
+    demo(db_url)
+    db = Database(db_url)
+    with db.write() as session:  # the site offers messages through the demo's file
+        notifications.configure_channel(
+            session, get_site(session, "HACTHANH").id, "file", now=dt.datetime.now(dt.UTC),
+            policy=notifications.Policy(base_url=""))
+    db.dispose()
     s = demo_site(tmp_path, {"MOTCUA_MESSAGES_FILE": str(tmp_path / "data" / "messages.jsonl"),
                              "MOTCUA_PUBLIC_BASE_URL": "http://motcua.test"})
     yield s

@@ -25,6 +25,16 @@ def app_settings(tmp_path: Path) -> dict[str, object]:
     return {"messages_file": str(tmp_path / "messages.jsonl"), "message_quiet_hours": ""}
 
 
+@pytest.fixture(autouse=True)
+def file_channel(app: Any, db: Database, clock: Any) -> None:
+    """The province offers messages through the demo's file (kiosks then ask for a number)."""
+    from server.core.lookups import get_site
+
+    with db.write() as s:
+        notifications.configure_channel(s, get_site(s, "PROV").id, "file", now=clock(),
+                                        policy=app.extensions["motcua_outbox"].policy)
+
+
 def lines(tmp_path: Path) -> list[dict[str, Any]]:
     path = tmp_path / "messages.jsonl"
     if not path.exists():
@@ -228,7 +238,7 @@ def test_channels_and_near_count_in_the_config_file(api: Any, app: Any, db: Data
     system = Principal(kind="system", id=None, role="system", site_id=None)
     with db.read() as s:
         doc = siteconfig.export_site(s, system, "PROV")
-    (channel,) = doc["channels"]
+    channel = next(c for c in doc["channels"] if c["channel"] == "sms")
     assert channel["config"]["headers"]["Authorization"] == "***"
     ht = next(child for child in doc["children"] if child["site"]["code"] == "HT")
     land = next(sv for sv in ht["services"] if sv["code"] == "land")
@@ -238,6 +248,7 @@ def test_channels_and_near_count_in_the_config_file(api: Any, app: Any, db: Data
         siteconfig.import_config(s, system, siteconfig.dump(doc), clock())
     with db.read() as s:
         row = s.scalar(select(MessageChannel).where(MessageChannel.channel == "sms"))
+        assert {c.channel for c in s.scalars(select(MessageChannel))} == {"file", "sms"}
         assert row.config["headers"]["Authorization"] == "Basic c2VjcmV0"  # kept
         assert row.templates["called"]["vi"] == "Mời số {number} đến quầy {counter}."
         assert s.get(Service, api.world.services["land"]).notify_ahead == 5
