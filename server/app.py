@@ -154,6 +154,15 @@ def create_app(
         policy=printing.printer_policy(settings, "cli"),
         file_max_bytes=settings.print_file_max_bytes or None,
     )
+    # Messages to citizens: written with their cause before each commit, sent by this
+    # process's outbox worker (every node may run one; claims never overlap).
+    from server.features import notifications
+    from server.node.outbox import Outbox, policy_from
+
+    policy = policy_from(settings, app.extensions["motcua"].clock)
+    notifications.install(db, policy)
+    app.extensions["motcua_outbox"] = Outbox(db, settings, policy,
+                                             start_worker=settings.outbox_worker)
     if settings.print_worker:  # the process's background workers: also closing the day
         from server.features.dailyops import DayCloser
         from server.features.retention import Periods

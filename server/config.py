@@ -128,6 +128,32 @@ class Settings:
     aggregate_days: int = 1827
     # Report and export jobs run at once by one process (a thread pool off the request path).
     report_workers: int = 2
+    # The outbox (server/features/outbox.py): this process sends due messages (SMS, Zalo ZNS,
+    # the demo's file), retrying up to this many attempts with backoff capped at this delay.
+    outbox_worker: bool = True
+    outbox_max_attempts: int = 20
+    outbox_max_delay_s: float = 60.0
+    # The demo's message channel (messages.jsonl); None: beside a SQLite database, else off.
+    messages_file: str | None = None
+    # At most this many messages to one phone number a day (a kiosk mistyped many times).
+    message_daily_limit: int = 6
+    # Local hours ("HH:MM-HH:MM") in which non-urgent messages wait for the morning.
+    message_quiet_hours: str = "21:00-07:00"
+    # Messages a second to one gateway from one node when its settings name no rate.
+    message_rate: float = 10.0
+
+    def messages_path(self) -> Path | None:
+        """``messages_file``, else ``messages.jsonl`` beside the SQLite database file (the
+        demo's data folder); None on PostgreSQL without ``messages_file`` (no file channel)."""
+        if self.messages_file:
+            return Path(self.messages_file).expanduser().resolve()
+        try:
+            url = make_url(self.database_url)
+        except Exception:
+            return None
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(url.database).expanduser().resolve().parent / "messages.jsonl"
+        return None
 
     def audio_cache_dir(self) -> Path:
         """``audio_dir``, else ``var/audio`` in the working folder."""
@@ -277,6 +303,18 @@ class Settings:
                 "(a day's aggregates are what is left once its tickets are removed)"
             )
         values["report_workers"] = max(1, _int(env, "MOTCUA_REPORT_WORKERS", 2))
+        if env.get("MOTCUA_OUTBOX_WORKER"):
+            values["outbox_worker"] = _flag(env["MOTCUA_OUTBOX_WORKER"])
+        values["outbox_max_attempts"] = max(1, _int(env, "MOTCUA_OUTBOX_MAX_ATTEMPTS", 20))
+        if env.get("MOTCUA_OUTBOX_MAX_DELAY_S"):
+            values["outbox_max_delay_s"] = max(1.0, float(env["MOTCUA_OUTBOX_MAX_DELAY_S"]))
+        if env.get("MOTCUA_MESSAGES_FILE"):
+            values["messages_file"] = env["MOTCUA_MESSAGES_FILE"]
+        values["message_daily_limit"] = max(1, _int(env, "MOTCUA_MESSAGE_DAILY_LIMIT", 6))
+        if "MOTCUA_MESSAGE_QUIET_HOURS" in env:
+            values["message_quiet_hours"] = env["MOTCUA_MESSAGE_QUIET_HOURS"].strip()
+        if env.get("MOTCUA_MESSAGE_RATE"):
+            values["message_rate"] = max(0.01, float(env["MOTCUA_MESSAGE_RATE"]))
         for name, variable, default in (
             ("restore_number_margin", "MOTCUA_RESTORE_NUMBER_MARGIN", 100),
             ("restore_id_margin", "MOTCUA_RESTORE_ID_MARGIN", 1_000_000),

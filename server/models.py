@@ -131,6 +131,8 @@ class Service(Base):
     default_service_minutes: Mapped[float] = mapped_column(Float, default=8.0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    # A citizen who left a phone number is told when this many people are ahead (NULL: 3).
+    notify_ahead: Mapped[int | None] = mapped_column(Integer)
 
     site: Mapped[Site] = relationship()
 
@@ -375,6 +377,80 @@ class PrintJob(Base):
                       Index("ix_print_jobs_uri_finished", "uri", "finished_at"),
                       # The newest job of a ticket or receipt (an intake replayed).
                       Index("ix_print_jobs_ref_created", "ref", "created_at"))
+
+
+class TicketContact(Base):
+    """A phone number a citizen gave at the kiosk to be told when the turn is near, with the
+    consent shown on screen. Centre-owned; the number is deleted (NULL, ``purged_at`` set) at
+    the end of the ticket's business day, like the ID card read at the kiosk."""
+
+    __tablename__ = "ticket_contacts"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    consent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Which consent text the citizen saw (the kiosk's, versioned), so it can be shown again.
+    consent_version: Mapped[str] = mapped_column(String(16))
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "dropped")
+
+
+class OutboxMessage(Base):
+    """One outbound message (SMS, Zalo ZNS, e-mail, webhook, the demo's file), written in the
+    same transaction as its cause and sent by the outbox worker of any node (claims lock rows
+    with ``FOR UPDATE SKIP LOCKED``). Print jobs keep their own table (``print_jobs``) under the
+    same claim, lease and retry machinery (server/features/outbox.py)."""
+
+    __tablename__ = "outbox_messages"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    # The full number or address until sent and the business day ends; masked afterwards.
+    recipient: Mapped[str] = mapped_column(String(320))
+    text: Mapped[str] = mapped_column(String(2000))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lang: Mapped[str] = mapped_column(String(2), default="vi")
+    # Seen by the receiving side on every attempt: a retry after a crash is recognisable.
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    ref: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sending_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    provider_id: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {OUTBOX_STATUSES!r}", name="status"),
+        Index("ix_outbox_messages_due", "channel", "status", "next_attempt_at"),
+        Index("ix_outbox_messages_site_status", "site_id", "status"),
+        Index("ix_outbox_messages_recipient_created", "recipient", "created_at"),
+        Index("ix_outbox_messages_ticket", "ticket_id"),
+        Index("ix_outbox_messages_created", "created_at"),
+    )
+
+
+class MessageChannel(Base):
+    """A channel's settings for a site and the sites under it (a province's row serves its
+    centres unless a centre has its own): gateway address and credentials, limits, and the
+    texts per message kind and language. Province-written configuration."""
+
+    __tablename__ = "message_channels"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    templates: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("site_id", "channel"), AUTOINCREMENT)
 
 
 class PrinterState(Base):

@@ -364,13 +364,15 @@ def app(db: Database, clock: Clock, world: World, app_settings: dict[str, object
 
     application = create_app(
         Settings(database_url=db.url, public_base_url=BASE_URL, print_worker=False,
-                 **{"rate_limits": False, **app_settings}),  # type: ignore[arg-type]
+                 **{"rate_limits": False, "outbox_worker": False,
+                    **app_settings}),  # type: ignore[arg-type]
         db=db,
         clock=clock,
     )
     application.testing = True
     yield application
     application.extensions["motcua_printing"].stop()
+    application.extensions["motcua_outbox"].stop()
 
 
 @pytest.fixture

@@ -455,6 +455,7 @@ SAMPLE_VALUES: dict[tuple[str, str], Any] = {
     ("ratings", "source"): "track",
     ("restore_fences", "kind"): "backup",
     ("daily_stats", "dim"): "service",
+    ("outbox_messages", "status"): "queued",
 }
 WHEN = dt.datetime(2026, 1, 5, 8, 30)
 

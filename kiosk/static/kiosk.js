@@ -80,6 +80,7 @@
     state.chosen = null;
     state.slip = null;
     state.applicant = null;
+    state.contact = null;  // the phone number typed for messages
     $("scan-note").hidden = true;
     setLarge(false);
     if (lang !== START_LANG) { lang = START_LANG; applyLang(); }
@@ -263,7 +264,16 @@
   }
 
   function issue(priority) {
-    if (!state.chosen || current() === "busy") return;
+    if (!state.chosen || current() === "busy" || $("screen-phone")) return;
+    // The optional phone step (kiosk-phone.js): {phone, phone_consent} or null; walked away: home.
+    var step = window.MotcuaKioskPhone ? window.MotcuaKioskPhone.ask(state.site.code, lang) : null;
+    if (!step) { send(priority, null); return; }
+    step.then(function (contact) { send(priority, contact); }, goHome);
+  }
+
+  function send(priority, contact) {
+    if (!state.chosen) return;  // the kiosk went home meanwhile
+    state.contact = contact;
     var choice = { service: state.chosen.code, priority: priority };
     // The same choice again (a re-tap after a lost answer) is the same attempt, the same key.
     if (!state.attempt || !state.attempt.sameChoice(choice)) {
@@ -273,6 +283,7 @@
     var attempt = state.attempt;
     var body = { service: choice.service, priority: priority, lang: lang };
     if (state.applicant) body.applicant = state.applicant;
+    if (contact) { body.phone = contact.phone; body.phone_consent = contact.phone_consent; }
     setBusy(false);
     show("busy");
     var path = "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/tickets";
@@ -303,8 +314,7 @@
   function retryAttempt() {
     // "Try again" after the kiosk gave up waiting: the same attempt, the same key.
     if (!state.attempt || !state.chosen) { goHome(); return; }
-    var priority = state.attempt.priority;
-    issue(priority);
+    send(state.attempt.priority, state.contact);
   }
 
   function busyBack() {

@@ -6,6 +6,7 @@ from server.api import (  # noqa: F401  (registers the endpoints)
     analytics,
     dailyops,
     dossiers,
+    notifications,
     routes,
     supervision,
 )

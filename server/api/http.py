@@ -89,6 +89,8 @@ TAGS = {
     "admin": "The admin console: sites, services, counters, users, devices, catalog, holidays, "
     "configuration files.",
     "devices": "Pairing a new kiosk or display (public, before it has a token).",
+    "notifications": "Messages to citizens (SMS, Zalo ZNS, the demo's file): channel settings, "
+    "test messages, the outbox.",
 }
 
 # Statuses any operation can answer besides those it declares: a malformed or oversized body,

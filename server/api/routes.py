@@ -46,9 +46,10 @@ from server.api.schemas import (
 from server.core.auth import Principal
 from server.core.db import retrying
 from server.core.errors import AppError
+from server.core.lookups import get_site
 from server.features import counters as counter_feature
+from server.features import notifications, tickets
 from server.features import sites as site_feature
-from server.features import tickets
 
 STAFF = "clerk tokens of the site (bound to a counter: that counter only), supervisors, admins"
 IDEMPOTENCY_HEADER = {
@@ -179,6 +180,10 @@ def issue(site: str) -> Response:
             check_idempotency_key(key)
             data = body(IssueTicketIn)
             applicant = data.applicant.model_dump() if data.applicant else None
+            phone = None
+            if data.phone:  # checked before the ticket: a refusal issues nothing
+                phone = notifications.check_contact(
+                    s, get_site(s, site).id, data.phone, data.phone_consent, messages)
             view, created, ticket = tickets.issue(
                 s, p, site, data.service, data.priority, data.lang, key, now(), base_url(),
                 applicant=applicant, override_limits=data.override_limits,
@@ -187,9 +192,13 @@ def issue(site: str) -> Response:
                 # The job is queued in this unit of work; it prints after the commit, and a
                 # printer fault never costs the citizen the ticket.
                 view["print"] = printing.queue_ticket_in(s, ticket, view, p.id)
+            if created and phone is not None:
+                view["messages"] = notifications.attach_contact(
+                    s, ticket, phone, view.get("ahead"), now(), messages)
             return view, created
 
     printing = current_app.extensions["motcua_printing"]
+    messages = current_app.extensions["motcua_outbox"].policy
     view, created = retrying(unit)  # a queued print job wakes the spool after the commit
     return created_response(view, f"/api/v1/tickets/{view['id']}", created)
 

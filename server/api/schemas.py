@@ -65,6 +65,14 @@ class IssueTicketIn(Strict):
     )
     lang: Literal["vi", "en"] = "vi"
     applicant: ApplicantIn | None = None
+    phone: str | None = Field(
+        default=None, max_length=20,
+        description="Kiosk: a Vietnamese mobile number for the \"near\" and \"called\" "
+        "messages (needs phone_consent)",
+    )
+    phone_consent: bool = Field(
+        default=False, description="The citizen agreed on screen to receive these messages",
+    )
     override_limits: bool = Field(
         default=False,
         description="Staff only: issue past the daily cap, last-ticket time or opening hours",
@@ -227,11 +235,21 @@ class PrintOut(BaseModel):
     printer: str | None = Field(default=None, description="Last known printer state")
 
 
+class ContactOut(BaseModel):
+    phone: str = Field(description="Masked: +84*******678")
+    near_ahead: int
+    consent: str
+
+
 class IssuedTicketOut(TicketOut):
     token: str
     track_url: str
     print: PrintOut | None = Field(
         default=None, description="Kiosk tickets: the print job queued after the commit"
+    )
+    messages: ContactOut | None = Field(
+        default=None, description="When a phone number was left: the masked number, the "
+        "number of people ahead that triggers the \"near\" message, the consent's version",
     )
 
 

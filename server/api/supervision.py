@@ -112,6 +112,7 @@ class AlertOut(BaseModel):
     counter: int | None = None
     counter_id: int | None = None
     printer: str | None = None
+    channel: str | None = None
 
 
 class SiteDashboardOut(BaseModel):
@@ -123,6 +124,9 @@ class SiteDashboardOut(BaseModel):
     services: list[DashServiceOut]
     counters: list[DashCounterOut]
     printers: list[DashPrinterOut]
+    messages: dict[str, Any] | None = Field(
+        default=None, description="Today's messages by channel and status, and those waiting "
+        "or failed (numbers masked)")
     alerts: list[AlertOut]
 
 

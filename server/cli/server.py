@@ -97,6 +97,9 @@ def demo(base_url: str | None, history: bool | None) -> None:
         w(f"  Display {name}: {base}/display?token={token}  (lobby TV; ?voices=vi,en)")
     w("  (demo kiosks print to files in ./printed/ beside the database; `motcua printer set` "
       "points them at a real printer)")
+    messages = settings.messages_path()
+    if messages is not None:
+        w(f"  Messages to citizens (SMS stand-in, one JSON per line): {messages}")
     pw = seed.DEMO_PASSWORD
     w(f"  Counter station:   {base}/counter/     (sign in as canbo1..canbo8, password {pw})")
     w(f"  Counter tablet:    {base}/counter/{result.counters[3]}/rate  (the citizen rates the "

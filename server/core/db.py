@@ -184,6 +184,10 @@ class Database:
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
         self.subscribers: list[Callable[[list[Any]], None]] = []
+        # Run in every unit of work just before its commit, before the session's own hooks
+        # (the events' numbering): effects written with their cause, e.g. the outbox's
+        # messages for the tickets a unit of work called.
+        self.before_commit: list[Callable[[Session], None]] = []
         # SQLite has one writer at a time. Queue writers of this process here, in order,
         # instead of letting them spin in SQLite's busy handler, which is unfair and gave
         # second-long tails under load. PostgreSQL needs no such lock (row locks do it).
@@ -203,6 +207,10 @@ class Database:
             try:
                 with self._watched(), session.begin():
                     yield session
+                    for effect in self.before_commit:
+                        effect(session)
+                    # The live list: a hook may add hooks (an event emitted in one is numbered
+                    # by the numbering hook it adds).
                     for hook in session.info.get("before_commit", []):
                         hook(session)
                 events = list(session.info["events"])

@@ -214,6 +214,37 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Có vé không còn đang chờ ở lĩnh vực này; hãy tải lại danh sách.",
         "Some tickets are no longer waiting in this service; reload the list.",
     ),
+    # --- messages to citizens (server/features/notifications.py) ---
+    "invalid_phone": (
+        422,
+        "Số điện thoại di động chưa đúng. Quý khách vui lòng kiểm tra lại (ví dụ 0912 345 678).",
+        "This is not a valid Vietnamese mobile number. Please check it (e.g. 0912 345 678).",
+    ),
+    "phone_consent_required": (
+        422,
+        "Cần Quý khách đồng ý nhận tin nhắn trước khi để lại số điện thoại.",
+        "Please agree to receive messages before leaving a phone number.",
+    ),
+    "messages_unavailable": (
+        409,
+        "Điểm này chưa gửi được tin nhắn; Quý khách vẫn nhận số thứ tự bình thường.",
+        "This site cannot send messages yet; the ticket is issued as usual without one.",
+    ),
+    "unknown_channel": (
+        422,
+        'Không có kênh gửi tin "{name}" (các kênh: {names}).',
+        'There is no message channel "{name}" (channels: {names}).',
+    ),
+    "channel_config_invalid": (
+        422,
+        "Cấu hình kênh {name} chưa đúng: {detail}",
+        "The settings of channel {name} are invalid: {detail}",
+    ),
+    "template_too_long": (
+        422,
+        "Mẫu tin {kind} ({lang}) dài {length} ký tự, quá giới hạn {limit} của kênh {name}.",
+        "The {kind} text ({lang}) is {length} characters, over channel {name}'s limit of {limit}.",
+    ),
 }
 
 # The texts below (and those of MESSAGES) are read by scripts/i18n_import.py into the gettext

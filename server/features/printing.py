@@ -9,7 +9,7 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, case, event, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from printers.layouts import TicketPrint, ticket_bytes
@@ -29,6 +29,7 @@ from server.config import Settings
 from server.core import formats
 from server.core.db import Database, insert_for, unavailable_kind
 from server.core.events import emit
+from server.features import outbox
 from server.models import Counter, Device, PrinterState, PrintJob, Service, Site, Ticket
 
 log = logging.getLogger("motcua.printing")
@@ -73,6 +74,14 @@ def _job(row: PrintJob) -> Job:
                last_error=row.last_error, created_at=row.created_at,
                lease_until=row.lease_until, finished_at=row.finished_at, ref=row.ref,
                sending_at=row.sending_at)
+
+
+def _lost_while_printing(now: dt.datetime) -> Any:
+    def lost(row: PrintJob) -> bool:
+        row.status, row.lease_until, row.finished_at = "unknown", None, now
+        row.last_error = LOST_WHILE_SENDING
+        return False
+    return lost
 
 
 def current_printer() -> Any:
@@ -120,46 +129,26 @@ class DbJobStore:
         )
         if skip_uris:  # by the printer the job goes to now
             query = query.where(func.coalesce(current, PrintJob.uri).not_in(list(skip_uris)))
-        out = []
         with self.db.write() as s:
-            for row, current_uri in s.execute(query).all():
-                if row.status == "printing" and row.sending_at is not None:
-                    # Its worker was lost while sending it: it may have printed.
-                    row.status, row.lease_until, row.finished_at = "unknown", None, now
-                    row.last_error = LOST_WHILE_SENDING
-                    out.append(_job(row))
-                    continue
-                if current_uri and current_uri != row.uri:
+            found = s.execute(query).all()
+            for row, current_uri in found:
+                lost = row.status == "printing" and row.sending_at is not None
+                if not lost and current_uri and current_uri != row.uri:
                     row.uri, row.attempts = current_uri, 0
-                row.status = "printing"
-                row.attempts += 1
-                row.lease_until = lease_until
-                row.sending_at = None
-                out.append(_job(row))
-        return out
+            # The print channel's policy for a job whose worker was lost while sending it:
+            # it may have printed, so it becomes "unknown" and is never sent again.
+            claimed = outbox.claim_rows([row for row, _uri in found], now, lease_until,
+                                        "printing", _lost_while_printing(now))
+            return [_job(row) for row in claimed]
 
     def begin_send(self, job: Job, now: dt.datetime, lease_until: dt.datetime) -> bool:
-        with self.db.write() as s:
-            started = s.execute(
-                update(PrintJob)
-                .where(PrintJob.id == job.id, PrintJob.status == "printing",
-                       PrintJob.attempts == job.attempts)
-                .values(sending_at=now, lease_until=lease_until)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            return bool(started == 1)
+        return outbox.fenced_update(self.db, PrintJob, job.id, job.attempts, "printing",
+                                    sending_at=now, lease_until=lease_until)
 
     def _finish(self, job: Job, **changes: Any) -> bool:
-        # One guarded UPDATE (no ORM load): only the claim that still holds the job ends it.
-        with self.db.write() as s:
-            done = s.execute(
-                update(PrintJob)
-                .where(PrintJob.id == job.id, PrintJob.status == "printing",
-                       PrintJob.attempts == job.attempts)
-                .values(lease_until=None, **changes)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            return bool(done == 1)
+        # Only the claim that still holds the job ends it (fenced by its attempt number).
+        return outbox.fenced_update(self.db, PrintJob, job.id, job.attempts, "printing",
+                                    lease_until=None, **changes)
 
     def mark_done(self, job: Job, now: dt.datetime) -> bool:
         # The slip's bytes are dropped once printed: a reprint renders it again.
@@ -380,7 +369,7 @@ def queue_job(session: Session, printing: Printing, uri: str, data: bytes, ref: 
         id=job.id, uri=job.uri, data=job.data, status=job.status.value,
         attempts=job.attempts, next_attempt_at=job.next_attempt_at,
         created_at=job.created_at, ref=job.ref, **links))
-    event.listen(session, "after_commit", lambda _s: printing.wake(), once=True)
+    outbox.wake_after_commit(session, printing.wake)
     return job
 
 

@@ -34,20 +34,18 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Column, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from server.features.applicants import purge_applicants
+from server.features.notifications import purge_contacts
 from server.models import (
+    Base,
     DailyStat,
-    Dossier,
     PrintJob,
-    Rating,
     Site,
     StatDay,
     Ticket,
-    TicketApplicant,
-    TicketEvent,
 )
 from server.rules.calendar import business_day
 
@@ -65,6 +63,23 @@ class Periods:
 
     ticket_detail_days: int = 366
     aggregate_days: int = 1827
+
+
+# Rows that outlive the queue ticket they point to: only the link goes. The dossier is the legal
+# record; a later ticket transferred from a removed one keeps its own history.
+KEEP_UNLINKED = {("dossiers", "ticket_id"), ("tickets", "transfer_parent_id")}
+
+
+def ticket_references() -> list[Column[Any]]:
+    """Every column of the schema that refers to ``tickets.id``, read from the models, so a
+    table added later is removed with its tickets (or unlinked, per ``KEEP_UNLINKED``) without
+    anyone having to remember this list."""
+    return [
+        fk.parent
+        for table in Base.metadata.sorted_tables
+        for fk in table.foreign_keys
+        if fk.column.table.name == "tickets" and fk.column.name == "id"
+    ]
 
 
 def _drop_ticket_detail(
@@ -91,22 +106,12 @@ def _drop_ticket_detail(
     if dry_run:
         return len(days), tickets
     quiet = {"synchronize_session": False}
-    for model, column in (
-        (TicketEvent, TicketEvent.ticket_id),
-        (Rating, Rating.ticket_id),
-        (PrintJob, PrintJob.ticket_id),
-        (TicketApplicant, TicketApplicant.ticket_id),
-    ):
-        session.execute(delete(model).where(column.in_(ids)).execution_options(**quiet))
-    # The dossier is the legal record and stays; only its link to the queue ticket goes.
-    session.execute(
-        update(Dossier).where(Dossier.ticket_id.in_(ids)).values(ticket_id=None)
-        .execution_options(**quiet)
-    )
-    session.execute(
-        update(Ticket).where(Ticket.transfer_parent_id.in_(ids)).values(transfer_parent_id=None)
-        .execution_options(**quiet)
-    )
+    for column in ticket_references():
+        if (column.table.name, column.name) in KEEP_UNLINKED:
+            stmt = update(column.table).where(column.in_(ids)).values({column.name: None})
+        else:
+            stmt = delete(column.table).where(column.in_(ids))
+        session.execute(stmt.execution_options(**quiet))
     session.execute(
         delete(Ticket).where(Ticket.site_id == site.id, Ticket.business_day.in_(days))
         .execution_options(**quiet)
@@ -184,6 +189,7 @@ def apply(
         "retention_days": max(1, days),
         "cutoff": cutoff.isoformat(),
         "applicant_scans": purge_applicants(session, now, dry_run=dry_run),
+        "phone_numbers": purge_contacts(session, now, dry_run=dry_run),
         "print_jobs": int(jobs),
         "print_job_bytes": int(job_bytes),
         "ticket_detail_days": periods.ticket_detail_days if periods else 0,
@@ -197,7 +203,8 @@ def describe(summary: dict[str, Any]) -> str:
     verb = "would remove" if summary["dry_run"] else "removed"
     return (
         f"retention ({summary['retention_days']} days) {verb}: "
-        f"{summary['applicant_scans']} ID-card scan(s) of past business days, "
+        f"{summary['applicant_scans']} ID-card scan(s) and "
+        f"{summary.get('phone_numbers', 0)} phone number(s) of past business days, "
         f"{summary['print_jobs']} print job(s) made before {summary['cutoff'][:10]} "
         f"({summary['print_job_bytes']} bytes)"
         + (

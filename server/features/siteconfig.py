@@ -48,7 +48,7 @@ from server.core.auth import Principal
 from server.core.errors import AppError
 from server.core.events import emit
 from server.core.inputs import InputProblem, check_tree
-from server.features import devices
+from server.features import devices, notifications
 from server.features.counters import replace_profile
 from server.models import (
     DEVICE_KINDS,
@@ -224,6 +224,8 @@ def _site_doc(
                 "daily_cap": sv.daily_cap,
                 "last_ticket_time": sv.last_ticket_time,
                 "display_colour": sv.display_colour,
+                # People ahead for the "near" message; left out at the default (3).
+                **({"notify_ahead": sv.notify_ahead} if sv.notify_ahead is not None else {}),
             }
             for sv in services
         ],
@@ -252,6 +254,10 @@ def _site_doc(
         "children": [_site_doc(session, child, top=False, hardware=hardware)
                      for child in children],
     }
+    # Message channels (credentials shown as "***": an import of "***" keeps the stored one).
+    channels = notifications.site_channels(session, site.id)
+    if channels:
+        doc["channels"] = channels
     if not top:
         del doc["site"]["parent"]
     if site.kind == "province":
@@ -508,11 +514,14 @@ SERVICE_KEYS = {
     "daily_cap",
     "last_ticket_time",
     "display_colour",
+    "notify_ahead",
 }
+CHANNEL_KEYS = {"channel", "enabled", "config", "templates"}
 COUNTER_KEYS = {"number", "name", "printer_uri", "profile"}
 DEVICE_KEYS = {"name", "kind", "printer_uri", "counter"}
 TICKER_MAX = 300  # sites.ticker_vi / ticker_en
-DOC_KEYS = {"site", "services", "counters", "devices", "children", "procedures", "holidays"}
+DOC_KEYS = {"site", "services", "counters", "devices", "children", "procedures", "holidays",
+            "channels"}
 TOP_KEYS = DOC_KEYS | {"format", "version", "priority_categories"}
 
 
@@ -529,6 +538,7 @@ class SitePlan:
     parent_code: str | None
     # None: the file says nothing about them (left as they are).
     devices: list[dict[str, Any]] | None = None
+    channels: list[dict[str, Any]] | None = None
     # The top site's file has no "parent" key: an existing site keeps its place in the tree
     # (a new one becomes a root). An explicit null makes it a root.
     keep_parent: bool = False
@@ -633,6 +643,7 @@ def _check_site_doc(
                 ),
                 "last_ticket_time": c.hhmm(item, "last_ticket_time", ip),
                 "display_colour": colour,
+                "notify_ahead": _notify_ahead(c, item, ip),
             }
         )
 
@@ -686,6 +697,8 @@ def _check_site_doc(
     device_plan = _check_devices(c, doc, path, set(seen_numbers)) if "devices" in doc else None
     plan = SitePlan(path, site, services, counters, procedures, holidays, parent, device_plan)
     plan.keep_parent = top and "parent" not in s
+    if "channels" in doc:
+        plan.channels = _check_channels(c, doc, path)
     for ip, child in c.items(doc, "children", path):
         sub = _check_site_doc(c, child, ip, code, top=False)
         if sub is not None:
@@ -696,6 +709,39 @@ def _check_site_doc(
 
 
 _KEEP = object()  # a field the file leaves out: the database keeps its value
+
+
+def _notify_ahead(c: Checker, item: dict[str, Any], path: str) -> int | None:
+    value = item.get("notify_ahead")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 50:
+        c.err(f"{path}.notify_ahead", "must be a whole number from 0 to 50 (or null: 3)")
+        return None
+    return value
+
+
+def _check_channels(c: Checker, doc: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for ip, item in c.items(doc, "channels", path):
+        c.keys(item, ip, CHANNEL_KEYS)
+        name = item.get("channel")
+        if name not in notifications.CONFIGURABLE:
+            c.err(f"{ip}.channel", "must be one of " + ", ".join(notifications.CONFIGURABLE))
+            continue
+        if name in seen:
+            c.err(f"{ip}.channel", f"channel {name!r} is twice in this site")
+        seen.add(name)
+        config = c.mapping(item.get("config", {}), f"{ip}.config") or {}
+        templates = c.mapping(item.get("templates", {}), f"{ip}.templates") or {}
+        for kind, texts in templates.items():
+            if not isinstance(texts, dict) or not all(
+                    k in ("vi", "en") and isinstance(v, str) for k, v in texts.items()):
+                c.err(f"{ip}.templates.{kind}", 'must be {"vi": "…", "en": "…"}')
+        out.append({"path": ip, "channel": name, "enabled": c.boolean(item, "enabled", ip, True),
+                    "config": config, "templates": templates})
+    return out
 
 
 def _check_ticker(c: Checker, value: Any, path: str) -> tuple[str | None, str | None]:
@@ -1045,8 +1091,17 @@ def _apply_site(a: Applier, pl: SitePlan, parent: Site | None) -> Site:
                 "daily_cap": spec_s["daily_cap"],
                 "last_ticket_time": spec_s["last_ticket_time"],
                 "display_colour": spec_s["display_colour"],
+                "notify_ahead": spec_s["notify_ahead"],
             },
         )
+    for spec_c in pl.channels or []:
+        try:
+            notifications.import_channel(a.session, site.id, spec_c["channel"],
+                                         spec_c["enabled"], spec_c["config"],
+                                         spec_c["templates"], a.now)
+        except AppError as exc:
+            raise ConfigError([f"{spec_c['path']}: {exc.message('en')}"]) from exc
+        a.changes.append(f"set channel {spec_c['channel']} of {site.code}")
     if pl.procedures is not None:
         _apply_procedures(a, site, pl.procedures)
     if pl.holidays is not None:

@@ -38,7 +38,7 @@ from server.core import audit, auth, events, formats, lookups
 from server.core.auth import Principal
 from server.core.errors import AppError
 from server.features import audit_log as audit_reader
-from server.features import fences, printing, queues, tickets
+from server.features import fences, notifications, printing, queues, tickets
 from server.features.counters import nearby_sites
 from server.models import (
     Counter,
@@ -437,6 +437,20 @@ def _site_dashboard(
                      "en": f"{count} slips may not have printed or failed: check them and "
                            "reprint if needed"},
         })
+    # A message gateway failing is raised like a printer out of paper.
+    for gw in notifications.failing_gateways(session, site.id, now):
+        alerts.append({
+            "kind": "gateway_failing",
+            "severity": "critical",
+            "site": site.code,
+            "channel": gw["channel"],
+            "count": gw["messages"],
+            "text": {"vi": f"Kênh gửi tin {gw['channel'].upper()} đang lỗi: {gw['messages']} "
+                           f"tin chưa gửi được, hệ thống đang thử lại ({gw['error'] or ''})",
+                     "en": f"Message channel {gw['channel'].upper()} is failing: "
+                           f"{gw['messages']} messages not sent yet, being retried "
+                           f"({gw['error'] or ''})"},
+        })
     return {
         "site": site.code,
         "name": _site_names(site),
@@ -447,6 +461,7 @@ def _site_dashboard(
         "counters": counters,
         "printers": printers,
         "print_problems": slips,
+        "messages": notifications.outbox_view(session, site.id, now, limit=20),
         "alerts": alerts,
     }
 

@@ -25,6 +25,7 @@ from server.core.lookups import get_counter, get_site
 from server.features import dailyops, printing
 from server.features.applicants import purge_applicants
 from server.features.counters import current_at_counter
+from server.features.notifications import purge_contacts
 from server.features.queues import (
     QueueSnapshot,
     class_states,
@@ -216,6 +217,7 @@ def issue(
         overridden = overridden or over_cap
     if number == 1:  # the service's first ticket of the day: older ID card scans go (rule 7)
         purge_applicants(session, now, site.id)
+        purge_contacts(session, now, site.id)  # and the phone numbers left for messages
     ticket = Ticket(
         site_id=site.id,
         service_id=service.id,

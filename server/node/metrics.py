@@ -53,10 +53,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from messaging.base import CHANNEL_NAMES
 from printers.uri import parse_uri
 from server.config import env_name
 from server.core import migrate
-from server.features import queues
+from server.features import outbox, queues
 from server.models import PrinterState, PrintJob, Site
 from server.node import backup_marker
 
@@ -195,6 +196,45 @@ class DatabaseCollector(Collector):
             size.add_metric([], database_bytes(s, self.ctx.settings.database_url))
         return [waiting, longest, sla, jobs, printers, printer_state, queued, oldest_job,
                 schema, size]
+
+
+class OutboxCollector(Collector):
+    """``motcua_outbox_*`` per channel (``print`` from the print jobs, the others from the
+    outbox's messages), read from the database at scrape time: the same from every node."""
+
+    def __init__(self, app: Flask) -> None:
+        self.ctx = app.extensions["motcua"]
+
+    def collect(self) -> Iterator[Metric]:
+        scope = " (cluster-wide, from the database)"
+        fams = {
+            "queued": GaugeMetricFamily(
+                "motcua_outbox_queued", "Outbound effects waiting now (queued, or being sent), "
+                "per channel" + scope, labels=["channel"]),
+            "oldest_s": GaugeMetricFamily(
+                "motcua_outbox_oldest_queued_seconds", "Age of the oldest effect still "
+                "waiting, per channel (a gateway or printer down: it grows)" + scope,
+                labels=["channel"]),
+            "sent": GaugeMetricFamily(
+                "motcua_outbox_sent", "Effects made in the last 24 hours and sent (print: "
+                "acknowledged by the printer), per channel" + scope, labels=["channel"]),
+            "failed": GaugeMetricFamily(
+                "motcua_outbox_failed", "Effects made in the last 24 hours that failed for good "
+                "(dead letters, kept and visible), per channel" + scope, labels=["channel"]),
+            "retried": GaugeMetricFamily(
+                "motcua_outbox_retried", "Attempts beyond the first of the effects made in the "
+                "last 24 hours, per channel" + scope, labels=["channel"]),
+        }
+        try:
+            with self.ctx.db.read() as s:
+                found = outbox.figures(s, self.ctx.clock(), channels=CHANNEL_NAMES)
+        except Exception as exc:  # the database collector reports the outage
+            log.warning("outbox metrics unavailable", extra={"error": type(exc).__name__})
+            return
+        for channel, f in sorted(found.items()):
+            for attr, fam in fams.items():
+                fam.add_metric([channel], float(getattr(f, attr)))
+        yield from fams.values()
 
 
 class NodeCollector(Collector):
@@ -407,6 +447,7 @@ class Metrics:
         r.register(SocketCollector(app))
         r.register(IncidentCollector(app))
         r.register(NodeCollector(app))
+        r.register(OutboxCollector(app))
         ProcessCollector(registry=r)
         self._site_codes: dict[int, str] = {}
         self.db.subscribers.append(self.on_events)

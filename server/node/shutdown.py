@@ -70,6 +70,12 @@ def drain(app: Flask, wait_s: float = LISTENER_CLOSE_WAIT_S) -> None:
             printing.worker.stop(timeout=PRINT_WORKER_STOP_S)
         except Exception:
             log.exception("stopping the print worker failed")
+    sender = app.extensions.get("motcua_outbox")  # its messages in flight finish or lease out
+    if sender is not None and sender.worker is not None:
+        try:
+            sender.worker.stop(timeout=PRINT_WORKER_STOP_S)
+        except Exception:
+            log.exception("stopping the outbox worker failed")
     closer = app.extensions.get("motcua_day_closer")  # no new close round on a leaving node
     if closer is not None:
         closer.stop()

@@ -47,6 +47,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "DossierStepIn": {"status": "transferred"},
     "RatingIn": {"score": "satisfied"},
     "MoveIn": {"from_service": "land", "to_service": "civil", "count": 1},
+    "TestIn": {"to": "0912345678"},
 }
 QUERY = {"from": DAY, "to": DAY, "date": DAY}
 
@@ -114,6 +115,7 @@ def scene(api: Api, world: World, clock: Clock) -> dict[str, Any]:
         "device_id": device,
         "token_id": spare_token,
         "day": "2026-12-30",
+        "name": "file",  # a message channel
     }
 
 

@@ -17,6 +17,7 @@ from server.features.dailyops import DayCloser
 from server.models import (
     DailyStat,
     Dossier,
+    OutboxMessage,
     PrintJob,
     Procedure,
     Rating,
@@ -24,6 +25,7 @@ from server.models import (
     StatDay,
     Ticket,
     TicketApplicant,
+    TicketContact,
     TicketEvent,
 )
 from tests.conftest import Api, Clock
@@ -128,6 +130,14 @@ def test_history_past_its_period_leaves_the_aggregates(api: Api, clock: Clock) -
         assert site is not None
         s.add(Rating(ticket_id=t["id"], site_id=site.id, service_id=api.world.services["civil"],
                      score="satisfied", source="tablet", created_at=clock()))
+        # A phone number given at the kiosk and the message sent to it refer to the ticket too.
+        s.add(TicketContact(ticket_id=t["id"], phone=None, consent_at=clock(),
+                            consent_version="v1", purged_at=clock()))
+        s.add(OutboxMessage(id=uuid.uuid4().hex, site_id=site.id, ticket_id=t["id"],
+                            channel="file", kind="called", recipient="09******12", text="…",
+                            data={}, idempotency_key=uuid.uuid4().hex, status="sent",
+                            attempts=1, next_attempt_at=clock(), created_at=clock(),
+                            finished_at=clock()))
         proc = Procedure(site_id=site.parent_id, code="P-OLD", name_vi="Thủ tục",
                          name_en="Procedure", service_code="civil", processing_days=1,
                          documents=[])
@@ -166,6 +176,7 @@ def test_history_past_its_period_leaves_the_aggregates(api: Api, clock: Clock) -
     assert summary is not None and (summary["detail_days"], summary["detail_tickets"]) == (1, 1)
     assert _count(api, Ticket) == 0 and _count(api, TicketEvent) == 0
     assert _count(api, Rating) == 0 and _count(api, TicketApplicant) == 0
+    assert _count(api, TicketContact) == 0 and _count(api, OutboxMessage) == 0
     with api.world.db.read() as s:
         kept = s.scalar(select(Dossier).where(Dossier.code == "D-OLD"))
         assert kept is not None and kept.ticket_id is None
@@ -177,3 +188,15 @@ def test_history_past_its_period_leaves_the_aggregates(api: Api, clock: Clock) -
     summary = closer.retain_once()
     assert summary is not None and summary["aggregate_rows"] > 0
     assert _count(api, DailyStat) == 0 and _count(api, StatDay) == 0
+
+
+def test_every_table_that_refers_to_tickets_is_covered() -> None:
+    """The removal of a day's tickets reads the references from the models: every foreign key
+    to ``tickets.id`` is either removed with its ticket or only unlinked (the dossier, a
+    transfer's parent), so a table added later cannot block or survive the removal."""
+    found = {(c.table.name, c.name) for c in retention.ticket_references()}
+    assert {("ticket_events", "ticket_id"), ("ratings", "ticket_id"),
+            ("print_jobs", "ticket_id"), ("ticket_applicants", "ticket_id"),
+            ("ticket_contacts", "ticket_id"), ("outbox_messages", "ticket_id"),
+            ("dossiers", "ticket_id"), ("tickets", "transfer_parent_id")} <= found
+    assert found >= retention.KEEP_UNLINKED

@@ -8,7 +8,7 @@ sites. Existing sites keep the three-step flow their clerks know until an admin 
 sites created in the admin console or by ``motcua demo`` start with it on.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-07 04:50:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
