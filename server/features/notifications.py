@@ -280,7 +280,10 @@ def configure_channel(session: Session, site_id: int, name: str, *, enabled: boo
     The adapter is built once to check the settings; texts are checked against its limit."""
     if name not in CONFIGURABLE:
         raise AppError("unknown_channel", name=name, names=", ".join(CONFIGURABLE))
-    config = dict(config or {})
+    row = session.scalar(select(MessageChannel).where(MessageChannel.site_id == site_id,
+                                                      MessageChannel.channel == name))
+    # Credentials come back as "***" from every view: a "***" keeps the stored value.
+    config = _unredacted(dict(config or {}), row.config if row is not None else None)
     templates = {k: dict(v) for k, v in (templates or {}).items()}
     try:
         channel = build_channel(name, config, policy)
@@ -290,8 +293,6 @@ def configure_channel(session: Session, site_id: int, name: str, *, enabled: boo
     for kind, texts in templates.items():
         merged.setdefault(kind, {}).update(texts)
     check_templates(name, channel, merged)
-    row = session.scalar(select(MessageChannel).where(MessageChannel.site_id == site_id,
-                                                      MessageChannel.channel == name))
     if row is None:
         row = MessageChannel(site_id=site_id, channel=name)
         session.add(row)
@@ -343,11 +344,8 @@ def _unredacted(given: Any, stored: Any) -> Any:
 def import_channel(session: Session, site_id: int, name: str, enabled: bool,
                    config: dict[str, Any], templates: dict[str, dict[str, str]],
                    now: dt.datetime) -> dict[str, Any]:
-    """A channel from the configuration file: as :func:`configure_channel`, an exported
-    ``"***"`` keeping the stored credential."""
-    row = session.scalar(select(MessageChannel).where(MessageChannel.site_id == site_id,
-                                                      MessageChannel.channel == name))
-    config = _unredacted(config, row.config if row is not None else None)
+    """A channel from the configuration file: as :func:`configure_channel` (an exported
+    ``"***"`` keeps the stored credential)."""
     return configure_channel(session, site_id, name, enabled=enabled, config=config,
                              templates=templates, now=now, policy=Policy(base_url=""))
 
