@@ -164,6 +164,33 @@ STRINGS: dict[str, dict[str, str]] = {
         "config_import": "Nhập cấu hình",
         "config_done": "{site}: {created} mục mới, {updated} cập nhật, {unchanged} không đổi.",
         "config_checked": "Tệp hợp lệ ({site}): {created} mục mới, {updated} cập nhật (chưa lưu).",
+        "tab_channels": "Kênh tin nhắn",
+        "channels_title": "Kênh tin nhắn và webhook của điểm",
+        "channels_help": "Thiết lập của tỉnh áp dụng cho các trung tâm trực thuộc nếu trung tâm "
+                         "không có thiết lập riêng. Mật khẩu, khóa hiển thị là *** và được giữ "
+                         "nguyên khi lưu.",
+        "channel": "Kênh",
+        "inherited": "Theo tỉnh",
+        "own": "Riêng của điểm",
+        "channel_config": "Thiết lập (JSON)",
+        "channel_templates": "Nội dung tin theo loại và ngôn ngữ (JSON)",
+        "channel_edit": "Thiết lập kênh {name}",
+        "channel_new": "Thiết lập kênh",
+        "channel_json_invalid": "Nội dung JSON không hợp lệ.",
+        "test_to": "Gửi tin thử đến (số điện thoại, e-mail)",
+        "test_send": "Gửi tin thử",
+        "test_send_name": "Gửi tin thử qua kênh {name}",
+        "test_queued": "Đã xếp tin thử qua kênh {name} đến {to}; xem kết quả ở danh sách bên dưới.",
+        "dead_title": "Tin gửi không thành công",
+        "dead_help": "Tin đã thử gửi đủ số lần mà không được nhận. Gửi lại dùng cùng mã "
+                     "(webhook-id) để bên nhận nhận ra tin trùng.",
+        "dead_none": "Không có tin nào gửi không thành công.",
+        "recipient": "Người nhận",
+        "attempts": "Số lần thử",
+        "last_error": "Lỗi gần nhất",
+        "retry": "Gửi lại",
+        "retry_name": "Gửi lại tin {kind} đến {to}",
+        "retry_queued": "Đã xếp gửi lại.",
     },
     "en": {
         "title": "Administration",
@@ -324,6 +351,33 @@ STRINGS: dict[str, dict[str, str]] = {
         "config_checked": (
             "The file is valid ({site}): {created} new, {updated} updated (not saved)."
         ),
+        "tab_channels": "Message channels",
+        "channels_title": "Message channels and webhooks of the site",
+        "channels_help": "A province's settings serve its centres unless a centre has its own. "
+                         "Passwords and keys show as *** and are kept when saved.",
+        "channel": "Channel",
+        "inherited": "From the province",
+        "own": "The site's own",
+        "channel_config": "Settings (JSON)",
+        "channel_templates": "Texts per kind and language (JSON)",
+        "channel_edit": "Settings of the {name} channel",
+        "channel_new": "Set up a channel",
+        "channel_json_invalid": "This is not valid JSON.",
+        "test_to": "Send a test to (phone number, e-mail)",
+        "test_send": "Send a test message",
+        "test_send_name": "Send a test message through {name}",
+        "test_queued": "Test message through {name} to {to} queued; its outcome shows below.",
+        "dead_title": "Messages that could not be delivered",
+        "dead_help": "Messages tried the configured number of times without being accepted. "
+                     "Retrying keeps the same id (webhook-id) so the receiver recognises a "
+                     "repeat.",
+        "dead_none": "No undelivered messages.",
+        "recipient": "Recipient",
+        "attempts": "Attempts",
+        "last_error": "Last error",
+        "retry": "Retry",
+        "retry_name": "Retry the {kind} message to {to}",
+        "retry_queued": "Queued again.",
     },
 }
 

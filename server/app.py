@@ -161,6 +161,9 @@ def create_app(
 
     policy = policy_from(settings, app.extensions["motcua"].clock)
     notifications.install(db, policy)
+    from server.features import webhooks
+
+    webhooks.install(db, policy)
     app.extensions["motcua_outbox"] = Outbox(db, settings, policy,
                                              start_worker=settings.outbox_worker)
     if settings.print_worker:  # the process's background workers: also closing the day

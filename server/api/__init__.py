@@ -9,6 +9,7 @@ from server.api import (  # noqa: F401  (registers the endpoints)
     notifications,
     routes,
     supervision,
+    webhooks,
 )
 from server.api.http import bp, register_error_handlers
 

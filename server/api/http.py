@@ -89,8 +89,10 @@ TAGS = {
     "admin": "The admin console: sites, services, counters, users, devices, catalog, holidays, "
     "configuration files.",
     "devices": "Pairing a new kiosk or display (public, before it has a token).",
-    "notifications": "Messages to citizens (SMS, Zalo ZNS, the demo's file): channel settings, "
-    "test messages, the outbox.",
+    "notifications": "Messages to citizens (SMS, Zalo ZNS, e-mail, the demo's file): channel "
+    "settings, test messages, the outbox.",
+    "webhooks": "Signed event deliveries to outside systems (Standard Webhooks): the "
+    "subscription, dead letters and their retry.",
 }
 
 # Statuses any operation can answer besides those it declares: a malformed or oversized body,

@@ -33,6 +33,8 @@ from messaging.base import CHANNEL_NAMES, Channel, Message
 from messaging.file import FileChannel
 from messaging.phone import masked
 from messaging.sms import HttpSmsChannel
+from messaging.smtp import SmtpChannel
+from messaging.webhook import WebhookChannel
 from messaging.zns import ZnsChannel
 from server.core.db import Database
 from server.core.errors import AppError
@@ -41,6 +43,8 @@ from server.features import outbox
 from server.features.queues import queue_snapshot, ticket_ahead
 from server.models import (
     Counter,
+    Dossier,
+    DossierEvent,
     MessageChannel,
     OutboxMessage,
     Service,
@@ -79,11 +83,34 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         "vi": "Tin nhắn thử của {site} qua kênh {channel}.",
         "en": "Test message from {site} through the {channel} channel.",
     },
+    "dossier_received": {
+        "vi": "{site} đã tiếp nhận hồ sơ {code} ({procedure}) của Quý khách. Hẹn trả kết quả: "
+              "{due}. Tra cứu: {url}",
+        "en": "{site} has received your application {code} ({procedure}). Result due: {due}. "
+              "Track: {url}",
+    },
+    "dossier_supplement": {
+        "vi": "Hồ sơ {code} của Quý khách cần bổ sung giấy tờ. Xin Quý khách xem chi tiết: "
+              "{url}",
+        "en": "Your application {code} needs further documents. Details: {url}",
+    },
+    "dossier_result": {
+        "vi": "Hồ sơ {code} của Quý khách đã có kết quả. Mời Quý khách đến nhận tại {site}.",
+        "en": "The result of your application {code} is ready for collection at {site}.",
+    },
+    "dossier_refused": {
+        "vi": "Hồ sơ {code} của Quý khách không được giải quyết. Lý do và hướng dẫn: {url}",
+        "en": "Your application {code} could not be granted. Reason and guidance: {url}",
+    },
 }
+#: Dossier statuses that send the applicant a message, and the message's kind.
+DOSSIER_KINDS = {"received": "dossier_received", "supplement_requested": "dossier_supplement",
+                 "result_ready": "dossier_result", "refused": "dossier_refused"}
 #: Fields a template may use, with sample values for checking its length.
 SAMPLE = {"number": "A042", "site": "Trung tâm Phục vụ hành chính công", "ahead": 3,
           "service": "Hộ tịch", "url": "https://motcua.example.vn/t/" + "x" * 22,
-          "counter": 12, "channel": "sms"}
+          "counter": 12, "channel": "sms", "code": "000.00.00.H00-261207-0001",
+          "procedure": "Đăng ký khai sinh", "due": "16:30 14/12/2026"}
 
 
 # --- the policy of one server ----------------------------------------------------------------
@@ -186,16 +213,23 @@ def build_channel(name: str, config: dict[str, Any], policy: Policy) -> Channel 
         return ZnsChannel(dict(config))
     if name == "file":
         return FileChannel(policy.messages_file) if policy.messages_file else None
+    if name == "email":
+        return SmtpChannel(dict(config))
+    if name == "webhook":
+        return WebhookChannel(dict(config))
     return None
 
 
-def delivery_channel(session: Session, site_id: int, policy: Policy) -> str | None:
+def delivery_channel(session: Session, site_id: int, policy: Policy,
+                     kind: str | None = None) -> str | None:
     """The channel a citizen's messages at ``site_id`` go through: the first enabled gateway
-    (ZNS, then SMS), else the demo's file when there is one, else None (the kiosk then offers
-    no phone step)."""
+    (ZNS, then SMS) that carries ``kind`` (a gateway's ``kinds`` setting lists the kinds it
+    carries; absent: all), else the demo's file when there is one, else None (the kiosk then
+    offers no phone step)."""
     for name in GATEWAYS:
         row = channel_row(session, site_id, name)
-        if row is not None and row.enabled:
+        kinds = (row.config or {}).get("kinds") if row is not None else None
+        if row is not None and row.enabled and (kind is None or not kinds or kind in kinds):
             return name
     if policy.messages_file is not None:
         row = channel_row(session, site_id, "file")
@@ -257,7 +291,10 @@ def configure_channel(session: Session, site_id: int, name: str, *, enabled: boo
     The adapter is built once to check the settings; texts are checked against its limit."""
     if name not in CONFIGURABLE:
         raise AppError("unknown_channel", name=name, names=", ".join(CONFIGURABLE))
-    config = dict(config or {})
+    row = session.scalar(select(MessageChannel).where(MessageChannel.site_id == site_id,
+                                                      MessageChannel.channel == name))
+    # Credentials come back as "***" from every view: a "***" keeps the stored value.
+    config = _unredacted(dict(config or {}), row.config if row is not None else None)
     templates = {k: dict(v) for k, v in (templates or {}).items()}
     try:
         channel = build_channel(name, config, policy)
@@ -267,8 +304,6 @@ def configure_channel(session: Session, site_id: int, name: str, *, enabled: boo
     for kind, texts in templates.items():
         merged.setdefault(kind, {}).update(texts)
     check_templates(name, channel, merged)
-    row = session.scalar(select(MessageChannel).where(MessageChannel.site_id == site_id,
-                                                      MessageChannel.channel == name))
     if row is None:
         row = MessageChannel(site_id=site_id, channel=name)
         session.add(row)
@@ -320,11 +355,8 @@ def _unredacted(given: Any, stored: Any) -> Any:
 def import_channel(session: Session, site_id: int, name: str, enabled: bool,
                    config: dict[str, Any], templates: dict[str, dict[str, str]],
                    now: dt.datetime) -> dict[str, Any]:
-    """A channel from the configuration file: as :func:`configure_channel`, an exported
-    ``"***"`` keeping the stored credential."""
-    row = session.scalar(select(MessageChannel).where(MessageChannel.site_id == site_id,
-                                                      MessageChannel.channel == name))
-    config = _unredacted(config, row.config if row is not None else None)
+    """A channel from the configuration file: as :func:`configure_channel` (an exported
+    ``"***"`` keeps the stored credential)."""
     return configure_channel(session, site_id, name, enabled=enabled, config=config,
                              templates=templates, now=now, policy=Policy(base_url=""))
 
@@ -348,9 +380,16 @@ def send_test(session: Session, site: Site, name: str, to: str, lang: str,
     if name not in CONFIGURABLE:
         raise AppError("unknown_channel", name=name, names=", ".join(CONFIGURABLE))
     phone = parse_phone(to) if name in ("sms", "zns", "file") else to
-    values = {"site": site.name_vi if lang == "vi" else site.name_en, "channel": name}
+    values: dict[str, Any] = {"site": site.name_vi if lang == "vi" else site.name_en,
+                              "channel": name}
     text = render(templates_for(session, site.id, name)["test"][lang], values)
     key = f"test:{site.id}:{name}:{now.timestamp():.6f}"
+    if name == "webhook":  # to the subscription's receiver, in the documented payload
+        row = channel_row(session, site.id, "webhook")
+        phone = str((row.config or {}).get("url") or to) if row is not None else to
+        values = {"type": "webhook.test", "timestamp": iso(now),
+                  "data": {"site": site.code, "text": text}}
+        key = "msg_test_" + f"{site.id}_{now.timestamp():.6f}".replace(".", "_")
     message = Message(channel=name, kind="test", to=phone, text=text, idempotency_key=key,
                       ref=f"site:{site.code}", lang=lang, data=values, created_at=now)
     outbox.enqueue(session, message, site_id=site.id, wake=policy.wake)
@@ -417,7 +456,7 @@ def _sent_today(session: Session, phone: str, since: dt.datetime) -> int:
 
 def _queue(session: Session, ticket: Ticket, kind: str, phone: str, extra: dict[str, Any],
            now: dt.datetime, policy: Policy, drop: str | None = None) -> bool:
-    channel = delivery_channel(session, ticket.site_id, policy)
+    channel = delivery_channel(session, ticket.site_id, policy, kind)
     if channel is None:
         drop = drop or "no channel configured"
         channel = "file"
@@ -453,9 +492,13 @@ def react(session: Session, policy: Policy) -> None:
     "near" message of each ticket its calls brought within N of the counter."""
     events = session.info.get("events") or []
     moved = [e for e in events if e.type in LINE_MOVED and e.data.get("ticket_id")]
-    if not moved:
+    dossiers = [e for e in events if e.type == "dossier.changed"
+                and e.data.get("status") in DOSSIER_KINDS]
+    if not moved and not dossiers:
         return
     now = policy.clock()
+    for e in dossiers:
+        _dossier(session, str(e.data.get("code")), now, policy)
     services: set[int] = set()
     for e in moved:
         ticket = session.get(Ticket, e.data["ticket_id"])
@@ -466,6 +509,48 @@ def react(session: Session, policy: Policy) -> None:
             _called(session, ticket, e.data, now, policy)
     for service_id in sorted(services):
         _near(session, service_id, now, policy)
+
+
+def _dossier(session: Session, code: str, now: dt.datetime, policy: Policy) -> None:
+    """The applicant's message for the dossier's new status (received with its code and due
+    date, supplement requested, result ready, refused) to the phone given on the form, through
+    the channel the province chose for that kind. One per step: a second supplement request
+    is a second step and gets its own message."""
+    d = session.scalar(select(Dossier).where(Dossier.code == code))
+    if d is None or not d.applicant_phone or d.status not in DOSSIER_KINDS:
+        return
+    kind = DOSSIER_KINDS[d.status]
+    try:
+        phone = parse_phone(d.applicant_phone)
+    except AppError:
+        log.info("dossier phone is not a mobile number: no message",
+                 extra={"dossier": d.code, "phone": masked(d.applicant_phone)})
+        return
+    steps = int(session.scalar(select(func.count()).select_from(DossierEvent).where(
+        DossierEvent.dossier_id == d.id, DossierEvent.status_to == d.status)) or 0)
+    site = session.get(Site, d.site_id)
+    assert site is not None
+    ticket = session.get(Ticket, d.ticket_id) if d.ticket_id is not None else None
+    lang = "en" if ticket is not None and ticket.lang == "en" else "vi"
+    vi = lang == "vi"
+    channel = delivery_channel(session, d.site_id, policy, kind)
+    drop = None if channel is not None else "no channel configured"
+    channel = channel or "file"
+    values = {
+        "code": d.code,
+        "site": site.name_vi if vi else site.name_en,
+        "procedure": d.procedure.name_vi if vi else d.procedure.name_en,
+        "due": local(d.due_at, site.timezone).strftime("%H:%M %d/%m/%Y"),
+        "url": f"{policy.base_url.rstrip('/')}/d/{d.tracking_token}",
+    }
+    text = render(templates_for(session, d.site_id, channel)[kind][lang], values)
+    message = Message(channel=channel, kind=kind, to=phone, text=text,
+                      idempotency_key=f"dossier:{d.id}:{kind}:{steps}", ref=f"dossier:{d.code}",
+                      lang=lang, data=values, created_at=now)
+    not_before = after_quiet_hours(now, site.timezone, policy.quiet_hours)
+    outbox.enqueue(session, message, site_id=d.site_id, not_before=not_before,
+                   status=outbox.DROPPED if drop else outbox.QUEUED, error=drop,
+                   wake=policy.wake)
 
 
 def _contact_phone(session: Session, ticket_id: int) -> str | None:

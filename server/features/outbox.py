@@ -401,7 +401,9 @@ class Dispatcher:
             if self.store.mark_sent(c, self.clock(), outcome.provider_id):
                 self._outcome(c, SENT, outcome.detail)
             return True
-        if outcome.status == "failed" or c.attempts >= self.max_attempts:
+        # A channel may set its own limit (a webhook subscription's max_attempts).
+        limit = getattr(channel, "max_attempts", None) or self.max_attempts
+        if outcome.status == "failed" or c.attempts >= limit:
             self._finish_failed(c, outcome.detail or "failed")
             return True
         delay = backoff_delay(c.attempts, self.base_delay, self.max_delay)

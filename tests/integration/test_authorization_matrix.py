@@ -116,6 +116,7 @@ def scene(api: Api, world: World, clock: Clock) -> dict[str, Any]:
         "token_id": spare_token,
         "day": "2026-12-30",
         "name": "file",  # a message channel
+        "message_id": "0" * 32,  # a dead letter (none: the retry answers 404 to those allowed)
     }
 
 
