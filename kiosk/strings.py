@@ -70,6 +70,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "listen": "Nghe lại",
         "listen_ahead": "{ahead} người chờ trước Quý khách",
         "examples": "Ví dụ thủ tục",
+        "phone_title": "Nhận tin nhắn khi sắp đến lượt",
+        "phone_lead": (
+            "Nhập số điện thoại di động nếu Quý khách muốn nhận tin nhắn. Không bắt buộc."
+        ),
+        "phone_skip": "Bỏ qua, lấy số",
+        "phone_agree": "Đồng ý và lấy số",
+        "phone_del": "Xóa",
+        "phone_clear": "Xóa hết",
+        "phone_invalid": (
+            "Số điện thoại chưa đúng: số di động có 10 chữ số, bắt đầu bằng 03, 05, 07, 08 "
+            "hoặc 09."
+        ),
+        "phone_placeholder": "0__ ___ ____",
     },
     "en": {
         "title": "Take a number",
@@ -134,5 +147,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "listen": "Listen again",
         "listen_ahead": "{ahead} people before you",
         "examples": "Example procedures",
+        "phone_title": "Get a message when your turn is near",
+        "phone_lead": "Type a mobile number if you would like a message. This is optional.",
+        "phone_skip": "Skip, take a ticket",
+        "phone_agree": "Agree and take a ticket",
+        "phone_del": "Delete",
+        "phone_clear": "Clear",
+        "phone_invalid": (
+            "This number is not right: a mobile number has 10 digits and starts with 03, 05, "
+            "07, 08 or 09."
+        ),
+        "phone_placeholder": "0__ ___ ____",
     },
 }

@@ -143,7 +143,6 @@ def create_app(
 
     limits.init_app(app)
 
-    pass
     from server.features.printing import Printing
 
     use_fonts(settings.print_font, settings.print_font_bold)  # for prints drawn as images

@@ -182,7 +182,7 @@
     });
     // Start only for a ticket that is called and not yet served (a site where calling does
     // not start the service); once serving, Finish is the next key.
-    $("btn-start").hidden = !(c && c.status === "called");
+    $("btn-start").hidden = !!me.call_starts_service || !(c && c.status === "called");
   }
 
   function renderParked() {

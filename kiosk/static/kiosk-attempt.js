@@ -24,7 +24,7 @@
   "use strict";
 
   var TRY_TIMEOUT_MS = 8000;   // one try: long enough for a slow link, short enough to retry
-  var SLOW_MS = 1500;          // no answer yet: say "connecting" (the brief asks within 2 s)
+  var SLOW_MS = 1500;          // no answer yet: say "connecting" (well within 2 s of the tap)
   var HANG_MS = 3500;          // still no answer: the link is probably down, say so
   var GIVE_UP_MS = 120000;     // then an error screen with "try again" (same key)
   var PAUSES = [500, 1000, 2000, 4000, 5000];

@@ -1,8 +1,10 @@
 /* Motcua kiosk, optional step: "Nhận tin nhắn khi sắp đến lượt". A large numeric keypad for a
  * Vietnamese mobile number, the consent stated on screen, then the ticket is issued with it.
- * Self-contained: kiosk.js calls MotcuaKioskPhone.ask(siteCode, lang) before issuing; it
- * resolves with {phone: "0912345678"} (the citizen agreed), or null (skipped, or the site sends
- * no messages), and rejects when the citizen walked away (the kiosk goes home). The server
+ * Self-contained: kiosk.js calls MotcuaKioskPhone.prefetch(siteCode) when it reads its services
+ * and MotcuaKioskPhone.ask(siteCode, lang) before issuing. ask() answers null at once when the
+ * site sends no messages (or it is not known yet: no network wait on the citizen's tap), else a
+ * promise that resolves with {phone: "0912345678"} (the citizen agreed) or null (skipped), and
+ * rejects when the citizen walked away (the kiosk goes home). The server
  * checks the number again (phonenumbers) and keeps it only until the end of the day. */
 (function () {
   "use strict";
@@ -10,36 +12,30 @@
   var M = window.Motcua;
   var IDLE_MS = 60000;
   var OFFER_TTL_MS = 60000;
-  var STRINGS = {
-    vi: {
-      title: "Nhận tin nhắn khi sắp đến lượt",
-      lead: "Nhập số điện thoại di động nếu Quý khách muốn nhận tin nhắn. Không bắt buộc.",
-      skip: "Bỏ qua, lấy số",
-      agree: "Đồng ý và lấy số",
-      del: "Xóa",
-      clear: "Xóa hết",
-      invalid: "Số điện thoại chưa đúng: số di động có 10 chữ số, bắt đầu bằng 03, 05, 07, 08 hoặc 09.",
-      placeholder: "0__ ___ ____",
-    },
-    en: {
-      title: "Get a message when your turn is near",
-      lead: "Type a mobile number if you would like a message. This is optional.",
-      skip: "Skip, take a ticket",
-      agree: "Agree and take a ticket",
-      del: "Delete",
-      clear: "Clear",
-      invalid: "This number is not right: a mobile number has 10 digits and starts with 03, 05, 07, 08 or 09.",
-      placeholder: "0__ ___ ____",
-    },
-  };
+  // Texts from the kiosk's catalog entries "phone_*" (the page's config block).
+  var STRINGS = (M.config().strings) || {};
+  function texts(lang) {
+    var all = STRINGS[lang] || STRINGS.vi || {};
+    var s = {};
+    Object.keys(all).forEach(function (k) {
+      if (k.indexOf("phone_") === 0) s[k.slice(6)] = all[k];
+    });
+    return s;
+  }
   var offer = null;
   var offerAt = 0;
 
-  function fetchOffer(site) {
-    if (offer && Date.now() - offerAt < OFFER_TTL_MS) return Promise.resolve(offer);
-    return M.api("GET", "/api/v1/sites/" + encodeURIComponent(site) + "/notifications")
-      .then(function (o) { offer = o; offerAt = Date.now(); return o; })
-      .catch(function () { return null; });  // no offer now: the ticket is issued without
+  // Whether the site sends messages is read in the background (when the kiosk loads and
+  // refreshes its services), never while a citizen waits: on a thin or cut link the tap that
+  // takes a ticket must not wait for this answer.
+  var fetching = false;
+  function prefetch(site) {
+    if (fetching || (offer && Date.now() - offerAt < OFFER_TTL_MS)) return;
+    fetching = true;
+    M.api("GET", "/api/v1/sites/" + encodeURIComponent(site) + "/notifications")
+      .then(function (o) { offer = o; offerAt = Date.now(); },
+            function () { /* kept as it was: the next refresh asks again */ })
+      .then(function () { fetching = false; });
   }
 
   function grouped(digits) {
@@ -60,14 +56,13 @@
   }
 
   function ask(site, lang) {
-    return fetchOffer(site).then(function (o) {
-      if (!o || !o.available) return null;
-      return keypad(o, lang === "en" ? "en" : "vi");
-    });
+    prefetch(site);
+    if (!offer || !offer.available) return null;  // no step: the ticket is issued at once
+    return keypad(offer, lang === "en" ? "en" : "vi");
   }
 
   function keypad(o, lang) {
-    var s = STRINGS[lang];
+    var s = texts(lang);
     return new Promise(function (resolve, reject) {
       var digits = "";
       var layer = el("section", "phone-step");
@@ -144,5 +139,5 @@
     });
   }
 
-  window.MotcuaKioskPhone = { ask: ask };
+  window.MotcuaKioskPhone = { ask: ask, prefetch: prefetch };
 })();

@@ -205,6 +205,7 @@
     // Availability changes with the clock (last-ticket time, closing) and with other kiosks'
     // tickets (the cap): read it again now and then, and after a refusal.
     if (!state.site) return;
+    if (window.MotcuaKioskPhone) window.MotcuaKioskPhone.prefetch(state.site.code);
     M.api("GET", "/api/v1/sites/" + encodeURIComponent(state.site.code) + "/services")
       .then(function (rows) {
         state.services = rows;
@@ -511,6 +512,7 @@
         MotcuaRealtime.connect("/kiosk", { token: token }, {
           snapshot: function (snap) {
             state.site = snap.site; state.services = snap.services; state.priorities = snap.priorities;
+            if (window.MotcuaKioskPhone) window.MotcuaKioskPhone.prefetch(state.site.code);
             state.deviceId = snap.device_id;
             if (snap.printer) onPrinter(snap.printer);
             applyLang();

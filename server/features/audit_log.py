@@ -27,6 +27,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "site.ticker": ("Đổi dòng chữ chạy", "Ticker line changed"),
     "service.create": ("Tạo lĩnh vực", "Service created"),
     "service.update": ("Sửa lĩnh vực", "Service changed"),
+    "outbox.retry": ("Gửi lại tin nhắn chưa gửi được", "Undelivered message sent again"),
     "counter.create": ("Tạo quầy", "Counter created"),
     "counter.update": ("Sửa quầy", "Counter changed"),
     "counter.open": ("Mở quầy", "Counter opened"),

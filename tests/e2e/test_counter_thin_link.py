@@ -1,4 +1,4 @@
-"""The counter station on a thin, breakable link (issue 24, counter part), in Chromium through
+"""The counter station on a thin, breakable link, in Chromium through
 the link emulator (tests/linkemu.py) against a real server with the demo province:
 
 - a dossier intake typed, submitted during a silent cut, the page reloaded, the browser

@@ -137,6 +137,7 @@ def _serve(db: Database, clock: Clock, seed: bool = True) -> tuple[Any, Api]:
     world = build_world(db, clock()) if seed else World(
         db, tokens={"kiosk": "k" * 40, "clerk": "c" * 40}, counters={1: 1})
     app = create_app(Settings(database_url=db.url, public_base_url=BASE_URL, print_worker=False,
+                              outbox_worker=False,
                               rate_limits=False), db=db, clock=clock)
     app.testing = True
     return app, Api(app.test_client(), world)
