@@ -53,7 +53,7 @@ def run(url: str, n: int) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     with db.write() as s:
         demo = seed.seed_demo(s, now)
-    app = create_app(Settings(database_url=url, print_worker=False), db=db)
+    app = create_app(Settings(database_url=url, print_worker=False, outbox_worker=False), db=db)
     client = app.test_client()
     kiosk = next(iter(demo.kiosk_tokens.values()))
     tickets: dict[int, int] = {}

@@ -119,7 +119,8 @@ def measure(url: str, reps: int) -> dict[str, float]:
         site_id = site.id
     # No request-rate limits (one client issues far faster than a kiosk), no print worker (the
     # printers are not there); the app's request log is left out of the figures' output.
-    app = create_app(Settings(database_url=url, print_worker=False, rate_limits=False), db=db)
+    app = create_app(Settings(database_url=url, print_worker=False,
+                              outbox_worker=False, rate_limits=False), db=db)
     logging.getLogger("motcua").setLevel(logging.WARNING)
     client = app.test_client()
     kiosk_auth = {"Authorization": f"Bearer {kiosk}"}

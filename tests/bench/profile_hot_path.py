@@ -109,7 +109,8 @@ def main() -> None:
                                  catch_exceptions=False).output
         kiosk = re.search(r"kiosk-1\s+kiosk\s+(\S+)", out).group(1)  # type: ignore[union-attr]
         clerk, cid = re.search(r"counter 1\s+clerk\s+(\S+)\s+\(counter id (\d+)\)", out).groups()  # type: ignore[union-attr]
-        app = create_app(Settings(database_url=url, print_worker=False, rate_limits=False))
+        app = create_app(Settings(database_url=url, print_worker=False,
+                                  outbox_worker=False, rate_limits=False))
         db = app.extensions["motcua"].db
         stmts = Statements(db.engine)
         client = app.test_client()

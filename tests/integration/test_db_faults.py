@@ -205,7 +205,8 @@ def test_revoked_device_sweep_survives_a_postgresql_outage() -> None:
         db = Database(pg.url)
         world = build_world(db, dt.datetime.now(dt.UTC))
         app = create_app(Settings(database_url=pg.url, public_base_url=BASE_URL,
-                                  print_worker=False, rate_limits=False), db=db)
+                                  print_worker=False,
+                                  outbox_worker=False, rate_limits=False), db=db)
         hub = app.extensions["motcua_hub"]
         display = hub.socketio.test_client(app, namespace="/display",
                                            auth={"token": world.tokens["display"]})

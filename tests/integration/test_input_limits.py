@@ -218,12 +218,12 @@ def test_the_placeholder_secret_key_cannot_run_in_production(db: Any, caplog: An
     placeholder = "CHANGE-ME-64-hex-characters"
     with pytest.raises(RuntimeError, match="placeholder"):
         create_app(Settings(database_url=db.url, secret_key=placeholder, env="production",
-                            print_worker=False), db=db)
+                            print_worker=False, outbox_worker=False), db=db)
     with caplog.at_level(logging.WARNING, logger="motcua"):
         app = create_app(Settings(database_url=db.url, secret_key=placeholder,
-                                  print_worker=False), db=db)
+                                  print_worker=False, outbox_worker=False), db=db)
     app.extensions["motcua_printing"].stop()
     assert any("placeholder" in r.getMessage() for r in caplog.records)
     app = create_app(Settings(database_url=db.url, secret_key="a" * 64, env="production",
-                              print_worker=False), db=db)
+                              print_worker=False, outbox_worker=False), db=db)
     app.extensions["motcua_printing"].stop()

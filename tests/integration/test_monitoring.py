@@ -129,6 +129,7 @@ def redis_away(db: Database, clock: Clock, world: World, folders: dict[str, Path
     """Redis configured but nothing listens there (port 1 on loopback)."""
     app = create_app(
         Settings(database_url=db.url, public_base_url=BASE_URL, print_worker=False,
+                 outbox_worker=False,
                  redis_url="redis://127.0.0.1:1/0", rate_limits=False,
                  audio_dir=str(folders["audio"])),
         db=db, clock=clock,

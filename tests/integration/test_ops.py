@@ -56,7 +56,7 @@ def unready_client(db: Database, clock: Clock, world: World) -> Iterator[Any]:
     settings = Settings(
         database_url=db.url,
         public_base_url=BASE_URL,
-        print_worker=False,
+        print_worker=False, outbox_worker=False,
         redis_url="redis://127.0.0.1:1/0",
         node_name="node-x",
     )
@@ -95,7 +95,7 @@ def test_redis_unreachable_leaves_the_node_ready_but_degraded(
 def test_readyz_503_when_the_database_is_unreachable(clock: Clock, tmp_path: Any) -> None:
     dead = Database("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
     ok = Database(f"sqlite:///{tmp_path / 'x.sqlite3'}")
-    settings = Settings(database_url=ok.url, print_worker=False)
+    settings = Settings(database_url=ok.url, print_worker=False, outbox_worker=False)
     app = create_app(settings, db=dead, clock=clock)
     try:
         r = app.test_client().get("/readyz")
@@ -165,7 +165,8 @@ def test_waiting_gauge_counts_only_the_sites_business_day(api: Api, clock: Clock
 @pytest.fixture
 def token_client(db: Database, clock: Clock, world: World) -> Iterator[Any]:
     settings = Settings(
-        database_url=db.url, public_base_url=BASE_URL, print_worker=False, metrics_token="s3cret"
+        database_url=db.url, public_base_url=BASE_URL, print_worker=False,
+        outbox_worker=False, metrics_token="s3cret"
     )
     yield from _app(settings, db, clock)
 

@@ -95,7 +95,8 @@ def test_the_web_never_points_a_printer_at_the_servers_own_services(
 def _app_with(db: Database, clock: Any, **settings: Any) -> Any:
     from server.app import create_app
 
-    return create_app(Settings(database_url=db.url, print_worker=False, **settings), db=db,
+    return create_app(Settings(database_url=db.url, print_worker=False,
+                               outbox_worker=False, **settings), db=db,
                       clock=clock)
 
 

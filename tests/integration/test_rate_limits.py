@@ -94,6 +94,7 @@ def test_kiosk_limit_holds_across_nodes(pg_database: str, redis_url: str, tmp_pa
 def limited_app(db: Database, clock: Clock, world: World) -> Iterator[Any]:
     application = create_app(
         Settings(database_url=db.url, public_base_url=BASE_URL, print_worker=False,
+                 outbox_worker=False,
                  rate_limits=True, rate_pairing="10 per minute"),
         db=db, clock=clock,
     )

@@ -137,7 +137,8 @@ def test_session_cookie_is_secure_behind_tls(db, clock, world, staff, how) -> No
 
     extra = ({"public_base_url": "https://motcua.example"} if how == "https_base"
              else {"session_cookie_secure": True})
-    application = create_app(Settings(database_url=db.url, print_worker=False, **extra),
+    application = create_app(Settings(database_url=db.url, print_worker=False,
+                                      outbox_worker=False, **extra),
                              db=db, clock=clock)
     try:
         r = _login(application.test_client(), "sup.ht", STAFF_PASSWORD)
