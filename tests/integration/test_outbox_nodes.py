@@ -114,8 +114,9 @@ def test_a_node_killed_while_sending_loses_nothing_and_sends_nothing_twice(
     gw.delay_s = 1.5  # slow now: both nodes' lanes hold messages in flight
     for i in range(6, 8):
         call_and_release(n1.url, clerks[i % 2])
-    wait_for(lambda: any(m.status == "sending" and m.sending_at is not None
-                         for m in rows(db)), 15, "a message being sent")
+    # Claimed and in flight (the row's `sending_at` is written only when a long send renews
+    # the claim's lease, so the status is what says a send is under way).
+    wait_for(lambda: any(m.status == "sending" for m in rows(db)), 15, "a message being sent")
     n1.kill()
     gw.delay_s = 0.2
     # The killed node's leases expire (2 x 10 s + 5 s) and the other node sends them again.
