@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
+from sqlalchemy.exc import OperationalError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 #: PostgreSQL: how long a migration waits for a table's lock before it gives up (server/
@@ -24,8 +27,28 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+#: PostgreSQL's code for a deadlock between the upgrade and a running node's transaction (the
+#: node's lock taken between two of the upgrade's). The upgrade is one transaction, so nothing
+#: of it stayed: it is tried again after a pause while the nodes keep serving. A lock held too
+#: long (the timeout above) is not retried: the operator is told which table was kept locked.
+RETRYABLE_SQLSTATES = ("40P01",)
+MIGRATION_ATTEMPTS = 5
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    for attempt in range(1, MIGRATION_ATTEMPTS + 1):
+        try:
+            command.upgrade(alembic_config(url), revision)
+            return
+        except OperationalError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if code not in RETRYABLE_SQLSTATES or attempt == MIGRATION_ATTEMPTS:
+                raise
+            logging.getLogger("motcua.migrate").warning(
+                "migration deadlocked with a running node; trying again",
+                extra={"sqlstate": code, "attempt": attempt},
+            )
+            time.sleep(min(2.0 * attempt, 5.0))
 
 
 def current_revision(engine: object) -> str | None:

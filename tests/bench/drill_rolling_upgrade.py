@@ -74,15 +74,18 @@ def old_candidates(limit: int = 400) -> list[str]:
     """Commits that are the release before this one: the newest ancestors of HEAD on its
     first-parent line (main's own history, not the commits of a merged branch, whose
     migrations may be chained differently until the merge) whose migrations are HEAD's
-    without the newest ones (the largest proper subset found), newest first."""
+    without the newest ones (the longest proper prefix found), newest first."""
     if git("rev-parse", "--is-shallow-repository").strip() == "true":
         raise BenchError("a shallow clone has no old code: `git fetch --unshallow`, or --old")
     head = migration_files("HEAD")
+    ordered = sorted(head)
     best: frozenset[str] = frozenset()
     found: list[str] = []
     for commit in git("rev-list", "--first-parent", f"--max-count={limit}", "HEAD").split():
         files = migration_files(commit)
-        if not files < head:
+        # A release is HEAD's migrations up to some revision: a commit between merges that
+        # held a later migration without an earlier one (chained otherwise then) is not one.
+        if not files < head or files != frozenset(ordered[:len(files)]):
             continue
         if len(files) > len(best):
             best, found = files, [commit]

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from server.core import lookups
 from server.core.auth import Principal
@@ -19,6 +20,20 @@ from tests.support import SeqClient, ServerProcess, call_next, demo, issue, two_
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.slow
+def wait_subscribed(redis_url: str, channel: str, listeners: int, timeout: float = 30) -> None:
+    """Until ``listeners`` connections are subscribed to ``channel``."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if dict(client.pubsub_numsub(channel)).get(channel.encode(), 0) >= listeners:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"fewer than {listeners} listeners on {channel} after {timeout} s")
+    finally:
+        client.close()
+
+
 def test_call_on_node_a_reaches_display_on_node_b(
     pg_database: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -28,6 +43,10 @@ def test_call_on_node_a_reaches_display_on_node_b(
     display = SeqClient(b.url, "/display", {"token": creds["display"]})
     try:
         display.connect()
+        # Redis pub/sub delivers at most once, to listeners subscribed at the time: node B's
+        # listener (started by its first client, this display) must be there before the first
+        # event is published.
+        wait_subscribed(redis_url, env["MOTCUA_REDIS_CHANNEL"], 1)
         issue(a.url, creds["kiosk"])
         called = call_next(a.url, creds["clerks"][3])
         display.wait_for(lambda: "ticket.called" in display.event_types())
