@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from pathlib import Path
 
 from flask import Response, current_app, g, request, send_file
 
@@ -64,27 +65,36 @@ def _unavailable() -> Response:
     return resp
 
 
-def phrase_response(lang: str, number: str, counter: str | int | None,
-                    roles: Collection[str]) -> Response:
-    """The WAV of a phrase for a caller whose bearer token has one of ``roles``.
-
-    Parts are checked first (they name a cache file and go into the synthesiser): 422; then the
-    token: 401/403; 503 (with Retry-After) when the server has no speech engine."""
+def _spoken(parts: Callable[[], tuple[str, ...]], roles: Collection[str],
+            render: Callable[..., Path], mimetype: str,
+            cache_control: Callable[[], str]) -> Response:
+    """One spoken file for a caller whose bearer token has one of ``roles``: the parts are
+    checked first (they name a cache file and go into the synthesiser): 422; then the token:
+    401/403; 503 (with Retry-After) when the server has no speech engine. ``parts()`` returns
+    the checked parts, the language first; ``render(*parts)`` the file."""
     try:
-        lang, number, n = validate(lang, number, counter)
+        checked = parts()
     except InvalidPart as bad:
         return _app_error(AppError("validation_error", detail=bad.part))
     refused = _caller_error(roles)
     if refused is not None:
         return refused
     try:
-        path = speech().phrase_wav(lang, number, n)
+        path = render(*checked)
     except SpeechUnavailable:
         return _unavailable()
-    resp = send_file(path, mimetype="audio/wav", max_age=86400, conditional=True, etag=True)
-    resp.headers["Cache-Control"] = "private, max-age=86400"
-    resp.headers["X-Speech-Voice"] = VOICES[lang]
+    resp = send_file(path, mimetype=mimetype, conditional=True, etag=True)
+    resp.headers["Cache-Control"] = cache_control()
+    resp.headers["X-Speech-Voice"] = VOICES[checked[0]]
     return resp
+
+
+def phrase_response(lang: str, number: str, counter: str | int | None,
+                    roles: Collection[str]) -> Response:
+    """The WAV of a whole phrase (see :func:`_spoken`)."""
+    return _spoken(lambda: validate(lang, number, counter), roles,
+                   lambda *p: speech().phrase_wav(*p), "audio/wav",
+                   lambda: "private, max-age=86400")
 
 
 def _cache_control(tag: str, public: bool) -> str:
@@ -100,23 +110,10 @@ def _cache_control(tag: str, public: bool) -> str:
 
 def part_response(tag: str, lang: str, kind: str, value: str,
                   roles: Collection[str]) -> Response:
-    """The MP3 of a piece of a call (``speech.part_ssml``), checked like
-    :func:`phrase_response`."""
-    try:
-        lang, kind, _ = validate_part(lang, kind, value)
-    except InvalidPart as bad:
-        return _app_error(AppError("validation_error", detail=bad.part))
-    refused = _caller_error(roles)
-    if refused is not None:
-        return refused
-    try:
-        path = speech().part_mp3(lang, kind, value)
-    except SpeechUnavailable:
-        return _unavailable()
-    resp = send_file(path, mimetype="audio/mpeg", conditional=True, etag=True)
-    resp.headers["Cache-Control"] = _cache_control(tag, public=False)
-    resp.headers["X-Speech-Voice"] = VOICES[lang]
-    return resp
+    """The MP3 of a piece of a call (``speech.part_ssml``, see :func:`_spoken`)."""
+    return _spoken(lambda: (*validate_part(lang, kind, value)[:2], value), roles,
+                   lambda lg, kd, val: speech().part_mp3(lg, kd, val), "audio/mpeg",
+                   lambda: _cache_control(tag, public=False))
 
 
 def chime_response(tag: str) -> Response:
