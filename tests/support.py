@@ -256,6 +256,7 @@ class SeqClient:
         self.gaps = 0
         self.reordered = 0  # gaps that closed within the window (events overtaken, not lost)
         self.held: dict[int, dict[str, Any]] = {}
+        self.early: list[dict[str, Any]] = []  # events before their snapshot, played after it
         self.gap_timer: threading.Timer | None = None
         self.drop_next = 0
         self.refused: str | None = None
@@ -293,6 +294,7 @@ class SeqClient:
             self.gap_timer = None
             self.gaps += 1
             self.held.clear()
+            self.early.clear()
             self.seq = None
         self.sio.emit("resync", namespace=self.namespace)
 
@@ -302,6 +304,9 @@ class SeqClient:
             self.snapshot = data
             self.seq = data["seq"]
             self.snapshots += 1
+            early, self.early = self.early, []
+            for msg in early:
+                self._on_event(msg)
             self.cond.notify_all()
 
     def _on_event(self, msg: dict[str, Any]) -> None:
@@ -309,7 +314,10 @@ class SeqClient:
             if self.drop_next:
                 self.drop_next -= 1
                 return
-            if self.seq is None or msg["seq"] <= self.seq:
+            if self.seq is None:
+                self.early.append(msg)
+                return
+            if msg["seq"] <= self.seq:
                 return
             if msg["seq"] != self.seq + 1:
                 self.held.setdefault(msg["seq"], msg)

@@ -218,9 +218,9 @@ class _AudienceNamespace(Namespace):  # type: ignore[misc]
             with self.hub.db.read() as s:
                 snap = self.snapshot(s, client)
         except AppError as err:
-            self.emit("error", {"code": err.code}, room=sid)
+            self.hub.to_local(sid, self.namespace, "error", {"code": err.code})
             return
-        self.emit("snapshot", snap, room=sid)
+        self.hub.to_local(sid, self.namespace, "snapshot", snap)
 
 
 def _principal(session: Any, token: str, roles: tuple[str, ...]) -> auth.Principal:
@@ -642,6 +642,11 @@ class Hub:
         msg = {"seq": event.seq, "type": event.type, "data": project("/track", event)}
         for room in rooms:
             self.socketio.emit("event", msg, namespace="/track", to=room)
+
+    def to_local(self, sid: str, namespace: str, event: str, data: Any) -> None:
+        """A message for one client of this node: sent to it directly, not through Redis (a
+        snapshot published there went to every node, tens of kB each, for nobody)."""
+        self.socketio.emit(event, data, namespace=namespace, to=sid, ignore_queue=True)
 
     def connected(self) -> int:
         return sum(len(ns.clients) for ns in self.namespaces.values())

@@ -64,6 +64,24 @@ def test_a_gap_that_stays_open_resyncs_once_and_drops_the_held_events(page: Any)
     assert page.evaluate("fake.snapshots") == 2
 
 
+def test_events_before_the_snapshot_are_played_after_it(page: Any) -> None:
+    """The server joins a socket to its rooms, then reads and sends the snapshot: an event
+    committed in between arrives first. It is kept, and played if the snapshot lacks it;
+    dropped (it was waited for with nothing after it, the board stayed stale) no more."""
+    page.set_content("<!doctype html><title>rt</title>")
+    page.add_script_tag(content=FAKE_IO)
+    page.add_script_tag(content=SCRIPT)
+    page.evaluate(START.replace("fake.handlers.snapshot({seq: 10});", ""))
+    _event(page, 10)  # already in the snapshot below
+    _event(page, 11)
+    assert page.evaluate("fake.seen") == []
+    page.evaluate("fake.handlers.snapshot({seq: 10})")
+    _event(page, 12)
+    assert page.evaluate("fake.seen") == [11, 12]
+    page.wait_for_timeout(400)
+    assert page.evaluate("fake.emitted") == []
+
+
 def test_duplicates_are_dropped(page: Any) -> None:
     _setup(page)
     for seq in (11, 11, 10, 12):

@@ -33,6 +33,10 @@
     var sparse = !!(options && options.sparse);
     var seen = {};          // sparse: seqs delivered since the snapshot
     var seenList = [];
+    // Events that arrive before the snapshot they follow: the server joins this socket to its
+    // rooms, then reads and sends the snapshot, so an event committed in between reaches us
+    // first. Kept, then played after the snapshot (those it already holds are skipped by seq).
+    var early = [];
     var opts = Object.assign({
       auth: auth,
       transports: ["websocket", "polling"],
@@ -55,6 +59,7 @@
 
     function resync() {
       dropHeld();
+      early = [];
       waitingForSnapshot = true;
       socket.emit("resync");
     }
@@ -66,7 +71,7 @@
 
     socket.on("connect", function () { status(true); });
     socket.on("disconnect", function (reason) {
-      status(false); waitingForSnapshot = true; dropHeld();
+      status(false); waitingForSnapshot = true; dropHeld(); early = [];
       // The server closed us (e.g. this device was revoked): ask again once in a while; a
       // revoked token is then refused at connect (handlers.refused).
       if (reason === "io server disconnect") setTimeout(function () { socket.connect(); }, 2000);
@@ -90,9 +95,15 @@
       snapshotSeq = state.seq;
       waitingForSnapshot = false;
       handlers.snapshot(state);
+      var pending = early;
+      early = [];
+      pending.forEach(onEvent);
     });
-    socket.on("event", function (msg) {
-      if (waitingForSnapshot || lastSeq === null) return;
+    function onEvent(msg) {
+      if (waitingForSnapshot || lastSeq === null) {
+        if (early.length < 500) early.push(msg);  // past that, the snapshot is newer anyway
+        return;
+      }
       if (sparse) {
         if (msg.seq <= snapshotSeq || seen[msg.seq]) return;  // in the snapshot, or a duplicate
         seen[msg.seq] = true; seenList.push(msg.seq);
@@ -115,7 +126,8 @@
         deliver(next);
       }
       if (heldCount === 0 && gapTimer) { clearTimeout(gapTimer); gapTimer = null; }
-    });
+    }
+    socket.on("event", onEvent);
 
     return {
       socket: socket,
