@@ -75,12 +75,17 @@ echo "==> import contracts (pyproject.toml [tool.importlinter], docs/layout.md)"
 .venv/bin/lint-imports
 
 echo "==> pytest"
+# Two workers (pytest-xdist) by default: the suite mostly waits on servers, browsers and
+# databases. Each test file stays on one worker (its module's server is shared). Every worker
+# has its own PostgreSQL database; ports, Redis channels and folders are per test already.
+# MOTCUA_TEST_WORKERS=0 runs everything in this process (e.g. with a debugger).
+workers=(-n "${MOTCUA_TEST_WORKERS:-2}" --dist loadfile)
 if [ "${CI:-}" = "true" ]; then
     # CI must not pass by skipping: every test runs, PostgreSQL/Redis ones included.
     mkdir -p var
     status=0
-    .venv/bin/python -m pytest --junitxml=var/junit.xml "$@" || status=$?
+    .venv/bin/python -m pytest "${workers[@]}" --junitxml=var/junit.xml "$@" || status=$?
     .venv/bin/python scripts/check_no_skips.py var/junit.xml || status=1
     exit $status
 fi
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest "${workers[@]}" "$@"
