@@ -324,6 +324,13 @@ def measure(browser: Any, link: Link, server: ServerProcess, caller: Caller,
         phone.goto(f"{link.url}/t/{track}", wait_until="load", timeout=60000)
         res["track_load_s"] = round(time.monotonic() - t0, 3)
     res["track_load_kB"] = round(m["down"] / 1000, 1)
+    # The place in line is in the HTML and readable with its stylesheet alone (the scripts
+    # that make the page live come after the first paint): the browser's first contentful
+    # paint, from the start of the navigation.
+    fcp = phone.evaluate("""() => {
+        const p = performance.getEntriesByName('first-contentful-paint')[0];
+        return p ? p.startTime / 1000 : null; }""")
+    res["track_readable_s"] = round(fcp, 3) if fcp is not None else None
     return res
 
 
@@ -358,6 +365,7 @@ def main() -> int:
     for name, s in res["after_cut_said"].items():
         print(f"    {name}: announced {len(s['announced'])}, listed+one announcement "
               f"{len(s['listed_with_one_announcement'])}, never said {s['never_said']}")
+    print(f"  tracking page readable (first paint)  {res.get('track_readable_s')} s")
     print(f"  tracking page (phone, cold)           {res['track_load_s']} s, "
           f"{res['track_load_kB']} kB")
     if args.json:
