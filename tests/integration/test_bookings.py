@@ -15,6 +15,7 @@ import altcha
 import pytest
 from sqlalchemy import func, select
 
+from server.core.auth import SYSTEM
 from server.core.db import Database
 from server.core.errors import AppError
 from server.features import bookings
@@ -487,3 +488,52 @@ def test_challenge_rows_are_one_use(db: Database, clock: Clock, booking_world: W
     with db.write() as s:
         assert not bookings.use_challenge(s, "abc", clock() + dt.timedelta(minutes=10), clock())
         assert s.scalar(select(func.count()).select_from(BookingChallenge)) == 1
+
+
+# --- settings: the admin API and the configuration file -------------------------------------
+
+
+def test_settings_through_the_admin_api_and_the_config_file(
+        api: Api, db: Database, clock: Clock, booking_world: World) -> None:
+    import yaml
+
+    from server.features import siteconfig
+
+    r = api.call("GET", "/api/v1/admin/sites", "admin")
+    ht = next(x for x in r.get_json() if x["code"] == "HT")
+    body = {k: ht[k] for k in ("name_vi", "name_en", "kind", "parent", "timezone")
+            if k in ht}
+    body.update(name_vi=ht["name"]["vi"], name_en=ht["name"]["en"],
+                interleave_priority=ht["interleave"]["priority"],
+                interleave_normal=ht["interleave"]["normal"],
+                booking={"slot_minutes": 60, "per_day": 3})
+    r = api.call("PUT", "/api/v1/admin/sites/HT", "admin", json=body)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["booking"] == {"per_day": 3, "slot_minutes": 60}
+    # a bad value is refused in both languages, nothing stored
+    r = api.call("PUT", "/api/v1/admin/sites/HT", "admin",
+                 json={**body, "booking": {"slot_minutes": 1}})
+    assert r.status_code == 422
+    r = api.call("PUT", "/api/v1/admin/sites/HT/services/civil", "admin", json={
+        "name_vi": "Hộ tịch", "name_en": "Civil status", "prefix": "B",
+        "sla_target_minutes": 20, "online_share": 0.5})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["online_share"] == 0.5
+    # 60-minute slots, 1 counter, 6 minutes, half online: 5 places
+    r = api.call("GET", f"/api/v1/sites/HT/slots?service=civil&day={TUESDAY}")
+    assert r.get_json()["slots"][0]["capacity"] == 5 and len(r.get_json()["slots"]) == 8
+    # the configuration file carries both, and importing it back changes nothing
+    with db.read() as s:
+        doc = siteconfig.export_site(s, SYSTEM, "HT")
+    assert doc["site"]["booking"] == {"per_day": 3, "slot_minutes": 60}
+    civil = next(x for x in doc["services"] if x["code"] == "civil")
+    assert civil["online_share"] == 0.5
+    with db.write() as s:
+        out = siteconfig.import_config(s, SYSTEM, yaml.safe_dump(doc, allow_unicode=True),
+                                       clock(), fmt="yaml")
+    assert out["changes"] == [], out["changes"]  # the same file again: nothing to change
+    doc["site"]["booking"] = {"slot_minutes": 3}
+    with db.write() as s, pytest.raises(AppError) as exc:
+        siteconfig.import_config(s, SYSTEM, yaml.safe_dump(doc, allow_unicode=True),
+                                 clock(), fmt="yaml")
+    assert "booking" in str(exc.value.params)
