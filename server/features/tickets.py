@@ -117,6 +117,7 @@ def _called_event(ticket: Ticket, counter: Counter) -> dict[str, Any]:
         "counter_id": counter.id,
         "priority": ticket.priority_id is not None,
         "lang": ticket.lang,
+        "appointment": bool(ticket.appointment),
     }
     if counter.site_id != ticket.site_id:  # a counter of another site serves this queue
         data["counter_site"] = counter.site.code

@@ -537,3 +537,30 @@ def test_settings_through_the_admin_api_and_the_config_file(
         siteconfig.import_config(s, SYSTEM, yaml.safe_dump(doc, allow_unicode=True),
                                  clock(), fmt="yaml")
     assert "booking" in str(exc.value.params)
+
+
+def test_the_day_closer_runs_the_sweep_and_retention_removes_booking_phones(
+        api: Api, db: Database, clock: Clock, booking_world: World) -> None:
+    from server.features import retention
+    from server.features.dailyops import DayCloser
+
+    b = confirmed(api, db)
+    clock.set(utc(TUESDAY, "09:16"))
+    closer = DayCloser(db, clock, every_round=[lambda s, now: bookings.sweep(s, now)])
+    closer.run_once()
+    with db.read() as s:
+        assert s.scalar(select(Booking.status).where(Booking.ref == b["ref"])) == "no_show"
+    with db.write() as s:
+        for m in s.scalars(select(OutboxMessage).where(OutboxMessage.ref == b["ref"])):
+            m.status = "sent"
+    # the next day: the number goes, the messages keep a masked one
+    clock.set(utc(TUESDAY + dt.timedelta(days=1), "08:00"))
+    with db.write() as s:
+        assert retention.purge_bookings(s, clock(), dry_run=True) == 1
+        summary = retention.apply(s, clock(), 30)
+    assert summary["booking_phones"] == 1
+    with db.read() as s:
+        row = s.scalar(select(Booking).where(Booking.ref == b["ref"]))
+        assert row is not None and row.phone is None and row.purged_at is not None
+        assert all("*" in m.recipient for m in s.scalars(
+            select(OutboxMessage).where(OutboxMessage.ref == b["ref"])))
