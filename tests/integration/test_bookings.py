@@ -566,3 +566,19 @@ def test_the_day_closer_runs_the_sweep_and_retention_removes_booking_phones(
         assert row is not None and row.phone is None and row.purged_at is not None
         assert all("*" in m.recipient for m in s.scalars(
             select(OutboxMessage).where(OutboxMessage.ref == b["ref"])))
+
+
+def test_an_appointment_is_not_refused_by_the_daily_cap(
+        api: Api, db: Database, clock: Clock, booking_world: World) -> None:
+    b = confirmed(api, db)
+    with db.write() as s:
+        civil = s.get(Service, booking_world.services["civil"])
+        assert civil is not None
+        civil.daily_cap = 1
+    clock.set(utc(TUESDAY, "08:40"))
+    api.issue("civil")  # the day's one walk-in number
+    r = api.call("POST", "/api/v1/sites/HT/tickets", "kiosk", json={"service": "civil"})
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "service_cap_reached"
+    r = api.call("POST", "/api/v1/sites/HT/check-ins", "kiosk", json={"code": b["code"]})
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["ticket"]["appointment"] is True
