@@ -582,3 +582,20 @@ def test_an_appointment_is_not_refused_by_the_daily_cap(
     r = api.call("POST", "/api/v1/sites/HT/check-ins", "kiosk", json={"code": b["code"]})
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["ticket"]["appointment"] is True
+
+
+def test_routing_urgency_counts_from_the_slot_not_the_check_in(
+        api: Api, db: Database, clock: Clock, booking_world: World) -> None:
+    """Counter 3 serves business (weight 1) and land (0.5). A land appointment checked in at
+    08:35 for 09:00 has not waited at 08:55 (its urgency counts from 09:00); the business
+    walk-in of 08:50 has: business is called. Counted from the check-in (20 minutes, half
+    weight: 0.5 against 0.25), land would have been."""
+    b = confirmed(api, db, service="land")
+    clock.set(utc(TUESDAY, "08:35"))
+    r = api.call("POST", "/api/v1/sites/HT/check-ins", "kiosk", json={"code": b["code"]})
+    assert r.status_code == 201 and r.get_json()["ticket"]["appointment"] is True
+    clock.set(utc(TUESDAY, "08:50"))
+    walk_in = api.issue("business")
+    clock.set(utc(TUESDAY, "08:55"))
+    called = api.call_next(3)
+    assert called is not None and called["id"] == walk_in["id"]
