@@ -60,12 +60,13 @@ from server.models import (
     UserSite,
 )
 from server.rules import fields as rules
+from server.rules.fields import UNAMBIGUOUS_ALPHABET
 from server.rules.opening_hours import validate_opening_hours
 
 PAIRING_TTL = dt.timedelta(minutes=10)
 # After the admin claims a code, the device has this long to collect its token.
 COLLECT_TTL = dt.timedelta(minutes=10)
-PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+PAIRING_ALPHABET = UNAMBIGUOUS_ALPHABET  # no 0/O, 1/I
 PAIRING_LENGTH = 6
 # Unclaimed, unexpired codes at once, province-wide: a last brake on the table's size. Who may
 # ask how often is the per-address rate limit of POST /pairing (api/limits.py).
@@ -242,6 +243,7 @@ def site_admin_view(site: Site, parent_code: str | None) -> dict[str, Any]:
         "address": site.address,
         "phone": site.phone,
         "opening_hours": _hours_view(site.opening_hours),
+        "booking": site.booking,
     }
 
 
@@ -320,6 +322,8 @@ def _site_fields(
         fields["call_starts_service"] = bool(data["call_starts_service"])
     elif site is None:
         fields["call_starts_service"] = True  # new sites: the call starts the service
+    if data.get("booking") is not None:  # appointments; {} = the defaults, absent = kept
+        fields["booking"] = c.rule(data, "booking", rules.booking_settings, required=False)
     c.done()
     return fields
 
@@ -339,6 +343,7 @@ def _site_snapshot(site: Site) -> dict[str, Any]:
         "interleave_priority": site.interleave_priority,
         "interleave_normal": site.interleave_normal,
         "call_starts_service": site.call_starts_service,
+        "booking": site.booking,
     }
 
 
@@ -390,6 +395,7 @@ def service_admin_view(svc: Service) -> dict[str, Any]:
         "display_colour": svc.display_colour,
         "active": svc.active,
         "sort_order": svc.sort_order,
+        "online_share": svc.online_share,
     }
 
 
@@ -468,6 +474,8 @@ def save_service(
         data, "last_ticket_time", rules.clock_time, required=False
     )
     fields["display_colour"] = c.rule(data, "display_colour", rules.colour, required=False)
+    if data.get("online_share") is not None:  # appointments; absent = kept (NULL: 50 %)
+        fields["online_share"] = c.rule(data, "online_share", rules.online_share)
     active = data.get("active", True if svc is None else svc.active)
     fields["active"] = bool(active)
     c.done()

@@ -42,6 +42,7 @@ from server.models import (
     Site,
     Ticket,
     TicketApplicant,
+    UTCDateTime,
 )
 from server.rules import routing
 from server.rules.calendar import business_day, format_label, queue_position_key
@@ -96,6 +97,8 @@ def ticket_view(
         "counter_id": counter.id if counter else None,
         "recall_count": ticket.recall_count,
         "transfer_parent_id": ticket.transfer_parent_id,
+        "appointment": bool(ticket.appointment),
+        "placed_at": iso(ticket.placed_at),
     }
     if staff:
         view["applicant"] = applicant_view(session, ticket.id)
@@ -114,6 +117,7 @@ def _called_event(ticket: Ticket, counter: Counter) -> dict[str, Any]:
         "counter_id": counter.id,
         "priority": ticket.priority_id is not None,
         "lang": ticket.lang,
+        "appointment": bool(ticket.appointment),
     }
     if counter.site_id != ticket.site_id:  # a counter of another site serves this queue
         data["counter_site"] = counter.site.code
@@ -165,6 +169,8 @@ def issue(
     base_url: str,
     applicant: dict[str, Any] | None = None,
     override_limits: bool = False,
+    placed_at: dt.datetime | None = None,
+    appointment: bool = False,
 ) -> Issued:
     """Issue a ticket. Returns its view, whether it was created and the row (for a print job
     in the same unit of work); a repeated Idempotency-Key returns the ticket issued the first
@@ -212,7 +218,9 @@ def issue(
     overridden = dailyops.check_issue(session, p, site, service, now, None, override_limits)
     day = business_day(now, site.timezone)
     number, state = _next_number(session, service.id, day)
-    if service.daily_cap is not None:
+    # An appointment's place was promised when it was booked: the daily cap (what walk-ins
+    # may still take) does not refuse it, though its number counts towards the cap.
+    if service.daily_cap is not None and not appointment:
         over_cap = dailyops.check_issue(session, p, site, service, now, number, override_limits)
         overridden = overridden or over_cap
     if number == 1:  # the service's first ticket of the day: older ID card scans go (rule 7)
@@ -227,9 +235,11 @@ def issue(
         priority_id=priority.id if priority else None,
         channel="kiosk" if p.role == "kiosk" else "counter",
         status=Status.WAITING,
-        queue_pos=queue_position_key(now),
+        queue_pos=queue_position_key(placed_at or now),
         lang=lang,
         issued_at=now,
+        placed_at=placed_at,
+        appointment=appointment,
         device_id=p.id if p.kind == "device" else None,
         tracking_token=auth.new_tracking_token(),
         idempotency_key=idempotency_key,
@@ -256,6 +266,7 @@ def issue(
             "service": service.code,
             "priority": priority is not None,
             "ahead": view["ahead"],
+            "appointment": appointment,
         },
     )
     emit_queue_stats(session, site.id, {service.id}, now, snap)
@@ -306,7 +317,9 @@ def _heads(
         for priority in (True, False):
             q = select(
                 literal_column(str(2 * k + int(priority))).label("k"),
-                Ticket.id, Ticket.queue_pos, Ticket.issued_at,
+                # An appointment waits from its placement (its slot's start), not its check-in.
+                Ticket.id, Ticket.queue_pos,
+                func.coalesce(Ticket.placed_at, Ticket.issued_at, type_=UTCDateTime),
             ).where(
                 Ticket.service_id == service_id,
                 Ticket.business_day == day,
