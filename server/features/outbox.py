@@ -141,13 +141,16 @@ def enqueue(session: Session, message: Message, *, site_id: int | None = None,
         last_error=error[:300] if error else None,
         finished_at=now if status != QUEUED else None,
     )
+    # RETURNING, not rowcount: an ORM-enabled INSERT's rowcount on PostgreSQL says 1 even when
+    # the conflict clause skipped the row.
     inserted = session.execute(
         insert_for(session, OutboxMessage).values(**values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    ).rowcount
+        .returning(OutboxMessage.id)
+    ).first() is not None
     if inserted and status == QUEUED:
         wake_after_commit(session, wake)
-    return bool(inserted)
+    return inserted
 
 
 def _message(row: OutboxMessage) -> Message:

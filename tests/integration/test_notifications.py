@@ -4,12 +4,13 @@ dropping late "near" messages, masking and deleting numbers, channel settings.""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from server.core.db import Database
 from server.features import notifications
@@ -256,3 +257,20 @@ def test_channels_and_near_count_in_the_config_file(api: Any, app: Any, db: Data
     with db.write() as s, pytest.raises(AppError) as refused:
         siteconfig.import_config(s, system, siteconfig.dump(doc), clock())
     assert "channels[0].channel" in str(refused.value.params)
+
+
+def test_a_message_whose_key_is_stored_is_not_written_again(db: Database) -> None:
+    """``enqueue`` says whether it wrote the row: the same idempotency key a second time writes
+    nothing and says so (on PostgreSQL the insert's row count said 1 either way)."""
+    from messaging.base import Message
+    from server.features import outbox
+
+    now = dt.datetime.now(dt.UTC)
+    message = Message(channel="file", kind="test", to="+84900000000", text="x",
+                      idempotency_key="same-key", ref="", lang="vi", created_at=now)
+    with db.write() as s:
+        assert outbox.enqueue(s, message) is True
+    with db.write() as s:
+        assert outbox.enqueue(s, message) is False
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
