@@ -90,8 +90,9 @@ class KpiRow(BaseModel):
     dossiers_settled_late: int
     dossiers_overdue: int = Field(description="still open past the due time (at report time)")
     bookings: int = Field(description="confirmed bookings of the group's slots")
-    bookings_checked_in: int = Field(description="checked in, in the window or too late for it")
-    bookings_no_show: int = Field(description="not checked in by the end of the window")
+    bookings_checked_in: int = Field(description="checked in inside the check-in window")
+    bookings_no_show: int = Field(
+        description="not checked in by the end of the window, or too late (a walk-in ticket)")
     bookings_cancelled: int
     appointments: int = Field(description="tickets issued from a booking checked in in time")
     online_share_used: float | None = Field(description="appointments / tickets issued")

@@ -62,8 +62,8 @@ from server.core.auth import Principal
 from server.core.db import Database
 from server.core.errors import AppError
 from server.features import advice as advice_service
-from server.features import counters as counter_feature
 from server.features import bookings, queues, reports, seed, tickets
+from server.features import counters as counter_feature
 from server.models import Counter, CounterService, Device, Service, Site, Ticket, User
 from server.rules import appointments as appt_rules
 from server.rules import eta as eta_mod
@@ -495,16 +495,20 @@ def slot_preference(
 ) -> list[dt.datetime]:
     """The slots a citizen who meant to come at ``intended`` tries, in order: the slot holding
     that time, then the others by distance from it, none further than ``BOOKING_REACH``."""
-    near = [st for st in starts if abs(st - intended) <= BOOKING_REACH or st <= intended < st + slot]
-    return sorted(near, key=lambda st: (not st <= intended < st + slot, abs(st - intended), st))
+    def holds(st: dt.datetime) -> bool:
+        return st <= intended < st + slot
+
+    near = [st for st in starts if holds(st) or abs(st - intended) <= BOOKING_REACH]
+    return sorted(near, key=lambda st: (not holds(st), abs(st - intended), st))
 
 
 #: Refusals of a hold that send the citizen to the next slot (any other is a fault).
-SLOT_REFUSALS = {"slot_full", "slot_past", "slot_closed", "slot_unknown"}
+SLOT_REFUSALS = {"booking_slot_full", "booking_slot_past", "booking_no_such_slot",
+                 "booking_day_closed"}
 
 
 def book_ahead(
-    world: World, arrivals: list[Arrival], share: float, seed_: int
+    world: World, arrivals: list[Arrival], share: float, seed_: int, day: dt.date = SIM_DAY
 ) -> tuple[list[Arrival], list[tuple[dt.datetime, str]]]:
     """The bookings of the day, made the day before through the booking functions (hold, then
     confirm with the one-time code), in a random order: the arrivals with the booked citizens'
@@ -519,7 +523,7 @@ def book_ahead(
         last = {code: appt_rules.parse_last_ticket_time(sv.last_ticket_time)
                 for code, sv in world.services.items()}
     starts = {
-        code: [sl.start for sl in appt_rules.day_slots(hours, (), SIM_DAY, world.tz,
+        code: [sl.start for sl in appt_rules.day_slots(hours, (), day, world.tz,
                                                        settings.slot_minutes, last[code])]
         for code in world.services
     }
@@ -529,10 +533,9 @@ def book_ahead(
     for kind, extra in (("no_show", EXTRA_NO_SHOWS), ("cancel", EXTRA_CANCELLED)):
         asks += [(kind, rng.choice(arrivals)) for _ in range(round(len(plans) * extra))]
     rng.shuffle(asks)
-    now = _local(SIM_DAY - dt.timedelta(days=1), BOOKING_DAY_BEFORE, world.tz).astimezone(dt.UTC)
+    now = _local(day - dt.timedelta(days=1), BOOKING_DAY_BEFORE, world.tz).astimezone(dt.UTC)
     booked: dict[int, Booked] = {}
     cancels: list[tuple[dt.datetime, str]] = []
-    refused: dict[str, int] = {}
     for kind, a in asks:
         now += dt.timedelta(seconds=20)
         id_number = f"{rng.randrange(10**11, 10**12):012d}"
@@ -540,19 +543,16 @@ def book_ahead(
         for start in slot_preference(starts[a.service], settings.slot, a.at):
             try:
                 with world.db.write() as s:
-                    booking, otp = bookings.hold(
-                        s, CITIZEN, world.site_code, a.service, start, id_number, phone, "vi",
-                        now, secret=SIM_SECRET,
-                    )
+                    booking, otp = bookings.hold(s, world.site_code, a.service, start,
+                                                 id_number, phone, "vi", now)
                     ref = booking.ref
-                with world.db.write() as s:
-                    view = bookings.confirm(s, ref, otp, now)
             except AppError as exc:
                 if exc.code not in SLOT_REFUSALS:
                     raise
-                refused[exc.code] = refused.get(exc.code, 0) + 1
                 continue
-            confirmed = view.get("booking", view)
+            with world.db.write() as s:  # the code the SMS carried, typed back at once
+                confirmed = bookings.confirm(s, ref, otp, now, base_url=BASE_URL)
+            assert confirmed is not None
             if kind == "cancel":  # the evening before, or that morning before the slot
                 at = start - dt.timedelta(minutes=30 + 15 * 60 * rng.random())
                 cancels.append((max(at, now + dt.timedelta(minutes=1)), confirmed["token"]))
@@ -576,9 +576,9 @@ def book_ahead(
 
 def _check_in(session: Any, world: World, booked: Booked, now: dt.datetime) -> dict[str, Any]:
     """A booked citizen at the kiosk: the QR scanned, the code typed or the ID card read."""
-    view = bookings.check_in(session, world.kiosk, world.site_code, {booked.way: booked.value},
-                             now, BASE_URL)
-    return view.get("ticket", view)
+    view, _ticket = bookings.check_in(session, world.kiosk, world.site_code,
+                                      {booked.way: booked.value}, now, BASE_URL)
+    return view
 
 
 def booking_figures(booked: SimResult, base: SimResult, share: float) -> dict[str, Any]:
@@ -1051,6 +1051,7 @@ __all__ = ["POLICIES", "SimResult", "generate_arrivals", "read_arrivals", "run",
 # --- the demo's history ---------------------------------------------------------------------
 
 HISTORY_MIN = dt.timedelta(minutes=60)  # less of today than this: the last working day instead
+HISTORY_BOOKED_SHARE = 0.2  # the demo's citizens who booked their slot ahead
 HISTORY_DAYS_BACK = 10
 
 
@@ -1097,14 +1098,17 @@ def _demo_world(db: Database, site_code: str) -> World:
 
 
 def demo_history(
-    db: Database, site_code: str, now: dt.datetime, per_day: int = 230, seed_: int = 1
+    db: Database, site_code: str, now: dt.datetime, per_day: int = 230, seed_: int = 1,
+    booked_share: float = HISTORY_BOOKED_SHARE,
 ) -> History | None:
     """A working day of the demo site up to ``now``, lived through the real engine (the same
     loop as ``motcua simulate``): citizens take tickets at its kiosk, its demo clerks call,
     serve and finish them, so reports, charts and advice have a morning to read from the first
     minute. Today's day when at least an hour of it has passed (the rest of the day has not
     happened), else the last working day before it, whole. None when the site already has
-    tickets that day (the demo loaded twice adds no second history)."""
+    tickets that day (the demo loaded twice adds no second history). ``HISTORY_BOOKED_SHARE``
+    of its citizens booked a slot the day before and check in at the kiosk, so the
+    supervisor's reports show bookings too (those of the rest of today stay confirmed)."""
     world = _demo_world(db, site_code)
     tz = zone(world.tz)
     today = now.astimezone(tz).date()
@@ -1123,11 +1127,16 @@ def demo_history(
                                                 Ticket.business_day == day).limit(1)):
                 return None
         rng = random.Random(seed_)
-        arrivals = [a for a in generate_arrivals(rng, per_day, mix, world.tz, True, day)
-                    if a.at <= end]
-        if not arrivals:
+        day_arrivals = [replace(a, citizen=i) for i, a in enumerate(
+            generate_arrivals(rng, per_day, mix, world.tz, True, day))]
+        if not [a for a in day_arrivals if a.at <= end]:
             continue
-        _drive(world, arrivals, "routing", seed_, random.Random(seed_ * 7919 + 1), until=end)
+        cancels: list[tuple[dt.datetime, str]] = []
+        if booked_share:
+            day_arrivals, cancels = book_ahead(world, day_arrivals, booked_share, seed_, day)
+        arrivals = [a for a in day_arrivals if a.at <= end]
+        _drive(world, arrivals, "routing", seed_, random.Random(seed_ * 7919 + 1), until=end,
+               cancels=cancels)
         with db.read() as s:
             issued = s.scalar(select(func.count()).select_from(Ticket).where(
                 Ticket.site_id == world.site_id, Ticket.business_day == day)) or 0

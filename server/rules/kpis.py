@@ -18,9 +18,10 @@ Definitions:
 
 Appointments (citizens who booked a slot ahead, ``rules/appointments.py``):
 - ``bookings``: bookings confirmed for the group's slots (a hold never confirmed is not one),
-  by what became of them: ``bookings_checked_in`` (checked in at the kiosk or a counter, in the
-  window or too late for it), ``bookings_no_show`` (not checked in by the end of the window),
-  ``bookings_cancelled``; a booking counts toward its service and its slot's local hour;
+  by what became of them: ``bookings_checked_in`` (checked in at the kiosk or a counter inside
+  the window), ``bookings_no_show`` (not checked in by the end of the window, or checked in
+  too late: given a walk-in ticket), ``bookings_cancelled``; a booking counts toward its
+  service and its slot's local hour;
 - ``appointments``: tickets issued from a booking checked in inside its window;
   ``online_share_used``: their share of the tickets issued (beside the service's online share,
   the share of its capacity offered to bookings);
