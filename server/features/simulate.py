@@ -110,13 +110,13 @@ class Arrival:
 
 
 # How booked citizens arrive, relative to their slot's start: (share, kind, minutes from, to).
-# An assumption to argue with: most come a little early, some a few minutes late, a few too
-# late for the check-in window (they get a walk-in ticket), a few too early (they are told to
-# come back when the window opens, and do).
+# An assumption to argue with: most come a little early, some a few minutes late, a few later
+# in the check-in window, a few too late for it (they get a walk-in ticket), a few too early
+# (they are told to come back when the window opens, and do).
 BOOKED_ARRIVAL: tuple[tuple[float, str, float, float], ...] = (
-    (0.55, "early", -25.0, 0.0),
-    (0.27, "late", 0.0, 10.0),
-    (0.10, "late", 10.0, 15.0),
+    (0.58, "early", -25.0, 0.0),
+    (0.27, "few_min_late", 0.0, 8.0),
+    (0.07, "late_in_window", 8.0, 15.0),
     (0.05, "too_late", 16.0, 45.0),
     (0.03, "too_early", -50.0, -31.0),
 )
@@ -600,6 +600,13 @@ def booking_figures(booked: SimResult, base: SimResult, share: float) -> dict[st
         1 for r in appts
         if kpis_rules.on_time(kpis_rules.late_seconds(r.slot_start, r.called_at))
     )
+    # Those present by their slot's start: what placement alone decides (a citizen who checks
+    # in 12 minutes after the slot cannot be called within 10 minutes of it).
+    present = [r for r in appts if r.slot_start is not None and r.issued_at <= r.slot_start]
+    present_punctual = sum(
+        1 for r in present
+        if kpis_rules.on_time(kpis_rules.late_seconds(r.slot_start, r.called_at))
+    )
 
     def mean(xs: list[float]) -> float | None:
         return round(sum(xs) / len(xs), 2) if xs else None
@@ -619,6 +626,9 @@ def booking_figures(booked: SimResult, base: SimResult, share: float) -> dict[st
         "online_share_used": t["online_share_used"],
         "punctuality": t["punctuality"],
         "punctual": punctual,
+        "present_by_slot": len(present),
+        "punctuality_present_by_slot": round(present_punctual / len(present), 4)
+        if present else None,
         "called_after_slot_p90_min": q90(lateness),
         "walk_ins": len(walk),
         "walkin_awt_min": mean(walk),
@@ -650,14 +660,20 @@ def run(
     source_url: str | None = None,
     lunch: bool = True,
     booked_share: float = 0.0,
+    online_share: float | None = None,
 ) -> SimResult:
     """A simulated day. With ``booked_share``, also the same day without bookings (same seed,
-    same citizens): ``SimResult.appointments`` compares them (``booking_figures``)."""
+    same citizens): ``SimResult.appointments`` compares them (``booking_figures``).
+    ``online_share``: every service's share of a slot's capacity offered for booking (the
+    admin setting; default: the site's own, else 50 %)."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
     if not 0 <= booked_share < 1:
         raise ValueError("booked share must be at least 0 and below 1")
-    args = (site_code, per_day, arrivals_file, counters, policy, seed_, source_url, lunch)
+    if online_share is not None and not 0 <= online_share <= 1:
+        raise ValueError("online share must be between 0 and 1")
+    args = (site_code, per_day, arrivals_file, counters, policy, seed_, source_url, lunch,
+            online_share)
     if not booked_share:
         return _day(*args, 0.0)
     result = _day(*args, booked_share)
@@ -676,6 +692,7 @@ def _day(
     seed_: int,
     source_url: str | None,
     lunch: bool,
+    online_share: float | None,
     booked_share: float,
 ) -> SimResult:
     started = time.perf_counter()
@@ -685,6 +702,10 @@ def _day(
         t_open = _local(SIM_DAY, OPEN, "Asia/Ho_Chi_Minh").astimezone(dt.UTC)
         world = build_world(Path(tmp), site_code, counters, source_url,
                             t_open - dt.timedelta(hours=1))
+        if online_share is not None:
+            with world.db.write() as s:
+                for sv in s.scalars(select(Service).where(Service.site_id == world.site_id)):
+                    sv.online_share = online_share
         try:
             return _run(world, rng, svc_rng, per_day, arrivals_file, policy, seed_, lunch,
                         started, booked_share)
@@ -1025,7 +1046,8 @@ def text_report(r: SimResult, eta_report: bool = False) -> list[str]:
         lines.append(
             f"  booked citizens called within {kpis_rules.PUNCTUAL_MIN} min of their slot: "
             f"{_pct(ap['punctuality'])} (P90 {_fmt(ap['called_after_slot_p90_min'], ' min')} "
-            f"after the slot's start)"
+            f"after the slot's start); of those present by the slot's start "
+            f"({ap['present_by_slot']}): {_pct(ap['punctuality_present_by_slot'])}"
         )
         lines.append(
             f"  walk-ins ({ap['walk_ins']}): awt {_fmt(ap['walkin_awt_min'], ' min')}, P90 "

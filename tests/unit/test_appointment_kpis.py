@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-
+from server.features import simulate
 from server.rules import eta
 from server.rules.kpis import (
     BOOKING_OUTCOMES,
@@ -140,8 +140,6 @@ def test_a_later_placement_never_shortens_the_estimate(
 
 
 def test_citizens_try_the_slot_of_their_time_then_the_nearest() -> None:
-    from server.features import simulate
-
     starts = [SLOT + dt.timedelta(minutes=30 * k) for k in range(-6, 8)]
     slot = dt.timedelta(minutes=30)
     order = simulate.slot_preference(starts, slot, SLOT + dt.timedelta(minutes=40))
@@ -158,18 +156,15 @@ def test_citizens_try_the_slot_of_their_time_then_the_nearest() -> None:
 def test_a_share_of_the_citizens_book_and_arrive_as_the_model_says(
     share: float, seed: int
 ) -> None:
-    from server.features import simulate
-
     arrivals = [simulate.Arrival(SLOT, "land", None, citizen=i) for i in range(300)]
     plans = simulate.plan_bookers(random.Random(seed), arrivals, share)
     assert len({p.citizen for p in plans}) == len(plans)
-    kinds = {kind: (lo, hi) for _w, kind, lo, hi in simulate.BOOKED_ARRIVAL if kind != "late"}
+    kinds = {kind: (lo, hi) for _w, kind, lo, hi in simulate.BOOKED_ARRIVAL}
+    assert len(kinds) == len(simulate.BOOKED_ARRIVAL)
+    assert sum(w for w, *_rest in simulate.BOOKED_ARRIVAL) == pytest.approx(1.0)
     for p in plans:
-        if p.kind == "late":
-            assert 0 <= p.offset_min <= 15
-        else:
-            lo, hi = kinds[p.kind]
-            assert lo <= p.offset_min <= hi
+        lo, hi = kinds[p.kind]
+        assert lo <= p.offset_min <= hi
     if share == 0:
         assert plans == []
     # the draw is per citizen: about the share of 300 (a loose band, 5 sigma)
