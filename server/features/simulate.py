@@ -127,6 +127,7 @@ EXTRA_CANCELLED = 0.05
 BOOKING_DAY_BEFORE = dt.time(9, 0)  # bookings are made from this local time the day before
 CHECK_IN_WAYS = (("token", 0.6), ("code", 0.3), ("id_number", 0.1))  # QR, typed code, ID card
 SWEEP_EVERY = dt.timedelta(minutes=5)
+MOBILE_PREFIXES = ("090", "091", "093", "094", "096", "097", "098")  # the booked phone numbers
 
 
 @dataclass(frozen=True)
@@ -539,7 +540,7 @@ def book_ahead(
     for kind, a in asks:
         now += dt.timedelta(seconds=20)
         id_number = f"{rng.randrange(10**11, 10**12):012d}"
-        phone = f"09{rng.randrange(10**8):08d}"
+        phone = f"{rng.choice(MOBILE_PREFIXES)}{rng.randrange(10**7):07d}"
         for start in slot_preference(starts[a.service], settings.slot, a.at):
             try:
                 with world.db.write() as s:
