@@ -631,6 +631,9 @@ def booking_figures(booked: SimResult, base: SimResult, share: float) -> dict[st
         "punctuality_present_by_slot": round(present_punctual / len(present), 4)
         if present else None,
         "called_after_slot_p90_min": q90(lateness),
+        # the estimate given at check-in (placed at the slot) against the actual wait
+        "appointments_eta_mae_min": eta_accuracy(appts)["mae_min"],
+        "appointments_eta_in_range": eta_accuracy(appts)["range_coverage"],
         "walk_ins": len(walk),
         "walkin_awt_min": mean(walk),
         "walkin_p90_min": q90(walk),
@@ -1048,7 +1051,9 @@ def text_report(r: SimResult, eta_report: bool = False) -> list[str]:
             f"  booked citizens called within {kpis_rules.PUNCTUAL_MIN} min of their slot: "
             f"{_pct(ap['punctuality'])} (P90 {_fmt(ap['called_after_slot_p90_min'], ' min')} "
             f"after the slot's start); of those present by the slot's start "
-            f"({ap['present_by_slot']}): {_pct(ap['punctuality_present_by_slot'])}"
+            f"({ap['present_by_slot']}): {_pct(ap['punctuality_present_by_slot'])}; their "
+            f"wait estimate at check-in: MAE {_fmt(ap['appointments_eta_mae_min'], ' min')}, "
+            f"actual wait inside the shown range {_pct(ap['appointments_eta_in_range'])}"
         )
         lines.append(
             f"  walk-ins ({ap['walk_ins']}): awt {_fmt(ap['walkin_awt_min'], ' min')}, P90 "

@@ -56,8 +56,8 @@ def main() -> None:
     print("| day | seed | bookings (no-show, cancelled) | appointments (late: walk-in) | "
           "called ≤ 10 min of slot (of those present by the slot) | P90 called after slot | "
           "walk-ins P90 with bookings | same citizens P90 without | everyone P90 without | "
-          "walk-ins AWT with / without |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "walk-ins AWT with / without | booked ETA MAE (in range) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     summary = []
     for day in args.days.split(","):
         name, per_day, counters = DAYS[day]
@@ -76,7 +76,9 @@ def main() -> None:
                   f"({fmt(a['punctuality_present_by_slot'], True)}) | "
                   f"{fmt(a['called_after_slot_p90_min'])} | {fmt(a['walkin_p90_min'])} | "
                   f"{fmt(a['without_same_p90_min'])} | {fmt(a['without_all_p90_min'])} | "
-                  f"{fmt(a['walkin_awt_min'])} / {fmt(a['without_same_awt_min'])} |",
+                  f"{fmt(a['walkin_awt_min'])} / {fmt(a['without_same_awt_min'])} | "
+                  f"{fmt(a['appointments_eta_mae_min'])} "
+                  f"({fmt(a['appointments_eta_in_range'], True)}) |",
                   flush=True)
         summary.append((name, punct, walk, same))
     print()
