@@ -548,6 +548,8 @@ def book_ahead(
                                                  id_number, phone, "vi", now)
                     ref = booking.ref
             except AppError as exc:
+                if exc.code == "booking_not_offered":  # no online places: they walk in
+                    break
                 if exc.code not in SLOT_REFUSALS:
                     raise
                 continue
