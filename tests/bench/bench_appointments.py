@@ -47,6 +47,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="1-5")
     ap.add_argument("--days", default="hacthanh,busy")
     ap.add_argument("--policy", default="routing")
+    ap.add_argument("--counters", type=int, default=None,
+                    help="open counters on every day (default: the day's own)")
     ap.add_argument("--online-share", type=float, default=None,
                     help="every service's online share (default: the site's, else 0.5)")
     args = ap.parse_args()
@@ -61,6 +63,8 @@ def main() -> None:
     summary = []
     for day in args.days.split(","):
         name, per_day, counters = DAYS[day]
+        if args.counters:
+            name, counters = f"{name}, {args.counters} counters", args.counters
         punct, walk, same = [], [], []
         for seed in seeds(args.seeds):
             r = simulate.run(per_day=per_day, counters=counters, policy=args.policy,
