@@ -711,7 +711,7 @@ class RestoreFence(Base):
 
 # --- daily aggregates (migration 0013) ------------------------------------------------------
 
-STAT_DIMS = ("service", "counter", "clerk", "hour")
+STAT_DIMS = ("service", "counter", "clerk", "hour", "slot")
 
 
 class DailyStat(Base):
@@ -742,6 +742,16 @@ class DailyStat(Base):
     very_satisfied: Mapped[int] = mapped_column(Integer, default=0)
     satisfied: Mapped[int] = mapped_column(Integer, default=0)
     not_satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    # Appointments (migration 0017): tickets from bookings, those called within ten minutes of
+    # their slot, and the confirmed bookings of the group's slots by what became of them.
+    appointments: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    punctual: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    bookings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    bookings_checked_in: Mapped[int] = mapped_column(Integer, default=0,
+                                                     server_default="0")
+    bookings_no_show: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    bookings_cancelled: Mapped[int] = mapped_column(Integer, default=0,
+                                                    server_default="0")
     # Each called ticket's wait in whole seconds, ascending: P90s of merged days are exact.
     waits: Mapped[list[int] | None] = mapped_column(JSON)
 

@@ -89,6 +89,16 @@ class KpiRow(BaseModel):
     dossiers_on_time_rate: float | None = Field(description="settled by the due time / settled")
     dossiers_settled_late: int
     dossiers_overdue: int = Field(description="still open past the due time (at report time)")
+    bookings: int = Field(description="confirmed bookings of the group's slots")
+    bookings_checked_in: int = Field(description="checked in inside the check-in window")
+    bookings_no_show: int = Field(
+        description="not checked in by the end of the window, or too late (a walk-in ticket)")
+    bookings_cancelled: int
+    appointments: int = Field(description="tickets issued from a booking checked in in time")
+    online_share_used: float | None = Field(description="appointments / tickets issued")
+    appointments_punctual: int = Field(
+        description="appointments first called at most 10 min after their slot's start")
+    punctuality: float | None = Field(description="appointments_punctual / appointments")
 
 
 class KpiServiceRow(KpiRow):
@@ -116,6 +126,11 @@ class KpiDayRow(KpiRow):
     date: str
 
 
+class KpiSlotRow(KpiRow):
+    service: str
+    slot: str = Field(description="the slot's local start, HH:MM (merged over the range)")
+
+
 class KpisOut(BaseModel):
     site: str
     from_: str = Field(alias="from")
@@ -127,6 +142,7 @@ class KpisOut(BaseModel):
     by_clerk: list[KpiClerkRow]
     by_hour: list[KpiHourRow]
     by_day: list[KpiDayRow]
+    by_slot: list[KpiSlotRow]
 
 
 class SeriesService(BaseModel):

@@ -24,15 +24,24 @@ from server.features import simulate as sim
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--no-lunch", is_flag=True, help="No 11:30-13:30 break")
 @click.option("--eta-report", is_flag=True, help="Also print the wait estimate's accuracy")
+@click.option("--booked-share", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              show_default=True,
+              help="Share of the citizens who book a slot ahead; compared with the same day "
+                   "without bookings")
+@click.option("--online-share", type=click.FloatRange(0, 1), default=None,
+              help="Every service's share of a slot's capacity offered for booking "
+                   "(default: the site's setting, else 0.5)")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON")
 def simulate(site_code: str, per_day: int | None, arrivals: str | None, counters: int | None,
-             policy: str, seed: int, no_lunch: bool, eta_report: bool, as_json: bool) -> None:
+             policy: str, seed: int, no_lunch: bool, eta_report: bool, booked_share: float,
+             online_share: float | None, as_json: bool) -> None:
 
     if per_day is not None and arrivals is not None:
         raise click.ClickException("give --per-day or --arrivals, not both")
     try:
         result = sim.run(site_code, per_day, Path(arrivals) if arrivals else None, counters,
-                         policy, seed, settings_from_env().database_url, not no_lunch)
+                         policy, seed, settings_from_env().database_url, not no_lunch,
+                         booked_share, online_share)
     except (LookupError, ValueError) as exc:
         raise click.ClickException(f"cannot simulate {site_code}: {exc}") from None
     if as_json:

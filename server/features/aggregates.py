@@ -63,7 +63,10 @@ def write_day(session: Session, site: Site, day: dt.date, now: dt.datetime) -> i
         .execution_options(synchronize_session=False)
     )
     rows: list[dict[str, Any]] = []
-    for (dim, key, _day), cell in sorted(reports.cells(facts, site.timezone).items()):
+    bookings = reports.load_booking_facts(session, site, day, day)
+    for (dim, key, _day), cell in sorted(
+        reports.cells(facts, site.timezone, bookings).items()
+    ):
         rows.append(
             {
                 "site_id": site.id,

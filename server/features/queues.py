@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, union_all
@@ -23,7 +23,7 @@ from server.models import (
 )
 from server.rules import eta as eta_mod
 from server.rules import routing
-from server.rules.calendar import business_day
+from server.rules.calendar import business_day, queue_position_key
 from server.rules.states import AT_COUNTER, Status
 
 RECENT_SERVICE_WINDOW = dt.timedelta(hours=2)
@@ -103,6 +103,12 @@ def class_states(
     } if lines else {}
 
 
+def minutes_to_placement(queue_pos: int, now: dt.datetime) -> float:
+    """Minutes from ``now`` to the instant a ticket is placed at in its line (0 when placed
+    already): a booking checked in before its slot is placed at the slot's start."""
+    return max(queue_pos - queue_position_key(now), 0) / 60_000_000
+
+
 @dataclass
 class ServiceLine:
     """One service's waiting line today, with what estimates need. Pure once loaded.
@@ -126,6 +132,13 @@ class ServiceLine:
     called_per_min: float = 0.0  # its tickets called per minute over the last half hour
     priority_waiting: int | None = None  # None: the lists are the whole line
     normal_waiting: int | None = None
+    # Placed later than now (a booking checked in before its slot enters the line at the
+    # slot's start): how many of each class, and the minutes to each loaded one's placement.
+    # A walk-in issued now goes before them; they wait for the walk-ins until their slot.
+    priority_later: int = 0
+    normal_later: int = 0
+    placed_in: dict[int, float] = field(default_factory=dict)
+    arrivals_per_min: float = 0.0  # tickets issued per minute over the last half hour
     _order: list[int] | None = None
     _index: dict[int, tuple[str, int]] | None = None
 
@@ -173,12 +186,18 @@ class ServiceLine:
         return self.place(*found)
 
     def ahead_of_new(self, priority: bool = False) -> int:
+        """Tickets called before a ticket issued now: its class's line up to now (a booking
+        placed later is behind it), the other class's as the interleave takes it."""
         klass = routing.PRIORITY if priority else routing.NORMAL
-        return self.place(klass, self.count(klass))
+        later = self.priority_later if priority else self.normal_later
+        return self.place(klass, self.count(klass) - later)
 
-    def eta(self, ahead: int) -> int | None:
+    def eta(self, ahead: int, until: float = 0.0) -> int | None:
+        """The estimate at place ``ahead``; for a ticket placed ``until`` minutes from now
+        (``minutes_to_placement``), the walk-ins arriving before then go ahead of it."""
         return eta_mod.estimate_minutes(
-            ahead, self.minutes, self.capacity, self.idle, self.called_per_min
+            ahead, self.minutes, self.capacity, self.idle, self.called_per_min, until,
+            self.arrivals_per_min,
         )
 
     @property
@@ -192,7 +211,9 @@ class ServiceLine:
     def stats(self) -> dict[str, Any]:
         order = self.order()[:STATS_ORDER_LIMIT]
         etas = eta_mod.estimate_minutes_first(
-            len(order), self.minutes, self.capacity, self.idle, self.called_per_min
+            len(order), self.minutes, self.capacity, self.idle, self.called_per_min,
+            [self.placed_in.get(tid, 0.0) for tid in order] if self.placed_in else (),
+            self.arrivals_per_min,
         )
         return {
             "service": self.code,
@@ -353,8 +374,9 @@ _PROFILES = (  # attended open counters serving any of the services, with all th
     )
 )
 
-_COUNTS = (  # whole-line counts by (service, class)
-    select(Ticket.service_id, Ticket.priority_id.is_(None), func.count())
+_COUNTS = (  # whole-line counts by (service, class), and how many are placed after now
+    select(Ticket.service_id, Ticket.priority_id.is_(None), func.count(),
+           func.count().filter(Ticket.queue_pos > bindparam("now_pos")))
     .where(
         Ticket.service_id.in_(bindparam("ids", expanding=True)),
         Ticket.business_day == bindparam("day"),
@@ -363,11 +385,12 @@ _COUNTS = (  # whole-line counts by (service, class)
     .group_by(Ticket.service_id, Ticket.priority_id.is_(None))
 )
 
-_CALLED = (  # tickets called since ``since`` and the first issued, by service
+_CALLED = (  # tickets called and issued since ``since``, and the first issued, by service
     select(
         Ticket.service_id,
         func.count(Ticket.called_at).filter(Ticket.called_at >= bindparam("since")),
         func.min(Ticket.issued_at),
+        func.count().filter(Ticket.issued_at >= bindparam("since")),
     )
     .where(
         Ticket.service_id.in_(bindparam("ids", expanding=True)),
@@ -399,12 +422,16 @@ def queue_snapshot(
     # The head of each (service, class) in queue order, at most STATS_ORDER_LIMIT: what the
     # call order shown to screens needs, whatever the length of the line.
     waiting: dict[int, tuple[list[int], list[int]]] = {sid: ([], []) for sid in ids}
+    now_pos = queue_position_key(now)
+    placed_in: dict[int, dict[int, float]] = defaultdict(dict)
     rows = session.execute(
         _heads_statement(len(ids)),
         {"day": day, "limit": STATS_ORDER_LIMIT, **{f"s{k}": sid for k, sid in enumerate(ids)}},
     ).all() if ids else []
-    for service_id, ticket_id, priority_id, _pos in sorted(rows, key=lambda r: (r[3], r[1])):
+    for service_id, ticket_id, priority_id, pos in sorted(rows, key=lambda r: (r[3], r[1])):
         waiting[service_id][0 if priority_id is not None else 1].append(ticket_id)
+        if pos > now_pos:  # placed later than now: minutes until then
+            placed_in[service_id][ticket_id] = minutes_to_placement(pos, now)
 
     if states is None:
         states = class_states(session, [(sid, day) for sid in ids])
@@ -422,10 +449,13 @@ def queue_snapshot(
     # Whole-line counts by (service, class): the lines read above and the services their
     # counters share their time with.
     counted: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for sid, is_normal, n in session.execute(
-        _COUNTS, {"ids": sorted(set(ids) | {sid for _c, sid, _w in profile_rows}), "day": day}
+    later: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for sid, is_normal, n, n_later in session.execute(
+        _COUNTS, {"ids": sorted(set(ids) | {sid for _c, sid, _w in profile_rows}), "day": day,
+                  "now_pos": now_pos}
     ):
         counted[sid][1 if is_normal else 0] += int(n)
+        later[sid][1 if is_normal else 0] += int(n_later or 0)
     lengths = {sid: p + n for sid, (p, n) in counted.items()}
     pull: dict[tuple[int, int], float] = {}
     totals: dict[int, float] = defaultdict(float)
@@ -444,11 +474,15 @@ def queue_snapshot(
             idle[sid] += 1
     since = now - RECENT_CALL_WINDOW
     called: dict[int, float] = {}
-    for sid, calls, first in session.execute(_CALLED, {"ids": ids, "day": day, "since": since}):
+    issued: dict[int, float] = {}
+    for sid, calls, first, new in session.execute(
+        _CALLED, {"ids": ids, "day": day, "since": since}
+    ):
         span = RECENT_CALL_WINDOW
         if first is not None and now - first < span:
             span = max(now - first, MIN_CALL_WINDOW)
         called[sid] = int(calls or 0) / (span.total_seconds() / 60.0)
+        issued[sid] = int(new or 0) / (span.total_seconds() / 60.0)
 
     recent = service_minutes(session, ids, day, now - RECENT_SERVICE_WINDOW)
     ratio = interleave(site)
@@ -467,6 +501,10 @@ def queue_snapshot(
             called_per_min=called.get(sv.id, 0.0),
             priority_waiting=counted[sv.id][0] if sv.id in counted else 0,
             normal_waiting=counted[sv.id][1] if sv.id in counted else 0,
+            priority_later=later[sv.id][0] if sv.id in later else 0,
+            normal_later=later[sv.id][1] if sv.id in later else 0,
+            placed_in=placed_in.get(sv.id, {}),
+            arrivals_per_min=issued.get(sv.id, 0.0),
         )
         for sv in services
     }

@@ -15,7 +15,11 @@ out by ``server/rules/kpis.py``, the one definition, from cells the daily close 
 - ``ast``: mean of finish - start over served tickets;
 - ``service_level``: share of called tickets whose wait was within the service's SLA target;
 - a ticket counts toward the counter and clerk that called it first, and toward the local hour
-  it was issued in.
+  it was issued in;
+- appointments (``bookings``, ``appointments``, ``online_share_used``, ``punctuality``: see
+  ``server/rules/kpis.py``): a booking counts toward its service, its slot's local hour and its
+  slot (``by_slot``: per service and slot start, merged over the range's days), an appointment
+  ticket toward its slot too.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from server.core.cells import safe_row
 from server.core.errors import AppError
 from server.core.lookups import get_site
 from server.models import (
+    Booking,
     Counter,
     DailyStat,
     Dossier,
@@ -83,7 +88,17 @@ METRICS = (
     "dossiers_on_time_rate",
     "dossiers_settled_late",
     "dossiers_overdue",
+    "bookings",
+    "bookings_checked_in",
+    "bookings_no_show",
+    "bookings_cancelled",
+    "appointments",
+    "online_share_used",
+    "appointments_punctual",
+    "punctuality",
 )
+#: Slots are grouped by service and the slot's local minute of the day (``slot_key``).
+MINUTES_A_DAY = 1440
 
 
 @dataclass
@@ -101,6 +116,7 @@ class TicketFacts:
     finished_at: dt.datetime | None
     sla_min: float
     rating: str | None = None
+    slot_start: dt.datetime | None = None  # issued from a booking: its slot's start
 
     @property
     def wait_min(self) -> float | None:
@@ -136,18 +152,47 @@ def add_fact(cell: Cell, f: TicketFacts) -> None:
         f.sla_min * 60.0,
         kpis_rules.seconds(f.started_at, f.finished_at),
         f.rating,
+        appointment=f.slot_start is not None,
+        late_s=kpis_rules.late_seconds(f.slot_start, f.first_call),
     )
+
+
+@dataclass
+class BookingFacts:
+    """A booking of the site's days, as the reports count it."""
+
+    service_id: int
+    day: dt.date
+    slot_start: dt.datetime
+    status: str
+
+
+def slot_key(service_id: int, slot_start: dt.datetime, tz: str) -> int:
+    """The ``slot`` grouping's key: the service and the slot's local minute of the day."""
+    t = local(slot_start, tz)
+    return service_id * MINUTES_A_DAY + t.hour * 60 + t.minute
 
 
 #: The groupings a report shows, and the stored ``dim`` each reads (by day: the services').
 CellKey = tuple[str, int, dt.date]
 
 
-def cells(facts: Iterable[TicketFacts], tz: str) -> dict[CellKey, Cell]:
-    """The cells of tickets: per (grouping, key, business day), as the daily close stores
-    them. Every ticket is in one ``service`` cell; in a ``counter`` and ``clerk`` cell when
-    it was called (by its first caller); in the ``hour`` cell of its local hour of issue."""
+def cells(
+    facts: Iterable[TicketFacts], tz: str, bookings: Iterable[BookingFacts] = ()
+) -> dict[CellKey, Cell]:
+    """The cells of tickets and bookings: per (grouping, key, business day), as the daily
+    close stores them. Every ticket is in one ``service`` cell; in a ``counter`` and ``clerk``
+    cell when it was called (by its first caller); in the ``hour`` cell of its local hour of
+    issue; an appointment in its ``slot`` cell too. A booking is in its service's cell, its
+    slot's hour and its ``slot`` cell."""
     out: dict[CellKey, Cell] = {}
+
+    def cell_of(dim: str, key: int, day: dt.date) -> Cell:
+        cell = out.get((dim, key, day))
+        if cell is None:
+            cell = out[(dim, key, day)] = Cell()
+        return cell
+
     for f in facts:
         keys: list[tuple[str, int | None]] = [
             ("service", f.service_id),
@@ -155,13 +200,18 @@ def cells(facts: Iterable[TicketFacts], tz: str) -> dict[CellKey, Cell]:
             ("clerk", f.call_clerk_id),
             ("hour", local(f.issued_at, tz).hour),
         ]
+        if f.slot_start is not None:
+            keys.append(("slot", slot_key(f.service_id, f.slot_start, tz)))
         for dim, key in keys:
-            if key is None:
-                continue
-            cell = out.get((dim, key, f.day))
-            if cell is None:
-                cell = out[(dim, key, f.day)] = Cell()
-            add_fact(cell, f)
+            if key is not None:
+                add_fact(cell_of(dim, key, f.day), f)
+    for b in bookings:
+        for dim, key in (
+            ("service", b.service_id),
+            ("hour", local(b.slot_start, tz).hour),
+            ("slot", slot_key(b.service_id, b.slot_start, tz)),
+        ):
+            cell_of(dim, key, b.day).add_booking(b.status)
     return out
 
 
@@ -315,9 +365,36 @@ def load_facts(
                 finished_at=t.finished_at,
                 sla_min=float(sla),
                 rating=ratings.get(t.id),
+                slot_start=t.placed_at if t.appointment else None,
             )
         )
     return out
+
+
+def load_booking_facts(
+    session: Session,
+    site: Site,
+    start: dt.date,
+    end: dt.date,
+    days: Sequence[dt.date] | None = None,
+) -> list[BookingFacts]:
+    """The site's bookings of business days ``start..end`` (only ``days`` when given) that
+    were confirmed (held and expired ones count for nothing: ``rules.kpis.BOOKING_OUTCOMES``)."""
+    in_days = [Booking.business_day.in_(sorted(days))] if days is not None else []
+    return [
+        BookingFacts(service_id=sid, day=day, slot_start=start_at, status=status)
+        for sid, day, start_at, status in session.execute(
+            select(Booking.service_id, Booking.business_day, Booking.slot_start, Booking.status)
+            .where(
+                Booking.site_id == site.id,
+                Booking.business_day >= start,
+                Booking.business_day <= end,
+                Booking.status.in_(list(kpis_rules.BOOKING_OUTCOMES)),
+                *in_days,
+            )
+            .order_by(Booking.id)
+        )
+    ]
 
 
 def _group(
@@ -395,6 +472,7 @@ class KpiInputs:
     end: dt.date
     stored: list[StoredRow]  # rows of the aggregated days
     live: list[TicketFacts]  # tickets of the other days
+    live_bookings: list[BookingFacts]  # bookings of the other days
     dossiers: list[DossierFacts]
     services: list[tuple[int, str, str, str, int]]  # id, code, name vi, name en, SLA minutes
     counters: dict[int, int]  # id -> number
@@ -424,6 +502,12 @@ def kpi_inputs(
         if missing
         else []
     )
+    live_bookings = (
+        load_booking_facts(session, site, start, end,
+                           days=None if len(missing) == span else missing)
+        if missing
+        else []
+    )
     dfacts = load_dossier_facts(session, site, start, end, now)
     services = [
         (sv.id, sv.code, sv.name_vi, sv.name_en, sv.sla_target_minutes)
@@ -447,7 +531,8 @@ def kpi_inputs(
             else []
         )
     }
-    return KpiInputs(site.code, tz, start, end, stored, live, dfacts, services, counters, clerks)
+    return KpiInputs(site.code, tz, start, end, stored, live, live_bookings, dfacts, services,
+                     counters, clerks)
 
 
 def build_kpis(inp: KpiInputs) -> dict[str, Any]:
@@ -456,7 +541,7 @@ def build_kpis(inp: KpiInputs) -> dict[str, Any]:
     settlement keeps changing after the day). No session: plain data in, plain data out."""
     tz = inp.timezone
     parts = stored_cells(inp.stored)
-    parts.update(cells(inp.live, tz))
+    parts.update(cells(inp.live, tz, inp.live_bookings))
     dfacts = inp.dossiers
     code_to_id = {code: sid for sid, code, *_rest in inp.services}
     counters = inp.counters
@@ -502,6 +587,15 @@ def build_kpis(inp: KpiInputs) -> dict[str, Any]:
         {"date": d.isoformat(), **r}
         for d, r in sorted(grouped("day", lambda d: local(d.received_at, tz).date()).items())
     ]
+    names = {sid: code for sid, code, *_rest in inp.services}
+    by_slot = []
+    for key, cell in sorted(
+        ((key, cell) for (d, key), cell in merged.items() if d == "slot"),
+        key=lambda kv: (kv[0] % MINUTES_A_DAY, kv[0] // MINUTES_A_DAY),
+    ):
+        sid, minute = divmod(int(key), MINUTES_A_DAY)
+        by_slot.append({"service": names.get(sid, str(sid)),
+                        "slot": f"{minute // 60:02d}:{minute % 60:02d}", **row(cell, [])})
     return {
         "site": inp.site,
         "from": inp.start.isoformat(),
@@ -513,6 +607,7 @@ def build_kpis(inp: KpiInputs) -> dict[str, Any]:
         "by_clerk": by_clerk,
         "by_hour": by_hour,
         "by_day": by_day,
+        "by_slot": by_slot,
     }
 
 
@@ -552,6 +647,7 @@ SECTIONS = (
     ("by_clerk", "clerk", lambda r, rep: r["username"] or r["clerk_id"]),
     ("by_hour", "hour", lambda r, rep: f"{r['hour']:02d}:00"),
     ("by_day", "date", lambda r, rep: r["date"]),
+    ("by_slot", "slot", lambda r, rep: f"{r['service']} {r['slot']}"),
 )
 
 

@@ -24,6 +24,21 @@ Policies:
   open counters serves is added at weight 0.5 to the one with the fewest services).
 - ``advice``: ``routing``, and every 30 simulated minutes the supervisor applies the moves the
   advice (``server.advice``) suggests, through ``counter_feature.set_counter_profile``.
+
+Appointments (``--booked-share S``): a share S of the day's citizens (the same citizens, the same
+seed) book ahead instead of walking in, the day before, in a random order (first registered,
+first served), through the real booking functions (``features.bookings``: hold, confirm with the
+one-time code, cancel, check-in, the no-show sweep). Each books the slot that holds the time
+they meant to come, else the nearest slot with a free place (the capacity is the booking
+rule's, ``rules.appointments``); with none free they walk in. Then, relative to their slot's
+start (``BOOKED_ARRIVAL``): most come a little early, some a few minutes late, a few too late
+for the window (a walk-in ticket), a few too early (they come back when the window opens).
+Besides them, ``EXTRA_NO_SHOWS`` and ``EXTRA_CANCELLED`` of the bookings are made by people who
+never come (no-shows, found by the sweep) or cancel (their place comes back after the
+quarantine). Booked citizens check in at the kiosk (the booking's QR, its code or the ID card)
+and are placed by the placement rule. The result compares the same day without bookings:
+booked citizens called within 10 minutes of their slot (``rules.kpis``), the walk-ins' P90 wait
+against the same citizens' and everyone's P90 wait on the day without bookings.
 """
 
 from __future__ import annotations
@@ -36,7 +51,7 @@ import random
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +62,12 @@ from server.core.auth import Principal
 from server.core.db import Database
 from server.core.errors import AppError
 from server.features import advice as advice_service
+from server.features import bookings, queues, reports, seed, tickets
 from server.features import counters as counter_feature
-from server.features import queues, reports, seed, tickets
 from server.models import Counter, CounterService, Device, Service, Site, Ticket, User
+from server.rules import appointments as appt_rules
 from server.rules import eta as eta_mod
+from server.rules import kpis as kpis_rules
 from server.rules.calendar import zone
 
 POLICIES = ("fixed", "routing", "advice")
@@ -88,6 +105,39 @@ class Arrival:
     at: dt.datetime  # UTC
     service: str
     priority: str | None
+    citizen: int = -1  # the citizen's index in the day's arrivals (the same with bookings)
+    booking: Booked | None = None  # a booked citizen checking in (else a walk-in)
+
+
+# How booked citizens arrive, relative to their slot's start: (share, kind, minutes from, to).
+# An assumption to argue with: most come a little early, some a few minutes late, a few later
+# in the check-in window, a few too late for it (they get a walk-in ticket), a few too early
+# (they are told to come back when the window opens, and do).
+BOOKED_ARRIVAL: tuple[tuple[float, str, float, float], ...] = (
+    (0.58, "early", -25.0, 0.0),
+    (0.27, "few_min_late", 0.0, 8.0),
+    (0.07, "late_in_window", 8.0, 15.0),
+    (0.05, "too_late", 16.0, 45.0),
+    (0.03, "too_early", -50.0, -31.0),
+)
+# Bookings besides the citizens who come, as a share of those: never come (no-shows) and
+# cancel the evening before or that morning (their place is held back for the quarantine).
+EXTRA_NO_SHOWS = 0.08
+EXTRA_CANCELLED = 0.05
+BOOKING_DAY_BEFORE = dt.time(9, 0)  # bookings are made from this local time the day before
+CHECK_IN_WAYS = (("token", 0.6), ("code", 0.3), ("id_number", 0.1))  # QR, typed code, ID card
+SWEEP_EVERY = dt.timedelta(minutes=5)
+MOBILE_PREFIXES = ("090", "091", "093", "094", "096", "097", "098")  # the booked phone numbers
+
+
+@dataclass(frozen=True)
+class Booked:
+    """A booking the simulation made: how its citizen will check in."""
+
+    ref: str
+    slot_start: dt.datetime
+    way: str  # token | code | id_number
+    value: str
 
 
 @dataclass
@@ -106,6 +156,9 @@ class TicketRecord:
     capacity: float = 0.0  # weighted open counters serving the service
     idle_serving: int = 0  # idle open counters serving the service at issue
     called_at: dt.datetime | None = None
+    citizen: int = -1
+    slot_start: dt.datetime | None = None  # an appointment: its slot's start
+    late: bool = False  # a booked citizen too late for the window (a walk-in ticket)
 
     @property
     def wait_min(self) -> float | None:
@@ -127,8 +180,15 @@ class SimResult:
     advice_moves: list[dict[str, Any]] = field(default_factory=list)
     runtime_s: float = 0.0
     records: list[TicketRecord] = field(default_factory=list)
+    appointments: dict[str, Any] | None = None  # with --booked-share: see ``booking_figures``
 
     def as_dict(self) -> dict[str, Any]:
+        out = self._as_dict()
+        if self.appointments is not None:
+            out["appointments"] = self.appointments
+        return out
+
+    def _as_dict(self) -> dict[str, Any]:
         return {
             "site": self.site,
             "date": SIM_DAY.isoformat(),
@@ -404,6 +464,188 @@ def _set_profiles(world: World, plan: Iterable[tuple[int, str]], now: dt.datetim
             )
 
 
+# --- appointments ---------------------------------------------------------------------------
+
+BOOKING_REACH = dt.timedelta(hours=2)  # a citizen takes a slot at most this far from their time
+
+
+@dataclass(frozen=True)
+class BookerPlan:
+    """A citizen who books: how they will arrive relative to their slot's start."""
+
+    citizen: int
+    kind: str  # early | late | too_late | too_early (``BOOKED_ARRIVAL``)
+    offset_min: float  # minutes from the slot's start to their arrival at the kiosk
+
+
+def plan_bookers(rng: random.Random, arrivals: list[Arrival], share: float) -> list[BookerPlan]:
+    """Which of the day's citizens book ahead (each with probability ``share``, drawn in the
+    order of the day) and how each will arrive (``BOOKED_ARRIVAL``)."""
+    weights = [w for w, *_rest in BOOKED_ARRIVAL]
+    out = []
+    for a in arrivals:
+        if rng.random() >= share:
+            continue
+        _w, kind, lo, hi = rng.choices(BOOKED_ARRIVAL, weights=weights)[0]
+        out.append(BookerPlan(a.citizen, kind, lo + (hi - lo) * rng.random()))
+    return out
+
+
+def slot_preference(
+    starts: list[dt.datetime], slot: dt.timedelta, intended: dt.datetime
+) -> list[dt.datetime]:
+    """The slots a citizen who meant to come at ``intended`` tries, in order: the slot holding
+    that time, then the others by distance from it, none further than ``BOOKING_REACH``."""
+    def holds(st: dt.datetime) -> bool:
+        return st <= intended < st + slot
+
+    near = [st for st in starts if holds(st) or abs(st - intended) <= BOOKING_REACH]
+    return sorted(near, key=lambda st: (not holds(st), abs(st - intended), st))
+
+
+#: Refusals of a hold that send the citizen to the next slot (any other is a fault).
+SLOT_REFUSALS = {"booking_slot_full", "booking_slot_past", "booking_no_such_slot",
+                 "booking_day_closed"}
+
+
+def book_ahead(
+    world: World, arrivals: list[Arrival], share: float, seed_: int, day: dt.date = SIM_DAY
+) -> tuple[list[Arrival], list[tuple[dt.datetime, str]]]:
+    """The bookings of the day, made the day before through the booking functions (hold, then
+    confirm with the one-time code), in a random order: the arrivals with the booked citizens'
+    check-ins in place of their walk-ins, and the cancellations to come (when, page token)."""
+    rng = random.Random(seed_ * 31337 + 5)  # the arrivals' own draws stay as they were
+    plans = {p.citizen: p for p in plan_bookers(rng, arrivals, share)}
+    with world.db.read() as s:
+        site = s.get(Site, world.site_id)
+        assert site is not None
+        settings = appt_rules.BookingSettings.from_stored(site.booking)
+        hours = site.opening_hours
+        last = {code: appt_rules.parse_last_ticket_time(sv.last_ticket_time)
+                for code, sv in world.services.items()}
+    starts = {
+        code: [sl.start for sl in appt_rules.day_slots(hours, (), day, world.tz,
+                                                       settings.slot_minutes, last[code])]
+        for code in world.services
+    }
+    # Who asks for a place: the citizens who will come, and others who will not (no-shows)
+    # or will cancel, each at the time of a citizen of the day (the same demand's shape).
+    asks: list[tuple[str, Arrival]] = [("come", arrivals[c]) for c in sorted(plans)]
+    for kind, extra in (("no_show", EXTRA_NO_SHOWS), ("cancel", EXTRA_CANCELLED)):
+        asks += [(kind, rng.choice(arrivals)) for _ in range(round(len(plans) * extra))]
+    rng.shuffle(asks)
+    now = _local(day - dt.timedelta(days=1), BOOKING_DAY_BEFORE, world.tz).astimezone(dt.UTC)
+    booked: dict[int, Booked] = {}
+    cancels: list[tuple[dt.datetime, str]] = []
+    for kind, a in asks:
+        now += dt.timedelta(seconds=20)
+        id_number = f"{rng.randrange(10**11, 10**12):012d}"
+        phone = f"{rng.choice(MOBILE_PREFIXES)}{rng.randrange(10**7):07d}"
+        for start in slot_preference(starts[a.service], settings.slot, a.at):
+            try:
+                with world.db.write() as s:
+                    booking, otp = bookings.hold(s, world.site_code, a.service, start,
+                                                 id_number, phone, "vi", now)
+                    ref = booking.ref
+            except AppError as exc:
+                if exc.code == "booking_not_offered":  # no online places: they walk in
+                    break
+                if exc.code not in SLOT_REFUSALS:
+                    raise
+                continue
+            with world.db.write() as s:  # the code the SMS carried, typed back at once
+                confirmed = bookings.confirm(s, ref, otp, now, base_url=BASE_URL)
+            assert confirmed is not None
+            if kind == "cancel":  # the evening before, or that morning before the slot
+                at = start - dt.timedelta(minutes=30 + 15 * 60 * rng.random())
+                cancels.append((max(at, now + dt.timedelta(minutes=1)), confirmed["token"]))
+            elif kind == "come":
+                way = rng.choices([w for w, _ in CHECK_IN_WAYS],
+                                  weights=[x for _, x in CHECK_IN_WAYS])[0]
+                value = id_number if way == "id_number" else confirmed[way]
+                booked[a.citizen] = Booked(ref, start, way, value)
+            break
+    out = []
+    for a in arrivals:
+        b = booked.get(a.citizen)
+        if b is None:  # a walk-in, or no place free near their time: they walk in
+            out.append(a)
+            continue
+        at = b.slot_start + dt.timedelta(minutes=plans[a.citizen].offset_min)
+        out.append(replace(a, at=at, booking=b))
+    out.sort(key=lambda x: x.at)
+    return out, cancels
+
+
+def _check_in(session: Any, world: World, booked: Booked, now: dt.datetime) -> dict[str, Any]:
+    """A booked citizen at the kiosk: the QR scanned, the code typed or the ID card read."""
+    view, _ticket = bookings.check_in(session, world.kiosk, world.site_code,
+                                      {booked.way: booked.value}, now, BASE_URL)
+    return view
+
+
+def booking_figures(booked: SimResult, base: SimResult, share: float) -> dict[str, Any]:
+    """The day with bookings beside the same day without: the report's appointment figures
+    (``rules.kpis``: punctuality is the share of appointments called within
+    ``PUNCTUAL_MIN`` minutes of their slot), how late after their slot the booked citizens were
+    called, and the walk-ins' waits beside the same citizens' and everyone's on the day
+    without bookings."""
+    t = booked.summary
+    appts = [r for r in booked.records if r.slot_start is not None]
+    lateness = [
+        (r.called_at - r.slot_start).total_seconds() / 60.0
+        for r in appts if r.called_at is not None and r.slot_start is not None
+    ]
+    bookers = {r.citizen for r in booked.records if r.slot_start is not None or r.late}
+    walk = [w for r in booked.records if r.citizen not in bookers and (w := r.wait_min) is not None]
+    same = [w for r in base.records if r.citizen not in bookers and (w := r.wait_min) is not None]
+    punctual = sum(
+        1 for r in appts
+        if kpis_rules.on_time(kpis_rules.late_seconds(r.slot_start, r.called_at))
+    )
+    # Those present by their slot's start: what placement alone decides (a citizen who checks
+    # in 12 minutes after the slot cannot be called within 10 minutes of it).
+    present = [r for r in appts if r.slot_start is not None and r.issued_at <= r.slot_start]
+    present_punctual = sum(
+        1 for r in present
+        if kpis_rules.on_time(kpis_rules.late_seconds(r.slot_start, r.called_at))
+    )
+
+    def mean(xs: list[float]) -> float | None:
+        return round(sum(xs) / len(xs), 2) if xs else None
+
+    def q90(xs: list[float]) -> float | None:
+        v = reports.p90(xs)
+        return None if v is None else round(v, 2)
+
+    return {
+        "booked_share": share,
+        "bookings": t["bookings"],
+        "checked_in": t["bookings_checked_in"],
+        "no_shows": t["bookings_no_show"],
+        "cancelled": t["bookings_cancelled"],
+        "appointments": t["appointments"],
+        "late_walk_ins": sum(1 for r in booked.records if r.late),
+        "online_share_used": t["online_share_used"],
+        "punctuality": t["punctuality"],
+        "punctual": punctual,
+        "present_by_slot": len(present),
+        "punctuality_present_by_slot": round(present_punctual / len(present), 4)
+        if present else None,
+        "called_after_slot_p90_min": q90(lateness),
+        # the estimate given at check-in (placed at the slot) against the actual wait
+        "appointments_eta_mae_min": eta_accuracy(appts)["mae_min"],
+        "appointments_eta_in_range": eta_accuracy(appts)["range_coverage"],
+        "walk_ins": len(walk),
+        "walkin_awt_min": mean(walk),
+        "walkin_p90_min": q90(walk),
+        "without_same_awt_min": mean(same),
+        "without_same_p90_min": q90(same),
+        "without_all_awt_min": base.summary["awt_min"],
+        "without_all_p90_min": base.summary["p90_wait_min"],
+    }
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -423,9 +665,42 @@ def run(
     seed_: int = 1,
     source_url: str | None = None,
     lunch: bool = True,
+    booked_share: float = 0.0,
+    online_share: float | None = None,
 ) -> SimResult:
+    """A simulated day. With ``booked_share``, also the same day without bookings (same seed,
+    same citizens): ``SimResult.appointments`` compares them (``booking_figures``).
+    ``online_share``: every service's share of a slot's capacity offered for booking (the
+    admin setting; default: the site's own, else 50 %)."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
+    if not 0 <= booked_share < 1:
+        raise ValueError("booked share must be at least 0 and below 1")
+    if online_share is not None and not 0 <= online_share <= 1:
+        raise ValueError("online share must be between 0 and 1")
+    args = (site_code, per_day, arrivals_file, counters, policy, seed_, source_url, lunch,
+            online_share)
+    if not booked_share:
+        return _day(*args, 0.0)
+    result = _day(*args, booked_share)
+    base = _day(*args, 0.0)
+    result.appointments = booking_figures(result, base, booked_share)
+    result.runtime_s += base.runtime_s
+    return result
+
+
+def _day(
+    site_code: str,
+    per_day: int | None,
+    arrivals_file: Path | None,
+    counters: int | None,
+    policy: str,
+    seed_: int,
+    source_url: str | None,
+    lunch: bool,
+    online_share: float | None,
+    booked_share: float,
+) -> SimResult:
     started = time.perf_counter()
     rng = random.Random(seed_)
     svc_rng = random.Random(seed_ * 7919 + 1)  # service times independent of the arrivals
@@ -433,9 +708,13 @@ def run(
         t_open = _local(SIM_DAY, OPEN, "Asia/Ho_Chi_Minh").astimezone(dt.UTC)
         world = build_world(Path(tmp), site_code, counters, source_url,
                             t_open - dt.timedelta(hours=1))
+        if online_share is not None:
+            with world.db.write() as s:
+                for sv in s.scalars(select(Service).where(Service.site_id == world.site_id)):
+                    sv.online_share = online_share
         try:
             return _run(world, rng, svc_rng, per_day, arrivals_file, policy, seed_, lunch,
-                        started)
+                        started, booked_share)
         finally:
             world.db.dispose()
 
@@ -450,6 +729,7 @@ def _run(
     seed_: int,
     lunch: bool,
     started: float,
+    booked_share: float = 0.0,
 ) -> SimResult:
     known = set(world.services)
     if arrivals_file is not None:
@@ -464,7 +744,11 @@ def _run(
         arrivals = generate_arrivals(rng, per_day or 230, mix, world.tz, lunch)
     if not arrivals:
         raise ValueError("no arrivals")
-    records, moves = _drive(world, arrivals, policy, seed_, svc_rng)
+    arrivals = [replace(a, citizen=i) for i, a in enumerate(arrivals)]
+    cancels: list[tuple[dt.datetime, str]] = []
+    if booked_share:
+        arrivals, cancels = book_ahead(world, arrivals, booked_share, seed_)
+    records, moves = _drive(world, arrivals, policy, seed_, svc_rng, cancels=cancels)
     with world.db.read() as s:
         site = s.get(Site, world.site_id)
         assert site is not None
@@ -502,12 +786,14 @@ def _drive(
     seed_: int,
     svc_rng: random.Random,
     until: dt.datetime | None = None,
+    cancels: Iterable[tuple[dt.datetime, str]] = (),
 ) -> tuple[dict[int, TicketRecord], list[dict[str, Any]]]:
-    """The day's events through the real engine: arrivals at the kiosk, counters calling as
-    soon as they are free, starts, finishes, absences (and the advice's moves). With
-    ``until``, nothing after that instant happens (the demo's history stops at "now": what is
-    at a counter then stays there), and an arrival the site refuses (closed, capped) is
-    skipped as a real kiosk would be refused."""
+    """The day's events through the real engine: arrivals at the kiosk (a booked citizen
+    checks in there), counters calling as soon as they are free, starts, finishes, absences
+    (and the advice's moves; cancelled bookings and the no-show sweep). With ``until``,
+    nothing after that instant happens (the demo's history stops at "now": what is at a
+    counter then stays there), and an arrival the site refuses (closed, capped) is skipped as
+    a real kiosk would be refused."""
     t0 = arrivals[0].at - dt.timedelta(minutes=1)
 
     if policy == "fixed":
@@ -528,6 +814,19 @@ def _drive(
 
     for a in arrivals:
         push(a.at, "arrive", a)
+    for at, token in cancels:
+        push(at, "cancel", token)
+    booked = any(a.booking is not None for a in arrivals)
+    settings = appt_rules.BookingSettings()
+    if booked:
+        with world.db.read() as s:
+            site = s.get(Site, world.site_id)
+            assert site is not None
+            settings = appt_rules.BookingSettings.from_stored(site.booking)
+        t = t0
+        while t < arrivals[-1].at + dt.timedelta(hours=1):
+            push(t, "sweep")
+            t += SWEEP_EVERY
     if policy == "advice":
         t = t0 + ADVICE_EVERY
         while t < arrivals[-1].at + dt.timedelta(hours=2):
@@ -590,11 +889,19 @@ def _drive(
             a: Arrival = payload
             try:
                 with world.db.write() as s:
-                    view, _created = tickets.issue_ticket(
-                        s, world.kiosk, site_view_code, a.service, a.priority, "vi", None, now,
-                        BASE_URL,
-                    )
-            except AppError:
+                    if a.booking is None:
+                        view, _created = tickets.issue_ticket(
+                            s, world.kiosk, site_view_code, a.service, a.priority, "vi", None,
+                            now, BASE_URL,
+                        )
+                    else:
+                        view = _check_in(s, world, a.booking, now)
+            except AppError as exc:
+                if a.booking is not None and exc.code == "too_early":
+                    # "come back from HH:MM": the citizen waits and checks in then
+                    opens, _closes = appt_rules.checkin_window(a.booking.slot_start, settings)
+                    push(max(opens, now) + dt.timedelta(seconds=30), "arrive", a)
+                    continue
                 if until is None:
                     raise
                 continue
@@ -615,11 +922,21 @@ def _drive(
             records[view["id"]] = TicketRecord(
                 view["id"], a.service, a.priority is not None, now, view["eta_minutes"], naive,
                 view["ahead"], naive_ahead, minutes, capacity, idle_serving,
+                citizen=a.citizen,
+                slot_start=a.booking.slot_start
+                if a.booking is not None and view.get("appointment") else None,
+                late=a.booking is not None and bool(view.get("late")),
             )
             # Only an idle counter that serves this service can take the new ticket.
             ready = sorted(cid for cid in idle if a.service in profiles[cid])
             if ready:
                 call(pick.choice(ready), now)
+        elif kind == "cancel":
+            with world.db.write() as s:
+                bookings.cancel(s, payload, now)
+        elif kind == "sweep":
+            with world.db.write() as s:
+                bookings.sweep(s, now, [world.site_id])
         elif kind == "recall":
             cid, tid = payload
             act(cid, tid, "recall", now)
@@ -723,6 +1040,30 @@ def text_report(r: SimResult, eta_report: bool = False) -> list[str]:
     if r.advice_moves:
         lines.append("  advice applied: " + "; ".join(
             f"{m['at']} counter #{m['counter_id']} -> {m['to']}" for m in r.advice_moves))
+    ap = r.appointments
+    if ap is not None:
+        lines.append(
+            f"  bookings ({100 * ap['booked_share']:.0f} % of the citizens book): "
+            f"{ap['bookings']} booked, {ap['checked_in']} checked in "
+            f"({ap['late_walk_ins']} too late: walk-in tickets), {ap['no_shows']} no-shows, "
+            f"{ap['cancelled']} cancelled; {ap['appointments']} appointments, "
+            f"{_pct(ap['online_share_used'])} of the tickets"
+        )
+        lines.append(
+            f"  booked citizens called within {kpis_rules.PUNCTUAL_MIN} min of their slot: "
+            f"{_pct(ap['punctuality'])} (P90 {_fmt(ap['called_after_slot_p90_min'], ' min')} "
+            f"after the slot's start); of those present by the slot's start "
+            f"({ap['present_by_slot']}): {_pct(ap['punctuality_present_by_slot'])}; their "
+            f"wait estimate at check-in: MAE {_fmt(ap['appointments_eta_mae_min'], ' min')}, "
+            f"actual wait inside the shown range {_pct(ap['appointments_eta_in_range'])}"
+        )
+        lines.append(
+            f"  walk-ins ({ap['walk_ins']}): awt {_fmt(ap['walkin_awt_min'], ' min')}, P90 "
+            f"{_fmt(ap['walkin_p90_min'], ' min')}; the same citizens without bookings: awt "
+            f"{_fmt(ap['without_same_awt_min'], ' min')}, P90 "
+            f"{_fmt(ap['without_same_p90_min'], ' min')}; everyone without bookings: P90 "
+            f"{_fmt(ap['without_all_p90_min'], ' min')}"
+        )
     if eta_report:
         e = r.eta
         lines.append(
@@ -740,6 +1081,7 @@ __all__ = ["POLICIES", "SimResult", "generate_arrivals", "read_arrivals", "run",
 # --- the demo's history ---------------------------------------------------------------------
 
 HISTORY_MIN = dt.timedelta(minutes=60)  # less of today than this: the last working day instead
+HISTORY_BOOKED_SHARE = 0.2  # the demo's citizens who booked their slot ahead
 HISTORY_DAYS_BACK = 10
 
 
@@ -786,14 +1128,17 @@ def _demo_world(db: Database, site_code: str) -> World:
 
 
 def demo_history(
-    db: Database, site_code: str, now: dt.datetime, per_day: int = 230, seed_: int = 1
+    db: Database, site_code: str, now: dt.datetime, per_day: int = 230, seed_: int = 1,
+    booked_share: float = HISTORY_BOOKED_SHARE,
 ) -> History | None:
     """A working day of the demo site up to ``now``, lived through the real engine (the same
     loop as ``motcua simulate``): citizens take tickets at its kiosk, its demo clerks call,
     serve and finish them, so reports, charts and advice have a morning to read from the first
     minute. Today's day when at least an hour of it has passed (the rest of the day has not
     happened), else the last working day before it, whole. None when the site already has
-    tickets that day (the demo loaded twice adds no second history)."""
+    tickets that day (the demo loaded twice adds no second history). ``HISTORY_BOOKED_SHARE``
+    of its citizens booked a slot the day before and check in at the kiosk, so the
+    supervisor's reports show bookings too (those of the rest of today stay confirmed)."""
     world = _demo_world(db, site_code)
     tz = zone(world.tz)
     today = now.astimezone(tz).date()
@@ -812,11 +1157,16 @@ def demo_history(
                                                 Ticket.business_day == day).limit(1)):
                 return None
         rng = random.Random(seed_)
-        arrivals = [a for a in generate_arrivals(rng, per_day, mix, world.tz, True, day)
-                    if a.at <= end]
-        if not arrivals:
+        day_arrivals = [replace(a, citizen=i) for i, a in enumerate(
+            generate_arrivals(rng, per_day, mix, world.tz, True, day))]
+        if not [a for a in day_arrivals if a.at <= end]:
             continue
-        _drive(world, arrivals, "routing", seed_, random.Random(seed_ * 7919 + 1), until=end)
+        cancels: list[tuple[dt.datetime, str]] = []
+        if booked_share:
+            day_arrivals, cancels = book_ahead(world, day_arrivals, booked_share, seed_, day)
+        arrivals = [a for a in day_arrivals if a.at <= end]
+        _drive(world, arrivals, "routing", seed_, random.Random(seed_ * 7919 + 1), until=end,
+               cancels=cancels)
         with db.read() as s:
             issued = s.scalar(select(func.count()).select_from(Ticket).where(
                 Ticket.site_id == world.site_id, Ticket.business_day == day)) or 0

@@ -31,6 +31,7 @@ from server.features.queues import (
     class_states,
     emit_queue_stats,
     interleave,
+    minutes_to_placement,
     queue_snapshot,
     ticket_ahead,
 )
@@ -75,7 +76,7 @@ def ticket_view(
         line = snap.lines[ticket.service_id]
         ahead = ticket_ahead(session, line, ticket)
         position = ahead + 1
-        eta = line.eta(ahead)
+        eta = line.eta(ahead, minutes_to_placement(ticket.queue_pos, now))
     counter = ticket.counter
     view: dict[str, Any] = {
         "id": ticket.id,

@@ -12,6 +12,14 @@ interleave is already in ``ahead``, see ``routing.calls_before``):
   to whichever of its services is most urgent, so a busy service gets more than its static
   share; the observed rate catches that, the static one covers a quiet start of the day.
 
+A ticket placed ahead of its arrival (a booked citizen who checked in before the slot enters
+the line as if arrived at the slot's start, ``rules/appointments.py``) is called after the
+tickets ahead of it now AND the walk-ins who arrive before its slot starts (they are placed
+ahead of it): with ``until`` minutes to its placement and walk-ins arriving at ``arrivals`` a
+minute, it is called at the ``t`` that solves ``t = base + arrivals x min(t, until) / rate``
+(``base``: the estimate above). A walk-in's ``ahead`` counts only the tickets placed before
+now (a booking placed later is behind it). One rule, in ``_minutes_at``.
+
 Measured with ``motcua simulate --eta-report`` (see the README): the mean absolute error is
 well under the naive ``position x mean service time / open counters``.
 """
@@ -61,18 +69,34 @@ def estimate_exact(
     serving_capacity: float,
     idle: int = 0,
     observed_per_min: float = 0.0,
+    until: float = 0.0,
+    arrivals: float = 0.0,
 ) -> float | None:
-    """Minutes until this ticket is called (unrounded); None when no open counter serves it."""
+    """Minutes until this ticket is called (unrounded); None when no open counter serves it.
+    ``until``: minutes from now to the instant the ticket is placed at (a booking checked in
+    before its slot), ``arrivals``: walk-ins per minute (they go ahead of it until then)."""
     rate = call_rate(serving_capacity, service_minutes, observed_per_min)
     if rate <= 0:
         return None
-    return _minutes_at(ahead, idle, rate)
+    return _minutes_at(ahead, idle, rate, until, arrivals)
 
 
-def _minutes_at(ahead: int, idle: int, rate: float) -> float:
+def _minutes_at(
+    ahead: int, idle: int, rate: float, until: float = 0.0, arrivals: float = 0.0
+) -> float:
     if ahead < idle:  # an idle counter takes it at once
         return 0.0
-    return (max(ahead - idle, 0) + HALF_SERVICE) / rate
+    base = (max(ahead - idle, 0) + HALF_SERVICE) / rate
+    if until <= 0 or arrivals <= 0:
+        return base
+    # Walk-ins arriving before it is called (and before its placement) go ahead of it:
+    # t = base + arrivals * min(t, until) / rate.
+    load = arrivals / rate
+    if load < 1:
+        t = base / (1 - load)
+        if t <= until:
+            return t
+    return base + load * until
 
 
 def _whole(minutes: float) -> int:
@@ -85,9 +109,12 @@ def estimate_minutes(
     serving_capacity: float,
     idle: int = 0,
     observed_per_min: float = 0.0,
+    until: float = 0.0,
+    arrivals: float = 0.0,
 ) -> int | None:
     """Whole minutes until this ticket is called; None when no open counter serves it."""
-    x = estimate_exact(ahead, service_minutes, serving_capacity, idle, observed_per_min)
+    x = estimate_exact(ahead, service_minutes, serving_capacity, idle, observed_per_min,
+                       until, arrivals)
     return None if x is None else _whole(x)
 
 
@@ -97,13 +124,20 @@ def estimate_minutes_first(
     serving_capacity: float,
     idle: int = 0,
     observed_per_min: float = 0.0,
+    until: Sequence[float] = (),
+    arrivals: float = 0.0,
 ) -> list[int | None]:
     """``estimate_minutes`` for ``ahead`` = 0 .. places-1 (the estimates a line's screen
-    shows at each place), the rate worked out once."""
+    shows at each place), the rate worked out once. ``until[i]``: minutes to the placement of
+    the ticket at place ``i`` when it is placed later than now (missing or 0: placed already)."""
     rate = call_rate(serving_capacity, service_minutes, observed_per_min)
     if rate <= 0:
         return [None] * places
-    return [_whole(_minutes_at(ahead, idle, rate)) for ahead in range(places)]
+    return [
+        _whole(_minutes_at(ahead, idle, rate, until[ahead] if ahead < len(until) else 0.0,
+                           arrivals))
+        for ahead in range(places)
+    ]
 
 
 def estimate_range(minutes: int | None) -> tuple[int, int] | None:

@@ -16,6 +16,18 @@ Definitions:
 - ``ast_min``: mean service time of the served tickets;
 - ``service_level``: share of the called tickets whose wait was within the service's target.
 
+Appointments (citizens who booked a slot ahead, ``rules/appointments.py``):
+- ``bookings``: bookings confirmed for the group's slots (a hold never confirmed is not one),
+  by what became of them: ``bookings_checked_in`` (checked in at the kiosk or a counter inside
+  the window), ``bookings_no_show`` (not checked in by the end of the window, or checked in
+  too late: given a walk-in ticket), ``bookings_cancelled``; a booking counts toward its
+  service and its slot's local hour;
+- ``appointments``: tickets issued from a booking checked in inside its window;
+  ``online_share_used``: their share of the tickets issued (beside the service's online share,
+  the share of its capacity offered to bookings);
+- ``punctuality``: share of the appointments first called at most ``PUNCTUAL_MIN`` minutes after
+  their slot's start (before it counts too; never called: not punctual).
+
 Pure: no database, no Flask.
 """
 
@@ -27,6 +39,15 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 SCORES = ("very_satisfied", "satisfied", "not_satisfied")
+#: A booked citizen called at most this many minutes after the slot's start was served on time.
+PUNCTUAL_MIN = 10
+#: What became of a confirmed booking -> the count it adds to (held or expired: none).
+BOOKING_OUTCOMES = {
+    "confirmed": None,  # still to come (a report of today)
+    "checked_in": "bookings_checked_in",
+    "no_show": "bookings_no_show",
+    "cancelled": "bookings_cancelled",
+}
 #: Final statuses counted as outcomes (``waiting``, ``called``... count only as issued).
 OUTCOMES = {
     "done": "served",
@@ -50,6 +71,12 @@ COUNTS = (
     "timed",
     "service_sum_s",
     *SCORES,
+    "appointments",
+    "punctual",
+    "bookings",
+    "bookings_checked_in",
+    "bookings_no_show",
+    "bookings_cancelled",
 )
 
 
@@ -79,6 +106,12 @@ class Cell:
     very_satisfied: int = 0
     satisfied: int = 0
     not_satisfied: int = 0
+    appointments: int = 0  # tickets issued from a booking (inside its check-in window)
+    punctual: int = 0  # ... first called at most PUNCTUAL_MIN minutes after the slot's start
+    bookings: int = 0  # confirmed bookings of the group's slots
+    bookings_checked_in: int = 0
+    bookings_no_show: int = 0
+    bookings_cancelled: int = 0
     waits: list[int] = field(default_factory=list)  # each called ticket's wait, seconds
 
     def add_ticket(
@@ -89,7 +122,15 @@ class Cell:
         sla_s: float,
         service_s: int | None,
         rating: str | None,
+        appointment: bool = False,
+        late_s: int | None = None,
     ) -> None:
+        """One ticket. ``appointment``: issued from a booking; ``late_s``: then, seconds from
+        its slot's start to its first call (``late_seconds``)."""
+        if appointment:
+            self.appointments += 1
+            if on_time(late_s):
+                self.punctual += 1
         if transfer:
             self.transferred_in += 1
         else:
@@ -108,6 +149,15 @@ class Cell:
             self.service_sum_s += service_s
         if rating in SCORES:
             setattr(self, rating, getattr(self, rating) + 1)
+
+    def add_booking(self, status: str) -> None:
+        """One booking whose slot is in the group (held or expired ones are not counted)."""
+        if status not in BOOKING_OUTCOMES:
+            return
+        self.bookings += 1
+        outcome = BOOKING_OUTCOMES[status]
+        if outcome is not None:
+            setattr(self, outcome, getattr(self, outcome) + 1)
 
     def merge(self, other: Cell) -> Cell:
         for name in COUNTS:
@@ -164,4 +214,33 @@ def figures(cell: Cell) -> dict[str, Any]:
         "satisfaction_rate": (
             _r((cell.very_satisfied + cell.satisfied) / rated, 4) if rated else None
         ),
+        **booking_figures(cell),
     }
+
+
+def booking_figures(cell: Cell) -> dict[str, Any]:
+    """The appointment figures of a report row (see the module's definitions)."""
+    return {
+        "bookings": cell.bookings,
+        "bookings_checked_in": cell.bookings_checked_in,
+        "bookings_no_show": cell.bookings_no_show,
+        "bookings_cancelled": cell.bookings_cancelled,
+        "appointments": cell.appointments,
+        "online_share_used": _r(cell.appointments / cell.issued, 4) if cell.issued else None,
+        "appointments_punctual": cell.punctual,
+        "punctuality": _r(cell.punctual / cell.appointments, 4) if cell.appointments else None,
+    }
+
+
+def late_seconds(slot_start: dt.datetime | None, first_call: dt.datetime | None) -> int | None:
+    """Whole seconds from a booked ticket's slot start to its first call (negative: called
+    before the slot), None when either is missing (never called)."""
+    if slot_start is None or first_call is None:
+        return None
+    return round((first_call - slot_start).total_seconds())
+
+
+def on_time(late_s: int | None) -> bool:
+    """Called at most ``PUNCTUAL_MIN`` minutes after the slot's start (``late_seconds``): the
+    one test of punctuality, for the reports and the simulator."""
+    return late_s is not None and late_s <= PUNCTUAL_MIN * 60

@@ -545,7 +545,8 @@
   function kpiRow(label, r) {
     var tr = el("tr");
     [label, r.issued, r.served, r.no_shows, r.cancelled, num(r.awt_min), num(r.p90_wait_min),
-     num(r.ast_min), pct(r.service_level)].forEach(function (v, i) {
+     num(r.ast_min), pct(r.service_level), r.bookings, pct(r.punctuality)
+    ].forEach(function (v, i) {
       tr.appendChild(el(i === 0 ? "th" : "td", null, v));
     });
     return tr;

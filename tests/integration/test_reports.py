@@ -82,7 +82,9 @@ def test_kpis_exact_figures(api: Api, day: dict[str, int]) -> None:
         "service_level": 0.6667, "rated": 0, "very_satisfied": 0, "satisfied": 0,
         "not_satisfied": 0, "satisfaction_rate": None, "dossiers_received": 0,
         "dossiers_settled": 0, "dossiers_on_time_rate": None, "dossiers_settled_late": 0,
-        "dossiers_overdue": 0,
+        "dossiers_overdue": 0, "bookings": 0, "bookings_checked_in": 0, "bookings_no_show": 0,
+        "bookings_cancelled": 0, "appointments": 0, "online_share_used": 0.0,
+        "appointments_punctual": 0, "punctuality": None,
     }
     svc = {row["service"]: row for row in rep["by_service"]}
     assert (svc["land"]["issued"], svc["land"]["served"], svc["land"]["cancelled"]) == (3, 2, 1)
@@ -113,7 +115,8 @@ def test_kpis_csv_and_xlsx(api: Api, day: dict[str, int]) -> None:
     text = r.data.decode("utf-8-sig")
     lines = text.strip().split("\r\n")
     assert lines[0].startswith("group,key,issued,transferred_in,served")
-    assert lines[1] == "site,HT,4,0,2,1,1,0,0,15.0,30.0,11.0,0.6667,0,0,0,0,,0,0,,0,0"
+    assert lines[1] == "site,HT,4,0,2,1,1,0,0,15.0,30.0,11.0,0.6667,0,0,0,0,,0,0,,0,0" \
+        ",0,0,0,0,0,0.0,0,"
     assert any(line.startswith("service,land,3,0,2,0,1,0,0,17.5,30.0") for line in lines)
     r = api.call("GET", f"/api/v1/sites/HT/reports/kpis?from={DAY}&format=xlsx", "admin")
     assert r.status_code == 200 and r.data[:2] == b"PK"

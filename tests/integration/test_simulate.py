@@ -110,3 +110,42 @@ def test_another_site_is_copied_from_the_configured_database(world: World) -> No
                      source_url=world.db.url)
     assert r.counters == 3 and set(r.by_service) <= {"land", "civil", "business"}
     assert r.tickets == 30
+
+
+def test_a_booked_day_beside_the_same_day_without_bookings() -> None:
+    """``--booked-share``: the same citizens book, check in through the real functions and
+    are placed at their slot's start; the figures come from the one KPI definition."""
+    r = simulate.run(per_day=60, counters=4, policy="routing", seed_=5, booked_share=0.4)
+    a = r.appointments
+    assert a is not None and a["booked_share"] == 0.4
+    assert a["bookings"] > 0 and 0 < a["appointments"] <= a["checked_in"] <= a["bookings"]
+    assert a["checked_in"] + a["no_shows"] + a["cancelled"] <= a["bookings"]
+    appts = [x for x in r.records if x.slot_start is not None]
+    walk = [x for x in r.records if x.slot_start is None]
+    # the report (rules/kpis.py) and the simulator's own records agree
+    assert a["appointments"] == len(appts) == r.summary["appointments"]
+    assert a["punctual"] == r.summary["appointments_punctual"]
+    assert a["late_walk_ins"] == sum(1 for x in r.records if x.late)
+    # the same 60 citizens on both days, one ticket each
+    assert sorted(x.citizen for x in r.records) == list(range(60))
+    assert a["walk_ins"] + len(appts) + a["late_walk_ins"] == 60
+    assert a["without_all_p90_min"] is not None and a["walkin_p90_min"] is not None
+    # placement: a walk-in of the same line and class who came before a booked citizen's slot
+    # and was still waiting when the booked citizen was called, was called first
+    for b in appts:
+        assert b.slot_start is not None and b.called_at is not None
+        for w in walk:
+            if (w.service == b.service and w.priority == b.priority
+                    and w.issued_at < b.slot_start and w.issued_at < b.called_at):
+                assert w.called_at is not None and w.called_at <= b.called_at, (w, b)
+
+
+def test_cli_booked_share(tmp_path: Path) -> None:
+    env = {"MOTCUA_DATABASE_URL": f"sqlite:///{tmp_path / 'none.sqlite3'}"}
+    r = CliRunner().invoke(main, ["simulate", "--per-day", "30", "--counters", "3",
+                                  "--booked-share", "0.3", "--online-share", "0.4"], env=env)
+    assert r.exit_code == 0, r.output
+    assert "booked citizens called within 10 min of their slot" in r.output
+    assert "the same citizens without bookings" in r.output
+    r = CliRunner().invoke(main, ["simulate", "--per-day", "30", "--booked-share", "1"], env=env)
+    assert r.exit_code != 0

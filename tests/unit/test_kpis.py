@@ -9,7 +9,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.rules.kpis import Cell, figures, percentile_90, seconds
+from server.rules.kpis import COUNTS, Cell, figures, percentile_90, seconds
 
 T = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
 STATUSES = ("done", "no_show", "cancelled", "transferred", "unserved_at_close", "waiting")
@@ -44,11 +44,7 @@ def test_merged_parts_give_the_figures_of_the_whole(
     merged = Cell()
     for g in groups:
         part = _cell(g)
-        stored = Cell.from_stored({n: getattr(part, n) for n in (
-            "issued", "transferred_in", "served", "no_shows", "cancelled", "transferred",
-            "unserved_at_close", "waited", "wait_sum_s", "within_sla", "timed",
-            "service_sum_s", "very_satisfied", "satisfied", "not_satisfied")},
-            part.sorted_waits())
+        stored = Cell.from_stored({n: getattr(part, n) for n in COUNTS}, part.sorted_waits())
         merged.merge(stored)
     assert figures(merged) == figures(_cell(tickets))
 
