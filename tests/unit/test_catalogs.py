@@ -47,6 +47,7 @@ AREA_ROOTS: dict[str, tuple[str, ...]] = {
     "pair": ("admin/templates/admin/pair.html", "admin/static/pair.js", "admin/__init__.py"),
     "track": ("server/web/track.py", "server/templates/track", "server/static/track"),
     "dossier": ("server/web/dossier.py", "server/templates/dossier", "server/static/dossier"),
+    "book": ("server/web/book.py", "server/templates/book", "server/static/book"),
     "signin": ("server/web/signin.py", "server/templates/auth", "supervisor", "admin", "counter"),
     "errors": _ALL,
     "errors.action": _ALL,
