@@ -762,3 +762,95 @@ class StatDay(Base):
     written_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # When retention removed the day's tickets (only the aggregates are left): never rewritten.
     detail_dropped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- appointments (migration 0016) ----------------------------------------------------------
+
+# The site's booking settings (``server.rules.appointments.BookingSettings``; NULL: defaults).
+Site.booking = mapped_column("booking", JSON, nullable=True)
+# The share of a slot's expected capacity offered for booking (0..1); NULL: 50 %.
+Service.online_share = mapped_column("online_share", Float, nullable=True)
+# A ticket issued by an appointment's check-in (the clerk sees "appointment"), and the instant
+# the line places it at (its slot's start): the routing's urgency counts from there too.
+Ticket.appointment = mapped_column(
+    "appointment", Boolean, default=False, server_default=sa_false(), nullable=False
+)
+Ticket.placed_at = mapped_column("placed_at", UTCDateTime, nullable=True)
+
+BOOKING_STATUSES = ("held", "confirmed", "checked_in", "no_show", "cancelled", "expired")
+
+
+class Booking(Base):
+    """A citizen's place in a time slot of a service, booked ahead (``/book``).
+
+    ``held`` until the one-time code is confirmed (or ``hold_until`` passes: ``expired``);
+    ``confirmed``; then ``checked_in`` (``ticket_id``: the ticket the check-in issued, an
+    appointment or, late, a walk-in), ``no_show`` (not checked in by the end of the check-in
+    window) or ``cancelled`` (its place comes back at ``released_at``, after a quarantine).
+    The page's secret is kept as ``token_hash``; the ID number as a keyed hash (``id_hash``,
+    what the kiosk's ID card scan looks up) and its last 4 digits. Personal data: the phone
+    number is removed by retention (``purged_at``). Centre-owned."""
+
+    __tablename__ = "bookings"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(16), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code: Mapped[str] = mapped_column(String(6))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    procedure_id: Mapped[int | None] = mapped_column(ForeignKey("procedures.id"))
+    slot_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    slot_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    business_day: Mapped[dt.date] = mapped_column(Date)
+    id_hash: Mapped[str] = mapped_column(String(64))
+    id_last4: Mapped[str] = mapped_column(String(4))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    lang: Mapped[str] = mapped_column(String(2), default="vi")
+    status: Mapped[str] = mapped_column(String(16), default="held")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    hold_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    checked_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A cancelled booking's place is free again from here (the cancel quarantine).
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    no_show_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    otp_hash: Mapped[str | None] = mapped_column(String(64))
+    otp_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    otp_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    site: Mapped[Site] = relationship()
+    service: Mapped[Service] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "business_day", "code"),
+        CheckConstraint(f"status IN {BOOKING_STATUSES!r}", name="status"),
+        Index("ix_bookings_service_slot", "service_id", "slot_start", "status"),
+        Index("ix_bookings_site_day", "site_id", "business_day", "status"),
+        Index("ix_bookings_person", "id_hash", "business_day"),
+        Index("ix_bookings_ticket", "ticket_id"),
+        AUTOINCREMENT,
+    )
+
+
+class BookingSlot(Base):
+    """The lock row of one (service, slot start): every hold of the slot takes it first, so
+    counting the slot's places and adding a hold is one step under concurrency. ``holds``
+    counts the holds ever made (for the record; the places are counted from ``bookings``)."""
+
+    __tablename__ = "booking_slots"
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), primary_key=True)
+    slot_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    holds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class BookingPerson(Base):
+    """The lock row of one (ID number hash, business day): the per-person limits are counted
+    and a hold added under it, so racing requests from one ID number keep them."""
+
+    __tablename__ = "booking_people"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    business_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    holds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -456,6 +456,7 @@ SAMPLE_VALUES: dict[tuple[str, str], Any] = {
     ("restore_fences", "kind"): "backup",
     ("daily_stats", "dim"): "service",
     ("outbox_messages", "status"): "queued",
+    ("bookings", "status"): "held",
 }
 WHEN = dt.datetime(2026, 1, 5, 8, 30)
 

@@ -60,12 +60,13 @@ from server.models import (
     UserSite,
 )
 from server.rules import fields as rules
+from server.rules.fields import UNAMBIGUOUS_ALPHABET
 from server.rules.opening_hours import validate_opening_hours
 
 PAIRING_TTL = dt.timedelta(minutes=10)
 # After the admin claims a code, the device has this long to collect its token.
 COLLECT_TTL = dt.timedelta(minutes=10)
-PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+PAIRING_ALPHABET = UNAMBIGUOUS_ALPHABET  # no 0/O, 1/I
 PAIRING_LENGTH = 6
 # Unclaimed, unexpired codes at once, province-wide: a last brake on the table's size. Who may
 # ask how often is the per-address rate limit of POST /pairing (api/limits.py).

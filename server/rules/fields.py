@@ -241,3 +241,62 @@ def clock_time(value: Any) -> str:
     v = value.strip() if isinstance(value, str) else value
     parse_hhmm(v)
     return v
+
+
+# --- appointments ---------------------------------------------------------------------------
+
+#: Letters and digits nobody confuses when reading or typing them (no 0/O, 1/I): pairing
+#: codes and the 6-character booking codes typed at the kiosk.
+UNAMBIGUOUS_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+#: A site's booking settings (``sites.booking``): name -> (default, lowest, highest).
+BOOKING_SETTINGS: dict[str, tuple[int, int, int]] = {
+    "slot_minutes": (30, 5, 240),  # length of a time slot
+    "horizon_days": (6, 0, 60),  # bookable days: today .. today + horizon
+    "hold_minutes": (10, 1, 60),  # a held place waits this long for the one-time code
+    "checkin_before_minutes": (30, 0, 240),  # check-in opens this long before the slot
+    "checkin_after_minutes": (15, 0, 240),  # ... and closes this long after its start
+    "per_day": (2, 1, 20),  # bookings per ID number per day (all services)
+    "per_service_day": (1, 1, 20),  # bookings per ID number per day for one service
+    "no_show_limit": (3, 1, 100),  # this many no-shows within no_show_days ...
+    "no_show_days": (90, 1, 3650),
+    "no_show_block_days": (30, 1, 3650),  # ... refuse new bookings for this long
+    "cancel_quarantine_minutes": (15, 0, 1440),  # a cancelled place comes back after this
+}
+ONLINE_SHARE_DEFAULT = 0.5
+
+
+def booking_settings(value: Any) -> dict[str, int] | None:
+    """A site's booking settings: a mapping of some of ``BOOKING_SETTINGS`` to whole numbers in
+    range (the others take their defaults); ``None`` or ``{}`` stays ``None`` (defaults)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise FieldProblem("booking", "phải là một bảng tên -> số",
+                           "must be a mapping of setting -> number")
+    out: dict[str, int] = {}
+    for key, v in value.items():
+        if key not in BOOKING_SETTINGS:
+            raise FieldProblem("booking", f"không có cài đặt {key!r}", f"no setting {key!r}")
+        _default, lo, hi = BOOKING_SETTINGS[key]
+        try:
+            out[key] = integer(v, (lo, hi, hi))
+        except FieldProblem as exc:
+            raise FieldProblem("booking", f"{key}: {exc.vi}", f"{key}: {exc.en}") from None
+    if out.get("per_service_day", 1) > out.get("per_day", BOOKING_SETTINGS["per_day"][0]):
+        raise FieldProblem("booking", "per_service_day không được lớn hơn per_day",
+                           "per_service_day must not exceed per_day")
+    return dict(sorted(out.items())) or None
+
+
+def online_share(value: Any) -> float:
+    """The share of a service's slot capacity offered for booking: 0 (none) to 1 (all)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= 1
+    ):
+        raise FieldProblem("online_share", "phải là tỉ lệ từ 0 đến 1",
+                           "must be a share from 0 to 1")
+    return float(value)
