@@ -815,6 +815,9 @@ class Booking(Base):
     # A cancelled booking's place is free again from here (the cancel quarantine).
     released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     no_show_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # "citizen" (from the booking's page), "day_closed" (a holiday added or the site closed
+    # that day after the booking was made: listed for the supervisor, the citizen messaged).
+    cancel_reason: Mapped[str | None] = mapped_column(String(16))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     otp_hash: Mapped[str | None] = mapped_column(String(64))
     otp_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -854,3 +857,15 @@ class BookingPerson(Base):
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     business_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     holds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class BookingChallenge(Base):
+    """A proof-of-work (ALTCHA) challenge whose solution was accepted once: the same solution
+    is refused until the challenge expires (then the row may go)."""
+
+    __tablename__ = "booking_challenges"
+    challenge: Mapped[str] = mapped_column(String(128), primary_key=True)
+    used_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_booking_challenges_expires", "expires_at"),)

@@ -8,6 +8,9 @@
   slot, so exactly the slot's capacity can be held under concurrent requests;
 - ``booking_people``: one row per (ID number hash, business day), the lock that keeps the
   per-person limits under concurrent requests from the same ID number;
+- ``booking_challenges``: each proof-of-work (ALTCHA) challenge solved once, until it expires,
+  so a solution cannot be replayed; ``bookings.cancel_reason``: the citizen, or the day closed
+  after the booking was made (those are listed for the supervisor and messaged);
 - ``sites.booking``: the site's booking settings (slot length, horizon, hold time, check-in
   window, per-person limits, no-show limit, cancel quarantine; NULL = defaults);
   ``services.online_share``: the share of a slot's expected capacity offered online (NULL = 50 %);
@@ -67,6 +70,7 @@ def upgrade() -> None:
         sa.Column("cancelled_at", sa.DateTime(), nullable=True),
         sa.Column("released_at", sa.DateTime(), nullable=True),
         sa.Column("no_show_at", sa.DateTime(), nullable=True),
+        sa.Column("cancel_reason", sa.String(length=16), nullable=True),
         sa.Column("ticket_id", sa.Integer(), nullable=True),
         sa.Column("otp_hash", sa.String(length=64), nullable=True),
         sa.Column("otp_attempts", sa.Integer(), nullable=False, server_default="0"),
@@ -101,6 +105,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("service_id", "slot_start", name=op.f("pk_booking_slots")),
     )
     op.create_table(
+        "booking_challenges",
+        sa.Column("challenge", sa.String(length=128), nullable=False),
+        sa.Column("used_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("challenge", name=op.f("pk_booking_challenges")),
+    )
+    op.create_index("ix_booking_challenges_expires", "booking_challenges", ["expires_at"])
+    op.create_table(
         "booking_people",
         sa.Column("id_hash", sa.String(length=64), nullable=False),
         sa.Column("business_day", sa.Date(), nullable=False),
@@ -111,6 +123,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("booking_people")
+    op.drop_index("ix_booking_challenges_expires", table_name="booking_challenges")
+    op.drop_table("booking_challenges")
     op.drop_table("booking_slots")
     op.drop_index("ix_bookings_ticket", table_name="bookings")
     op.drop_index("ix_bookings_person", table_name="bookings")
