@@ -1,0 +1,218 @@
+"""Appointments end to end, in Chromium against a real server on the demo's data:
+
+- on a 390×844 phone a citizen books at /book (centre, field, procedure with its documents, day,
+  time, ID and mobile number; the proof of work runs in the page), reads the one-time code from
+  the demo's message file (a wrong code first: a clear error, nothing booked), confirms, and gets
+  the booking code, the QR and the booking's page /b/<token>;
+- at the kiosk the scanner "types" the QR's payload (the booking link, then Enter): the ticket
+  appears marked as an appointment, with its placement;
+- at counter 3 the clerk calls it and sees "Appointment" with the booked time;
+- a booking whose time has passed (made earlier through the feature, as the server's clock
+  cannot be moved) is typed on the kiosk's keys: a walk-in ticket, the reason said plainly;
+- a11y audits of the booking page's steps, the booking's page and the kiosk's check-in screen.
+
+The demo centre is opened around the clock for the test (its opening hours and services' last
+ticket times), so the test does not depend on the hour it runs at; within an hour of local
+midnight it is skipped (no slot of today is both an hour past and still in the day)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from playwright.sync_api import expect
+from sqlalchemy import delete, select
+
+from server.core.db import Database
+from server.core.lookups import get_site
+from server.features import bookings, notifications
+from server.models import Holiday, Service
+from tests.e2e import a11y
+from tests.e2e.conftest import demo_site
+from tests.e2e.test_counter_browser import sign_in_at_counter_3
+from tests.support import call_next, demo
+
+pytestmark = pytest.mark.slow
+
+PHONE = {"width": 390, "height": 844}
+KIOSK = {"width": 1080, "height": 1920}
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+SITE = "HACTHANH"
+LATE_ID, LATE_PHONE = "001099000222", "0912000222"
+ID_NUMBER, MOBILE = "001099000111", "0912345678"
+
+
+def _slot_floor(t: dt.datetime, minutes: int = 30) -> dt.datetime:
+    return t.replace(minute=t.minute - t.minute % minutes, second=0, microsecond=0)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    local = dt.datetime.now(TZ)
+    if local.hour < 1 or local.hour >= 23:
+        pytest.skip("within an hour of local midnight: no slot of today is an hour past")
+    db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
+    demo(db_url)
+    db = Database(db_url)
+    now = dt.datetime.now(dt.UTC)
+    late_start = _slot_floor(local) - dt.timedelta(minutes=60)
+    with db.write() as s:
+        site = get_site(s, SITE)
+        notifications.configure_channel(s, site.id, "file", now=now,
+                                        policy=notifications.Policy(base_url=""))
+        site.opening_hours = {str(d): [["00:00", "23:59"]] for d in range(7)}
+        for svc in s.scalars(select(Service).where(Service.site_id == site.id)):
+            svc.last_ticket_time = None
+            svc.daily_cap = None
+        s.execute(delete(Holiday).where(Holiday.day == local.date()))
+    with db.write() as s:
+        # A booking made an hour before its slot, which started an hour ago: late now.
+        made = late_start.astimezone(dt.UTC) - dt.timedelta(hours=1)
+        booking, otp = bookings.hold(s, None, SITE, "civil", late_start.astimezone(dt.UTC),
+                                     LATE_ID, LATE_PHONE, "vi", made)
+        late = bookings.confirm(s, booking.ref, otp, made + dt.timedelta(minutes=1))
+    db.dispose()
+    s = demo_site(tmp_path, {"MOTCUA_MESSAGES_FILE": str(tmp_path / "data" / "messages.jsonl"),
+                             "MOTCUA_PUBLIC_BASE_URL": "http://motcua.test",
+                             "MOTCUA_PRINT_WORKER": "0"})
+    s["late_code"] = late["code"] if isinstance(late, dict) else late.code
+    s["messages"] = tmp_path / "data" / "messages.jsonl"
+    yield s
+    s["server"].stop()
+
+
+def booking_code_text(path: Path, phone: str, timeout: float = 20) -> str:
+    """The one-time code the demo's message file (its gateway) received for ``phone``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        for m in map(json.loads, reversed(lines)):
+            if m["kind"] == "booking_code" and m["to"].endswith(phone[1:]):
+                return m["text"]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no booking_code message to {phone}: {lines}")
+        time.sleep(0.1)
+
+
+def first_slot_in_window(base: str, day: str) -> dict[str, Any]:
+    """The first slot of today whose check-in window (30 min before .. 15 after) is open now."""
+    r = requests.get(f"{base}/api/v1/sites/{SITE}/slots", params={"service": "civil", "day": day},
+                     timeout=10)
+    assert r.status_code == 200, r.text
+    now = dt.datetime.now(dt.UTC)
+    for slot in r.json()["slots"]:
+        start = dt.datetime.fromisoformat(slot["start"])
+        if start - dt.timedelta(minutes=30) <= now < start + dt.timedelta(minutes=15) \
+                and slot["free"] > 0:
+            return slot
+    raise AssertionError(f"no slot in its check-in window now: {r.json()}")
+
+
+def test_book_on_a_phone_check_in_at_the_kiosk_clerk_sees_it_late_is_a_walk_in(
+    site: dict[str, Any], browser: Any
+) -> None:
+    base = site["server"].url
+    phone_ctx = browser.new_context(viewport=PHONE, locale="vi-VN", is_mobile=True,
+                                    has_touch=True)
+    page = phone_ctx.new_page()
+    page.goto(f"{base}/book")
+    expect(page.get_by_role("heading", name="Đặt lịch hẹn làm thủ tục")).to_be_visible()
+    a11y.audit(page, "book-centre-phone", min_text=16, min_target=44)
+    page.locator(f"#centres [data-site='{SITE}']").click()
+    page.get_by_role("button", name="Hộ tịch – Chứng thực").click()
+    page.get_by_label("Thủ tục (không bắt buộc)").select_option("HT-KS")
+    expect(page.locator("#documents")).to_contain_text("Giấy chứng sinh do cơ sở y tế cấp")
+    a11y.audit(page, "book-service-phone", min_text=16, min_target=44)
+    page.get_by_role("button", name="Chọn ngày").click()
+    today = dt.datetime.now(TZ).date()
+    page.locator("#days .choice").first.click()
+    expect(page.locator("#picked-day")).to_contain_text(today.strftime("%d/%m/%Y"))
+    slot = first_slot_in_window(base, today.isoformat())
+    label = dt.datetime.fromisoformat(slot["start"]).astimezone(TZ).strftime("%H:%M")
+    page.locator("#slots .choice", has_text=label).first.click()
+    # Bad input first: a short ID number is refused on the page, nothing is sent.
+    page.get_by_label("Số căn cước (12 chữ số)").fill("12345")
+    page.get_by_label("Số điện thoại di động").fill(MOBILE)
+    page.get_by_role("button", name="Gửi mã xác nhận").click()
+    expect(page.locator("#id-error")).to_be_visible()
+    page.get_by_label("Số căn cước (12 chữ số)").fill(ID_NUMBER)
+    page.get_by_role("button", name="Gửi mã xác nhận").click()
+    expect(page.get_by_role("heading", name="Nhập mã xác nhận")).to_be_visible(timeout=60000)
+    text = booking_code_text(site["messages"], MOBILE)
+    code = re.search(r"\b(\d{6})\b", text).group(1)  # type: ignore[union-attr]
+    a11y.audit(page, "book-code-phone", min_text=16, min_target=44)
+    # A wrong code: a clear error in Vietnamese, the booking not confirmed.
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    page.get_by_label("Mã xác nhận").fill(wrong)
+    page.get_by_role("button", name="Xác nhận đặt lịch").click()
+    expect(page.locator("#error")).to_be_visible()
+    expect(page.get_by_role("heading", name="Nhập mã xác nhận")).to_be_visible()
+    page.get_by_label("Mã xác nhận").fill(code)
+    page.get_by_role("button", name="Xác nhận đặt lịch").click()
+    expect(page.get_by_role("heading", name="Đã đặt lịch")).to_be_visible()
+    booking_code = page.locator("#booking-code").inner_text()
+    assert re.fullmatch(r"[A-Z2-9]{6}", booking_code), booking_code
+    qr = page.locator("#booking-qr")
+    expect(qr).to_be_visible()
+    assert page.evaluate("document.getElementById('booking-qr').naturalWidth") > 0
+    link = page.locator("#booking-link").get_attribute("href")
+    token = re.search(r"/b/([A-Za-z0-9_-]+)", link or "").group(1)  # type: ignore[union-attr]
+    a11y.audit(page, "book-done-phone", min_text=16, min_target=44)
+    page.goto(f"{base}/b/{token}")
+    expect(page.locator("#b-status")).to_have_text("Đã xác nhận")
+    expect(page.locator("#booking-code")).to_have_text(booking_code)
+    a11y.audit(page, "booking-link-phone", min_text=16, min_target=44)
+    phone_ctx.close()
+
+    # At the kiosk: the scanner types the QR's payload, the booking link, and Enter.
+    kiosk_ctx = browser.new_context(viewport=KIOSK, locale="vi-VN")
+    kiosk = kiosk_ctx.new_page()
+    kiosk.goto(f"{base}/kiosk?token={site['kiosk']}")
+    expect(kiosk.locator("#services .svc").first).to_be_visible()
+    kiosk.keyboard.type(f"http://motcua.test/b/{token}")
+    kiosk.keyboard.press("Enter")
+    expect(kiosk.locator("#t-number")).to_have_text(re.compile(r"^B\d{3}$"))
+    booked_number = kiosk.locator("#t-number").inner_text()
+    expect(kiosk.locator("#t-appt-mark")).to_be_visible()
+    expect(kiosk.locator("#t-appt")).to_contain_text(f"Lịch hẹn lúc {label}")
+    expect(kiosk.locator("#t-appt")).to_contain_text("Quý khách sẽ được gọi khoảng")
+
+    # The late booking, typed on the kiosk's keys: a walk-in ticket, and why.
+    kiosk.get_by_role("button", name="Xong").click()
+    kiosk.get_by_role("button", name=re.compile("Tôi đã đặt lịch")).click()
+    expect(kiosk.get_by_role("heading", name="Quý khách đã đặt lịch hẹn")).to_be_visible()
+    a11y.audit(kiosk, "kiosk-appointment", min_text=18, min_target=60, primary=".appt-key")
+    for ch in site["late_code"]:
+        kiosk.locator(f".appt-key[data-key='{ch}']").click()
+    kiosk.get_by_role("button", name="Nhận số").click()
+    expect(kiosk.locator("#t-number")).to_have_text(re.compile(r"^B\d{3}$"))
+    late_number = kiosk.locator("#t-number").inner_text()
+    assert late_number != booked_number
+    expect(kiosk.locator("#t-appt")).to_contain_text("đến muộn hơn khung giờ hẹn")
+    expect(kiosk.locator("#t-appt-mark")).to_be_hidden()
+    kiosk_ctx.close()
+
+    # Counter 3: the booked ticket is marked for the clerk, with its booked time.
+    clerk = site["clerks"][3]
+    while True:
+        called = call_next(base, clerk)
+        if called["number"] == booked_number:
+            break
+        r = requests.post(f"{base}/api/v1/tickets/{called['id']}/no-show", json={},
+                          headers={"Authorization": f"Bearer {clerk[0]}"}, timeout=10)
+        assert r.status_code == 200, r.text
+    station_ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="vi-VN")
+    station = station_ctx.new_page()
+    sign_in_at_counter_3(station, base)
+    expect(station.locator("#cur-number")).to_have_text(booked_number)
+    expect(station.locator("#cur-appt")).to_be_visible()
+    expect(station.locator("#cur-appt")).to_contain_text(f"Appointment · booked for {label}")
+    station_ctx.close()
