@@ -180,9 +180,11 @@
       ul.appendChild(li);
     });
   }
-  function siteBody(v) {
+  function siteBody(v, before) {
     v.opening_hours = hoursFromInputs();
-    v.booking = bookingFromInputs();
+    // Sent when set, or to clear what the site had: nothing else changes for a site without.
+    var booking = bookingFromInputs();
+    if (booking !== null || (before && before.booking)) v.booking = booking;
     return v;
   }
   // The site's booking settings (server/rules/fields.py BOOKING_SETTINGS): an empty box takes
@@ -212,7 +214,7 @@
       call_starts_service: s.call_starts_service,
     }, function (v) {
       delete v.code;
-      return api("PUT", "/api/v1/admin/sites/" + encodeURIComponent(s.code), siteBody(v)).then(loadSites);
+      return api("PUT", "/api/v1/admin/sites/" + encodeURIComponent(s.code), siteBody(v, s)).then(loadSites);
     });
     $("site-code").disabled = true;
     hoursToInputs(s.opening_hours);
@@ -291,7 +293,7 @@
   function serviceBody(s, active) {
     var body = { name_vi: s.name.vi, name_en: s.name.en, prefix: s.prefix, sla_target_minutes: s.sla_target_minutes,
       daily_cap: s.daily_cap, last_ticket_time: s.last_ticket_time, display_colour: s.display_colour, active: active };
-    if (s.online_share !== undefined) body.online_share = s.online_share;
+    if (s.online_share !== undefined && s.online_share !== null) body.online_share = s.online_share;
     return body;
   }
   // The online share is typed as a percentage (0–100) and sent as a share (0–1); empty: the
@@ -312,7 +314,8 @@
       display_colour: s.display_colour, active: s.active,
     }, function (v) {
       delete v.code;
-      v.online_share = onlineShareFromInput();
+      var share = onlineShareFromInput();
+      if (share !== null || (s.online_share !== null && s.online_share !== undefined)) v.online_share = share;
       return api("PUT", "/api/v1/admin/sites/" + site() + "/services/" + encodeURIComponent(s.code), v).then(loadServices);
     });
     $("service-code").disabled = true;
@@ -321,7 +324,8 @@
   $("service-new").addEventListener("click", function () {
     $("service-code").disabled = false;
     openForm($("service-form"), T.new_service, { sla_target_minutes: 20, active: true }, function (v) {
-      v.online_share = onlineShareFromInput();
+      var share = onlineShareFromInput();
+      if (share !== null) v.online_share = share;
       return api("POST", "/api/v1/admin/sites/" + site() + "/services", v).then(loadServices);
     });
   });
