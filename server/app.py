@@ -166,12 +166,15 @@ def create_app(
     app.extensions["motcua_outbox"] = Outbox(db, settings, policy,
                                              start_worker=settings.outbox_worker)
     if settings.print_worker:  # the process's background workers: also closing the day
+        from server.features import bookings
         from server.features.dailyops import DayCloser
         from server.features.retention import Periods
 
         app.extensions["motcua_day_closer"] = DayCloser(
             db, app.extensions["motcua"].clock, retention_days=settings.retention_days,
             periods=Periods(settings.ticket_detail_days, settings.aggregate_days),
+            # Appointments: expired holds, no-shows, bookings of a day closed after them.
+            every_round=[lambda s, now: bookings.sweep(s, now, policy=policy)],
         )
         app.extensions["motcua_day_closer"].start()
 

@@ -98,6 +98,11 @@ class Settings:
     rate_api: str = "600 per minute"  # any /api/v1 request, per token, user or client address
     rate_issue: str = "5 per 10 seconds; 20 per minute"  # issue/check-in, per device or token
     rate_pairing: str = "10 per minute; 30 per hour"  # new pairing codes, per client address
+    # Bookings held (each sends a one-time code): per client address and per phone number.
+    rate_booking: str = "5 per minute; 20 per hour"
+    rate_booking_phone: str = "3 per 10 minutes; 6 per day"
+    # Confirmation codes tried, per client address (each booking also allows 5 tries only).
+    rate_booking_confirm: str = "10 per minute; 60 per hour"
     rate_socket: str = "5 per 10 seconds"  # messages (resync...) per socket, on its node
     rate_socket_connect: str = "60 per minute"  # socket connections per client address, per node
     env: str = "development"  # MOTCUA_ENV: "production" refuses the placeholder secret key
@@ -269,6 +274,9 @@ class Settings:
             values["rate_issue"] = env["MOTCUA_RATE_ISSUE"]
         if env.get("MOTCUA_RATE_PAIRING"):
             values["rate_pairing"] = env["MOTCUA_RATE_PAIRING"]
+        for name in ("rate_booking", "rate_booking_phone", "rate_booking_confirm"):
+            if env.get(f"MOTCUA_{name.upper()}"):
+                values[name] = env[f"MOTCUA_{name.upper()}"]
         if env.get("MOTCUA_RATE_SOCKET"):
             values["rate_socket"] = env["MOTCUA_RATE_SOCKET"]
         if env.get("MOTCUA_RATE_SOCKET_CONNECT"):

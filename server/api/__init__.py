@@ -4,6 +4,7 @@
 from server.api import (  # noqa: F401  (registers the endpoints)
     admin,
     analytics,
+    bookings,
     dailyops,
     dossiers,
     notifications,

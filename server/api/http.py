@@ -93,6 +93,8 @@ TAGS = {
     "settings, test messages, the outbox.",
     "webhooks": "Signed event deliveries to outside systems (Standard Webhooks): the "
     "subscription, dead letters and their retry.",
+    "appointments": "Booking a time ahead (public, with a one-time code and an anti-robot "
+    "check), its page, check-in at the kiosk or counter, and the supervisor's day of bookings.",
 }
 
 # Statuses any operation can answer besides those it declares: a malformed or oversized body,
@@ -255,9 +257,8 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def error_response(err: AppError) -> Response:
-    return json_response(
-        {"error": {"code": err.code, "message": err.message(request_lang())}}, status=err.status
-    )
+    body = {"code": err.code, "message": err.message(request_lang()), **err.data}
+    return json_response({"error": body}, status=err.status)
 
 
 @contextmanager

@@ -92,3 +92,29 @@ issue_limit = limiter.limit(
 pairing_limit = limiter.limit(
     lambda: _settings().rate_pairing, key_func=address_key, override_defaults=False
 )
+
+
+
+def _phone_key() -> str:
+    """The phone number a booking sends its one-time code to (as typed: digits only), so one
+    number cannot be flooded with codes from many addresses."""
+    data = request.get_json(silent=True, cache=True)
+    raw = data.get("phone") if isinstance(data, dict) else None
+    digits = "".join(ch for ch in str(raw or "") if ch.isdigit())[-9:]
+    return "phone:" + (digits or "none")
+
+
+# Bookings held (each sends a one-time code): per address and per phone number; only holds
+# actually made count.
+booking_limit = limiter.limit(
+    lambda: _settings().rate_booking, key_func=address_key, deduct_when=issued,
+    override_defaults=False,
+)
+booking_phone_limit = limiter.limit(
+    lambda: _settings().rate_booking_phone, key_func=_phone_key, deduct_when=issued,
+    override_defaults=False,
+)
+# Confirmation codes tried, per address (a wrong code counts too).
+booking_confirm_limit = limiter.limit(
+    lambda: _settings().rate_booking_confirm, key_func=address_key, override_defaults=False
+)

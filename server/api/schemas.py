@@ -227,6 +227,9 @@ class TicketOut(BaseModel):
     recall_count: int
     transfer_parent_id: int | None
     applicant: ApplicantOut | None = None
+    appointment: bool = Field(default=False, description="Issued by an appointment's check-in")
+    placed_at: str | None = Field(
+        default=None, description="An appointment's place in the line: its slot's start")
 
 
 class PrintOut(BaseModel):

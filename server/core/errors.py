@@ -245,6 +245,134 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Mẫu tin {kind} ({lang}) dài {length} ký tự, quá giới hạn {limit} của kênh {name}.",
         "The {kind} text ({lang}) is {length} characters, over channel {name}'s limit of {limit}.",
     ),
+    # --- appointments (booking ahead, check-in) ---
+    "booking_not_offered": (
+        409,
+        "Lĩnh vực {name} chưa nhận đặt lịch trực tuyến tại đây. Mời Quý khách lấy số tại quầy.",
+        "{name} cannot be booked online here. Please take a number at the centre.",
+    ),
+    "booking_day_out_of_range": (
+        422,
+        "Chỉ đặt lịch được cho các ngày từ {first} đến {last}.",
+        "Appointments can only be booked for days from {first} to {last}.",
+    ),
+    "booking_day_closed": (
+        409,
+        "Ngày {day} trung tâm không làm việc. Mời Quý khách chọn ngày khác.",
+        "The centre is closed on {day}. Please choose another day.",
+    ),
+    "booking_no_such_slot": (
+        422,
+        "Không có khung giờ này. Mời Quý khách chọn một khung giờ trong danh sách.",
+        "There is no such time slot. Please choose a slot from the list.",
+    ),
+    "booking_slot_past": (
+        409,
+        "Khung giờ này đã qua. Mời Quý khách chọn khung giờ khác.",
+        "This time slot has passed. Please choose another slot.",
+    ),
+    "booking_slot_full": (
+        409,
+        "Khung giờ này đã hết chỗ. Mời Quý khách chọn khung giờ khác.",
+        "This time slot is full. Please choose another slot.",
+    ),
+    "booking_limit_day": (
+        409,
+        "Mỗi số định danh chỉ đặt được {per_day} lịch hẹn mỗi ngày.",
+        "Each ID number can book at most {per_day} appointments a day.",
+    ),
+    "booking_limit_service": (
+        409,
+        "Mỗi số định danh chỉ đặt được {per_service} lịch hẹn cho một lĩnh vực mỗi ngày.",
+        "Each ID number can book at most {per_service} appointment(s) for one service a day.",
+    ),
+    "booking_blocked": (
+        409,
+        "Số định danh này đã nhiều lần đặt lịch mà không đến, nên tạm thời chưa đặt được lịch "
+        "mới (đến hết ngày {until}). Quý khách vẫn lấy số tại trung tâm như bình thường.",
+        "This ID number missed several appointments, so it cannot book again until {until}. "
+        "You can still take a number at the centre.",
+    ),
+    "booking_bad_id": (
+        422,
+        "Số định danh cá nhân (CCCD) phải gồm đúng 12 chữ số.",
+        "The citizen ID number must be exactly 12 digits.",
+    ),
+    "booking_not_found": (
+        404,
+        "Không tìm thấy lịch hẹn. Quý khách vui lòng kiểm tra lại mã.",
+        "No appointment was found. Please check the code.",
+    ),
+    "booking_hold_expired": (
+        409,
+        "Thời gian giữ chỗ đã hết. Mời Quý khách đặt lại.",
+        "The place was held for a limited time, which has run out. Please book again.",
+    ),
+    "booking_code_expired": (
+        409,
+        "Mã xác nhận đã hết hạn. Mời Quý khách đặt lại để nhận mã mới.",
+        "The confirmation code has expired. Please book again to receive a new code.",
+    ),
+    "booking_code_wrong": (
+        422,
+        "Mã xác nhận chưa đúng. Quý khách vui lòng kiểm tra tin nhắn và nhập lại.",
+        "The confirmation code is not right. Please check the message and type it again.",
+    ),
+    "booking_code_attempts": (
+        409,
+        "Mã xác nhận đã bị nhập sai quá nhiều lần. Mời Quý khách đặt lại.",
+        "The confirmation code was mistyped too many times. Please book again.",
+    ),
+    "booking_already_confirmed": (
+        409,
+        "Lịch hẹn này đã được xác nhận. Thông tin lịch hẹn đã gửi qua tin nhắn.",
+        "This appointment is already confirmed. Its details were sent by message.",
+    ),
+    "booking_not_active": (
+        409,
+        "Lịch hẹn này đã được huỷ.",
+        "This appointment was cancelled.",
+    ),
+    "booking_not_cancellable": (
+        409,
+        "Lịch hẹn này không còn huỷ được (đã qua hoặc đã huỷ).",
+        "This appointment can no longer be cancelled (it has passed or was cancelled).",
+    ),
+    "booking_already_checked_in": (
+        409,
+        "Lịch hẹn này đã được dùng để lấy số {label}.",
+        "This appointment was already used for number {label}.",
+    ),
+    "booking_other_site": (
+        409,
+        "Lịch hẹn này là tại {name}, không phải tại đây.",
+        "This appointment is at {name}, not here.",
+    ),
+    "booking_not_today": (
+        409,
+        "Lịch hẹn của Quý khách là ngày {day}. Mời Quý khách quay lại vào ngày đó.",
+        "Your appointment is on {day}. Please come back that day.",
+    ),
+    "too_early": (
+        409,
+        "Lịch hẹn của Quý khách lúc {slot}. Mời Quý khách quay lại từ {time} để lấy số.",
+        "Your appointment is at {slot}. Please come back from {time} to check in.",
+    ),
+    "challenge_required": (
+        422,
+        "Thiếu lời giải kiểm tra chống máy tự động. Quý khách vui lòng tải lại trang.",
+        "The anti-robot check is missing. Please reload the page.",
+    ),
+    "challenge_invalid": (
+        422,
+        "Kiểm tra chống máy tự động không đạt hoặc đã hết hạn. Quý khách vui lòng thử lại.",
+        "The anti-robot check failed or expired. Please try again.",
+    ),
+    "challenge_replayed": (
+        409,
+        "Lời giải kiểm tra chống máy tự động đã được dùng. Quý khách vui lòng thử lại.",
+        "This anti-robot check was already used. Please try again.",
+    ),
 }
 
 # The texts below (and those of MESSAGES) are read by scripts/i18n_import.py into the gettext
@@ -296,6 +424,8 @@ class AppError(Exception):
         self.code = error_code
         self.status = MESSAGES[error_code][0]
         self.params = params
+        # Fields the error body carries next to code and message (e.g. ``come_back_at``).
+        self.data: dict[str, Any] = {}
         super().__init__(self.message("en"))
 
     def message(self, lang: str = "vi") -> str:

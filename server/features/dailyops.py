@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -423,8 +423,12 @@ class DayCloser:
 
     def __init__(self, db: Any, clock: Callable[[], dt.datetime], interval: float = 60.0,
                  retention_days: int = 30,
-                 periods: retention.Periods | None = None) -> None:
+                 periods: retention.Periods | None = None,
+                 every_round: Sequence[Callable[[Session, dt.datetime], Any]] = ()) -> None:
         self.db = db
+        # Other periodic passes of features above this one (the appointments' sweep), each in
+        # its own unit of work after the close.
+        self.every_round = list(every_round)
         self.clock = clock
         self.interval = interval
         self.retention_days = retention_days
@@ -441,7 +445,11 @@ class DayCloser:
 
     def run_once(self) -> list[dict[str, Any]]:
         with self.db.write() as s:
-            return auto_close(s, self.clock())
+            closed = auto_close(s, self.clock())
+        for one_pass in self.every_round:
+            with self.db.write() as s:
+                one_pass(s, self.clock())
+        return closed
 
     def retain_once(self) -> dict[str, Any] | None:
         """The history pass, if the last one is an hour old (None when not due): the retention

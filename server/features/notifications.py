@@ -40,6 +40,7 @@ from server.core.db import Database
 from server.core.errors import AppError
 from server.core.formats import iso
 from server.features import outbox
+from server.features.applicants import sites_today
 from server.features.queues import queue_snapshot, ticket_ahead
 from server.models import (
     Counter,
@@ -83,6 +84,28 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         "vi": "Tin nhắn thử của {site} qua kênh {channel}.",
         "en": "Test message from {site} through the {channel} channel.",
     },
+    "booking_code": {
+        "vi": "Mã xác nhận đặt lịch tại {site}: {otp}. Mã có hiệu lực 5 phút. Quý khách không "
+              "cung cấp mã này cho người khác.",
+        "en": "Your booking confirmation code at {site}: {otp}. Valid for 5 minutes. Do not "
+              "share it.",
+    },
+    "booking_confirmed": {
+        "vi": "Quý khách đã đặt lịch {service} tại {site} lúc {time}. Mã lấy số: {code}. "
+              "Chi tiết, huỷ lịch: {url}",
+        "en": "Your appointment for {service} at {site} is at {time}. Kiosk code: {code}. "
+              "Details, cancel: {url}",
+    },
+    "booking_reminder": {
+        "vi": "Nhắc lịch hẹn: {service} tại {site} lúc {time}. Mã lấy số: {code}. {url}",
+        "en": "Reminder: {service} at {site} at {time}. Kiosk code: {code}. {url}",
+    },
+    "booking_day_closed": {
+        "vi": "Rất tiếc, {site} không làm việc vào ngày hẹn của Quý khách ({time}) nên lịch hẹn "
+              "{code} đã được huỷ. Mời Quý khách đặt lịch ngày khác.",
+        "en": "Sorry, {site} is closed on the day of your appointment ({time}), so booking "
+              "{code} was cancelled. Please book another day.",
+    },
     "dossier_received": {
         "vi": "{site} đã tiếp nhận hồ sơ {code} ({procedure}) của Quý khách. Hẹn trả kết quả: "
               "{due}. Tra cứu: {url}",
@@ -110,7 +133,8 @@ DOSSIER_KINDS = {"received": "dossier_received", "supplement_requested": "dossie
 SAMPLE = {"number": "A042", "site": "Trung tâm Phục vụ hành chính công", "ahead": 3,
           "service": "Hộ tịch", "url": "https://motcua.example.vn/t/" + "x" * 22,
           "counter": 12, "channel": "sms", "code": "000.00.00.H00-261207-0001",
-          "procedure": "Đăng ký khai sinh", "due": "16:30 14/12/2026"}
+          "procedure": "Đăng ký khai sinh", "due": "16:30 14/12/2026", "otp": "123456",
+          "time": "09:30 14/12/2026"}
 
 
 # --- the policy of one server ----------------------------------------------------------------
@@ -613,12 +637,8 @@ def purge_contacts(session: Session, now: dt.datetime, site_id: int | None = Non
     """Delete the phone numbers of tickets of business days before today (each site's own
     today), and mask the number of their finished messages. Dossiers keep theirs (they are
     not here). Returns how many numbers were (``dry_run``: would be) deleted."""
-    q = select(Site)
-    if site_id is not None:
-        q = q.where(Site.id == site_id)
     removed = 0
-    for site in session.scalars(q):
-        today = business_day(now, site.timezone)
+    for site, today in sites_today(session, now, site_id):
         old = select(Ticket.id).where(Ticket.site_id == site.id, Ticket.business_day < today)
         live = and_(TicketContact.ticket_id.in_(old), TicketContact.phone.is_not(None))
         if dry_run:

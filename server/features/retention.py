@@ -37,11 +37,14 @@ from typing import Any
 from sqlalchemy import Column, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from server.features.applicants import purge_applicants
+from messaging.phone import masked
+from server.features.applicants import purge_applicants, sites_today
 from server.features.notifications import purge_contacts
 from server.models import (
     Base,
+    Booking,
     DailyStat,
+    OutboxMessage,
     PrintJob,
     Site,
     StatDay,
@@ -158,6 +161,35 @@ def apply_periods(
     return out
 
 
+def purge_bookings(
+    session: Session, now: dt.datetime, site_id: int | None = None, dry_run: bool = False
+) -> int:
+    """Bookings of business days before today (each site's own today) lose their phone number
+    and one-time code, and their finished messages keep only a masked number. The keyed hash
+    of the ID number stays while the booking does (repeated no-shows limit new bookings); the
+    booking goes with its ticket's detail (``ticket_references``). Returns how many numbers
+    were (``dry_run``: would be) removed."""
+    removed = 0
+    for site, today in sites_today(session, now, site_id):
+        live = (Booking.site_id == site.id, Booking.business_day < today,
+                Booking.phone.is_not(None))
+        if dry_run:
+            removed += int(session.scalar(
+                select(func.count()).select_from(Booking).where(*live)) or 0)
+            continue
+        refs = select(Booking.ref).where(*live).scalar_subquery()
+        for row in session.scalars(select(OutboxMessage).where(
+                OutboxMessage.site_id == site.id, OutboxMessage.ref.in_(refs),
+                OutboxMessage.status.in_(["sent", "failed", "dropped"]),
+                OutboxMessage.recipient.not_like("%*%"))):
+            row.recipient = masked(row.recipient)
+        removed += int(session.execute(
+            update(Booking).where(*live)
+            .values(phone=None, otp_hash=None, purged_at=now)
+            .execution_options(synchronize_session=False)).rowcount or 0)
+    return removed
+
+
 def apply(
     session: Session,
     now: dt.datetime,
@@ -190,6 +222,7 @@ def apply(
         "cutoff": cutoff.isoformat(),
         "applicant_scans": purge_applicants(session, now, dry_run=dry_run),
         "phone_numbers": purge_contacts(session, now, dry_run=dry_run),
+        "booking_phones": purge_bookings(session, now, dry_run=dry_run),
         "print_jobs": int(jobs),
         "print_job_bytes": int(job_bytes),
         "ticket_detail_days": periods.ticket_detail_days if periods else 0,
@@ -204,7 +237,8 @@ def describe(summary: dict[str, Any]) -> str:
     return (
         f"retention ({summary['retention_days']} days) {verb}: "
         f"{summary['applicant_scans']} ID-card scan(s) and "
-        f"{summary.get('phone_numbers', 0)} phone number(s) of past business days, "
+        f"{summary.get('phone_numbers', 0)} phone number(s) and "
+        f"{summary.get('booking_phones', 0)} booking phone number(s) of past business days, "
         f"{summary['print_jobs']} print job(s) made before {summary['cutoff'][:10]} "
         f"({summary['print_job_bytes']} bytes)"
         + (

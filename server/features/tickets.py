@@ -42,6 +42,7 @@ from server.models import (
     Site,
     Ticket,
     TicketApplicant,
+    UTCDateTime,
 )
 from server.rules import routing
 from server.rules.calendar import business_day, format_label, queue_position_key
@@ -96,6 +97,8 @@ def ticket_view(
         "counter_id": counter.id if counter else None,
         "recall_count": ticket.recall_count,
         "transfer_parent_id": ticket.transfer_parent_id,
+        "appointment": bool(ticket.appointment),
+        "placed_at": iso(ticket.placed_at),
     }
     if staff:
         view["applicant"] = applicant_view(session, ticket.id)
@@ -165,6 +168,8 @@ def issue(
     base_url: str,
     applicant: dict[str, Any] | None = None,
     override_limits: bool = False,
+    placed_at: dt.datetime | None = None,
+    appointment: bool = False,
 ) -> Issued:
     """Issue a ticket. Returns its view, whether it was created and the row (for a print job
     in the same unit of work); a repeated Idempotency-Key returns the ticket issued the first
@@ -227,9 +232,11 @@ def issue(
         priority_id=priority.id if priority else None,
         channel="kiosk" if p.role == "kiosk" else "counter",
         status=Status.WAITING,
-        queue_pos=queue_position_key(now),
+        queue_pos=queue_position_key(placed_at or now),
         lang=lang,
         issued_at=now,
+        placed_at=placed_at,
+        appointment=appointment,
         device_id=p.id if p.kind == "device" else None,
         tracking_token=auth.new_tracking_token(),
         idempotency_key=idempotency_key,
@@ -256,6 +263,7 @@ def issue(
             "service": service.code,
             "priority": priority is not None,
             "ahead": view["ahead"],
+            "appointment": appointment,
         },
     )
     emit_queue_stats(session, site.id, {service.id}, now, snap)
@@ -306,7 +314,9 @@ def _heads(
         for priority in (True, False):
             q = select(
                 literal_column(str(2 * k + int(priority))).label("k"),
-                Ticket.id, Ticket.queue_pos, Ticket.issued_at,
+                # An appointment waits from its placement (its slot's start), not its check-in.
+                Ticket.id, Ticket.queue_pos,
+                func.coalesce(Ticket.placed_at, Ticket.issued_at, type_=UTCDateTime),
             ).where(
                 Ticket.service_id == service_id,
                 Ticket.business_day == day,
