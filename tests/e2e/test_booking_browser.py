@@ -36,7 +36,7 @@ from server.core.lookups import get_site
 from server.features import bookings, notifications
 from server.models import Holiday, Service
 from tests.e2e import a11y
-from tests.e2e.conftest import demo_site
+from tests.e2e.conftest import demo_site, wait_js
 from tests.e2e.test_counter_browser import sign_in_at_counter_3
 from tests.support import call_next, demo
 
@@ -76,14 +76,15 @@ def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     with db.write() as s:
         # A booking made an hour before its slot, which started an hour ago: late now.
         made = late_start.astimezone(dt.UTC) - dt.timedelta(hours=1)
-        booking, otp = bookings.hold(s, None, SITE, "civil", late_start.astimezone(dt.UTC),
+        booking, otp = bookings.hold(s, SITE, "civil", late_start.astimezone(dt.UTC),
                                      LATE_ID, LATE_PHONE, "vi", made)
         late = bookings.confirm(s, booking.ref, otp, made + dt.timedelta(minutes=1))
+        assert late is not None
     db.dispose()
     s = demo_site(tmp_path, {"MOTCUA_MESSAGES_FILE": str(tmp_path / "data" / "messages.jsonl"),
                              "MOTCUA_PUBLIC_BASE_URL": "http://motcua.test",
                              "MOTCUA_PRINT_WORKER": "0"})
-    s["late_code"] = late["code"] if isinstance(late, dict) else late.code
+    s["late_code"] = late["code"]
     s["messages"] = tmp_path / "data" / "messages.jsonl"
     yield s
     s["server"].stop()
@@ -151,18 +152,18 @@ def test_book_on_a_phone_check_in_at_the_kiosk_clerk_sees_it_late_is_a_walk_in(
     a11y.audit(page, "book-code-phone", min_text=16, min_target=44)
     # A wrong code: a clear error in Vietnamese, the booking not confirmed.
     wrong = f"{(int(code) + 1) % 10**6:06d}"
-    page.get_by_label("Mã xác nhận").fill(wrong)
+    page.get_by_label("Mã xác nhận", exact=True).fill(wrong)
     page.get_by_role("button", name="Xác nhận đặt lịch").click()
     expect(page.locator("#error")).to_be_visible()
     expect(page.get_by_role("heading", name="Nhập mã xác nhận")).to_be_visible()
-    page.get_by_label("Mã xác nhận").fill(code)
+    page.get_by_label("Mã xác nhận", exact=True).fill(code)
     page.get_by_role("button", name="Xác nhận đặt lịch").click()
     expect(page.get_by_role("heading", name="Đã đặt lịch")).to_be_visible()
     booking_code = page.locator("#booking-code").inner_text()
     assert re.fullmatch(r"[A-Z2-9]{6}", booking_code), booking_code
     qr = page.locator("#booking-qr")
     expect(qr).to_be_visible()
-    assert page.evaluate("document.getElementById('booking-qr').naturalWidth") > 0
+    wait_js(page, "document.getElementById('booking-qr').naturalWidth > 0")  # the QR drew
     link = page.locator("#booking-link").get_attribute("href")
     token = re.search(r"/b/([A-Za-z0-9_-]+)", link or "").group(1)  # type: ignore[union-attr]
     a11y.audit(page, "book-done-phone", min_text=16, min_target=44)
@@ -193,10 +194,10 @@ def test_book_on_a_phone_check_in_at_the_kiosk_clerk_sees_it_late_is_a_walk_in(
     for ch in site["late_code"]:
         kiosk.locator(f".appt-key[data-key='{ch}']").click()
     kiosk.get_by_role("button", name="Nhận số").click()
-    expect(kiosk.locator("#t-number")).to_have_text(re.compile(r"^B\d{3}$"))
-    late_number = kiosk.locator("#t-number").inner_text()
-    assert late_number != booked_number
     expect(kiosk.locator("#t-appt")).to_contain_text("đến muộn hơn khung giờ hẹn")
+    expect(kiosk.locator("#screen-ticket")).to_be_visible()
+    late_number = kiosk.locator("#t-number").inner_text()
+    assert re.fullmatch(r"B\d{3}", late_number) and late_number != booked_number
     expect(kiosk.locator("#t-appt-mark")).to_be_hidden()
     kiosk_ctx.close()
 
