@@ -14,8 +14,8 @@
 - a11y audits of the booking page's steps, the booking's page and the kiosk's check-in screen.
 
 The demo centre is opened around the clock for the test (its opening hours and services' last
-ticket times), so the test does not depend on the hour it runs at; within an hour of local
-midnight it is skipped (no slot of today is both an hour past and still in the day)."""
+ticket times), so the test does not depend on the hour it runs at; from 22:30 to 01:00 local
+time it is skipped (no slot of today is an hour past, or far enough ahead to be too early)."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ def _slot_floor(t: dt.datetime, minutes: int = 30) -> dt.datetime:
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     local = dt.datetime.now(TZ)
-    if local.hour < 1 or local.hour >= 23:
-        pytest.skip("within an hour of local midnight: no slot of today is an hour past")
+    if local.hour < 1 or local.hour * 60 + local.minute >= 22 * 60 + 30:
+        pytest.skip("near local midnight: no slot of today is an hour past, or an hour ahead")
     db_url = f"sqlite:///{tmp_path / 'motcua.sqlite3'}"
     demo(db_url)
     db = Database(db_url)
@@ -190,8 +190,29 @@ def test_book_on_a_phone_check_in_at_the_kiosk_clerk_sees_it_late_is_a_walk_in(
     expect(kiosk.locator("#t-appt")).to_contain_text(f"Lịch hẹn lúc {label}")
     expect(kiosk.locator("#t-appt")).to_contain_text("Quý khách sẽ được gọi khoảng")
 
-    # The late booking, typed on the kiosk's keys: a walk-in ticket, and why.
+    # A booking for tomorrow scanned today: refused, said plainly; one later today, its code
+    # typed: too early, the kiosk says from when to come back.
+    tomorrow = (dt.datetime.now(TZ).date() + dt.timedelta(days=1)).isoformat()
+    first_tomorrow = requests.get(f"{base}/api/v1/sites/{SITE}/slots", timeout=10,
+                                  params={"service": "civil", "day": tomorrow}).json()["slots"][0]
+    early = book_by_api(base, site["messages"], first_tomorrow["start"], "001099000444",
+                        "0912000444")
     kiosk.get_by_role("button", name="Xong").click()
+    kiosk.keyboard.type(f"http://motcua.test/b/{early['token']}")  # its QR, from the home screen
+    kiosk.keyboard.press("Enter")
+    expect(kiosk.locator("#appt-error")).to_contain_text(
+        dt.date.fromisoformat(tomorrow).strftime("%d/%m/%Y"))
+    later = slot_from(base, dt.datetime.now(TZ).date().isoformat(), dt.timedelta(minutes=40))
+    soon = book_by_api(base, site["messages"], later["start"], "001099000555", "0912000555")
+    for ch in soon["code"]:
+        kiosk.locator(f".appt-key[data-key='{ch}']").click()
+    kiosk.get_by_role("button", name="Nhận số").click()
+    opens = (dt.datetime.fromisoformat(later["start"]) - dt.timedelta(minutes=30)).astimezone(TZ)
+    expect(kiosk.locator("#why-text")).to_have_text(
+        f"Quý khách đến sớm hơn giờ hẹn. Mời Quý khách quay lại từ {opens:%H:%M}.")
+    kiosk.get_by_role("button", name="Quay lại").click()
+
+    # The late booking, typed on the kiosk's keys: a walk-in ticket, and why.
     kiosk.get_by_role("button", name=re.compile("Tôi đã đặt lịch")).click()
     expect(kiosk.get_by_role("heading", name="Quý khách đã đặt lịch hẹn")).to_be_visible()
     a11y.audit(kiosk, "kiosk-appointment", min_text=18, min_target=60, primary=".appt-key")
@@ -229,6 +250,23 @@ def test_book_on_a_phone_check_in_at_the_kiosk_clerk_sees_it_late_is_a_walk_in(
     expect(station.locator("#checkin-result")).to_contain_text("issued for the appointment")
     station_ctx.close()
 
+    # The booking's page in English: cancelled after a second question; a second cancel is
+    # refused with the API's English message, nothing changed.
+    link_ctx = browser.new_context(viewport=PHONE, locale="en-GB", is_mobile=True, has_touch=True)
+    link_page = link_ctx.new_page()
+    link_page.goto(f"{base}/b/{early['token']}?lang=en")
+    expect(link_page.locator("#b-status")).to_have_text("Confirmed")
+    link_page.get_by_role("button", name="Cancel the booking").click()
+    expect(link_page.get_by_role("alertdialog")).to_contain_text("Do you really want to cancel")
+    link_page.get_by_role("button", name="Yes, cancel it").click()
+    expect(link_page.locator("#cancelled-ok")).to_be_visible()
+    expect(link_page.locator("#b-status")).to_have_text("Cancelled")
+    expect(link_page.get_by_role("button", name="Cancel the booking")).to_be_hidden()
+    r = requests.post(f"{base}/api/v1/bookings/{early['token']}/cancel", timeout=10,
+                      headers={"Accept-Language": "en"})
+    assert r.status_code == 409 and r.json()["error"]["message"], r.text
+    link_ctx.close()
+
     # The supervisor's tab: the day's bookings, two checked in and the late one.
     sup_ctx = browser.new_context(viewport={"width": 1366, "height": 900}, locale="vi-VN")
     sup = sup_ctx.new_page()
@@ -248,7 +286,19 @@ def test_book_on_a_phone_check_in_at_the_kiosk_clerk_sees_it_late_is_a_walk_in(
     sup_ctx.close()
 
 
-def book_by_api(base: str, messages: Path, start: str, id_number: str, phone: str) -> None:
+def slot_from(base: str, day: str, ahead: dt.timedelta) -> dict[str, Any]:
+    """The first slot of ``day`` with a free place that starts at least ``ahead`` from now."""
+    r = requests.get(f"{base}/api/v1/sites/{SITE}/slots", params={"service": "civil", "day": day},
+                     timeout=10)
+    at = dt.datetime.now(dt.UTC) + ahead
+    for slot in r.json()["slots"]:
+        if dt.datetime.fromisoformat(slot["start"]) >= at and slot["free"] > 0:
+            return slot
+    raise AssertionError(f"no slot {ahead} ahead on {day}: {r.json()}")
+
+
+def book_by_api(base: str, messages: Path, start: str, id_number: str, phone: str
+                ) -> dict[str, Any]:
     """A confirmed booking through the booking API: the challenge solved here, the one-time
     code read from the demo's message file."""
     ch = requests.get(f"{base}/api/v1/booking-challenge", timeout=10).json()
@@ -265,3 +315,4 @@ def book_by_api(base: str, messages: Path, start: str, id_number: str, phone: st
     code = re.search(r"\b(\d{6})\b", booking_code_text(messages, phone)).group(1)  # type: ignore[union-attr]
     r = requests.post(f"{base}/api/v1/bookings/{ref}/confirm", json={"code": code}, timeout=10)
     assert r.status_code == 200, r.text
+    return r.json()["booking"]
