@@ -13,8 +13,9 @@
   "use strict";
 
   var M = window.Motcua;
-  // The characters of a booking code (server/rules/fields.py UNAMBIGUOUS_ALPHABET): no 0/O, 1/I.
-  var ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  // The characters a booking code is made of (server/rules/appointments.py CODE_ALPHABET, in
+  // the page's config block): no 0/O, 1/I.
+  var ALPHABET = M.config().code_alphabet || "";
   var LENGTH = 6;
   var LINK = /\/b\/([A-Za-z0-9_-]{8,64})\/?(?:[?#].*)?$/;
   var h = null;        // kiosk.js hooks

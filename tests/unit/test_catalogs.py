@@ -26,7 +26,7 @@ PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 # Areas whose text citizens read (kiosk, wall display, a ticket's or dossier's page on their
 # phone, the pairing page on a kiosk's screen, and the errors a kiosk or tracking page shows).
-CITIZEN_AREAS = ("kiosk", "display", "track", "dossier", "pair", "errors", "errors.what")
+CITIZEN_AREAS = ("kiosk", "display", "track", "dossier", "book", "pair", "errors", "errors.what")
 # docs/glossary.md, "Never to citizens": the informal "you", blame, custody.
 FORBIDDEN_VI = {
     "bạn": re.compile(r"(?<!\w)bạn(?!\w)", re.IGNORECASE),
