@@ -316,3 +316,54 @@ def book_by_api(base: str, messages: Path, start: str, id_number: str, phone: st
     r = requests.post(f"{base}/api/v1/bookings/{ref}/confirm", json={"code": code}, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()["booking"]
+
+
+@pytest.fixture
+def plain_demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    s = demo_site(tmp_path, {"MOTCUA_PRINT_WORKER": "0"})
+    yield s
+    s["server"].stop()
+
+
+def test_admin_sets_the_booking_settings_and_the_online_share(plain_demo: dict[str, Any],
+                                                              browser: Any) -> None:
+    base = plain_demo["server"].url
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="vi-VN")
+    page = ctx.new_page()
+    page.goto(f"{base}/login?next=/admin/")
+    page.get_by_label("Tên đăng nhập").fill("quantri")
+    page.get_by_label("Mật khẩu").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+    expect(page.locator("body[data-ready='1']")).to_have_count(1)
+    page.locator('#site-tree li[data-code="HACTHANH"] button').first.click()
+    form = page.locator("#site-form")
+    expect(form.get_by_label("Độ dài khung giờ (phút)")).to_have_attribute("placeholder", "30")
+    # Out of range: the server's message next to the settings, nothing saved.
+    form.get_by_label("Độ dài khung giờ (phút)").fill("1")
+    form.get_by_role("button", name="Lưu").click()
+    expect(form.locator("#site-booking-error")).to_contain_text("slot_minutes")
+    form.get_by_label("Độ dài khung giờ (phút)").fill("20")
+    form.get_by_label("Số lịch hẹn mỗi người mỗi ngày").fill("3")
+    form.get_by_role("button", name="Lưu").click()
+    expect(form).to_be_hidden()
+    page.locator('#site-tree li[data-code="HACTHANH"] button').first.click()
+    expect(form.get_by_label("Độ dài khung giờ (phút)")).to_have_value("20")
+    expect(form.get_by_label("Số lịch hẹn mỗi người mỗi ngày")).to_have_value("3")
+    a11y.audit(page, "admin-site-booking-settings")
+    form.get_by_role("button", name="Huỷ").click()
+
+    page.locator("#site-pick").select_option("HACTHANH")
+    page.get_by_role("tab", name="Lĩnh vực").click()
+    page.get_by_role("button", name="Sửa Hộ tịch – Chứng thực").click()
+    sform = page.locator("#service-form")
+    sform.get_by_label("Tỉ lệ chỗ cho đặt trước (%)").fill("30")
+    sform.get_by_role("button", name="Lưu").click()
+    expect(sform).to_be_hidden()
+    # What the console saved, read back from the admin API with the console's session.
+    sites = page.evaluate("fetch('/api/v1/admin/sites').then(r => r.json())")
+    site = next(x for x in sites if x["code"] == "HACTHANH")
+    assert site["booking"] == {"per_day": 3, "slot_minutes": 20}
+    services = page.evaluate("fetch('/api/v1/admin/sites/HACTHANH/services').then(r => r.json())")
+    assert next(x for x in services if x["code"] == "civil")["online_share"] == 0.3
+    assert next(x for x in services if x["code"] == "land")["online_share"] is None
+    ctx.close()
