@@ -92,6 +92,14 @@ class SiteAdminIn(_In):
         description="The call starts the service: finish follows the call, no separate start "
         "(default on for a new site; an edit without it keeps the site's setting)",
     )
+    booking: dict[str, int] | None = Field(
+        default=None,
+        description="Appointment settings, each optional (default in brackets): slot_minutes "
+        "[30], horizon_days [6], hold_minutes [10], checkin_before_minutes [30], "
+        "checkin_after_minutes [15], per_day [2], per_service_day [1], no_show_limit [3], "
+        "no_show_days [90], no_show_block_days [30], cancel_quarantine_minutes [15]; {} = all "
+        "defaults; absent = kept",
+    )
 
 
 class ServiceAdminIn(_In):
@@ -106,6 +114,9 @@ class ServiceAdminIn(_In):
         Field(default=None, description="#rrggbb")
     )
     active: bool = True
+    online_share: Annotated[float, stated(type="number", minimum=0, maximum=1)] | None = Field(
+        default=None, description="Share of a slot's capacity offered for booking online "
+        "(0..1; absent: kept; never set: 0.5)")
 
 
 class ProfileLineAdminIn(_In):
@@ -218,6 +229,7 @@ class SiteAdminOut(BaseModel):
     opening_hours: dict[str, list[list[str]]] | None
     interleave: InterleaveOut
     call_starts_service: bool
+    booking: dict[str, int] | None = None
     depth: int | None = None
 
 
@@ -232,6 +244,7 @@ class ServiceAdminOut(BaseModel):
     display_colour: str | None
     active: bool
     sort_order: int
+    online_share: float | None = None
     procedures: list[str] = Field(
         default_factory=list, description="Codes of the province's procedures of this field"
     )

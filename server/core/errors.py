@@ -320,7 +320,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
     "booking_code_attempts": (
         409,
-        "Mã xác nhận đã bị nhập sai quá nhiều lần. Mời Quý khách đặt lại.",
+        "Mã xác nhận đã được nhập sai quá số lần cho phép. Mời Quý khách đặt lại.",
         "The confirmation code was mistyped too many times. Please book again.",
     ),
     "booking_already_confirmed": (

@@ -243,6 +243,7 @@ def site_admin_view(site: Site, parent_code: str | None) -> dict[str, Any]:
         "address": site.address,
         "phone": site.phone,
         "opening_hours": _hours_view(site.opening_hours),
+        "booking": site.booking,
     }
 
 
@@ -321,6 +322,8 @@ def _site_fields(
         fields["call_starts_service"] = bool(data["call_starts_service"])
     elif site is None:
         fields["call_starts_service"] = True  # new sites: the call starts the service
+    if data.get("booking") is not None:  # appointments; {} = the defaults, absent = kept
+        fields["booking"] = c.rule(data, "booking", rules.booking_settings, required=False)
     c.done()
     return fields
 
@@ -340,6 +343,7 @@ def _site_snapshot(site: Site) -> dict[str, Any]:
         "interleave_priority": site.interleave_priority,
         "interleave_normal": site.interleave_normal,
         "call_starts_service": site.call_starts_service,
+        "booking": site.booking,
     }
 
 
@@ -391,6 +395,7 @@ def service_admin_view(svc: Service) -> dict[str, Any]:
         "display_colour": svc.display_colour,
         "active": svc.active,
         "sort_order": svc.sort_order,
+        "online_share": svc.online_share,
     }
 
 
@@ -469,6 +474,8 @@ def save_service(
         data, "last_ticket_time", rules.clock_time, required=False
     )
     fields["display_colour"] = c.rule(data, "display_colour", rules.colour, required=False)
+    if data.get("online_share") is not None:  # appointments; absent = kept (NULL: 50 %)
+        fields["online_share"] = c.rule(data, "online_share", rules.online_share)
     active = data.get("active", True if svc is None else svc.active)
     fields["active"] = bool(active)
     c.done()

@@ -56,6 +56,12 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "config.counter_profile": ("Đổi lĩnh vực của quầy (tệp cấu hình)",
                                "Counter services changed (configuration file)"),
     "dossier.received": ("Tiếp nhận hồ sơ", "Dossier received"),
+    "booking.held": ("Giữ chỗ lịch hẹn", "Appointment place held"),
+    "booking.confirmed": ("Xác nhận lịch hẹn", "Appointment confirmed"),
+    "booking.cancelled": ("Huỷ lịch hẹn", "Appointment cancelled"),
+    "booking.checked_in": ("Nhận số theo lịch hẹn", "Appointment checked in"),
+    "booking.no_show": ("Lịch hẹn không đến", "Appointment missed"),
+    "booking.day_closed": ("Huỷ lịch hẹn do ngày nghỉ", "Appointment cancelled: day closed"),
 }
 
 # Field names as a person says them (the keys of the stored before/after objects).
@@ -92,6 +98,13 @@ FIELDS: dict[str, tuple[str, str]] = {
     "kind": ("Loại", "Kind"),
     "step": ("Bước", "Step"),
     "revoked_at": ("Thu hồi lúc", "Revoked at"),
+    "late": ("Đến muộn", "Late"),
+    "ticket": ("Số thứ tự", "Ticket"),
+    "code": ("Mã lịch hẹn", "Booking code"),
+    "start": ("Giờ hẹn", "Appointment time"),
+    "id": ("Số định danh", "ID number"),
+    "booking": ("Cài đặt đặt lịch", "Booking settings"),
+    "online_share": ("Tỉ lệ đặt lịch trực tuyến", "Online booking share"),
 }
 
 VALUES: dict[str, tuple[str, str]] = {
@@ -103,12 +116,20 @@ VALUES: dict[str, tuple[str, str]] = {
     "clerk": ("cán bộ", "clerk"),
     "supervisor": ("giám sát", "supervisor"),
     "admin": ("quản trị", "admin"),
+    "held": ("đang giữ chỗ", "held"),
+    "confirmed": ("đã xác nhận", "confirmed"),
+    "checked_in": ("đã nhận số", "checked in"),
+    "no_show": ("không đến", "did not come"),
+    "cancelled": ("đã huỷ", "cancelled"),
+    "citizen": ("người dân", "the citizen"),
+    "day_closed": ("ngày nghỉ", "day closed"),
 }
 
 ACTOR_KINDS: dict[str, tuple[str, str]] = {
     "system": ("Hệ thống", "System"),
     "kiosk": ("Ki-ốt", "Kiosk"),
     "display": ("Màn hình", "Display"),
+    "citizen": ("Người dân (đặt lịch)", "Citizen (booking)"),
 }
 
 

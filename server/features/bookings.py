@@ -510,11 +510,21 @@ def _send(session: Session, booking: Booking, kind: str, extra: dict[str, Any],
 # --- check-in -------------------------------------------------------------------------------
 
 
+def token_of(scanned: str) -> str:
+    """The token of a scanned QR: its payload is the page's address (``…/b/{token}``), which
+    the kiosk's scanner types whole; a bare token passes unchanged."""
+    text = scanned.strip()
+    if "/b/" in text:
+        text = text.rsplit("/b/", 1)[1]
+    return text.split("?", 1)[0].split("#", 1)[0].strip("/")
+
+
 def _find_for_checkin(session: Session, site: Site, by: dict[str, Any], now: dt.datetime,
                       id_key: bytes) -> Booking:
     today = business_day(now, site.timezone)
     if by.get("token"):
-        q = select(Booking).where(Booking.token_hash == ap.secret_digest(str(by["token"])))
+        q = select(Booking).where(Booking.token_hash == ap.secret_digest(
+            token_of(str(by["token"]))))
         booking = session.scalar(q.with_for_update())
         if booking is None or booking.status in ("held", "expired"):
             raise AppError("booking_not_found")

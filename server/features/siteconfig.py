@@ -4,9 +4,11 @@ The document (``format: motcua-site-config``, ``version: 1``)::
 
     site: {code, name {vi,en}, kind, parent, timezone, agency_code, address, phone,
            opening_hours, interleave {priority, normal}, dossier_cutoff,
-           ticker {vi, en} | null}                        # the lobby displays' ticker line
+           ticker {vi, en} | null,                        # the lobby displays' ticker line
+           booking {slot_minutes, ...}}                   # appointments (absent: defaults)
     services: [{code, name, prefix, sla_target_minutes, default_service_minutes, active,
-                sort_order, daily_cap, last_ticket_time, display_colour}]
+                sort_order, daily_cap, last_ticket_time, display_colour,
+                online_share}]                            # appointments (absent: 0.5)
     counters: [{number, name, printer_uri, profile: [{service, weight, site?}]}]
     devices: [{name, kind, printer_uri, counter}]             # kiosks and displays, no token
     children: [ {site, services, counters, devices, children}, ... ]   # points / centres
@@ -211,6 +213,8 @@ def _site_doc(
                 {"vi": site.ticker_vi, "en": site.ticker_en}
                 if site.ticker_vi or site.ticker_en else None
             ),
+            # Appointment settings; left out at the defaults.
+            **({"booking": site.booking} if site.booking else {}),
         },
         "services": [
             {
@@ -226,6 +230,8 @@ def _site_doc(
                 "display_colour": sv.display_colour,
                 # People ahead for the "near" message; left out at the default (3).
                 **({"notify_ahead": sv.notify_ahead} if sv.notify_ahead is not None else {}),
+                # The share of a slot offered for booking; left out at the default (0.5).
+                **({"online_share": sv.online_share} if sv.online_share is not None else {}),
             }
             for sv in services
         ],
@@ -502,6 +508,7 @@ SITE_KEYS = {
     "interleave",
     "dossier_cutoff",
     "ticker",
+    "booking",
 }
 SERVICE_KEYS = {
     "code",
@@ -515,6 +522,7 @@ SERVICE_KEYS = {
     "last_ticket_time",
     "display_colour",
     "notify_ahead",
+    "online_share",
 }
 CHANNEL_KEYS = {"channel", "enabled", "config", "templates"}
 COUNTER_KEYS = {"number", "name", "printer_uri", "profile"}
@@ -602,6 +610,7 @@ def _check_site_doc(
         "interleave": (pri, nor),
         "dossier_cutoff": cutoff,
         "ticker": ticker,
+        "booking": c.rule(s, "booking", sp, fields.booking_settings, required=False),
     }
     parent = parent_code if not top else declared_parent
 
@@ -644,6 +653,8 @@ def _check_site_doc(
                 "last_ticket_time": c.hhmm(item, "last_ticket_time", ip),
                 "display_colour": colour,
                 "notify_ahead": _notify_ahead(c, item, ip),
+                "online_share": c.rule(item, "online_share", ip, fields.online_share,
+                                       required=False),
             }
         )
 
@@ -1062,6 +1073,7 @@ def _apply_site(a: Applier, pl: SitePlan, parent: Site | None) -> Site:
             "interleave_priority": pri,
             "interleave_normal": nor,
             "dossier_cutoff": spec["dossier_cutoff"],
+            "booking": spec["booking"],
             **(
                 {"ticker_vi": spec["ticker"][0], "ticker_en": spec["ticker"][1]}
                 if spec["ticker"] is not _KEEP else {}
@@ -1092,6 +1104,7 @@ def _apply_site(a: Applier, pl: SitePlan, parent: Site | None) -> Site:
                 "last_ticket_time": spec_s["last_ticket_time"],
                 "display_colour": spec_s["display_colour"],
                 "notify_ahead": spec_s["notify_ahead"],
+                "online_share": spec_s["online_share"],
             },
         )
     for spec_c in pl.channels or []:

@@ -117,6 +117,7 @@ def _called_event(ticket: Ticket, counter: Counter) -> dict[str, Any]:
         "counter_id": counter.id,
         "priority": ticket.priority_id is not None,
         "lang": ticket.lang,
+        "appointment": bool(ticket.appointment),
     }
     if counter.site_id != ticket.site_id:  # a counter of another site serves this queue
         data["counter_site"] = counter.site.code
@@ -217,7 +218,9 @@ def issue(
     overridden = dailyops.check_issue(session, p, site, service, now, None, override_limits)
     day = business_day(now, site.timezone)
     number, state = _next_number(session, service.id, day)
-    if service.daily_cap is not None:
+    # An appointment's place was promised when it was booked: the daily cap (what walk-ins
+    # may still take) does not refuse it, though its number counts towards the cap.
+    if service.daily_cap is not None and not appointment:
         over_cap = dailyops.check_issue(session, p, site, service, now, number, override_limits)
         overridden = overridden or over_cap
     if number == 1:  # the service's first ticket of the day: older ID card scans go (rule 7)

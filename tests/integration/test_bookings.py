@@ -15,6 +15,7 @@ import altcha
 import pytest
 from sqlalchemy import func, select
 
+from server.core.auth import SYSTEM
 from server.core.db import Database
 from server.core.errors import AppError
 from server.features import bookings
@@ -225,7 +226,9 @@ def test_late_arrival_gets_a_walk_in_ticket_and_a_no_show_is_recorded(
         api: Api, db: Database, clock: Clock, booking_world: World) -> None:
     b = confirmed(api, db)
     clock.set(utc(TUESDAY, "09:20"))  # the window closed at 09:15
-    r = api.call("POST", "/api/v1/sites/HT/check-ins", "kiosk", json={"token": b["token"]})
+    # the scanner types the QR's whole payload: the page's address
+    r = api.call("POST", "/api/v1/sites/HT/check-ins", "kiosk",
+                 json={"token": f"http://motcua.test/b/{b['token']}\n"})
     assert r.status_code == 201, r.get_json()
     t = r.get_json()["ticket"]
     assert t["appointment"] is False and t["late"] is True
@@ -487,3 +490,112 @@ def test_challenge_rows_are_one_use(db: Database, clock: Clock, booking_world: W
     with db.write() as s:
         assert not bookings.use_challenge(s, "abc", clock() + dt.timedelta(minutes=10), clock())
         assert s.scalar(select(func.count()).select_from(BookingChallenge)) == 1
+
+
+# --- settings: the admin API and the configuration file -------------------------------------
+
+
+def test_settings_through_the_admin_api_and_the_config_file(
+        api: Api, db: Database, clock: Clock, booking_world: World) -> None:
+    import yaml
+
+    from server.features import siteconfig
+
+    r = api.call("GET", "/api/v1/admin/sites", "admin")
+    ht = next(x for x in r.get_json() if x["code"] == "HT")
+    body = {k: ht[k] for k in ("name_vi", "name_en", "kind", "parent", "timezone")
+            if k in ht}
+    body.update(name_vi=ht["name"]["vi"], name_en=ht["name"]["en"],
+                interleave_priority=ht["interleave"]["priority"],
+                interleave_normal=ht["interleave"]["normal"],
+                booking={"slot_minutes": 60, "per_day": 3})
+    r = api.call("PUT", "/api/v1/admin/sites/HT", "admin", json=body)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["booking"] == {"per_day": 3, "slot_minutes": 60}
+    # a bad value is refused in both languages, nothing stored
+    r = api.call("PUT", "/api/v1/admin/sites/HT", "admin",
+                 json={**body, "booking": {"slot_minutes": 1}})
+    assert r.status_code == 422
+    r = api.call("PUT", "/api/v1/admin/sites/HT/services/civil", "admin", json={
+        "name_vi": "Hộ tịch", "name_en": "Civil status", "prefix": "B",
+        "sla_target_minutes": 20, "online_share": 0.5})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["online_share"] == 0.5
+    # 60-minute slots, 1 counter, 6 minutes, half online: 5 places
+    r = api.call("GET", f"/api/v1/sites/HT/slots?service=civil&day={TUESDAY}")
+    assert r.get_json()["slots"][0]["capacity"] == 5 and len(r.get_json()["slots"]) == 8
+    # the configuration file carries both, and importing it back changes nothing
+    with db.read() as s:
+        doc = siteconfig.export_site(s, SYSTEM, "HT")
+    assert doc["site"]["booking"] == {"per_day": 3, "slot_minutes": 60}
+    civil = next(x for x in doc["services"] if x["code"] == "civil")
+    assert civil["online_share"] == 0.5
+    with db.write() as s:
+        out = siteconfig.import_config(s, SYSTEM, yaml.safe_dump(doc, allow_unicode=True),
+                                       clock(), fmt="yaml")
+    assert out["changes"] == [], out["changes"]  # the same file again: nothing to change
+    doc["site"]["booking"] = {"slot_minutes": 3}
+    with db.write() as s, pytest.raises(AppError) as exc:
+        siteconfig.import_config(s, SYSTEM, yaml.safe_dump(doc, allow_unicode=True),
+                                 clock(), fmt="yaml")
+    assert "booking" in str(exc.value.params)
+
+
+def test_the_day_closer_runs_the_sweep_and_retention_removes_booking_phones(
+        api: Api, db: Database, clock: Clock, booking_world: World) -> None:
+    from server.features import retention
+    from server.features.dailyops import DayCloser
+
+    b = confirmed(api, db)
+    clock.set(utc(TUESDAY, "09:16"))
+    closer = DayCloser(db, clock, every_round=[lambda s, now: bookings.sweep(s, now)])
+    closer.run_once()
+    with db.read() as s:
+        assert s.scalar(select(Booking.status).where(Booking.ref == b["ref"])) == "no_show"
+    with db.write() as s:
+        for m in s.scalars(select(OutboxMessage).where(OutboxMessage.ref == b["ref"])):
+            m.status = "sent"
+    # the next day: the number goes, the messages keep a masked one
+    clock.set(utc(TUESDAY + dt.timedelta(days=1), "08:00"))
+    with db.write() as s:
+        assert retention.purge_bookings(s, clock(), dry_run=True) == 1
+        summary = retention.apply(s, clock(), 30)
+    assert summary["booking_phones"] == 1
+    with db.read() as s:
+        row = s.scalar(select(Booking).where(Booking.ref == b["ref"]))
+        assert row is not None and row.phone is None and row.purged_at is not None
+        assert all("*" in m.recipient for m in s.scalars(
+            select(OutboxMessage).where(OutboxMessage.ref == b["ref"])))
+
+
+def test_an_appointment_is_not_refused_by_the_daily_cap(
+        api: Api, db: Database, clock: Clock, booking_world: World) -> None:
+    b = confirmed(api, db)
+    with db.write() as s:
+        civil = s.get(Service, booking_world.services["civil"])
+        assert civil is not None
+        civil.daily_cap = 1
+    clock.set(utc(TUESDAY, "08:40"))
+    api.issue("civil")  # the day's one walk-in number
+    r = api.call("POST", "/api/v1/sites/HT/tickets", "kiosk", json={"service": "civil"})
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "service_cap_reached"
+    r = api.call("POST", "/api/v1/sites/HT/check-ins", "kiosk", json={"code": b["code"]})
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["ticket"]["appointment"] is True
+
+
+def test_routing_urgency_counts_from_the_slot_not_the_check_in(
+        api: Api, db: Database, clock: Clock, booking_world: World) -> None:
+    """Counter 3 serves business (weight 1) and land (0.5). A land appointment checked in at
+    08:35 for 09:00 has not waited at 08:55 (its urgency counts from 09:00); the business
+    walk-in of 08:50 has: business is called. Counted from the check-in (20 minutes, half
+    weight: 0.5 against 0.25), land would have been."""
+    b = confirmed(api, db, service="land")
+    clock.set(utc(TUESDAY, "08:35"))
+    r = api.call("POST", "/api/v1/sites/HT/check-ins", "kiosk", json={"code": b["code"]})
+    assert r.status_code == 201 and r.get_json()["ticket"]["appointment"] is True
+    clock.set(utc(TUESDAY, "08:50"))
+    walk_in = api.issue("business")
+    clock.set(utc(TUESDAY, "08:55"))
+    called = api.call_next(3)
+    assert called is not None and called["id"] == walk_in["id"]
