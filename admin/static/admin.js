@@ -183,8 +183,10 @@
   function siteBody(v, before) {
     v.opening_hours = hoursFromInputs();
     // Sent when set, or to clear what the site had: nothing else changes for a site without.
+    // The admin API keeps what a site has when the field is absent; {} brings the defaults back.
     var booking = bookingFromInputs();
-    if (booking !== null || (before && before.booking)) v.booking = booking;
+    if (booking !== null) v.booking = booking;
+    else if (before && before.booking) v.booking = {};
     return v;
   }
   // The site's booking settings (server/rules/fields.py BOOKING_SETTINGS): an empty box takes
@@ -315,7 +317,11 @@
     }, function (v) {
       delete v.code;
       var share = onlineShareFromInput();
-      if (share !== null || (s.online_share !== null && s.online_share !== undefined)) v.online_share = share;
+      // Emptied: the default again (the API keeps a share when the field is absent).
+      if (share === null && s.online_share !== null && s.online_share !== undefined) {
+        share = Number($("service-online-share").getAttribute("placeholder")) / 100;
+      }
+      if (share !== null) v.online_share = share;
       return api("PUT", "/api/v1/admin/sites/" + site() + "/services/" + encodeURIComponent(s.code), v).then(loadServices);
     });
     $("service-code").disabled = true;

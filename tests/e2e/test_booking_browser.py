@@ -341,7 +341,7 @@ def test_admin_sets_the_booking_settings_and_the_online_share(plain_demo: dict[s
     # Out of range: the server's message next to the settings, nothing saved.
     form.get_by_label("Độ dài khung giờ (phút)").fill("1")
     form.get_by_role("button", name="Lưu").click()
-    expect(form.locator("#site-booking-error")).to_contain_text("slot_minutes")
+    expect(form.locator("#site-booking-error")).to_contain_text("từ 5 đến 240")
     form.get_by_label("Độ dài khung giờ (phút)").fill("20")
     form.get_by_label("Số lịch hẹn mỗi người mỗi ngày").fill("3")
     form.get_by_role("button", name="Lưu").click()
