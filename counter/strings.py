@@ -160,7 +160,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "checkin_submit": "Cấp số theo lịch hẹn",
         "checkin_invalid": "Nhập mã lịch hẹn 6 ký tự hoặc số căn cước 12 chữ số.",
         "checkin_done": "Đã cấp số {number} theo lịch hẹn.",
-        "checkin_late": "Khách đến muộn hơn khung giờ hẹn: đã cấp số {number} như khách đến trực tiếp.",
+        "checkin_late": (
+            "Khách đến muộn hơn khung giờ hẹn: đã cấp số {number} như khách đến trực tiếp."
+        ),
     },
     "en": {
         "product": "Motcua – Counter station",
