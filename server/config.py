@@ -274,9 +274,12 @@ class Settings:
             values["rate_issue"] = env["MOTCUA_RATE_ISSUE"]
         if env.get("MOTCUA_RATE_PAIRING"):
             values["rate_pairing"] = env["MOTCUA_RATE_PAIRING"]
-        for name in ("rate_booking", "rate_booking_phone", "rate_booking_confirm"):
-            if env.get(f"MOTCUA_{name.upper()}"):
-                values[name] = env[f"MOTCUA_{name.upper()}"]
+        if env.get("MOTCUA_RATE_BOOKING"):
+            values["rate_booking"] = env["MOTCUA_RATE_BOOKING"]
+        if env.get("MOTCUA_RATE_BOOKING_PHONE"):
+            values["rate_booking_phone"] = env["MOTCUA_RATE_BOOKING_PHONE"]
+        if env.get("MOTCUA_RATE_BOOKING_CONFIRM"):
+            values["rate_booking_confirm"] = env["MOTCUA_RATE_BOOKING_CONFIRM"]
         if env.get("MOTCUA_RATE_SOCKET"):
             values["rate_socket"] = env["MOTCUA_RATE_SOCKET"]
         if env.get("MOTCUA_RATE_SOCKET_CONNECT"):
