@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, render_template
 
 from server.core.auth import Principal
 from server.models import User
+from server.rules.fields import BOOKING_SETTINGS, ONLINE_SHARE_DEFAULT
 from server.web.i18n import request_lang, texts
 from server.web.signin import login_required
 
@@ -47,6 +48,8 @@ def console(principal: Principal) -> Any:
             auth_t=texts("signin")[lang],
             role=principal.role,
             username=username,
+            booking_settings=[(k, v[0], v[1], v[2]) for k, v in BOOKING_SETTINGS.items()],
+            online_share_default=round(ONLINE_SHARE_DEFAULT * 100),
         )
     )
     resp.headers["Cache-Control"] = "no-store"

@@ -152,6 +152,17 @@ STRINGS: dict[str, dict[str, str]] = {
         "satisfied": "Hài lòng",
         "not_satisfied": "Không hài lòng",
         "rate_thanks": "Cảm ơn quý khách đã đánh giá!",
+        "appt_badge": "Đặt lịch",
+        "appt_slot": "hẹn lúc {time}",
+        "waiting_appt": "{n} đặt lịch",
+        "checkin_title": "Khách đã đặt lịch",
+        "checkin_label": "Mã lịch hẹn (6 ký tự) hoặc số căn cước (12 chữ số)",
+        "checkin_submit": "Cấp số theo lịch hẹn",
+        "checkin_invalid": "Nhập mã lịch hẹn 6 ký tự hoặc số căn cước 12 chữ số.",
+        "checkin_done": "Đã cấp số {number} theo lịch hẹn.",
+        "checkin_late": (
+            "Khách đến muộn hơn khung giờ hẹn: đã cấp số {number} như khách đến trực tiếp."
+        ),
     },
     "en": {
         "product": "Motcua – Counter station",
@@ -291,5 +302,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "satisfied": "Satisfied",
         "not_satisfied": "Not satisfied",
         "rate_thanks": "Thank you for your rating!",
+        "appt_badge": "Appointment",
+        "appt_slot": "booked for {time}",
+        "waiting_appt": "{n} booked",
+        "checkin_title": "Booked citizen",
+        "checkin_label": "Booking code (6 characters) or citizen ID number (12 digits)",
+        "checkin_submit": "Issue the booked number",
+        "checkin_invalid": "Type a 6-character booking code or a 12-digit citizen ID number.",
+        "checkin_done": "Number {number} issued for the appointment.",
+        "checkin_late": "Came after the booked time: number {number} issued as a walk-in.",
     },
 }

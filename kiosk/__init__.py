@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template
 from flask.blueprints import BlueprintSetupState
 
+from server.rules.appointments import CODE_ALPHABET
 from server.web.audio import phrase_response
 from server.web.i18n import request_lang, texts
 from server.web.qr import svg
@@ -47,7 +48,8 @@ def page() -> Any:
     strings = texts("kiosk")
     lang = request_lang(strings, accept_language=False, use_session=False)
     resp = Response(
-        render_template("kiosk/index.html", lang=lang, strings=strings, t=strings[lang])
+        render_template("kiosk/index.html", lang=lang, strings=strings, t=strings[lang],
+                        code_alphabet=CODE_ALPHABET)
     )
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"  # the token is in the first URL

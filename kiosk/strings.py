@@ -83,6 +83,27 @@ STRINGS: dict[str, dict[str, str]] = {
             "hoặc 09."
         ),
         "phone_placeholder": "0__ ___ ____",
+        "appt_button": "Tôi đã đặt lịch",
+        "appt_button_sub": "Quét mã QR của lịch hẹn, quét thẻ căn cước hoặc nhập mã",
+        "appt_title": "Quý khách đã đặt lịch hẹn",
+        "appt_lead": (
+            "Mời Quý khách đưa mã QR trên điện thoại (hoặc thẻ căn cước) vào máy quét, hoặc"
+            " chạm vào các ô dưới đây để nhập mã lịch hẹn 6 ký tự."
+        ),
+        "appt_code": "Mã lịch hẹn",
+        "appt_submit": "Nhận số",
+        "appt_del": "Xoá",
+        "appt_clear": "Xoá hết",
+        "appt_checking": "Đang kiểm tra lịch hẹn…",
+        "appt_code_short": "Mã lịch hẹn gồm 6 ký tự, Quý khách vui lòng kiểm tra lại.",
+        "appt_mark": "Đặt lịch",
+        "appt_placed": "Lịch hẹn lúc {slot}: số của Quý khách được xếp theo giờ hẹn.",
+        "appt_called_about": "Quý khách sẽ được gọi khoảng {time}.",
+        "appt_late": (
+            "Quý khách đến muộn hơn khung giờ hẹn nên lịch hẹn không còn giữ chỗ. Quý khách"
+            " được cấp số như khách đến trực tiếp, cùng lĩnh vực đã đặt."
+        ),
+        "appt_early": "Quý khách đến sớm hơn giờ hẹn. Mời Quý khách quay lại từ {time}.",
     },
     "en": {
         "title": "Take a number",
@@ -158,5 +179,26 @@ STRINGS: dict[str, dict[str, str]] = {
             "07, 08 or 09."
         ),
         "phone_placeholder": "0__ ___ ____",
+        "appt_button": "I have an appointment",
+        "appt_button_sub": "Scan the booking's QR code or your ID card, or type the code",
+        "appt_title": "You have an appointment",
+        "appt_lead": (
+            "Hold the QR code on your phone (or your ID card) under the scanner, or touch the"
+            " keys below to type the 6-character booking code."
+        ),
+        "appt_code": "Booking code",
+        "appt_submit": "Get my number",
+        "appt_del": "Delete",
+        "appt_clear": "Clear",
+        "appt_checking": "Checking your booking…",
+        "appt_code_short": "A booking code has 6 characters; please check it.",
+        "appt_mark": "Appointment",
+        "appt_placed": "Booked for {slot}: your number is placed by your booked time.",
+        "appt_called_about": "You will be called at about {time}.",
+        "appt_late": (
+            "You came after your booked time, so the booking no longer holds a place. You get"
+            " a number like anyone who comes in person, for the same field."
+        ),
+        "appt_early": "You are early for your appointment. Please come back from {time}.",
     },
 }

@@ -47,6 +47,7 @@ SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("pair", "admin/strings.py", "PAIR_STRINGS", "langs"),
     ("track", "server/web/track.py", "STRINGS", "langs"),
     ("dossier", "server/web/dossier.py", "STRINGS", "langs"),
+    ("book", "server/web/book.py", "STRINGS", "langs"),
     ("signin", "server/web/signin.py", "STRINGS", "langs"),
     ("errors", "server/core/errors.py", "MESSAGES", "errors"),
     ("errors.action", "server/core/errors.py", "ACTION", "pairs"),

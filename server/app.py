@@ -190,6 +190,10 @@ def create_app(
 
     app.register_blueprint(dossier_page_bp)
 
+    from server.web.book import bp as book_page_bp  # /book and /b/<token>: citizens book a time
+
+    app.register_blueprint(book_page_bp)
+
     app.register_blueprint(kiosk_bp)
 
     from display import bp as display_bp

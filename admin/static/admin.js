@@ -180,9 +180,32 @@
       ul.appendChild(li);
     });
   }
-  function siteBody(v) {
+  function siteBody(v, before) {
     v.opening_hours = hoursFromInputs();
+    // Sent when set, or to clear what the site had: nothing else changes for a site without.
+    // The admin API keeps what a site has when the field is absent; {} brings the defaults back.
+    var booking = bookingFromInputs();
+    if (booking !== null) v.booking = booking;
+    else if (before && before.booking) v.booking = {};
     return v;
+  }
+  // The site's booking settings (server/rules/fields.py BOOKING_SETTINGS): an empty box takes
+  // the default shown in it; none set sends null (all defaults).
+  function bookingFromInputs() {
+    var out = {}, any = false;
+    document.querySelectorAll("[data-booking]").forEach(function (i) {
+      var v = i.value.trim();
+      if (v === "") return;
+      out[i.dataset.booking] = /^\d+$/.test(v) ? parseInt(v, 10) : v;
+      any = true;
+    });
+    return any ? out : null;
+  }
+  function bookingToInputs(b) {
+    document.querySelectorAll("[data-booking]").forEach(function (i) {
+      var v = b ? b[i.dataset.booking] : undefined;
+      i.value = v === undefined || v === null ? "" : v;
+    });
   }
   function editSite(s) {
     var form = $("site-form");
@@ -193,10 +216,11 @@
       call_starts_service: s.call_starts_service,
     }, function (v) {
       delete v.code;
-      return api("PUT", "/api/v1/admin/sites/" + encodeURIComponent(s.code), siteBody(v)).then(loadSites);
+      return api("PUT", "/api/v1/admin/sites/" + encodeURIComponent(s.code), siteBody(v, s)).then(loadSites);
     });
     $("site-code").disabled = true;
     hoursToInputs(s.opening_hours);
+    bookingToInputs(s.booking);
   }
   $("site-new").addEventListener("click", function () {
     var form = $("site-form");
@@ -208,6 +232,7 @@
       });
     });
     hoursToInputs(null);
+    bookingToInputs(null);
   });
   // Site configuration files (export/import, see server/siteconfig.py).
   function configLinks() {
@@ -268,8 +293,21 @@
     });
   }
   function serviceBody(s, active) {
-    return { name_vi: s.name.vi, name_en: s.name.en, prefix: s.prefix, sla_target_minutes: s.sla_target_minutes,
+    var body = { name_vi: s.name.vi, name_en: s.name.en, prefix: s.prefix, sla_target_minutes: s.sla_target_minutes,
       daily_cap: s.daily_cap, last_ticket_time: s.last_ticket_time, display_colour: s.display_colour, active: active };
+    if (s.online_share !== undefined && s.online_share !== null) body.online_share = s.online_share;
+    return body;
+  }
+  // The online share is typed as a percentage (0–100) and sent as a share (0–1); empty: the
+  // default (null).
+  function onlineShareFromInput() {
+    var v = $("service-online-share").value.trim().replace(",", ".");
+    if (v === "") return null;
+    var n = Number(v.replace(/\s*%$/, ""));
+    return isFinite(n) ? Math.round(n * 10) / 1000 : v;
+  }
+  function onlineShareToInput(share) {
+    $("service-online-share").value = share === null || share === undefined ? "" : M.num(share * 100, "en", 1);
   }
   function editService(s) {
     openForm($("service-form"), fmt("edit_name", { name: name(s.name) }), {
@@ -278,13 +316,22 @@
       display_colour: s.display_colour, active: s.active,
     }, function (v) {
       delete v.code;
+      var share = onlineShareFromInput();
+      // Emptied: the default again (the API keeps a share when the field is absent).
+      if (share === null && s.online_share !== null && s.online_share !== undefined) {
+        share = Number($("service-online-share").getAttribute("placeholder")) / 100;
+      }
+      if (share !== null) v.online_share = share;
       return api("PUT", "/api/v1/admin/sites/" + site() + "/services/" + encodeURIComponent(s.code), v).then(loadServices);
     });
     $("service-code").disabled = true;
+    onlineShareToInput(s.online_share);
   }
   $("service-new").addEventListener("click", function () {
     $("service-code").disabled = false;
     openForm($("service-form"), T.new_service, { sla_target_minutes: 20, active: true }, function (v) {
+      var share = onlineShareFromInput();
+      if (share !== null) v.online_share = share;
       return api("POST", "/api/v1/admin/sites/" + site() + "/services", v).then(loadServices);
     });
   });

@@ -168,6 +168,11 @@
     $("cur-number").textContent = c ? c.number : "—";
     $("cur-service").textContent = c ? c.service_name[lang] : t.no_current;
     $("cur-priority").hidden = !(c && c.priority);
+    // A booked citizen's ticket (checked in at the kiosk or here): marked, with the booked time.
+    $("cur-appt").hidden = !(c && c.appointment);
+    var slot = c && c.appointment && (c.slot_start || c.placed_at);
+    $("cur-appt").textContent = !slot ? t.appt_badge
+      : t.appt_badge + " · " + fmt(t.appt_slot, { time: M.localTime(slot, { timeZone: tz }) });
     $("cur-status").textContent = c ? (t["status_" + c.status] || c.status) : "";
     var waited = c ? minutesBetween(c.issued_at, c.called_at || snap.server_time) : null;
     $("cur-waited").textContent = waited === null ? "" : fmt(t.waited, { minutes: waited });
@@ -220,10 +225,32 @@
       var n = document.createElement("strong"); n.className = "count"; n.textContent = s.waiting;
       li.appendChild(n);
       li.appendChild(document.createTextNode(" " + s.name[lang] +
-        (s.waiting_priority ? " (" + fmt(t.waiting_priority, { n: s.waiting_priority }) + ")" : "")));
+        (s.waiting_priority ? " (" + fmt(t.waiting_priority, { n: s.waiting_priority }) + ")" : "") +
+        (s.waiting_appointment ? " (" + fmt(t.waiting_appt, { n: s.waiting_appointment }) + ")" : "")));
       ul.appendChild(li);
     });
   }
+
+  // --- a booked citizen checked in by the clerk (code or ID number) ------------------------
+  $("checkin-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var v = $("checkin-value").value.replace(/\s/g, "").toUpperCase();
+    var body = /^\d{12}$/.test(v) ? { id_number: v } : /^[A-Z0-9]{6}$/.test(v) ? { code: v } : null;
+    var out = $("checkin-result");
+    if (!body) { out.textContent = t.checkin_invalid; $("checkin-value").focus(); return; }
+    body.lang = lang;
+    $("checkin-submit").disabled = true;
+    out.textContent = "";
+    send("POST", "/api/v1/sites/" + encodeURIComponent(me.site) + "/check-ins", body,
+         { key: M.newKey() })
+      .then(function (r) {
+        var tk = (r && r.ticket) || r;
+        out.textContent = fmt(tk.late ? t.checkin_late : t.checkin_done, { number: tk.number });
+        $("checkin-value").value = "";
+        if (rt) rt.resync();
+      }, function (err) { out.textContent = errorText(err); })
+      .then(function () { $("checkin-submit").disabled = false; });
+  });
 
   function render() {
     if (!snap) return;

@@ -28,7 +28,7 @@
   M.setup({ lang: lang, token: token });
 
   // --- screens ------------------------------------------------------------------------------
-  var SCREENS = ["home", "priority", "busy", "ticket", "why", "error"];
+  var SCREENS = ["home", "priority", "busy", "ticket", "why", "error", "appt"];
 
   function current() {
     for (var i = 0; i < SCREENS.length; i++) if (!$("screen-" + SCREENS[i]).hidden) return SCREENS[i];
@@ -82,6 +82,7 @@
     state.applicant = null;
     state.contact = null;  // the phone number typed for messages
     $("scan-note").hidden = true;
+    if (window.MotcuaKioskBooking) MotcuaKioskBooking.reset();
     setLarge(false);
     if (lang !== START_LANG) { lang = START_LANG; applyLang(); }
     renderServices();
@@ -328,6 +329,11 @@
   function renderTicket(ticket) {
     $("t-number").textContent = ticket.number;
     $("t-priority").hidden = !ticket.priority;
+    // A booked citizen's ticket: marked, with its placement; a late one says why it is a walk-in.
+    $("t-appt-mark").hidden = !ticket.appointment;
+    var apptNote = window.MotcuaKioskBooking ? MotcuaKioskBooking.note(ticket) : "";
+    $("t-appt").textContent = apptNote;
+    $("t-appt").hidden = !apptNote;
     $("t-service").textContent = ticket.service_name[lang] || ticket.service_name.vi;
     $("t-ahead").textContent = ticket.ahead === null ? "—" : ticket.ahead;
     $("t-eta").textContent = etaText(ticket.eta_minutes);
@@ -445,6 +451,8 @@
   }
 
   function onScan(text) {
+    // The booking's QR (its link), or an ID card on the appointment screen: a check-in.
+    if (window.MotcuaKioskBooking && MotcuaKioskBooking.scan(text)) return;
     var a = parseCccd(text);
     var note = $("scan-note");
     note.hidden = false;
@@ -454,6 +462,20 @@
     armIdle();
   }
   window.MotcuaKiosk = { parseCccd: parseCccd, initials: initials };
+
+  function showTicket(ticket) {
+    // A ticket from a check-in (kiosk-booking.js): shown, printed and spoken like any other.
+    state.lastTicket = ticket; state.slip = null;
+    renderTicket(ticket); show("ticket"); speak(ticket);
+  }
+  if (window.MotcuaKioskBooking) {
+    MotcuaKioskBooking.init({
+      show: show, current: current, showTicket: showTicket, showWhy: showWhy, home: goHome,
+      site: function () { return state.site; }, lang: function () { return lang; },
+      t: function (key) { return t(key); }, parseCccd: parseCccd,
+    });
+    $("appt").addEventListener("click", function () { MotcuaKioskBooking.open(); });
+  }
 
   // --- start ----------------------------------------------------------------------------------
   $("lang").addEventListener("click", function () { lang = lang === "vi" ? "en" : "vi"; applyLang(); armIdle(); });

@@ -648,7 +648,7 @@
 
   // --- tabs --------------------------------------------------------------------------------
 
-  var tabs = ["dashboard", "audit", "kpi"];
+  var tabs = ["dashboard", "audit", "kpi", "bookings"];
   function showTab(which) {
     tabs.forEach(function (t) {
       $("tab-" + t).setAttribute("aria-selected", t === which ? "true" : "false");
@@ -656,6 +656,7 @@
     });
     if (which === "audit") loadAudit(true);
     if (which === "kpi") loadKpis();
+    if (which === "bookings" && window.MotcuaSupervisorBookings) MotcuaSupervisorBookings.load();
   }
   tabs.forEach(function (t) {
     $("tab-" + t).addEventListener("click", function () { showTab(t); });

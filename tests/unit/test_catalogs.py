@@ -26,7 +26,7 @@ PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 # Areas whose text citizens read (kiosk, wall display, a ticket's or dossier's page on their
 # phone, the pairing page on a kiosk's screen, and the errors a kiosk or tracking page shows).
-CITIZEN_AREAS = ("kiosk", "display", "track", "dossier", "pair", "errors", "errors.what")
+CITIZEN_AREAS = ("kiosk", "display", "track", "dossier", "book", "pair", "errors", "errors.what")
 # docs/glossary.md, "Never to citizens": the informal "you", blame, custody.
 FORBIDDEN_VI = {
     "bạn": re.compile(r"(?<!\w)bạn(?!\w)", re.IGNORECASE),
@@ -47,6 +47,7 @@ AREA_ROOTS: dict[str, tuple[str, ...]] = {
     "pair": ("admin/templates/admin/pair.html", "admin/static/pair.js", "admin/__init__.py"),
     "track": ("server/web/track.py", "server/templates/track", "server/static/track"),
     "dossier": ("server/web/dossier.py", "server/templates/dossier", "server/static/dossier"),
+    "book": ("server/web/book.py", "server/templates/book", "server/static/book"),
     "signin": ("server/web/signin.py", "server/templates/auth", "supervisor", "admin", "counter"),
     "errors": _ALL,
     "errors.action": _ALL,
