@@ -48,8 +48,12 @@ BODIES: dict[str, dict[str, Any]] = {
     "RatingIn": {"score": "satisfied"},
     "MoveIn": {"from_service": "land", "to_service": "civil", "count": 1},
     "TestIn": {"to": "0912345678"},
+    "BookingIn": {"service": "land", "start": f"{DAY}T09:00:00+07:00",
+                  "id_number": "034090001234", "phone": "0912345678", "altcha": "x"},
+    "ConfirmIn": {"code": "123456"},
+    "CheckInIn": {"code": "ABC234"},
 }
-QUERY = {"from": DAY, "to": DAY, "date": DAY}
+QUERY = {"from": DAY, "to": DAY, "date": DAY, "day": DAY, "service": "land"}
 
 
 def _document(api: Api) -> dict[str, Any]:
@@ -117,6 +121,7 @@ def scene(api: Api, world: World, clock: Clock) -> dict[str, Any]:
         "day": "2026-12-30",
         "name": "file",  # a message channel
         "message_id": "0" * 32,  # a dead letter (none: the retry answers 404 to those allowed)
+        "ref": "NOSUCHREF",  # a booking (none: confirm answers 404)
     }
 
 
