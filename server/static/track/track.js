@@ -71,6 +71,7 @@
   var rateButtons = Array.prototype.slice.call(document.querySelectorAll("#rate [data-score]"));
   rateButtons.forEach(function (b) {
     b.addEventListener("click", function () { rate(b.getAttribute("data-score"), rateButtons); });
+    b.disabled = false;  // rendered disabled: a tap before this script came would be lost
   });
 
   function alertCalled() {
