@@ -4,7 +4,8 @@
 Timings on a shared machine are noise; a statement's plan is not. This runs the working day of
 ``bench_history.py`` (its ``measure``, with ``--reps`` repetitions: the display snapshot, issue,
 call-next/start/finish, the tablet's rating, a dossier intake retried with the same key, the
-supervisor's dashboard, close-day; the KPI reports are left out unless ``--reports``) at site
+supervisor's dashboard, close-day; the KPI reports are left out unless ``--reports``; then the
+day closer's minute, ``auto_close``, and its hourly history pass as a dry run) at site
 ``H01`` of each of two databases built by ``gen_history.py`` (the same province, one empty, one
 with history), records every statement the engine sends with its parameters (an event listener
 on ``before_cursor_execute``, labelled by the request that sent it), then runs each distinct
@@ -23,6 +24,7 @@ Both databases are changed (today's tickets are issued, served and closed), as b
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import re
 import sys
@@ -37,6 +39,8 @@ from psycopg import sql as pgsql
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+from server.core.db import Database
+from server.features import dailyops
 from tests.bench import bench_history
 
 VERBS = ("SELECT", "UPDATE", "DELETE", "WITH", "INSERT")
@@ -48,6 +52,7 @@ class Recorder:
     def __init__(self) -> None:
         self.seen: dict[tuple[str, str], tuple[str, Any]] = {}
         self.on = True
+        self.label = "outside a request (display snapshot, set-up)"
         event.listen(Engine, "before_cursor_execute", self._record)
 
     def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
@@ -56,7 +61,7 @@ class Recorder:
         if not self.on or executemany or verb not in VERBS:
             return
         where = (f"{request.method} {_route(request.path)}" if has_request_context()
-                 else "display snapshot")
+                 else self.label)
         # One per statement text and caller; the last parameters seen (a later repetition).
         self.seen[(where, statement)] = (where, parameters)
 
@@ -156,6 +161,18 @@ def record(url: str, reps: int, reports: bool) -> list[tuple[str, str, Any]]:
     rec = Recorder()
     try:
         bench_history.measure(url, reps, reports=reports)
+        # The day closer's minute (every node, every minute) and its hourly history pass (as a
+        # dry run: nothing is aggregated or removed).
+        db = Database(url)
+        try:
+            now = dt.datetime.now(dt.UTC)
+            rec.label = "day closer: auto_close (every minute)"
+            with db.write() as s:
+                dailyops.auto_close(s, now)
+            rec.label = "day closer: history pass (hourly, dry run)"
+            dailyops.history_pass(db, now, 30, None, dry_run=True)
+        finally:
+            db.dispose()
     finally:
         rec.close()
     return [(where, sql, params) for (where, sql), (_w, params) in rec.seen.items()]
