@@ -6,14 +6,15 @@ jobs, ratings and dossiers), then ``ANALYZE``. Today's work is done through the 
 functions (display snapshot before the day's first call, issue, call-next, start/finish, the
 tablet's rating, a dossier intake and its replay with the same key, the receipt lookup, the
 supervisor's dashboard, close-day, then the day closer's minute and its retention pass) while a
-``before_cursor_execute`` listener records each SQL statement with its parameters. Each recorded SELECT/UPDATE is then run again under
-``EXPLAIN (ANALYZE, FORMAT JSON)`` (in a transaction rolled back), and again as a prepared
-statement executed seven times on a connection of the application's engine (what psycopg does
-to a statement run more than five times on a connection: PostgreSQL's plan cache may then
-switch to a generic plan, planned without the parameters' values, which cannot tell today's
-handful of rows from the history's: seconds per request after a year until the engine's
-connections were set to ``plan_cache_mode = force_custom_plan``), and each plan must, on the
-tables that grow with history (tickets, ticket_events, print_jobs, ratings, dossiers):
+``before_cursor_execute`` listener records each SQL statement with its parameters. Each
+recorded SELECT/UPDATE is then run again under ``EXPLAIN (ANALYZE, FORMAT JSON)`` (in a
+transaction rolled back), and again as a prepared statement executed seven times on a
+connection of the application's engine (what psycopg does to a statement run more than five
+times on a connection: PostgreSQL's plan cache may then switch to a generic plan, planned
+without the parameters' values, which cannot tell today's handful of rows from the history's:
+seconds per request after a year until the engine's connections were set to
+``plan_cache_mode = force_custom_plan``), and each plan must, on the tables that grow with
+history (tickets, ticket_events, print_jobs, ratings, dossiers):
 
 - hold no ``Seq Scan``, and
 - read at most today's rows of that table plus a small constant (rows returned plus rows
