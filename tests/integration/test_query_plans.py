@@ -5,7 +5,8 @@ A couple of sites get two weeks of past working days from the history generator
 jobs, ratings and dossiers), then ``ANALYZE``. Today's work is done through the real feature
 functions (display snapshot before the day's first call, issue, call-next, start/finish, the
 tablet's rating, a dossier intake and its replay with the same key, the receipt lookup, the
-supervisor's dashboard, close-day, then the day closer's minute and its retention pass) while a
+supervisor's dashboard, close-day, a report's live day (today, the past days being aggregated),
+then the day closer's minute and its retention pass) while a
 ``before_cursor_execute`` listener records each SQL statement with its parameters. Each
 recorded SELECT/UPDATE is then run again under ``EXPLAIN (ANALYZE, FORMAT JSON)`` (in a
 transaction rolled back), and again as a prepared statement executed seven times on a
@@ -42,6 +43,7 @@ from server.features import (
     dossiers,
     printing,
     ratings,
+    reports,
     retention,
     supervision,
     tickets,
@@ -176,6 +178,12 @@ def test_working_day_queries_read_only_the_working_day(history_url: str) -> None
             summary = dailyops.close_day(s, SYSTEM, s.get(Site, site.id), now)
         assert summary["unserved_at_close"] == 5
 
+        rec.step = "report's live days (today) of two weeks whose past days are aggregated"
+        with db.read() as s:
+            facts = reports.load_facts(s, s.get(Site, site.id), day - dt.timedelta(days=14), day,
+                                       days=[day])
+        assert any(f.rating == "satisfied" for f in facts)
+
         rec.step = "day closer's minute (auto_close)"
         with db.write() as s:
             dailyops.auto_close(s, now)
@@ -188,7 +196,7 @@ def test_working_day_queries_read_only_the_working_day(history_url: str) -> None
 
         limits = today_rows(db, start, day)
         steps = {step for step, _sql, _params in rec.seen}
-        assert len(steps) == 13, steps  # every step sent statements
+        assert len(steps) == 14, steps  # every step sent statements
         failures: list[str] = []
 
         def check(step: str, sql: str, plan: Any, how: str) -> None:
