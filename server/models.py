@@ -376,7 +376,9 @@ class PrintJob(Base):
                       Index("ix_print_jobs_site_status", "site_id", "status"),
                       Index("ix_print_jobs_uri_finished", "uri", "finished_at"),
                       # The newest job of a ticket or receipt (an intake replayed).
-                      Index("ix_print_jobs_ref_created", "ref", "created_at"))
+                      Index("ix_print_jobs_ref_created", "ref", "created_at"),
+                      # The retention pass: the jobs just expired, not the whole table (0018).
+                      Index("ix_print_jobs_created", "created_at"))
 
 
 class TicketContact(Base):

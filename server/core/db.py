@@ -95,6 +95,9 @@ def schema_kind(exc: BaseException) -> str | None:
     return None
 
 
+PLAN_CACHE_MODE = "force_custom_plan"
+
+
 def make_engine(url: str, sqlite_synchronous: str = "FULL", *,
                 statement_timeout_ms: int | None = None, lock_timeout_ms: int | None = None,
                 connect_timeout_s: int | None = None, **kwargs: Any) -> Engine:
@@ -141,13 +144,19 @@ def make_engine(url: str, sqlite_synchronous: str = "FULL", *,
     connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
     if connect_timeout_s:
         connect_args.setdefault("connect_timeout", connect_timeout_s)
-    options = []
+    # Every statement is planned for its own parameters. psycopg prepares a statement on the
+    # server after its 5th execution on a connection, and PostgreSQL then settles on a generic
+    # plan, one made without the parameters' values: it cannot tell that ``status IN
+    # ('called', 'serving')`` or today's ``business_day`` are a handful of rows out of a
+    # year's, and scans the whole history (seconds per request after a year; see
+    # docs/architecture.md). Custom plans cost a planning per execution, well under a
+    # millisecond for these statements.
+    options = [f"-c plan_cache_mode={PLAN_CACHE_MODE}"]
     if statement_timeout_ms:
         options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
     if lock_timeout_ms:
         options.append(f"-c lock_timeout={int(lock_timeout_ms)}")
-    if options:
-        connect_args.setdefault("options", " ".join(options))
+    connect_args.setdefault("options", " ".join(options))
     return create_engine(url, connect_args=connect_args, **kwargs)
 
 

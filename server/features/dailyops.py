@@ -368,13 +368,14 @@ def close_day(
 def sites_due_for_close(session: Session, now: dt.datetime) -> list[tuple[Site, dt.date | None]]:
     """Sites with tickets to close now: (site, None) when today's opening is over (close all
     open tickets), (site, today) when only tickets of earlier business days are left."""
-    # Runs every minute on every node: probe the queue index (service, business day, status)
-    # over recent days instead of scanning the whole ticket history.
+    # Runs every minute on every node: probe the index (site, status, business day) for each
+    # site's open tickets: only those are read, not every ticket of the recent days (the queue
+    # index, led by the service and the day, read a month of each service's tickets).
     since = now.date() - dt.timedelta(days=LOOKBACK_DAYS)
     rows = session.execute(
         select(Ticket.site_id, Ticket.business_day)
         .where(
-            Ticket.service_id.in_(select(Service.id)),
+            Ticket.site_id.in_(select(Site.id)),
             Ticket.business_day >= since,
             Ticket.status.in_(list(OPEN_AT_CLOSE)),
         )

@@ -61,7 +61,7 @@ from server.models import (
     UTCDateTime,
 )
 from server.rules import kpis as kpis_rules
-from server.rules.calendar import day_start, local, zone
+from server.rules.calendar import local, zone
 from server.rules.dossier_states import SETTLED
 from server.rules.kpis import Cell
 
@@ -331,22 +331,16 @@ def load_facts(
             .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)
         ):
             first.setdefault(tid, (at, cid))
+    # The ratings of these tickets, by ticket (uq_ratings_ticket_id): a year's report whose
+    # past days are aggregated reads today's few ratings, not the site's ratings of the year.
     ratings: dict[int, str] = {}
-    for tid, score in session.execute(
-        select(Rating.ticket_id, Rating.score)
-        .join(Ticket, Ticket.id == Rating.ticket_id)
-        .where(
-            Ticket.site_id == site.id,
-            Ticket.business_day >= start,
-            Ticket.business_day <= end,
-            *in_days,
-            # A rating follows its ticket's finish, so none of the period is older than its
-            # first midnight: the site's earlier ratings are never read (ix_ratings_site_created).
-            Rating.site_id == site.id,
-            Rating.created_at >= day_start(start, site.timezone),
-        )
-    ):
-        ratings[tid] = score
+    for chunk_start in range(0, len(ids), 5000):
+        chunk = ids[chunk_start : chunk_start + 5000]
+        for tid, score in session.execute(
+            select(Rating.ticket_id, Rating.score)
+            .where(Rating.ticket_id.in_(chunk), Rating.site_id == site.id)
+        ):
+            ratings[tid] = score
     out = []
     for t, sla in rows:
         at, cid = first.get(t.id, (None, None))
