@@ -378,7 +378,7 @@ def test_admin_sets_the_booking_settings_and_the_online_share(plain_demo: dict[s
     form.get_by_label("Độ dài khung giờ (phút)").fill("20")
     form.get_by_label("Số lịch hẹn mỗi người mỗi ngày").fill("3")
     form.get_by_role("button", name="Lưu").click()
-    expect(form).to_be_hidden()
+    expect(form).to_be_hidden(timeout=15000)  # a loaded machine answered the save after 5 s
     page.locator('#site-tree li[data-code="HACTHANH"] button').first.click()
     expect(form.get_by_label("Độ dài khung giờ (phút)")).to_have_value("20")
     expect(form.get_by_label("Số lịch hẹn mỗi người mỗi ngày")).to_have_value("3")
@@ -391,7 +391,7 @@ def test_admin_sets_the_booking_settings_and_the_online_share(plain_demo: dict[s
     sform = page.locator("#service-form")
     sform.get_by_label("Tỉ lệ chỗ cho đặt trước (%)").fill("30")
     sform.get_by_role("button", name="Lưu").click()
-    expect(sform).to_be_hidden()
+    expect(sform).to_be_hidden(timeout=15000)
     # What the console saved, read back from the admin API with the console's session.
     sites = page.evaluate("fetch('/api/v1/admin/sites').then(r => r.json())")
     site = next(x for x in sites if x["code"] == "HACTHANH")

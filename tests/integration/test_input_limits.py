@@ -149,10 +149,10 @@ def test_kpi_exports_cannot_carry_formulas() -> None:
               "timezone": "Asia/Ho_Chi_Minh", "totals": dict(empty),
               "by_service": [{**empty, "service": "+land"}], "by_counter": [],
               "by_clerk": [{**empty, "username": "@clerk", "clerk_id": 1}], "by_hour": [],
-              "by_day": []}
+              "by_day": [], "by_slot": [{**empty, "service": "-land", "slot": "09:00"}]}
     rows = list(csv.reader(io.StringIO(reports.to_csv(report))))
     keys = [r[1] for r in rows[1:]]
-    assert keys == ["'=cmd|' /C calc'!A0", "'+land", "'@clerk"]
+    assert keys == ["'=cmd|' /C calc'!A0", "'+land", "'@clerk", "'-land 09:00"]
     wb = load_workbook(io.BytesIO(reports.to_xlsx(report)))
     cells = [c for ws in wb for row in ws.iter_rows() for c in row]
     assert not [c.value for c in cells if c.data_type == "f"]

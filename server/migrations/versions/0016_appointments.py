@@ -42,7 +42,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("booking", sa.JSON(), nullable=True))
     with op.batch_alter_table("services") as batch:
         batch.add_column(sa.Column("online_share", sa.Float(), nullable=True))
-    with op.batch_alter_table("tickets") as batch:
+    # On SQLite the batch rebuilds the table (the boolean's CHECK): keep its AUTOINCREMENT, or
+    # ids after a restore fence would be handed out again (migration 0011).
+    with op.batch_alter_table("tickets", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.add_column(sa.Column("appointment", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
         batch.add_column(sa.Column("placed_at", sa.DateTime(), nullable=True))
@@ -131,7 +133,9 @@ def downgrade() -> None:
     op.drop_index("ix_bookings_site_day", table_name="bookings")
     op.drop_index("ix_bookings_service_slot", table_name="bookings")
     op.drop_table("bookings")
-    with op.batch_alter_table("tickets") as batch:
+    # On SQLite the batch rebuilds the table (the boolean's CHECK): keep its AUTOINCREMENT, or
+    # ids after a restore fence would be handed out again (migration 0011).
+    with op.batch_alter_table("tickets", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.drop_column("placed_at")
         batch.drop_column("appointment")
     with op.batch_alter_table("services") as batch:
