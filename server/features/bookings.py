@@ -216,9 +216,13 @@ def _new_ref() -> str:
 
 def no_show_times(session: Session, id_hash: str, now: dt.datetime,
                   st: ap.BookingSettings) -> list[dt.datetime]:
+    """When this ID number's recent no-shows happened: the bookings nobody came for. A citizen
+    who came after the window (a ``no_show`` with a walk-in ticket) missed the slot, which the
+    punctuality figures count, but did come: that does not count toward a pause."""
     since = now - dt.timedelta(days=st.no_show_days)
     return [t for t in session.scalars(select(Booking.no_show_at).where(
-        Booking.id_hash == id_hash, Booking.status == "no_show", Booking.no_show_at >= since))
+        Booking.id_hash == id_hash, Booking.status == "no_show", Booking.ticket_id.is_(None),
+        Booking.no_show_at >= since))
         if t is not None]
 
 

@@ -241,6 +241,33 @@ def test_late_arrival_gets_a_walk_in_ticket_and_a_no_show_is_recorded(
     assert r.status_code == 409
 
 
+def test_late_arrivals_do_not_count_toward_the_no_show_pause(
+        api: Api, db: Database, clock: Clock, booking_world: World) -> None:
+    """Three bookings missed by coming late (limit 3): the citizen came each time, so booking
+    again is allowed; three bookings nobody came for pause it."""
+    day = TUESDAY
+    for n in range(3):
+        clock.set(MONDAY_8 + dt.timedelta(days=n))
+        b = confirmed(api, db, start=local(day, "09:00"))
+        clock.set(utc(day, "09:20"))  # after the window: a walk-in ticket
+        r = api.call("POST", "/api/v1/sites/HT/check-ins", "kiosk", json={"token": b["token"]})
+        assert r.status_code == 201 and r.get_json()["ticket"]["late"] is True
+        day += dt.timedelta(days=1)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Booking).where(
+            Booking.status == "no_show", Booking.ticket_id.is_not(None))) == 3
+    clock.set(utc(day, "08:00"))  # Friday 11 Dec
+    monday = dt.date(2026, 12, 14)
+    r = book(api, start=local(monday, "09:00"))
+    assert r.status_code == 201, r.get_json()
+    # the same three with nobody coming: paused
+    with db.write() as s:
+        for row in s.scalars(select(Booking).where(Booking.status == "no_show")):
+            row.ticket_id = None
+    r = book(api, start=local(monday + dt.timedelta(days=1), "09:00"))
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "booking_blocked"
+
+
 def test_check_in_by_id_card_and_by_counter_staff(api: Api, db: Database, clock: Clock,
                                                    booking_world: World) -> None:
     confirmed(api, db)
