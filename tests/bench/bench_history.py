@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import itertools
 import json
 import logging
 import statistics
@@ -41,7 +42,7 @@ import sys
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +71,14 @@ class Failed(Exception):
     pass
 
 
-def create_database() -> str:
+def create_database(template: str | None = None) -> str:
+    """A new database (``motcua_bench_<random>``), empty or a copy of ``template``."""
     name = f"motcua_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     finally:
         admin.dispose()
     return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
@@ -102,12 +105,27 @@ def timed(fn: Callable[[], Any]) -> float:
 def measure(url: str, reps: int, reports: bool = True) -> dict[str, float]:
     """p50 (ms) of each operation at H01 of the province in ``url`` (without ``reports``, the
     KPI reports are left out: ``explain_history.py`` records the working day only)."""
+    times: dict[str, list[float]] = {}
+    for op, value in steps(url, reps, reports):
+        if value is not None:
+            times.setdefault(op, []).append(value)
+    return {op: (max(v) if op == "export-peak-MB" else statistics.median(v))
+            for op, v in times.items()}
+
+
+def steps(url: str, reps: int, reports: bool = True
+          ) -> Iterator[tuple[str, float | None]]:
+    """The working day at H01 of ``url``, one timed operation at a time: yields ``(op, ms)``
+    after each (``ms`` None for the two warm-ups of each operation), then the exports' peak
+    memory as ``("export-peak-MB", MB)``. The sequence is the same for every database, so two
+    of these can be stepped in turn (``run``): each operation on one database is timed right
+    beside the same operation on the other, and the machine's load drifting weighs on both."""
     db = Database(url)
     now = dt.datetime.now(dt.UTC)
     with db.write() as s:
         site = s.scalar(select(Site).where(Site.code == "H01"))
         assert site is not None
-        kiosk = seed.add_device(s, site, "kiosk", "kiosk-1", None, now)
+        kiosk = seed.add_device(s, site, "kiosk", "kiosk-bench", None, now)
         lead = {"Authorization": f"Bearer {seed.create_token(s, 'supervisor', site, now)}"}
         counters = []
         for c in s.scalars(select(Counter).where(Counter.site_id == site.id)
@@ -125,7 +143,6 @@ def measure(url: str, reps: int, reports: bool = True) -> dict[str, float]:
     logging.getLogger("motcua").setLevel(logging.WARNING)
     client = app.test_client()
     kiosk_auth = {"Authorization": f"Bearer {kiosk}"}
-    times: dict[str, list[float]] = {op: [] for op in OPS}
 
     def call(method: str, path: str, headers: dict[str, str], body: Any = None,
              status: int = 200) -> dict[str, Any]:
@@ -148,13 +165,11 @@ def measure(url: str, reps: int, reports: bool = True) -> dict[str, float]:
     try:
         for k in range(reps + 2):
             ms = timed(display)
-            if k >= 2:
-                times["display"].append(ms)
+            yield "display", (ms if k >= 2 else None)
         for k in range(reps + 2):
             svc = counters[k % len(counters)][2]
             ms = timed(lambda svc=svc: issue(svc))
-            if k >= 2:
-                times["issue"].append(ms)
+            yield "issue", (ms if k >= 2 else None)
         served: list[int] = []
         for k in range(reps + 2):
             cid, auth, svc, _proc = counters[k % len(counters)]
@@ -168,9 +183,8 @@ def measure(url: str, reps: int, reports: bool = True) -> dict[str, float]:
             rated = timed(lambda cid=cid, auth=auth: call(
                 "POST", f"/counters/{cid}/rating", auth, {"score": "satisfied"}, 201))
             served.append(tid)
-            if k >= 2:
-                times["call-next"].append(ms)
-                times["rating"].append(rated)
+            yield "call-next", (ms if k >= 2 else None)
+            yield "rating", (rated if k >= 2 else None)
         cid, auth, _svc, proc = counters[0]
         tid = next(t for i, t in enumerate(served) if i % len(counters) == 0)
         key = {**auth, "Idempotency-Key": uuid.uuid4().hex}
@@ -184,19 +198,16 @@ def measure(url: str, reps: int, reports: bool = True) -> dict[str, float]:
             ms = (time.perf_counter() - t0) * 1000
             if again["code"] != first["code"]:
                 raise Failed("an intake retried with the same key made a second dossier")
-            if k >= 2:
-                times["intake"].append(ms)
+            yield "intake", (ms if k >= 2 else None)
         for k in range(reps + 2):
             ms = timed(lambda: call("GET", "/sites/H01/dashboard", lead))
-            if k >= 2:
-                times["dashboard"].append(ms)
+            yield "dashboard", (ms if k >= 2 else None)
         for k in range(reps + 2):
             issue(counters[0][2])
             ms = timed(lambda: call("POST", "/sites/H01/close-day", lead))
-            if k >= 2:
-                times["close-day"].append(ms)
+            yield "close-day", (ms if k >= 2 else None)
         if not reports:
-            return {op: statistics.median(v) for op, v in times.items() if v}
+            return
         # A year's KPI report of the site (today included: live), in each format.
         today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=7))).date()
         year = f"from={(today - dt.timedelta(days=365)).isoformat()}&to={today.isoformat()}"
@@ -210,23 +221,19 @@ def measure(url: str, reps: int, reports: bool = True) -> dict[str, float]:
         for fmt in KPI_FORMATS:
             for k in range(reps + 2):
                 ms = timed(lambda fmt=fmt: kpi(fmt))
-                if k >= 2:
-                    times[f"kpi-{fmt}"].append(ms)
+                yield f"kpi-{fmt}", (ms if k >= 2 else None)
         # Peak Python memory of a year's export over idle (tracemalloc: every allocation made
         # while the request runs), the larger of the CSV and the XLSX.
-        peaks = []
         for fmt in ("csv", "xlsx"):
             gc.collect()
             tracemalloc.start()
             kpi(fmt)
-            peaks.append(tracemalloc.get_traced_memory()[1] / 1e6)
+            peak = tracemalloc.get_traced_memory()[1] / 1e6
             tracemalloc.stop()
+            yield "export-peak-MB", peak
     finally:
         app.extensions["motcua_printing"].stop()
         db.dispose()
-    out = {op: statistics.median(v) for op, v in times.items()}
-    out["export-peak-MB"] = max(peaks)
-    return out
 
 
 def from_tickets(url: str) -> dict[str, float]:
@@ -265,20 +272,48 @@ def backfill(url: str) -> dict[str, float]:
         db.dispose()
 
 
-def run(months: int, sites: int, reps: int, per_day: int) -> dict[str, Any]:
+def run(months: int, sites: int, reps: int, per_day: int,
+        templates: dict[str, str] | None = None) -> dict[str, Any]:
+    """Both databases side by side: made here (``templates`` None) or copied from ones made
+    before by ``gen_history.py`` (``{"empty": name, "history": name}``, left unchanged); then
+    the working day of each stepped in turn (``steps``), which one goes first alternating."""
     out: dict[str, Any] = {"months": months, "sites": sites, "per_day": per_day, "reps": reps}
-    for label, days in (("empty", 0), ("history", months * 30)):
-        url = create_database()
-        try:
-            made = gen_history.generate(url, sites=sites, days=days, per_day=per_day)
-            out[f"{label}_rows"] = made["rows"]
-            out[f"{label}_generate_s"] = made["seconds"]
-            if days:
-                out.update(backfill(url))
-            out[label] = measure(url, reps)
-            if days:
-                out.update(from_tickets(url))
-        finally:
+    urls: dict[str, str] = {}
+    try:
+        for label, days in (("empty", 0), ("history", months * 30)):
+            if templates:
+                t0 = time.perf_counter()
+                urls[label] = create_database(templates[label])
+                out[f"{label}_copy_s"] = round(time.perf_counter() - t0, 1)
+                out[f"{label}_rows"] = gen_history.counts(urls[label])
+                out[f"{label}_generate_s"] = 0
+            else:
+                urls[label] = create_database()
+                made = gen_history.generate(urls[label], sites=sites, days=days,
+                                            per_day=per_day)
+                out[f"{label}_rows"] = made["rows"]
+                out[f"{label}_generate_s"] = made["seconds"]
+        out.update(backfill(urls["history"]))
+        labels = ("empty", "history")
+        days_ = {label: steps(urls[label], reps) for label in labels}
+        times: dict[str, dict[str, list[float]]] = {label: {} for label in labels}
+        for n in itertools.count():
+            got = {label: next(days_[label], None)
+                   for label in (labels if n % 2 == 0 else labels[::-1])}
+            if got["empty"] is None and got["history"] is None:
+                break
+            if got["empty"] is None or got["history"] is None or \
+                    got["empty"][0] != got["history"][0]:
+                raise Failed(f"the two working days went out of step: {got}")
+            for label, (op, value) in got.items():
+                if value is not None:
+                    times[label].setdefault(op, []).append(value)
+        for label in labels:
+            out[label] = {op: (max(v) if op == "export-peak-MB" else statistics.median(v))
+                          for op, v in times[label].items()}
+        out.update(from_tickets(urls["history"]))
+    finally:
+        for url in urls.values():
             drop_database(url)
     out["ratio"] = {op: out["history"][op] / out["empty"][op]
                     for op in (*OPS, "export-peak-MB")}
@@ -312,10 +347,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sites", type=int, default=55)
     ap.add_argument("--per-day", type=int, default=290)
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--empty-template", metavar="DB",
+                    help="copy this database (made by gen_history.py --days 0) instead of "
+                         "generating the empty province; needs --history-template")
+    ap.add_argument("--history-template", metavar="DB",
+                    help="copy this database (made by gen_history.py) instead of generating "
+                         "the history; --sites/--months then only label the output")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
+    if bool(a.empty_template) != bool(a.history_template):
+        ap.error("--empty-template and --history-template go together")
+    templates = ({"empty": a.empty_template, "history": a.history_template}
+                 if a.empty_template else None)
     try:
-        r = run(a.months, a.sites, a.reps, a.per_day)
+        r = run(a.months, a.sites, a.reps, a.per_day, templates)
     except Failed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1

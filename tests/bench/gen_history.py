@@ -296,6 +296,22 @@ def _set_sequences(db: Database) -> None:
                 f"(SELECT coalesce(max(id), 0) + 1 FROM {t}), false)"))
 
 
+# The output's names for the tables the generator fills (those a summary line reports).
+TABLES = {"tickets": "tickets", "events": "ticket_events", "jobs": "print_jobs",
+          "ratings": "ratings", "dossiers": "dossiers"}
+
+
+def counts(url: str) -> dict[str, int]:
+    """The rows of a database made before (named as ``generate`` reports them)."""
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            return {k: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() or 0)
+                    for k, t in TABLES.items()}
+    finally:
+        db.dispose()
+
+
 def generate(url: str, *, sites: int, days: int, per_day: int = 290, counters: int = 6,
              seed_value: int = 1, now: dt.datetime | None = None, progress: bool = True,
              analyze: bool = True) -> dict[str, Any]:
