@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 from playwright.sync_api import expect
 
-from kiosk.strings import STRINGS
 from server.cli import main
+from server.core.catalogs import catalogs
 from tests.fakeprinter import FAKE_PRINTER_ENV, FakePrinter
 from tests.support import ServerProcess
 
@@ -79,7 +79,8 @@ def test_done_after_an_english_ticket_returns_to_vietnamese(site: dict, page: An
     take_land_ticket(page, no="No, a regular ticket")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     page.get_by_role("button", name="Done").click()
-    expect(page.get_by_role("heading", level=2)).to_have_text(STRINGS["vi"]["choose_service"])
+    expect(page.get_by_role("heading", level=2)).to_have_text(
+        catalogs.texts("kiosk")["vi"]["choose_service"])
     expect(page.locator("html")).to_have_attribute("lang", "vi")
 
 
@@ -103,7 +104,8 @@ def test_an_idle_kiosk_warns_then_starts_over_in_vietnamese(site: dict, page: An
     expect(page.locator("#screen-priority")).to_be_visible()  # where the citizen was
     page.clock.run_for(200_000)
     expect(page.locator("#screen-home")).to_be_visible()
-    expect(page.get_by_role("heading", level=2)).to_have_text(STRINGS["vi"]["choose_service"])
+    expect(page.get_by_role("heading", level=2)).to_have_text(
+        catalogs.texts("kiosk")["vi"]["choose_service"])
     expect(page.locator("html")).to_have_attribute("lang", "vi")
 
 
@@ -224,7 +226,7 @@ def test_greyed_and_paused_tiles_are_readable_and_say_why(site: dict, page: Any)
     civil = page.locator('#services button[data-code="civil"]')
     expect(civil).to_have_class(re.compile(r"\boff\b"), timeout=15000)
     paused = page.locator('#services button[data-code="construction"]')
-    expect(paused.locator(".svc-why")).to_have_text(STRINGS["vi"]["why_service_paused"])
+    expect(paused.locator(".svc-why")).to_have_text(catalogs.texts("kiosk")["vi"]["why_service_paused"])
     for tile in (civil, paused):
         for row in tile.evaluate(CONTRAST):
             assert row["ratio"] >= 4.5, row
@@ -242,14 +244,15 @@ def test_greyed_and_paused_tiles_are_readable_and_say_why(site: dict, page: Any)
 # --- 6. register ----------------------------------------------------------------------------
 
 def test_kiosk_texts_address_citizens_as_quy_khach() -> None:
-    for key, text in STRINGS["vi"].items():
+    strings = catalogs.texts("kiosk")
+    for key, text in strings["vi"].items():
         low = text.lower()
         assert not re.search(r"\bbạn\b", low), key
         assert not re.search(r"\bbị\b", low), key
         assert "tạm giữ" not in low, key
-    assert set(STRINGS["vi"]) == set(STRINGS["en"])
+    assert set(strings["vi"]) == set(strings["en"])
     # One resolves a procedure, not a field.
-    assert "thủ tục" in STRINGS["vi"]["choose_service"]
+    assert "thủ tục" in strings["vi"]["choose_service"]
 
 
 # --- the spoken ticket, again on request ----------------------------------------------------
