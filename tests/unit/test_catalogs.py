@@ -60,6 +60,7 @@ AREA_ROOTS: dict[str, tuple[str, ...]] = {
     "dailyops": ("server/features/dailyops.py",),
     "fences": ("server/features/fences.py",),
     "receipt": ("server/features/receipts.py",),
+    "speech": ("server/web/speech.py",),
 }
 
 
@@ -347,7 +348,6 @@ VI_LITERALS_ALLOWED: dict[str, tuple[int, str]] = {
     "server/node/preflight.py": (12, "not moved yet: operator's start-up checks"),
     "server/features/dossiers.py": (11, "not moved yet: dossier step names, ID field names"),
     "server/api/supervision.py": (8, "not moved yet: the supervisor's health banner"),
-    "server/web/speech.py": (8, "not moved yet: spoken calls"),
     "server/features/catalog.py": (5, "not moved yet: the procedure import's CSV errors"),
     "server/features/bookings.py": (3, "not moved yet: the booking's calendar file text"),
     "server/api/admin.py": (2, "not moved yet: two field messages of the admin API"),
