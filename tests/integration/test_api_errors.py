@@ -29,6 +29,7 @@ from server.models import (
     Device,
     Service,
     ServiceDay,
+    Site,
     Ticket,
     TicketEvent,
 )
@@ -618,6 +619,10 @@ def test_illegal_transitions_are_409(
     api: Api, db: Database, world: World, clock: Clock, state: Status
 ) -> None:
     clock.set(NOON_IN_HANOI)
+    # The state machine's own table: a site where the call does not start the service (with
+    # the setting on, finish right after a call is allowed: test_call_starts_service.py).
+    with db.write() as s:
+        s.execute(update(Site).where(Site.code == world.site).values(call_starts_service=False))
     ticket = _to_state(api, state)
     illegal = [a for a in ACTION_PATH if (state, a) not in TRANSITIONS]
     bodies = {
