@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 
 from server.rules.appointments import CODE_ALPHABET
-from server.web.audio import phrase_response
+from server.web.audio import ticket_phrase_response
 from server.web.i18n import request_lang, texts
 from server.web.qr import svg
 from server.web.speech import Speech
@@ -37,9 +37,12 @@ def _setup(state: BlueprintSetupState) -> None:
 
 @bp.get("/audio/<lang>/<number>.wav")
 def announce(lang: str, number: str) -> Response:
-    """"Số của Quý khách là A042" / "Your number is A042", spoken on the server (eSpeak NG), for
-    citizens who cannot read the screen. The kiosk's bearer token is required."""
-    return phrase_response(lang, number, None, ("kiosk",))
+    """"Số của Quý khách là A042. Hộ tịch. 3 người chờ trước Quý khách." / "Your number is A042.
+    Civil status. 3 people before you.", spoken on the server (eSpeak NG, offline), for citizens
+    who cannot read the screen: ``?service=<code>&ahead=<n>`` add the service and the people
+    ahead (without them, the number only). The kiosk's bearer token is required."""
+    return ticket_phrase_response(lang, number, request.args.get("service"),
+                                  request.args.get("ahead"), ("kiosk",))
 
 
 @bp.get("")

@@ -104,10 +104,12 @@ class Site(Base):
     # inherited from the parent sites, 16:30 when none sets it.
     dossier_cutoff: Mapped[str | None] = mapped_column(String(5))
     # On: the call starts the service (finish follows the call, no separate start; the
-    # service time counts from the call). Off for rows that do not say (sites from before
-    # the setting); the admin console and the demo create sites with it on.
+    # service time counts from the call). On for every site made here (the admin console,
+    # the demo, imports) and, since migration 0019, for the sites from before; an admin may
+    # turn it off per site. The server default stays off (migration 0015's) only for a row an
+    # older node inserts without saying.
     call_starts_service: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=sa_false()
+        Boolean, default=True, server_default=sa_false()
     )
 
     parent: Mapped[Site | None] = relationship(remote_side="Site.id")

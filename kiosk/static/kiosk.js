@@ -384,16 +384,21 @@
   }
 
   function speak(ticket) {
-    // The number in the server's voice (eSpeak NG, works offline), then the service and the
-    // people ahead in the browser's voice where it has one; all in the browser's voice if the
-    // server's cannot be had. "Listen again" plays it once more.
+    // The whole phrase (number, service, people ahead) in the server's voice (eSpeak NG,
+    // works offline), worded by the server like the displays' calls; in the browser's voice
+    // only if the server's cannot be had. "Listen again" plays it once more.
     if (state.audio) { try { state.audio.pause(); } catch (e) { /* already stopped */ } }
-    fetch("/kiosk/audio/" + lang + "/" + encodeURIComponent(ticket.number) + ".wav",
+    var q = [];
+    if (ticket.service) q.push("service=" + encodeURIComponent(ticket.service));
+    if (ticket.service && ticket.ahead !== null && ticket.ahead !== undefined) {
+      q.push("ahead=" + encodeURIComponent(ticket.ahead));
+    }
+    fetch("/kiosk/audio/" + lang + "/" + encodeURIComponent(ticket.number) + ".wav" +
+          (q.length ? "?" + q.join("&") : ""),
           { headers: { "Authorization": "Bearer " + token } })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.blob(); })
       .then(function (blob) {
         var audio = state.audio = new Audio(URL.createObjectURL(blob));
-        audio.onended = function () { sayInBrowser(details(ticket)); };
         return audio.play();
       })
       .catch(function () {

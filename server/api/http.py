@@ -26,7 +26,7 @@ from printers.uri import UriPolicy
 from server.api.schemas import ErrorOut
 from server.core.auth import TOKEN_TOUCH_EVERY, Principal, principal_from_token, touch_token
 from server.core.db import retrying, schema_kind, unavailable_kind
-from server.core.errors import MESSAGES, AppError
+from server.core.errors import STATUS_CODES, AppError
 from server.core.inputs import MAX_INT, InputProblem, check_text, check_tree
 from server.core.lookups import MAX_ID
 from server.features.printing import printer_policy
@@ -535,7 +535,7 @@ def openapi_document() -> dict[str, Any]:
             statuses |= {401, 403}
         for status in sorted(statuses):
             op["responses"][str(status)] = {
-                "description": ", ".join(c for c, v in MESSAGES.items() if v[0] == status)
+                "description": ", ".join(c for c, s in STATUS_CODES.items() if s == status)
                 or HTTP_STATUS_CODES.get(status, "Error"),
                 "content": {"application/json": {"schema": ref(ErrorOut)}},
             }

@@ -77,73 +77,19 @@ LAST_SEEN_EVERY = dt.timedelta(seconds=60)
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 FULL_NAME_MAX = 200
 
-# Field messages: key -> (vi, en); ``{x}`` placeholders filled per use. Read by
-# scripts/i18n_import.py into the gettext catalogs (area "admin.fields"), which the messages
-# come from; kept in this shape only until the last branches that add keys are merged.
-FIELD_MESSAGES: dict[str, tuple[str, str]] = {
-    "required": ("Bắt buộc nhập.", "Required."),
-    "code_taken": ("Mã này đã được dùng.", "This code is already in use."),
-    "too_long": ("Tối đa {n} ký tự.", "At most {n} characters."),
-    "kind": ("Loại không hợp lệ.", "Unknown kind."),
-    "parent_unknown": ("Không có điểm cấp trên này.", "No such parent site."),
-    "parent_rule": (
-        "Tỉnh không có cấp trên; trung tâm thuộc tỉnh; điểm tiếp nhận thuộc tỉnh hoặc trung tâm.",
-        "A province has no parent; a centre belongs to a province; a point to a province or a "
-        "centre.",
-    ),
-    "parent_cycle": ("Không thể đặt điểm này dưới chính nó.", "A site cannot be under itself."),
-    "hours": (
-        "Giờ làm việc dạng 07:30-11:30, mỗi khoảng giờ bắt đầu trước giờ kết thúc, không chồng "
-        "nhau.",
-        "Opening hours like 07:30-11:30, each start before its end, not overlapping.",
-    ),
-    "prefix_taken": ("Chữ cái này đã dùng cho lĩnh vực khác.",
-                     "This prefix is used by another service."),
-    "number_taken": ("Đã có quầy số này.", "There is already a counter with this number."),
-    "printer": ("Địa chỉ máy in không hợp lệ: {why}", "Invalid printer address: {why}"),
-    "printer_file": (
-        "Máy in dạng file:// chỉ được đặt bằng dòng lệnh ({rule}).",
-        "file:// printers can only be set from the command line ({rule}).",
-    ),
-    "printer_rule": ("Địa chỉ máy in không được phép ({rule}): {why}",
-                     "This printer address is not allowed ({rule}): {why}"),
-    "profile_service": ('Không có lĩnh vực "{code}" tại điểm này.',
-                        'There is no service "{code}" at this site.'),
-    "profile_dup": ("Mỗi lĩnh vực chỉ một lần.", "Each service at most once."),
-    "role": ("Vai trò không hợp lệ.", "Unknown role."),
-    "username": (
-        "Tên đăng nhập: chữ thường không dấu, số, dấu . _ - (2–64 ký tự).",
-        "Username: lowercase letters, digits, . _ - (2–64 characters).",
-    ),
-    "username_taken": ("Tên đăng nhập đã tồn tại.", "This username already exists."),
-    "sites_required": ("Chọn ít nhất một điểm phục vụ.", "Pick at least one site."),
-    "site_unknown": ('Không có điểm phục vụ "{code}".', 'There is no site "{code}".'),
-    "last_admin": ("Không thể tắt hoặc hạ quyền quản trị viên cuối cùng.",
-                   "The last active administrator cannot be disabled or demoted."),
-    "self": ("Không thể tự tắt tài khoản của mình.", "You cannot disable your own account."),
-    "name_taken": ("Đã có thiết bị tên này tại điểm này.",
-                   "There is already a device with this name at this site."),
-    "pairing_code": ("Mã ghép nối gồm 6 ký tự trên màn hình thiết bị.",
-                     "The pairing code is the 6 characters shown on the device."),
-}
-
 
 class FieldErrors(AppError):
     """Validation failed on named fields; ``fields`` maps a field to its (vi, en) message."""
 
     def __init__(self, fields: dict[str, tuple[str, str]]) -> None:
         self.fields = fields
-        super().__init__(
-            "validation_error", detail="; ".join(f"{k}: {en}" for k, (_, en) in fields.items())
-        )
+        # The catalogs' "validation_error" ("Invalid data: {detail}") with each language's list.
+        super().__init__("validation_error", **{
+            f"detail_{lang}": "; ".join(f"{k}: {v}" for k, v in self.field_messages(lang).items())
+            for lang in ("vi", "en")})
 
     def field_messages(self, lang: str) -> dict[str, str]:
         return {k: (en if lang == "en" else vi) for k, (vi, en) in self.fields.items()}
-
-    def message(self, lang: str = "vi") -> str:
-        parts = self.field_messages(lang)
-        head = "Dữ liệu không hợp lệ" if lang != "en" else "Invalid data"
-        return f"{head}: " + "; ".join(f"{k}: {v}" for k, v in parts.items())
 
 
 class _Check:

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from server.core import audit, auth, events
 from server.core.auth import Principal
+from server.core.catalogs import catalogs
 from server.core.db import unavailable_kind
 from server.core.errors import AppError
 from server.features import aggregates, queues, retention
@@ -68,6 +69,24 @@ RETENTION_EVERY = dt.timedelta(hours=1)  # the retention pass runs at most this 
 # --- availability of a service ------------------------------------------------------------------
 
 
+def next_open_words(nxt: NextOpen, lang: str, today: dt.date) -> str:
+    """ "ngày mai từ 07:30" / "tomorrow from 07:30"; "Thứ Hai 30/11" beyond tomorrow (the
+    catalogs' "dailyops" entries)."""
+    delta = (nxt.day - today).days
+    if delta == 0:
+        when = catalogs.text("dailyops", "when_today", lang)
+    elif delta == 1:
+        when = catalogs.text("dailyops", "when_tomorrow", lang)
+    else:
+        weekday = catalogs.text("dailyops", f"weekday_{nxt.day.weekday()}", lang)
+        when = catalogs.text("dailyops", "when_day", lang).format(
+            weekday=weekday, date=f"{nxt.day:%d/%m}")
+    if nxt.time is None:
+        return when
+    return catalogs.text("dailyops", "when_from", lang).format(
+        when=when, time=clock_label(nxt.time))
+
+
 @dataclass
 class Unavailable:
     """Why a service does not issue now, and what to do."""
@@ -79,23 +98,22 @@ class Unavailable:
     alternative: dict[str, Any] | None = None
 
     def _advice(self, lang: str) -> str:
+        def text(key: str, **params: Any) -> str:
+            return catalogs.text("dailyops", key, lang).format(**params)
+
         parts = []
         if self.next_open is not None:
-            come = "Mời quay lại" if lang == "vi" else "Please come back"
-            parts.append(f"{come} {self.next_open.words(lang, self.today)}")
+            parts.append(text("come_back", when=next_open_words(self.next_open, lang, self.today)))
         alt = self.alternative
         if alt is not None:
-            name = alt["name"][lang]
-            if lang == "vi":
-                go = f"đến {name}, nơi ít người chờ hơn (đang chờ: {alt['waiting']})"
-                parts.append(go if parts else f"Mời {go}")
-            else:
-                go = f"go to {name}, which has a shorter wait ({alt['waiting']} waiting)"
-                parts.append(go if parts else f"Please {go}")
+            go = text("go_elsewhere", name=alt["name"][lang], waiting=alt["waiting"])
+            parts.append(go if parts else text("go_elsewhere_first", go=go))
         if not parts:
             return ""
-        joiner = ", hoặc " if lang == "vi" else ", or "
-        return joiner.join(parts) + "."
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = text("or", first=joined, second=part)
+        return joined + "."
 
     def error(self) -> AppError:
         return AppError(

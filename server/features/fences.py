@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from server.core import formats
 from server.core.audit import audit
 from server.core.auth import Principal
+from server.core.catalogs import LANGS, catalogs
 from server.core.formats import iso
 from server.features.applicants import purge_applicants
 from server.features.dossiers import agency_of
@@ -276,8 +277,8 @@ def site_notice(session: Session, site: Site, now: dt.datetime) -> dict[str, Any
         "restored_to_local": when,
         "continues": continues,
         "text": {
-            "vi": f"Khôi phục từ bản sao lưu lúc {when}; số thứ tự tiếp tục từ {labels}.",
-            "en": f"Restored from {when}; numbers continue from {labels}.",
+            lang: catalogs.text("fences", "restored", lang).format(when=when, numbers=labels)
+            for lang in LANGS
         },
     }
 
@@ -293,30 +294,8 @@ def tracking_notice(
         return None
     tz = session.scalar(select(Site.timezone).order_by(Site.parent_id.is_not(None), Site.id))
     at = row.restored_to or row.at
-    when, when_en = formats.datetime(at, "vi", tz), formats.datetime(at, "en", tz)
-    if what == "dossier":
-        return {
-            "vi": (
-                f"Hệ thống đã được khôi phục về thời điểm {when}. Hồ sơ tiếp nhận sau thời điểm"
-                " đó không còn trong hệ thống nên trang này không tra cứu được. Giấy tiếp nhận"
-                " của Quý khách vẫn có giá trị: mời Quý khách mang giấy đến quầy để hồ sơ được"
-                " nhập lại."
-            ),
-            "en": (
-                f"The system was restored to {when_en}. Dossiers received after that time are no"
-                " longer known to it, so this page cannot find yours. Your receipt is still"
-                " valid: please bring it to the counter to have the dossier entered again."
-            ),
-        }
+    key = "dossier_lost" if what == "dossier" else "ticket_lost"
     return {
-        "vi": (
-            f"Hệ thống đã được khôi phục về thời điểm {when}. Số thứ tự lấy sau thời điểm đó"
-            " không còn trong hệ thống nên trang này không theo dõi được. Vé của Quý khách vẫn"
-            " được tiếp nhận: mời Quý khách đến quầy hướng dẫn để được hỗ trợ."
-        ),
-        "en": (
-            f"The system was restored to {when_en}. Numbers taken after that time are no longer"
-            " known to it, so this page cannot follow them. Your ticket is still honoured:"
-            " please ask at the help desk."
-        ),
+        lang: catalogs.text("fences", key, lang).format(when=formats.datetime(at, lang, tz))
+        for lang in LANGS
     }

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from printers.layouts import ReceiptPrint, receipt_bytes
 from printers.uri import parse_uri
 from server.core import formats
+from server.core.catalogs import catalogs
 from server.features.dossiers import mask_id, track_url
 from server.features.printing import Printing, latest_job, queue_job
 from server.models import Counter, Dossier, PrinterState, Site, Ticket
@@ -23,15 +24,12 @@ log = logging.getLogger("motcua.receipts")
 def collect_at(site: Site, delivery: str, lang: str) -> str:
     """Where the result is handed over, in the receipt's language."""
     if delivery == "post":
-        return (
-            "By post to the applicant's address"
-            if lang == "en"
-            else "Gửi qua bưu điện đến địa chỉ người nộp"
-        )
+        return catalogs.text("receipt", "collect_by_post", lang)
     name = site.name_en if lang == "en" else site.name_vi
-    desk = "Result desk" if lang == "en" else "Bộ phận trả kết quả"
-    where = f"{desk}, {name}"
-    return f"{where}, {site.address}" if site.address else where
+    if site.address:
+        return catalogs.text("receipt", "collect_at_desk_address", lang).format(
+            site=name, address=site.address)
+    return catalogs.text("receipt", "collect_at_desk", lang).format(site=name)
 
 
 def receipt_print(session: Session, d: Dossier, base_url: str) -> ReceiptPrint:

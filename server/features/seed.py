@@ -41,7 +41,8 @@ def ensure_priorities(s: Session) -> None:
 def upsert_site(s: Session, code: str, **fields: object) -> Site:
     site = s.scalar(select(Site).where(Site.code == code))
     if site is None:
-        site = Site(code=code)
+        # The product's flow: the call starts the service (F2 calls, F8 finishes).
+        site = Site(code=code, call_starts_service=True)
         s.add(site)
     for k, v in fields.items():
         setattr(site, k, v)

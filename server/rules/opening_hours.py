@@ -18,8 +18,6 @@ from server.rules.fields import parse_hhmm
 
 HORIZON_DAYS = 60  # how far ahead to look for the next opening (Tết is ~9 days)
 
-WEEKDAY_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
-WEEKDAY_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 Interval = tuple[dt.time, dt.time]
 
@@ -100,27 +98,6 @@ class NextOpen:
         if self.time is None:
             return self.day.isoformat()
         return dt.datetime.combine(self.day, self.time, zone(self.tz)).isoformat()
-
-    def words(self, lang: str, today: dt.date) -> str:
-        """ "ngày mai từ 7:30" / "tomorrow from 7:30"; "Thứ Hai 30/11" beyond tomorrow."""
-        delta = (self.day - today).days
-        if lang == "vi":
-            when = (
-                "hôm nay"
-                if delta == 0
-                else "ngày mai"
-                if delta == 1
-                else f"{WEEKDAY_VI[self.day.weekday()]} {self.day:%d/%m}"
-            )
-            return f"{when} từ {clock_label(self.time)}" if self.time else when
-        when = (
-            "today"
-            if delta == 0
-            else "tomorrow"
-            if delta == 1
-            else f"on {WEEKDAY_EN[self.day.weekday()]} {self.day:%d/%m}"
-        )
-        return f"{when} from {clock_label(self.time)}" if self.time else when
 
 
 def clock_label(t: dt.time) -> str:

@@ -11,17 +11,21 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from flask import Response, current_app, g, request, send_file
+from sqlalchemy import select
 
 from server.core.auth import principal_from_token
 from server.core.errors import AppError
+from server.models import Service
 from server.web.i18n import request_lang
 from server.web.speech import (
     VOICES,
     InvalidPart,
     Speech,
     SpeechUnavailable,
+    TicketDetails,
     chime_mp3,
     validate,
+    validate_details,
     validate_part,
 )
 
@@ -81,6 +85,8 @@ def _spoken(parts: Callable[[], tuple[str, ...]], roles: Collection[str],
         return refused
     try:
         path = render(*checked)
+    except InvalidPart as bad:  # a part only the database can check (a kiosk's service)
+        return _app_error(AppError("validation_error", detail=bad.part))
     except SpeechUnavailable:
         return _unavailable()
     resp = send_file(path, mimetype=mimetype, conditional=True, etag=True)
@@ -95,6 +101,28 @@ def phrase_response(lang: str, number: str, counter: str | int | None,
     return _spoken(lambda: validate(lang, number, counter), roles,
                    lambda *p: speech().phrase_wav(*p), "audio/wav",
                    lambda: "private, max-age=86400")
+
+
+def ticket_phrase_response(lang: str, number: str, service: str | None, ahead: str | None,
+                           roles: Collection[str]) -> Response:
+    """The WAV of the kiosk's phrase: the number and, when the request names them, the
+    service (a code of the caller's site, said by its name in ``lang``) and the people ahead
+    (``speech.ticket_phrase``, see :func:`_spoken`)."""
+    def render(lg: str, num: str, _counter: None, asked: tuple[str, int] | None) -> Path:
+        details = None
+        if asked is not None:
+            code, people = asked
+            with current_app.extensions["motcua"].db.read() as s:
+                svc = s.scalar(select(Service).where(
+                    Service.site_id == g.principal.site_id, Service.code == code))
+                if svc is None:
+                    raise InvalidPart("service")
+                name = svc.name_en if lg == "en" and svc.name_en else svc.name_vi
+            details = TicketDetails(code, name, people)
+        return speech().phrase_wav(lg, num, None, details)
+
+    return _spoken(lambda: (*validate(lang, number, None), validate_details(service, ahead)),
+                   roles, render, "audio/wav", lambda: "private, max-age=86400")
 
 
 def _cache_control(tag: str, public: bool) -> str:

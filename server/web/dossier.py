@@ -15,50 +15,6 @@ from server.web.i18n import request_lang, texts
 
 bp = Blueprint("dossier_page", __name__, template_folder="../templates")
 
-# Read by scripts/i18n_import.py into the gettext catalogs (area "dossier"), which the page
-# shows; kept here only until the last branches that add keys to it are merged, then deleted.
-STRINGS: dict[str, dict[str, str]] = {
-    "vi": {
-        "title": "Tra cứu hồ sơ",
-        "code": "Mã hồ sơ",
-        "procedure": "Thủ tục",
-        "received": "Ngày tiếp nhận",
-        "due": "Ngày hẹn trả kết quả",
-        "status": "Tình trạng",
-        "steps": "Quá trình giải quyết",
-        "paused": "Thời hạn giải quyết tạm dừng cho đến khi Quý khách bổ sung giấy tờ còn thiếu "
-        "(theo phiếu yêu cầu bổ sung đã nhận).",
-        "overdue": "Hồ sơ đã quá hạn hẹn trả. Trung tâm xin lỗi vì sự chậm trễ.",
-        "collect_counter": "Nhận kết quả tại Bộ phận trả kết quả của",
-        "collect_post": "Kết quả được gửi qua bưu điện đến địa chỉ của Quý khách.",
-        "refresh": "Cập nhật",
-        "switch_lang": "English",
-        "not_found_title": "Không tìm thấy hồ sơ",
-        "not_known_title": "Hệ thống không có hồ sơ này",
-        "not_found": "Mã tra cứu này không đúng. Vui lòng quét lại mã QR trên giấy tiếp nhận "
-        "hồ sơ hoặc hỏi tại quầy hướng dẫn.",
-    },
-    "en": {
-        "title": "Track your dossier",
-        "code": "Dossier code",
-        "procedure": "Procedure",
-        "received": "Received on",
-        "due": "Result due",
-        "status": "Status",
-        "steps": "Progress",
-        "paused": "The processing time is paused until you bring the missing documents "
-        "(see the written request you received).",
-        "overdue": "This dossier is past its due date. The centre apologises for the delay.",
-        "collect_counter": "Collect the result at the result desk of",
-        "collect_post": "The result will be sent by post to your address.",
-        "refresh": "Refresh",
-        "switch_lang": "Tiếng Việt",
-        "not_found_title": "Dossier not found",
-        "not_known_title": "This dossier is not known to the system",
-        "not_found": "This tracking code is wrong. Please scan the QR code on your dossier "
-        "receipt again or ask at the help desk.",
-    },
-}
 
 
 @bp.get("/d/<token>")

@@ -66,46 +66,6 @@ MAX_WAIT = 900.0  # seconds: the longest wait between two tries (15 min)
 FORGET_AFTER = 24 * 3600.0  # a (username, address) that stopped failing is forgotten
 SEEN_EVERY = 60  # seconds: how often a request refreshes the session's last-seen time
 
-# Read by scripts/i18n_import.py into the gettext catalogs (area "signin"), which the page
-# shows; kept here only until the last branches that add keys to it are merged, then deleted.
-STRINGS: dict[str, dict[str, str]] = {
-    "vi": {
-        "title": "Đăng nhập cán bộ",
-        "username": "Tên đăng nhập",
-        "password": "Mật khẩu",
-        "sign_in": "Đăng nhập",
-        "sign_out": "Đăng xuất",
-        "bad_credentials": "Sai tên đăng nhập hoặc mật khẩu.",
-        "locked": "Nhập sai quá nhiều lần. Vui lòng thử lại sau {seconds} giây.",
-        "missing": "Vui lòng nhập tên đăng nhập và mật khẩu.",
-        "forbidden_title": "Không có quyền truy cập",
-        "forbidden": "Tài khoản {user} ({role}) không được dùng trang này.",
-        "switch_lang": "English",
-        "switch_lang_name": "Switch to English",
-        "role_admin": "quản trị",
-        "role_supervisor": "giám sát",
-        "role_clerk": "cán bộ tiếp nhận",
-        "product": "Motcua – Hệ thống xếp hàng một cửa",
-    },
-    "en": {
-        "title": "Staff sign-in",
-        "username": "Username",
-        "password": "Password",
-        "sign_in": "Sign in",
-        "sign_out": "Sign out",
-        "bad_credentials": "Wrong username or password.",
-        "locked": "Too many wrong attempts. Please try again in {seconds} s.",
-        "missing": "Please enter your username and password.",
-        "forbidden_title": "Access denied",
-        "forbidden": "The account {user} ({role}) may not use this page.",
-        "switch_lang": "Tiếng Việt",
-        "switch_lang_name": "Chuyển sang tiếng Việt",
-        "role_admin": "administrator",
-        "role_supervisor": "supervisor",
-        "role_clerk": "clerk",
-        "product": "Motcua – one-stop queue system",
-    },
-}
 
 
 # --- failures -----------------------------------------------------------------------------

@@ -45,10 +45,13 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import lameenc
 
 from server.config import Settings, env_name
+from server.core.catalogs import catalogs
+from server.rules.fields import CODE
 
 log = logging.getLogger("motcua.speech")
 
@@ -61,6 +64,8 @@ ENGINES: tuple[str, ...] = ("espeak-ng", "espeakng-loader")
 NUMBER_RE = re.compile(r"[A-Z]{1,4}[0-9]{3,4}")
 # A counter number 1..999, without leading zeros.
 COUNTER_RE = re.compile(r"[1-9][0-9]{0,2}")
+# People ahead of a kiosk's ticket, as its request names them.
+AHEAD_RE = re.compile(r"0|[1-9][0-9]{0,3}")
 
 SPEECH_RATE = 150  # words per minute; eSpeak's default (175) is fast for a noisy hall
 SAMPLE_RATE = 22050  # what eSpeak NG produces; the chime uses the same
@@ -71,8 +76,9 @@ CHIME_MP3_KBPS = 32
 # The pieces of a call sent to displays (see part_ssml): the number part, the counter part,
 # and the one announcement of calls missed while a display was offline.
 PART_KINDS: tuple[str, ...] = ("call", "counter", "missed")
-# Bumped when a wording below changes: it is part of every cached piece's name (voice_tag).
-PHRASES_VERSION = "2"
+# Bumped when the way a phrase is put together changes (the wording itself is the catalogs',
+# digested into voice_tag): part of every cached piece's name.
+PHRASES_VERSION = "3"
 
 
 class InvalidPart(ValueError):
@@ -107,31 +113,78 @@ def validate(lang: str, number: str, counter: str | int | None) -> tuple[str, st
     return lang, number, int(text)
 
 
+@dataclass(frozen=True)
+class TicketDetails:
+    """What the kiosk's phrase says after the number: the service (its code names the cached
+    file; its name, in the phrase's language, is said) and how many people are ahead."""
+
+    service: str
+    name: str
+    ahead: int
+
+
+def validate_details(service: str | None, ahead: str | int | None) -> tuple[str, int] | None:
+    """``(service code, people ahead)`` of a kiosk's request, None when it names neither; or
+    :class:`InvalidPart` ("service", "ahead")."""
+    if service is None and ahead is None:
+        return None
+    if not isinstance(service, str) or not CODE.match(service):
+        raise InvalidPart("service")
+    text = str(ahead) if isinstance(ahead, int) and not isinstance(ahead, bool) else ahead
+    if not isinstance(text, str) or not AHEAD_RE.fullmatch(text):
+        raise InvalidPart("ahead")
+    return service, int(text)
+
+
+def _fill(template: str, **values: Any) -> str:
+    """A catalog text with its placeholders filled (a province's text with a misspelt one is
+    said as written rather than failing the call)."""
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
+def ticket_phrase(lang: str, number: str, counter: int | None,
+                  details: TicketDetails | None = None, *, ssml: bool = False) -> str:
+    """The one wording of a ticket's phrase, from the catalogs: a display's call ("Mời số A042,
+    đến quầy số 3." / "Number A042, please go to counter 3.": the "speech" entries, the same as
+    the display's pieces) or the kiosk's ("Số của Quý khách là A042. Hộ tịch. 3 người chờ trước
+    Quý khách.": the kiosk's "announce" and "listen_ahead", which its page shows and its
+    browser voice falls back to). ``ssml``: the number spelled character by character and the
+    rest escaped, for eSpeak NG."""
+    lang, number, checked = validate(lang, number, counter)
+    esc = xml_escape if ssml else str
+    said = f'<say-as interpret-as="characters">{number}</say-as>' if ssml else number
+    if checked is not None:
+        return " ".join([
+            _fill(esc(catalogs.text("speech", "call_number", lang)), number=said),
+            _fill(esc(catalogs.text("speech", "call_counter", lang)), counter=checked),
+        ])
+    parts = [_fill(esc(catalogs.text("kiosk", "announce", lang)), number=said)]
+    if details is not None:
+        parts.append(esc(details.name.strip().rstrip(".")))
+        parts.append(_fill(esc(catalogs.text("kiosk", "listen_ahead", lang)),
+                           ahead=details.ahead))
+    return ". ".join(parts) + "."
+
+
 def display_phrase(lang: str, number: str, counter: int) -> str:
     """The call as people read it."""
-    lang, number, counter = validate(lang, number, counter)
-    if lang == "vi":
-        return f"Mời số {number} đến quầy số {counter}"
-    return f"Number {number}, please go to counter {counter}"
+    return ticket_phrase(lang, number, counter)
 
 
-def spoken_ssml(lang: str, number: str, counter: int | None) -> str:
-    """The call as eSpeak NG reads it (SSML, ``espeak-ng -m``).
+def spoken_ssml(lang: str, number: str, counter: int | None,
+                details: TicketDetails | None = None) -> str:
+    """The call (or, ``counter`` None, the kiosk's phrase) as eSpeak NG reads it (SSML,
+    ``espeak-ng -m``).
 
     The ticket number is spelled character by character ("A, không, bốn, hai" / "A, zero,
     four, two") with a short pause between characters: read as a whole, eSpeak says "A không
     bốn mươi hai" in Vietnamese and the article "a" plus "zero forty-two" in English. The
     counter is said as a number ("quầy số mười hai" / "counter twelve")."""
-    lang, number, checked = validate(lang, number, counter)
-    spelled = f'<say-as interpret-as="characters">{number}</say-as>'
-    if checked is None:  # the kiosk, right after issuing
-        body = f"Số của Quý khách là {spelled}." if lang == "vi" else f"Your number is {spelled}."
-    elif lang == "vi":
-        body = f"Mời số {spelled}, đến quầy số {checked}."
-    else:
-        body = f"Number {spelled}, please go to counter {checked}."
     # No xml:lang here: eSpeak NG would let it pick the voice; the voice is chosen with "-v".
-    return f"<speak>{body}</speak>"
+    return f"<speak>{ticket_phrase(lang, number, counter, details, ssml=True)}</speak>"
 
 
 def validate_part(lang: str, kind: str, value: str) -> tuple[str, str, str | int | None]:
@@ -154,18 +207,17 @@ def validate_part(lang: str, kind: str, value: str) -> tuple[str, str, str | int
 
 def part_ssml(lang: str, kind: str, value: str | int | None) -> str:
     """One piece of a call as eSpeak NG reads it: said one after the other, ``call`` then
-    ``counter`` make the whole call of :func:`spoken_ssml`; ``missed`` opens the list of calls
-    made while a display was offline ("các số sau đã được mời...")."""
+    ``counter`` make the whole call of :func:`spoken_ssml` (the same catalog entries);
+    ``missed`` opens the list of calls made while a display was offline."""
     if kind == "call":
         number = validate(lang, str(value), None)[1]
         spelled = f'<say-as interpret-as="characters">{number}</say-as>'
-        body = f"Mời số {spelled}," if lang == "vi" else f"Number {spelled},"
+        body = _fill(xml_escape(catalogs.text("speech", "call_number", lang)), number=spelled)
     elif kind == "counter":
         n = validate(lang, "A001", str(value))[2]
-        body = f"đến quầy số {n}." if lang == "vi" else f"please go to counter {n}."
+        body = _fill(xml_escape(catalogs.text("speech", "call_counter", lang)), counter=n)
     elif kind == "missed" and lang in LANGS:
-        body = ("Các số sau đã được mời, xin Quý khách xem trên màn hình." if lang == "vi"
-                else "The following numbers have been called, please see the screen.")
+        body = xml_escape(catalogs.text("speech", "missed", lang))
     else:
         raise InvalidPart("kind")
     return f"<speak>{body}</speak>"
@@ -387,12 +439,16 @@ class Speech:
         self._logged.add(key)
         log.warning(msg, extra={"event": "speech_unavailable", **extra})
 
-    def cache_path(self, lang: str, number: str, counter: int | None) -> Path:
+    def cache_path(self, lang: str, number: str, counter: int | None,
+                   details: TicketDetails | None = None) -> Path:
         """Where a phrase is kept. The name carries a digest of the engine and the text, so a
-        new engine or a new wording never serves an old file."""
+        new engine or a new wording (a renamed service, a province's text) never serves an old
+        file."""
         lang, number, counter = validate(lang, number, counter)
         which = "ticket" if counter is None else str(counter)
-        return self._path(lang, f"{number}-{which}", spoken_ssml(lang, number, counter))
+        if counter is None and details is not None:
+            which = f"ticket-{details.service}-{details.ahead}"
+        return self._path(lang, f"{number}-{which}", spoken_ssml(lang, number, counter, details))
 
     def part_path(self, lang: str, kind: str, value: str) -> Path:
         """Where a piece of a call (:func:`part_ssml`) is kept, named like :meth:`cache_path`."""
@@ -418,8 +474,11 @@ class Speech:
         rate, wording, MP3 bitrate): the first part of their addresses, so a display may keep
         a piece for as long as it likes and still never plays an old one after an upgrade."""
         engine = self.engine
+        # The wording is the catalogs' (a province may override it): part of the tag too.
+        wording = json.dumps(catalogs.texts("speech"), sort_keys=True, ensure_ascii=False)
         key = "|".join([engine.name if engine else "-", engine.version if engine else "-",
-                        str(SPEECH_RATE), str(MP3_KBPS), str(CHIME_MP3_KBPS), PHRASES_VERSION])
+                        str(SPEECH_RATE), str(MP3_KBPS), str(CHIME_MP3_KBPS), PHRASES_VERSION,
+                        wording])
         return hashlib.sha256(key.encode()).hexdigest()[:10]
 
     @staticmethod
@@ -434,17 +493,21 @@ class Speech:
                 self._locks = {k: v for k, v in self._locks.items() if v.locked()}
             return self._locks.setdefault(key, threading.Lock())
 
-    def phrase_wav(self, lang: str, number: str, counter: int | str | None) -> Path:
-        """The WAV file of a call, synthesised if it is not cached yet.
+    def phrase_wav(self, lang: str, number: str, counter: int | str | None,
+                   details: TicketDetails | None = None) -> Path:
+        """The WAV file of a call (or of the kiosk's phrase, with its ``details``),
+        synthesised if it is not cached yet.
 
         Raises :class:`InvalidPart` for a bad part, :class:`SpeechUnavailable` when there is no
         engine or it failed."""
         lang, number, n = validate(lang, number, counter)
         if self.engine is None:
             raise SpeechUnavailable(self.unavailable_reason or "no speech engine")
-        path = self.cache_path(lang, number, n)
-        return self._ensure(self.engine, lang, spoken_ssml(lang, number, n), path,
-                            {"number": number, "counter": n})
+        path = self.cache_path(lang, number, n, details)
+        meta: dict[str, Any] = {"number": number, "counter": n}
+        if details is not None:
+            meta.update(service=details.service, ahead=details.ahead)
+        return self._ensure(self.engine, lang, spoken_ssml(lang, number, n, details), path, meta)
 
     def part_mp3(self, lang: str, kind: str, value: str) -> Path:
         """The MP3 of a piece of a call (:func:`part_ssml`), synthesised and encoded once.

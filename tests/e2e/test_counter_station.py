@@ -18,7 +18,7 @@ import requests
 from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
-from counter.strings import STRINGS
+from server.core.catalogs import catalogs
 from tests.e2e import test_counter_browser
 from tests.e2e.test_counter_browser import (
     PASSWORD,
@@ -153,6 +153,7 @@ def test_counter_is_remembered_by_the_workstation_and_offered_at_sign_in(
 def test_counter_strings_keep_the_register() -> None:
     """No blame ("bị"), no custody ("tạm giữ"), never "bạn" in the counter's Vietnamese."""
     bad = re.compile(r"\b(bị|bạn|tạm giữ)\b", re.IGNORECASE)
-    found = {k: v for k, v in STRINGS["vi"].items() if bad.search(v)}
+    strings = catalogs.texts("counter")
+    found = {k: v for k, v in strings["vi"].items() if bad.search(v)}
     assert not found, found
-    assert set(STRINGS["vi"]) == set(STRINGS["en"])
+    assert set(strings["vi"]) == set(strings["en"])

@@ -6,18 +6,22 @@ readable help text, and the texts speak to citizens as "Quý khách"."""
 
 from __future__ import annotations
 
+import io
 import re
 import sqlite3
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from click.testing import CliRunner
 from playwright.sync_api import expect
 
-from kiosk.strings import STRINGS
 from server.cli import main
+from server.core.catalogs import catalogs
+from server.web.speech import find_engine
 from tests.fakeprinter import FAKE_PRINTER_ENV, FakePrinter
 from tests.support import ServerProcess
 
@@ -79,7 +83,8 @@ def test_done_after_an_english_ticket_returns_to_vietnamese(site: dict, page: An
     take_land_ticket(page, no="No, a regular ticket")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     page.get_by_role("button", name="Done").click()
-    expect(page.get_by_role("heading", level=2)).to_have_text(STRINGS["vi"]["choose_service"])
+    expect(page.get_by_role("heading", level=2)).to_have_text(
+        catalogs.texts("kiosk")["vi"]["choose_service"])
     expect(page.locator("html")).to_have_attribute("lang", "vi")
 
 
@@ -103,7 +108,8 @@ def test_an_idle_kiosk_warns_then_starts_over_in_vietnamese(site: dict, page: An
     expect(page.locator("#screen-priority")).to_be_visible()  # where the citizen was
     page.clock.run_for(200_000)
     expect(page.locator("#screen-home")).to_be_visible()
-    expect(page.get_by_role("heading", level=2)).to_have_text(STRINGS["vi"]["choose_service"])
+    expect(page.get_by_role("heading", level=2)).to_have_text(
+        catalogs.texts("kiosk")["vi"]["choose_service"])
     expect(page.locator("html")).to_have_attribute("lang", "vi")
 
 
@@ -224,7 +230,7 @@ def test_greyed_and_paused_tiles_are_readable_and_say_why(site: dict, page: Any)
     civil = page.locator('#services button[data-code="civil"]')
     expect(civil).to_have_class(re.compile(r"\boff\b"), timeout=15000)
     paused = page.locator('#services button[data-code="construction"]')
-    expect(paused.locator(".svc-why")).to_have_text(STRINGS["vi"]["why_service_paused"])
+    expect(paused.locator(".svc-why")).to_have_text(catalogs.texts("kiosk")["vi"]["why_service_paused"])
     for tile in (civil, paused):
         for row in tile.evaluate(CONTRAST):
             assert row["ratio"] >= 4.5, row
@@ -242,23 +248,64 @@ def test_greyed_and_paused_tiles_are_readable_and_say_why(site: dict, page: Any)
 # --- 6. register ----------------------------------------------------------------------------
 
 def test_kiosk_texts_address_citizens_as_quy_khach() -> None:
-    for key, text in STRINGS["vi"].items():
+    strings = catalogs.texts("kiosk")
+    for key, text in strings["vi"].items():
         low = text.lower()
         assert not re.search(r"\bbạn\b", low), key
         assert not re.search(r"\bbị\b", low), key
         assert "tạm giữ" not in low, key
-    assert set(STRINGS["vi"]) == set(STRINGS["en"])
+    assert set(strings["vi"]) == set(strings["en"])
     # One resolves a procedure, not a field.
-    assert "thủ tục" in STRINGS["vi"]["choose_service"]
+    assert "thủ tục" in strings["vi"]["choose_service"]
 
 
 # --- the spoken ticket, again on request ----------------------------------------------------
 
 def test_listen_again_plays_the_ticket_once_more(site: dict, page: Any) -> None:
+    """"Nghe lại" asks the server for the whole phrase (number, service, people ahead) in the
+    kiosk's language and plays what it gets; no browser voice is needed for any of it."""
+    page.add_init_script("""
+        window.__played = [];
+        window.__said = [];
+        HTMLMediaElement.prototype.play = function () {
+          window.__played.push(this.src); return Promise.resolve();
+        };
+        if (window.speechSynthesis) {
+          window.speechSynthesis.speak = function (u) { window.__said.push(u.text); };
+        }
+    """)
     open_kiosk(page, site)
     take_land_ticket(page)
     number = page.locator("#t-number").inner_text()
-    with page.expect_response(re.compile(rf"/kiosk/audio/vi/{number}\.wav")) as spoken:
+    page.wait_for_function("() => window.__played.length >= 1 || window.__said.length >= 1")
+    page.evaluate("() => { window.__played = []; window.__said = []; }")
+    with page.expect_response(
+            re.compile(rf"/kiosk/audio/vi/{number}\.wav\?service=land&ahead=\d+$")) as spoken:
         page.get_by_role("button", name="Nghe lại").click()
-    assert spoken.value.status in (200, 503)
+    resp = spoken.value
+    if find_engine()[0] is None:  # no eSpeak NG on this machine: the browser says it all
+        assert resp.status == 503
+        page.wait_for_function("() => window.__said.length >= 1")
+        return
+    assert resp.status == 200 and resp.headers["content-type"] == "audio/wav"
+    # What that request gets (the browser may have answered the second time from its cache):
+    # longer than the number alone, which is what the server said before.
+    whole = requests.get(resp.url, headers={"Authorization": f"Bearer {site['kiosk']}"},
+                         timeout=30)
+    number_only = requests.get(resp.url.split("?")[0],
+                               headers={"Authorization": f"Bearer {site['kiosk']}"}, timeout=30)
+    with wave.open(io.BytesIO(whole.content)) as w, \
+            wave.open(io.BytesIO(number_only.content)) as n:
+        assert w.getnframes() > n.getnframes() + w.getframerate()  # a second more, at least
+    page.wait_for_function("() => window.__played.length === 1")
+    assert page.evaluate("() => window.__said") == []
+    # In English the same phrase is asked for in English.
+    page.get_by_role("button", name="Xong").click()
+    page.get_by_role("button", name="Switch to English").click()
+    take_land_ticket(page, no="No, a regular ticket")
+    expect(page.locator("#t-number")).not_to_have_text(number)
+    with page.expect_response(
+            re.compile(r"/kiosk/audio/en/A\d{3}\.wav\?service=land&ahead=\d+$")) as spoken:
+        page.get_by_role("button", name="Listen again").click()
+    assert spoken.value.status == 200
 

@@ -17,6 +17,9 @@ def _set(db: Database, on: bool) -> None:
 
 
 def test_off_a_called_ticket_must_be_started_first(api: Api, db: Database, world: World) -> None:
+    with db.read() as s:  # the product's default: on, for a site made without saying
+        assert s.scalar(select(Site.call_starts_service).where(Site.code == "HT")) is True
+    _set(db, False)
     t = api.issue("land")["id"]
     assert api.call_next(1)["id"] == t
     r = api.act(t, "finish")

@@ -16,12 +16,15 @@ from server.web.speech import (
     InvalidPart,
     Speech,
     SpeechUnavailable,
+    TicketDetails,
     chime_wav,
     display_phrase,
     read_samples,
     rms,
     spoken_ssml,
+    ticket_phrase,
     validate,
+    validate_details,
 )
 
 # --- validation -----------------------------------------------------------------------------
@@ -75,8 +78,42 @@ def test_bad_parts_are_named(lang: str, number: str, counter: object, bad: str) 
 
 
 def test_phrases_as_people_read_them() -> None:
-    assert display_phrase("vi", "A042", 3) == "Mời số A042 đến quầy số 3"
-    assert display_phrase("en", "A042", 3) == "Number A042, please go to counter 3"
+    assert display_phrase("vi", "A042", 3) == "Mời số A042, đến quầy số 3."
+    assert display_phrase("en", "A042", 3) == "Number A042, please go to counter 3."
+
+
+def test_the_kiosk_phrase_says_number_service_and_people_ahead() -> None:
+    """One wording for a ticket's phrase (the displays' function): the kiosk's adds the
+    service's name and the people ahead, from the kiosk's catalog entries."""
+    vi = ticket_phrase("vi", "A042", None, TicketDetails("civil", "Hộ tịch", 3))
+    en = ticket_phrase("en", "A042", None, TicketDetails("civil", "Civil status", 3))
+    assert vi == "Số của Quý khách là A042. Hộ tịch. 3 người chờ trước Quý khách."
+    assert en == "Your number is A042. Civil status. 3 people before you."
+    assert ticket_phrase("vi", "A042", None) == "Số của Quý khách là A042."
+    spelled = '<say-as interpret-as="characters">A042</say-as>'
+    assert spoken_ssml("en", "A042", None, TicketDetails("x", "Land & <housing>", 0)) == (
+        f"<speak>Your number is {spelled}. Land &amp; &lt;housing&gt;. 0 people before you."
+        "</speak>")
+
+
+@pytest.mark.parametrize(("service", "ahead", "bad"), [
+    ("civil", None, "ahead"), (None, "3", "service"), ("a b", "3", "service"),
+    ("civil", "-1", "ahead"), ("civil", "03", "ahead"), ("civil", "10000", "ahead"),
+])
+def test_kiosk_details_are_checked(service: str | None, ahead: str | None, bad: str) -> None:
+    with pytest.raises(InvalidPart) as err:
+        validate_details(service, ahead)
+    assert err.value.part == bad
+    assert validate_details(None, None) is None
+    assert validate_details("civil", "12") == ("civil", 12)
+
+
+def test_the_kiosk_phrase_is_cached_per_service_and_people_ahead() -> None:
+    s = Speech("/c", Engine("espeak-ng", "1.51", ("x",)))
+    a = s.cache_path("vi", "A042", None, TicketDetails("civil", "Hộ tịch", 3))
+    b = s.cache_path("vi", "A042", None, TicketDetails("civil", "Hộ tịch", 4))
+    renamed = s.cache_path("vi", "A042", None, TicketDetails("civil", "Hộ tịch – Chứng thực", 3))
+    assert a.name.startswith("A042-ticket-civil-3.") and len({a, b, renamed}) == 3
 
 
 def test_spoken_text_spells_the_number_and_says_the_counter() -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from server.features.dailyops import next_open_words
 from server.rules.fields import parse_hhmm
 from server.rules.opening_hours import (
     closed_for_today,
@@ -77,16 +78,16 @@ def test_next_opening() -> None:
     nxt = next_opening(HOURS, set(), local(25, 12), TZ)
     assert (nxt.day, nxt.time) == (dt.date(2026, 11, 25), dt.time(13, 30))
     assert nxt.iso() == "2026-11-25T13:30:00+07:00"
-    assert nxt.words("en", dt.date(2026, 11, 25)) == "today from 13:30"
+    assert next_open_words(nxt, "en", dt.date(2026, 11, 25)) == "today from 13:30"
     nxt = next_opening(HOURS, set(), local(25, 12), TZ, not_today=True)
-    assert nxt.words("vi", dt.date(2026, 11, 25)) == "ngày mai từ 07:30"
+    assert next_open_words(nxt, "vi", dt.date(2026, 11, 25)) == "ngày mai từ 07:30"
     # Saturday afternoon -> Monday; with Monday a holiday -> Tuesday.
     nxt = next_opening(HOURS, set(), local(28, 12), TZ)
     assert nxt.day == dt.date(2026, 11, 30)
-    assert nxt.words("en", dt.date(2026, 11, 28)) == "on Monday 30/11 from 07:30"
+    assert next_open_words(nxt, "en", dt.date(2026, 11, 28)) == "on Monday 30/11 from 07:30"
     nxt = next_opening(HOURS, {dt.date(2026, 11, 30)}, local(28, 12), TZ)
     assert nxt.day == dt.date(2026, 12, 1)
-    assert nxt.words("vi", dt.date(2026, 11, 28)) == "Thứ Ba 01/12 từ 07:30"
+    assert next_open_words(nxt, "vi", dt.date(2026, 11, 28)) == "Thứ Ba 01/12 từ 07:30"
     # No hours: the next day that is not a holiday, without a time.
     nxt = next_opening(None, {dt.date(2026, 11, 26)}, local(25, 20), TZ, not_today=True)
     assert (nxt.day, nxt.time, nxt.iso()) == (dt.date(2026, 11, 27), None, "2026-11-27")
