@@ -225,14 +225,31 @@ class MessageStore:
                              finished_at=now, lease_until=None, last_error=None,
                              provider_id=(provider_id or None) and provider_id[:100])
 
-    def mark_retry(self, c: Claimed, next_at: dt.datetime, error: str,
-                   count: bool = True) -> bool:
-        """Queued again until ``next_at``; ``count=False`` (a local rate limit, not the
-        gateway's answer) gives the attempt back."""
+    def mark_retry(self, c: Claimed, next_at: dt.datetime, error: str) -> bool:
+        """Queued again until ``next_at`` after the gateway's answer (the attempt counts; one
+        not tried is :meth:`put_back`)."""
         return fenced_update(self.db, OutboxMessage, c.id, c.attempts, SENDING, status=QUEUED,
                              next_attempt_at=next_at, lease_until=None, sending_at=None,
-                             last_error=error[:300],
-                             attempts=c.attempts if count else c.attempts - 1)
+                             last_error=error[:300])
+
+    def put_back(self, claims: list[Claimed], next_at: dt.datetime, error: str) -> int:
+        """Claimed messages that were not tried (the gateway's rate used up, or the gateway
+        down for an earlier one): queued again until ``next_at``, their attempts given back,
+        in one statement (one short write, not one per message), each fenced by its claim.
+        Returns how many were still held by these claims."""
+        if not claims:
+            return 0
+        with self.db.write() as s:
+            return int(s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == SENDING,
+                       or_(*(and_(OutboxMessage.id == c.id, OutboxMessage.attempts == c.attempts)
+                             for c in claims)))
+                .values(status=QUEUED, next_attempt_at=next_at, lease_until=None,
+                        sending_at=None, last_error=error[:300],
+                        attempts=OutboxMessage.attempts - 1)
+                .execution_options(synchronize_session=False)
+            ).rowcount or 0)
 
     def mark_failed(self, c: Claimed, error: str, now: dt.datetime) -> bool:
         """A dead letter: kept, visible, never retried."""
@@ -394,23 +411,31 @@ class Dispatcher:
 
     def _run_lane(self, name: str, batch: list[Claimed]) -> None:
         held: dict[str, dt.datetime] = {}  # gateways whose rate is used up, until when
+        deferred: dict[dt.datetime, list[Claimed]] = {}  # not tried for that: queued again
         try:
             for i, c in enumerate(batch):
-                if not self._send_one(c, held):  # the gateway is down: the rest wait with it
-                    for other in batch[i + 1:]:
-                        self.store.mark_retry(other, self.clock() + dt.timedelta(
-                            seconds=self.base_delay), "waiting for the gateway", count=False)
+                if not self._send_one(c, held, deferred):
+                    # The gateway is down: the rest wait with it.
+                    self.store.put_back(batch[i + 1:], self.clock() + dt.timedelta(
+                        seconds=self.base_delay), "waiting for the gateway")
                     break
         except Exception:  # the database away, say: the leases bring the messages back
             log.exception("outbox lane failed", extra={"channel": name})
         finally:
+            try:
+                for at, claims in deferred.items():
+                    self.store.put_back(claims, at, "rate limit of the gateway")
+            except Exception:
+                log.exception("outbox lane failed", extra={"channel": name})
             self.work.set()  # the lane is free: its next due messages may be claimed
 
-    def _send_one(self, c: Claimed, held: dict[str, dt.datetime] | None = None) -> bool:
+    def _send_one(self, c: Claimed, held: dict[str, dt.datetime] | None = None,
+                  deferred: dict[dt.datetime, list[Claimed]] | None = None) -> bool:
         """One attempt; False when the gateway answered a transient failure. A message the
         gateway's rate does not let through yet is queued again for when it does, the attempt
-        given back (no error, never a dead letter for it); ``held`` remembers that time for the
-        rest of the lane's batch."""
+        given back (no error, never a dead letter for it): at once, or with ``deferred`` by the
+        lane, together with the others, once its batch is done; ``held`` remembers that time
+        for the rest of the lane's batch."""
         m = c.message
         found = self.resolve(m.channel, c.site_id)
         if found is None:
@@ -423,7 +448,10 @@ class Dispatcher:
             if wait > 0:
                 held[key] = self.clock() + dt.timedelta(seconds=wait)
         if key in held:
-            self.store.mark_retry(c, held[key], "rate limit of the gateway", count=False)
+            if deferred is None:
+                self.store.put_back([c], held[key], "rate limit of the gateway")
+            else:
+                deferred.setdefault(held[key], []).append(c)
             return True
         now = self.clock()
         # The claim's lease is renewed (one more write) only when too little of it is left
