@@ -41,7 +41,7 @@ from server.core.errors import AppError
 from server.core.formats import iso
 from server.features import outbox
 from server.features.applicants import sites_today
-from server.features.queues import queue_snapshot, ticket_ahead
+from server.features.queues import line_after_changes, queue_snapshot
 from server.models import (
     Counter,
     Dossier,
@@ -456,10 +456,8 @@ def attach_contact(session: Session, ticket: Ticket, phone: str, ahead: int | No
     return {"phone": masked(phone), "near_ahead": limit, "consent": CONSENT_VERSION}
 
 
-def _values(session: Session, ticket: Ticket, policy: Policy,
+def _values(ticket: Ticket, site: Site, policy: Policy,
             extra: dict[str, Any]) -> dict[str, Any]:
-    site = session.get(Site, ticket.site_id)
-    assert site is not None
     service = ticket.service
     vi = ticket.lang != "en"
     return {
@@ -485,10 +483,10 @@ def _queue(session: Session, ticket: Ticket, kind: str, phone: str, extra: dict[
         drop = drop or "no channel configured"
         channel = "file"
     lang = "en" if ticket.lang == "en" else "vi"
-    values = _values(session, ticket, policy, extra)
-    text = render(templates_for(session, ticket.site_id, channel)[kind][lang], values)
     site = session.get(Site, ticket.site_id)
     assert site is not None
+    values = _values(ticket, site, policy, extra)
+    text = render(templates_for(session, ticket.site_id, channel)[kind][lang], values)
     if drop is None and _sent_today(session, phone, day_start(
             business_day(now, site.timezone), site.timezone)) >= policy.daily_limit:
         drop = "daily limit of messages to this number"
@@ -598,30 +596,33 @@ def _called(session: Session, ticket: Ticket, data: dict[str, Any], now: dt.date
 
 
 def _near(session: Session, service_id: int, now: dt.datetime, policy: Policy) -> None:
-    """Waiting tickets of the service with a number and no "near" message yet: those with N
-    or fewer ahead get theirs."""
+    """The first N+1 of the service's call order (N or fewer ahead) that left a number and
+    have no "near" message yet get theirs: one query over those few tickets, the line being
+    the one the unit of work already read for the screens (read here only when it did not)."""
+    service = session.get(Service, service_id)
+    assert service is not None
+    # Held while the messages are written: the session's identity map keeps only what is
+    # referenced, and each message needs the site.
+    site = session.get(Site, service.site_id)
+    assert site is not None
+    line = line_after_changes(session, service_id)
+    if line is None:
+        line = queue_snapshot(session, site, now, services=[service]).lines[service_id]
+    # Exact for the first STATS_ORDER_LIMIT places; N is at most 50 (siteconfig).
+    head = line.order()[:near_ahead(service) + 1]
+    if not head:
+        return
     has_near = select(OutboxMessage.id).where(OutboxMessage.ticket_id == Ticket.id,
                                               OutboxMessage.kind == "near").exists()
     rows = session.execute(
         select(Ticket, TicketContact.phone)
         .join(TicketContact, TicketContact.ticket_id == Ticket.id)
-        .where(Ticket.service_id == service_id, Ticket.status == "waiting",
+        .where(Ticket.id.in_(head), Ticket.status == "waiting",
                TicketContact.phone.is_not(None), ~has_near)
-        .order_by(Ticket.queue_pos).limit(200)
     ).all()
-    if not rows:
-        return
-    service = session.get(Service, service_id)
-    assert service is not None
-    site = session.get(Site, service.site_id)
-    assert site is not None
-    limit = near_ahead(service)
-    snap = queue_snapshot(session, site, now, services=[service])
-    line = snap.lines[service_id]
-    for ticket, phone in rows:
-        ahead = ticket_ahead(session, line, ticket)
-        if ahead <= limit:
-            _queue(session, ticket, "near", phone, {"ahead": ahead}, now, policy)
+    place = {ticket_id: i for i, ticket_id in enumerate(head)}
+    for ticket, phone in sorted(rows, key=lambda r: place[r[0].id]):
+        _queue(session, ticket, "near", phone, {"ahead": place[ticket.id]}, now, policy)
 
 
 def install(db: Database, policy: Policy) -> None:

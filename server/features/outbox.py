@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 import time
 import uuid
@@ -33,6 +34,10 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import and_, case, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -220,14 +225,31 @@ class MessageStore:
                              finished_at=now, lease_until=None, last_error=None,
                              provider_id=(provider_id or None) and provider_id[:100])
 
-    def mark_retry(self, c: Claimed, next_at: dt.datetime, error: str,
-                   count: bool = True) -> bool:
-        """Queued again until ``next_at``; ``count=False`` (a local rate limit, not the
-        gateway's answer) gives the attempt back."""
+    def mark_retry(self, c: Claimed, next_at: dt.datetime, error: str) -> bool:
+        """Queued again until ``next_at`` after the gateway's answer (the attempt counts; one
+        not tried is :meth:`put_back`)."""
         return fenced_update(self.db, OutboxMessage, c.id, c.attempts, SENDING, status=QUEUED,
                              next_attempt_at=next_at, lease_until=None, sending_at=None,
-                             last_error=error[:300],
-                             attempts=c.attempts if count else c.attempts - 1)
+                             last_error=error[:300])
+
+    def put_back(self, claims: list[Claimed], next_at: dt.datetime, error: str) -> int:
+        """Claimed messages that were not tried (the gateway's rate used up, or the gateway
+        down for an earlier one): queued again until ``next_at``, their attempts given back,
+        in one statement (one short write, not one per message), each fenced by its claim.
+        Returns how many were still held by these claims."""
+        if not claims:
+            return 0
+        with self.db.write() as s:
+            return int(s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == SENDING,
+                       or_(*(and_(OutboxMessage.id == c.id, OutboxMessage.attempts == c.attempts)
+                             for c in claims)))
+                .values(status=QUEUED, next_attempt_at=next_at, lease_until=None,
+                        sending_at=None, last_error=error[:300],
+                        attempts=OutboxMessage.attempts - 1)
+                .execution_options(synchronize_session=False)
+            ).rowcount or 0)
 
     def mark_failed(self, c: Claimed, error: str, now: dt.datetime) -> bool:
         """A dead letter: kept, visible, never retried."""
@@ -238,28 +260,61 @@ class MessageStore:
 # --- rate limits -----------------------------------------------------------------------------
 
 
-class TokenBucket:
-    """At most ``rate`` sends a second on average, bursts of ``burst`` (per gateway and node)."""
+def per_window(rate: float) -> RateLimitItem:
+    """A gateway's rate (messages a second) as a moving-window limit: ``floor(rate)`` a second
+    (never more than asked), or below one a second one every ``ceil(1 / rate)`` seconds."""
+    if rate >= 1:
+        return RateLimitItemPerSecond(int(rate), 1)
+    return RateLimitItemPerSecond(1, math.ceil(1 / max(rate, 0.001)))
 
-    def __init__(self, rate: float, burst: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = max(rate, 0.001)
-        self.burst = max(burst if burst is not None else rate, 1.0)
-        self.clock = clock
-        self.tokens = self.burst
-        self.at = clock()
-        self._lock = threading.Lock()
 
-    def take(self) -> float:
-        """0 when a send may go now (a token taken), else the seconds until one may."""
-        with self._lock:
-            now = self.clock()
-            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-            self.at = now
-            if self.tokens >= 1.0:
-                self.tokens -= 1.0
-                return 0.0
-            return (1.0 - self.tokens) / self.rate
+class SendLimit:
+    """Sends per gateway, with the ``limits`` library's moving window: at most the limit's
+    count in any window of its length, whoever sent them. With ``storage_uri`` (the node's
+    Redis) every node counts in the same place, so two nodes together keep a gateway's rate;
+    without it (one node) the count is this process's. While Redis does not answer, each node
+    counts its own sends (one log line when that starts; Redis asked again every
+    ``RETRY_SHARED_S``): the gateway's own 429 answers, retried later, cover what goes beyond."""
+
+    RETRY_SHARED_S = 5.0
+
+    def __init__(self, storage_uri: str | None = None, prefix: str = "motcua") -> None:
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        if storage_uri:
+            self._shared = MovingWindowRateLimiter(RedisStorage(
+                storage_uri, key_prefix=f"{prefix}:outbox-rate", wrap_exceptions=True,
+                socket_timeout=2.0, socket_connect_timeout=2.0))
+        self._shared_down_until: float | None = None
+
+    def take(self, key: str, rate: float) -> float:
+        """0 when a send to gateway ``key`` may go now (and it is counted), else the seconds
+        until the window lets one more through."""
+        item = per_window(rate)
+        down = self._shared_down_until
+        if self._shared is not None and (down is None or time.monotonic() >= down):
+            try:
+                wait = self._take(self._shared, item, key)
+            except StorageError as exc:
+                if down is None:
+                    log.warning("shared rate limit unavailable: counting this node's sends",
+                                extra={"error": str(exc.storage_error)[:200]})
+                self._shared_down_until = time.monotonic() + self.RETRY_SHARED_S
+            else:
+                if down is not None:
+                    log.info("shared rate limit available again")
+                self._shared_down_until = None
+                return wait
+        return self._take(self._local, item, key)
+
+    @staticmethod
+    def _take(limiter: MovingWindowRateLimiter, item: RateLimitItem, key: str) -> float:
+        if limiter.hit(item, key):
+            return 0.0
+        reset = limiter.get_window_stats(item, key).reset_time
+        # The oldest send of the window leaves it at ``reset``; a little later if it already has
+        # (another node took the place in between).
+        return max(reset - time.time(), 0.05)
 
 
 # --- the dispatcher --------------------------------------------------------------------------
@@ -280,7 +335,8 @@ class Dispatcher:
     def __init__(self, store: MessageStore, resolve: Resolve, channels: Iterable[str], *,
                  clock: Callable[[], dt.datetime] = utcnow, max_attempts: int = 20,
                  base_delay: float = 2.0, max_delay: float = 60.0, timeout: float = 10.0,
-                 batch: int = 50, on_outcome: OnOutcome | None = None) -> None:
+                 batch: int = 50, on_outcome: OnOutcome | None = None,
+                 limit: SendLimit | None = None) -> None:
         self.store = store
         self.resolve = resolve
         self.channels = list(channels)
@@ -295,7 +351,7 @@ class Dispatcher:
         self.work = threading.Event()
         self._lock = threading.Lock()
         self._lanes: dict[str, Future[None]] = {}
-        self._buckets: dict[str, TokenBucket] = {}
+        self.limit = limit or SendLimit()
         self._executor: ThreadPoolExecutor | None = None
 
     # the interface printers.spool.Worker runs ------------------------------------------------
@@ -354,37 +410,48 @@ class Dispatcher:
             return future
 
     def _run_lane(self, name: str, batch: list[Claimed]) -> None:
+        held: dict[str, dt.datetime] = {}  # gateways whose rate is used up, until when
+        deferred: dict[dt.datetime, list[Claimed]] = {}  # not tried for that: queued again
         try:
             for i, c in enumerate(batch):
-                if not self._send_one(c):  # the gateway is down: the rest wait with it
-                    for other in batch[i + 1:]:
-                        self.store.mark_retry(other, self.clock() + dt.timedelta(
-                            seconds=self.base_delay), "waiting for the gateway", count=False)
+                if not self._send_one(c, held, deferred):
+                    # The gateway is down: the rest wait with it.
+                    self.store.put_back(batch[i + 1:], self.clock() + dt.timedelta(
+                        seconds=self.base_delay), "waiting for the gateway")
                     break
         except Exception:  # the database away, say: the leases bring the messages back
             log.exception("outbox lane failed", extra={"channel": name})
         finally:
+            try:
+                for at, claims in deferred.items():
+                    self.store.put_back(claims, at, "rate limit of the gateway")
+            except Exception:
+                log.exception("outbox lane failed", extra={"channel": name})
             self.work.set()  # the lane is free: its next due messages may be claimed
 
-    def _bucket(self, key: str, rate: float) -> TokenBucket:
-        with self._lock:
-            bucket = self._buckets.get(key)
-            if bucket is None or bucket.rate != max(rate, 0.001):
-                bucket = self._buckets[key] = TokenBucket(rate)
-            return bucket
-
-    def _send_one(self, c: Claimed) -> bool:
-        """One attempt; False when the gateway answered a transient failure."""
+    def _send_one(self, c: Claimed, held: dict[str, dt.datetime] | None = None,
+                  deferred: dict[dt.datetime, list[Claimed]] | None = None) -> bool:
+        """One attempt; False when the gateway answered a transient failure. A message the
+        gateway's rate does not let through yet is queued again for when it does, the attempt
+        given back (no error, never a dead letter for it): at once, or with ``deferred`` by the
+        lane, together with the others, once its batch is done; ``held`` remembers that time
+        for the rest of the lane's batch."""
         m = c.message
         found = self.resolve(m.channel, c.site_id)
         if found is None:
             self._finish_failed(c, f"channel {m.channel} is not configured")
             return True
         channel, rate, key = found
-        wait = self._bucket(key, rate).take()
-        if wait > 0:
-            self.store.mark_retry(c, self.clock() + dt.timedelta(seconds=wait),
-                                  "rate limit of the gateway", count=False)
+        held = {} if held is None else held
+        if key not in held:
+            wait = self.limit.take(key, rate)
+            if wait > 0:
+                held[key] = self.clock() + dt.timedelta(seconds=wait)
+        if key in held:
+            if deferred is None:
+                self.store.put_back([c], held[key], "rate limit of the gateway")
+            else:
+                deferred.setdefault(held[key], []).append(c)
             return True
         now = self.clock()
         # The claim's lease is renewed (one more write) only when too little of it is left
@@ -477,6 +544,6 @@ def figures(session: Session, now: dt.datetime, window: dt.timedelta = dt.timede
 
 __all__ = [
     "DROPPED", "FAILED", "QUEUED", "SENDING", "SENT", "Claimed", "Dispatcher", "Figures",
-    "MessageStore", "TokenBucket", "claim_rows", "due_clause", "enqueue", "fenced_update",
-    "figures", "wake_after_commit",
+    "MessageStore", "SendLimit", "claim_rows", "due_clause", "enqueue", "fenced_update",
+    "figures", "per_window", "wake_after_commit",
 ]

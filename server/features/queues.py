@@ -49,6 +49,10 @@ def emit_queue_stats(
         services = [sv for sid in sorted(service_ids)
                     if (sv := session.get(Service, sid)) is not None and sv.site_id == site_id]
         snap = queue_snapshot(session, site, now, services=services)
+    # Kept for the unit's before-commit effects (the "near" messages): the lines as this
+    # unit of work left them, read once.
+    session.info.setdefault("queue_lines", {}).update(
+        {sid: snap.lines[sid] for sid in service_ids})
     pending = session.info.setdefault("queue_stats", [])
     for sid in sorted(service_ids):
         event = emit(session, site_id, "queue.stats", snap.lines[sid].stats())
@@ -56,6 +60,13 @@ def emit_queue_stats(
     hooks = session.info["before_commit"]
     if _refresh_queue_stats not in hooks:
         hooks.append(_refresh_queue_stats)  # after emit's numbering hook
+
+
+def line_after_changes(session: Session, service_id: int) -> ServiceLine | None:
+    """The line of ``service_id`` as this unit of work's last :func:`emit_queue_stats` read
+    it (after the unit's changes to it), or None when the unit sent none for it."""
+    lines: dict[int, ServiceLine] = session.info.get("queue_lines") or {}
+    return lines.get(service_id)
 
 
 def _refresh_queue_stats(session: Session) -> None:

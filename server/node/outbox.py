@@ -58,7 +58,9 @@ class Outbox:
         self.dispatcher = outbox.Dispatcher(
             outbox.MessageStore(db), self.resolve, SENT_CHANNELS,
             clock=clock or policy.clock, max_attempts=settings.outbox_max_attempts,
-            max_delay=settings.outbox_max_delay_s, on_outcome=self._on_outcome)
+            max_delay=settings.outbox_max_delay_s, on_outcome=self._on_outcome,
+            # A gateway's rate counted in Redis when there is one: it holds across nodes.
+            limit=outbox.SendLimit(settings.redis_url, prefix=settings.redis_channel))
         policy.wake = self.wake
         self.worker = (Worker(self.dispatcher, interval=interval, gather=0.05,  # type: ignore[arg-type]
                               name="motcua-outbox",

@@ -91,7 +91,7 @@
         state.dash = d;
         $("updated").textContent = T.updated + " " + localTime(d.at);
         var key = JSON.stringify([d.services, d.counters, d.printers, d.print_problems, d.alerts,
-                                  d.points]);
+                                  d.messages, d.points]);
         if (key !== state.dashKey) {
           state.dashKey = key;
           render();
@@ -145,7 +145,72 @@
     });
     sec.appendChild(pl);
     sec.appendChild(renderSlips(b, suffix));
+    sec.appendChild(renderMessages(b, suffix));
     return sec;
+  }
+
+  // Messages to citizens today, per channel (the dashboard's `messages` block): waiting
+  // (queued or being sent), sent, no longer needed (dropped), failed for good; then the ones
+  // waiting after a failed attempt or failed, numbers masked by the server.
+  var MSG_COLUMNS = [["msg_waiting", ["queued", "sending"]], ["msg_sent", ["sent"]],
+                     ["msg_dropped", ["dropped"]], ["msg_failed", ["failed"]]];
+
+  function renderMessages(b, suffix) {
+    var box = el("div", "messages");
+    var m = b.messages || { counts: {}, problems: [] };
+    var channels = Object.keys(m.counts).sort();
+    box.appendChild(el("h3", null, T.messages));
+    if (!channels.length) {
+      box.appendChild(el("p", "muted", T.no_messages));
+      return box;
+    }
+    var table = el("table", "grid messages-counts");
+    table.setAttribute("aria-label", T.messages + suffix);
+    var head = el("tr");
+    head.appendChild(el("th", null, T.msg_channel));
+    MSG_COLUMNS.forEach(function (c) { head.appendChild(el("th", "num", T[c[0]])); });
+    var thead = el("thead");
+    thead.appendChild(head);
+    table.appendChild(thead);
+    var body = el("tbody");
+    channels.forEach(function (ch) {
+      var tr = el("tr", "msg-channel");
+      tr.dataset.channel = ch;
+      var th = el("th", null, T["channel_" + ch] || ch);
+      th.scope = "row";
+      tr.appendChild(th);
+      MSG_COLUMNS.forEach(function (c) {
+        var n = c[1].reduce(function (sum, st) { return sum + (m.counts[ch][st] || 0); }, 0);
+        var td = el("td", "num", M.num(n, LANG));
+        td.dataset.col = c[0];
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    table.appendChild(body);
+    box.appendChild(table);
+    var troubled = m.problems.filter(function (p) {
+      // A claim counts its attempt: one being sent is in trouble from its second attempt.
+      return p.status === "failed" || p.attempts > (p.status === "sending" ? 1 : 0);
+    });
+    if (troubled.length) {
+      box.appendChild(el("h4", null, T.msg_problems + " (" + troubled.length + ")"));
+      var ul = el("ul", "msg-problems");
+      troubled.forEach(function (p) {
+        var status = p.status === "failed" ? "failed"
+          : p.status === "sending" ? "sending" : "retrying";
+        var li = el("li", "msg msg-" + status);
+        li.dataset.id = p.id;
+        li.appendChild(el("b", null, (T["channel_" + p.channel] || p.channel) + " · " + p.to));
+        li.appendChild(el("span", null, " · " + localTime(p.created_at) + " · "));
+        li.appendChild(el("span", "msg-status", T["msg_status_" + status]));
+        li.appendChild(el("span", null, " · " + T.msg_attempts + ": " + p.attempts +
+          (p.error ? " · " + p.error : "")));
+        ul.appendChild(li);
+      });
+      box.appendChild(ul);
+    }
+    return box;
   }
 
   // Slips that may not have printed (unknown) or were never sent (failed), not printed again

@@ -18,7 +18,11 @@ A second drain measures the same through the demo's file channel (no network).
 
     .venv/bin/python tests/bench/bench_outbox.py                 # SQLite, ~1-2 min
     .venv/bin/python tests/bench/bench_outbox.py --tickets 300   # quicker
-    .venv/bin/python tests/bench/bench_outbox.py --backend postgres
+    .venv/bin/python tests/bench/bench_outbox.py --backend postgres   # 127.0.0.1:5432
+    .venv/bin/python tests/bench/bench_outbox.py --database-url postgresql://u@host:5432/postgres
+
+``--database-url`` names a PostgreSQL server (its maintenance database): the bench creates its
+two databases there and drops them afterwards.
 
 The machine is shared: compare the two columns of one run (their ratio), not runs of
 different days.
@@ -42,7 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, make_url, select  # noqa: E402
 
 from messaging.base import Message  # noqa: E402
 from server.core import migrate  # noqa: E402
@@ -51,7 +55,7 @@ from server.core.db import Database  # noqa: E402
 from server.features import notifications, outbox, tickets  # noqa: E402
 from server.models import OutboxMessage, Site  # noqa: E402
 from server.node.outbox import SENT_CHANNELS  # noqa: E402
-from tests.bench.common import bench_main, log  # noqa: E402
+from tests.bench.common import PG_ADMIN_URL, bench_main, log  # noqa: E402
 from tests.bench.common import pg_database as bench_pg  # noqa: E402
 from tests.conftest import build_world  # noqa: E402
 from tests.fakegateway import FakeSms  # noqa: E402
@@ -71,12 +75,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 @contextlib.contextmanager
-def database(backend: str, folder: Path, name: str) -> Iterator[str]:
+def database(backend: str, folder: Path, name: str, server: str) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{folder / (name + '.sqlite3')}"
     else:
-        with bench_pg(f"motcua_bench_outbox_{name}") as url:
-            yield url
+        with bench_pg(f"motcua_bench_outbox_{name}", server) as db_name:
+            yield (make_url(server).set(drivername="postgresql+psycopg", database=db_name)
+                   .render_as_string(hide_password=False))
 
 
 class Side:
@@ -151,12 +156,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tickets", type=int, default=1000)
     ap.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    ap.add_argument("--database-url", default=None,
+                    help="a PostgreSQL server's maintenance database (implies --backend "
+                         f"postgres; default {PG_ADMIN_URL})")
     args = ap.parse_args()
+    if args.database_url:
+        args.backend = "postgres"
+    server = args.database_url or PG_ADMIN_URL
     gateway = FakeSms().start()
     try:
         with tempfile.TemporaryDirectory(prefix="motcua-bench-outbox-") as tmp, \
-                database(args.backend, Path(tmp), "base") as url_a, \
-                database(args.backend, Path(tmp), "outbox") as url_b:
+                database(args.backend, Path(tmp), "base", server) as url_a, \
+                database(args.backend, Path(tmp), "outbox", server) as url_b:
             folder = Path(tmp)
             base = Side(url_a, False, None, folder / "base.jsonl")
             box = Side(url_b, True, gateway, folder / "messages.jsonl")

@@ -349,17 +349,18 @@ def proc_stat(pid: int) -> list[str] | None:
 
 
 @contextlib.contextmanager
-def pg_database(prefix: str = "motcua_bench") -> Iterator[str]:
-    """A fresh PostgreSQL database ``<prefix>_<random>`` (its name), always dropped."""
+def pg_database(prefix: str = "motcua_bench", admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
+    """A fresh PostgreSQL database ``<prefix>_<random>`` (its name), always dropped;
+    ``admin_url``: the server's maintenance database (libpq URL)."""
     import psycopg
 
     name = f"{prefix}_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield name
     finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -67,3 +67,46 @@ def wait_js(page: Any, expression: str, timeout: float = 30000) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {timeout / 1000:g} s: {expression}")
         page.wait_for_timeout(50)
+
+
+def outbox_messages(database_url: str, site_code: str = "HACTHANH") -> dict[str, int]:
+    """Messages of today at ``site_code`` in every state the supervisor's view tells apart:
+    SMS sent (2), waiting after failed attempts (1, due in an hour), failed for good (1),
+    dropped (1); a Zalo ZNS one sent. Written straight into the database (the server's outbox
+    worker has nothing due). Returns the SMS counts by column."""
+    import datetime as dt
+    import uuid
+
+    from sqlalchemy import select, update
+
+    from messaging.base import Message
+    from server.core.db import Database
+    from server.features import outbox
+    from server.models import OutboxMessage, Site
+
+    now = dt.datetime.now(dt.UTC)
+    db = Database(database_url)
+    try:
+        with db.write() as s:
+            site_id = s.scalar(select(Site.id).where(Site.code == site_code))
+            for i, (channel, status, error) in enumerate([
+                    ("sms", outbox.SENT, None), ("sms", outbox.SENT, None),
+                    ("sms", outbox.QUEUED, None),
+                    ("sms", outbox.FAILED, "invalid number (108)"),
+                    ("sms", outbox.DROPPED, "ticket called: not sent late"),
+                    ("zns", outbox.SENT, None)]):
+                key = f"e2e:{uuid.uuid4().hex}"
+                outbox.enqueue(s, Message(
+                    channel=channel, kind="called", to=f"+8491234{i:04d}", text="x",
+                    idempotency_key=key, ref="e2e", created_at=now), site_id=site_id,
+                    status=status, error=error,
+                    not_before=now + dt.timedelta(hours=1) if status == outbox.QUEUED else None)
+                if status == outbox.QUEUED:  # waiting after two failed attempts
+                    s.execute(update(OutboxMessage).where(OutboxMessage.idempotency_key == key)
+                              .values(attempts=2, last_error="HTTP 503"))
+                elif status == outbox.FAILED:  # refused at its first attempt
+                    s.execute(update(OutboxMessage).where(OutboxMessage.idempotency_key == key)
+                              .values(attempts=1))
+    finally:
+        db.dispose()
+    return {"msg_waiting": 1, "msg_sent": 2, "msg_dropped": 1, "msg_failed": 1}

@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 
 from server.features.seed import DEMO_PASSWORD
 from tests.e2e import a11y
-from tests.e2e.conftest import demo_site, wait_js
+from tests.e2e.conftest import demo_site, outbox_messages, wait_js
 
 pytestmark = pytest.mark.slow
 
@@ -161,11 +161,13 @@ def test_supervisor_tabs_advice_and_audit(site: dict[str, Any], browser: Any) ->
     requests.put(f"{base}/api/v1/counters/{counters[5][1]}/profile", timeout=10,
                  headers={"Authorization": f"Bearer {sup}"},
                  json={"services": [{"code": "land", "weight": 1}]}).raise_for_status()
+    outbox_messages(site["env"]["MOTCUA_DATABASE_URL"])  # the messages block and its problems
     ctx = browser.new_context(viewport=TV, locale="vi-VN")
     page = ctx.new_page()
     try:
         sign_in(page, base, "giamsat.hacthanh", "/supervisor/")
         expect(page.locator("#conn")).to_be_hidden()
+        expect(page.locator(".messages .msg-problems li")).to_have_count(2)
         expect(page.locator("#advice li.advice-summary")).to_have_count(1)
         api = page.evaluate("""async () => (await fetch('/api/v1/sites/HACTHANH/advice',
                                   {credentials: 'same-origin'})).json()""")

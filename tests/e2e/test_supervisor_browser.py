@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from server.cli import main
 from server.features.seed import DEMO_PASSWORD
-from tests.e2e.conftest import demo_site
+from tests.e2e.conftest import demo_site, outbox_messages
 
 pytestmark = pytest.mark.slow
 
@@ -254,3 +254,36 @@ def test_a_reception_point_counter_serves_the_ward_queue_and_the_ward_board_says
     for action in ("start", "finish"):
         assert post(base, f"/api/v1/tickets/{r.json()['ticket']['id']}/{action}",
                     point_clerk).status_code == 200
+
+
+def test_messages_block_per_channel_and_the_ones_in_trouble(demo: dict[str, Any],
+                                                             page: Any) -> None:
+    """The dashboard's ``messages`` block in the printers' column: today's messages per channel
+    (waiting, sent, no longer needed, failed for good), then those being retried or failed,
+    numbers masked; in Vietnamese and English."""
+    base = demo["server"].url
+    counts = outbox_messages(demo["env"]["MOTCUA_DATABASE_URL"])
+    sign_in(page, base, SUPERVISOR)
+    block = page.locator('section[data-site="HACTHANH"] .messages')
+    expect(block.get_by_role("heading", name="Tin nhắn gửi người dân hôm nay")).to_be_visible()
+    sms = block.locator('tr.msg-channel[data-channel="sms"]')
+    for column, n in counts.items():
+        expect(sms.locator(f'td[data-col="{column}"]')).to_have_text(str(n))
+    expect(sms.locator("th")).to_have_text("SMS")
+    zns = block.locator('tr.msg-channel[data-channel="zns"]')
+    expect(zns.locator("th")).to_have_text("Zalo ZNS")
+    expect(zns.locator('td[data-col="msg_sent"]')).to_have_text("1")
+    troubled = block.locator(".msg-problems li")
+    expect(troubled).to_have_count(2)
+    expect(block.locator(".msg-retrying .msg-status")).to_have_text("Đang thử lại")
+    expect(block.locator(".msg-retrying")).to_contain_text("HTTP 503")
+    expect(block.locator(".msg-failed .msg-status")).to_have_text("Lỗi, ngừng gửi")
+    text = block.inner_text()
+    assert "+8491234" not in text and "******" in text, text  # numbers masked
+
+    page.goto(f"{base}/supervisor/?site=HACTHANH&lang=en")
+    block = page.locator('section[data-site="HACTHANH"] .messages')
+    expect(block.get_by_role("heading", name="Messages to citizens today")).to_be_visible()
+    expect(block.locator(".msg-retrying .msg-status")).to_have_text("Being retried")
+    expect(block.locator("thead th")).to_have_text(
+        ["Channel", "Waiting", "Sent", "No longer needed", "Failed, not retried"])

@@ -626,3 +626,80 @@ def test_routing_urgency_counts_from_the_slot_not_the_check_in(
     clock.set(utc(TUESDAY, "08:55"))
     called = api.call_next(3)
     assert called is not None and called["id"] == walk_in["id"]
+
+
+def test_confirmation_and_reminder_go_through_the_outbox_and_a_cancel_drops_the_reminder(
+        api: Api, app: Any, db: Database, clock: Clock, booking_world: World) -> None:
+    """Against a gateway (the fake SMS one): the confirmation is sent at once, the reminder
+    waits in the outbox until the rules' reminder time the day before, in the site's zone, and
+    is then sent; a booking cancelled before that time never gets its reminder. Each message
+    has its idempotency key ``booking:{ref}:{kind}``, the one the gateway receives."""
+    from zoneinfo import ZoneInfo
+
+    from server.features import notifications
+    from server.rules import appointments as ap
+    from tests.fakegateway import FakeSms
+
+    gateway = FakeSms().start()
+    outbox_node = app.extensions["motcua_outbox"]
+
+    def send_due() -> None:
+        outbox_node.dispatcher.run_once(wait=True)
+
+    def messages(ref: str) -> dict[str, OutboxMessage]:
+        with db.read() as s:
+            return {m.kind: m for m in s.scalars(select(OutboxMessage).where(
+                OutboxMessage.ref == ref))}
+
+    try:
+        with db.write() as s:
+            site = s.scalar(select(Site).where(Site.code == "HT"))
+            assert site is not None
+            tz = site.timezone
+            notifications.configure_channel(s, site.id, "sms", config=gateway.config(),
+                                            now=clock(), policy=outbox_node.policy)
+        refs = []
+        for id_number, phone in ((ID, PHONE), ("001234567891", "0912345679")):
+            r = book(api, id_number=id_number, phone=phone)
+            assert r.status_code == 201, r.get_json()
+            refs.append(r.get_json()["booking"]["ref"])
+            r = api.call("POST", f"/api/v1/bookings/{refs[-1]}/confirm",
+                         json={"code": otp_of(db, refs[-1])})
+            assert r.status_code == 200, r.get_json()
+            token = r.get_json()["booking"]["token"]
+        kept, cancelled = refs
+        remind_at = dt.datetime.combine(TUESDAY - dt.timedelta(days=1), ap.REMINDER_LOCAL_TIME,
+                                        ZoneInfo(tz)).astimezone(dt.UTC)
+        assert remind_at == utc(TUESDAY - dt.timedelta(days=1), "17:00")  # HT: Asia/Ho_Chi_Minh
+        for ref in refs:
+            rows = messages(ref)
+            assert {k: m.idempotency_key for k, m in rows.items()} == {
+                kind: f"booking:{ref}:{kind}"
+                for kind in ("booking_code", "booking_confirmed", "booking_reminder")}
+            assert all(m.channel == "sms" and m.status == "queued" for m in rows.values())
+            assert rows["booking_reminder"].next_attempt_at == remind_at
+            assert rows["booking_confirmed"].next_attempt_at == clock()
+
+        send_due()
+        assert set(gateway.accepted) == {f"booking:{ref}:{kind}" for ref in refs
+                                         for kind in ("booking_code", "booking_confirmed")}
+        assert messages(kept)["booking_reminder"].status == "queued"  # not before its time
+
+        r = api.call("POST", f"/api/v1/bookings/{token}/cancel")  # the second booking
+        assert r.status_code == 200, r.get_json()
+        dropped = messages(cancelled)["booking_reminder"]
+        assert (dropped.status, dropped.last_error) == ("dropped", "booking cancelled")
+
+        clock.set(remind_at - dt.timedelta(minutes=1))
+        send_due()
+        assert f"booking:{kept}:booking_reminder" not in gateway.accepted
+        clock.set(remind_at)
+        send_due()
+        assert f"booking:{kept}:booking_reminder" in gateway.accepted
+        assert f"booking:{cancelled}:booking_reminder" not in gateway.accepted
+        assert messages(kept)["booking_reminder"].status == "sent"
+        assert messages(cancelled)["booking_reminder"].status == "dropped"
+        assert "Nhắc lịch hẹn" in gateway.accepted[f"booking:{kept}:booking_reminder"][
+            "body"]["Content"]
+    finally:
+        gateway.stop()

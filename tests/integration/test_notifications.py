@@ -274,3 +274,55 @@ def test_a_message_whose_key_is_stored_is_not_written_again(db: Database) -> Non
         assert outbox.enqueue(s, message) is False
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+#: Statements of one call-next unit of work with the outbox's hook, when it writes the called
+#: ticket's "called" message and the "near" message of the ticket now 3 ahead. Pinned: the
+#: hook reuses the line the call read for the screens and reads only the first N+1 of it, so
+#: the count does not grow with the line (it read every waiting ticket with a number, and
+#: counted the places of those beyond the loaded heads one query each).
+CALL_NEXT_STATEMENTS = {"sqlite": 35, "postgresql": 34}
+
+
+def test_call_next_with_the_outbox_runs_a_fixed_number_of_statements(
+        api: Any, app: Any, db: Database, clock: Any) -> None:
+    from sqlalchemy import event
+
+    from server.core.auth import Principal
+    from server.features import tickets
+
+    system = Principal(kind="system", id=None, role="system", site_id=None)
+    counter = api.world.counters[1]
+
+    def call_counted() -> tuple[int, dict[str, Any]]:
+        statements: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            with db.write() as s:
+                view = tickets.call_next(s, system, counter, clock(), "http://motcua.test")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert view is not None
+        with db.write() as s:
+            tickets.ticket_action(s, system, view["id"], "no_show", clock(), "")
+        return len(statements), view
+
+    def written() -> set[str]:
+        return {m.idempotency_key for m in rows(db)}
+
+    first = [issue_with_phone(api, phone=f"09123{i:05d}").get_json() for i in range(8)]
+    short, called = call_counted()  # 8 waiting: the 5th now has 3 ahead
+    assert called["id"] == first[0]["id"]
+    assert {f"ticket:{first[0]['id']}:called", f"ticket:{first[4]['id']}:near"} <= written()
+    for i in range(60):
+        issue_with_phone(api, phone=f"09124{i:05d}")
+    before = written()
+    long, called = call_counted()  # 66 waiting, every one with a number
+    assert called["id"] == first[1]["id"]
+    assert written() - before == {f"ticket:{first[1]['id']}:called",
+                                  f"ticket:{first[5]['id']}:near"}
+    assert short == long == CALL_NEXT_STATEMENTS[db.engine.dialect.name], (short, long)
