@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
@@ -143,6 +144,18 @@ class Catalogs:
         if got is None and lang != DEFAULT:
             got = self.entries(DEFAULT).get((area, key))
         return key if got is None else got
+
+    def both(self, area: str, key: str, **params: Any) -> dict[str, str]:
+        """One text in every language (``{"vi": …, "en": …}``, what the API returns for a
+        page to show in its own language), its ``{name}`` placeholders filled. A parameter
+        given as such a dict (a service's name in each language) is taken in each language."""
+        return {
+            lang: self.text(area, key, lang).format(**{
+                name: value[lang] if isinstance(value, dict) else value
+                for name, value in params.items()
+            })
+            for lang in LANGS
+        }
 
     def translations(self, lang: str) -> Translations:
         """A gettext object (compiled in memory, again when a file changed) for Flask-Babel

@@ -61,6 +61,7 @@ AREA_ROOTS: dict[str, tuple[str, ...]] = {
     "fences": ("server/features/fences.py",),
     "receipt": ("server/features/receipts.py",),
     "speech": ("server/web/speech.py",),
+    "supervision": ("server/features/supervision.py", "server/api/supervision.py"),
 }
 
 
@@ -342,12 +343,10 @@ VI_LITERALS_ALLOWED: dict[str, tuple[int, str]] = {
     "server/features/audit_log.py": (96, "not moved yet: the audit page's action labels"),
     "server/rules/advice.py": (29, "not moved yet: staffing advice sentences (pure rules)"),
     "server/rules/fields.py": (20, "not moved yet: field validation messages (pure rules)"),
-    "server/features/supervision.py": (17, "not moved yet: the dashboard's alerts"),
     "server/features/notifications.py": (
         14, "not moved yet: default message templates a site may replace; sample values"),
     "server/node/preflight.py": (12, "not moved yet: operator's start-up checks"),
     "server/features/dossiers.py": (11, "not moved yet: dossier step names, ID field names"),
-    "server/api/supervision.py": (8, "not moved yet: the supervisor's health banner"),
     "server/features/catalog.py": (5, "not moved yet: the procedure import's CSV errors"),
     "server/features/bookings.py": (3, "not moved yet: the booking's calendar file text"),
     "server/api/admin.py": (2, "not moved yet: two field messages of the admin API"),
