@@ -61,6 +61,7 @@ AREA_ROOTS: dict[str, tuple[str, ...]] = {
     "fences": ("server/features/fences.py",),
     "receipt": ("server/features/receipts.py",),
     "speech": ("server/web/speech.py",),
+    "advice": ("server/features/advice.py",),
     "audit": ("server/features/audit_log.py",),
     "supervision": ("server/features/supervision.py", "server/api/supervision.py"),
 }
@@ -341,7 +342,6 @@ VI_LITERALS_ALLOWED: dict[str, tuple[int, str]] = {
     "server/node/shutdown.py": (
         1, "a bilingual websocket close reason written before the catalogs could be read"),
     # User-facing wording not moved to the catalogs yet (each a separate piece of work).
-    "server/rules/advice.py": (29, "not moved yet: staffing advice sentences (pure rules)"),
     "server/rules/fields.py": (20, "not moved yet: field validation messages (pure rules)"),
     "server/features/notifications.py": (
         14, "not moved yet: default message templates a site may replace; sample values"),
