@@ -31,7 +31,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from printers.uri import PolicyError, UriPolicy, check_policy
-from server.core import auth
+from server.core import auth, field_words
 from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.catalogs import catalogs
@@ -143,7 +143,8 @@ class _Check:
         try:
             return check(value, **kw)
         except rules.FieldProblem as exc:
-            self.errors.setdefault(field, (exc.sentence("vi"), exc.sentence("en")))
+            self.errors.setdefault(field, (field_words.sentence(exc, "vi"),
+                                           field_words.sentence(exc, "en")))
             return None
 
     def done(self) -> None:
@@ -545,7 +546,8 @@ def save_counter(
         try:
             w = rules.weight(weight, held=(services[code].id, weight) in held_weights)
         except rules.FieldProblem as exc:
-            c.errors.setdefault("services", (exc.sentence("vi"), exc.sentence("en")))
+            c.errors.setdefault("services", (field_words.sentence(exc, "vi"),
+                                             field_words.sentence(exc, "en")))
             continue
         profile.append((services[code], w))
     c.done()
