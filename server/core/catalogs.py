@@ -145,6 +145,13 @@ class Catalogs:
             got = self.entries(DEFAULT).get((area, key))
         return key if got is None else got
 
+    def entry(self, area: str, key: str) -> dict[str, str] | None:
+        """One entry in every language as written (``{"vi": …, "en": …}``); None when no
+        catalog has it (the caller then shows the code it looked up)."""
+        if (area, key) not in self.entries(DEFAULT):
+            return None
+        return {lang: self.text(area, key, lang) for lang in LANGS}
+
     def both(self, area: str, key: str, **params: Any) -> dict[str, str]:
         """One text in every language (``{"vi": …, "en": …}``, what the API returns for a
         page to show in its own language), its ``{name}`` placeholders filled. A parameter

@@ -90,7 +90,8 @@ STATUS_CODES: dict[str, int] = {
     "challenge_replayed": 409,
 }
 # A parameter named like one of these areas is a key shown in the language of the message.
-_NAMED = {"action": "errors.action", "status": "errors.status", "what": "errors.what"}
+_NAMED = {"action": "errors.action", "status": "errors.status", "what": "errors.what",
+          "field": "errors.field"}
 
 
 class AppError(Exception):

@@ -29,10 +29,7 @@ AREA = "audit"
 
 def words(kind: str, code: str) -> dict[str, str] | None:
     """The catalogs' ``<kind>_<code>`` entry in both languages; None when there is none."""
-    key = f"{kind}_{code}"
-    if (AREA, key) not in catalogs.entries(DEFAULT):
-        return None
-    return {lang: catalogs.text(AREA, key, lang) for lang in LANGS}
+    return catalogs.entry(AREA, f"{kind}_{code}")
 
 
 def _words_or_code(kind: str, code: str) -> dict[str, str]:
