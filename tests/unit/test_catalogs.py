@@ -28,8 +28,10 @@ _spec.loader.exec_module(i18n_import)
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 # Areas whose text citizens read (kiosk, wall display, a ticket's or dossier's page on their
-# phone, the pairing page on a kiosk's screen, and the errors a kiosk or tracking page shows).
-CITIZEN_AREAS = ("kiosk", "display", "track", "dossier", "book", "pair", "errors", "errors.what")
+# phone, the pairing page on a kiosk's screen, the errors a kiosk or tracking page shows, and
+# the messages sent to their phone).
+CITIZEN_AREAS = ("kiosk", "display", "track", "dossier", "book", "pair", "errors", "errors.what",
+                 "notifications")
 # docs/glossary.md, "Never to citizens": the informal "you", blame, custody.
 FORBIDDEN_VI = {
     "bạn": re.compile(r"(?<!\w)bạn(?!\w)", re.IGNORECASE),
@@ -62,6 +64,7 @@ AREA_ROOTS: dict[str, tuple[str, ...]] = {
     "dossiers": ("server/features/dossiers.py",),
     "fences": ("server/features/fences.py",),
     "fields": ("server/rules/fields.py",),
+    "notifications": ("server/features/notifications.py",),
     "receipt": ("server/features/receipts.py",),
     "speech": ("server/web/speech.py",),
     "advice": ("server/features/advice.py",),
@@ -346,7 +349,8 @@ VI_LITERALS_ALLOWED: dict[str, tuple[int, str]] = {
         1, "a bilingual websocket close reason written before the catalogs could be read"),
     # User-facing wording not moved to the catalogs yet (each a separate piece of work).
     "server/features/notifications.py": (
-        14, "not moved yet: default message templates a site may replace; sample values"),
+        3, "sample values (a site, service and procedure name) a template's length is checked "
+           "with: data, not shown"),
     "server/node/preflight.py": (12, "not moved yet: operator's start-up checks"),
     "server/features/catalog.py": (5, "not moved yet: the procedure import's CSV errors"),
     "server/features/bookings.py": (3, "not moved yet: the booking's calendar file text"),
