@@ -92,6 +92,13 @@ class FieldErrors(AppError):
         return {k: (en if lang == "en" else vi) for k, (vi, en) in self.fields.items()}
 
 
+def field_message(key: str, **params: Any) -> tuple[str, str]:
+    """A field's message (the catalogs' "admin.fields" entry ``key``), Vietnamese and
+    English, its placeholders filled: what :class:`FieldErrors` carries per field."""
+    vi, en = (catalogs.text("admin.fields", key, lang) for lang in ("vi", "en"))
+    return vi.format(**params), en.format(**params)
+
+
 class _Check:
     """Collects field errors; :meth:`done` raises them all at once."""
 
@@ -100,8 +107,7 @@ class _Check:
 
     def add(self, field: str, key: str, **params: Any) -> None:
         if field not in self.errors:
-            vi, en = (catalogs.text("admin.fields", key, lang) for lang in ("vi", "en"))
-            self.errors[field] = (vi.format(**params), en.format(**params))
+            self.errors[field] = field_message(key, **params)
 
     def text(self, data: dict[str, Any], field: str, n: int, required: bool = True) -> str | None:
         value = data.get(field)
