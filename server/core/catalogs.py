@@ -42,6 +42,15 @@ def po_path(root: Path, lang: str) -> Path:
     return root / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+def fill(template: str, **values: Any) -> str:
+    """A text with its ``{name}`` placeholders filled; a province's text with a misspelt one
+    is shown as written rather than failing the page or the message."""
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
 def read_catalog(path: Path, lang: str) -> Catalog:
     with path.open("rb") as f:
         return read_po(f, locale=lang)
@@ -152,12 +161,16 @@ class Catalogs:
             return None
         return {lang: self.text(area, key, lang) for lang in LANGS}
 
+    def say(self, area: str, key: str, lang: str = DEFAULT, **params: Any) -> str:
+        """One text with its ``{name}`` placeholders filled (see :func:`fill`)."""
+        return fill(self.text(area, key, lang), **params)
+
     def both(self, area: str, key: str, **params: Any) -> dict[str, str]:
         """One text in every language (``{"vi": …, "en": …}``, what the API returns for a
         page to show in its own language), its ``{name}`` placeholders filled. A parameter
         given as such a dict (a service's name in each language) is taken in each language."""
         return {
-            lang: self.text(area, key, lang).format(**{
+            lang: self.say(area, key, lang, **{
                 name: value[lang] if isinstance(value, dict) else value
                 for name, value in params.items()
             })

@@ -13,7 +13,7 @@ from server.rules.fields import FieldProblem
 def say(problem: FieldProblem, lang: str) -> str:
     """"must be a whole number from 1 to 600"; a booking setting's problem names it first
     ("per_day: must be ...")."""
-    text = catalogs.text("fields", problem.message, lang).format(**problem.params)
+    text = catalogs.say("fields", problem.message, lang, **problem.params)
     return f"{problem.setting}: {text}" if problem.setting else text
 
 

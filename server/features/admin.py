@@ -95,8 +95,8 @@ class FieldErrors(AppError):
 def field_message(key: str, **params: Any) -> tuple[str, str]:
     """A field's message (the catalogs' "admin.fields" entry ``key``), Vietnamese and
     English, its placeholders filled: what :class:`FieldErrors` carries per field."""
-    vi, en = (catalogs.text("admin.fields", key, lang) for lang in ("vi", "en"))
-    return vi.format(**params), en.format(**params)
+    return (catalogs.say("admin.fields", key, "vi", **params),
+            catalogs.say("admin.fields", key, "en", **params))
 
 
 class _Check:

@@ -162,7 +162,7 @@ def site_advice(
 
 
 def _say(key: str, lang: str, **params: Any) -> str:
-    return catalogs.text("advice", key, lang).format(**params)
+    return catalogs.say("advice", key, lang, **params)
 
 
 def verdict(s: advice.ServiceAdvice, lang: str) -> str:

@@ -459,10 +459,10 @@ def calendar_file(session: Session, token: str, now: dt.datetime, base_url: str)
     def stamp(at: dt.datetime) -> str:
         return at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
-    title = catalogs.text("bookings", "calendar_title", lang).format(
-        service=service.name_vi if vi else service.name_en,
-        site=site.name_vi if vi else site.name_en)
-    note = catalogs.text("bookings", "calendar_note", lang).format(code=booking.code)
+    title = catalogs.say("bookings", "calendar_title", lang,
+                         service=service.name_vi if vi else service.name_en,
+                         site=site.name_vi if vi else site.name_en)
+    note = catalogs.say("bookings", "calendar_note", lang, code=booking.code)
     lines = [
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Motcua//Appointments//VI",
         "CALSCALE:GREGORIAN", "METHOD:PUBLISH", "BEGIN:VEVENT",

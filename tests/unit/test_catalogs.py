@@ -272,9 +272,11 @@ ASKED: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("admin.fields", ("server/features",), r"\.add\(\s*\w+,\s*[\"']([a-z][a-z0-9_]*)[\"']"),
     ("admin.fields", ("server",), r"field_message\(\s*[\"']([a-z][a-z0-9_]*)[\"']"),
 )
-# Python that names its area and key: catalogs.text("area", "key"), pgettext("area", "key").
+# Python that names its area and key: catalogs.text("area", "key") (or .say, .both, .entry),
+# pgettext("area", "key").
 _NAMED_LOOKUP = re.compile(
-    r"(?:catalogs\.text|pgettext)\(\s*[\"']([a-z][a-z.]*)[\"'],\s*[\"']([a-z][a-z0-9_]*)[\"']")
+    r"(?:catalogs\.(?:text|say|both|entry)|pgettext)\(\s*[\"']([a-z][a-z.]*)[\"'],"
+    r"\s*[\"']([a-z][a-z0-9_]*)[\"']")
 
 
 def _files(rel: str, root: Path = ROOT) -> list[Path]:
@@ -393,3 +395,24 @@ def test_a_new_vietnamese_literal_is_found(tmp_path: Path) -> None:
     (tmp_path / "server" / "x.py").write_text(
         '"""Tài liệu."""\nMSG = "Mời Quý khách"\nNAME = "José"\n', encoding="utf-8")
     assert vietnamese_literals(tmp_path) == {"server/x.py": [(2, "Mời Quý khách")]}
+
+
+def test_a_text_in_both_languages_is_filled_and_a_misspelt_placeholder_shows_as_written(
+    tmp_path: Path,
+) -> None:
+    """``both``: a name given per language is taken in each; a province's text whose
+    placeholder is misspelt is shown as written instead of failing the dashboard."""
+    over = tmp_path / "vi" / "LC_MESSAGES"
+    over.mkdir(parents=True)
+    (over / "messages.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+        'msgctxt "supervision"\nmsgid "counter_idle"\nmsgstr "Quầy {countr} rảnh"\n',
+        encoding="utf-8")
+    cats = Catalogs(tmp_path, recheck_s=0)
+    got = cats.both("supervision", "counter_idle", counter=3, minutes="7",
+                    queues={"vi": "Hộ tịch (2)", "en": "Civil status (2)"})
+    assert got == {"vi": "Quầy {countr} rảnh",
+                   "en": "Counter 3 idle for 7 min while queues are long: Civil status (2)"}
+    assert cats.entry("supervision", "no_such_key") is None
+    assert Catalogs().entry("dossiers", "status_received") == {"vi": "Đã tiếp nhận",
+                                                               "en": "Received"}
