@@ -372,9 +372,11 @@ def _data(model: type[BaseModel]) -> dict[str, Any]:
         for e in exc.errors():
             name = str(e["loc"][0]) if e["loc"] else "body"
             if e["type"] == "extra_forbidden":
-                fields.setdefault(name, ("Trường không được hỗ trợ.", "Unknown field."))
+                fields.setdefault(name, admin.field_message("unknown_field"))
             else:
-                fields.setdefault(name, ("Giá trị không hợp lệ.", f"Invalid value: {e['msg']}"))
+                # Pydantic's reason is English: the English line alone gives it.
+                vi, en = admin.field_message("invalid_value")
+                fields.setdefault(name, (vi, f"{en}: {e['msg']}"))
         raise admin.FieldErrors(fields) from None
     return parsed.model_dump(exclude_unset=False)
 

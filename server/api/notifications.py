@@ -23,6 +23,7 @@ from server.api.http import (
 )
 from server.core import auth
 from server.core.auth import Principal
+from server.core.catalogs import catalogs
 from server.core.lookups import get_site
 from server.features import admin, notifications
 from server.models import Service
@@ -86,15 +87,6 @@ class OutboxOut(BaseModel):
     problems: list[dict[str, Any]]
 
 
-CONSENT = {
-    "vi": "Quý khách đồng ý nhận tối đa 2 tin nhắn về số thứ tự này (khi sắp đến lượt và khi "
-          "được mời đến quầy). Số điện thoại chỉ dùng cho việc này và được xóa vào cuối ngày.",
-    "en": "You agree to receive at most 2 messages about this ticket (when your turn is near "
-          "and when you are called to a counter). The number is used only for this and deleted "
-          "at the end of the day.",
-}
-
-
 def _policy() -> notifications.Policy:
     policy: notifications.Policy = current_app.extensions["motcua_outbox"].policy
     return policy
@@ -114,7 +106,7 @@ def offer(site: str) -> Response:
         return {
             "available": notifications.offers_messages(s, row.id, policy),
             "near_ahead": {sv.code: notifications.near_ahead(sv) for sv in services},
-            "consent": CONSENT,
+            "consent": catalogs.both("notifications", "consent"),
             "consent_version": notifications.CONSENT_VERSION,
         }
 

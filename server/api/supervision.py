@@ -25,6 +25,7 @@ from server.api.http import (
 )
 from server.api.schemas import AuditChangeOut, Names, Strict
 from server.core.auth import Principal
+from server.core.catalogs import catalogs
 from server.core.errors import AppError
 from server.features import supervision
 
@@ -236,10 +237,8 @@ def site_dashboard(site: str) -> Response:
     return read_json(board)
 
 
-PARTS = {"database": ("Cơ sở dữ liệu", "The database"),
-         "redis": ("Kết nối giữa các máy chủ (Redis)", "The link between servers (Redis)"),
-         "schema": ("Cấu trúc cơ sở dữ liệu (chưa nâng cấp)",
-                    "The database schema (not upgraded)")}
+# The parts whose outage has a name in the catalogs ("supervision", "part_<part>").
+PARTS = ("database", "redis", "schema")
 
 
 def outage_alerts(site: str, timezone: str) -> list[dict[str, Any]]:
@@ -247,20 +246,20 @@ def outage_alerts(site: str, timezone: str) -> list[dict[str, Any]]:
     alerts: critical while open, a warning once over (the supervisor knows what happened)."""
     alerts = []
     for incident in ctx().db.incidents.current():
-        vi, en = PARTS.get(incident.part, (incident.part, incident.part))
+        part: str | dict[str, str] = incident.part
+        if incident.part in PARTS:
+            part = catalogs.both("supervision", f"part_{incident.part}")
         start = dt.datetime.fromtimestamp(incident.started, ZoneInfo(timezone)).strftime("%H:%M")
         if incident.ended is None:
-            degraded_vi = (" Hệ thống vẫn nhận và gọi số; màn hình ở máy chủ khác có thể chậm "
-                           "cập nhật.") if incident.part == "redis" else ""
-            degraded_en = (" Tickets are still issued and called; screens on other servers "
-                           "may lag.") if incident.part == "redis" else ""
-            text = {"vi": f"{vi} đang gián đoạn (từ {start}).{degraded_vi}",
-                    "en": f"{en} is unavailable (since {start}).{degraded_en}"}
+            text = catalogs.both("supervision", "outage_open", part=part, start=start)
+            if incident.part == "redis":
+                # Tickets go on through the database alone: say so after the outage itself.
+                still = catalogs.both("supervision", "redis_degraded")
+                text = {lang: f"{text[lang]} {still[lang]}" for lang in text}
         else:
-            text = {"vi": f"{vi} đã gián đoạn {incident.ended - incident.started:.0f} giây "
-                          f"(từ {start}), nay đã hoạt động lại.",
-                    "en": f"{en} was unavailable for {incident.ended - incident.started:.0f} s "
-                          f"(from {start}); it works again."}
+            text = catalogs.both(
+                "supervision", "outage_ended", part=part, start=start,
+                seconds=f"{incident.ended - incident.started:.0f}")
         alerts.append({
             "kind": f"{incident.part}_unavailable",
             "severity": "critical" if incident.ended is None else "warning",

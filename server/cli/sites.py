@@ -11,6 +11,7 @@ import click
 from sqlalchemy import select
 
 from server.cli.common import find_site, open_db, settings_from_env
+from server.core import field_words
 from server.core.db import Database
 from server.features import seed
 from server.models import SITE_KINDS, Counter, Service
@@ -26,7 +27,7 @@ def _rule(label: str, check: Any, value: Any, **kw: Any) -> Any:
     try:
         return check(value, **kw)
     except fields.FieldProblem as exc:
-        raise click.ClickException(f"{label} {value!r}: {exc.en}") from None
+        raise click.ClickException(f"{label} {value!r}: {field_words.say(exc, 'en')}") from None
 
 
 @click.group(help="Sites: the provincial centre, commune centres, extra reception points.")

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
@@ -39,6 +40,15 @@ RECHECK_S = 1.0
 
 def po_path(root: Path, lang: str) -> Path:
     return root / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def fill(template: str, **values: Any) -> str:
+    """A text with its ``{name}`` placeholders filled; a province's text with a misspelt one
+    is shown as written rather than failing the page or the message."""
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return template
 
 
 def read_catalog(path: Path, lang: str) -> Catalog:
@@ -143,6 +153,29 @@ class Catalogs:
         if got is None and lang != DEFAULT:
             got = self.entries(DEFAULT).get((area, key))
         return key if got is None else got
+
+    def entry(self, area: str, key: str) -> dict[str, str] | None:
+        """One entry in every language as written (``{"vi": …, "en": …}``); None when no
+        catalog has it (the caller then shows the code it looked up)."""
+        if (area, key) not in self.entries(DEFAULT):
+            return None
+        return {lang: self.text(area, key, lang) for lang in LANGS}
+
+    def say(self, area: str, key: str, lang: str = DEFAULT, **params: Any) -> str:
+        """One text with its ``{name}`` placeholders filled (see :func:`fill`)."""
+        return fill(self.text(area, key, lang), **params)
+
+    def both(self, area: str, key: str, **params: Any) -> dict[str, str]:
+        """One text in every language (``{"vi": …, "en": …}``, what the API returns for a
+        page to show in its own language), its ``{name}`` placeholders filled. A parameter
+        given as such a dict (a service's name in each language) is taken in each language."""
+        return {
+            lang: self.say(area, key, lang, **{
+                name: value[lang] if isinstance(value, dict) else value
+                for name, value in params.items()
+            })
+            for lang in LANGS
+        }
 
     def translations(self, lang: str) -> Translations:
         """A gettext object (compiled in memory, again when a file changed) for Flask-Babel

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.core.catalogs import DEFAULT, LANGS, catalogs
+from server.core.catalogs import DEFAULT, LANGS, catalogs, fill
 
 # The HTTP status of each error code. Its message, in each language, is the catalogs' entry
 # of the same key (area "errors"; docs/operations.md, "Wording"): a province can reword it.
@@ -90,7 +90,8 @@ STATUS_CODES: dict[str, int] = {
     "challenge_replayed": 409,
 }
 # A parameter named like one of these areas is a key shown in the language of the message.
-_NAMED = {"action": "errors.action", "status": "errors.status", "what": "errors.what"}
+_NAMED = {"action": "errors.action", "status": "errors.status", "what": "errors.what",
+          "field": "errors.field"}
 
 
 class AppError(Exception):
@@ -122,10 +123,7 @@ class AppError(Exception):
         for name, value in self.params.items():
             if name.endswith(f"_{lang}"):
                 values[name[: -len(lang) - 1]] = value
-        try:
-            return template.format(**values)
-        except (KeyError, IndexError, ValueError):
-            return template
+        return fill(template, **values)
 
 
 def not_found(what: str) -> AppError:

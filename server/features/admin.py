@@ -31,7 +31,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from printers.uri import PolicyError, UriPolicy, check_policy
-from server.core import auth
+from server.core import auth, field_words
 from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.catalogs import catalogs
@@ -92,6 +92,13 @@ class FieldErrors(AppError):
         return {k: (en if lang == "en" else vi) for k, (vi, en) in self.fields.items()}
 
 
+def field_message(key: str, **params: Any) -> tuple[str, str]:
+    """A field's message (the catalogs' "admin.fields" entry ``key``), Vietnamese and
+    English, its placeholders filled: what :class:`FieldErrors` carries per field."""
+    return (catalogs.say("admin.fields", key, "vi", **params),
+            catalogs.say("admin.fields", key, "en", **params))
+
+
 class _Check:
     """Collects field errors; :meth:`done` raises them all at once."""
 
@@ -100,8 +107,7 @@ class _Check:
 
     def add(self, field: str, key: str, **params: Any) -> None:
         if field not in self.errors:
-            vi, en = (catalogs.text("admin.fields", key, lang) for lang in ("vi", "en"))
-            self.errors[field] = (vi.format(**params), en.format(**params))
+            self.errors[field] = field_message(key, **params)
 
     def text(self, data: dict[str, Any], field: str, n: int, required: bool = True) -> str | None:
         value = data.get(field)
@@ -143,7 +149,8 @@ class _Check:
         try:
             return check(value, **kw)
         except rules.FieldProblem as exc:
-            self.errors.setdefault(field, (exc.sentence("vi"), exc.sentence("en")))
+            self.errors.setdefault(field, (field_words.sentence(exc, "vi"),
+                                           field_words.sentence(exc, "en")))
             return None
 
     def done(self) -> None:
@@ -545,7 +552,8 @@ def save_counter(
         try:
             w = rules.weight(weight, held=(services[code].id, weight) in held_weights)
         except rules.FieldProblem as exc:
-            c.errors.setdefault("services", (exc.sentence("vi"), exc.sentence("en")))
+            c.errors.setdefault("services", (field_words.sentence(exc, "vi"),
+                                             field_words.sentence(exc, "en")))
             continue
         profile.append((services[code], w))
     c.done()

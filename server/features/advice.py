@@ -1,5 +1,9 @@
 """The advice for a site now: reads the last 30-60 minutes of tickets and the counters, then
-asks the pure ``server.advice`` for needs and suggestions. Used by the API and the simulator."""
+asks the pure ``server.advice`` for needs and suggestions. Used by the API and the simulator.
+
+The advice's words (a service's verdict, the summary, each suggestion) are the catalogs'
+"advice" entries, put together here from the figures the pure rules give: every screen shows
+these and never words a verdict of its own."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from server.core import auth
 from server.core.auth import Principal
+from server.core.catalogs import LANGS, catalogs
 from server.core.lookups import get_site
 from server.features.queues import attended_counters, service_minutes
 from server.models import Counter, CounterService, Service, Site, Ticket
@@ -143,7 +148,7 @@ def site_advice(
     site = get_site(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
     loads, counters = loads_and_counters(session, site, now)
-    result = advice.advise(loads, counters).as_dict()
+    result = worded(advice.advise(loads, counters))
     span = loads[0].window_min if loads else WINDOW.total_seconds() / 60
     return {
         "site": site.code,
@@ -151,3 +156,86 @@ def site_advice(
         "window_minutes": round(span),
         **result,
     }
+
+
+# --- the advice in words ----------------------------------------------------------------------
+
+
+def _say(key: str, lang: str, **params: Any) -> str:
+    return catalogs.say("advice", key, lang, **params)
+
+
+def verdict(s: advice.ServiceAdvice, lang: str) -> str:
+    """A service's state in words, with the figures behind it."""
+    figures = {
+        "name": s.name_vi if lang == "vi" else s.name_en,
+        "within": advice.percent(s.service_level, lang),
+        "target": advice.number(s.sla_min, lang),
+        "needed": s.needed,
+        "capacity": advice.number(s.capacity, lang),
+        "p90": "–" if s.p90_min is None else advice.number(s.p90_min, lang),
+    }
+    return _say(f"verdict_{s.state}", lang, **figures)
+
+
+def summary(a: advice.Advice, lang: str) -> str:
+    """One line over the verdicts: which services miss the level, and whether a move or an
+    opening is suggested. Never "enough counters" while one service misses it."""
+    lacking = a.lacking()
+    if not lacking:
+        return _say("summary_ok", lang, level=advice.percent(a.level, lang))
+    names = ", ".join((s.name_vi if lang == "vi" else s.name_en) for s in lacking)
+    key = "summary_short_many" if len(lacking) > 1 else "summary_short_one"
+    head = _say(key, lang, count=len(lacking), names=names)
+    if a.suggestions:
+        return head
+    return f"{head} {_say('summary_no_move', lang)}"
+
+
+def change(before: float | None, after: float | None, lang: str) -> str:
+    """'38 → about 12 min', 'overloaded → about 12 min', 'overloaded → still overloaded'."""
+    if before is None:
+        b = _say("change_overloaded", lang)
+    elif after is None:
+        b = _say("change_minutes", lang, minutes=round(before))
+    else:
+        b = f"{round(before)}"
+    if after is None:
+        a = _say("change_still_overloaded", lang)
+    else:
+        a = _say("change_about", lang, minutes=round(after))
+    return f"{b} → {a}"
+
+
+def suggestion_text(x: advice.Suggestion, lang: str) -> str:
+    """A move ("Counter 5 also serves Land first (Business kept, second): Land P90 wait
+    38 → about 12 min") or an opening, in words."""
+    moved = change(x.before_p90, x.after_p90, lang)
+    service = x.to_name[lang]
+    if x.kind == "open":
+        return _say("open", lang, counter=x.counter_number, service=service, change=moved)
+    moved = _say("move_change", lang, service=service, change=moved)
+    if x.kept_names or x.keeps_other_sites:
+        kept = (", ".join(n[lang] for n in x.kept_names) if x.kept_names
+                else _say("kept_other_sites", lang))
+        return _say("move_also", lang, counter=x.counter_number, service=service, kept=kept,
+                    change=moved)
+    return _say("move_only", lang, counter=x.counter_number, service=service, change=moved)
+
+
+def worded(a: advice.Advice) -> dict[str, Any]:
+    """The advice as the API returns it: the rules' figures with each verdict, suggestion and
+    the summary in both languages."""
+    out = a.as_dict()
+    out["services"] = [
+        {**d, "verdict": {lang: verdict(s, lang) for lang in LANGS}}
+        for d, s in zip(out["services"], a.services, strict=True)
+    ]
+    suggestions = []
+    for d, x in zip(out["suggestions"], a.suggestions, strict=True):
+        action = d.pop("action")
+        suggestions.append(
+            {**d, "text": {lang: suggestion_text(x, lang) for lang in LANGS}, "action": action})
+    out["suggestions"] = suggestions
+    out["summary"] = {lang: summary(a, lang) for lang in LANGS}
+    return out

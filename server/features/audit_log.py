@@ -16,121 +16,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.core import formats
+from server.core.catalogs import DEFAULT, LANGS, catalogs
 from server.models import ApiToken, AuditLog, Counter, Device, Service, User
 
-# The actions the code audits (core/audit.py callers), in words. An action missing here is
-# shown as its code: tests/integration/test_audit_log.py fails when one is missing.
-ACTIONS: dict[str, tuple[str, str]] = {
-    "site.create": ("Tạo điểm phục vụ", "Site created"),
-    "site.update": ("Sửa điểm phục vụ", "Site changed"),
-    "site.interleave": ("Đổi tỉ lệ gọi ưu tiên", "Priority ratio changed"),
-    "site.ticker": ("Đổi dòng chữ chạy", "Ticker line changed"),
-    "service.create": ("Tạo lĩnh vực", "Service created"),
-    "service.update": ("Sửa lĩnh vực", "Service changed"),
-    "outbox.retry": ("Gửi lại tin nhắn chưa gửi được", "Undelivered message sent again"),
-    "counter.create": ("Tạo quầy", "Counter created"),
-    "counter.update": ("Sửa quầy", "Counter changed"),
-    "counter.open": ("Mở quầy", "Counter opened"),
-    "counter.paused": ("Tạm dừng quầy", "Counter paused"),
-    "counter.closed": ("Đóng quầy", "Counter closed"),
-    "counter.profile": ("Đổi lĩnh vực của quầy", "Counter services changed"),
-    "counter.serves_site": ("Quầy điểm khác phục vụ hàng chờ",
-                            "Another site's counter serves this queue"),
-    "priority.create": ("Tạo diện ưu tiên", "Priority category created"),
-    "priority.update": ("Sửa diện ưu tiên", "Priority category changed"),
-    "user.create": ("Tạo tài khoản", "User created"),
-    "user.update": ("Sửa tài khoản", "User changed"),
-    "user.reset_password": ("Đặt lại mật khẩu", "Password reset"),
-    "token.revoke": ("Thu hồi mã truy cập", "Access token revoked"),
-    "device.pair": ("Ghép nối thiết bị", "Device paired"),
-    "device.collect_token": ("Thiết bị nhận mã truy cập", "Device collected its token"),
-    "device.revoke": ("Thu hồi thiết bị", "Device revoked"),
-    "procedures.import": ("Nhập danh mục thủ tục", "Procedure catalog imported"),
-    "holidays.import": ("Nhập ngày nghỉ", "Holidays imported"),
-    "holiday.save": ("Lưu ngày nghỉ", "Holiday saved"),
-    "holiday.delete": ("Xoá ngày nghỉ", "Holiday deleted"),
-    "dossier.step": ("Chuyển bước hồ sơ", "Dossier step"),
-    "restore.fence": ("Khôi phục dữ liệu", "Data restored"),
-    "tickets.move": ("Chuyển số thứ tự", "Tickets moved"),
-    "site.close_day": ("Kết thúc ngày làm việc", "Working day closed"),
-    "config.counter_profile": ("Đổi lĩnh vực của quầy (tệp cấu hình)",
-                               "Counter services changed (configuration file)"),
-    "dossier.received": ("Tiếp nhận hồ sơ", "Dossier received"),
-    "booking.held": ("Giữ chỗ lịch hẹn", "Appointment place held"),
-    "booking.confirmed": ("Xác nhận lịch hẹn", "Appointment confirmed"),
-    "booking.cancelled": ("Huỷ lịch hẹn", "Appointment cancelled"),
-    "booking.checked_in": ("Nhận số theo lịch hẹn", "Appointment checked in"),
-    "booking.no_show": ("Lịch hẹn không đến", "Appointment missed"),
-    "booking.day_closed": ("Huỷ lịch hẹn do ngày nghỉ", "Appointment cancelled: day closed"),
-}
+# Every word of this reader is the catalogs' "audit" entries: ``action_<action>`` for each
+# action the code audits (core/audit.py callers; tests/integration/test_audit_log.py fails when
+# one is missing: it would show as its code), ``field_<key>`` for the keys of the stored
+# before/after objects, ``value_<code>`` for the codes among their values (statuses, roles),
+# ``actor_<kind>`` for who acted when no person did.
+AREA = "audit"
 
-# Field names as a person says them (the keys of the stored before/after objects).
-FIELDS: dict[str, tuple[str, str]] = {
-    "status": ("Trạng thái", "Status"),
-    "reason": ("Lý do", "Reason"),
-    "services": ("Lĩnh vực", "Services"),
-    "service": ("Lĩnh vực", "Service"),
-    "tickets": ("Số thứ tự", "Tickets"),
-    "counter": ("Quầy", "Counter"),
-    "counter_site": ("Điểm của quầy", "Counter's site"),
-    "position": ("Vị trí", "Position"),
-    "vi": ("Tiếng Việt", "Vietnamese"),
-    "en": ("Tiếng Anh", "English"),
-    "name": ("Tên", "Name"),
-    "name_vi": ("Tên", "Name (Vietnamese)"),
-    "name_en": ("Tên tiếng Anh", "Name (English)"),
-    "full_name": ("Họ tên", "Full name"),
-    "username": ("Tên đăng nhập", "Username"),
-    "role": ("Vai trò", "Role"),
-    "active": ("Hoạt động", "Active"),
-    "sites": ("Điểm phục vụ", "Sites"),
-    "prefix": ("Chữ đầu số", "Number prefix"),
-    "sla_target_minutes": ("Mục tiêu chờ (phút)", "Target wait (min)"),
-    "default_service_minutes": ("Thời gian phục vụ (phút)", "Service time (min)"),
-    "daily_cap": ("Giới hạn số mỗi ngày", "Daily cap"),
-    "number": ("Số quầy", "Counter number"),
-    "opening_hours": ("Giờ làm việc", "Opening hours"),
-    "interleave_priority": ("Số ưu tiên mỗi lượt", "Priority per round"),
-    "interleave_normal": ("Số thường mỗi lượt", "Normal per round"),
-    "timezone": ("Múi giờ", "Time zone"),
-    "address": ("Địa chỉ", "Address"),
-    "phone": ("Điện thoại", "Phone"),
-    "kind": ("Loại", "Kind"),
-    "step": ("Bước", "Step"),
-    "revoked_at": ("Thu hồi lúc", "Revoked at"),
-    "late": ("Đến muộn", "Late"),
-    "ticket": ("Số thứ tự", "Ticket"),
-    "code": ("Mã lịch hẹn", "Booking code"),
-    "start": ("Giờ hẹn", "Appointment time"),
-    "id": ("Số định danh", "ID number"),
-    "booking": ("Cài đặt đặt lịch", "Booking settings"),
-    "online_share": ("Tỉ lệ đặt lịch trực tuyến", "Online booking share"),
-}
 
-VALUES: dict[str, tuple[str, str]] = {
-    "open": ("mở", "open"),
-    "paused": ("tạm dừng", "paused"),
-    "closed": ("đóng", "closed"),
-    "back": ("cuối hàng", "back of the line"),
-    "front": ("đầu hàng", "front of the line"),
-    "clerk": ("cán bộ", "clerk"),
-    "supervisor": ("giám sát", "supervisor"),
-    "admin": ("quản trị", "admin"),
-    "held": ("đang giữ chỗ", "held"),
-    "confirmed": ("đã xác nhận", "confirmed"),
-    "checked_in": ("đã nhận số", "checked in"),
-    "no_show": ("không đến", "did not come"),
-    "cancelled": ("đã huỷ", "cancelled"),
-    "citizen": ("người dân", "the citizen"),
-    "day_closed": ("ngày nghỉ", "day closed"),
-}
+def words(kind: str, code: str) -> dict[str, str] | None:
+    """The catalogs' ``<kind>_<code>`` entry in both languages; None when there is none."""
+    return catalogs.entry(AREA, f"{kind}_{code}")
 
-ACTOR_KINDS: dict[str, tuple[str, str]] = {
-    "system": ("Hệ thống", "System"),
-    "kiosk": ("Ki-ốt", "Kiosk"),
-    "display": ("Màn hình", "Display"),
-    "citizen": ("Người dân (đặt lịch)", "Citizen (booking)"),
-}
+
+def _words_or_code(kind: str, code: str) -> dict[str, str]:
+    return words(kind, code) or _names(code, code)
 
 
 def entries(
@@ -164,7 +67,7 @@ def entries(
             "before": r.before,
             "after": r.after,
             "who": who.get(r.actor) or _names(r.actor, r.actor),
-            "what": _names(*ACTIONS.get(r.action, (r.action, r.action))),
+            "what": _words_or_code("action", r.action),
             "target": targets.get((r.entity, r.entity_id)),
             "changes": changes(r.before, r.after),
         }
@@ -183,9 +86,9 @@ def _who(session: Session, actors: set[str]) -> dict[str, dict[str, Any]]:
     ids: dict[str, dict[str, int]] = {"user": {}, "token": {}, "device": {}}
     for a in actors:
         kind, _, ident = a.partition(":")
-        if kind in ACTOR_KINDS and not ident:
-            out[a] = {"username": None, "name": ACTOR_KINDS[kind][0],
-                      **_names(*ACTOR_KINDS[kind])}
+        actor = words("actor", kind) if not ident else None
+        if actor is not None:
+            out[a] = {"username": None, "name": actor[DEFAULT], **actor}
         elif kind in ids and ident.isdigit():
             ids[kind][a] = int(ident)
     if ids["token"]:
@@ -196,11 +99,12 @@ def _who(session: Session, actors: set[str]) -> dict[str, dict[str, Any]]:
                 if tok.user_id is not None:
                     ids["user"][a] = tok.user_id
                 else:
-                    role = VALUES.get(tok.role, (tok.role, tok.role))
                     label = tok.name or f"#{tok.id}"
+                    said = catalogs.both(AREA, "token", name=label,
+                                         role=_words_or_code("value", tok.role))
+                    # A sentence starts with a capital, also when it starts with the role.
                     out[a] = {"username": None, "name": label,
-                              **_names(f"Mã truy cập {role[0]} {label}",
-                                       f"{role[1].capitalize()} token {label}")}
+                              **{lang: t[:1].upper() + t[1:] for lang, t in said.items()}}
     if ids["user"]:
         users = {u.id: u for u in session.scalars(
             select(User).where(User.id.in_(set(ids["user"].values()))))}
@@ -215,9 +119,9 @@ def _who(session: Session, actors: set[str]) -> dict[str, dict[str, Any]]:
         for a, did in ids["device"].items():
             d = devices.get(did)
             if d is not None:
-                kind = ACTOR_KINDS.get(d.kind, (d.kind, d.kind))
+                kind = _words_or_code("actor", d.kind)
                 out[a] = {"username": None, "name": d.name,
-                          **_names(f"{kind[0]} {d.name}", f"{kind[1]} {d.name}")}
+                          **{lang: f"{kind[lang]} {d.name}" for lang in LANGS}}
     return out
 
 
@@ -234,7 +138,7 @@ def _targets(session: Session, rows: list[AuditLog]) -> dict[tuple[str, str], di
         for cid, number in session.execute(
             select(Counter.id, Counter.number).where(Counter.id.in_(wanted["counter"]))
         ):
-            out[("counter", str(cid))] = _names(f"Quầy {number}", f"Counter {number}")
+            out[("counter", str(cid))] = catalogs.both(AREA, "counter", number=number)
     if wanted["service"]:
         for sid, vi, en in session.execute(
             select(Service.id, Service.name_vi, Service.name_en)
@@ -256,10 +160,10 @@ def _text(value: Any, lang: str) -> str:
     if value is None or value == "" or value == []:
         return "–"
     if isinstance(value, bool):
-        return ("có" if value else "không") if vi else ("yes" if value else "no")
+        return catalogs.text(AREA, "yes" if value else "no", lang)
     if isinstance(value, str):
-        known = VALUES.get(value)
-        return (known[0] if vi else known[1]) if known else value
+        known = words("value", value)
+        return known[lang] if known else value
     if isinstance(value, int | float):
         return f"{value:g}".replace(".", ",") if vi else f"{value:g}"
     if isinstance(value, list):
@@ -275,8 +179,8 @@ def _text(value: Any, lang: str) -> str:
 
 
 def _label(key: str, lang: str) -> str:
-    names = FIELDS.get(key)
-    return (names[0] if lang == "vi" else names[1]) if names else key
+    names = words("field", key)
+    return names[lang] if names else key
 
 
 def changes(before: Any, after: Any) -> list[dict[str, Any]]:

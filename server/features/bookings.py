@@ -38,6 +38,7 @@ from messaging.phone import masked
 from server.core import auth
 from server.core.audit import audit
 from server.core.auth import Principal
+from server.core.catalogs import catalogs
 from server.core.db import insert_for
 from server.core.errors import AppError
 from server.core.lookups import get_site
@@ -449,6 +450,7 @@ def calendar_file(session: Session, token: str, now: dt.datetime, base_url: str)
     booking = by_token(session, token)
     site, service = booking.site, booking.service
     vi = booking.lang != "en"
+    lang = "vi" if vi else "en"
 
     def esc(text: str) -> str:
         return (text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
@@ -457,10 +459,10 @@ def calendar_file(session: Session, token: str, now: dt.datetime, base_url: str)
     def stamp(at: dt.datetime) -> str:
         return at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
-    title = (f"Lịch hẹn {service.name_vi} – {site.name_vi}" if vi
-             else f"Appointment: {service.name_en} – {site.name_en}")
-    note = (f"Mã lịch hẹn: {booking.code}. Mời Quý khách quét mã QR hoặc nhập mã tại máy lấy số."
-            if vi else f"Booking code: {booking.code}. Scan the QR or type the code at the kiosk.")
+    title = catalogs.say("bookings", "calendar_title", lang,
+                         service=service.name_vi if vi else service.name_en,
+                         site=site.name_vi if vi else site.name_en)
+    note = catalogs.say("bookings", "calendar_note", lang, code=booking.code)
     lines = [
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Motcua//Appointments//VI",
         "CALSCALE:GREGORIAN", "METHOD:PUBLISH", "BEGIN:VEVENT",

@@ -20,7 +20,7 @@ from server.core.auth import Principal
 from server.core.cells import unquote_cell
 from server.core.errors import not_found
 from server.features import procedures
-from server.features.admin import FieldErrors, site_for_read, site_for_write
+from server.features.admin import FieldErrors, field_message, site_for_read, site_for_write
 from server.features.dossiers import procedure_view, province_of
 from server.models import Holiday, Procedure, Site
 
@@ -58,10 +58,7 @@ def import_catalog(
         rows = procedures.parse_csv(text)
     except procedures.CatalogError as exc:
         detail = "; ".join(exc.errors[:10]) + (" ..." if len(exc.errors) > 10 else "")
-        raise FieldErrors(
-            {"csv": (f"Tệp CSV có lỗi, không có gì thay đổi: {detail}",
-                     f"The CSV file has errors; nothing was changed: {detail}")}
-        ) from None
+        raise FieldErrors({"csv": field_message("csv", detail=detail)}) from None
     if dry_run:
         existing = set(session.scalars(
             select(Procedure.code).where(Procedure.site_id == province.id)))
@@ -150,10 +147,7 @@ def import_holidays(
     try:
         rows = parse_holidays_csv(text)
     except ValueError as exc:
-        raise FieldErrors(
-            {"csv": (f"Tệp CSV có lỗi, không có gì thay đổi: {exc}",
-                     f"The CSV file has errors; nothing was changed: {exc}")}
-        ) from None
+        raise FieldErrors({"csv": field_message("csv", detail=exc)}) from None
     before = {
         h.day.isoformat(): [h.name_vi, h.name_en]
         for h in session.scalars(select(Holiday).where(Holiday.site_id == province.id))
@@ -173,13 +167,13 @@ def add_holiday(
     try:
         day = dt.date.fromisoformat(str(data.get("day") or ""))
     except ValueError:
-        fields["day"] = ("Ngày dạng 2026-09-02.", "A date like 2026-09-02.")
+        fields["day"] = field_message("date")
     name_vi = str(data.get("name_vi") or "").strip()
     name_en = str(data.get("name_en") or "").strip() or name_vi
     if not name_vi:
-        fields["name_vi"] = ("Bắt buộc nhập.", "Required.")
+        fields["name_vi"] = field_message("required")
     elif len(name_vi) > 200 or len(name_en) > 200:
-        fields["name_vi"] = ("Tối đa 200 ký tự.", "At most 200 characters.")
+        fields["name_vi"] = field_message("too_long", n=200)
     if fields:
         raise FieldErrors(fields)
     existing = session.scalar(

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from server.core import auth
 from server.core.audit import audit
 from server.core.auth import Principal
+from server.core.catalogs import LANGS, catalogs
 from server.core.db import insert_for
 from server.core.errors import AppError, not_found
 from server.core.events import emit
@@ -46,21 +47,10 @@ ID_NUMBER = re.compile(r"^[0-9]{12}$")  # not \\d: it takes any Unicode digit
 PHONE = re.compile(r"^\+?[0-9 .-]{6,20}$")
 MAX_CODE = 80
 
-#: Plain words for each status, for staff screens, receipts and the public page.
-STATUS_NAMES: dict[str, dict[str, str]] = {
-    "received": {"vi": "Đã tiếp nhận", "en": "Received"},
-    "transferred": {"vi": "Đã chuyển cơ quan giải quyết", "en": "Sent to the competent agency"},
-    "processing": {"vi": "Đang giải quyết", "en": "Being processed"},
-    "supplement_requested": {
-        "vi": "Chờ bổ sung hồ sơ",
-        "en": "Waiting for missing documents",
-    },
-    "resubmitted": {"vi": "Đã bổ sung hồ sơ", "en": "Missing documents brought"},
-    "result_ready": {"vi": "Đã có kết quả, mời nhận", "en": "Result ready for collection"},
-    "returned": {"vi": "Đã trả kết quả", "en": "Result handed over"},
-    "refused": {"vi": "Từ chối giải quyết", "en": "Refused"},
-    "withdrawn": {"vi": "Đã rút hồ sơ", "en": "Withdrawn"},
-}
+def status_name(status: str) -> dict[str, str]:
+    """A status in plain words, in both languages, for staff screens, receipts and the public
+    page (the catalogs' "dossiers" entries ``status_<status>``); one they lack as its code."""
+    return catalogs.entry("dossiers", f"status_{status}") or {lang: status for lang in LANGS}
 
 OPEN_STATES = ("open", "overdue", "due_soon")
 
@@ -231,7 +221,7 @@ def dossier_view(
     view: dict[str, Any] = {
         "code": d.code,
         "status": d.status,
-        "status_name": STATUS_NAMES[d.status],
+        "status_name": status_name(d.status),
         "site": site.code,
         "procedure": {
             "code": d.procedure.code,
@@ -290,7 +280,7 @@ def public_view(session: Session, token: str, now: dt.datetime) -> dict[str, Any
     steps = [
         {
             "step": _step_kind(e),
-            "name": STATUS_NAMES[_step_kind(e)],
+            "name": status_name(_step_kind(e)),
             "at": iso(e.at),
             "at_local": local(e.at, tz).strftime("%H:%M %d/%m/%Y"),
         }
@@ -299,7 +289,7 @@ def public_view(session: Session, token: str, now: dt.datetime) -> dict[str, Any
     return {
         "code": d.code,
         "status": d.status,
-        "status_name": STATUS_NAMES[d.status],
+        "status_name": status_name(d.status),
         "site": {"code": site.code, "name": {"vi": site.name_vi, "en": site.name_en}},
         "procedure": {
             "code": d.procedure.code,
@@ -386,9 +376,9 @@ def intake(
     phone = _clean(given.get("phone"))
     address = _clean(given.get("address")) or _clean(scan.get("address"))
     if name is None:
-        raise AppError("applicant_required", field="name", field_vi="họ tên")
+        raise AppError("applicant_required", field="name")
     if id_number is None:
-        raise AppError("applicant_required", field="ID number", field_vi="số CCCD")
+        raise AppError("applicant_required", field="id_number")
     if not ID_NUMBER.match(id_number):
         raise AppError("bad_id_number")
     if phone is not None and not PHONE.match(phone):
@@ -475,9 +465,9 @@ def step(
         raise AppError(
             "illegal_dossier_step",
             status=before,
-            status_vi=STATUS_NAMES.get(before, {}).get("vi", before),
+            status_vi=status_name(before)["vi"],
             step=status,
-            step_vi=STATUS_NAMES.get(status, {}).get("vi", status),
+            step_vi=status_name(status)["vi"],
         ) from None
     note = _clean(note)
     if to == DossierStatus.REFUSED and note is None:

@@ -36,6 +36,7 @@ from messaging.sms import HttpSmsChannel
 from messaging.smtp import SmtpChannel
 from messaging.webhook import WebhookChannel
 from messaging.zns import ZnsChannel
+from server.core.catalogs import catalogs
 from server.core.db import Database
 from server.core.errors import AppError
 from server.core.formats import iso
@@ -68,64 +69,23 @@ CONFIGURABLE = ("zns", "sms", "file", "email", "webhook")
 #: Kinds that are sent at any hour (the citizen is waiting in the hall, or typing a code).
 URGENT = frozenset({"near", "called", "booking_code", "test"})
 
-#: The default texts, Vietnamese and English; a province or site edits them per channel.
-DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
-    "near": {
-        "vi": "Quý khách số {number} sắp đến lượt tại {site}: còn {ahead} người phía trước "
-              "({service}). Theo dõi: {url}",
-        "en": "Number {number} at {site}: your turn is near, {ahead} ahead ({service}). "
-              "Follow: {url}",
-    },
-    "called": {
-        "vi": "Mời Quý khách số {number} đến quầy {counter} ({site}).",
-        "en": "Number {number}, please come to counter {counter} ({site}).",
-    },
-    "test": {
-        "vi": "Tin nhắn thử của {site} qua kênh {channel}.",
-        "en": "Test message from {site} through the {channel} channel.",
-    },
-    "booking_code": {
-        "vi": "Mã xác nhận đặt lịch tại {site}: {otp}. Mã có hiệu lực 5 phút. Quý khách không "
-              "cung cấp mã này cho người khác.",
-        "en": "Your booking confirmation code at {site}: {otp}. Valid for 5 minutes. Do not "
-              "share it.",
-    },
-    "booking_confirmed": {
-        "vi": "Quý khách đã đặt lịch {service} tại {site} lúc {time}. Mã lấy số: {code}. "
-              "Chi tiết, huỷ lịch: {url}",
-        "en": "Your appointment for {service} at {site} is at {time}. Kiosk code: {code}. "
-              "Details, cancel: {url}",
-    },
-    "booking_reminder": {
-        "vi": "Nhắc lịch hẹn: {service} tại {site} lúc {time}. Mã lấy số: {code}. {url}",
-        "en": "Reminder: {service} at {site} at {time}. Kiosk code: {code}. {url}",
-    },
-    "booking_day_closed": {
-        "vi": "Rất tiếc, {site} không làm việc vào ngày hẹn của Quý khách ({time}) nên lịch hẹn "
-              "{code} đã được huỷ. Mời Quý khách đặt lịch ngày khác.",
-        "en": "Sorry, {site} is closed on the day of your appointment ({time}), so booking "
-              "{code} was cancelled. Please book another day.",
-    },
-    "dossier_received": {
-        "vi": "{site} đã tiếp nhận hồ sơ {code} ({procedure}) của Quý khách. Hẹn trả kết quả: "
-              "{due}. Tra cứu: {url}",
-        "en": "{site} has received your application {code} ({procedure}). Result due: {due}. "
-              "Track: {url}",
-    },
-    "dossier_supplement": {
-        "vi": "Hồ sơ {code} của Quý khách cần bổ sung giấy tờ. Xin Quý khách xem chi tiết: "
-              "{url}",
-        "en": "Your application {code} needs further documents. Details: {url}",
-    },
-    "dossier_result": {
-        "vi": "Hồ sơ {code} của Quý khách đã có kết quả. Mời Quý khách đến nhận tại {site}.",
-        "en": "The result of your application {code} is ready for collection at {site}.",
-    },
-    "dossier_refused": {
-        "vi": "Hồ sơ {code} của Quý khách không được giải quyết. Lý do và hướng dẫn: {url}",
-        "en": "Your application {code} could not be granted. Reason and guidance: {url}",
-    },
-}
+#: The kinds of message, each with a default text in the catalogs' "notifications" entries
+#: (of that key: a province rewords it there); a site may replace it per channel.
+KINDS = ("near", "called", "test", "booking_code", "booking_confirmed", "booking_reminder",
+         "booking_day_closed", "dossier_received", "dossier_supplement", "dossier_result",
+         "dossier_refused")
+
+
+def default_templates() -> dict[str, dict[str, str]]:
+    """kind -> {"vi": text, "en": text}, the ``{field}`` placeholders left to fill."""
+    out = {}
+    for kind in KINDS:
+        texts = catalogs.entry("notifications", kind)
+        if texts is not None:
+            out[kind] = texts
+    return out
+
+
 #: Dossier statuses that send the applicant a message, and the message's kind.
 DOSSIER_KINDS = {"received": "dossier_received", "supplement_requested": "dossier_supplement",
                  "result_ready": "dossier_result", "refused": "dossier_refused"}
@@ -275,7 +235,7 @@ def offers_messages(session: Session, site_id: int, policy: Policy) -> bool:
 
 def templates_for(session: Session, site_id: int, channel: str) -> dict[str, dict[str, str]]:
     row = channel_row(session, site_id, channel)
-    merged = {kind: dict(texts) for kind, texts in DEFAULT_TEMPLATES.items()}
+    merged = default_templates()
     for kind, texts in ((row.templates if row is not None else None) or {}).items():
         merged.setdefault(kind, {}).update({k: str(v) for k, v in texts.items()})
     return merged
@@ -324,7 +284,7 @@ def configure_channel(session: Session, site_id: int, name: str, *, enabled: boo
         channel = build_channel(name, config, policy)
     except (ValueError, TypeError) as exc:
         raise AppError("channel_config_invalid", name=name, detail=str(exc)) from exc
-    merged = {kind: dict(texts) for kind, texts in DEFAULT_TEMPLATES.items()}
+    merged = default_templates()
     for kind, texts in templates.items():
         merged.setdefault(kind, {}).update(texts)
     check_templates(name, channel, merged)
@@ -710,7 +670,7 @@ def failing_gateways(session: Session, site_id: int, now: dt.datetime,
 
 
 __all__ = [
-    "CHANNEL_NAMES", "CONFIGURABLE", "DEFAULT_TEMPLATES", "Policy", "attach_contact",
+    "CHANNEL_NAMES", "CONFIGURABLE", "KINDS", "Policy", "attach_contact",
     "build_channel", "channel_row", "check_contact", "configure_channel", "delivery_channel",
     "failing_gateways", "install", "list_channels", "outbox_view", "parse_phone",
     "purge_contacts", "react", "send_test",

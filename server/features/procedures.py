@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.core import auth
+from server.core import auth, field_words
 from server.core.auth import Principal
 from server.core.cells import safe_row, unquote_cell
 from server.core.lookups import get_site
@@ -100,7 +100,7 @@ def _parse_row(line: int, row: dict[str, str], errors: list[str]) -> dict[str, A
     try:
         fields.service_code(get["service"])
     except fields.FieldProblem as exc:
-        err("service", f"a service code: {exc.en}")
+        err("service", f"a service code: {field_words.say(exc, 'en')}")
     days = -1
     try:
         days = int(get["processing_days"])

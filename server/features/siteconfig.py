@@ -44,7 +44,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from printers.uri import PolicyError, UriPolicy, check_policy
-from server.core import auth
+from server.core import auth, field_words
 from server.core.audit import audit
 from server.core.auth import Principal
 from server.core.errors import AppError
@@ -440,7 +440,7 @@ class Checker:
         try:
             return check(v, **kw)
         except fields.FieldProblem as exc:
-            self.err(where, exc.en)
+            self.err(where, field_words.say(exc, "en"))
             return None
 
     def boolean(self, obj: dict[str, Any], key: str, path: str, default: bool) -> bool:
@@ -476,7 +476,7 @@ class Checker:
         try:
             return fields.clock_time(v)
         except fields.FieldProblem as exc:
-            self.err(where, exc.en)
+            self.err(where, field_words.say(exc, "en"))
             return None
 
     def items(self, obj: dict[str, Any], key: str, path: str) -> Iterator[tuple[str, dict]]:

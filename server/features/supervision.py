@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from server.core import audit, auth, events, formats, lookups
 from server.core.auth import Principal
+from server.core.catalogs import LANGS, catalogs
 from server.core.errors import AppError
 from server.features import audit_log as audit_reader
 from server.features import fences, notifications, printing, queues, tickets
@@ -315,6 +316,11 @@ def _printers_block(session: Session, site: Site) -> list[dict[str, Any]]:
     return out
 
 
+def _alert_text(key: str, **params: Any) -> dict[str, str]:
+    """An alert's sentence in both languages (the catalogs' "supervision" entries)."""
+    return catalogs.both("supervision", key, **params)
+
+
 def _alerts(
     site: Site,
     services: list[dict[str, Any]],
@@ -332,32 +338,25 @@ def _alerts(
                     "severity": "critical",
                     "site": site.code,
                     "service": s["code"],
-                    "text": {
-                        "vi": f"{s['name']['vi']}: có người đã chờ {s['longest_wait_min']:g} "
-                        f"phút (mục tiêu {s['sla_target_minutes']} phút)",
-                        "en": f"{s['name']['en']}: someone has waited {s['longest_wait_min']:g}"
-                        f" min (target {s['sla_target_minutes']} min)",
-                    },
+                    "text": _alert_text(
+                        "sla_breach", service=s["name"], waited=f"{s['longest_wait_min']:g}",
+                        target=s["sla_target_minutes"]),
                 }
             )
     for p in printers:
         severity = PRINTER_PROBLEMS.get(p["status"])
         if severity is None:
             continue
-        what_vi = f"quầy {p['counter']}" if p["kind"] == "counter" else str(p["name"])
-        what_en = f"counter {p['counter']}" if p["kind"] == "counter" else str(p["name"])
-        state_vi = {"paper_out": "hết giấy", "offline": "mất kết nối", "error": "lỗi",
-                    "paper_near_end": "sắp hết giấy"}[p["status"]]
-        state_en = {"paper_out": "out of paper", "offline": "offline", "error": "in error",
-                    "paper_near_end": "paper near its end"}[p["status"]]
+        what = (_alert_text("printer_of_counter", counter=p["counter"])
+                if p["kind"] == "counter" else str(p["name"]))
         alerts.append(
             {
                 "kind": f"printer_{p['status']}",
                 "severity": severity,
                 "site": site.code,
                 "printer": p["name"] or f"counter-{p['counter']}",
-                "text": {"vi": f"Máy in {what_vi}: {state_vi}",
-                         "en": f"Printer of {what_en}: {state_en}"},
+                "text": _alert_text("printer", printer=what,
+                                    state=_alert_text(f"printer_state_{p['status']}")),
             }
         )
     unattended = [c for c in counters if c["attended"] is False]
@@ -370,15 +369,9 @@ def _alerts(
                 "severity": "warning",
                 "site": site.code,
                 "counters": [c["number"] for c in unattended],
-                "text": {
-                    "vi": f"Quầy {numbers} đang mở nhưng không có cán bộ làm việc (không gọi "
-                    f"số nào trong {minutes} phút dù có người chờ lâu hơn): không tính vào "
-                    "thời gian chờ dự kiến. Mời cán bộ vào quầy hoặc đóng quầy.",
-                    "en": f"Counter{'s' if len(unattended) > 1 else ''} {numbers} open with "
-                    f"no clerk at work (nothing called for {minutes} min while people waited "
-                    "longer): left out of the estimated wait. Send a clerk or close the "
-                    "counter.",
-                },
+                "text": _alert_text(
+                    "unattended_many" if len(unattended) > 1 else "unattended_one",
+                    counters=numbers, minutes=minutes),
             }
         )
     for c in counters:
@@ -395,8 +388,8 @@ def _alerts(
         ]
         if not long:
             continue
-        names_vi = ", ".join(f"{s['name']['vi']} ({s['waiting']})" for s in long)
-        names_en = ", ".join(f"{s['name']['en']} ({s['waiting']})" for s in long)
+        names = {lang: ", ".join(f"{s['name'][lang]} ({s['waiting']})" for s in long)
+                 for lang in LANGS}
         alerts.append(
             {
                 "kind": "counter_idle",
@@ -404,12 +397,8 @@ def _alerts(
                 "site": site.code,
                 "counter": c["number"],
                 "counter_id": c["id"],
-                "text": {
-                    "vi": f"Quầy {c['number']} rảnh {c['idle_min']:g} phút trong khi "
-                    f"hàng chờ dài: {names_vi}",
-                    "en": f"Counter {c['number']} idle for {c['idle_min']:g} min while "
-                    f"queues are long: {names_en}",
-                },
+                "text": _alert_text("counter_idle", counter=c["number"],
+                                    minutes=f"{c['idle_min']:g}", queues=names),
             }
         )
     return alerts
@@ -432,10 +421,7 @@ def _site_dashboard(
             "severity": "warning",
             "site": site.code,
             "count": count,
-            "text": {"vi": f"{count} phiếu in chưa chắc đã in ra hoặc in lỗi: kiểm tra và "
-                           "in lại nếu cần",
-                     "en": f"{count} slips may not have printed or failed: check them and "
-                           "reprint if needed"},
+            "text": _alert_text("print_unconfirmed", count=count),
         })
     # A message gateway failing is raised like a printer out of paper.
     for gw in notifications.failing_gateways(session, site.id, now):
@@ -445,11 +431,8 @@ def _site_dashboard(
             "site": site.code,
             "channel": gw["channel"],
             "count": gw["messages"],
-            "text": {"vi": f"Kênh gửi tin {gw['channel'].upper()} đang lỗi: {gw['messages']} "
-                           f"tin chưa gửi được, hệ thống đang thử lại ({gw['error'] or ''})",
-                     "en": f"Message channel {gw['channel'].upper()} is failing: "
-                           f"{gw['messages']} messages not sent yet, being retried "
-                           f"({gw['error'] or ''})"},
+            "text": _alert_text("gateway_failing", channel=gw["channel"].upper(),
+                                count=gw["messages"], error=gw["error"] or ""),
         })
     return {
         "site": site.code,

@@ -18,12 +18,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.config import MIN_SECRET_KEY_LENGTH, Settings, env_name, is_placeholder
 from server.core import migrate, schema_check
+from server.core.catalogs import catalogs
 from server.core.db import Database
 
 #: gunicorn's worker class for each async mode (imported here first, so a missing package is
@@ -41,13 +43,14 @@ class StartupError(Exception):
 # --- production mode ------------------------------------------------------------------------
 # MOTCUA_ENV=production (the default of everything in deploy/) refuses a setting that is fine
 # on a laptop and dangerous in a province. Each problem is one line, in Vietnamese then English
-# (an operator of either language reads it in the journal), saying what to set.
+# (an operator of either language reads it in the journal), saying what to set: the catalogs'
+# "preflight" entries.
 
 KEY_HINT = "python3 -c \"import secrets; print(secrets.token_hex(32))\""
 
 
-def _bilingual(vi: str, en: str) -> str:
-    return f"{vi} / {en}"
+def _bilingual(key: str, **params: Any) -> str:
+    return " / ".join(catalogs.both("preflight", key, **params).values())
 
 
 def is_loopback_bind(bind: str) -> bool:
@@ -77,25 +80,12 @@ def production_problems(settings: Settings, binds: Iterable[str] | None) -> list
     problems = []
     key_var, key = env_name("secret_key"), (settings.secret_key or "").strip()
     if not key:
-        problems.append(_bilingual(
-            f"{key_var} chưa được đặt: đặt một khóa ngẫu nhiên, giống nhau trên mọi node "
-            f"({KEY_HINT})",
-            f"{key_var} is not set: set one random key, the same on every node ({KEY_HINT})",
-        ))
+        problems.append(_bilingual("secret_key_unset", var=key_var, hint=KEY_HINT))
     elif is_placeholder(key):
-        problems.append(_bilingual(
-            f"{key_var} vẫn là giá trị mẫu của motcua.env.example: thay bằng khóa ngẫu nhiên "
-            f"({KEY_HINT})",
-            f"{key_var} is still the example value of motcua.env.example: replace it with a "
-            f"random key ({KEY_HINT})",
-        ))
+        problems.append(_bilingual("secret_key_example", var=key_var, hint=KEY_HINT))
     elif len(key) < MIN_SECRET_KEY_LENGTH:
-        problems.append(_bilingual(
-            f"{key_var} quá ngắn ({len(key)} ký tự, cần ít nhất {MIN_SECRET_KEY_LENGTH}): "
-            f"{KEY_HINT}",
-            f"{key_var} is too short ({len(key)} characters, at least "
-            f"{MIN_SECRET_KEY_LENGTH}): {KEY_HINT}",
-        ))
+        problems.append(_bilingual("secret_key_short", var=key_var, length=len(key),
+                                   minimum=MIN_SECRET_KEY_LENGTH, hint=KEY_HINT))
     try:
         url = make_url(settings.database_url)
         backend, password = url.get_backend_name(), url.password
@@ -103,42 +93,21 @@ def production_problems(settings: Settings, binds: Iterable[str] | None) -> list
         backend, password = "", None
     db_var = env_name("database_url")
     if backend == "sqlite":
-        problems.append(_bilingual(
-            f"{db_var} trỏ tới SQLite: môi trường production cần PostgreSQL "
-            "(postgresql+psycopg://motcua:MẬT_KHẨU@127.0.0.1:5432/motcua)",
-            f"{db_var} points at SQLite: production needs PostgreSQL "
-            "(postgresql+psycopg://motcua:PASSWORD@127.0.0.1:5432/motcua)",
-        ))
+        problems.append(_bilingual("database_sqlite", var=db_var))
     elif password is not None and is_placeholder(str(password)):
-        problems.append(_bilingual(
-            f"mật khẩu trong {db_var} vẫn là giá trị mẫu: đặt mật khẩu thật của PostgreSQL",
-            f"the password in {db_var} is still the example value: set PostgreSQL's real one",
-        ))
+        problems.append(_bilingual("database_password_example", var=db_var))
     token_var = env_name("metrics_token")
     token = (settings.metrics_token or "").strip()
     if token and is_placeholder(token):
-        problems.append(_bilingual(
-            f"{token_var} vẫn là giá trị mẫu: đặt một chuỗi ngẫu nhiên ({KEY_HINT})",
-            f"{token_var} is still the example value: set a random one ({KEY_HINT})",
-        ))
+        problems.append(_bilingual("metrics_token_example", var=token_var, hint=KEY_HINT))
     elif not token and binds is not None:
         open_binds = [b for b in binds if not is_loopback_bind(b)]
         if open_binds:
             where = ", ".join(open_binds)
-            problems.append(_bilingual(
-                f"/metrics sẽ mở cho mọi người trên {where}: đặt {token_var} (Prometheus gửi "
-                "Authorization: Bearer) hoặc chỉ lắng nghe trên 127.0.0.1",
-                f"/metrics would be open to anyone on {where}: set {token_var} (Prometheus "
-                "sends Authorization: Bearer) or listen on 127.0.0.1 only",
-            ))
+            problems.append(_bilingual("metrics_open", where=where, var=token_var))
     if settings.log_level.strip().upper() in ("DEBUG", "NOTSET"):
         level_var = env_name("log_level")
-        problems.append(_bilingual(
-            f"{level_var}={settings.log_level} là mức gỡ lỗi (có thể ghi dữ liệu cá nhân, làm "
-            "đầy đĩa): dùng INFO",
-            f"{level_var}={settings.log_level} is a debug level (may log personal data, fills "
-            "disks): use INFO",
-        ))
+        problems.append(_bilingual("log_level_debug", var=level_var, level=settings.log_level))
     return problems
 
 

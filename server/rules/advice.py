@@ -10,7 +10,8 @@ each with a machine-applicable action the supervisor UI sends to
 ``PUT /api/v1/counters/{id}/profile``. A move adds the target at the top weight and keeps the
 counter's former services at ``KEEP_WEIGHT`` (see ``moved_profile``): the capacities below
 are computed from the shares of that new profile; when a move is "material" is set out next to
-``HYSTERESIS``.
+``HYSTERESIS``. The rules give figures and names; the words (verdicts, suggestions, the
+summary) are put together from the catalogs by ``server/features/advice.py``.
 
 Modelling choices (documented because they change the numbers):
 - A counter serving several services gives each its share of its weights (as the ETA does):
@@ -211,46 +212,17 @@ class ServiceAdvice:
             "service_level": round(self.service_level, 3),
             "p90_wait_minutes": None if self.p90_min is None else round(self.p90_min, 1),
             "state": self.state,
-            "verdict": {"vi": self.verdict("vi"), "en": self.verdict("en")},
         }
 
-    def verdict(self, lang: str) -> str:
-        """The state in words, with the figures behind it: what every screen shows (the
-        supervisor's panel prints this, it never words a verdict of its own)."""
-        vi = lang == "vi"
-        name = self.name_vi if vi else self.name_en
-        within = _percent(self.service_level, lang)
-        target = _number(self.sla_min, lang)
-        if self.state == "idle":
-            return f"{name}: không có người chờ" if vi else f"{name}: nobody waiting"
-        if self.state == "overloaded":
-            return (f"{name}: quá tải – {within} số được gọi trong {target} phút, hàng chờ "
-                    f"dài thêm; cần {self.needed} quầy, đang có {_number(self.capacity, lang)}"
-                    if vi else
-                    f"{name}: overloaded – {within} called within {target} min, the line "
-                    f"keeps growing; needs {self.needed} counters, has "
-                    f"{_number(self.capacity, lang)}")
-        p90 = "–" if self.p90_min is None else _number(self.p90_min, lang)
-        if self.state == "short":
-            return (f"{name}: thiếu quầy – {within} số được gọi trong {target} phút, P90 "
-                    f"{p90} phút; cần {self.needed} quầy, đang có {_number(self.capacity, lang)}"
-                    if vi else
-                    f"{name}: short of counters – {within} called within {target} min, P90 "
-                    f"{p90} min; needs {self.needed} counters, has "
-                    f"{_number(self.capacity, lang)}")
-        return (f"{name}: đủ quầy – {within} số được gọi trong {target} phút, P90 {p90} phút"
-                if vi else
-                f"{name}: enough counters – {within} called within {target} min, P90 {p90} min")
 
-
-def _number(x: float, lang: str) -> str:
+def number(x: float, lang: str) -> str:
     """One decimal at most, Vietnamese decimal comma in Vietnamese ("1,9"), "12" for 12.0."""
     text = f"{round(x, 1):g}"
     return text.replace(".", ",") if lang == "vi" else text
 
 
-def _percent(share: float, lang: str) -> str:
-    return f"{_number(round(share * 100), lang)} %"
+def percent(share: float, lang: str) -> str:
+    return f"{number(round(share * 100), lang)} %"
 
 
 @dataclass
@@ -262,8 +234,12 @@ class Suggestion:
     from_services: list[str]
     before_p90: float | None
     after_p90: float | None
-    text_vi: str
-    text_en: str
+    # What the words of a suggestion need (features/advice.py words it): the target's name
+    # and the names of the services the counter keeps (a code when unknown), in both
+    # languages; whether it keeps other sites' services too.
+    to_name: dict[str, str] = field(default_factory=dict)
+    kept_names: list[dict[str, str]] = field(default_factory=list)
+    keeps_other_sites: bool = False
     action: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -275,7 +251,6 @@ class Suggestion:
             "from_services": self.from_services,
             "p90_before_minutes": None if self.before_p90 is None else round(self.before_p90, 1),
             "p90_after_minutes": None if self.after_p90 is None else round(self.after_p90, 1),
-            "text": {"vi": self.text_vi, "en": self.text_en},
             "action": self.action,
         }
 
@@ -291,47 +266,15 @@ class Advice:
             "level": self.level,
             "services": [s.as_dict() for s in self.services],
             "suggestions": [s.as_dict() for s in self.suggestions],
-            "summary": {"vi": self.summary("vi"), "en": self.summary("en")},
         }
 
-    def summary(self, lang: str) -> str:
-        """One line over the verdicts: which services miss the level, and whether a move or
-        an opening is suggested. Never "enough counters" while one service misses it."""
-        vi = lang == "vi"
-        lacking = [s for s in self.services if s.state in ("short", "overloaded")]
-        level = _percent(self.level, lang)
-        if not lacking:
-            return (f"Các lĩnh vực đủ quầy (mục tiêu: {level} số được gọi đúng hạn)." if vi
-                    else f"Every service has enough counters (aim: {level} called in time).")
-        names = ", ".join((s.name_vi if vi else s.name_en) for s in lacking)
-        head = (f"{len(lacking)} lĩnh vực thiếu quầy: {names}." if vi
-                else f"{len(lacking)} service{'s' if len(lacking) > 1 else ''} short of "
-                f"counters: {names}.")
-        if self.suggestions:
-            return head
-        return head + (" Không có quầy nào chuyển sang được mà không làm lĩnh vực khác thiếu;"
-                       " cần thêm cán bộ." if vi else
-                       " No counter can move without leaving another service short;"
-                       " more clerks are needed.")
+    def lacking(self) -> list[ServiceAdvice]:
+        """The services that miss the level (the summary names them)."""
+        return [s for s in self.services if s.state in ("short", "overloaded")]
 
 
 def _queue(load: ServiceLoad, capacity: float) -> Queue:
     return Queue(load.effective_rate, load.service_min, capacity)
-
-
-def _change_text(before: float | None, after: float | None, lang: str) -> str:
-    """'38 → about 12 min', 'overloaded → about 12 min', 'overloaded → still overloaded'."""
-    vi = lang == "vi"
-    b = ("quá tải" if vi else "overloaded") if before is None else f"{round(before)}"
-    if after is None:
-        a = "vẫn quá tải" if vi else "still overloaded"
-    else:
-        a = f"khoảng {round(after)} phút" if vi else f"about {round(after)} min"
-    if before is not None and after is not None:
-        return f"{b} → {a}"
-    if before is not None:
-        b += " phút" if vi else " min"
-    return f"{b} → {a}"
 
 
 def _meets(load: ServiceLoad, capacity: float, level: float) -> bool:
@@ -568,12 +511,8 @@ def _profile_lines(
     return lines
 
 
-def _names(codes: Sequence[str], loads: Mapping[str, ServiceLoad], lang: str) -> str:
-    out = []
-    for code in codes:
-        x = loads.get(code)
-        out.append((x.name_vi if lang == "vi" else x.name_en) if x else code)
-    return ", ".join(out) if out else ("không lĩnh vực nào" if lang == "vi" else "nothing")
+def _names(load: ServiceLoad) -> dict[str, str]:
+    return {"vi": load.name_vi, "en": load.name_en}
 
 
 def _suggest_move(
@@ -587,22 +526,10 @@ def _suggest_move(
     profile: Mapping[str, float],
     foreign: Sequence[tuple[str, str, float]] = (),
 ) -> Suggestion:
-    change_vi = f"thời gian chờ P90 của {target.name_vi} {_change_text(before, after, 'vi')}"
-    change_en = f"{target.name_en} P90 wait {_change_text(before, after, 'en')}"
-    if from_codes or foreign:
-        kept_vi = _names(from_codes, loads, "vi") if from_codes else "quầy liên thông"
-        kept_en = _names(from_codes, loads, "en") if from_codes else "other sites"
-        vi = (
-            f"Quầy {number} phục vụ thêm {target.name_vi}, ưu tiên trước "
-            f"({kept_vi} vẫn phục vụ, sau): {change_vi}"
-        )
-        en = (
-            f"Counter {number} also serves {target.name_en} first ({kept_en} kept, "
-            f"second): {change_en}"
-        )
-    else:
-        vi = f"Quầy {number} phục vụ {target.name_vi}: {change_vi}"
-        en = f"Counter {number} serves {target.name_en}: {change_en}"
+    kept = []
+    for code in from_codes:
+        x = loads.get(code)
+        kept.append(_names(x) if x else {"vi": code, "en": code})
     return Suggestion(
         kind="move",
         counter_id=cid,
@@ -611,8 +538,9 @@ def _suggest_move(
         from_services=from_codes,
         before_p90=before,
         after_p90=after,
-        text_vi=vi,
-        text_en=en,
+        to_name=_names(target),
+        kept_names=kept,
+        keeps_other_sites=bool(foreign),
         action={
             "kind": "profile",
             "counter_id": cid,
@@ -632,14 +560,6 @@ def _suggest_open(
     profile: Mapping[str, float],
     foreign: Sequence[tuple[str, str, float]] = (),
 ) -> Suggestion:
-    vi = (
-        f"Mở thêm quầy {number} cho {target.name_vi}: thời gian chờ P90 "
-        f"{_change_text(before, after, 'vi')}"
-    )
-    en = (
-        f"Open counter {number} for {target.name_en}: P90 wait "
-        f"{_change_text(before, after, 'en')}"
-    )
     return Suggestion(
         kind="open",
         counter_id=cid,
@@ -648,8 +568,7 @@ def _suggest_open(
         from_services=[],
         before_p90=before,
         after_p90=after,
-        text_vi=vi,
-        text_en=en,
+        to_name=_names(target),
         action={
             "kind": "open",
             "counter_id": cid,

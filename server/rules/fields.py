@@ -5,7 +5,9 @@ Used by the admin console (server/admin.py and its API), the configuration file 
 one of them stores the others accept unchanged. Pure: no database, no Flask.
 
 Each rule takes a value and returns it normalised (text is trimmed, colours lower-cased) or
-raises :class:`FieldProblem` with a message in Vietnamese and English naming the rule.
+raises :class:`FieldProblem` naming the rule and its message (a key of the catalogs' "fields"
+entries, with the figures it needs): the words, in Vietnamese and English, are put together by
+``server/core/field_words.py`` (a rule reads no catalog).
 
 Two tiers where the console and the file used to disagree and data outside the stricter rule
 may already be stored (a file could import prefix ``A1`` or an SLA of 5000 minutes): a NEW
@@ -55,41 +57,31 @@ WEIGHT = (0.1, 100.0)  # a new weight; a held one is any positive finite number
 
 
 class FieldProblem(ValueError):
-    """A value broke a rule; ``vi`` and ``en`` say which (``str()`` is the English one)."""
+    """A value broke a rule: ``rule`` names it; ``message`` (a key of the catalogs' "fields"
+    entries) and ``params`` (its figures) say how; ``setting``: the booking setting it is
+    about, if any. ``server/core/field_words.py`` words it."""
 
-    def __init__(self, rule: str, vi: str, en: str) -> None:
-        super().__init__(en)
-        self.rule, self.vi, self.en = rule, vi, en
-
-    def sentence(self, lang: str = "vi") -> str:
-        """The message as the console shows it: a capitalised sentence."""
-        text = self.en if lang == "en" else self.vi
-        return text[:1].upper() + text[1:] + "."
+    def __init__(self, rule: str, message: str, setting: str | None = None,
+                 **params: Any) -> None:
+        super().__init__(rule, message, setting, params)
+        self.rule, self.message, self.setting, self.params = rule, message, setting, params
 
 
 def _text(value: Any, rule: str, n: int) -> str:
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > n:
-        raise FieldProblem(
-            rule,
-            f"phải là văn bản không rỗng, tối đa {n} ký tự",
-            f"must be a non-empty text of at most {n} characters",
-        )
+        raise FieldProblem(rule, "text", n=n)
     return value.strip()
 
 
-def _pattern(value: Any, rx: re.Pattern[str], rule: str, vi: str, en: str) -> str:
+def _pattern(value: Any, rx: re.Pattern[str], rule: str) -> str:
     if not isinstance(value, str) or not rx.match(value.strip()):
-        raise FieldProblem(rule, vi, en)
+        raise FieldProblem(rule, rule)
     return value.strip()
 
 
 def code(value: Any) -> str:
     """A site, service or priority category code."""
-    return _pattern(
-        value, CODE, "code",
-        "phải gồm 1–32 chữ cái không dấu, chữ số hoặc . _ -",
-        "must be 1-32 letters without accents, digits or . _ -",
-    )
+    return _pattern(value, CODE, "code")
 
 
 site_code = service_code = category_code = code
@@ -109,7 +101,7 @@ def optional_text(value: Any, n: int) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str) or len(value.strip()) > n:
-        raise FieldProblem("too_long", f"tối đa {n} ký tự", f"at most {n} characters")
+        raise FieldProblem("too_long", "too_long", n=n)
     return value.strip()
 
 
@@ -127,11 +119,7 @@ def phone(value: Any) -> str | None:
 
 def timezone(value: Any) -> str:
     """An IANA time zone name (Asia/Ho_Chi_Minh)."""
-    problem = FieldProblem(
-        "timezone",
-        "múi giờ không hợp lệ (phải là tên IANA, ví dụ Asia/Ho_Chi_Minh)",
-        "must be an IANA time zone such as Asia/Ho_Chi_Minh",
-    )
+    problem = FieldProblem("timezone", "timezone")
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > TIMEZONE_MAX:
         raise problem
     try:
@@ -143,12 +131,7 @@ def timezone(value: Any) -> str:
 
 def prefix(value: Any, held: bool = False) -> str:
     """A ticket prefix: 1-4 capital letters; a held one may also have digits."""
-    problem = FieldProblem(
-        "prefix",
-        "phải gồm 1–4 chữ cái in hoa A–Z (A, B, AB...)",
-        "must be 1-4 capital letters A-Z (A, B, AB...)",
-    )
-    return _pattern(value, PREFIX_HELD if held else PREFIX, "prefix", problem.vi, problem.en)
+    return _pattern(value, PREFIX_HELD if held else PREFIX, "prefix")
 
 
 def integer(value: Any, bounds: tuple[int, int, int], held: bool = False) -> int:
@@ -157,13 +140,10 @@ def integer(value: Any, bounds: tuple[int, int, int], held: bool = False) -> int
     hi = hi_held if held else hi_new
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         if hi >= INT_MAX and lo == 1:
-            raise FieldProblem("int_range", "phải là số nguyên dương",
-                               "must be a positive integer")
+            raise FieldProblem("int_range", "positive_integer")
         if hi >= INT_MAX:
-            raise FieldProblem("int_range", f"phải là số nguyên >= {lo}",
-                               f"must be an integer >= {lo}")
-        raise FieldProblem("int_range", f"phải là số nguyên từ {lo} đến {hi}",
-                           f"must be a whole number from {lo} to {hi}")
+            raise FieldProblem("int_range", "integer_at_least", lo=lo)
+        raise FieldProblem("int_range", "integer_range", lo=lo, hi=hi)
     return value
 
 
@@ -201,10 +181,7 @@ def weight(value: Any, held: bool = False) -> float:
         and (value > 0 if held else lo <= value <= hi)
     )
     if not ok:
-        if held:
-            raise FieldProblem("weight", "phải là số dương", "must be a positive number")
-        raise FieldProblem("weight", "trọng số phải từ 0,1 đến 100",
-                           "must be a weight from 0.1 to 100")
+        raise FieldProblem("weight", "positive_number" if held else "weight")
     return float(value)
 
 
@@ -216,22 +193,19 @@ def service_minutes(value: Any) -> float:
         or not math.isfinite(value)
         or value <= 0
     ):
-        raise FieldProblem("service_minutes", "phải là số dương", "must be a positive number")
+        raise FieldProblem("service_minutes", "positive_number")
     return float(value)
 
 
 def colour(value: Any) -> str:
     """A display colour ``#rrggbb``, stored in lower case."""
-    return _pattern(
-        value, COLOUR, "colour", 'phải là mã màu dạng "#rrggbb"', 'must be a colour "#rrggbb"'
-    ).lower()
+    return _pattern(value, COLOUR, "colour").lower()
 
 
 def parse_hhmm(value: Any) -> dt.time:
     """ "07:30" -> 07:30; anything else (24-hour, two digits each) raises FieldProblem."""
     if not isinstance(value, str) or not HHMM.match(value):
-        raise FieldProblem("hhmm", "phải là giờ dạng HH:MM (00:00-23:59)",
-                           "must be a time HH:MM (00:00-23:59)")
+        raise FieldProblem("hhmm", "hhmm")
     h, m = value.split(":")
     return dt.time(int(h), int(m))
 
@@ -272,20 +246,18 @@ def booking_settings(value: Any) -> dict[str, int] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise FieldProblem("booking", "phải là một bảng tên -> số",
-                           "must be a mapping of setting -> number")
+        raise FieldProblem("booking", "booking_mapping")
     out: dict[str, int] = {}
     for key, v in value.items():
         if key not in BOOKING_SETTINGS:
-            raise FieldProblem("booking", f"không có cài đặt {key!r}", f"no setting {key!r}")
+            raise FieldProblem("booking", "booking_unknown", name=repr(key))
         _default, lo, hi = BOOKING_SETTINGS[key]
         try:
             out[key] = integer(v, (lo, hi, hi))
         except FieldProblem as exc:
-            raise FieldProblem("booking", f"{key}: {exc.vi}", f"{key}: {exc.en}") from None
+            raise FieldProblem("booking", exc.message, key, **exc.params) from None
     if out.get("per_service_day", 1) > out.get("per_day", BOOKING_SETTINGS["per_day"][0]):
-        raise FieldProblem("booking", "per_service_day không được lớn hơn per_day",
-                           "per_service_day must not exceed per_day")
+        raise FieldProblem("booking", "booking_per_service_day")
     return dict(sorted(out.items())) or None
 
 
@@ -297,6 +269,5 @@ def online_share(value: Any) -> float:
         or not math.isfinite(value)
         or not 0 <= value <= 1
     ):
-        raise FieldProblem("online_share", "phải là tỉ lệ từ 0 đến 1",
-                           "must be a share from 0 to 1")
+        raise FieldProblem("online_share", "online_share")
     return float(value)

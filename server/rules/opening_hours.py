@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.rules.calendar import zone
-from server.rules.fields import parse_hhmm
+from server.rules.fields import FieldProblem, parse_hhmm
 
 HORIZON_DAYS = 60  # how far ahead to look for the next opening (Tết is ~9 days)
 
@@ -44,8 +44,10 @@ def validate_opening_hours(value: Any) -> dict[str, list[list[str]]] | None:
                 raise ValueError(f'{k}[{i}]: must be ["HH:MM", "HH:MM"]')
             try:
                 start, end = parse_hhmm(iv[0]), parse_hhmm(iv[1])
-            except ValueError as exc:
-                raise ValueError(f"{k}[{i}]: {exc}") from None
+            except FieldProblem:
+                # This module's messages are English lines of a configuration check (the
+                # console says its own "hours" sentence): the rule's English, not its key.
+                raise ValueError(f"{k}[{i}]: must be a time HH:MM (00:00-23:59)") from None
             if start >= end:
                 raise ValueError(f"{k}[{i}]: opening {iv[0]} must be before closing {iv[1]}")
             parsed.append((start, end, i))

@@ -14,6 +14,7 @@ from flask import Response, current_app, g, request, send_file
 from sqlalchemy import select
 
 from server.core.auth import principal_from_token
+from server.core.catalogs import catalogs
 from server.core.errors import AppError
 from server.models import Service
 from server.web.i18n import request_lang
@@ -28,9 +29,6 @@ from server.web.speech import (
     validate_details,
     validate_part,
 )
-
-UNAVAILABLE = {"vi": "Chưa có bộ đọc tiếng nói trên máy chủ.",
-               "en": "No speech engine on the server."}
 
 
 def _error(code: str, status: int, message: str) -> Response:
@@ -64,7 +62,7 @@ def _caller_error(roles: Collection[str]) -> Response | None:
 
 
 def _unavailable() -> Response:
-    resp = _error("speech_unavailable", 503, UNAVAILABLE[request_lang()])
+    resp = _error("speech_unavailable", 503, catalogs.text("speech", "unavailable", request_lang()))
     resp.headers["Retry-After"] = "300"
     return resp
 

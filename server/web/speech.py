@@ -50,7 +50,7 @@ from xml.sax.saxutils import escape as xml_escape
 import lameenc
 
 from server.config import Settings, env_name
-from server.core.catalogs import catalogs
+from server.core.catalogs import catalogs, fill
 from server.rules.fields import CODE
 
 log = logging.getLogger("motcua.speech")
@@ -139,10 +139,7 @@ def validate_details(service: str | None, ahead: str | int | None) -> tuple[str,
 def _fill(template: str, **values: Any) -> str:
     """A catalog text with its placeholders filled (a province's text with a misspelt one is
     said as written rather than failing the call)."""
-    try:
-        return template.format(**values)
-    except (KeyError, IndexError, ValueError):
-        return template
+    return fill(template, **values)
 
 
 def ticket_phrase(lang: str, number: str, counter: int | None,

@@ -28,8 +28,8 @@ def audited_actions() -> set[str]:
 
 
 def test_every_audited_action_has_words() -> None:
-    missing = sorted(a for a in audited_actions() if a not in audit_log.ACTIONS)
-    assert not missing, f"actions without words in features/audit_log.py: {missing}"
+    missing = sorted(a for a in audited_actions() if audit_log.words("action", a) is None)
+    assert not missing, f"actions without words in the catalogs' audit entries: {missing}"
     assert "service.update" in audited_actions() and "tickets.move" in audited_actions()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from server.features import advice as advice_words
 from server.rules import advice
 from tests.conftest import Api, Clock
 
@@ -94,7 +95,7 @@ def test_the_summary_never_says_enough_when_a_service_is_short() -> None:
     a = advice.advise(loads, counters)
     states = {s.code: s.state for s in a.services}
     assert states == {"land": "overloaded", "business": "short"}
-    out = a.as_dict()
+    out = advice_words.worded(a)
     assert "đủ quầy" not in out["summary"]["vi"].replace("thiếu quầy", "")
     assert out["summary"]["vi"].startswith("2 lĩnh vực thiếu quầy: Đất đai, Kinh doanh.")
     assert out["summary"]["en"].startswith("2 services short of counters: Land, Business.")
@@ -104,4 +105,4 @@ def test_the_summary_never_says_enough_when_a_service_is_short() -> None:
     assert "P90" in verdicts["business"]["vi"] and "." not in verdicts["business"]["vi"]
     # All fine: the summary says so.
     calm = advice.advise([_load("land", 3, 0, 6.0)], counters)
-    assert calm.as_dict()["summary"]["vi"].startswith("Các lĩnh vực đủ quầy")
+    assert advice_words.worded(calm)["summary"]["vi"].startswith("Các lĩnh vực đủ quầy")

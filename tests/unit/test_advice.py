@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server.features import advice as advice_words
 from server.rules import advice
 from server.rules.advice import (
     CounterState,
@@ -110,9 +111,10 @@ def test_advice_moves_a_counter_from_the_quiet_service_to_the_busy_one() -> None
         "path": f"/api/v1/counters/{first.counter_id}/profile",
         "services": [{"code": "land", "weight": 1.0}, {"code": "business", "weight": 0.5}],
     }
-    assert first.text_en.startswith(f"Counter {first.counter_id} also serves Land first")
-    assert "Land P90 wait" in first.text_en and "→ about" in first.text_en
-    assert first.text_vi.startswith(f"Quầy {first.counter_id} phục vụ thêm LAND")
+    text_en, text_vi = (advice_words.suggestion_text(first, lang) for lang in ("en", "vi"))
+    assert text_en.startswith(f"Counter {first.counter_id} also serves Land first")
+    assert "Land P90 wait" in text_en and "→ about" in text_en
+    assert text_vi.startswith(f"Quầy {first.counter_id} phục vụ thêm LAND")
     # the predicted P90 after is what the shares of the new profile give: 2 + 2/3 counters
     expected = Queue(loads[0].effective_rate, 12, 2 + 2 / 3).wait_quantile()
     assert first.after_p90 == pytest.approx(expected)

@@ -28,8 +28,10 @@ _spec.loader.exec_module(i18n_import)
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 # Areas whose text citizens read (kiosk, wall display, a ticket's or dossier's page on their
-# phone, the pairing page on a kiosk's screen, and the errors a kiosk or tracking page shows).
-CITIZEN_AREAS = ("kiosk", "display", "track", "dossier", "book", "pair", "errors", "errors.what")
+# phone, the pairing page on a kiosk's screen, the errors a kiosk or tracking page shows, and
+# the messages sent to their phone).
+CITIZEN_AREAS = ("kiosk", "display", "track", "dossier", "book", "pair", "errors", "errors.what",
+                 "notifications")
 # docs/glossary.md, "Never to citizens": the informal "you", blame, custody.
 FORBIDDEN_VI = {
     "bạn": re.compile(r"(?<!\w)bạn(?!\w)", re.IGNORECASE),
@@ -56,11 +58,20 @@ AREA_ROOTS: dict[str, tuple[str, ...]] = {
     "errors.action": _ALL,
     "errors.status": _ALL,
     "errors.what": _ALL,
-    "admin.fields": ("server/features",),
+    "errors.field": _ALL,
+    "admin.fields": ("server/features", "server/api/admin.py"),
     "dailyops": ("server/features/dailyops.py",),
+    "dossiers": ("server/features/dossiers.py",),
     "fences": ("server/features/fences.py",),
+    "fields": ("server/rules/fields.py",),
+    "preflight": ("server/node/preflight.py",),
+    "notifications": ("server/features/notifications.py", "server/api/notifications.py"),
+    "bookings": ("server/features/bookings.py",),
     "receipt": ("server/features/receipts.py",),
-    "speech": ("server/web/speech.py",),
+    "speech": ("server/web/speech.py", "server/web/audio.py"),
+    "advice": ("server/features/advice.py",),
+    "audit": ("server/features/audit_log.py",),
+    "supervision": ("server/features/supervision.py", "server/api/supervision.py"),
 }
 
 
@@ -259,10 +270,13 @@ ASKED: tuple[tuple[str, tuple[str, ...], str], ...] = (
      r"AppError\(\s*[\"']([a-z][a-z0-9_]*)[\"']"),
     ("errors.what", ("server",), r"not_found\(\s*[\"']([a-z][a-z0-9_]*)[\"']\)"),
     ("admin.fields", ("server/features",), r"\.add\(\s*\w+,\s*[\"']([a-z][a-z0-9_]*)[\"']"),
+    ("admin.fields", ("server",), r"field_message\(\s*[\"']([a-z][a-z0-9_]*)[\"']"),
 )
-# Python that names its area and key: catalogs.text("area", "key"), pgettext("area", "key").
+# Python that names its area and key: catalogs.text("area", "key") (or .say, .both, .entry),
+# pgettext("area", "key").
 _NAMED_LOOKUP = re.compile(
-    r"(?:catalogs\.text|pgettext)\(\s*[\"']([a-z][a-z.]*)[\"'],\s*[\"']([a-z][a-z0-9_]*)[\"']")
+    r"(?:catalogs\.(?:text|say|both|entry)|pgettext)\(\s*[\"']([a-z][a-z.]*)[\"'],"
+    r"\s*[\"']([a-z][a-z0-9_]*)[\"']")
 
 
 def _files(rel: str, root: Path = ROOT) -> list[Path]:
@@ -339,20 +353,9 @@ VI_LITERALS_ALLOWED: dict[str, tuple[int, str]] = {
     "server/node/shutdown.py": (
         1, "a bilingual websocket close reason written before the catalogs could be read"),
     # User-facing wording not moved to the catalogs yet (each a separate piece of work).
-    "server/features/audit_log.py": (96, "not moved yet: the audit page's action labels"),
-    "server/rules/advice.py": (29, "not moved yet: staffing advice sentences (pure rules)"),
-    "server/rules/fields.py": (20, "not moved yet: field validation messages (pure rules)"),
-    "server/features/supervision.py": (17, "not moved yet: the dashboard's alerts"),
     "server/features/notifications.py": (
-        14, "not moved yet: default message templates a site may replace; sample values"),
-    "server/node/preflight.py": (12, "not moved yet: operator's start-up checks"),
-    "server/features/dossiers.py": (11, "not moved yet: dossier step names, ID field names"),
-    "server/api/supervision.py": (8, "not moved yet: the supervisor's health banner"),
-    "server/features/catalog.py": (5, "not moved yet: the procedure import's CSV errors"),
-    "server/features/bookings.py": (3, "not moved yet: the booking's calendar file text"),
-    "server/api/admin.py": (2, "not moved yet: two field messages of the admin API"),
-    "server/api/notifications.py": (1, "not moved yet: the phone consent sentence"),
-    "server/web/audio.py": (1, "not moved yet: 'no voice on this server'"),
+        3, "sample values (a site, service and procedure name) a template's length is checked "
+           "with: data, not shown"),
 }
 
 
@@ -392,3 +395,24 @@ def test_a_new_vietnamese_literal_is_found(tmp_path: Path) -> None:
     (tmp_path / "server" / "x.py").write_text(
         '"""Tài liệu."""\nMSG = "Mời Quý khách"\nNAME = "José"\n', encoding="utf-8")
     assert vietnamese_literals(tmp_path) == {"server/x.py": [(2, "Mời Quý khách")]}
+
+
+def test_a_text_in_both_languages_is_filled_and_a_misspelt_placeholder_shows_as_written(
+    tmp_path: Path,
+) -> None:
+    """``both``: a name given per language is taken in each; a province's text whose
+    placeholder is misspelt is shown as written instead of failing the dashboard."""
+    over = tmp_path / "vi" / "LC_MESSAGES"
+    over.mkdir(parents=True)
+    (over / "messages.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+        'msgctxt "supervision"\nmsgid "counter_idle"\nmsgstr "Quầy {countr} rảnh"\n',
+        encoding="utf-8")
+    cats = Catalogs(tmp_path, recheck_s=0)
+    got = cats.both("supervision", "counter_idle", counter=3, minutes="7",
+                    queues={"vi": "Hộ tịch (2)", "en": "Civil status (2)"})
+    assert got == {"vi": "Quầy {countr} rảnh",
+                   "en": "Counter 3 idle for 7 min while queues are long: Civil status (2)"}
+    assert cats.entry("supervision", "no_such_key") is None
+    assert Catalogs().entry("dossiers", "status_received") == {"vi": "Đã tiếp nhận",
+                                                               "en": "Received"}

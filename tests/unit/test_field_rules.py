@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from server.core import field_words
 from server.rules import fields
 
 
@@ -16,7 +17,8 @@ def test_codes_accepted(value: str) -> None:
 def test_codes_refused(value: object) -> None:
     with pytest.raises(fields.FieldProblem) as exc:
         fields.code(value)
-    assert exc.value.rule == "code" and "1-32" in exc.value.en and "1–32" in exc.value.vi
+    en, vi = (field_words.say(exc.value, lang) for lang in ("en", "vi"))
+    assert exc.value.rule == "code" and "1-32" in en and "1–32" in vi
 
 
 def test_prefix_new_and_held() -> None:
@@ -35,18 +37,18 @@ def test_integer_ranges_and_messages() -> None:
     assert fields.sla_minutes(1) == 1 and fields.sla_minutes(600) == 600
     with pytest.raises(fields.FieldProblem) as exc:
         fields.sla_minutes(601)
-    assert exc.value.en == "must be a whole number from 1 to 600"
-    assert exc.value.sentence("en") == "Must be a whole number from 1 to 600."
-    assert exc.value.sentence() == "Phải là số nguyên từ 1 đến 600."
+    assert field_words.say(exc.value, "en") == "must be a whole number from 1 to 600"
+    assert field_words.sentence(exc.value, "en") == "Must be a whole number from 1 to 600."
+    assert field_words.sentence(exc.value) == "Phải là số nguyên từ 1 đến 600."
     assert fields.sla_minutes(5000, held=True) == 5000
     assert fields.sla_minutes(fields.INT_MAX, held=True) == fields.INT_MAX
     for bad in (0, -1, True, 1.5, "20", fields.INT_MAX + 1):
         with pytest.raises(fields.FieldProblem) as exc:
             fields.sla_minutes(bad, held=True)
-        assert exc.value.en == "must be a positive integer"
+        assert field_words.say(exc.value, "en") == "must be a positive integer"
     with pytest.raises(fields.FieldProblem) as exc:
         fields.interleave_normal(-1, held=True)
-    assert exc.value.en == "must be an integer >= 0"
+    assert field_words.say(exc.value, "en") == "must be an integer >= 0"
     assert fields.interleave_normal(0) == 0 and fields.interleave_normal(50) == 50
     assert fields.counter_number(999) == 999
     with pytest.raises(fields.FieldProblem):
@@ -64,7 +66,7 @@ def test_weights() -> None:
     for bad in (0, -1, float("inf"), float("nan")):
         with pytest.raises(fields.FieldProblem) as exc:
             fields.weight(bad, held=True)
-        assert exc.value.en == "must be a positive number"
+        assert field_words.say(exc.value, "en") == "must be a positive number"
 
 
 def test_texts_are_trimmed_and_limited() -> None:
@@ -77,7 +79,8 @@ def test_texts_are_trimmed_and_limited() -> None:
     assert fields.phone(" 0237 ") == "0237"
     with pytest.raises(fields.FieldProblem) as exc:
         fields.phone("1" * 41)
-    assert exc.value.en == "at most 40 characters" and exc.value.vi == "tối đa 40 ký tự"
+    en, vi = (field_words.say(exc.value, lang) for lang in ("en", "vi"))
+    assert en == "at most 40 characters" and vi == "tối đa 40 ký tự"
     assert fields.counter_name("x" * 100) == "x" * 100
 
 
@@ -86,7 +89,8 @@ def test_timezone_colour_and_time() -> None:
     for bad in ("Mars/Olympus", "", "/etc/passwd", "x" * 65, 7):
         with pytest.raises(fields.FieldProblem) as exc:
             fields.timezone(bad)
-        assert "time zone" in exc.value.en and "múi giờ" in exc.value.vi
+        en, vi = (field_words.say(exc.value, lang) for lang in ("en", "vi"))
+        assert "time zone" in en and "múi giờ" in vi
     assert fields.colour("#1A7F37") == "#1a7f37"
     for bad in ("red", "#fff", "#1a7f3g"):
         with pytest.raises(fields.FieldProblem):
@@ -96,4 +100,4 @@ def test_timezone_colour_and_time() -> None:
         with pytest.raises(fields.FieldProblem) as exc:
             fields.clock_time(bad)
         assert isinstance(exc.value, ValueError)
-        assert str(exc.value) == "must be a time HH:MM (00:00-23:59)"
+        assert field_words.say(exc.value, "en") == "must be a time HH:MM (00:00-23:59)"
