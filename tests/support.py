@@ -35,6 +35,7 @@ from sqlalchemy import (
     MetaData,
     String,
     create_engine,
+    event,
     func,
     inspect,
     select,
@@ -62,6 +63,21 @@ def wait_until_up(base: str, proc: subprocess.Popen[str] | None = None, timeout:
         except requests.RequestException:
             time.sleep(0.1)
     raise AssertionError(f"server did not start: {log.read_text()[-3000:] if log else ''}")
+
+
+@contextlib.contextmanager
+def statements_sent(engine: Any) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` sends inside the ``with`` block, in order."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def demo(db_url: str, env: dict[str, str] | None = None) -> dict[str, Any]:

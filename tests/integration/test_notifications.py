@@ -16,6 +16,7 @@ from server.core.db import Database
 from server.features import notifications
 from server.models import OutboxMessage, TicketContact
 from tests.fakegateway import FakeSms
+from tests.support import statements_sent
 
 PHONE = "0912 345 678"
 E164 = "+84912345678"
@@ -286,7 +287,6 @@ CALL_NEXT_STATEMENTS = {"sqlite": 35, "postgresql": 34}
 
 def test_call_next_with_the_outbox_runs_a_fixed_number_of_statements(
         api: Any, app: Any, db: Database, clock: Any) -> None:
-    from sqlalchemy import event
 
     from server.core.auth import Principal
     from server.features import tickets
@@ -295,17 +295,8 @@ def test_call_next_with_the_outbox_runs_a_fixed_number_of_statements(
     counter = api.world.counters[1]
 
     def call_counted() -> tuple[int, dict[str, Any]]:
-        statements: list[str] = []
-
-        def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            statements.append(statement)
-
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
-            with db.write() as s:
-                view = tickets.call_next(s, system, counter, clock(), "http://motcua.test")
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
+        with statements_sent(db.engine) as statements, db.write() as s:
+            view = tickets.call_next(s, system, counter, clock(), "http://motcua.test")
         assert view is not None
         with db.write() as s:
             tickets.ticket_action(s, system, view["id"], "no_show", clock(), "")

@@ -10,7 +10,6 @@ gateway on loopback:
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,11 +21,9 @@ import requests
 from sqlalchemy import select
 
 from server.core.db import Database
-from server.features import notifications
-from server.models import OutboxMessage, Site, Ticket
-from tests.conftest import scratch_pg
+from server.models import OutboxMessage, Ticket
 from tests.fakegateway import FakeSms
-from tests.support import ServerProcess, demo
+from tests.smscluster import sms_cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -35,28 +32,10 @@ OUTAGE_S = 120.0
 
 @pytest.fixture
 def cluster(tmp_path: Path, redis_url: str) -> Iterator[dict[str, Any]]:
-    with scratch_pg("motcua_he20a_outbox") as pg_url:
-        creds = demo(pg_url)
-        gateway = FakeSms().start()
-        gateway.delay_s = 0.4  # each send takes a while: a kill finds some in flight
-        db = Database(pg_url)
-        with db.write() as s:
-            site = s.scalar(select(Site).where(Site.code == "HACTHANH"))
-            notifications.configure_channel(
-                s, site.id, "sms", config=gateway.config(rate_per_second=50),
-                now=dt.datetime.now(dt.UTC), policy=notifications.Policy(base_url=""))
-        env = {"MOTCUA_DATABASE_URL": pg_url, "MOTCUA_REDIS_URL": redis_url,
-               "MOTCUA_REDIS_CHANNEL": f"motcua-test-{uuid.uuid4().hex[:8]}",
-               "MOTCUA_OUTBOX_MAX_DELAY_S": "8", "MOTCUA_RATE_LIMITS": "0",
-               "MOTCUA_PUBLIC_BASE_URL": "http://motcua.test"}
-        nodes = [ServerProcess(tmp_path, env).start(), ServerProcess(tmp_path, env).start()]
-        try:
-            yield {"creds": creds, "gateway": gateway, "db": db, "nodes": nodes}
-        finally:
-            for node in nodes:
-                node.stop()
-            gateway.stop()
-            db.dispose()
+    # each send takes a while (0.4 s): a kill finds some in flight
+    with sms_cluster(tmp_path, redis_url, "motcua_he20a_outbox", rate_per_second=50,
+                     delay_s=0.4, env={"MOTCUA_OUTBOX_MAX_DELAY_S": "8"}) as cluster:
+        yield cluster
 
 
 def issue(base: str, kiosk: str, phone: str) -> dict[str, Any]:

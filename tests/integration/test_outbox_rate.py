@@ -24,11 +24,10 @@ from sqlalchemy import select
 
 from messaging.base import Message, Outcome
 from server.core.db import Database
-from server.features import notifications, outbox
-from server.models import OutboxMessage, Site
-from tests.conftest import scratch_pg
+from server.features import outbox
+from server.models import OutboxMessage
 from tests.fakegateway import FakeSms
-from tests.support import ServerProcess, demo
+from tests.smscluster import sms_cluster
 
 #: Sends of one gateway reach it this much later or sooner than each other's counting instant
 #: (the HTTP request after the count): the window checked is shortened by it.
@@ -156,28 +155,9 @@ MESSAGES = 32
 
 @pytest.fixture
 def cluster(tmp_path: Path, redis_url: str) -> Iterator[dict[str, Any]]:
-    with scratch_pg("motcua_outbox_rate") as pg_url:
-        demo(pg_url)
-        gateway = FakeSms().start()
-        gateway.delay_s = 0.05
-        db = Database(pg_url)
-        with db.write() as s:
-            site = s.scalar(select(Site).where(Site.code == "HACTHANH"))
-            site_id = site.id
-            notifications.configure_channel(
-                s, site.id, "sms", config=gateway.config(rate_per_second=RATE),
-                now=dt.datetime.now(dt.UTC), policy=notifications.Policy(base_url=""))
-        env = {"MOTCUA_DATABASE_URL": pg_url, "MOTCUA_REDIS_URL": redis_url,
-               "MOTCUA_REDIS_CHANNEL": f"motcua-test-{uuid.uuid4().hex[:8]}",
-               "MOTCUA_RATE_LIMITS": "0", "MOTCUA_PUBLIC_BASE_URL": "http://motcua.test"}
-        nodes = [ServerProcess(tmp_path, env).start(), ServerProcess(tmp_path, env).start()]
-        try:
-            yield {"gateway": gateway, "db": db, "nodes": nodes, "site_id": site_id}
-        finally:
-            for node in nodes:
-                node.stop()
-            gateway.stop()
-            db.dispose()
+    with sms_cluster(tmp_path, redis_url, "motcua_outbox_rate", rate_per_second=RATE,
+                     delay_s=0.05) as cluster:
+        yield cluster
 
 
 @pytest.mark.postgres

@@ -20,6 +20,7 @@ from server.core.db import Database
 from server.features import tickets as ticket_ops
 from server.models import Ticket
 from tests.conftest import build_world
+from tests.support import statements_sent
 
 BASE = "http://motcua.test"
 
@@ -118,18 +119,8 @@ def test_stats_read_with_nothing_between_are_sent_as_read(pg_db: Database) -> No
     with pg_db.read() as s:
         site_id = lookups.get_site(s, "HT").id
     kiosk = Principal("device", 1, "kiosk", site_id)
-    statements: list[str] = []
-    from sqlalchemy import event
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(pg_db.engine, "before_cursor_execute", count)
-    try:
-        with pg_db.write() as s:
-            ticket_ops.issue_ticket(s, kiosk, "HT", "civil", None, "vi", "k1", now(), BASE)
-    finally:
-        event.remove(pg_db.engine, "before_cursor_execute", count)
+    with statements_sent(pg_db.engine) as statements, pg_db.write() as s:
+        ticket_ops.issue_ticket(s, kiosk, "HT", "civil", None, "vi", "k1", now(), BASE)
     waiting_reads = [q for q in statements if "tickets.status" in q and "ORDER BY" in q]
     assert len(waiting_reads) == 1, waiting_reads  # the issue's own read, not a second one
     assert last_stats(published, "civil")["waiting"] == 1
