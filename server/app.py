@@ -108,20 +108,20 @@ def create_app(
 ) -> Flask:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
-    db = db or Database(
-        settings.database_url,
-        sqlite_synchronous=settings.sqlite_synchronous,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
-        lock_timeout_ms=settings.db_lock_timeout_ms,
-        connect_timeout_s=settings.db_connect_timeout_s,
-        slow_timeout_ms=settings.db_report_timeout_ms,
-    )
+    db_options: dict[str, Any] = {
+        "sqlite_synchronous": settings.sqlite_synchronous,
+        "statement_timeout_ms": settings.db_statement_timeout_ms,
+        "lock_timeout_ms": settings.db_lock_timeout_ms,
+        "connect_timeout_s": settings.db_connect_timeout_s,
+        "slow_timeout_ms": settings.db_report_timeout_ms,
+    }
+    db = db or Database(settings.database_url, **db_options)
     app = Flask(__name__)
     app.config["SECRET_KEY"] = _secret_key(settings)
     app.config["JSON_AS_ASCII"] = False
-    app.extensions["motcua"] = Context(
-        settings, db, clock or system_clock, OffLoop(settings.report_workers)
-    )
+    # The report processes (under gevent) open the same database with the same options.
+    offload = OffLoop(settings.report_workers, db, (settings.database_url, db_options))
+    app.extensions["motcua"] = Context(settings, db, clock or system_clock, offload)
 
     # The app factory imports the entry points here, not at the top: they import features,
     # and the CLI and the node imports this module (system_clock) without building an app.

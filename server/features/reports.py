@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from server.core import auth
 from server.core.auth import Principal
 from server.core.cells import safe_row
+from server.core.db import Database
 from server.core.errors import AppError
 from server.core.lookups import get_site
 from server.models import (
@@ -617,19 +618,38 @@ def kpis(
     return build_kpis(kpi_inputs(session, site, start, end, now, source))
 
 
-def site_kpi_inputs(
+def site_kpi_request(
     session: Session,
     p: Principal,
     site_code: str,
     from_: str | None,
     to: str | None,
-    now: dt.datetime | None = None,
-) -> KpiInputs:
-    """``GET /sites/{site}/reports/kpis``: supervisors and admins of the site."""
+) -> tuple[int, dt.date, dt.date]:
+    """``GET /sites/{site}/reports/kpis``: supervisors and admins of the site. The site's id
+    and the range, checked; the report itself is ``kpi_report``."""
     site = get_site(session, site_code)
     auth.require(auth.can_rebalance(session, p, site.id))
     start, end = parse_range(from_, to)
-    return kpi_inputs(session, site, start, end, now)
+    return site.id, start, end
+
+
+def kpi_report(db: Database, site_id: int, start: dt.date, end: dt.date, now: dt.datetime,
+               fmt: str) -> tuple[dict[str, Any], bytes | None]:
+    """The whole report of a site, read, built and, for ``csv`` or ``xlsx``, written as a
+    file, with a database of its own: the API runs it in one of the node's report processes
+    (``OffLoop.run_with_db``), so neither its reading nor its computing slows the node's other
+    requests. Returns the report and None (json), or the report's heading (site, from, to)
+    and the file."""
+    with db.read(slow=True) as s:  # reports and exports: the longer statement timeout
+        site = s.get(Site, site_id)
+        if site is None:
+            raise AppError("not_found", what="site")
+        inputs = kpi_inputs(s, site, start, end, now)
+    report = build_kpis(inputs)
+    if fmt == "json":
+        return report, None
+    head = {k: report[k] for k in ("site", "from", "to")}
+    return head, (b"".join(csv_chunks(report)) if fmt == "csv" else to_xlsx(report))
 
 
 # --- exports ------------------------------------------------------------------------------

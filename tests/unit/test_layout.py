@@ -163,8 +163,6 @@ ALLOWED_LOCAL_IMPORTS = {
     ("server.node.gunicorn_settings", "post_worker_init"): {"server.node.shutdown"},
     # gevent is asked only when a signal arrives, in gevent mode.
     ("server.node.shutdown", "_in_background"): {"gevent", "gevent.monkey"},
-    # gevent's thread pool is made only inside a gevent worker, after its patch.
-    ("server.core.offload", "run"): {"gevent.threadpool"},
     # The eSpeak NG wheel exists on x86_64 only (pyproject.toml's marker).
     ("server.web.espeak_loader", "synthesise"): {"espeakng_loader"},
 }
