@@ -17,6 +17,14 @@ of the served tickets, a dossier (with its receipt's print job and its first ste
 quarter, and the daily counters (``service_days``, ``dossier_days``). Today is left empty: the
 working day the queries must keep to.
 
+The days are simulated in a second (forked) process, one day ahead of the COPY of the
+previous one, as COPY text lines. On a fresh database (the tables empty) the load is one
+transaction that drops the secondary indexes, unique constraints and foreign keys of the tables
+it fills and makes them again at the end from the catalog's own definitions (built in bulk,
+the foreign keys checked against every row); into tables that already hold rows each day is
+its own transaction, indexes kept. A seed gives the same rows (but for the tracking tokens and
+print job ids, random like the engine's).
+
 A progress line goes to stderr after each day. ``generate`` is also called by the query-plan
 test (a couple of sites, a few days) and by ``bench_history.py``.
 """
@@ -28,6 +36,8 @@ import datetime as dt
 import heapq
 import json
 import math
+import multiprocessing
+import queue
 import random
 import secrets
 import sys
@@ -103,8 +113,12 @@ class Rows:
 class Ids:
     """The next id of each table, read once (ids are given here, the sequences set after)."""
 
-    def __init__(self, conn: Any) -> None:
-        self.next = {
+    def __init__(self, start: dict[str, int]) -> None:
+        self.next = dict(start)
+
+    @staticmethod
+    def read(conn: Any) -> dict[str, int]:
+        return {
             t: int(conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {t}")).scalar_one()) + 1
             for t in ("tickets", "ticket_events", "ratings", "dossiers", "dossier_events")
         }
@@ -273,16 +287,48 @@ def site_day(rng: random.Random, site: SiteSetup, day: dt.date, per_day: int, id
         rows.dossier_days.append(f"{site.agency}\t{day}\t{dossier_no}")
 
 
-def _copy(cur: Any, table: str, cols: tuple[str, ...], lines: list[str]) -> None:
-    if not lines:
-        return
-    with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
-        cp.write("\n".join(lines) + "\n")
+# Each of ``Rows``' lists: its table and columns, in the foreign keys' order (a row's parent is
+# written before it).
+COPIES = (
+    ("tickets", "tickets", TICKET_COLS), ("events", "ticket_events", EVENT_COLS),
+    ("ratings", "ratings", RATING_COLS), ("dossiers", "dossiers", DOSSIER_COLS),
+    ("dossier_events", "dossier_events", DOSSIER_EVENT_COLS), ("jobs", "print_jobs", JOB_COLS),
+    ("service_days", "service_days",
+     ("service_id", "business_day", "last_number", "last_class", "run_length")),
+    ("dossier_days", "dossier_days", ("agency_code", "day", "last_number")),
+)
 
 
-# The tables written, in the foreign keys' order (a row's parent is written before it).
-LOADED = ("tickets", "ticket_events", "ratings", "dossiers", "dossier_events", "print_jobs",
-          "service_days", "dossier_days")
+def produce(out: Any, seed_value: int, setups: list[SiteSetup], work_days: list[dt.date],
+            per_day: int, start: dict[str, int], priority_ids: list[int]) -> None:
+    """The days in order, each put on ``out`` as its rows' count and COPY text per list of
+    ``Rows``, then None. Run in a second process, so that the next day is simulated while the
+    database writes this one: one random stream and one id counter, as in a single process."""
+    rng = random.Random(seed_value)
+    ids = Ids(start)
+    for day in work_days:
+        rows = Rows()
+        for site in setups:
+            site_day(rng, site, day, per_day, ids, priority_ids, rows)
+        out.put({k: (len(v), "\n".join(v) + "\n" if v else "") for k, v in vars(rows).items()})
+    out.put(None)
+
+
+def _days(proc: Any, days: Any) -> Any:
+    """What ``produce`` puts, until its None; an error if the process ends without it."""
+    while True:
+        try:
+            item = days.get(timeout=1)
+        except queue.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"the generating process ended ({proc.exitcode})") from None
+            continue
+        if item is None:
+            return
+        yield item
+
+
+LOADED = tuple(table for _, table, _ in COPIES)
 
 # What an empty table's load goes without, read from the catalog: every index that is not a
 # primary key's (unique constraints included) and every foreign key. Primary keys stay (other
@@ -341,18 +387,12 @@ class Loader:
                 self.cur.execute(drop)
         self.restore = [again for kind in ("unique", "index", "fkey") for _, again in made[kind]]
 
-    def day(self, rows: Rows) -> None:
+    def day(self, data: dict[str, str]) -> None:
         """One day's rows of every site (COPY, in the foreign keys' order)."""
-        cur = self.cur
-        _copy(cur, "tickets", TICKET_COLS, rows.tickets)
-        _copy(cur, "ticket_events", EVENT_COLS, rows.events)
-        _copy(cur, "ratings", RATING_COLS, rows.ratings)
-        _copy(cur, "dossiers", DOSSIER_COLS, rows.dossiers)
-        _copy(cur, "dossier_events", DOSSIER_EVENT_COLS, rows.dossier_events)
-        _copy(cur, "print_jobs", JOB_COLS, rows.jobs)
-        _copy(cur, "service_days", ("service_id", "business_day", "last_number", "last_class",
-                                    "run_length"), rows.service_days)
-        _copy(cur, "dossier_days", ("agency_code", "day", "last_number"), rows.dossier_days)
+        for key, table, cols in COPIES:
+            if data[key]:
+                with self.cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
+                    cp.write(data[key])
         if not self.bulk:
             self.raw.commit()
 
@@ -406,20 +446,24 @@ def generate(url: str, *, sites: int, days: int, per_day: int = 290, counters: i
         setups = build_province(db, sites, counters, now)
         today = business_day(now, setups[0].timezone if setups else "Asia/Ho_Chi_Minh")
         work_days = past_working_days(today, days)
-        rng = random.Random(seed_value)
         with db.engine.connect() as conn:
-            ids = Ids(conn)
+            start = Ids.read(conn)
             priority_ids = [int(x) for x in conn.execute(
                 text("SELECT id FROM priority_categories ORDER BY id")).scalars()]
+        # Forked: the child starts at once with what it needs, imports nothing again and never
+        # runs the caller's main module (spawn would); it touches no connection of this process.
+        ctx = multiprocessing.get_context("fork")
+        days_out = ctx.Queue(maxsize=2)  # a day is ~12 MB of text for 55 sites
+        proc = ctx.Process(target=produce, daemon=True, args=(
+            days_out, seed_value, setups, work_days, per_day, start, priority_ids))
         loader = Loader(db)
         try:
-            for n, day in enumerate(work_days, 1):
-                rows = Rows()
-                for site in setups:
-                    site_day(rng, site, day, per_day, ids, priority_ids, rows)
-                loader.day(rows)
-                for k, v in vars(rows).items():
-                    totals[k] = totals.get(k, 0) + len(v)
+            proc.start()
+            days_in = _days(proc, days_out)
+            for n, (day, data) in enumerate(zip(work_days, days_in, strict=True), 1):
+                loader.day({k: v[1] for k, v in data.items()})
+                for k, v in data.items():
+                    totals[k] = totals.get(k, 0) + v[0]
                 if progress:
                     el = time.perf_counter() - t0
                     done = sum(totals.values())
@@ -432,6 +476,10 @@ def generate(url: str, *, sites: int, days: int, per_day: int = 290, counters: i
             loader.finish()
         finally:
             loader.close()
+            if proc.is_alive():
+                proc.terminate()
+            if proc.pid is not None:
+                proc.join()
         if progress and work_days:
             print(f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         _set_sequences(db)
