@@ -17,6 +17,14 @@ of the served tickets, a dossier (with its receipt's print job and its first ste
 quarter, and the daily counters (``service_days``, ``dossier_days``). Today is left empty: the
 working day the queries must keep to.
 
+The days are simulated in a second (forked) process, one day ahead of the COPY of the
+previous one, as COPY text lines. On a fresh database (the tables empty) the load is one
+transaction that drops the secondary indexes, unique constraints and foreign keys of the tables
+it fills and makes them again at the end from the catalog's own definitions (built in bulk,
+the foreign keys checked against every row); into tables that already hold rows each day is
+its own transaction, indexes kept. A seed gives the same rows (but for the tracking tokens and
+print job ids, random like the engine's).
+
 A progress line goes to stderr after each day. ``generate`` is also called by the query-plan
 test (a couple of sites, a few days) and by ``bench_history.py``.
 """
@@ -28,6 +36,8 @@ import datetime as dt
 import heapq
 import json
 import math
+import multiprocessing
+import queue
 import random
 import secrets
 import sys
@@ -85,14 +95,16 @@ class SiteSetup:
 
 @dataclass
 class Rows:
-    tickets: list[tuple[Any, ...]] = field(default_factory=list)
-    events: list[tuple[Any, ...]] = field(default_factory=list)
-    jobs: list[tuple[Any, ...]] = field(default_factory=list)
-    ratings: list[tuple[Any, ...]] = field(default_factory=list)
-    dossiers: list[tuple[Any, ...]] = field(default_factory=list)
-    dossier_events: list[tuple[Any, ...]] = field(default_factory=list)
-    service_days: list[tuple[Any, ...]] = field(default_factory=list)
-    dossier_days: list[tuple[Any, ...]] = field(default_factory=list)
+    """A day's rows of each table, as lines of COPY's text format."""
+
+    tickets: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
+    ratings: list[str] = field(default_factory=list)
+    dossiers: list[str] = field(default_factory=list)
+    dossier_events: list[str] = field(default_factory=list)
+    service_days: list[str] = field(default_factory=list)
+    dossier_days: list[str] = field(default_factory=list)
 
     def count(self) -> int:
         return sum(len(v) for v in vars(self).values())
@@ -101,8 +113,12 @@ class Rows:
 class Ids:
     """The next id of each table, read once (ids are given here, the sequences set after)."""
 
-    def __init__(self, conn: Any) -> None:
-        self.next = {
+    def __init__(self, start: dict[str, int]) -> None:
+        self.next = dict(start)
+
+    @staticmethod
+    def read(conn: Any) -> dict[str, int]:
+        return {
             t: int(conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {t}")).scalar_one()) + 1
             for t in ("tickets", "ticket_events", "ratings", "dossiers", "dossier_events")
         }
@@ -172,120 +188,224 @@ def past_working_days(today: dt.date, days: int) -> list[dt.date]:
             if d.weekday() < 5]
 
 
-def _naive(at: dt.datetime) -> dt.datetime:
-    return at.astimezone(dt.UTC).replace(tzinfo=None)
+# A value as COPY's text format writes it: NULL is \N. No value written here holds a tab, a
+# newline or a backslash (all are made by this module), except the dossier's documents (JSON
+# with \u escapes), escaped once below.
+NULL = "\\N"
+DOCUMENTS = json.dumps(["Tờ khai"]).replace("\\", "\\\\")
 
 
 def site_day(rng: random.Random, site: SiteSetup, day: dt.date, per_day: int, ids: Ids,
              priority_ids: list[int], rows: Rows) -> None:
-    """One site's day by the simulator's model, appended to ``rows`` as the engine's rows."""
+    """One site's day by the simulator's model, appended to ``rows`` as the engine's rows (lines
+    of COPY's text format; times are naive UTC, as the engine stores them)."""
     arrivals = simulate.generate_arrivals(rng, per_day, simulate.MIX, site.timezone, day=day)
-    free: list[tuple[dt.datetime, int]] = [(arrivals[0].at if arrivals else
-                                            simulate.opening_segments(day, site.timezone,
-                                                                      True)[0][0], k)
+    first = (arrivals[0].at if arrivals else
+             simulate.opening_segments(day, site.timezone, True)[0][0])
+    free: list[tuple[dt.datetime, int]] = [(first.replace(tzinfo=None), k)
                                            for k in range(len(site.counters))]
     heapq.heapify(free)
     numbers: dict[str, int] = {}
     dossier_no = 0
     walk = dt.timedelta(minutes=simulate.WALK_MIN)
-    kiosk_actor = f"device:{site.kiosk_id}"
+    one_min, two_min, two_s = (dt.timedelta(minutes=1), dt.timedelta(minutes=2),
+                               dt.timedelta(seconds=2))
+    sid, kiosk = site.id, site.kiosk_id
+    kiosk_actor = f"device:{kiosk}"
+    tickets, events, jobs = rows.tickets, rows.events, rows.jobs
+    next_id = ids.next
+    tid, eid = next_id["tickets"], next_id["ticket_events"]
     for arr in arrivals:
         service_id, prefix = site.services[arr.service]
         numbers[arr.service] = number = numbers.get(arr.service, 0) + 1
         free_at, k = heapq.heappop(free)
         counter_id, clerk, counter_uri = site.counters[k]
-        called = max(free_at, arr.at)
-        tid = ids.take("tickets")
+        at = arr.at.replace(tzinfo=None)  # arrivals are in UTC
+        called = max(free_at, at)
         absent = rng.random() < simulate.NO_SHOW_SHARE
         mean, cv = simulate.SERVICE_TIMES[arr.service]
-        steps: list[tuple[str, str | None, str, int | None, dt.datetime]] = [
-            ("ticket.issued", None, "waiting", None, arr.at),
-            ("ticket.called", "waiting", "called", counter_id, called),
-        ]
+        common = f"{tid}\t{sid}\t"
+        events.append(f"{eid}\t{common}ticket.issued\t{NULL}\twaiting\t{NULL}\t{service_id}\t"
+                      f"{kiosk_actor}\t{at}\t{NULL}")
+        tail = f"\t{service_id}\t{clerk}\t"
+        events.append(f"{eid + 1}\t{common}ticket.called\twaiting\tcalled\t{counter_id}{tail}"
+                      f"{called}\t{NULL}")
         if absent:
-            started = None
-            finished = called + dt.timedelta(minutes=2)
-            steps += [("ticket.recalled", "called", "called", counter_id,
-                       called + dt.timedelta(minutes=1)),
-                      ("ticket.no_show", "called", "no_show", counter_id, finished)]
+            started = NULL
+            finished = called + two_min
+            events.append(f"{eid + 2}\t{common}ticket.recalled\tcalled\tcalled\t{counter_id}"
+                          f"{tail}{called + one_min}\t{NULL}")
+            events.append(f"{eid + 3}\t{common}ticket.no_show\tcalled\tno_show\t{counter_id}"
+                          f"{tail}{finished}\t{NULL}")
             status = "no_show"
         else:
-            started = called + walk
-            finished = started + dt.timedelta(
-                minutes=simulate.lognormal_minutes(rng, mean, cv))
-            steps += [("ticket.serving", "called", "serving", counter_id, started),
-                      ("ticket.done", "serving", "done", counter_id, finished)]
+            start = called + walk
+            started = str(start)
+            finished = start + dt.timedelta(minutes=simulate.lognormal_minutes(rng, mean, cv))
+            events.append(f"{eid + 2}\t{common}ticket.serving\tcalled\tserving\t{counter_id}"
+                          f"{tail}{started}\t{NULL}")
+            events.append(f"{eid + 3}\t{common}ticket.done\tserving\tdone\t{counter_id}"
+                          f"{tail}{finished}\t{NULL}")
             status = "done"
+        eid += 4
         heapq.heappush(free, (finished, k))
-        prio = rng.choice(priority_ids) if arr.priority and priority_ids else None
-        rows.tickets.append((
-            tid, site.id, service_id, day, number, format_label(prefix, number), prio, "kiosk",
-            status, queue_position_key(arr.at), "vi", _naive(arr.at), _naive(called),
-            _naive(started) if started else None, _naive(finished), counter_id, site.kiosk_id,
-            1 if absent else 0, secrets.token_urlsafe(24),
-        ))
-        for type_, before, after, cid, at in steps:
-            rows.events.append((ids.take("ticket_events"), tid, site.id, type_, before, after, cid,
-                                service_id, kiosk_actor if type_ == "ticket.issued" else clerk,
-                                _naive(at), None))
-        printed = arr.at + dt.timedelta(seconds=2)
-        rows.jobs.append((uuid.uuid4().hex, site.id, site.kiosk_id, None, tid, site.kiosk_uri,
-                          "done", 1, _naive(arr.at), _naive(arr.at), _naive(printed),
-                          f"ticket:{tid}"))
+        prio = rng.choice(priority_ids) if arr.priority and priority_ids else NULL
+        tickets.append(
+            f"{common}{service_id}\t{day}\t{number}\t{format_label(prefix, number)}\t{prio}\t"
+            f"kiosk\t{status}\t{queue_position_key(arr.at)}\tvi\t{at}\t{called}\t{started}\t"
+            f"{finished}\t{counter_id}\t{kiosk}\t{1 if absent else 0}\t"
+            f"{secrets.token_urlsafe(24)}")
+        jobs.append(f"{uuid.uuid4().hex}\t{sid}\t{kiosk}\t{NULL}\t{tid}\t{site.kiosk_uri}\tdone\t1\t"
+                    f"{at}\t{at}\t{at + two_s}\tticket:{tid}")
+        tid += 1
         if absent:
             continue
         if rng.random() < RATED_SHARE:
-            rows.ratings.append((ids.take("ratings"), tid, site.id, service_id, counter_id,
-                                 rng.choice(SCORES), rng.choice(("tablet", "track")),
-                                 _naive(finished + dt.timedelta(minutes=1))))
+            rows.ratings.append(f"{ids.take('ratings')}\t{tid - 1}\t{sid}\t{service_id}\t"
+                                f"{counter_id}\t{rng.choice(SCORES)}\t"
+                                f"{rng.choice(('tablet', 'track'))}\t{finished + one_min}")
         proc = site.procedures.get(arr.service)
         if proc is not None and rng.random() < DOSSIER_SHARE:
             dossier_no += 1
             did = ids.take("dossiers")
             code = format_code(site.agency, day, dossier_no)
-            received = finished - dt.timedelta(minutes=1)
+            received = finished - one_min
             due = received + dt.timedelta(days=math.ceil(proc[1] * 7 / 5))
-            rows.dossiers.append((
-                did, code, site.id, proc[0], tid, counter_id, "returned", rng.choice(NAMES),
-                f"0{rng.randrange(10**10, 10**11)}", json.dumps(["Tờ khai"]), 1, "counter",
-                _naive(received), _naive(due), 0, secrets.token_urlsafe(24), _naive(due),
-            ))
-            rows.dossier_events.append((ids.take("dossier_events"), did, _naive(received), None,
-                                        "received", clerk))
-            rows.jobs.append((uuid.uuid4().hex, site.id, None, counter_id, tid, counter_uri,
-                              "done", 1, _naive(received), _naive(received),
-                              _naive(received + dt.timedelta(seconds=2)), f"dossier:{code}"[:64]))
+            rows.dossiers.append(
+                f"{did}\t{code}\t{sid}\t{proc[0]}\t{tid - 1}\t{counter_id}\treturned\t"
+                f"{rng.choice(NAMES)}\t0{rng.randrange(10**10, 10**11)}\t{DOCUMENTS}\t1\t"
+                f"counter\t{received}\t{due}\t0\t{secrets.token_urlsafe(24)}\t{due}")
+            rows.dossier_events.append(f"{ids.take('dossier_events')}\t{did}\t{received}\t"
+                                       f"{NULL}\treceived\t{clerk}")
+            jobs.append(f"{uuid.uuid4().hex}\t{sid}\t{NULL}\t{counter_id}\t{tid - 1}\t"
+                        f"{counter_uri}\tdone\t1\t{received}\t{received}\t"
+                        f"{received + two_s}\t{f'dossier:{code}'[:64]}")
+    next_id["tickets"], next_id["ticket_events"] = tid, eid
     for f, n in numbers.items():
-        rows.service_days.append((site.services[f][0], day, n, None, 0))
+        rows.service_days.append(f"{site.services[f][0]}\t{day}\t{n}\t{NULL}\t0")
     if dossier_no:
-        rows.dossier_days.append((site.agency, day, dossier_no))
+        rows.dossier_days.append(f"{site.agency}\t{day}\t{dossier_no}")
 
 
-def _copy(cur: Any, table: str, cols: tuple[str, ...], data: list[tuple[Any, ...]]) -> None:
-    if not data:
-        return
-    with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
-        for row in data:
-            cp.write_row(row)
+# Each of ``Rows``' lists: its table and columns, in the foreign keys' order (a row's parent is
+# written before it).
+COPIES = (
+    ("tickets", "tickets", TICKET_COLS), ("events", "ticket_events", EVENT_COLS),
+    ("ratings", "ratings", RATING_COLS), ("dossiers", "dossiers", DOSSIER_COLS),
+    ("dossier_events", "dossier_events", DOSSIER_EVENT_COLS), ("jobs", "print_jobs", JOB_COLS),
+    ("service_days", "service_days",
+     ("service_id", "business_day", "last_number", "last_class", "run_length")),
+    ("dossier_days", "dossier_days", ("agency_code", "day", "last_number")),
+)
 
 
-def write(db: Database, rows: Rows) -> None:
-    """One day's rows of every site in one transaction (COPY, in the foreign keys' order)."""
-    raw = db.engine.raw_connection()
-    try:
-        cur = raw.driver_connection.cursor()  # type: ignore[union-attr]
-        _copy(cur, "tickets", TICKET_COLS, rows.tickets)
-        _copy(cur, "ticket_events", EVENT_COLS, rows.events)
-        _copy(cur, "ratings", RATING_COLS, rows.ratings)
-        _copy(cur, "dossiers", DOSSIER_COLS, rows.dossiers)
-        _copy(cur, "dossier_events", DOSSIER_EVENT_COLS, rows.dossier_events)
-        _copy(cur, "print_jobs", JOB_COLS, rows.jobs)
-        _copy(cur, "service_days", ("service_id", "business_day", "last_number", "last_class",
-                                    "run_length"), rows.service_days)
-        _copy(cur, "dossier_days", ("agency_code", "day", "last_number"), rows.dossier_days)
-        raw.commit()
-    finally:
-        raw.close()
+def produce(out: Any, seed_value: int, setups: list[SiteSetup], work_days: list[dt.date],
+            per_day: int, start: dict[str, int], priority_ids: list[int]) -> None:
+    """The days in order, each put on ``out`` as its rows' count and COPY text per list of
+    ``Rows``, then None. Run in a second process, so that the next day is simulated while the
+    database writes this one: one random stream and one id counter, as in a single process."""
+    rng = random.Random(seed_value)
+    ids = Ids(start)
+    for day in work_days:
+        rows = Rows()
+        for site in setups:
+            site_day(rng, site, day, per_day, ids, priority_ids, rows)
+        out.put({k: (len(v), "\n".join(v) + "\n" if v else "") for k, v in vars(rows).items()})
+    out.put(None)
+
+
+def _days(proc: Any, days: Any) -> Any:
+    """What ``produce`` puts, until its None; an error if the process ends without it."""
+    while True:
+        try:
+            item = days.get(timeout=1)
+        except queue.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"the generating process ended ({proc.exitcode})") from None
+            continue
+        if item is None:
+            return
+        yield item
+
+
+LOADED = tuple(table for _, table, _ in COPIES)
+
+# What an empty table's load goes without, read from the catalog: every index that is not a
+# primary key's (unique constraints included) and every foreign key. Primary keys stay (other
+# tables' foreign keys lean on them; their ids are written in ascending order).
+_DEFERRED = """
+SELECT 'index', c.relname, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+ WHERE c.relname = ANY(%(t)s) AND c.relnamespace = 'public'::regnamespace
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint k
+                    WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
+UNION ALL
+SELECT CASE k.contype WHEN 'u' THEN 'unique' ELSE 'fkey' END, c.relname, k.conname,
+       pg_get_constraintdef(k.oid)
+  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+ WHERE c.relname = ANY(%(t)s) AND c.relnamespace = 'public'::regnamespace
+   AND k.contype IN ('u', 'f')
+"""
+
+
+class Loader:
+    """The COPY connection. On empty tables (a fresh database) the whole load is one
+    transaction: their secondary indexes, unique and foreign-key constraints are dropped first
+    and made again at the end from their own definitions in the catalog (built once, in bulk,
+    the foreign keys checked against every row written; nothing to undo if the load fails).
+    Otherwise each day is committed with the indexes kept up to date, as the engine would."""
+
+    def __init__(self, db: Database) -> None:
+        self.raw = db.engine.raw_connection()
+        self.conn = self.raw.driver_connection
+        self.cur = self.conn.cursor()  # type: ignore[union-attr]
+        self.restore: list[str] = []
+        self.bulk = self._empty()
+        if self.bulk:
+            self._defer()
+
+    def _empty(self) -> bool:
+        for t in LOADED:
+            self.cur.execute(f"SELECT EXISTS (SELECT 1 FROM {t})")
+            if self.cur.fetchone()[0]:
+                self.raw.rollback()
+                return False
+        return True
+
+    def _defer(self) -> None:
+        self.cur.execute(_DEFERRED, {"t": list(LOADED)})
+        made: dict[str, list[tuple[str, str]]] = {"fkey": [], "unique": [], "index": []}
+        for kind, table, name, definition in self.cur.fetchall():
+            if kind == "index":
+                made[kind].append((f"DROP INDEX {name}", definition))
+            else:
+                made[kind].append((f"ALTER TABLE {table} DROP CONSTRAINT {name}",
+                                   f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"))
+        # Foreign keys dropped first (one may lean on a unique constraint) and made last.
+        for kind in ("fkey", "unique", "index"):
+            for drop, _ in made[kind]:
+                self.cur.execute(drop)
+        self.restore = [again for kind in ("unique", "index", "fkey") for _, again in made[kind]]
+
+    def day(self, data: dict[str, str]) -> None:
+        """One day's rows of every site (COPY, in the foreign keys' order)."""
+        for key, table, cols in COPIES:
+            if data[key]:
+                with self.cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
+                    cp.write(data[key])
+        if not self.bulk:
+            self.raw.commit()
+
+    def finish(self) -> None:
+        """Make again what was dropped, and commit."""
+        if self.restore:
+            self.cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for statement in self.restore:
+            self.cur.execute(statement)
+        self.raw.commit()
+
+    def close(self) -> None:
+        self.raw.close()  # rolled back if not finished
 
 
 def _set_sequences(db: Database) -> None:
@@ -326,26 +446,42 @@ def generate(url: str, *, sites: int, days: int, per_day: int = 290, counters: i
         setups = build_province(db, sites, counters, now)
         today = business_day(now, setups[0].timezone if setups else "Asia/Ho_Chi_Minh")
         work_days = past_working_days(today, days)
-        rng = random.Random(seed_value)
         with db.engine.connect() as conn:
-            ids = Ids(conn)
+            start = Ids.read(conn)
             priority_ids = [int(x) for x in conn.execute(
                 text("SELECT id FROM priority_categories ORDER BY id")).scalars()]
-        for n, day in enumerate(work_days, 1):
-            rows = Rows()
-            for site in setups:
-                site_day(rng, site, day, per_day, ids, priority_ids, rows)
-            write(db, rows)
-            for k, v in vars(rows).items():
-                totals[k] = totals.get(k, 0) + len(v)
-            if progress:
-                el = time.perf_counter() - t0
-                done = sum(totals.values())
-                print(f"\rday {n}/{len(work_days)} {day}: {totals.get('tickets', 0):,} tickets, "
-                      f"{done:,} rows, {done / max(el, 1e-9):,.0f} rows/s, {el:.0f} s",
+        # Forked: the child starts at once with what it needs, imports nothing again and never
+        # runs the caller's main module (spawn would); it touches no connection of this process.
+        ctx = multiprocessing.get_context("fork")
+        days_out = ctx.Queue(maxsize=2)  # a day is ~12 MB of text for 55 sites
+        proc = ctx.Process(target=produce, daemon=True, args=(
+            days_out, seed_value, setups, work_days, per_day, start, priority_ids))
+        loader = Loader(db)
+        try:
+            proc.start()
+            days_in = _days(proc, days_out)
+            for n, (day, data) in enumerate(zip(work_days, days_in, strict=True), 1):
+                loader.day({k: v[1] for k, v in data.items()})
+                for k, v in data.items():
+                    totals[k] = totals.get(k, 0) + v[0]
+                if progress:
+                    el = time.perf_counter() - t0
+                    done = sum(totals.values())
+                    print(f"\rday {n}/{len(work_days)} {day}: {totals.get('tickets', 0):,} "
+                          f"tickets, {done:,} rows, {done / max(el, 1e-9):,.0f} rows/s, "
+                          f"{el:.0f} s", end="", file=sys.stderr, flush=True)
+            if progress and loader.restore:
+                print(f"\nindexes and constraints: {len(loader.restore)} to make again",
                       end="", file=sys.stderr, flush=True)
+            loader.finish()
+        finally:
+            loader.close()
+            if proc.is_alive():
+                proc.terminate()
+            if proc.pid is not None:
+                proc.join()
         if progress and work_days:
-            print(file=sys.stderr)
+            print(f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         _set_sequences(db)
         if analyze:
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
