@@ -79,13 +79,12 @@ class _Worker:
     """One worker process and its two pipes."""
 
     def __init__(self) -> None:
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        # subprocess is gevent's here (the worker is patched): reads wait cooperatively.
+        # The node's interpreter, environment and folder (its ``server`` package imports the
+        # same way). subprocess is gevent's here (the node is patched): reads wait
+        # cooperatively.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.core.offload"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )
 
     def call(self, job: tuple[Any, ...]) -> tuple[bool, Any]:
