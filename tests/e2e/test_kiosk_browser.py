@@ -55,10 +55,12 @@ def test_tap_a_service_and_get_a_printed_ticket_with_qr(kiosk_site: dict, page: 
     civil.click()
     question = page.get_by_role("heading", name="Quý khách có thuộc đối tượng ưu tiên không?")
     expect(question).to_be_visible()
-    with page.expect_response(re.compile(r"/kiosk/audio/vi/B001\.wav$")) as spoken:
+    # The whole phrase, spoken by the server: the number, the service and the people ahead.
+    with page.expect_response(re.compile(r"/kiosk/audio/vi/B001\.wav\?")) as spoken:
         page.get_by_role("button", name="Không, lấy số thường").click()
     expect(page.locator("#t-number")).to_have_text("B001")
     assert spoken.value.status in (200, 503)  # 503 only where no speech engine is installed
+    assert "service=civil" in spoken.value.url and "ahead=0" in spoken.value.url
     expect(page.locator("#t-service")).to_have_text("Hộ tịch – Chứng thực")
     qr = page.locator("#t-qr")
     expect(qr).to_be_visible()

@@ -69,10 +69,11 @@ def _hiding(tmp_path: Path, package: str) -> Path:
 
 
 def test_missing_package_is_named(tmp_path: Path) -> None:
-    """As when gunicorn's gevent worker lacks `packaging` (declared only in gunicorn's extra)."""
+    """As when an install lacks `packaging` (gunicorn's gevent worker and the `limits` library
+    need it, declared only as their dependency): one line that names it and the lock."""
     _one_line(
         _run(tmp_path, pythonpath=_hiding(tmp_path, "packaging")),
-        "gevent worker", "'packaging'", "requirements/runtime.txt",
+        "'packaging' is not installed", "requirements/runtime.txt",
     )
 
 
