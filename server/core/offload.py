@@ -13,7 +13,8 @@ writes the job to a pipe and waits for the answer cooperatively.
 A job is a module-level function and plain-data arguments (pickled: the function by name), its
 result plain data too. ``workers`` bounds how many jobs run at once per node (more wait their
 turn), so exports cannot take every CPU of the machine; a worker that dies is replaced at the
-next job and the job that was running raises ``OffloadFailed``.
+next job and the job that was running raises ``OffloadFailed``. A worker ends by itself when
+the node's end of its pipe closes (the node exiting, or killed).
 
 Without gevent (threading mode, tests, the command line) the work runs in the caller's thread,
 with the caller's database: each request already has its own thread.
@@ -101,14 +102,6 @@ class _Worker:
         ok, value = answer
         return bool(ok), value
 
-    def stop(self) -> None:
-        try:
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-            self.proc.wait(timeout=5)
-        except Exception:  # gone already, or stuck: kill it
-            self.kill()
-
     def kill(self) -> None:
         try:
             self.proc.kill()
@@ -184,12 +177,6 @@ class OffLoop:
                 raise
         return self._idle.get()  # every worker busy: wait for one
 
-    def stop(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().stop()
-            except queue.Empty:
-                return
 
 
 def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:

@@ -322,10 +322,12 @@ def run(months: int, sites: int, reps: int, per_day: int,
 
 def table(r: dict[str, Any]) -> str:
     rows = r.get("history_rows", {})
+    made = (f"copied from a template in {r['history_copy_s']} s" if "history_copy_s" in r
+            else f"generated in {r['history_generate_s']} s")
     lines = [f"{r['sites']} sites, {r['months']} month(s) of history: "
              f"{rows.get('tickets', 0):,} tickets, {rows.get('events', 0):,} events, "
              f"{rows.get('jobs', 0):,} print jobs, {rows.get('ratings', 0):,} ratings, "
-             f"{rows.get('dossiers', 0):,} dossiers (generated in {r['history_generate_s']} s); "
+             f"{rows.get('dossiers', 0):,} dossiers ({made}); "
              f"p50 of {r['reps']} each",
              f"{'operation':<14}{'empty ms':>10}{'history ms':>12}{'ratio':>8}"]
     for op in OPS:
